@@ -1,0 +1,296 @@
+"""Typed domain models of the engine: requests, plans, jobs, segments and events.
+
+Plain dataclasses (no pydantic) so that ``import sora_tui.core`` stays fast; plans
+serialise to a versioned JSON document that users may edit by hand.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+PLAN_VERSION = 1
+MIN_SEGMENTS = 1
+MAX_SEGMENTS = 60
+
+
+class InputError(ValueError):
+    """Bad input a user can fix: names the field and, where known, the allowed values."""
+
+    def __init__(self, field: str, message: str, allowed: list[Any] | None = None) -> None:
+        self.field = field
+        self.allowed = allowed
+        text = f"{field}: {message}"
+        if allowed:
+            text += " (allowed: " + ", ".join(str(a) for a in allowed) + ")"
+        super().__init__(text)
+
+
+class JobStatus(enum.StrEnum):
+    DRAFT = "draft"
+    QUEUED = "queued"
+    PLANNING = "planning"
+    AWAITING_REVIEW = "awaiting_review"
+    GENERATING = "generating"
+    JOINING = "joining"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class SegmentStatus(enum.StrEnum):
+    PENDING = "pending"
+    WAITING = "waiting"
+    SUBMITTED = "submitted"
+    RUNNING = "running"
+    DOWNLOADED = "downloaded"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Mode(enum.StrEnum):
+    CHAIN = "chain"
+    PARALLEL = "parallel"
+    KEYFRAMES = "keyframes"
+
+
+class Kind(enum.StrEnum):
+    """What a provider call does: text-to-video, image-to-video, first-last-frame, extend."""
+
+    T2V = "t2v"
+    I2V = "i2v"
+    FLF2V = "flf2v"
+    EXTEND = "extend"
+
+
+@dataclass
+class Request:
+    """What the user asked for, before planning."""
+
+    prompt: str
+    segments: int = 3
+    seconds: int | None = None
+    model: str = "preview"
+    resolution: str | None = None
+    aspect: str | None = None
+    mode: Mode = Mode.CHAIN
+    planner: str = "offline"
+    start_image: str | None = None
+    audio: bool | None = None
+    max_cost: float | None = None
+
+
+@dataclass
+class SegmentPlan:
+    prompt: str
+    seconds: int
+    title: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "seconds": self.seconds, "prompt": self.prompt}
+
+
+@dataclass
+class Plan:
+    """An editable storyboard: N segments (and, in keyframe mode, N+1 keyframe descriptions)."""
+
+    prompt: str
+    model: str
+    resolution: str
+    aspect: str
+    segments: list[SegmentPlan]
+    mode: Mode = Mode.CHAIN
+    audio: bool = True
+    start_image: str | None = None
+    keyframes: list[str] = field(default_factory=list)
+    planner: str = "offline"
+    version: int = PLAN_VERSION
+
+    @property
+    def total_seconds(self) -> int:
+        return sum(s.seconds for s in self.segments)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "prompt": self.prompt,
+            "model": self.model,
+            "resolution": self.resolution,
+            "aspect": self.aspect,
+            "mode": str(self.mode),
+            "audio": self.audio,
+            "start_image": self.start_image,
+            "planner": self.planner,
+            "segments": [s.to_dict() for s in self.segments],
+            "keyframes": list(self.keyframes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Plan:
+        """Parse a plan document; raises InputError naming the bad field."""
+        if not isinstance(data, dict):
+            raise InputError("plan", "must be a JSON object")
+        version = data.get("version")
+        if version != PLAN_VERSION:
+            raise InputError("plan.version", f"unsupported plan version {version!r}", [PLAN_VERSION])
+
+        def req_str(key: str) -> str:
+            value = data.get(key)
+            if not isinstance(value, str) or not value.strip():
+                raise InputError(f"plan.{key}", "must be a non-empty string")
+            return value
+
+        raw_segments = data.get("segments")
+        if not isinstance(raw_segments, list) or not raw_segments:
+            raise InputError("plan.segments", "must be a non-empty list")
+        segments = []
+        for i, raw in enumerate(raw_segments, 1):
+            if not isinstance(raw, dict):
+                raise InputError(f"plan.segments[{i}]", "must be an object")
+            prompt = raw.get("prompt")
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise InputError(f"plan.segments[{i}].prompt", "must be a non-empty string")
+            seconds = raw.get("seconds")
+            if isinstance(seconds, bool) or not isinstance(seconds, int):
+                raise InputError(f"plan.segments[{i}].seconds", "must be a whole number of seconds")
+            title = raw.get("title") or ""
+            segments.append(SegmentPlan(prompt=prompt.strip(), seconds=seconds, title=str(title)))
+        try:
+            mode = Mode(data.get("mode", "chain"))
+        except ValueError:
+            raise InputError("plan.mode", f"unknown mode {data.get('mode')!r}", list(Mode)) from None
+        keyframes = data.get("keyframes") or []
+        if not isinstance(keyframes, list) or not all(isinstance(k, str) for k in keyframes):
+            raise InputError("plan.keyframes", "must be a list of strings")
+        start_image = data.get("start_image")
+        if start_image is not None and not isinstance(start_image, str):
+            raise InputError("plan.start_image", "must be a path or null")
+        return cls(
+            prompt=req_str("prompt"),
+            model=req_str("model"),
+            resolution=req_str("resolution"),
+            aspect=req_str("aspect"),
+            segments=segments,
+            mode=mode,
+            audio=bool(data.get("audio", True)),
+            start_image=start_image,
+            keyframes=list(keyframes),
+            planner=str(data.get("planner") or "offline"),
+        )
+
+
+@dataclass
+class Segment:
+    """One rendered (or to-be-rendered) piece of a job, as kept in the store."""
+
+    job_id: str
+    index: int  # 1-based
+    prompt: str
+    seconds: int
+    title: str = ""
+    status: SegmentStatus = SegmentStatus.PENDING
+    request_id: str | None = None
+    status_url: str | None = None
+    response_url: str | None = None
+    cancel_url: str | None = None
+    endpoint: str | None = None
+    file: str | None = None
+    first_frame: str | None = None
+    last_frame: str | None = None
+    cost_usd: float = 0.0
+    attempts: int = 0
+    submits: int = 0
+    error: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+@dataclass
+class Job:
+    id: str
+    prompt: str
+    model: str
+    mode: Mode
+    status: JobStatus
+    plan: Plan | None = None
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+    output: str | None = None
+    error: str | None = None
+    cost_usd: float = 0.0
+    estimated_cost_usd: float = 0.0
+    duration_s: float | None = None
+    folder: str | None = None
+
+    @property
+    def job_dir(self) -> Path:
+        assert self.folder is not None
+        return Path(self.folder)
+
+
+# --- events -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    job_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["type"] = type(self).__name__
+        return data
+
+
+@dataclass(frozen=True)
+class JobStatusChanged(Event):
+    status: JobStatus
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class SegmentStatusChanged(Event):
+    index: int
+    status: SegmentStatus
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class SegmentProgress(Event):
+    """Progress inside one segment: fraction in [0, 1] or None when unknown."""
+
+    index: int
+    fraction: float | None
+    stage: str = ""  # "queued", "rendering", "downloading", ...
+    queue_position: int | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class KeyframeReady(Event):
+    index: int  # 0..N
+    path: str
+
+
+@dataclass(frozen=True)
+class LogLine(Event):
+    message: str
+    level: str = "info"
+    index: int | None = None  # segment, if any
+
+
+@dataclass(frozen=True)
+class CostUpdate(Event):
+    spent_usd: float
+    estimated_usd: float
+
+
+@dataclass(frozen=True)
+class JoinProgress(Event):
+    fraction: float

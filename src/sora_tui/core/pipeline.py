@@ -1,0 +1,798 @@
+"""The orchestrator: plan → segment tasks → segment files → joined video → history.
+
+``Engine`` is the one entry point shared by the CLI and the TUI. It resolves
+requests against the catalog, plans, creates jobs in the store and runs them.
+A run is resumable at any point: every provider request id is committed to
+SQLite before the pipeline waits on it, finished segments are never rendered
+again, and a restarted process re-attaches to stored requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .catalog import Catalog, ModelSpec, estimate_cost, frame_size, load_catalog, resolve_request, validate_plan
+from .keys import get_key, known_secrets, redact
+from .models import (
+    CostUpdate,
+    Event,
+    InputError,
+    Job,
+    JobStatus,
+    JobStatusChanged,
+    JoinProgress,
+    Kind,
+    LogLine,
+    Mode,
+    Plan,
+    Request,
+    Segment,
+    SegmentProgress,
+    SegmentStatus,
+    SegmentStatusChanged,
+)
+from .providers.base import (
+    AuthError,
+    BadResult,
+    ContentPolicyError,
+    ModelUnavailable,
+    Provider,
+    ProviderError,
+    RenderRequest,
+    RequestNotFound,
+    Submission,
+)
+from .settings import Paths, Settings, get_paths, load_settings
+from .store import Store, new_job_id
+
+EventSink = Callable[[Event], None]
+T = TypeVar("T")
+
+
+class JobFailed(Exception):
+    """The job stopped with an error; it stays resumable."""
+
+
+class JobCancelled(Exception):
+    pass
+
+
+def seg_name(index: int, suffix: str = ".mp4") -> str:
+    return f"seg_{index:02d}{suffix}"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    os.replace(tmp, path)
+
+
+def check_output_path(output: str | Path) -> Path:
+    """Where the final video will be copied; raises InputError for a missing or read-only folder."""
+    out = Path(output).expanduser()
+    if out.is_dir():
+        raise InputError("output", f"{out} is a folder; give a file name such as {out / 'video.mp4'}")
+    folder = out.parent.resolve()
+    if not folder.is_dir():
+        raise InputError("output", f"folder {folder} does not exist; create it or choose another path")
+    if not os.access(folder, os.W_OK):
+        raise InputError("output", f"folder {folder} is read-only; choose a writable folder")
+    if out.suffix.lower() not in (".mp4", ".mov", ".m4v"):
+        raise InputError("output", f"{out.name} must end in .mp4", [".mp4", ".mov", ".m4v"])
+    return out.resolve()
+
+
+@dataclass
+class RunControl:
+    """Handle for a running job: cancel it and see which provider requests are in flight."""
+
+    cancel_event: asyncio.Event = field(default_factory=asyncio.Event)
+    in_flight: dict[int, Submission] = field(default_factory=dict)
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+
+class Engine:
+    def __init__(
+        self,
+        paths: Paths | None = None,
+        settings: Settings | None = None,
+        env: dict[str, str] | None = None,
+        provider_factory: Callable[[ModelSpec], Provider] | None = None,
+    ) -> None:
+        self.env = dict(os.environ) if env is None else env
+        self.paths = paths or get_paths(self.env)
+        self.settings = settings or load_settings(self.paths, self.env)
+        self.catalog: Catalog = load_catalog(self.paths.catalog_file)
+        self.store = Store(self.paths.db_file)
+        self._provider_factory = provider_factory
+        self._providers: dict[str, Provider] = {}
+        self.controls: dict[str, RunControl] = {}
+        self._secrets = known_secrets(self.env)
+
+    # --- set-up -------------------------------------------------------------------
+
+    def has_key(self, name: str) -> bool:
+        return get_key(name, self.env).present
+
+    def default_model(self) -> str:
+        if self.settings.default_model and self.settings.default_model in self.catalog.models:
+            return self.settings.default_model
+        return self.catalog.default_model(self.has_key("fal"))
+
+    def resolve(self, req: Request) -> Request:
+        resolved = resolve_request(req, self.catalog)
+        spec = self.catalog.get(resolved.model)
+        if spec.provider == "fal" and not self.has_key("fal"):
+            raise InputError(
+                "model",
+                f"{spec.id} runs on fal.ai and no fal key is set; run `sora-tui keys set fal` or export FAL_KEY, "
+                "or use --model preview to render offline",
+            )
+        return resolved
+
+    def provider(self, spec: ModelSpec) -> Provider:
+        if spec.provider not in self._providers:
+            self._providers[spec.provider] = self._make_provider(spec)
+        return self._providers[spec.provider]
+
+    def _make_provider(self, spec: ModelSpec) -> Provider:
+        if self._provider_factory is not None:
+            return self._provider_factory(spec)
+        if spec.provider == "preview":
+            from .providers.preview import PreviewProvider
+
+            return PreviewProvider(self.paths.cache_dir / "preview", latency=self.settings.preview_latency)
+        if spec.provider == "fal":
+            key = get_key("fal", self.env)
+            if not key.present:
+                raise InputError("fal key", "not set; run `sora-tui keys set fal` or export FAL_KEY")
+            from .providers.fal import FalProvider  # type: ignore[import-not-found]
+
+            return FalProvider(key.value or "", self.settings)
+        raise InputError("model", f"unknown provider {spec.provider!r} for {spec.id}")
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            await provider.aclose()
+        self._providers.clear()
+
+    # --- planning -----------------------------------------------------------------
+
+    async def plan(self, req: Request) -> Plan:
+        from .planner.base import get_planner
+
+        spec = self.catalog.get(req.model)
+        kwargs: dict[str, Any] = {}
+        if req.planner == "openai":
+            kwargs = {"settings": self.settings, "env": self.env}
+        planner = get_planner(req.planner, **kwargs)
+        return await planner.plan(req, spec)
+
+    def estimate(self, plan: Plan) -> float:
+        return estimate_cost(plan, self.catalog) + self.keyframe_cost(plan)
+
+    def keyframe_cost(self, plan: Plan) -> float:
+        return 0.0
+
+    def load_plan_file(self, path: str | Path) -> Plan:
+        p = Path(path).expanduser()
+        try:
+            data = json.loads(p.read_text("utf-8"))
+        except FileNotFoundError:
+            raise InputError("plan", f"{p} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError("plan", f"cannot read {p}: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise InputError("plan", f"{p} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        plan = Plan.from_dict(data)
+        validate_plan(plan, self.catalog)
+        return plan
+
+    def save_plan_file(self, plan: Plan, path: str | Path) -> Path:
+        p = Path(path).expanduser()
+        if not p.parent.is_dir():
+            raise InputError("output", f"folder {p.parent} does not exist")
+        write_json_atomic(p, plan.to_dict())
+        return p
+
+    # --- jobs ---------------------------------------------------------------------
+
+    def create_job(self, plan: Plan, status: JobStatus = JobStatus.QUEUED) -> Job:
+        validate_plan(plan, self.catalog)
+        job_id = new_job_id()
+        folder = self.paths.jobs_dir / job_id
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(folder / "plan.json", plan.to_dict())
+        job = Job(
+            id=job_id,
+            prompt=plan.prompt,
+            model=plan.model,
+            mode=plan.mode,
+            status=status,
+            plan=plan,
+            estimated_cost_usd=self.estimate(plan),
+            folder=str(folder),
+        )
+        self.store.create_job(job, self._segments_for(job_id, plan))
+        self.store.log(job_id, f"job created: {len(plan.segments)} segments × {plan.model}, {plan.total_seconds} s")
+        return job
+
+    def _segments_for(self, job_id: str, plan: Plan, start: int = 1) -> list[Segment]:
+        return [
+            Segment(job_id=job_id, index=i, prompt=s.prompt, seconds=s.seconds, title=s.title)
+            for i, s in enumerate(plan.segments, 1)
+            if i >= start
+        ]
+
+    def update_plan(self, job_id: str, plan: Plan) -> Job:
+        """Replace the plan of a job that has not rendered anything yet (draft / review)."""
+        job = self._job(job_id)
+        validate_plan(plan, self.catalog)
+        write_json_atomic(job.job_dir / "plan.json", plan.to_dict())
+        self.store.update_job(
+            job_id,
+            plan=plan,
+            prompt=plan.prompt,
+            model=plan.model,
+            mode=plan.mode,
+            estimated_cost_usd=self.estimate(plan),
+        )
+        self.store.replace_segments(job_id, self._segments_for(job_id, plan))
+        return self._job(job_id)
+
+    def _job(self, job_id: str) -> Job:
+        job = self.store.find_job(job_id)
+        if job is None:
+            raise InputError("job", f"no job {job_id!r} in the history; see `sora-tui history`")
+        return job
+
+    def find_job(self, ref: str) -> Job:
+        return self._job(ref)
+
+    def delete_job(self, job_id: str, remove_files: bool = True) -> None:
+        job = self._job(job_id)
+        if job.id in self.controls:
+            raise InputError("job", f"{job.id} is running; cancel it first")
+        self.store.delete_job(job.id)
+        if remove_files and job.folder and Path(job.folder).is_dir():
+            shutil.rmtree(job.folder, ignore_errors=True)
+
+    def prepare_redo(self, job_id: str, from_index: int) -> Job:
+        """Reset segments K..N (re-read from the job's plan.json, which the user may have edited)."""
+        job = self._job(job_id)
+        if job.id in self.controls:
+            raise InputError("job", f"{job.id} is running; cancel it first")
+        plan = job.plan
+        plan_file = job.job_dir / "plan.json"
+        if plan_file.exists():
+            plan = self.load_plan_file(plan_file)
+        assert plan is not None
+        n = len(plan.segments)
+        if not (1 <= from_index <= n):
+            raise InputError("from", f"segment {from_index} does not exist in job {job.id}", [f"1-{n}"])
+        old = self.store.segments(job.id)
+        keep = [s for s in old if s.index < from_index]
+        kept_plan = [s for s in old if s.index < from_index and s.status is not SegmentStatus.DONE]
+        if kept_plan:
+            missing = ", ".join(str(s.index) for s in kept_plan)
+            raise InputError(
+                "from", f"segments {missing} before {from_index} are not done; redo from {kept_plan[0].index}"
+            )
+        self.store.replace_segments(job.id, keep + self._segments_for(job.id, plan, start=from_index))
+        self.store.update_job(
+            job.id,
+            plan=plan,
+            status=JobStatus.QUEUED,
+            error=None,
+            output=None,
+            duration_s=None,
+            estimated_cost_usd=self.estimate(plan),
+        )
+        self.store.log(job.id, f"redo from segment {from_index}: segments {from_index}..{n} will render again")
+        return self._job(job.id)
+
+    # --- running ------------------------------------------------------------------
+
+    def cancel(self, job_id: str) -> bool:
+        control = self.controls.get(job_id)
+        if control is None:
+            return False
+        control.cancel()
+        return True
+
+    async def run(
+        self,
+        job_id: str,
+        on_event: EventSink | None = None,
+        *,
+        output: str | Path | None = None,
+        max_cost: float | None = None,
+    ) -> Job:
+        """Render (or resume) a job to the end. Returns the final Job; never raises for job failures."""
+        job = self._job(job_id)
+        if job.id in self.controls:
+            raise InputError("job", f"{job.id} is already running")
+        if job.status is JobStatus.COMPLETED and job.output and Path(job.output).exists():
+            return job
+        out_path = check_output_path(output) if output else None
+        runner = _JobRun(self, job, on_event, out_path, max_cost)
+        self.controls[job.id] = runner.control
+        try:
+            return await runner.run()
+        finally:
+            self.controls.pop(job.id, None)
+
+    def log(self, job_id: str, message: str, level: str = "info", index: int | None = None) -> str:
+        message = redact(message, self._secrets)
+        self.store.log(job_id, message, level, index)
+        return message
+
+
+class _JobRun:
+    """One execution of a job (fresh, resumed or redone)."""
+
+    def __init__(
+        self, engine: Engine, job: Job, on_event: EventSink | None, output: Path | None, max_cost: float | None
+    ) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.settings = engine.settings
+        self.job = job
+        assert job.plan is not None
+        self.plan: Plan = job.plan
+        self.spec = engine.catalog.get(self.plan.model)
+        self.dir = job.job_dir
+        self.on_event = on_event
+        self.output = output
+        self.max_cost = max_cost
+        self.control = RunControl()
+        self.width, self.height = frame_size(self.plan.resolution, self.plan.aspect)
+        self.audio = self.spec.has_audio(self.plan.audio)
+
+    # --- events -------------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:  # a broken listener must not kill a paid render
+                pass
+
+    def log(self, message: str, level: str = "info", index: int | None = None) -> None:
+        message = self.engine.log(self.job.id, message, level, index)
+        self.emit(LogLine(self.job.id, message, level, index))
+
+    def set_job_status(self, status: JobStatus, message: str = "", **changes: Any) -> None:
+        self.store.update_job(self.job.id, status=status, **changes)
+        self.job.status = status
+        self.emit(JobStatusChanged(self.job.id, status, message))
+
+    def set_segment(self, index: int, status: SegmentStatus | None = None, message: str = "", **changes: Any) -> None:
+        if status is not None:
+            changes["status"] = status
+        self.store.update_segment(self.job.id, index, **changes)
+        if status is not None:
+            self.emit(SegmentStatusChanged(self.job.id, index, status, message))
+
+    def spent(self) -> float:
+        return round(sum(s.cost_usd for s in self.store.segments(self.job.id)), 4)
+
+    def emit_cost(self) -> None:
+        spent = self.spent()
+        self.store.update_job(self.job.id, cost_usd=spent)
+        self.emit(CostUpdate(self.job.id, spent, self.job.estimated_cost_usd))
+
+    # --- main ---------------------------------------------------------------------
+
+    async def run(self) -> Job:
+        job_id = self.job.id
+        try:
+            self.check_budget()
+            await self.verify_done_segments()
+            self.set_job_status(JobStatus.GENERATING, error=None)
+            self.log(f"rendering {len(self.plan.segments)} segments on {self.spec.id} ({self.plan.mode} mode)")
+            if self.plan.mode is Mode.CHAIN:
+                await self.run_chain()
+            else:
+                await self.run_parallel()
+            await self.join()
+        except JobCancelled:
+            await self.cancel_in_flight()
+            self.set_job_status(JobStatus.CANCELLED, "cancelled")
+            self.log("job cancelled; `sora-tui resume " + job_id + "` continues it", "warning")
+        except (JobFailed, ProviderError) as exc:
+            await self.cancel_in_flight()
+            message = redact(str(exc), self.engine._secrets)
+            self.set_job_status(JobStatus.FAILED, message, error=message)
+            self.log(message, "error")
+        except asyncio.CancelledError:
+            # the task itself was cancelled (app quit, Ctrl-C): leave the job resumable
+            self.store.update_job(job_id, status=JobStatus.CANCELLED, error="interrupted")
+            raise
+        finally:
+            self.emit_cost()
+        return self.engine._job(job_id)
+
+    def check_budget(self) -> None:
+        if self.max_cost is None:
+            return
+        remaining = sum(
+            self.spec.segment_cost(s.seconds, self.plan.resolution, self.audio)
+            for s in self.store.segments(self.job.id)
+            if s.status is not SegmentStatus.DONE and not s.request_id
+        )
+        total = self.spent() + remaining
+        if total > self.max_cost + 1e-9:
+            raise InputError(
+                "max_cost",
+                f"this job would cost ${total:.2f}, over the cap of ${self.max_cost:.2f}; "
+                "raise --max-cost, use fewer or shorter segments, or a cheaper model",
+            )
+
+    async def verify_done_segments(self) -> None:
+        """Segments marked done must still have a playable file (else: clear input error, nothing deleted)."""
+        from . import media
+
+        for seg in self.store.segments(self.job.id):
+            if seg.status is not SegmentStatus.DONE:
+                continue
+            path = Path(seg.file or "")
+            try:
+                await asyncio.to_thread(media.probe, path)
+            except (media.MediaError, OSError) as exc:
+                raise InputError(
+                    f"segment {seg.index}",
+                    f"file {path} is missing or corrupt ({exc}); "
+                    f"run `sora-tui redo {self.job.id} --from {seg.index}` to render it again",
+                ) from None
+
+    def check_cancel(self) -> None:
+        if self.control.cancelled:
+            raise JobCancelled()
+
+    async def run_chain(self) -> None:
+        start = Path(self.plan.start_image) if self.plan.start_image else None
+        for seg in self.store.segments(self.job.id):
+            self.check_cancel()
+            if seg.status is SegmentStatus.DONE:
+                self.emit(SegmentStatusChanged(self.job.id, seg.index, SegmentStatus.DONE, "already rendered"))
+                start = Path(seg.last_frame) if seg.last_frame else None
+                continue
+            seg = await self.render_segment(seg, start)
+            start = Path(seg.last_frame) if seg.last_frame else None
+
+    async def run_parallel(self) -> None:
+        sem = asyncio.Semaphore(max(1, self.settings.concurrency))
+        start = Path(self.plan.start_image) if self.plan.start_image else None
+
+        async def one(seg: Segment) -> None:
+            async with sem:
+                self.check_cancel()
+                await self.render_segment(seg, start if seg.index == 1 else None)
+
+        pending = [s for s in self.store.segments(self.job.id) if s.status is not SegmentStatus.DONE]
+        for seg in pending:
+            self.set_segment(seg.index, SegmentStatus.WAITING, "waiting for a free slot")
+        tasks = [asyncio.create_task(one(s)) for s in pending]
+        try:
+            await _gather_first_error(tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    # --- one segment ----------------------------------------------------------------
+
+    def render_request(self, seg: Segment, start: Path | None, end: Path | None = None) -> RenderRequest:
+        if start is not None and end is not None:
+            kind = Kind.FLF2V
+        elif start is not None and self.spec.supports(Kind.I2V):
+            kind = Kind.I2V
+        else:
+            kind = Kind.T2V
+            start = None
+        return RenderRequest(
+            model=self.spec,
+            kind=kind,
+            prompt=seg.prompt,
+            seconds=seg.seconds,
+            resolution=self.plan.resolution,
+            aspect=self.plan.aspect,
+            audio=self.audio,
+            width=self.width,
+            height=self.height,
+            fps=self.spec.fps,
+            start_image=start,
+            end_image=end,
+            seed=seg.index,
+            label=f"segment {seg.index} of {len(self.plan.segments)}",
+        )
+
+    async def render_segment(self, seg: Segment, start: Path | None, end: Path | None = None) -> Segment:
+        provider = self.engine.provider(self.spec)
+        idx = seg.index
+        req = self.render_request(seg, start, end)
+        if seg.started_at is None:
+            self.set_segment(idx, started_at=time.time())
+        sub: Submission | None = None
+        if seg.request_id:
+            sub = Submission(seg.request_id, seg.endpoint or "", seg.status_url, seg.response_url, seg.cancel_url)
+            self.log(f"re-attaching to request {seg.request_id}", index=idx)
+        while True:
+            self.check_cancel()
+            if sub is None:
+                sub = await self.submit(provider, seg, req)
+            self.control.in_flight[idx] = sub
+            try:
+                await self.wait(provider, sub, idx)
+                break
+            except RequestNotFound:
+                cost = self.spec.segment_cost(seg.seconds, self.plan.resolution, self.audio)
+                self.log(
+                    f"the provider no longer knows request {sub.request_id}; submitting again (cost ${cost:.2f})",
+                    "warning",
+                    idx,
+                )
+                self.set_segment(idx, request_id=None, status_url=None, response_url=None, cancel_url=None)
+                sub = None
+        result = await self.retry(lambda: provider.result(sub), idx, "fetching the result")
+        dest = self.dir / seg_name(idx)
+        self.emit(SegmentProgress(self.job.id, idx, 0.0, "downloading"))
+
+        def on_bytes(done: int, total: int | None) -> None:
+            self.emit(SegmentProgress(self.job.id, idx, (done / total) if total else None, "downloading"))
+
+        await self.retry(lambda: provider.download(result, dest, on_bytes), idx, "downloading")
+        self.control.in_flight.pop(idx, None)
+        self.set_segment(idx, SegmentStatus.DOWNLOADED, file=str(dest))
+        return await self.finish_segment(seg, dest)
+
+    async def finish_segment(self, seg: Segment, dest: Path) -> Segment:
+        from . import media
+
+        idx = seg.index
+        try:
+            info = await asyncio.to_thread(media.probe, dest)
+            first = self.dir / seg_name(idx, "_first.png")
+            last = self.dir / seg_name(idx, "_last.png")
+            await asyncio.to_thread(media.first_frame, dest, first)
+            await asyncio.to_thread(media.last_frame, dest, last)
+        except media.MediaError as exc:
+            bad = dest.with_name(dest.stem + ".bad" + dest.suffix)
+            if dest.exists():
+                os.replace(dest, bad)
+            self.set_segment(
+                idx,
+                SegmentStatus.FAILED,
+                str(exc),
+                file=None,
+                error=str(exc),
+                request_id=None,
+                status_url=None,
+                response_url=None,
+                cancel_url=None,
+            )
+            raise BadResult(
+                f"segment {idx}: the provider returned a file that is not a playable video ({exc}); "
+                f"kept as {bad.name} for inspection. `sora-tui resume {self.job.id}` renders it again"
+            ) from None
+        if abs(info.duration - seg.seconds) > 0.5:
+            self.log(f"segment {idx} is {info.duration:.2f} s long (planned {seg.seconds} s)", "warning", idx)
+        self.set_segment(
+            idx,
+            SegmentStatus.DONE,
+            f"{info.duration:.1f} s",
+            file=str(dest),
+            first_frame=str(first),
+            last_frame=str(last),
+            error=None,
+            finished_at=time.time(),
+        )
+        self.log(f"segment {idx} done ({info.duration:.2f} s, {info.width}×{info.height})", index=idx)
+        return self.store.segment(self.job.id, idx)
+
+    async def submit(self, provider: Provider, seg: Segment, req: RenderRequest) -> Submission:
+        idx = seg.index
+        cost = self.spec.segment_cost(seg.seconds, self.plan.resolution, self.audio)
+        if self.max_cost is not None and self.spent() + cost > self.max_cost + 1e-9:
+            raise JobFailed(
+                f"budget cap reached: ${self.spent():.2f} spent, segment {idx} would cost ${cost:.2f} "
+                f"over the cap of ${self.max_cost:.2f}; resume with a higher --max-cost"
+            )
+        self.set_segment(idx, SegmentStatus.WAITING, "submitting")
+        sub = await self.retry(lambda: provider.submit(req), idx, "submitting")
+        # Committed before we wait on it: a restart re-attaches instead of paying again.
+        current = self.store.segment(self.job.id, idx)
+        self.set_segment(
+            idx,
+            SegmentStatus.SUBMITTED,
+            f"request {sub.request_id}",
+            request_id=sub.request_id,
+            endpoint=sub.endpoint,
+            status_url=sub.status_url,
+            response_url=sub.response_url,
+            cancel_url=sub.cancel_url,
+            cost_usd=round(current.cost_usd + cost, 4),
+            error=None,
+        )
+        self.store.increment_segment(self.job.id, idx, "submits")
+        self.log(f"segment {idx} submitted as {req.kind} to {sub.endpoint} (request {sub.request_id})", index=idx)
+        self.emit_cost()
+        return sub
+
+    async def wait(self, provider: Provider, sub: Submission, idx: int) -> None:
+        seen_logs = 0
+        state = ""
+        while True:
+            self.check_cancel()
+            st = await self.retry(lambda: provider.status(sub), idx, "checking status")
+            if st.state != state:
+                state = st.state
+                if state == "running":
+                    self.set_segment(idx, SegmentStatus.RUNNING, "rendering")
+            for line in st.logs[seen_logs:]:
+                self.log(line, "info", idx)
+            seen_logs = max(seen_logs, len(st.logs))
+            if st.state == "completed":
+                self.emit(SegmentProgress(self.job.id, idx, 1.0, "rendered"))
+                return
+            stage = "queued" if st.state == "queued" else "rendering"
+            msg = f"queue position {st.queue_position}" if st.queue_position is not None else ""
+            self.emit(SegmentProgress(self.job.id, idx, st.progress, stage, st.queue_position, msg))
+            try:
+                await asyncio.wait_for(self.control.cancel_event.wait(), timeout=self.poll_interval(provider))
+            except TimeoutError:
+                pass
+
+    def poll_interval(self, provider: Provider) -> float:
+        return min(self.settings.poll_interval, 0.05) if provider.name == "preview" else self.settings.poll_interval
+
+    async def retry(self, call: Callable[[], Awaitable[T]], idx: int, what: str) -> T:
+        """Run a provider call, retrying transient errors with exponential backoff and jitter."""
+        attempt = 0
+        while True:
+            self.check_cancel()
+            try:
+                return await call()
+            except ContentPolicyError as exc:
+                prompt = self.store.segment(self.job.id, idx).prompt
+                excerpt = prompt[:80] + ("…" if len(prompt) > 80 else "")
+                self.set_segment(
+                    idx,
+                    SegmentStatus.FAILED,
+                    "content policy",
+                    error=str(exc),
+                    request_id=None,
+                    status_url=None,
+                    response_url=None,
+                    cancel_url=None,
+                )
+                raise JobFailed(
+                    f"segment {idx} was refused by {self.spec.name}'s content policy: {exc}. "
+                    f'Prompt: "{excerpt}". Edit segment {idx} (in the plan screen, or in {self.dir / "plan.json"}) '
+                    f"and run `sora-tui redo {self.job.id} --from {idx}`"
+                ) from None
+            except AuthError as exc:
+                self.set_segment(idx, SegmentStatus.FAILED, "key rejected", error=str(exc))
+                raise JobFailed(
+                    f"the fal key was rejected ({exc}); set a valid key with `sora-tui keys set fal` or export FAL_KEY, "
+                    f"then `sora-tui resume {self.job.id}`"
+                ) from None
+            except ModelUnavailable as exc:
+                current = [m.id for m in self.engine.catalog if m.provider == self.spec.provider and not m.retired]
+                self.set_segment(idx, SegmentStatus.FAILED, "model unavailable", error=str(exc))
+                raise JobFailed(
+                    f"{self.spec.id} is not available on {self.spec.provider} ({exc}); it may be retired. "
+                    f"Current models: {', '.join(current)}"
+                ) from None
+            except RequestNotFound:
+                raise
+            except ProviderError as exc:
+                if not exc.retryable:
+                    self.set_segment(idx, SegmentStatus.FAILED, str(exc), error=str(exc))
+                    raise JobFailed(f"segment {idx}: {exc}") from None
+                attempt += 1
+                self.store.increment_segment(self.job.id, idx, "attempts")
+                if attempt > self.settings.max_retries:
+                    self.set_segment(idx, SegmentStatus.FAILED, str(exc), error=str(exc))
+                    raise JobFailed(
+                        f"segment {idx}: {what} failed {attempt} times ({exc}); "
+                        f"the job is saved, run `sora-tui resume {self.job.id}` to continue"
+                    ) from None
+                delay = min(self.settings.retry_max_delay, self.settings.retry_base_delay * 2 ** (attempt - 1))
+                delay *= 0.5 + random.random() / 2
+                self.log(
+                    f"{what} failed ({exc}); retry {attempt}/{self.settings.max_retries} in {delay:.1f} s",
+                    "warning",
+                    idx,
+                )
+                try:
+                    await asyncio.wait_for(self.control.cancel_event.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+
+    async def cancel_in_flight(self) -> None:
+        provider = self.engine._providers.get(self.spec.provider)
+        for idx, sub in list(self.control.in_flight.items()):
+            if provider is not None:
+                try:
+                    await provider.cancel(sub)
+                    self.log(f"cancelled request {sub.request_id}", "warning", idx)
+                except Exception as exc:
+                    self.log(f"could not cancel request {sub.request_id}: {exc}", "warning", idx)
+            seg = self.store.segment(self.job.id, idx)
+            if seg.status is not SegmentStatus.DONE:
+                self.set_segment(
+                    idx,
+                    SegmentStatus.PENDING,
+                    "cancelled",
+                    request_id=None,
+                    status_url=None,
+                    response_url=None,
+                    cancel_url=None,
+                )
+        self.control.in_flight.clear()
+
+    # --- join ---------------------------------------------------------------------
+
+    async def join(self) -> None:
+        from . import media
+
+        self.check_cancel()
+        segments = self.store.segments(self.job.id)
+        not_done = [s.index for s in segments if s.status is not SegmentStatus.DONE]
+        if not_done:
+            raise JobFailed(f"segments {not_done} are not done; `sora-tui resume {self.job.id}` continues")
+        self.set_job_status(JobStatus.JOINING, "joining segments")
+        final = self.dir / "final.mp4"
+        loop = asyncio.get_running_loop()
+
+        def progress(fraction: float) -> None:
+            loop.call_soon_threadsafe(self.emit, JoinProgress(self.job.id, fraction))
+
+        try:
+            result = await asyncio.to_thread(media.join, [Path(s.file or "") for s in segments], final, progress)
+        except media.MediaError as exc:
+            raise JobFailed(
+                f"join failed: {exc}. The segments are kept; `sora-tui resume {self.job.id}` joins again"
+            ) from None
+        output = final
+        if self.output is not None:
+            try:
+                tmp = self.output.with_name(f".{self.output.name}.tmp")
+                await asyncio.to_thread(shutil.copyfile, final, tmp)
+                os.replace(tmp, self.output)
+                output = self.output
+            except OSError as exc:
+                raise JobFailed(f"could not write {self.output}: {exc.strerror}; the video is at {final}") from None
+        self.log(f"joined {len(segments)} segments by {result.method} into {output} ({result.duration:.2f} s)")
+        self.set_job_status(
+            JobStatus.COMPLETED, str(output), output=str(output), duration_s=result.duration, error=None
+        )
+
+
+async def _gather_first_error(tasks: list[asyncio.Task]) -> None:
+    """Wait for all tasks; on the first failure cancel the rest and raise it."""
+    if not tasks:
+        return
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    for t in done:
+        if not t.cancelled() and t.exception() is not None:
+            for p in pending:
+                p.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            raise t.exception()  # type: ignore[misc]

@@ -1,0 +1,51 @@
+"""The planner interface: a Request becomes an editable Plan of N segments."""
+
+from __future__ import annotations
+
+import abc
+
+from ..catalog import ModelSpec
+from ..models import Plan, Request, SegmentPlan
+
+
+class PlannerError(Exception):
+    """Planning failed; the message says why and what to do (e.g. use --planner offline)."""
+
+
+class Planner(abc.ABC):
+    name = "planner"
+
+    @abc.abstractmethod
+    async def plan(self, req: Request, spec: ModelSpec) -> Plan:
+        """Plan ``req.segments`` segments of ``req.seconds`` each (req is already resolved)."""
+
+    async def replan_segment(self, plan: Plan, index: int, spec: ModelSpec) -> SegmentPlan:
+        """A new version of segment ``index`` (1-based) that fits between its neighbours."""
+        req = Request(
+            prompt=plan.prompt,
+            segments=len(plan.segments),
+            seconds=plan.segments[index - 1].seconds,
+            model=plan.model,
+            resolution=plan.resolution,
+            aspect=plan.aspect,
+            mode=plan.mode,
+            audio=plan.audio,
+        )
+        fresh = await self.plan(req, spec)
+        new = fresh.segments[index - 1]
+        new.seconds = plan.segments[index - 1].seconds
+        return new
+
+
+def get_planner(name: str, **kwargs) -> Planner:
+    if name == "offline":
+        from .offline import OfflinePlanner
+
+        return OfflinePlanner()
+    if name == "openai":
+        from .openai import OpenAIPlanner  # type: ignore[import-not-found]
+
+        return OpenAIPlanner(**kwargs)
+    from ..models import InputError
+
+    raise InputError("planner", f"unknown planner {name!r}", ["offline", "openai"])

@@ -1,0 +1,87 @@
+"""Deterministic offline planner: N story beats with continuity wording.
+
+A video model sees only its own segment prompt, so every prompt repeats the whole
+subject and style and says how the shot continues from the previous one.
+"""
+
+from __future__ import annotations
+
+from ..catalog import ModelSpec
+from ..models import Mode, Plan, Request, SegmentPlan
+from .base import Planner
+
+# (title, what happens, camera) for each phase of a short story arc
+_BEATS = [
+    ("Establishing", "the scene is introduced and the subject is first seen", "wide establishing shot, slow push-in"),
+    (
+        "Approach",
+        "the subject begins to move and the surroundings come alive",
+        "smooth tracking shot following the subject",
+    ),
+    ("Detail", "a close look at the subject reveals texture and small motions", "gentle dolly-in to a medium close-up"),
+    ("Journey", "the subject travels onward and the environment unfolds", "steady side tracking shot"),
+    ("Turn", "something changes: light shifts and the mood intensifies", "slow orbit around the subject"),
+    ("Peak", "the most striking moment of the story", "low-angle hero shot, slight crane up"),
+    ("Release", "the motion calms and the scene settles", "slow pull-back"),
+    ("Resolution", "the story comes to rest in a final image", "wide shot, camera holds still then drifts away"),
+]
+
+_CONTINUITY = (
+    "Continues seamlessly from the previous shot: it begins exactly on the previous final frame, "
+    "with the same subject identity, wardrobe, colours, art style, lighting and lens."
+)
+_STYLE = "Consistent cinematic style, natural motion, no cuts, no text on screen."
+
+
+def _beat_indices(n: int) -> list[int]:
+    """Spread n segments over the arc so the first is the opening and the last the resolution."""
+    if n == 1:
+        return [0]
+    last = len(_BEATS) - 1
+    return [round(i * last / (n - 1)) for i in range(n)]
+
+
+def offline_plan(req: Request) -> Plan:
+    subject = req.prompt.strip().rstrip(".")
+    n = req.segments
+    seconds = int(req.seconds or 4)
+    segments = []
+    for k, beat_i in enumerate(_beat_indices(n), 1):
+        title, action, camera = _BEATS[beat_i]
+        parts = [f"{subject}.", f"Part {k} of {n} — {title.lower()}: {action}.", f"Camera: {camera}."]
+        if k == 1:
+            parts.append("Opening shot of a continuous single take.")
+        else:
+            parts.append(_CONTINUITY)
+        if k == n and n > 1:
+            parts.append("Ends on a calm, well-composed final frame.")
+        parts.append(_STYLE)
+        segments.append(SegmentPlan(prompt=" ".join(parts), seconds=seconds, title=title))
+    keyframes: list[str] = []
+    if Mode(req.mode) is Mode.KEYFRAMES:
+        keyframes = [f"{subject}. Opening frame: {_BEATS[0][1]}. {_STYLE}"]
+        for k, beat_i in enumerate(_beat_indices(n), 1):
+            title, action, _ = _BEATS[beat_i]
+            keyframes.append(
+                f"{subject}. Frame at the end of part {k} ({title.lower()}): {action}. "
+                "Same subject, style and light as the previous keyframe."
+            )
+    return Plan(
+        prompt=req.prompt.strip(),
+        model=req.model,
+        resolution=req.resolution or "",
+        aspect=req.aspect or "",
+        segments=segments,
+        mode=Mode(req.mode),
+        audio=bool(req.audio),
+        start_image=req.start_image,
+        keyframes=keyframes,
+        planner="offline",
+    )
+
+
+class OfflinePlanner(Planner):
+    name = "offline"
+
+    async def plan(self, req: Request, spec: ModelSpec) -> Plan:
+        return offline_plan(req)

@@ -1,0 +1,155 @@
+"""Settings: a flat TOML file in the config folder, overridden by environment variables.
+
+``SORA_TUI_HOME=DIR`` puts config, data and jobs under DIR for that run.
+Every field ``name`` can be overridden with ``SORA_TUI_<NAME>`` (upper case);
+a few well-known variables (``OPENAI_BASE_URL``) are honoured as well.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .models import InputError
+
+APP_NAME = "sora-tui"
+
+
+@dataclass(frozen=True)
+class Paths:
+    config_dir: Path
+    data_dir: Path
+
+    @property
+    def settings_file(self) -> Path:
+        return self.config_dir / "settings.toml"
+
+    @property
+    def catalog_file(self) -> Path:
+        return self.config_dir / "catalog.toml"
+
+    @property
+    def db_file(self) -> Path:
+        return self.data_dir / "history.sqlite3"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+
+def get_paths(env: dict[str, str] | None = None) -> Paths:
+    env = os.environ if env is None else env
+    home = env.get("SORA_TUI_HOME")
+    if home:
+        root = Path(home).expanduser().resolve()
+        return Paths(config_dir=root / "config", data_dir=root / "data")
+    import platformdirs
+
+    return Paths(
+        config_dir=Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)),
+        data_dir=Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)),
+    )
+
+
+@dataclass
+class Settings:
+    # defaults for new jobs ("" model = veo3.1-fast with a fal key, else preview)
+    default_model: str = ""
+    default_resolution: str = ""
+    default_planner: str = "offline"
+    default_mode: str = "chain"
+    output_dir: str = ""
+    theme: str = "textual-dark"
+    # planner
+    openai_model: str = "gpt-4.1-mini"
+    openai_base_url: str = ""
+    # fal endpoints (loopback fakes and corporate gateways may stand in)
+    fal_queue_url: str = "https://queue.fal.run"
+    fal_rest_url: str = "https://rest.fal.ai"
+    fal_cdn_url: str = "https://v3.fal.media"
+    # scheduling and retries
+    concurrency: int = 4
+    poll_interval: float = 2.0
+    max_retries: int = 5
+    retry_base_delay: float = 1.0
+    retry_max_delay: float = 30.0
+    request_timeout: float = 120.0
+    # offline preview: simulated provider latency per segment (demos, benchmarks)
+    preview_latency: float = 0.0
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.field_names()}
+
+
+def _coerce(name: str, value: Any, default: Any, source: str) -> Any:
+    kind = type(default)
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if kind is int:
+            return int(value)
+        if kind is float:
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise InputError(name, f"{value!r} from {source} is not a valid {kind.__name__}") from None
+
+
+def load_settings(paths: Paths | None = None, env: dict[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    paths = paths or get_paths(env)
+    defaults = Settings()
+    values: dict[str, Any] = {}
+    if paths.settings_file.exists():
+        try:
+            raw = tomllib.loads(paths.settings_file.read_text("utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InputError(str(paths.settings_file), f"cannot read settings: {exc}") from None
+        for name in Settings.field_names():
+            if name in raw:
+                values[name] = _coerce(name, raw[name], getattr(defaults, name), str(paths.settings_file))
+    if env.get("OPENAI_BASE_URL"):
+        values["openai_base_url"] = env["OPENAI_BASE_URL"]
+    for name in Settings.field_names():
+        var = f"SORA_TUI_{name.upper()}"
+        if env.get(var):
+            values[name] = _coerce(name, env[var], getattr(defaults, name), var)
+    return Settings(**values)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def save_settings(settings: Settings, paths: Paths | None = None) -> Path:
+    """Write the settings that differ from the defaults (atomically)."""
+    paths = paths or get_paths()
+    defaults = Settings()
+    lines = ["# sora-tui settings; environment variables SORA_TUI_<NAME> override these."]
+    for name in Settings.field_names():
+        value = getattr(settings, name)
+        if value != getattr(defaults, name):
+            lines.append(f"{name} = {_toml_value(value)}")
+    paths.config_dir.mkdir(parents=True, exist_ok=True)
+    tmp = paths.settings_file.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n", "utf-8")
+    os.replace(tmp, paths.settings_file)
+    return paths.settings_file

@@ -1,0 +1,356 @@
+"""SQLite (WAL) history of jobs, segments and log lines, with schema migrations.
+
+One short transaction per write, so a SIGKILL at any moment leaves a consistent
+database: a provider request id is committed before the pipeline waits on it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .models import Job, JobStatus, Mode, Plan, Segment, SegmentStatus
+
+SCHEMA_VERSION = 2
+
+_MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            prompt TEXT NOT NULL,
+            model TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            status TEXT NOT NULL,
+            plan TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            output TEXT,
+            error TEXT,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            estimated_cost_usd REAL NOT NULL DEFAULT 0,
+            duration_s REAL,
+            folder TEXT
+        )""",
+        """CREATE TABLE segments (
+            job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            prompt TEXT NOT NULL,
+            seconds INTEGER NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL,
+            request_id TEXT,
+            status_url TEXT,
+            response_url TEXT,
+            cancel_url TEXT,
+            endpoint TEXT,
+            file TEXT,
+            first_frame TEXT,
+            last_frame TEXT,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            submits INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            started_at REAL,
+            finished_at REAL,
+            PRIMARY KEY (job_id, idx)
+        )""",
+        """CREATE TABLE logs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            ts REAL NOT NULL,
+            level TEXT NOT NULL,
+            seg INTEGER,
+            message TEXT NOT NULL
+        )""",
+        "CREATE INDEX logs_job ON logs(job_id, id)",
+        "CREATE INDEX jobs_created ON jobs(created_at)",
+    ],
+    2: [
+        # keyframe mode: one row per boundary image (0..N)
+        """CREATE TABLE keyframes (
+            job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            prompt TEXT NOT NULL,
+            status TEXT NOT NULL,
+            file TEXT,
+            source TEXT NOT NULL DEFAULT 'generated',
+            request_id TEXT,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (job_id, idx)
+        )""",
+    ],
+}
+
+_SEGMENT_COLUMNS = {
+    "index": "idx",
+}
+
+
+class StoreError(Exception):
+    pass
+
+
+@dataclass
+class Keyframe:
+    job_id: str
+    index: int
+    prompt: str
+    status: str = "pending"  # pending | done | failed
+    file: str | None = None
+    source: str = "generated"  # generated | user
+    request_id: str | None = None
+    cost_usd: float = 0.0
+
+
+@dataclass
+class LogRecord:
+    ts: float
+    level: str
+    message: str
+    index: int | None = None
+
+
+def new_job_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    # --- plumbing -----------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer sora-tui (schema {version} > {SCHEMA_VERSION}); upgrade sora-tui"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self._tx() as db:
+                for stmt in _MIGRATIONS[target]:
+                    db.execute(stmt)
+                db.execute(f"PRAGMA user_version={target}")
+
+    @property
+    def schema_version(self) -> int:
+        return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- jobs ---------------------------------------------------------------------
+
+    def create_job(self, job: Job, segments: list[Segment]) -> None:
+        with self._tx() as db:
+            db.execute(
+                """INSERT INTO jobs (id, prompt, model, mode, status, plan, created_at, updated_at, output, error,
+                   cost_usd, estimated_cost_usd, duration_s, folder) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                (
+                    job.id,
+                    job.prompt,
+                    job.model,
+                    str(job.mode),
+                    str(job.status),
+                    json.dumps(job.plan.to_dict()) if job.plan else None,
+                    job.created_at,
+                    job.updated_at,
+                    job.output,
+                    job.error,
+                    job.cost_usd,
+                    job.estimated_cost_usd,
+                    job.duration_s,
+                    job.folder,
+                ),
+            )
+            for seg in segments:
+                self._insert_segment(db, seg)
+
+    def _insert_segment(self, db: sqlite3.Connection, seg: Segment) -> None:
+        cols = [f.name for f in fields(Segment)]
+        db.execute(
+            f"INSERT INTO segments ({', '.join(_SEGMENT_COLUMNS.get(c, c) for c in cols)}) "
+            f"VALUES ({', '.join('?' for _ in cols)})",
+            [str(v) if isinstance(v, SegmentStatus) else v for v in (getattr(seg, c) for c in cols)],
+        )
+
+    def update_job(self, job_id: str, **changes: Any) -> None:
+        if not changes:
+            return
+        changes["updated_at"] = time.time()
+        if "plan" in changes and isinstance(changes["plan"], Plan):
+            changes["plan"] = json.dumps(changes["plan"].to_dict())
+        for key in ("status", "mode"):
+            if key in changes:
+                changes[key] = str(changes[key])
+        cols = ", ".join(f"{k}=?" for k in changes)
+        with self._tx() as db:
+            db.execute(f"UPDATE jobs SET {cols} WHERE id=?", [*changes.values(), job_id])
+
+    def replace_segments(self, job_id: str, segments: list[Segment]) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM segments WHERE job_id=?", (job_id,))
+            for seg in segments:
+                self._insert_segment(db, seg)
+
+    def _job(self, row: sqlite3.Row) -> Job:
+        plan = Plan.from_dict(json.loads(row["plan"])) if row["plan"] else None
+        return Job(
+            id=row["id"],
+            prompt=row["prompt"],
+            model=row["model"],
+            mode=Mode(row["mode"]),
+            status=JobStatus(row["status"]),
+            plan=plan,
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            output=row["output"],
+            error=row["error"],
+            cost_usd=row["cost_usd"],
+            estimated_cost_usd=row["estimated_cost_usd"],
+            duration_s=row["duration_s"],
+            folder=row["folder"],
+        )
+
+    def get_job(self, job_id: str) -> Job | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return self._job(row) if row else None
+
+    def find_job(self, ref: str) -> Job | None:
+        """A job by id, unique id prefix, or ``last``."""
+        with self._lock:
+            if ref == "last":
+                row = self._db.execute("SELECT * FROM jobs ORDER BY created_at DESC LIMIT 1").fetchone()
+                return self._job(row) if row else None
+            row = self._db.execute("SELECT * FROM jobs WHERE id=?", (ref,)).fetchone()
+            if row:
+                return self._job(row)
+            rows = self._db.execute("SELECT * FROM jobs WHERE id LIKE ? LIMIT 2", (ref + "%",)).fetchall()
+        return self._job(rows[0]) if len(rows) == 1 else None
+
+    def list_jobs(self, search: str = "", status: str | None = None, limit: int = 500) -> list[Job]:
+        sql = "SELECT * FROM jobs WHERE 1=1"
+        args: list[Any] = []
+        if search:
+            sql += " AND (prompt LIKE ? OR id LIKE ? OR model LIKE ?)"
+            args += [f"%{search}%"] * 3
+        if status:
+            sql += " AND status=?"
+            args.append(status)
+        sql += " ORDER BY created_at DESC LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [self._job(r) for r in rows]
+
+    def delete_job(self, job_id: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM jobs WHERE id=?", (job_id,))
+
+    # --- segments -----------------------------------------------------------------
+
+    def _segment(self, row: sqlite3.Row) -> Segment:
+        data = {f.name: row[_SEGMENT_COLUMNS.get(f.name, f.name)] for f in fields(Segment)}
+        data["status"] = SegmentStatus(data["status"])
+        return Segment(**data)
+
+    def segments(self, job_id: str) -> list[Segment]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM segments WHERE job_id=? ORDER BY idx", (job_id,)).fetchall()
+        return [self._segment(r) for r in rows]
+
+    def segment(self, job_id: str, index: int) -> Segment:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM segments WHERE job_id=? AND idx=?", (job_id, index)).fetchone()
+        if row is None:
+            raise StoreError(f"job {job_id} has no segment {index}")
+        return self._segment(row)
+
+    def update_segment(self, job_id: str, index: int, **changes: Any) -> None:
+        if not changes:
+            return
+        if "status" in changes:
+            changes["status"] = str(changes["status"])
+        cols = ", ".join(f"{_SEGMENT_COLUMNS.get(k, k)}=?" for k in changes)
+        with self._tx() as db:
+            db.execute(f"UPDATE segments SET {cols} WHERE job_id=? AND idx=?", [*changes.values(), job_id, index])
+
+    def increment_segment(self, job_id: str, index: int, column: str, by: int = 1) -> None:
+        assert column in ("attempts", "submits")
+        with self._tx() as db:
+            db.execute(f"UPDATE segments SET {column}={column}+? WHERE job_id=? AND idx=?", (by, job_id, index))
+
+    # --- keyframes ----------------------------------------------------------------
+
+    def keyframes(self, job_id: str) -> list[Keyframe]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM keyframes WHERE job_id=? ORDER BY idx", (job_id,)).fetchall()
+        return [
+            Keyframe(
+                job_id=r["job_id"],
+                index=r["idx"],
+                prompt=r["prompt"],
+                status=r["status"],
+                file=r["file"],
+                source=r["source"],
+                request_id=r["request_id"],
+                cost_usd=r["cost_usd"],
+            )
+            for r in rows
+        ]
+
+    def upsert_keyframe(self, kf: Keyframe) -> None:
+        with self._tx() as db:
+            db.execute(
+                """INSERT INTO keyframes (job_id, idx, prompt, status, file, source, request_id, cost_usd)
+                   VALUES (?,?,?,?,?,?,?,?)
+                   ON CONFLICT(job_id, idx) DO UPDATE SET prompt=excluded.prompt, status=excluded.status,
+                   file=excluded.file, source=excluded.source, request_id=excluded.request_id,
+                   cost_usd=excluded.cost_usd""",
+                (kf.job_id, kf.index, kf.prompt, kf.status, kf.file, kf.source, kf.request_id, kf.cost_usd),
+            )
+
+    # --- logs ---------------------------------------------------------------------
+
+    def log(self, job_id: str, message: str, level: str = "info", index: int | None = None) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO logs (job_id, ts, level, seg, message) VALUES (?,?,?,?,?)",
+                (job_id, time.time(), level, index, message),
+            )
+
+    def logs(self, job_id: str, limit: int = 10_000) -> list[LogRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT ts, level, seg, message FROM logs WHERE job_id=? ORDER BY id LIMIT ?", (job_id, limit)
+            ).fetchall()
+        return [LogRecord(ts=r["ts"], level=r["level"], message=r["message"], index=r["seg"]) for r in rows]
