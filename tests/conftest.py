@@ -1,0 +1,41 @@
+"""Shared fixtures. Tests never see the user's real keys, keyring or folders."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+# Before anything imports keyring: no real OS keyring, no real keys, no real folders.
+os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+for _var in ("FAL_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+    os.environ.pop(_var, None)
+for _var in [v for v in os.environ if v.startswith("SORA_TUI_") and v != "SORA_TUI_REQUIRE_BROWSER"]:
+    os.environ.pop(_var, None)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty SORA_TUI_HOME for this test (config, data and jobs under it)."""
+    path = tmp_path / "home"
+    path.mkdir()
+    monkeypatch.setenv("SORA_TUI_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def cli_env(home: Path) -> dict[str, str]:
+    """Environment for running the `sora-tui` command in a subprocess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "OPENAI_"))}
+    env["SORA_TUI_HOME"] = str(home)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture
+def sora_cmd() -> list[str]:
+    return [sys.executable, "-m", "sora_tui"]
