@@ -1,0 +1,552 @@
+"""`sora-tui` command line: the TUI by default, headless sub-commands for everything else.
+
+Exit codes: 0 done, 1 job failed, 2 bad input, 130 interrupted.
+Heavy modules (the engine's media stack, rich, textual, openai, fal_client) load
+only inside the command that needs them, so ``sora-tui --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .core.models import Job, Plan
+    from .core.pipeline import Engine
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class CliError(Exception):
+    """Bad input found by the CLI itself (exit 2)."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _money(text: str) -> float:
+    try:
+        return float(text.lstrip("$"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount in USD") from None
+
+
+def _add_request_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("prompt", nargs="?", help="what the video shows (quote it)")
+    p.add_argument("--segments", "-n", type=_positive_int, default=3, help="number of segments, 1-60 (default 3)")
+    p.add_argument("--seconds", "-s", type=_positive_int, help="seconds per segment (the model's choices)")
+    p.add_argument("--model", "-m", help="model id (see `sora-tui models`)")
+    p.add_argument("--resolution", "-r", help="e.g. 360p, 720p, 1080p (the model's choices)")
+    p.add_argument("--aspect", "-a", help="aspect ratio, e.g. 16:9 or 9:16")
+    p.add_argument("--mode", choices=["chain", "parallel", "keyframes"], help="how segments connect (default chain)")
+    p.add_argument("--planner", choices=["offline", "openai"], help="who writes the segment prompts")
+    p.add_argument("--start-image", help="image file the first segment starts on")
+    p.add_argument("--no-audio", action="store_true", help="silent video (models with optional audio)")
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-cost", type=_money, help="refuse to spend more than this many USD")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--output", "-o", help="also copy the final video to this .mp4 path")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the result")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sora-tui",
+        description="Turn one prompt into one long, coherent AI video. Without a sub-command, starts the studio.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("generate", help="plan and render a video from a prompt")
+    _add_request_args(p)
+    _add_run_args(p)
+    p.add_argument("--plan", dest="plan_file", help="render this plan file instead of planning")
+    p.add_argument("--plan-only", action="store_true", help="show the plan and its cost, render nothing")
+
+    p = sub.add_parser("plan", help="write a plan file to review and edit before rendering")
+    _add_request_args(p)
+    p.add_argument("--out", "-o", dest="plan_out", default="plan.json", help="plan file to write (default plan.json)")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON instead of a table")
+
+    p = sub.add_parser("render", help="render a plan file")
+    p.add_argument("plan_file", help="plan JSON written by `sora-tui plan` (and maybe edited)")
+    _add_run_args(p)
+
+    p = sub.add_parser("history", help="list jobs")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--status", help="only jobs with this status")
+    p.add_argument("--search", default="", help="only jobs whose prompt, id or model contains this")
+
+    p = sub.add_parser("show", help="show one job: plan, segments, output, logs")
+    p.add_argument("job", help="job id, unique prefix, or `last`")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("resume", help="continue an interrupted or failed job (nothing done is rendered again)")
+    p.add_argument("job", help="job id, unique prefix, or `last`")
+    _add_run_args(p)
+
+    p = sub.add_parser("redo", help="render segments K..N again (after editing the job's plan.json)")
+    p.add_argument("job", help="job id, unique prefix, or `last`")
+    p.add_argument("--from", dest="from_index", type=_positive_int, required=True, help="first segment to redo")
+    _add_run_args(p)
+
+    p = sub.add_parser("models", help="list video models with prices and status")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("keys", help="API keys for fal and OpenAI (env var first, then the OS keyring)")
+    p.add_argument("action", choices=["status", "set", "delete"])
+    p.add_argument("name", nargs="?", choices=["fal", "openai"])
+
+    p = sub.add_parser("serve", help="serve the studio to a browser (textual-serve)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=_positive_int, default=8000)
+    p.add_argument("--public", action="store_true", help="allow a non-loopback address (no authentication!)")
+    return parser
+
+
+# --- output helpers -------------------------------------------------------------------
+
+
+def _err(message: str) -> None:
+    print(f"sora-tui: {message}", file=sys.stderr)
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def job_summary(engine: Engine, job: Job) -> dict[str, Any]:
+    segments = engine.store.segments(job.id)
+    return {
+        "job_id": job.id,
+        "status": str(job.status),
+        "output": job.output,
+        "duration_s": round(job.duration_s, 3) if job.duration_s is not None else None,
+        "segments": [
+            {"index": s.index, "status": str(s.status), "seconds": s.seconds, "file": s.file} for s in segments
+        ],
+        "cost_usd": round(job.cost_usd, 4),
+        "estimated_cost_usd": round(job.estimated_cost_usd, 4),
+        "model": job.model,
+        "mode": str(job.mode),
+        "error": job.error,
+        "folder": job.folder,
+    }
+
+
+def print_plan(engine: Engine, plan: Plan, out) -> None:
+    from rich.table import Table
+
+    spec = engine.catalog.get(plan.model)
+    audio = spec.has_audio(plan.audio)
+    table = Table(title=f"Plan: {plan.prompt[:70]}", title_justify="left", show_lines=True)
+    table.add_column("#", justify="right")
+    table.add_column("title")
+    table.add_column("s", justify="right")
+    table.add_column("prompt", ratio=1)
+    table.add_column("cost", justify="right")
+    for i, seg in enumerate(plan.segments, 1):
+        cost = spec.segment_cost(seg.seconds, plan.resolution, audio)
+        table.add_row(str(i), seg.title, str(seg.seconds), seg.prompt, f"${cost:.2f}")
+    out.print(table)
+    out.print(
+        f"[b]{len(plan.segments)} segments, {plan.total_seconds} s[/b] on {spec.name} "
+        f"({plan.resolution}, {plan.aspect}, {plan.mode} mode{', audio' if audio else ''}) — "
+        f"estimated cost [b]${engine.estimate(plan):.2f}[/b]"
+    )
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise CliError("cannot ask for confirmation without a terminal; pass --yes to render")
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+class ProgressView:
+    """Per-segment progress on stderr: rich bars on a terminal, plain lines otherwise."""
+
+    def __init__(self, engine: Engine, job: Job, quiet: bool) -> None:
+        self.engine = engine
+        self.job = job
+        self.quiet = quiet
+        self.console = _console(stderr=True)
+        self.live = self.console.is_terminal and not quiet
+        self.progress = None
+        self.tasks: dict[int, Any] = {}
+
+    def __enter__(self) -> ProgressView:
+        if self.live:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TextColumn("{task.fields[state]}"),
+                TimeElapsedColumn(),
+                console=self.console,
+            )
+            self.progress.start()
+            for seg in self.engine.store.segments(self.job.id):
+                done = seg.status == "done"
+                self.tasks[seg.index] = self.progress.add_task(
+                    f"segment {seg.index:>2}", total=1.0, completed=1.0 if done else 0.0, state=str(seg.status)
+                )
+            self.tasks[0] = self.progress.add_task("join      ", total=1.0, state="waiting")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def __call__(self, event: Any) -> None:
+        from .core import models as m
+
+        if self.progress is not None:
+            if isinstance(event, m.SegmentProgress) and event.index in self.tasks:
+                state = event.stage + (f" #{event.queue_position}" if event.queue_position is not None else "")
+                kwargs: dict[str, Any] = {"state": state}
+                if event.fraction is not None and event.stage == "rendering":
+                    kwargs["completed"] = min(0.95, event.fraction * 0.9)
+                elif event.fraction is not None and event.stage == "downloading":
+                    kwargs["completed"] = 0.9 + 0.1 * event.fraction
+                self.progress.update(self.tasks[event.index], **kwargs)
+            elif isinstance(event, m.SegmentStatusChanged) and event.index in self.tasks:
+                done = event.status is m.SegmentStatus.DONE
+                self.progress.update(
+                    self.tasks[event.index], state=str(event.status), **({"completed": 1.0} if done else {})
+                )
+            elif isinstance(event, m.JoinProgress):
+                self.progress.update(self.tasks[0], completed=event.fraction, state="joining")
+            elif isinstance(event, m.LogLine) and event.level in ("warning", "error"):
+                self.progress.console.print(f"[yellow]{event.message}[/yellow]")
+            return
+        if self.quiet:
+            return
+        if isinstance(event, m.LogLine):
+            print(f"[{event.level}] {event.message}", file=sys.stderr, flush=True)
+        elif isinstance(event, m.JobStatusChanged):
+            print(f"[job] {event.status}", file=sys.stderr, flush=True)
+
+
+# --- commands -------------------------------------------------------------------------
+
+
+def _engine() -> Engine:
+    from .core.pipeline import Engine
+
+    return Engine()
+
+
+def _request(engine: Engine, args: argparse.Namespace):
+    from .core.models import InputError, Mode, Request
+
+    if args.prompt is None or not args.prompt.strip():
+        raise InputError("prompt", "is empty; describe the video you want, e.g. sora-tui generate \"a paper boat…\"")
+    return engine.resolve(
+        Request(
+            prompt=args.prompt,
+            segments=args.segments,
+            seconds=args.seconds,
+            model=args.model or engine.default_model(),
+            resolution=args.resolution or engine.settings.default_resolution or None,
+            aspect=args.aspect,
+            mode=Mode(args.mode or engine.settings.default_mode or "chain"),
+            planner=args.planner or engine.settings.default_planner or "offline",
+            start_image=args.start_image,
+            audio=False if args.no_audio else None,
+        )
+    )
+
+
+async def _make_plan(engine: Engine, args: argparse.Namespace) -> Plan:
+    from .core.planner.base import PlannerError
+
+    req = _request(engine, args)
+    try:
+        return await engine.plan(req)
+    except PlannerError as exc:
+        raise CliError(f"planner: {exc}") from None
+
+
+async def cmd_plan(engine: Engine, args: argparse.Namespace) -> int:
+    plan = await _make_plan(engine, args)
+    path = engine.save_plan_file(plan, args.plan_out)
+    if args.json:
+        print(json.dumps(plan.to_dict(), indent=2))
+    else:
+        out = _console()
+        print_plan(engine, plan, out)
+        out.print(f"plan written to {path}; edit it, then `sora-tui render {path}`")
+    return EXIT_OK
+
+
+async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask: bool) -> int:
+    from .core.models import JobStatus
+    from .core.pipeline import check_output_path
+
+    output = check_output_path(args.output) if args.output else None
+    if ask and not args.yes:
+        assert job.plan is not None
+        if not _confirm(f"Render {len(job.plan.segments)} segments for about ${job.estimated_cost_usd:.2f}?"):
+            _err(f"not rendered; the job is saved as a draft: `sora-tui resume {job.id}` renders it")
+            return EXIT_INTERRUPTED
+    with ProgressView(engine, job, quiet=False) as view:
+        final = await engine.run(job.id, on_event=view, output=output, max_cost=args.max_cost)
+    summary = job_summary(engine, final)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    if final.status is JobStatus.COMPLETED:
+        if not args.json:
+            _console().print(
+                f"[green]done[/green]: {final.output} ({final.duration_s:.1f} s, ${final.cost_usd:.2f}) — job {final.id}"
+            )
+        return EXIT_OK
+    _err(f"job {final.id} {final.status}: {final.error or ''}")
+    return EXIT_FAILED
+
+
+async def cmd_generate(engine: Engine, args: argparse.Namespace) -> int:
+    from .core.models import JobStatus
+
+    if args.output:
+        from .core.pipeline import check_output_path
+
+        check_output_path(args.output)
+    if args.plan_file:
+        plan = engine.load_plan_file(args.plan_file)
+    else:
+        plan = await _make_plan(engine, args)
+    cost = engine.estimate(plan)
+    if args.max_cost is not None and cost > args.max_cost + 1e-9:
+        from .core.models import InputError
+
+        raise InputError("max_cost", f"the plan would cost ${cost:.2f}, over the cap of ${args.max_cost:.2f}")
+    if not args.json or args.plan_only:
+        out = _console(stderr=args.json)
+        print_plan(engine, plan, out)
+    if args.plan_only:
+        if args.json:
+            print(json.dumps({"plan": plan.to_dict(), "estimated_cost_usd": cost}, indent=2))
+        return EXIT_OK
+    job = engine.create_job(plan, status=JobStatus.QUEUED if args.yes else JobStatus.DRAFT)
+    return await _render_job(engine, job, args, ask=True)
+
+
+async def cmd_render(engine: Engine, args: argparse.Namespace) -> int:
+    plan = engine.load_plan_file(args.plan_file)
+    if not args.json:
+        print_plan(engine, plan, _console())
+    job = engine.create_job(plan)
+    return await _render_job(engine, job, args, ask=True)
+
+
+async def cmd_resume(engine: Engine, args: argparse.Namespace) -> int:
+    job = engine.find_job(args.job)
+    if job.status.name == "COMPLETED" and job.output and os.path.exists(job.output):
+        if args.json:
+            print(json.dumps(job_summary(engine, job), indent=2))
+        else:
+            _console().print(f"job {job.id} is already complete: {job.output}")
+        return EXIT_OK
+    return await _render_job(engine, job, args, ask=False)
+
+
+async def cmd_redo(engine: Engine, args: argparse.Namespace) -> int:
+    job = engine.prepare_redo(args.job, args.from_index)
+    return await _render_job(engine, job, args, ask=False)
+
+
+def cmd_history(engine: Engine, args: argparse.Namespace) -> int:
+    import time
+
+    jobs = engine.store.list_jobs(search=args.search, status=args.status)
+    if args.json:
+        print(json.dumps([job_summary(engine, j) | {"prompt": j.prompt, "created_at": j.created_at} for j in jobs], indent=2))
+        return EXIT_OK
+    from rich.table import Table
+
+    table = Table(title="History")
+    for col in ("job", "date", "status", "model", "duration", "cost", "prompt"):
+        table.add_column(col)
+    for j in jobs:
+        table.add_row(
+            j.id,
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at)),
+            str(j.status),
+            j.model,
+            f"{j.duration_s:.1f} s" if j.duration_s else "",
+            f"${j.cost_usd:.2f}",
+            j.prompt[:50],
+        )
+    _console().print(table if jobs else "no jobs yet: `sora-tui generate \"...\"` makes one")
+    return EXIT_OK
+
+
+def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
+    job = engine.find_job(args.job)
+    summary = job_summary(engine, job)
+    summary["plan"] = job.plan.to_dict() if job.plan else None
+    summary["logs"] = [{"ts": r.ts, "level": r.level, "segment": r.index, "message": r.message} for r in engine.store.logs(job.id)]
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return EXIT_OK
+    out = _console()
+    out.print(f"[b]job {job.id}[/b] — {job.status} — {job.model}, {job.mode} mode")
+    out.print(f"prompt: {job.prompt}")
+    if job.plan:
+        print_plan(engine, job.plan, out)
+    for s in engine.store.segments(job.id):
+        out.print(f"  segment {s.index:>2}: {s.status:<10} {s.file or ''} {('— ' + s.error) if s.error else ''}")
+    out.print(f"output: {job.output or '—'}   cost: ${job.cost_usd:.2f}   folder: {job.folder}")
+    if job.error:
+        out.print(f"[red]error:[/red] {job.error}")
+    out.print("[b]log[/b]")
+    for r in engine.store.logs(job.id)[-30:]:
+        out.print(f"  {r.level:<7} {r.message}", markup=False)
+    return EXIT_OK
+
+
+def cmd_models(engine: Engine, args: argparse.Namespace) -> int:
+    specs = list(engine.catalog)
+    if args.json:
+        print(json.dumps([
+            {
+                "id": s.id, "name": s.name, "provider": s.provider, "status": s.status,
+                "durations": s.durations, "resolutions": s.resolutions, "aspects": s.aspects,
+                "audio": s.audio, "kinds": [str(k) for k in s.kinds], "price": s.price_label(),
+            }
+            for s in specs
+        ], indent=2))
+        return EXIT_OK
+    from rich.table import Table
+
+    default = engine.default_model()
+    table = Table(title="Video models")
+    for col in ("id", "name", "status", "seconds", "resolutions", "aspects", "audio", "kinds", "price"):
+        table.add_column(col)
+    for s in specs:
+        status = "[red]retired[/red]" if s.retired else ("[green]default[/green]" if s.id == default else "current")
+        table.add_row(
+            s.id, s.name, status, ",".join(map(str, s.durations)), ",".join(s.resolutions), ",".join(s.aspects),
+            s.audio, ",".join(str(k) for k in s.kinds), s.price_label(),
+        )
+    _console().print(table)
+    return EXIT_OK
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from .core import keys
+
+    if args.action == "status":
+        for name in keys.NAMES:
+            print(keys.get_key(name).describe())
+        if not keys.keyring_available():
+            print("note: no OS keyring is available here; keys can only come from the environment variables")
+        return EXIT_OK
+    if not args.name:
+        raise CliError(f"keys {args.action}: name the key (fal or openai)")
+    if args.action == "set":
+        import getpass
+
+        if sys.stdin.isatty():
+            value = getpass.getpass(f"{args.name} key (input hidden): ")
+        else:
+            value = sys.stdin.readline()
+        try:
+            keys.set_key(args.name, value)
+        except keys.KeyringUnavailable as exc:
+            raise CliError(str(exc)) from None
+        print(f"{args.name} key stored in the OS keyring")
+        env_info = keys.get_key(args.name)
+        if env_info.source == "env":
+            print(f"note: ${env_info.env_var} is set and takes precedence over the keyring")
+        return EXIT_OK
+    try:
+        removed = keys.delete_key(args.name)
+    except keys.KeyringUnavailable as exc:
+        raise CliError(str(exc)) from None
+    print(f"{args.name} key {'deleted from the OS keyring' if removed else 'was not in the OS keyring'}")
+    return EXIT_OK
+
+
+def cmd_tui() -> int:
+    from .tui.app import run_app
+
+    return run_app()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .tui.serve import serve
+
+    return serve(host=args.host, port=args.port, public=args.public)
+
+
+async def _dispatch(args: argparse.Namespace) -> int:
+    engine = _engine()
+    try:
+        handler = {
+            "generate": cmd_generate,
+            "plan": cmd_plan,
+            "render": cmd_render,
+            "resume": cmd_resume,
+            "redo": cmd_redo,
+        }.get(args.command)
+        if handler is not None:
+            return await handler(engine, args)
+        sync = {"history": cmd_history, "show": cmd_show, "models": cmd_models}[args.command]
+        return sync(engine, args)
+    finally:
+        await engine.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .core.models import InputError
+
+    try:
+        if args.command is None:
+            return cmd_tui()
+        if args.command == "keys":
+            return cmd_keys(args)
+        if args.command == "serve":
+            return cmd_serve(args)
+        import asyncio
+
+        return asyncio.run(_dispatch(args))
+    except (InputError, CliError) as exc:
+        _err(str(exc))
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        _err("interrupted; finished segments are kept — `sora-tui resume last` continues")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # last resort: a clear line, never a traceback for users
+        from .core.store import StoreError
+
+        if isinstance(exc, StoreError | OSError):
+            _err(str(exc))
+            return EXIT_FAILED
+        raise
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()
