@@ -1,0 +1,687 @@
+"""Media helpers on top of imageio-ffmpeg's bundled ffmpeg: probe, exact first/last
+frames, thumbnails, PSNR, atomic writes and joining segments into one MP4.
+
+There is no ffprobe in imageio-ffmpeg, so :func:`probe` parses ``ffmpeg -i`` and counts
+video packets with a stream copy to the null muxer (about 20-40 ms for an 8 s clip).
+
+Frames are handled as RGB ``uint8`` numpy arrays of shape ``(h, w, 3)``. numpy and cv2
+load lazily so that importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import os
+import re
+import subprocess
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+JoinProgressCallback = Callable[[float], None]
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+class MediaError(Exception):
+    """A media file is missing, unreadable or could not be written; the message is for users."""
+
+
+@functools.cache
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary that imageio-ffmpeg ships (cached)."""
+    try:
+        import imageio_ffmpeg
+    except ImportError as exc:  # pragma: no cover - declared dependency
+        raise MediaError("imageio-ffmpeg is not installed; it provides the ffmpeg binary") from exc
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+# --- atomic writes ------------------------------------------------------------------
+
+
+def _temp_sibling(dest: Path) -> Path:
+    """A hidden temporary name in dest's folder that keeps dest's suffix (ffmpeg and cv2 look at it)."""
+    return dest.with_name(f".{dest.stem}.tmp-{uuid.uuid4().hex[:10]}{dest.suffix}")
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``dest``; on success it replaces ``dest``, on failure it is removed.
+
+    The temporary name keeps ``dest``'s suffix. The folder of ``dest`` is created if needed.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_sibling(dest)
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise MediaError(f"{dest.name} was not written")
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise _os_error(exc, path) from exc
+    return path
+
+
+def _os_error(exc: OSError, dest: Path) -> MediaError:
+    if exc.errno == errno.ENOSPC:
+        return MediaError(_disk_full_message(dest))
+    return MediaError(f"cannot write {dest.name} in {dest.parent}: {exc.strerror or exc}")
+
+
+def _disk_full_message(dest: Path) -> str:
+    return (
+        f"No space left on device: cannot write {dest.name} in {dest.parent}. "
+        "Free some disk space there and retry; nothing else was changed."
+    )
+
+
+# --- running ffmpeg -----------------------------------------------------------------
+
+
+_NOISE = ("non monotonically increasing dts", "Press [q] to stop")
+
+
+def _error_line(stderr: str) -> str:
+    """The most telling line of ffmpeg's stderr, for a user-facing message."""
+    lines = [ln.strip() for ln in stderr.replace("\r", "\n").splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not any(n in ln for n in _NOISE) and not ln.startswith("frame=")]
+    keys = (
+        "No space left",
+        "moov atom not found",
+        "Invalid data",
+        "No such file",
+        "Permission denied",
+        "Error",
+        "error",
+    )
+    for key in keys:
+        for ln in lines:
+            if key in ln:
+                return re.sub(r"^\[[^\]]*\]\s*", "", ln)
+    return re.sub(r"^\[[^\]]*\]\s*", "", lines[-1]) if lines else "unknown error"
+
+
+def _run(
+    args: Sequence[str], *, input: bytes | None = None, timeout: float | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
+            if input is None
+            else [ffmpeg_exe(), "-hide_banner", *args],
+            input=input,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except OSError as exc:  # pragma: no cover - broken install
+        raise MediaError(f"cannot run ffmpeg ({ffmpeg_exe()}): {exc}") from exc
+
+
+# --- probe --------------------------------------------------------------------------
+
+
+@dataclass
+class VideoInfo:
+    """What :func:`probe` learned about a video file.
+
+    ``duration`` is the exact video duration (frames / fps) when the frames could be
+    counted, else the container's duration; ``container_duration`` is what the file header says.
+    """
+
+    path: Path
+    duration: float
+    width: int
+    height: int
+    fps: float
+    frames: int | None
+    vcodec: str
+    pix_fmt: str
+    acodec: str | None = None
+    audio_rate: int | None = None
+    audio_channels: int | None = None
+    vprofile: str | None = None
+    aprofile: str | None = None
+    time_base: str | None = None  # the video stream's "tbn", e.g. "12288"
+    container: str = ""
+    container_duration: float | None = None
+    bitrate_kbps: int | None = None
+
+    @property
+    def has_audio(self) -> bool:
+        return self.acodec is not None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (self.width, self.height)
+
+    def copy_key(self) -> tuple[Any, ...]:
+        """Parameters that must be equal for two files to be joined by stream copy."""
+        return (
+            self.vcodec,
+            self.vprofile,
+            self.width,
+            self.height,
+            self.pix_fmt,
+            round(self.fps, 3),
+            self.acodec,
+            self.aprofile,
+            self.audio_rate,
+            self.audio_channels,
+        )
+
+
+def _split_top(text: str) -> list[str]:
+    """Split on commas that are not inside parentheses or brackets."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth = max(0, depth - 1)
+        if ch == "," and depth == 0:
+            parts.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(ch)
+    if cur:
+        parts.append("".join(cur).strip())
+    return parts
+
+
+def _num(text: str) -> float:
+    text = text.strip()
+    mult = 1.0
+    if text.endswith("k"):
+        mult, text = 1000.0, text[:-1]
+    return float(text) * mult
+
+
+_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "4.0": 4, "5.0": 5, "5.1": 6, "6.1": 7, "7.1": 8}
+
+
+def _parse_header(stderr: str, path: Path) -> VideoInfo:
+    video = audio = None
+    for line in stderr.splitlines():
+        m = re.match(r"\s*Stream #0:\d+.*?: (Video|Audio): (.*)$", line)
+        if not m:
+            continue
+        if m.group(1) == "Video" and video is None and "attached pic" not in m.group(2):
+            video = m.group(2)
+        elif m.group(1) == "Audio" and audio is None:
+            audio = m.group(2)
+    if video is None:
+        raise MediaError(f"{path.name} has no video stream")
+    fields = _split_top(video)
+    codec_desc = fields[0]
+    vcodec = codec_desc.split()[0]
+    pm = re.match(r"\S+ \(([^)]*)\)", codec_desc)
+    vprofile = pm.group(1) if pm and " / " not in pm.group(1) else None
+    pix_fmt = fields[1].split("(")[0].strip() if len(fields) > 1 else ""
+    width = height = 0
+    fps = 0.0
+    tbr = 0.0
+    tbn = None
+    bitrate = None
+    for f in fields[1:]:
+        if not width and (sm := re.match(r"(\d+)x(\d+)", f)):
+            width, height = int(sm.group(1)), int(sm.group(2))
+        elif f.endswith(" fps"):
+            fps = _num(f[:-4])
+        elif f.endswith(" tbr"):
+            tbr = _num(f[:-4])
+        elif f.split(" (")[0].endswith(" tbn"):
+            tbn = f.split(" (")[0][:-4].strip()
+        elif f.endswith(" kb/s") and bitrate is None:
+            with contextlib.suppress(ValueError):
+                bitrate = int(float(f[:-5]))
+    fps = fps or tbr
+    if not width or not height:
+        raise MediaError(f"{path.name} has a video stream without a frame size")
+    acodec = aprofile = None
+    rate = channels = None
+    if audio is not None:
+        afields = _split_top(audio)
+        acodec = afields[0].split()[0]
+        am = re.match(r"\S+ \(([^)]*)\)", afields[0])
+        aprofile = am.group(1) if am and " / " not in am.group(1) else None
+        for f in afields[1:]:
+            if f.endswith(" Hz"):
+                rate = int(_num(f[:-3]))
+            elif f in _CHANNELS:
+                channels = _CHANNELS[f]
+            elif cm := re.match(r"(\d+) channels", f):
+                channels = int(cm.group(1))
+            elif channels is None and re.match(r"\d+\.\d+(\(\w+\))?$", f):
+                a, b = f.split("(")[0].split(".")
+                channels = int(a) + int(b)
+    duration = None
+    dm = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", stderr)
+    if dm:
+        duration = int(dm.group(1)) * 3600 + int(dm.group(2)) * 60 + float(dm.group(3))
+    cm = re.search(r"Input #0, ([^ ]+), from", stderr)
+    return VideoInfo(
+        path=path,
+        duration=duration or 0.0,
+        width=width,
+        height=height,
+        fps=fps,
+        frames=None,
+        vcodec=vcodec,
+        pix_fmt=pix_fmt,
+        acodec=acodec,
+        audio_rate=rate,
+        audio_channels=channels,
+        vprofile=vprofile,
+        aprofile=aprofile,
+        time_base=tbn,
+        container=cm.group(1).rstrip(",") if cm else "",
+        container_duration=duration,
+        bitrate_kbps=bitrate,
+    )
+
+
+def _check_input(path: Path) -> None:
+    if not path.exists():
+        raise MediaError(f"{path} does not exist")
+    if not path.is_file():
+        raise MediaError(f"{path} is not a file")
+    if path.stat().st_size == 0:
+        raise MediaError(f"{path.name} is empty (0 bytes)")
+
+
+def probe(path: str | os.PathLike[str], count_frames: bool = True) -> VideoInfo:
+    """Read a video's streams and exact length.
+
+    One ffmpeg call: the header gives codecs, size, fps and audio; a stream copy of the
+    video to the null muxer counts the frames (no decoding), so ``duration`` is exact.
+    Raises MediaError for missing, empty, corrupt or video-less files.
+    """
+    path = Path(path)
+    _check_input(path)
+    args = ["-i", str(path.absolute())]
+    if count_frames:
+        args += ["-map", "0:v:0?", "-c", "copy", "-f", "null", "-"]
+    proc = _run(args, timeout=120)
+    err = proc.stderr.decode("utf-8", "replace")
+    if "Input #0" not in err:
+        raise MediaError(f"{path.name} is not a playable video (ffmpeg: {_error_line(err)})")
+    info = _parse_header(err, path)
+    if count_frames:
+        if proc.returncode != 0:
+            raise MediaError(f"{path.name} is not a playable video (ffmpeg: {_error_line(err)})")
+        frames = re.findall(r"frame=\s*(\d+)", err)
+        if frames:
+            info.frames = int(frames[-1])
+            if info.frames == 0:
+                raise MediaError(f"{path.name} is not a playable video (it has no video frames)")
+            if info.fps > 0:
+                info.duration = info.frames / info.fps
+    if info.duration <= 0:
+        raise MediaError(f"{path.name} is not a playable video (no duration)")
+    return info
+
+
+# --- frames -------------------------------------------------------------------------
+
+
+def _decode_rgb(args: Sequence[str], width: int, height: int, path: Path) -> np.ndarray:
+    """Run ffmpeg writing rgb24 raw frames to stdout; return all frames as (n, h, w, 3)."""
+    import numpy as np
+
+    proc = _run([*args, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], timeout=300)
+    size = width * height * 3
+    n = len(proc.stdout) // size
+    if proc.returncode != 0 and n == 0:
+        raise MediaError(f"cannot decode {path.name} (ffmpeg: {_error_line(proc.stderr.decode('utf-8', 'replace'))})")
+    return np.frombuffer(proc.stdout, dtype=np.uint8, count=n * size).reshape(n, height, width, 3)
+
+
+def _write_png(rgb: np.ndarray, dest: Path) -> Path:
+    import cv2
+
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:  # pragma: no cover
+        raise MediaError(f"cannot encode {dest.name} as PNG")
+    write_atomic(dest, buf.tobytes())
+    return dest
+
+
+def read_last_frame(video: str | os.PathLike[str], info: VideoInfo | None = None) -> np.ndarray:
+    """The true last decoded frame of ``video`` as RGB.
+
+    Seeks to a keyframe about one second before the end (``-sseof``) and decodes only
+    from there, keeping the last frame that really decodes; the frame count in the
+    container is never trusted. Widens the window if nothing decodes (e.g. an audio
+    track that runs longer than the video).
+    """
+    path = Path(video)
+    info = info or probe(path, count_frames=False)
+    src = str(path.absolute())
+    for back in (1.0, 3.0, None):
+        args = ["-loglevel", "error"]
+        if back is not None:
+            if info.duration <= back:
+                continue
+            args += ["-sseof", f"-{back}"]
+        args += ["-i", src, "-map", "0:v:0", "-fps_mode", "passthrough"]
+        frames = _decode_rgb(args, info.width, info.height, path)
+        if len(frames):
+            return frames[-1].copy()
+    raise MediaError(f"{path.name} is not a playable video (no frame decodes)")
+
+
+def read_first_frame(video: str | os.PathLike[str], info: VideoInfo | None = None) -> np.ndarray:
+    """The first decoded frame of ``video`` as RGB."""
+    path = Path(video)
+    info = info or probe(path, count_frames=False)
+    frames = _decode_rgb(
+        ["-loglevel", "error", "-i", str(path.absolute()), "-map", "0:v:0", "-frames:v", "1"],
+        info.width,
+        info.height,
+        path,
+    )
+    if not len(frames):
+        raise MediaError(f"{path.name} is not a playable video (no frame decodes)")
+    return frames[0].copy()
+
+
+def last_frame(video: str | os.PathLike[str], dest_png: str | os.PathLike[str]) -> Path:
+    """Write the true last decoded frame of ``video`` to ``dest_png`` (lossless PNG, atomic)."""
+    return _write_png(read_last_frame(video), Path(dest_png))
+
+
+def first_frame(video: str | os.PathLike[str], dest_png: str | os.PathLike[str]) -> Path:
+    """Write the first decoded frame of ``video`` to ``dest_png`` (lossless PNG, atomic)."""
+    return _write_png(read_first_frame(video), Path(dest_png))
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """An image file (PNG, JPEG, ...) as RGB uint8; MediaError when it cannot be read."""
+    import cv2
+    import numpy as np
+
+    path = Path(path)
+    _check_input(path)
+    data = np.fromfile(str(path), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if img is None:
+        raise MediaError(f"{path.name} is not a readable image")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _fit(w: int, h: int, box_w: int, box_h: int) -> tuple[int, int]:
+    scale = min(box_w / w, box_h / h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def thumbnail(path: str | os.PathLike[str], width: int, height: int) -> np.ndarray:
+    """An RGB uint8 ``(h, w, 3)`` thumbnail of an image or of a video's first frame.
+
+    The picture is scaled to fit inside ``width`` x ``height`` keeping its aspect ratio,
+    so one of the returned dimensions may be smaller than asked (no padding, no crop).
+    """
+    import cv2
+
+    path = Path(path)
+    if width < 1 or height < 1:
+        raise ValueError("thumbnail size must be positive")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        img = read_image(path)
+    else:
+        img = read_first_frame(path)
+    h, w = img.shape[:2]
+    tw, th = _fit(w, h, width, height)
+    if (tw, th) == (w, h):
+        return img
+    interp = cv2.INTER_AREA if tw < w else cv2.INTER_LINEAR
+    return cv2.resize(img, (tw, th), interpolation=interp)
+
+
+def _as_array(x: Any) -> np.ndarray:
+    import numpy as np
+
+    if isinstance(x, (str, os.PathLike)):
+        p = Path(x)
+        return read_image(p) if p.suffix.lower() in IMAGE_SUFFIXES else read_first_frame(p)
+    return np.asarray(x)
+
+
+def psnr(a: Any, b: Any) -> float:
+    """Peak signal-to-noise ratio in dB between two 8-bit images (paths or arrays); inf if identical."""
+    import numpy as np
+
+    x, y = _as_array(a), _as_array(b)
+    if x.shape != y.shape:
+        raise ValueError(f"psnr: shapes differ {x.shape} vs {y.shape}")
+    mse = float(np.mean((x.astype(np.float64) - y.astype(np.float64)) ** 2))
+    if mse == 0:
+        return float("inf")
+    return 10.0 * np.log10(255.0**2 / mse)
+
+
+# --- join ---------------------------------------------------------------------------
+
+
+@dataclass
+class JoinResult:
+    path: Path
+    method: str  # "copy" | "reencode"
+    duration: float
+    reason: str = ""  # why a re-encode was needed
+
+
+def _concat_line(path: Path) -> str:
+    # concat demuxer syntax: inside single quotes everything is literal; a quote is '\''
+    return "file '" + str(path.absolute()).replace("'", "'\\''") + "'\n"
+
+
+def _can_copy(infos: list[VideoInfo]) -> tuple[bool, str]:
+    first = infos[0]
+    for info in infos[1:]:
+        if info.copy_key() != first.copy_key():
+            a, b = first.copy_key(), info.copy_key()
+            names = [
+                "video codec",
+                "profile",
+                "width",
+                "height",
+                "pixel format",
+                "fps",
+                "audio codec",
+                "audio profile",
+                "audio rate",
+                "audio channels",
+            ]
+            diff = [n for n, x, y in zip(names, a, b, strict=True) if x != y]
+            return False, f"{info.path.name} differs from {first.path.name} in {', '.join(diff)}"
+    if any(("\n" in str(i.path) or "\r" in str(i.path)) for i in infos):
+        return False, "a file name contains a line break"
+    return True, ""
+
+
+def _run_with_progress(args: list[str], total: float, progress: JoinProgressCallback | None) -> tuple[int, str]:
+    """Run ffmpeg with ``-progress pipe:1``; report out_time/total; return (rc, stderr tail)."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-progress", "pipe:1", *args]
+    tail: deque[str] = deque(maxlen=60)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def drain() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            tail.append(raw.decode("utf-8", "replace").rstrip())
+
+    t = threading.Thread(target=drain, daemon=True)
+    t.start()
+    assert proc.stdout is not None
+    last = -1.0
+    try:
+        for raw in proc.stdout:
+            line = raw.decode("ascii", "replace").strip()
+            if progress and line.startswith("out_time_us=") and total > 0:
+                with contextlib.suppress(ValueError):
+                    frac = min(1.0, max(0.0, int(line.split("=", 1)[1]) / 1e6 / total))
+                    if frac - last >= 0.005:
+                        last = frac
+                        progress(frac)
+        rc = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        t.join(timeout=5)
+    return rc, "\n".join(tail)
+
+
+def _reencode_args(infos: list[VideoInfo], out: Path) -> list[str]:
+    # output size: the largest input (by area; the first of equals), even; fps of the first
+    big = max(infos, key=lambda i: (i.width * i.height, -infos.index(i)))
+    W, H = big.width // 2 * 2, big.height // 2 * 2
+    fps = infos[0].fps or 24.0
+    any_audio = any(i.has_audio for i in infos)
+    args: list[str] = []
+    for info in infos:
+        args += ["-i", str(info.path.absolute())]
+    parts, labels = [], []
+    for k, info in enumerate(infos):
+        d = f"{info.duration:.6f}"
+        parts.append(
+            f"[{k}:v:0]scale={W}:{H}:force_original_aspect_ratio=decrease,"
+            f"pad={W}:{H}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={fps:g},format=yuv420p,"
+            f"trim=duration={d},setpts=PTS-STARTPTS[v{k}]"
+        )
+        labels.append(f"[v{k}]")
+        if any_audio:
+            if info.has_audio:
+                parts.append(
+                    f"[{k}:a:0]aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo,"
+                    f"apad=whole_dur={d},atrim=duration={d},asetpts=PTS-STARTPTS[a{k}]"
+                )
+            else:
+                parts.append(
+                    f"anullsrc=r=48000:cl=stereo,atrim=duration={d},aformat=sample_fmts=fltp,asetpts=PTS-STARTPTS[a{k}]"
+                )
+            labels.append(f"[a{k}]")
+    n = len(infos)
+    parts.append("".join(labels) + f"concat=n={n}:v=1:a={1 if any_audio else 0}" + ("[v][a]" if any_audio else "[v]"))
+    args += ["-filter_complex", ";".join(parts), "-map", "[v]"]
+    if any_audio:
+        args += ["-map", "[a]", "-c:a", "aac", "-b:a", "192k", "-ar", "48000"]
+    args += [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "18",
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        "-y",
+        str(out),
+    ]
+    return args
+
+
+def _fail(rc: int, err: str, dest: Path, what: str) -> MediaError:
+    if "No space left on device" in err or "ENOSPC" in err:
+        return MediaError(_disk_full_message(dest))
+    return MediaError(f"{what} into {dest.name} failed (ffmpeg exit {rc}: {_error_line(err)})")
+
+
+def join(
+    files: Sequence[str | os.PathLike[str]],
+    dest: str | os.PathLike[str],
+    progress: JoinProgressCallback | None = None,
+    *,
+    force_reencode: bool = False,
+) -> JoinResult:
+    """Join video files, in order, into one MP4 at ``dest``.
+
+    Stream copy (ffmpeg concat demuxer, no quality loss, seconds for minutes of video)
+    when all inputs share codec, profile, size, pixel format, fps and audio layout;
+    else one re-encode (H.264 yuv420p + AAC 48 kHz stereo) to the largest input's size
+    (others scaled to fit and padded), with silence for inputs without audio so sound
+    stays in sync. ``progress`` gets fractions 0..1. The output is written to a temp
+    file next to ``dest`` and renamed at the end; inputs are never modified or deleted.
+    Raises MediaError naming a bad input, or the folder when the disk is full.
+    """
+    dest = Path(dest)
+    paths = [Path(f) for f in files]
+    if not paths:
+        raise MediaError("nothing to join: no segment files")
+    for p in paths:
+        if p.absolute() == dest.absolute():
+            raise MediaError(f"cannot join into {dest.name}: it is one of the inputs")
+    infos = [probe(p) for p in paths]  # MediaError names the bad one
+    total = sum(i.duration for i in infos)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    ok, reason = (False, "re-encode requested") if force_reencode else _can_copy(infos)
+
+    if ok:
+        list_file = dest.with_name(f".{dest.stem}.concat-{uuid.uuid4().hex[:8]}.txt")
+        try:
+            write_atomic(
+                list_file, b"ffconcat version 1.0\n" + "".join(_concat_line(i.path) for i in infos).encode("utf-8")
+            )
+            with atomic_path(dest) as tmp:
+                rc, err = _run_with_progress(
+                    ["-f", "concat", "-safe", "0", "-i", str(list_file.absolute()), "-map", "0:v:0"]
+                    + (["-map", "0:a:0"] if infos[0].has_audio else [])
+                    + ["-c", "copy", "-movflags", "+faststart", "-f", "mp4", "-y", str(tmp)],
+                    total,
+                    progress,
+                )
+                if rc != 0:
+                    raise _fail(rc, err, dest, "joining (stream copy)")
+                out = probe(tmp)
+        except MediaError as exc:
+            if "No space left" in str(exc):
+                raise
+            ok, reason = False, f"stream copy failed: {exc}"
+        finally:
+            with contextlib.suppress(OSError):
+                list_file.unlink()
+        if ok:
+            if progress:
+                progress(1.0)
+            return JoinResult(path=dest, method="copy", duration=out.duration)
+
+    with atomic_path(dest) as tmp:
+        rc, err = _run_with_progress(_reencode_args(infos, tmp), total, progress)
+        if rc != 0:
+            raise _fail(rc, err, dest, "joining (re-encode)")
+        out = probe(tmp)
+    if progress:
+        progress(1.0)
+    return JoinResult(path=dest, method="reencode", duration=out.duration, reason=reason)
