@@ -463,6 +463,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     if args.action == "set":
         import getpass
 
+        if not keys.keyring_available():
+            raise CliError(str(keys.KeyringUnavailable(args.name)))
         if sys.stdin.isatty():
             value = getpass.getpass(f"{args.name} key (input hidden): ")
         else:

@@ -1,0 +1,213 @@
+"""The command line end to end on the offline preview provider (real ffmpeg, real files)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from sora_tui.core import media
+
+PROMPT = "a paper boat drifts down a rainy street at dusk"
+
+
+def run(cmd: list[str], env: dict[str, str], *args: str, cwd: Path | None = None, timeout: float = 120):
+    return subprocess.run([*cmd, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def db_rows(home: Path, sql: str, *params):
+    db = sqlite3.connect(home / "data" / "history.sqlite3")
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
+
+
+def test_generate_preview_video(sora_cmd, cli_env, home, tmp_path):
+    out = tmp_path / "out.mp4"
+    res = run(sora_cmd, cli_env, "generate", PROMPT, "--segments", "3", "--seconds", "4", "--resolution", "360p",
+              "--yes", "--json", "--output", str(out))
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["status"] == "completed" and summary["output"] == str(out)
+    assert [s["status"] for s in summary["segments"]] == ["done"] * 3
+    assert set(summary) >= {"job_id", "status", "output", "duration_s", "segments", "cost_usd"}
+
+    info = media.probe(out)
+    assert abs(info.duration - 12.0) <= 1 / info.fps + 1e-6
+    assert info.has_audio and (info.width, info.height) == (640, 360)
+
+    # continuity: the first frame of each segment equals the last frame of the one before
+    job_dir = Path(summary["segments"][0]["file"]).parent
+    for k in (2, 3):
+        prev_last = job_dir / f"seg_{k - 1:02d}_last.png"
+        first = job_dir / f"seg_{k:02d}_first.png"
+        assert media.psnr(prev_last, first) >= 35
+
+    hist = run(sora_cmd, cli_env, "history", "--json")
+    assert hist.returncode == 0
+    assert [j["job_id"] for j in json.loads(hist.stdout)] == [summary["job_id"]]
+    shown = run(sora_cmd, cli_env, "show", summary["job_id"][:12], "--json")
+    assert json.loads(shown.stdout)["plan"]["segments"][0]["seconds"] == 4
+
+
+def test_plan_edit_render(sora_cmd, cli_env, tmp_path):
+    plan_file = tmp_path / "plan.json"
+    res = run(sora_cmd, cli_env, "plan", PROMPT, "-n", "2", "-s", "2", "-r", "180p", "--out", str(plan_file))
+    assert res.returncode == 0, res.stderr
+    data = json.loads(plan_file.read_text())
+    data["segments"][1]["prompt"] = "The boat reaches a glowing harbour."
+    data["segments"][1]["seconds"] = 1
+    plan_file.write_text(json.dumps(data))
+    res = run(sora_cmd, cli_env, "render", str(plan_file), "--yes", "--json")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert [s["seconds"] for s in summary["segments"]] == [2, 1]
+    assert abs(summary["duration_s"] - 3.0) < 0.1
+
+
+def test_sigkill_then_resume_keeps_done_segments(sora_cmd, cli_env, home):
+    env = cli_env | {"SORA_TUI_PREVIEW_LATENCY": "1.5"}
+    proc = subprocess.Popen(
+        [*sora_cmd, "generate", PROMPT, "-n", "3", "-s", "2", "-r", "180p", "--yes", "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if (home / "data" / "history.sqlite3").exists():
+                rows = db_rows(home, "SELECT idx, status FROM segments ORDER BY idx")
+                if rows and rows[0][1] == "done" and rows[1][1] in ("submitted", "running"):
+                    break
+            time.sleep(0.05)
+        else:
+            pytest.fail("segment 1 never finished")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=10)
+    job_id, status = db_rows(home, "SELECT id, status FROM jobs")[0]
+    assert status == "generating"
+    seg1 = next((home / "data" / "jobs" / job_id).glob("seg_01.mp4"))
+    stamp = seg1.stat().st_mtime_ns
+
+    res = run(sora_cmd, cli_env, "resume", job_id, "--json")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["status"] == "completed"
+    assert seg1.stat().st_mtime_ns == stamp  # not rendered again
+    submits = dict(db_rows(home, "SELECT idx, submits FROM segments"))
+    assert submits[1] == 1
+    logs = [m for (m,) in db_rows(home, "SELECT message FROM logs WHERE job_id=?", job_id)]
+    assert any("segment 1 submitted" in m for m in logs)
+    assert sum("segment 1 submitted" in m for m in logs) == 1
+
+
+def test_redo_from_segment_keeps_earlier(sora_cmd, cli_env, home):
+    res = run(sora_cmd, cli_env, "generate", PROMPT, "-n", "3", "-s", "1", "-r", "180p", "--yes", "--json")
+    job = json.loads(res.stdout)
+    job_dir = Path(job["folder"])
+    stamps = {k: (job_dir / f"seg_{k:02d}.mp4").stat().st_mtime_ns for k in (1, 2, 3)}
+    plan = json.loads((job_dir / "plan.json").read_text())
+    plan["segments"][2]["prompt"] = "The boat sails into a bright sunrise."
+    (job_dir / "plan.json").write_text(json.dumps(plan))
+    res = run(sora_cmd, cli_env, "redo", job["job_id"], "--from", "3", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["status"] == "completed"
+    assert (job_dir / "seg_01.mp4").stat().st_mtime_ns == stamps[1]
+    assert (job_dir / "seg_02.mp4").stat().st_mtime_ns == stamps[2]
+    assert (job_dir / "seg_03.mp4").stat().st_mtime_ns != stamps[3]
+    prompt3 = db_rows(home, "SELECT prompt FROM segments WHERE idx=3")[0][0]
+    assert prompt3 == "The boat sails into a bright sunrise."
+
+
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (["generate", "   ", "--yes"], "prompt"),
+        (["generate", "x" * 4001, "--yes"], "prompt"),
+        (["generate", PROMPT, "-n", "0", "--yes"], "segments"),
+        (["generate", PROMPT, "-n", "61", "--yes"], "segments"),
+        (["generate", PROMPT, "-s", "7", "--yes"], "seconds"),
+        (["generate", PROMPT, "-r", "4k", "--yes"], "resolution"),
+        (["generate", PROMPT, "-a", "4:3", "--yes"], "aspect"),
+        (["generate", PROMPT, "--model", "sora-2", "--yes"], "model"),
+        (["generate", PROMPT, "--model", "veo3.1-fast", "--yes"], "model"),
+        (["generate", PROMPT, "--output", "/nonexistent-dir/out.mp4", "--yes"], "output"),
+        (["generate", PROMPT, "--start-image", "/nonexistent.png", "--yes"], "start_image"),
+        (["render", "/nonexistent-plan.json", "--yes"], "plan"),
+        (["resume", "no-such-job"], "job"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_field(sora_cmd, cli_env, args, field):
+    res = run(sora_cmd, cli_env, *args)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert field in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_bad_plan_files(sora_cmd, cli_env, tmp_path):
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{not json")
+    res = run(sora_cmd, cli_env, "render", str(bad_json), "--yes")
+    assert res.returncode == 2 and "not valid JSON" in res.stderr
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"version": 7, "segments": []}))
+    res = run(sora_cmd, cli_env, "render", str(wrong), "--yes")
+    assert res.returncode == 2 and "plan.version" in res.stderr
+
+
+def test_read_only_output_folder(sora_cmd, cli_env, tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root can write into read-only folders")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    res = run(sora_cmd, cli_env, "generate", PROMPT, "--yes", "--output", str(ro / "x.mp4"))
+    assert res.returncode == 2 and "read-only" in res.stderr
+
+
+def test_corrupt_segment_file_is_reported_not_deleted(sora_cmd, cli_env, home):
+    res = run(sora_cmd, cli_env, "generate", PROMPT, "-n", "2", "-s", "1", "-r", "180p", "--yes", "--json")
+    job = json.loads(res.stdout)
+    seg2 = Path(job["segments"][1]["file"])
+    seg2.write_bytes(b"garbage")
+    db = sqlite3.connect(home / "data" / "history.sqlite3")
+    db.execute("UPDATE jobs SET status='failed'")
+    db.commit()
+    db.close()
+    res = run(sora_cmd, cli_env, "resume", job["job_id"])
+    assert res.returncode == 2
+    assert "segment 2" in res.stderr and "redo" in res.stderr
+    assert seg2.read_bytes() == b"garbage"  # nothing deleted
+    assert Path(job["segments"][0]["file"]).exists()
+
+
+def test_max_cost_refuses_to_start(sora_cmd, cli_env, home):
+    # preview is free; a user catalog gives it a price so the cap bites
+    (home / "config").mkdir()
+    (home / "config" / "catalog.toml").write_text("[models.preview.price]\nper_second = { default = 0.5 }\n")
+    res = run(sora_cmd, cli_env, "generate", PROMPT, "-n", "3", "-s", "2", "-r", "180p", "--yes", "--max-cost", "2")
+    assert res.returncode == 2 and "max_cost" in res.stderr and "$3.00" in res.stderr
+
+
+def test_models_and_keys(sora_cmd, cli_env):
+    res = run(sora_cmd, cli_env, "models", "--json")
+    models = {m["id"]: m for m in json.loads(res.stdout)}
+    assert models["sora-2"]["status"] == "retired" and models["veo3.1-fast"]["status"] == "current"
+    res = run(sora_cmd, cli_env, "keys", "status")
+    assert res.returncode == 0 and "fal: not set" in res.stdout and "no OS keyring" in res.stdout
+    res = run(sora_cmd, cli_env, "keys", "set", "fal")
+    assert res.returncode == 2 and "FAL_KEY" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_help_lists_commands(sora_cmd, cli_env):
+    res = run(sora_cmd, cli_env, "--help")
+    assert res.returncode == 0
+    for cmd in ("generate", "plan", "render", "history", "show", "resume", "redo", "models", "keys", "serve"):
+        assert cmd in res.stdout
