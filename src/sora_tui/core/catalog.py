@@ -65,6 +65,7 @@ class ModelSpec:
     fps: int = 24
     prompt_max: int = 5000
     data_uri: bool = False
+    image_model: str = ""  # keyframe image model; "" = the first one of the same provider
 
     @property
     def retired(self) -> bool:
@@ -154,9 +155,34 @@ class ModelSpec:
             )
 
 
+@dataclass
+class ImageModelSpec:
+    """A text-to-image / image-edit model pair used for keyframes."""
+
+    id: str
+    name: str
+    provider: str
+    t2i: str
+    edit: str
+    price_per_image: float = 0.0
+    status: str = "current"
+
+
 class Catalog:
-    def __init__(self, models: dict[str, ModelSpec]) -> None:
+    def __init__(self, models: dict[str, ModelSpec], image_models: dict[str, ImageModelSpec] | None = None) -> None:
         self.models = models
+        self.image_models = image_models or {}
+
+    def image_model_for(self, spec: ModelSpec) -> ImageModelSpec:
+        if spec.image_model:
+            try:
+                return self.image_models[spec.image_model]
+            except KeyError:
+                raise InputError("image_model", f"unknown image model {spec.image_model!r}", list(self.image_models)) from None
+        for image in self.image_models.values():
+            if image.provider == spec.provider and image.status != "retired":
+                return image
+        raise InputError("mode", f"no keyframe image model for {spec.provider} models; use chain or parallel mode")
 
     def __iter__(self):
         return iter(self.models.values())
@@ -193,26 +219,30 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _spec(model_id: str, raw: dict[str, Any]) -> ModelSpec:
-    known = set(ModelSpec.__dataclass_fields__)
+def _spec(cls: type, section: str, model_id: str, raw: dict[str, Any]) -> Any:
+    known = set(cls.__dataclass_fields__)
     data = {k: v for k, v in raw.items() if k in known}
     try:
-        return ModelSpec(id=model_id, **data)
+        return cls(id=model_id, **data)
     except TypeError as exc:
-        raise InputError(f"catalog.models.{model_id}", f"incomplete entry: {exc}") from None
+        raise InputError(f"catalog.{section}.{model_id}", f"incomplete entry: {exc}") from None
 
 
 def load_catalog(user_file: Path | None = None) -> Catalog:
     text = resources.files("sora_tui.core").joinpath("catalog.toml").read_text("utf-8")
-    raw = tomllib.loads(text).get("models", {})
+    raw = tomllib.loads(text)
     if user_file is not None and user_file.exists():
         try:
-            extra = tomllib.loads(user_file.read_text("utf-8")).get("models", {})
+            extra = tomllib.loads(user_file.read_text("utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise InputError(str(user_file), f"cannot read the user catalog: {exc}") from None
-        for model_id, entry in extra.items():
-            raw[model_id] = _merge(raw.get(model_id, {}), entry)
-    return Catalog({mid: _spec(mid, entry) for mid, entry in raw.items()})
+        for section in ("models", "image_models"):
+            for model_id, entry in extra.get(section, {}).items():
+                raw.setdefault(section, {})[model_id] = _merge(raw.get(section, {}).get(model_id, {}), entry)
+    return Catalog(
+        {mid: _spec(ModelSpec, "models", mid, entry) for mid, entry in raw.get("models", {}).items()},
+        {mid: _spec(ImageModelSpec, "image_models", mid, entry) for mid, entry in raw.get("image_models", {}).items()},
+    )
 
 
 # --- request validation ------------------------------------------------------------
@@ -286,12 +316,31 @@ def validate_plan(plan: Plan, catalog: Catalog) -> ModelSpec:
             raise InputError(
                 f"plan.segments[{i}].seconds", f"{spec.name} cannot render {seg.seconds} s", spec.durations
             )
-    if plan.mode is Mode.KEYFRAMES and not spec.supports(Kind.FLF2V):
-        raise InputError("plan.mode", f"{spec.name} has no first-last-frame endpoint for keyframe mode")
+    if plan.mode is Mode.KEYFRAMES:
+        if not spec.supports(Kind.FLF2V):
+            raise InputError("plan.mode", f"{spec.name} has no first-last-frame endpoint for keyframe mode")
+        if plan.keyframes and len(plan.keyframes) != len(plan.segments) + 1:
+            raise InputError(
+                "plan.keyframes",
+                f"has {len(plan.keyframes)} descriptions; keyframe mode needs one per boundary "
+                f"({len(plan.segments) + 1} for {len(plan.segments)} segments), or none to derive them",
+            )
+        catalog.image_model_for(spec)
     return spec
 
 
+def keyframe_count(plan: Plan) -> int:
+    """Keyframe images to generate: N+1 boundaries, less the first when the user gave a start image."""
+    if plan.mode is not Mode.KEYFRAMES:
+        return 0
+    return len(plan.segments) + 1 - (1 if plan.start_image else 0)
+
+
 def estimate_cost(plan: Plan, catalog: Catalog) -> float:
+    """Videos plus, in keyframe mode, the keyframe images."""
     spec = catalog.get(plan.model)
     audio = spec.has_audio(plan.audio)
-    return round(sum(spec.segment_cost(s.seconds, plan.resolution, audio) for s in plan.segments), 4)
+    total = sum(spec.segment_cost(s.seconds, plan.resolution, audio) for s in plan.segments)
+    if plan.mode is Mode.KEYFRAMES:
+        total += keyframe_count(plan) * catalog.image_model_for(spec).price_per_image
+    return round(total, 4)

@@ -117,6 +117,13 @@ class Plan:
     def total_seconds(self) -> int:
         return sum(s.seconds for s in self.segments)
 
+    def keyframe_prompts(self) -> list[str]:
+        """N+1 boundary descriptions: the plan's own, else derived from the segment prompts."""
+        if len(self.keyframes) == len(self.segments) + 1:
+            return list(self.keyframes)
+        first = f"Opening frame. {self.segments[0].prompt}"
+        return [first] + [f"Final frame of part {k}. {s.prompt}" for k, s in enumerate(self.segments, 1)]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": self.version,

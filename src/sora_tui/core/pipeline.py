@@ -20,7 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .catalog import Catalog, ModelSpec, estimate_cost, frame_size, load_catalog, resolve_request, validate_plan
+from .catalog import (
+    Catalog,
+    ModelSpec,
+    estimate_cost,
+    frame_size,
+    keyframe_count,
+    load_catalog,
+    resolve_request,
+    validate_plan,
+)
 from .keys import get_key, known_secrets, redact
 from .models import (
     CostUpdate,
@@ -30,6 +39,7 @@ from .models import (
     JobStatus,
     JobStatusChanged,
     JoinProgress,
+    KeyframeReady,
     Kind,
     LogLine,
     Mode,
@@ -44,6 +54,7 @@ from .providers.base import (
     AuthError,
     BadResult,
     ContentPolicyError,
+    ImageRequest,
     ModelUnavailable,
     Provider,
     ProviderError,
@@ -52,7 +63,7 @@ from .providers.base import (
     Submission,
 )
 from .settings import Paths, Settings, get_paths, load_settings
-from .store import Store, new_job_id
+from .store import Keyframe, Store, new_job_id
 
 EventSink = Callable[[Event], None]
 T = TypeVar("T")
@@ -184,10 +195,7 @@ class Engine:
         return await planner.plan(req, spec)
 
     def estimate(self, plan: Plan) -> float:
-        return estimate_cost(plan, self.catalog) + self.keyframe_cost(plan)
-
-    def keyframe_cost(self, plan: Plan) -> float:
-        return 0.0
+        return estimate_cost(plan, self.catalog)
 
     def load_plan_file(self, path: str | Path) -> Plan:
         p = Path(path).expanduser()
@@ -229,6 +237,7 @@ class Engine:
             folder=str(folder),
         )
         self.store.create_job(job, self._segments_for(job_id, plan))
+        self._reset_keyframes(job_id, plan)
         self.store.log(job_id, f"job created: {len(plan.segments)} segments × {plan.model}, {plan.total_seconds} s")
         return job
 
@@ -238,6 +247,17 @@ class Engine:
             for i, s in enumerate(plan.segments, 1)
             if i >= start
         ]
+
+    def _reset_keyframes(self, job_id: str, plan: Plan) -> None:
+        """(Re)create the keyframe rows of a keyframe-mode job; done images whose prompt is unchanged stay."""
+        if plan.mode is not Mode.KEYFRAMES:
+            return
+        old = {k.index: k for k in self.store.keyframes(job_id)}
+        for k, prompt in enumerate(plan.keyframe_prompts()):
+            prev = old.get(k)
+            if prev is not None and prev.prompt == prompt and prev.status == "done":
+                continue
+            self.store.upsert_keyframe(Keyframe(job_id, k, prompt))
 
     def update_plan(self, job_id: str, plan: Plan) -> Job:
         """Replace the plan of a job that has not rendered anything yet (draft / review)."""
@@ -253,6 +273,7 @@ class Engine:
             estimated_cost_usd=self.estimate(plan),
         )
         self.store.replace_segments(job_id, self._segments_for(job_id, plan))
+        self._reset_keyframes(job_id, plan)
         return self._job(job_id)
 
     def _job(self, job_id: str) -> Job:
@@ -322,20 +343,69 @@ class Engine:
         *,
         output: str | Path | None = None,
         max_cost: float | None = None,
+        review_keyframes: bool = False,
     ) -> Job:
-        """Render (or resume) a job to the end. Returns the final Job; never raises for job failures."""
+        """Render (or resume) a job to the end. Returns the final Job; never raises for job failures.
+
+        With ``review_keyframes`` a keyframe-mode job stops in ``awaiting_review`` once its
+        keyframes exist, before any video is paid for; running it again renders the videos.
+        """
         job = self._job(job_id)
         if job.id in self.controls:
             raise InputError("job", f"{job.id} is already running")
         if job.status is JobStatus.COMPLETED and job.output and Path(job.output).exists():
             return job
         out_path = check_output_path(output) if output else None
-        runner = _JobRun(self, job, on_event, out_path, max_cost)
+        runner = _JobRun(self, job, on_event, out_path, max_cost, review_keyframes)
         self.controls[job.id] = runner.control
         try:
             return await runner.run()
         finally:
             self.controls.pop(job.id, None)
+
+    def keyframe_path(self, job: Job, index: int) -> Path:
+        return job.job_dir / f"kf_{index:02d}.png"
+
+    def replace_keyframe(self, job_id: str, index: int, image: str | Path) -> Path:
+        """Use the user's own image as keyframe ``index`` (fitted to the video size)."""
+        job = self._keyframe_job(job_id, index)
+        src = Path(image).expanduser()
+        if not src.is_file():
+            raise InputError("image", f"{src} is not a readable file")
+        assert job.plan is not None
+        w, h = frame_size(job.plan.resolution, job.plan.aspect)
+        dest = self.keyframe_path(job, index)
+        fit_image(src, dest, w, h)
+        prompt = next(k.prompt for k in self.store.keyframes(job.id) if k.index == index)
+        self.store.upsert_keyframe(Keyframe(job.id, index, prompt, "done", str(dest), source="user"))
+        self.store.log(job.id, f"keyframe {index} replaced by {src.name}")
+        return dest
+
+    async def regenerate_keyframe(
+        self, job_id: str, index: int, prompt: str | None = None, on_event: EventSink | None = None
+    ) -> Path:
+        """Make keyframe ``index`` again (optionally with a new description)."""
+        job = self._keyframe_job(job_id, index)
+        kf = next(k for k in self.store.keyframes(job.id) if k.index == index)
+        self.store.upsert_keyframe(Keyframe(job.id, index, prompt or kf.prompt, "pending", None, cost_usd=kf.cost_usd))
+        runner = _JobRun(self, job, on_event, None, None, False)
+        try:
+            return await runner.make_keyframe(index, force=True)
+        except JobFailed as exc:
+            raise InputError(f"keyframe {index}", str(exc)) from None
+
+    def _keyframe_job(self, job_id: str, index: int) -> Job:
+        job = self._job(job_id)
+        if job.mode is not Mode.KEYFRAMES or job.plan is None:
+            raise InputError("job", f"{job.id} is not a keyframe-mode job")
+        n = len(job.plan.segments)
+        if not (0 <= index <= n):
+            raise InputError("keyframe", f"keyframe {index} does not exist", [f"0-{n}"])
+        if job.id in self.controls:
+            raise InputError("job", f"{job.id} is running; cancel it first")
+        if not self.store.keyframes(job.id):
+            self._reset_keyframes(job.id, job.plan)
+        return job
 
     def log(self, job_id: str, message: str, level: str = "info", index: int | None = None) -> str:
         message = redact(message, self._secrets)
@@ -347,7 +417,13 @@ class _JobRun:
     """One execution of a job (fresh, resumed or redone)."""
 
     def __init__(
-        self, engine: Engine, job: Job, on_event: EventSink | None, output: Path | None, max_cost: float | None
+        self,
+        engine: Engine,
+        job: Job,
+        on_event: EventSink | None,
+        output: Path | None,
+        max_cost: float | None,
+        review_keyframes: bool = False,
     ) -> None:
         self.engine = engine
         self.store = engine.store
@@ -360,6 +436,7 @@ class _JobRun:
         self.on_event = on_event
         self.output = output
         self.max_cost = max_cost
+        self.review_keyframes = review_keyframes
         self.control = RunControl()
         self.width, self.height = frame_size(self.plan.resolution, self.plan.aspect)
         self.audio = self.spec.has_audio(self.plan.audio)
@@ -390,7 +467,9 @@ class _JobRun:
             self.emit(SegmentStatusChanged(self.job.id, index, status, message))
 
     def spent(self) -> float:
-        return round(sum(s.cost_usd for s in self.store.segments(self.job.id)), 4)
+        videos = sum(s.cost_usd for s in self.store.segments(self.job.id))
+        images = sum(k.cost_usd for k in self.store.keyframes(self.job.id))
+        return round(videos + images, 4)
 
     def emit_cost(self) -> None:
         spent = self.spent()
@@ -408,8 +487,19 @@ class _JobRun:
             self.log(f"rendering {len(self.plan.segments)} segments on {self.spec.id} ({self.plan.mode} mode)")
             if self.plan.mode is Mode.CHAIN:
                 await self.run_chain()
+            elif self.plan.mode is Mode.KEYFRAMES:
+                frames = await self.run_keyframes()
+                if self.review_keyframes:
+                    self.set_job_status(JobStatus.AWAITING_REVIEW, "keyframes ready for review")
+                    self.log(
+                        f"keyframes ready in {self.dir} (kf_00.png … kf_{len(frames) - 1:02d}.png); replace or "
+                        f"regenerate any, then `sora-tui resume {job_id}` renders the videos",
+                    )
+                    return self.engine._job(job_id)
+                await self.run_parallel(lambda seg: (frames[seg.index - 1], frames[seg.index]))
             else:
-                await self.run_parallel()
+                start = Path(self.plan.start_image) if self.plan.start_image else None
+                await self.run_parallel(lambda seg: (start if seg.index == 1 else None, None))
             await self.join()
         except JobCancelled:
             await self.cancel_in_flight()
@@ -436,6 +526,10 @@ class _JobRun:
             for s in self.store.segments(self.job.id)
             if s.status is not SegmentStatus.DONE and not s.request_id
         )
+        if self.plan.mode is Mode.KEYFRAMES:
+            done = sum(1 for k in self.store.keyframes(self.job.id) if k.status == "done")
+            missing = max(0, keyframe_count(self.plan) - done)
+            remaining += missing * self.engine.catalog.image_model_for(self.spec).price_per_image
         total = self.spent() + remaining
         if total > self.max_cost + 1e-9:
             raise InputError(
@@ -476,14 +570,15 @@ class _JobRun:
             seg = await self.render_segment(seg, start)
             start = Path(seg.last_frame) if seg.last_frame else None
 
-    async def run_parallel(self) -> None:
+    async def run_parallel(self, frames_for: Callable[[Segment], tuple[Path | None, Path | None]]) -> None:
+        """Render the pending segments at once (bounded by settings.concurrency)."""
         sem = asyncio.Semaphore(max(1, self.settings.concurrency))
-        start = Path(self.plan.start_image) if self.plan.start_image else None
 
         async def one(seg: Segment) -> None:
             async with sem:
                 self.check_cancel()
-                await self.render_segment(seg, start if seg.index == 1 else None)
+                start, end = frames_for(seg)
+                await self.render_segment(seg, start, end)
 
         pending = [s for s in self.store.segments(self.job.id) if s.status is not SegmentStatus.DONE]
         for seg in pending:
@@ -494,6 +589,62 @@ class _JobRun:
         finally:
             for t in tasks:
                 t.cancel()
+
+    # --- keyframes ------------------------------------------------------------------
+
+    async def run_keyframes(self) -> list[Path]:
+        """Keyframe 0 (the user's start image or text-to-image), then each an edit of the one before."""
+        n = len(self.plan.segments)
+        if not self.store.keyframes(self.job.id):
+            self.engine._reset_keyframes(self.job.id, self.plan)
+        frames = []
+        for k in range(n + 1):
+            self.check_cancel()
+            frames.append(await self.make_keyframe(k))
+        return frames
+
+    async def make_keyframe(self, index: int, force: bool = False) -> Path:
+        kf = next(k for k in self.store.keyframes(self.job.id) if k.index == index)
+        dest = self.engine.keyframe_path(self.job, index)
+        if kf.status == "done" and kf.file and Path(kf.file).is_file() and not force:
+            self.emit(KeyframeReady(self.job.id, index, kf.file))
+            return Path(kf.file)
+        if index == 0 and self.plan.start_image and not force:
+            await asyncio.to_thread(fit_image, Path(self.plan.start_image), dest, self.width, self.height)
+            self.store.upsert_keyframe(Keyframe(self.job.id, 0, kf.prompt, "done", str(dest), source="user"))
+            self.log("keyframe 0 is the start image", index=None)
+            self.emit(KeyframeReady(self.job.id, 0, str(dest)))
+            return dest
+        image_model = self.engine.catalog.image_model_for(self.spec)
+        source = None
+        if index > 0:
+            source = self.engine.keyframe_path(self.job, index - 1)
+            if not source.is_file():
+                raise JobFailed(f"keyframe {index - 1} is missing; regenerate it first")
+        price = image_model.price_per_image
+        if self.max_cost is not None and self.spent() + price > self.max_cost + 1e-9:
+            raise JobFailed(f"budget cap reached before keyframe {index}; resume with a higher --max-cost")
+        req = ImageRequest(
+            endpoint=image_model.edit if source is not None else image_model.t2i,
+            prompt=kf.prompt,
+            width=self.width,
+            height=self.height,
+            aspect=self.plan.aspect,
+            source=source,
+            seed=index,
+            label=f"keyframe {index}",
+        )
+        provider = self.engine.provider(self.spec)
+        self.log(f"keyframe {index}: {'editing keyframe ' + str(index - 1) if source else 'text-to-image'} "
+                 f"on {image_model.name} (${price:.2f})")
+        await self.retry(lambda: provider.generate_image(req, dest), 0, f"keyframe {index}", segment=False)
+        await asyncio.to_thread(fit_image, dest, dest, self.width, self.height)
+        self.store.upsert_keyframe(
+            Keyframe(self.job.id, index, kf.prompt, "done", str(dest), "generated", cost_usd=round(kf.cost_usd + price, 4))
+        )
+        self.emit(KeyframeReady(self.job.id, index, str(dest)))
+        self.emit_cost()
+        return dest
 
     # --- one segment ----------------------------------------------------------------
 
@@ -661,14 +812,22 @@ class _JobRun:
     def poll_interval(self, provider: Provider) -> float:
         return min(self.settings.poll_interval, 0.05) if provider.name == "preview" else self.settings.poll_interval
 
-    async def retry(self, call: Callable[[], Awaitable[T]], idx: int, what: str) -> T:
-        """Run a provider call, retrying transient errors with exponential backoff and jitter."""
+    async def retry(self, call: Callable[[], Awaitable[T]], idx: int, what: str, segment: bool = True) -> T:
+        """Run a provider call, retrying transient errors with exponential backoff and jitter.
+
+        ``idx`` is the segment the call is for; with ``segment=False`` (keyframes) no segment row changes.
+        """
         attempt = 0
         while True:
             self.check_cancel()
             try:
                 return await call()
             except ContentPolicyError as exc:
+                if not segment:
+                    raise JobFailed(
+                        f"{what} was refused by the image model's content policy: {exc}. Edit its description "
+                        f"(plan screen or {self.dir / 'plan.json'}) and regenerate it"
+                    ) from None
                 prompt = self.store.segment(self.job.id, idx).prompt
                 excerpt = prompt[:80] + ("…" if len(prompt) > 80 else "")
                 self.set_segment(
@@ -687,14 +846,16 @@ class _JobRun:
                     f"and run `sora-tui redo {self.job.id} --from {idx}`"
                 ) from None
             except AuthError as exc:
-                self.set_segment(idx, SegmentStatus.FAILED, "key rejected", error=str(exc))
+                if segment:
+                    self.set_segment(idx, SegmentStatus.FAILED, "key rejected", error=str(exc))
                 raise JobFailed(
                     f"the fal key was rejected ({exc}); set a valid key with `sora-tui keys set fal` or export FAL_KEY, "
                     f"then `sora-tui resume {self.job.id}`"
                 ) from None
             except ModelUnavailable as exc:
                 current = [m.id for m in self.engine.catalog if m.provider == self.spec.provider and not m.retired]
-                self.set_segment(idx, SegmentStatus.FAILED, "model unavailable", error=str(exc))
+                if segment:
+                    self.set_segment(idx, SegmentStatus.FAILED, "model unavailable", error=str(exc))
                 raise JobFailed(
                     f"{self.spec.id} is not available on {self.spec.provider} ({exc}); it may be retired. "
                     f"Current models: {', '.join(current)}"
@@ -702,15 +863,19 @@ class _JobRun:
             except RequestNotFound:
                 raise
             except ProviderError as exc:
+                label = f"segment {idx}" if segment else what
                 if not exc.retryable:
-                    self.set_segment(idx, SegmentStatus.FAILED, str(exc), error=str(exc))
-                    raise JobFailed(f"segment {idx}: {exc}") from None
+                    if segment:
+                        self.set_segment(idx, SegmentStatus.FAILED, str(exc), error=str(exc))
+                    raise JobFailed(f"{label}: {exc}") from None
                 attempt += 1
-                self.store.increment_segment(self.job.id, idx, "attempts")
+                if segment:
+                    self.store.increment_segment(self.job.id, idx, "attempts")
                 if attempt > self.settings.max_retries:
-                    self.set_segment(idx, SegmentStatus.FAILED, str(exc), error=str(exc))
+                    if segment:
+                        self.set_segment(idx, SegmentStatus.FAILED, str(exc), error=str(exc))
                     raise JobFailed(
-                        f"segment {idx}: {what} failed {attempt} times ({exc}); "
+                        f"{label}: {what} failed {attempt} times ({exc}); "
                         f"the job is saved, run `sora-tui resume {self.job.id}` to continue"
                     ) from None
                 delay = min(self.settings.retry_max_delay, self.settings.retry_base_delay * 2 ** (attempt - 1))
@@ -718,7 +883,7 @@ class _JobRun:
                 self.log(
                     f"{what} failed ({exc}); retry {attempt}/{self.settings.max_retries} in {delay:.1f} s",
                     "warning",
-                    idx,
+                    idx if segment else None,
                 )
                 try:
                     await asyncio.wait_for(self.control.cancel_event.wait(), timeout=delay)
@@ -783,6 +948,33 @@ class _JobRun:
         self.set_job_status(
             JobStatus.COMPLETED, str(output), output=str(output), duration_s=result.duration, error=None
         )
+
+
+def fit_image(src: Path, dest: Path, width: int, height: int) -> Path:
+    """Scale and centre-crop an image to exactly width×height, written as PNG (atomically)."""
+    import cv2
+    import numpy as np
+
+    data = np.fromfile(str(src), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if img is None:
+        raise InputError("image", f"{src} is not an image that can be read (PNG or JPEG)")
+    h, w = img.shape[:2]
+    if (w, h) != (width, height):
+        scale = max(width / w, height / h)
+        nw, nh = max(width, round(w * scale)), max(height, round(h * scale))
+        img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+        x, y = (nw - width) // 2, (nh - height) // 2
+        img = img[y : y + height, x : x + width]
+    elif src.suffix.lower() == ".png" and Path(src) == Path(dest):
+        return dest
+    ok, buf = cv2.imencode(".png", img)
+    if not ok:  # pragma: no cover
+        raise InputError("image", f"cannot encode {dest.name}")
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp.write_bytes(buf.tobytes())
+    os.replace(tmp, dest)
+    return dest
 
 
 async def _gather_first_error(tasks: list[asyncio.Task]) -> None:

@@ -75,7 +75,7 @@ class Settings:
     fal_rest_url: str = "https://rest.fal.ai"
     fal_cdn_url: str = "https://v3.fal.media"
     # scheduling and retries
-    concurrency: int = 4
+    concurrency: int = 8  # segments rendering at once in parallel and keyframe modes
     poll_interval: float = 2.0
     max_retries: int = 5
     retry_base_delay: float = 1.0
