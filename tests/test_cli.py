@@ -81,8 +81,11 @@ def test_sigkill_then_resume_keeps_done_segments(sora_cmd, cli_env, home):
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
-            if (home / "data" / "history.sqlite3").exists():
+            try:
                 rows = db_rows(home, "SELECT idx, status FROM segments ORDER BY idx")
+            except sqlite3.OperationalError:  # not created yet
+                rows = []
+            if rows:
                 if rows and rows[0][1] == "done" and rows[1][1] in ("submitted", "running"):
                     break
             time.sleep(0.05)

@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_args(p)
     p.add_argument("--plan", dest="plan_file", help="render this plan file instead of planning")
     p.add_argument("--plan-only", action="store_true", help="show the plan and its cost, render nothing")
+    p.add_argument(
+        "--review-keyframes",
+        action="store_true",
+        help="keyframe mode: stop after the keyframe images, before any video is paid for",
+    )
 
     p = sub.add_parser("plan", help="write a plan file to review and edit before rendering")
     _add_request_args(p)
@@ -97,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job", help="job id, unique prefix, or `last`")
     p.add_argument("--from", dest="from_index", type=_positive_int, required=True, help="first segment to redo")
     _add_run_args(p)
+
+    p = sub.add_parser("keyframes", help="list, regenerate or replace the keyframes of a keyframe-mode job")
+    p.add_argument("job", help="job id, unique prefix, or `last`")
+    p.add_argument("--regenerate", type=_positive_int, metavar="K", help="make keyframe K again")
+    p.add_argument("--prompt", help="with --regenerate: a new description for keyframe K")
+    p.add_argument("--replace", nargs=2, metavar=("K", "IMAGE"), help="use your own image as keyframe K")
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("models", help="list video models with prices and status")
     p.add_argument("--json", action="store_true")
@@ -305,11 +317,18 @@ async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask
         if not _confirm(f"Render {len(job.plan.segments)} segments for about ${job.estimated_cost_usd:.2f}?"):
             _err(f"not rendered; the job is saved as a draft: `sora-tui resume {job.id}` renders it")
             return EXIT_INTERRUPTED
+    review = bool(getattr(args, "review_keyframes", False))
     with ProgressView(engine, job, quiet=False) as view:
-        final = await engine.run(job.id, on_event=view, output=output, max_cost=args.max_cost)
+        final = await engine.run(
+            job.id, on_event=view, output=output, max_cost=args.max_cost, review_keyframes=review
+        )
     summary = job_summary(engine, final)
     if args.json:
         print(json.dumps(summary, indent=2))
+    if final.status is JobStatus.AWAITING_REVIEW:
+        if not args.json:
+            _print_keyframes(engine, final)
+        return EXIT_OK
     if final.status is JobStatus.COMPLETED:
         if not args.json:
             _console().print(
@@ -369,6 +388,43 @@ async def cmd_resume(engine: Engine, args: argparse.Namespace) -> int:
 async def cmd_redo(engine: Engine, args: argparse.Namespace) -> int:
     job = engine.prepare_redo(args.job, args.from_index)
     return await _render_job(engine, job, args, ask=False)
+
+
+def _print_keyframes(engine: Engine, job: Job) -> None:
+    out = _console()
+    out.print(f"[b]keyframes of job {job.id}[/b] (review them before any video is paid for):")
+    for kf in engine.store.keyframes(job.id):
+        out.print(f"  {kf.index:>2}  {kf.status:<8} {kf.file or '—'}  [dim]{kf.source}[/dim]", highlight=False)
+    out.print(
+        f"change one: `sora-tui keyframes {job.id} --regenerate K [--prompt TEXT]` or "
+        f"`--replace K IMAGE`; render the videos: `sora-tui resume {job.id}`"
+    )
+
+
+async def cmd_keyframes(engine: Engine, args: argparse.Namespace) -> int:
+    job = engine.find_job(args.job)
+    if args.replace:
+        k_text, image = args.replace
+        try:
+            k = int(k_text)
+        except ValueError:
+            raise CliError(f"keyframes --replace: {k_text!r} is not a keyframe number") from None
+        engine.replace_keyframe(job.id, k, image)
+    if args.regenerate is not None:
+        await engine.regenerate_keyframe(job.id, args.regenerate, args.prompt)
+    elif args.prompt:
+        raise CliError("keyframes --prompt needs --regenerate K")
+    if not engine.store.keyframes(job.id):
+        raise CliError(f"job {job.id} has no keyframes (it is in {job.mode} mode)")
+    if args.json:
+        rows = [
+            {"index": k.index, "status": k.status, "file": k.file, "source": k.source, "prompt": k.prompt}
+            for k in engine.store.keyframes(job.id)
+        ]
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_keyframes(engine, job)
+    return EXIT_OK
 
 
 def cmd_history(engine: Engine, args: argparse.Namespace) -> int:
@@ -507,6 +563,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
             "render": cmd_render,
             "resume": cmd_resume,
             "redo": cmd_redo,
+            "keyframes": cmd_keyframes,
         }.get(args.command)
         if handler is not None:
             return await handler(engine, args)
