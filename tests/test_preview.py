@@ -123,7 +123,7 @@ def test_chain_of_i2v_stays_sharp(spec, tmp_path):
         shift += (m.pan_py, m.pan_px)
     # after three generations the picture is the original, panned by whole pixels, still sharp
     ideal = np.roll(origin, tuple(shift), axis=(0, 1))
-    assert media.psnr(media.read_image(prev_last), ideal) >= 35
+    assert media.psnr(media.read_image(prev_last), ideal) >= 40
 
 
 def test_render_image_t2i_and_edit(tmp_path):

@@ -29,6 +29,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 JoinProgressCallback = Callable[[float], None]
 
+# swscale flags for RGB <-> YUV conversions: exact rounding, full chroma interpolation
+SWS_FLAGS = "bicubic+accurate_rnd+full_chroma_int"
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
 
@@ -355,7 +358,9 @@ def _decode_rgb(args: Sequence[str], width: int, height: int, path: Path) -> np.
     """Run ffmpeg writing rgb24 raw frames to stdout; return all frames as (n, h, w, 3)."""
     import numpy as np
 
-    proc = _run([*args, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], timeout=300)
+    # accurate_rnd: the default fast yuv->rgb path darkens by about one level, which would
+    # compound over a chain of segments (each starts from the previous one's last frame)
+    proc = _run([*args, "-sws_flags", SWS_FLAGS, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], timeout=300)
     size = width * height * 3
     n = len(proc.stdout) // size
     if proc.returncode != 0 and n == 0:

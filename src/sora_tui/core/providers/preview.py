@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from ..media import MediaError, _error_line, atomic_path, ffmpeg_exe, read_image, write_atomic
+from ..media import SWS_FLAGS, MediaError, _error_line, atomic_path, ffmpeg_exe, read_image, write_atomic
 from ..models import InputError, Kind
 from .base import (
     BadResult,
@@ -212,9 +212,11 @@ class _Motion:
     pan_py: int = 0
 
     def __post_init__(self) -> None:
+        # Whole macroblocks (16 px): the last frame is then the start image moved on H.264's own
+        # block grid, so re-encoding it generation after generation does not compound the loss.
         sign = 1 if self.key & 1 else -1
-        self.pan_px = sign * max(2, round(self.width * PAN))
-        self.pan_py = (1 if self.key & 2 else -1) * max(0, round(self.height * PAN * 0.25))
+        self.pan_px = sign * 16 * max(1, round(self.width * PAN / 16))
+        self.pan_py = 0
 
     def apply(self, img: np.ndarray, t: float) -> np.ndarray:
         import cv2
@@ -433,7 +435,8 @@ def render_video(req: RenderRequest, dest: Path, progress: ProgressCallback | No
     with atomic_path(dest) as tmp:
         cmd = [
             ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "pipe:0",
+            "-sws_flags", SWS_FLAGS,
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "pipe:0",
         ]  # fmt: skip
         if req.audio:
             expr = _audio_expr(req.prompt, req.seed)
