@@ -1,0 +1,1 @@
+"""The Textual studio of sora-tui (terminal, SSH and browser through textual-serve)."""

@@ -1,0 +1,534 @@
+"""The studio app: screens as modes, engine runs in async workers, events as Textual messages.
+
+``create_app`` is the one factory used by the CLI (``run_app``), the tests, the
+screenshot script and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.widgets import Input, TextArea
+from textual.worker import Worker, WorkerState
+
+from ..core.models import InputError, JobStatus, Mode, Plan, Request, SegmentStatus
+from . import messages as msg
+from .commands import SoraCommands
+from .live import LiveJob
+from .screens.board import BoardScreen
+from .screens.help import HelpScreen
+from .screens.history import HistoryScreen
+from .screens.modals import AskModal, ConfirmModal
+from .screens.plan import PlanScreen
+from .screens.prompt import PromptScreen
+from .screens.settings import SettingsScreen
+
+if TYPE_CHECKING:
+    from ..core.pipeline import Engine
+
+THUMB_SIZE = (24, 12)  # pixels: 24 cells × 6 rows of half blocks
+
+
+class SoraApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "sora-tui"
+    SUB_TITLE = "one prompt, one long video"
+    MODES = {
+        "prompt": PromptScreen,
+        "board": BoardScreen,
+        "history": HistoryScreen,
+        "settings": SettingsScreen,
+    }
+    COMMANDS = App.COMMANDS | {SoraCommands}
+    BINDINGS = [
+        Binding("f1", "help", "Help", id="app.help", tooltip="List every key and action"),
+        Binding("f2", "switch_mode('prompt')", "New", id="app.new", tooltip="Write a prompt for a new video"),
+        Binding("f3", "switch_mode('board')", "Board", id="app.board", tooltip="Watch segments render"),
+        Binding("f4", "switch_mode('history')", "History", id="app.history", tooltip="Past and running jobs"),
+        Binding("f5", "switch_mode('settings')", "Settings", id="app.settings", tooltip="Keys and defaults"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", tooltip="Quit (running jobs stop and stay resumable)"),
+    ]
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], float] = time.time,
+        initial_mode: str = "prompt",
+        cursor_blink: bool = True,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.clock = clock
+        self.initial_mode = initial_mode
+        self.cursor_blink = cursor_blink
+        self.live: dict[str, LiveJob] = {}
+        self.current_job: str | None = None
+        self.thumbnails: dict[tuple[str, int], Any] = {}
+        self.job_workers: dict[str, Worker] = {}
+        self.board: BoardScreen | None = None
+        self.history: HistoryScreen | None = None
+        self.exit_code = 0
+
+    # --- start-up ---------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        theme = self.engine.settings.theme
+        if theme in self.available_themes:
+            self.theme = theme
+        self.switch_mode(self.initial_mode)
+
+    def freeze(self) -> None:
+        """Stop cursor blinking on the current screen (stable snapshots and screenshots)."""
+        for widget in self.screen.query("Input, TextArea"):
+            if isinstance(widget, Input | TextArea):
+                widget.cursor_blink = False
+
+    def default_request(self) -> Request:
+        s = self.engine.settings
+        try:
+            mode = Mode(s.default_mode)
+        except ValueError:
+            mode = Mode.CHAIN
+        return Request(
+            prompt="",
+            segments=3,
+            model=self.engine.default_model(),
+            resolution=s.default_resolution or None,
+            mode=mode,
+            planner=s.default_planner if s.default_planner in ("offline", "openai") else "offline",
+        )
+
+    # --- navigation -------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def open_plan(self, plan: Plan, job_id: str | None = None) -> None:
+        if self.current_mode != "prompt":
+            self.switch_mode("prompt")
+        if isinstance(self.screen, PlanScreen):
+            self.pop_screen()
+        self.push_screen(PlanScreen(plan, job_id))
+
+    def show_on_board(self, job_id: str) -> None:
+        if job_id not in self.live:
+            live = LiveJob.load(self.engine.store, job_id)
+            if live is None:
+                self.notify(f"No job {job_id} in the history.", severity="error")
+                return
+            live.running = job_id in self.engine.controls
+            self.live[job_id] = live
+            for seg in live.segments.values():
+                if seg.thumbnail_source:
+                    self.make_thumbnail(job_id, seg.index, seg.thumbnail_source)
+        self.current_job = job_id
+        if self.current_mode == "board" and self.board is not None:
+            self.call_later(self.board.sync_tabs)
+        else:
+            self.switch_mode("board")
+
+    async def action_quit(self) -> None:
+        running = [j for j in self.engine.controls]
+        if not running:
+            self.exit(self.exit_code)
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.exit(self.exit_code)
+
+        self.push_screen(
+            ConfirmModal(
+                "Quit while rendering?",
+                f"{len(running)} job(s) are rendering. Quitting stops them; finished segments are kept and "
+                "History (F4) → Resume continues them later.",
+                yes="Quit",
+            ),
+            answer,
+        )
+
+    # --- jobs -------------------------------------------------------------------------
+
+    def render_plan(self, plan: Plan, job_id: str | None = None) -> None:
+        """Accept a plan: create (or update) its job and start rendering it."""
+        try:
+            if job_id is not None:
+                job = self.engine.update_plan(job_id, plan)
+            else:
+                job = self.engine.create_job(plan)
+        except InputError as exc:
+            self.notify(str(exc), severity="error", title="Cannot render")
+            return
+        if isinstance(self.screen, PlanScreen):
+            self.pop_screen()
+        self.post_message(msg.JobsChanged(job.id))
+        self.start_job(job.id)
+
+    def start_job(self, job_id: str) -> None:
+        if job_id in self.engine.controls or (
+            job_id in self.job_workers and self.job_workers[job_id].state in (WorkerState.PENDING, WorkerState.RUNNING)
+        ):
+            self.notify(f"Job {job_id} is already running.", severity="warning")
+            self.show_on_board(job_id)
+            return
+        live = LiveJob.load(self.engine.store, job_id)
+        if live is None:
+            self.notify(f"No job {job_id} in the history.", severity="error")
+            return
+        live.running = True
+        self.live[job_id] = live
+        for seg in live.segments.values():
+            if seg.thumbnail_source and seg.status is SegmentStatus.DONE:
+                self.make_thumbnail(job_id, seg.index, seg.thumbnail_source)
+        self.job_workers[job_id] = self.run_job(job_id)
+        self.show_on_board(job_id)
+
+    def _output_for(self, job_id: str) -> Path | None:
+        folder = self.engine.settings.output_dir
+        if not folder:
+            return None
+        path = Path(folder).expanduser()
+        return path / f"{job_id}.mp4" if path.is_dir() else None
+
+    @work(group="jobs", exit_on_error=False)
+    async def run_job(self, job_id: str) -> None:
+        """Run (or resume) one job on the app's loop; engine events become messages."""
+
+        def sink(event: Any) -> None:
+            self.post_message(msg.event_message(event))
+
+        try:
+            job = await self.engine.run(job_id, on_event=sink, output=self._output_for(job_id))
+        except InputError as exc:
+            self.post_message(msg.JobFinished(job_id, "refused", str(exc)))
+            return
+        except Exception as exc:  # never a traceback in the UI: the job stays resumable
+            self.post_message(msg.JobFinished(job_id, "error", f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(msg.JobFinished(job_id, str(job.status), job.error))
+
+    def resume_job(self, job_id: str) -> None:
+        job = self.engine.store.get_job(job_id)
+        if job is None:
+            self.notify(f"No job {job_id} in the history.", severity="error")
+            return
+        if job.status is JobStatus.COMPLETED and job.output and Path(job.output).exists():
+            self.notify("This job is complete; use Redo (k in History) to render segments again.")
+            self.show_on_board(job_id)
+            return
+        self.start_job(job_id)
+
+    def cancel_job(self, job_id: str) -> None:
+        if self.engine.cancel(job_id):
+            self.notify("Cancelling… finished segments are kept.", title="Cancel")
+        else:
+            self.notify("This job is not running.", severity="warning")
+
+    def ask_redo(self, job_id: str) -> None:
+        job = self.engine.store.get_job(job_id)
+        if job is None:
+            return
+        n = len(self.engine.store.segments(job_id))
+
+        def check(value: str) -> str | None:
+            try:
+                k = int(value)
+            except ValueError:
+                return f"enter a segment number from 1 to {n}"
+            return None if 1 <= k <= n else f"segment {k} does not exist; enter 1 to {n}"
+
+        def done(value: str | None) -> None:
+            if not value:
+                return
+            try:
+                self.engine.prepare_redo(job_id, int(value))
+            except InputError as exc:
+                self.notify(str(exc), severity="error", title="Cannot redo")
+                return
+            self.live.pop(job_id, None)
+            self.post_message(msg.JobsChanged(job_id))
+            self.start_job(job_id)
+
+        self.push_screen(
+            AskModal(
+                "Redo from segment…",
+                f"Segments K..{n} of {job_id} render again (from its plan.json, which you may have edited); "
+                "earlier segments are kept.",
+                value="1",
+                check=check,
+            ),
+            done,
+        )
+
+    def duplicate_job(self, job_id: str) -> None:
+        job = self.engine.store.get_job(job_id)
+        if job is None or job.plan is None:
+            self.notify("That job has no plan to copy.", severity="warning")
+            return
+        self.open_plan(copy.deepcopy(job.plan))
+        self.notify("Copied the plan into a new draft; ctrl+r renders it as a new job.")
+
+    def ask_delete(self, job_id: str) -> None:
+        if job_id in self.engine.controls:
+            self.notify("That job is running; cancel it first (c on the board).", severity="warning")
+            return
+
+        def done(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                self.engine.delete_job(job_id)
+            except InputError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.live.pop(job_id, None)
+            if self.current_job == job_id:
+                self.current_job = next(iter(self.live), None)
+            self.post_message(msg.JobsChanged(job_id))
+            self.notify(f"Deleted job {job_id} and its files.")
+
+        self.push_screen(
+            ConfirmModal(
+                "Delete job?",
+                f"Job {job_id} and its folder (segments, frames, final video) are removed for good.",
+                yes="Delete",
+            ),
+            done,
+        )
+
+    # --- the finished video -------------------------------------------------------------
+
+    def _output(self, job_id: str) -> str | None:
+        job = self.engine.store.get_job(job_id)
+        if job is None or not job.output:
+            self.notify("No finished video yet.", severity="warning")
+            return None
+        return job.output
+
+    def open_output(self, job_id: str) -> None:
+        path = self._output(job_id)
+        if path is None:
+            return
+        if not Path(path).exists():
+            self.notify(f"{path} no longer exists.", severity="error")
+            return
+        opener = shutil.which("xdg-open") or shutil.which("open")
+        if opener is None:
+            self.notify(f"No system player (xdg-open / open) here. The video is at {path}", title="Open")
+            return
+        try:
+            subprocess.Popen(
+                [opener, path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            )
+        except OSError as exc:
+            self.notify(f"Could not start {opener}: {exc.strerror}", severity="error")
+            return
+        self.notify(f"Opening {Path(path).name}…")
+
+    def copy_output(self, job_id: str) -> None:
+        path = self._output(job_id)
+        if path is not None:
+            self.copy_to_clipboard(path)
+            self.notify(f"Copied {path}", title="Path copied")
+
+    # --- plan files ---------------------------------------------------------------------
+
+    def ask_save_plan(self, plan: Plan) -> None:
+        def done(value: str | None) -> None:
+            if not value:
+                return
+            try:
+                path = self.engine.save_plan_file(plan, value)
+            except InputError as exc:
+                self.notify(str(exc), severity="error", title="Not saved")
+                return
+            except OSError as exc:
+                self.notify(f"Cannot write {value}: {exc.strerror}", severity="error", title="Not saved")
+                return
+            self.notify(f"Saved plan to {path}", title="Plan saved")
+
+        self.push_screen(
+            AskModal("Save plan", "Path of the JSON file to write:", value=str(Path.cwd() / "plan.json")), done
+        )
+
+    def ask_load_plan(self, into: PlanScreen | None = None) -> None:
+        async def done(value: str | None) -> None:
+            if not value:
+                return
+            try:
+                plan = self.engine.load_plan_file(value)
+            except InputError as exc:
+                self.notify(str(exc), severity="error", title="Cannot load plan")
+                return
+            if into is not None and into.is_attached:
+                await into.load(plan)
+            else:
+                self.open_plan(plan)
+            self.notify(f"Loaded {len(plan.segments)} segments from {value}")
+
+        self.push_screen(AskModal("Load plan", "Path of a plan JSON file:", value=str(Path.cwd() / "plan.json")), done)
+
+    def keys_changed(self) -> None:
+        from ..core.keys import known_secrets
+
+        self.engine._secrets = known_secrets(self.engine.env)
+        self.engine._providers.pop("fal", None)
+
+    # --- engine events ----------------------------------------------------------------------
+
+    def _live(self, job_id: str) -> LiveJob | None:
+        return self.live.get(job_id)
+
+    def on_job_status_message(self, message: msg.JobStatusMessage) -> None:
+        live = self._live(message.job_id)
+        if live is None:
+            return
+        live.apply(message.event)
+        live.refresh(self.engine.store)
+        if self.board is not None:
+            self.board.update_header(message.job_id)
+        self._history_changed()
+
+    def on_segment_status_message(self, message: msg.SegmentStatusMessage) -> None:
+        live = self._live(message.job_id)
+        if live is None:
+            return
+        ev = message.event
+        live.refresh(self.engine.store, ev.index)
+        live.apply(ev)
+        seg = live.segments.get(ev.index)
+        if seg is not None and ev.status is SegmentStatus.DONE and seg.thumbnail_source:
+            self.make_thumbnail(message.job_id, ev.index, seg.thumbnail_source)
+        if self.board is not None:
+            self.board.update_card(message.job_id, ev.index)
+            self.board.update_header(message.job_id)
+
+    def on_segment_progress_message(self, message: msg.SegmentProgressMessage) -> None:
+        live = self._live(message.job_id)
+        if live is None:
+            return
+        live.apply(message.event)
+        if self.board is not None:
+            self.board.update_card(message.job_id, message.event.index)
+            self.board.update_header(message.job_id)
+
+    def on_log_message(self, message: msg.LogMessage) -> None:
+        live = self._live(message.job_id)
+        if live is None:
+            return
+        live.apply(message.event)
+        if self.board is not None:
+            self.board.append_log(message.job_id, live.log[-1])
+
+    def on_cost_message(self, message: msg.CostMessage) -> None:
+        live = self._live(message.job_id)
+        if live is not None:
+            live.apply(message.event)
+            if self.board is not None:
+                self.board.update_header(message.job_id)
+
+    def on_join_progress_message(self, message: msg.JoinProgressMessage) -> None:
+        live = self._live(message.job_id)
+        if live is not None:
+            live.apply(message.event)
+            if self.board is not None:
+                self.board.update_header(message.job_id)
+
+    def on_keyframe_message(self, message: msg.KeyframeMessage) -> None:
+        live = self._live(message.job_id)
+        if live is not None:
+            live.log.append(f"keyframe {message.event.index} ready")
+            if self.board is not None:
+                self.board.append_log(message.job_id, live.log[-1])
+
+    def on_job_finished(self, message: msg.JobFinished) -> None:
+        live = self._live(message.job_id)
+        if live is not None:
+            live.running = False
+            live.refresh(self.engine.store)
+        if self.board is not None:
+            for idx in live.segments if live else []:
+                self.board.update_card(message.job_id, idx)
+            self.board.update_header(message.job_id)
+        job = self.engine.store.get_job(message.job_id)
+        if message.status == "completed" and job is not None:
+            self.notify(f"Video ready: {job.output}", title="Done", timeout=8)
+        elif message.status == "cancelled":
+            self.notify("Job cancelled; History → Resume continues it.", severity="warning")
+        elif message.status in ("failed", "refused", "error"):
+            self.notify(message.error or "the job failed", severity="error", title="Job stopped", timeout=10)
+        self._history_changed()
+
+    def on_jobs_changed(self, message: msg.JobsChanged) -> None:
+        self._history_changed()
+
+    def _history_changed(self) -> None:
+        if self.history is not None and self.history.is_attached and self.screen is self.history:
+            self.history.reload()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group == "jobs" and event.state is WorkerState.ERROR:
+            self.notify(f"Job worker failed: {worker.error}", severity="error")
+
+    # --- thumbnails ---------------------------------------------------------------------------
+
+    @work(thread=True, group="thumbs", exit_on_error=False)
+    def make_thumbnail(self, job_id: str, index: int, path: str) -> None:
+        from ..core import media
+
+        try:
+            pixels = media.thumbnail(path, *THUMB_SIZE)
+        except Exception:
+            return
+        self.post_message(msg.ThumbnailReady(job_id, index, pixels))
+
+    def on_thumbnail_ready(self, message: msg.ThumbnailReady) -> None:
+        self.thumbnails[(message.job_id, message.index)] = message.pixels
+        if self.board is not None:
+            self.board.update_card(message.job_id, message.index)
+
+
+def create_app(
+    env: dict[str, str] | None = None,
+    *,
+    engine: Engine | None = None,
+    clock: Callable[[], float] | None = None,
+    initial_mode: str = "prompt",
+    cursor_blink: bool = True,
+) -> SoraApp:
+    """The app, as the CLI, the tests, the screenshots and the benchmarks build it."""
+    if engine is None:
+        from ..core.pipeline import Engine
+
+        engine = Engine(env=env)
+    return SoraApp(engine, clock=clock or time.time, initial_mode=initial_mode, cursor_blink=cursor_blink)
+
+
+def run_app(engine_factory: Callable[[], Engine] | None = None) -> int:
+    """`sora-tui` with no sub-command: run the studio; returns the exit code."""
+    import sys
+
+    try:
+        engine = engine_factory() if engine_factory is not None else None
+        app = create_app(engine=engine)
+    except InputError as exc:
+        print(f"sora-tui: {exc}", file=sys.stderr)
+        return 2
+    result = app.run()
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_app())

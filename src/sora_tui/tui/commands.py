@@ -1,0 +1,47 @@
+"""Command palette provider: every binding of the app and of the current screen, plus recent jobs."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from .format import excerpt
+
+
+class SoraCommands(Provider):
+    """Context-aware: offers the actions of the screen the palette was opened from."""
+
+    def _commands(self) -> list[tuple[str, str, object]]:
+        app = self.app
+        screen = self.screen
+        out: list[tuple[str, str, object]] = []
+        seen: set[str] = set()
+        for node, bindings in ((screen, type(screen).BINDINGS), (app, type(app).BINDINGS)):
+            for b in bindings:
+                if not isinstance(b, Binding) or not b.description or b.action in seen:
+                    continue
+                seen.add(b.action)
+                label = f"{b.description} ({app.get_key_display(b)})"
+                out.append((label, b.tooltip or "", partial(node.run_action, b.action)))
+        for job in app.engine.store.list_jobs(limit=15):
+            out.append(
+                (
+                    f"Show job {job.id} on the board",
+                    f"{job.status} · {excerpt(job.prompt, 60)}",
+                    partial(app.show_on_board, job.id),
+                )
+            )
+        return out
+
+    async def discover(self) -> Hits:
+        for label, help_text, callback in self._commands():
+            yield DiscoveryHit(label, callback, help=help_text)  # type: ignore[arg-type]
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for label, help_text, callback in self._commands():
+            score = matcher.match(label)
+            if score > 0:
+                yield Hit(score, matcher.highlight(label), callback, help=help_text)  # type: ignore[arg-type]

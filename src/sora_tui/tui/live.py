@@ -1,0 +1,216 @@
+"""Live state of running (or opened) jobs, fed by engine events; no Textual here.
+
+The board draws from these objects, so a board screen that is not on screen
+loses nothing: when it comes back it redraws from the state.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from ..core.models import (
+    CostUpdate,
+    Event,
+    Job,
+    JobStatus,
+    JobStatusChanged,
+    JoinProgress,
+    KeyframeReady,
+    LogLine,
+    Segment,
+    SegmentProgress,
+    SegmentStatus,
+    SegmentStatusChanged,
+)
+from ..core.store import Store
+
+LOG_LINES = 500
+
+# where each stage sits inside one segment's progress bar (0..1)
+_STAGE_SPAN = {"queued": (0.0, 0.05), "rendering": (0.05, 0.85), "rendered": (0.85, 0.85), "downloading": (0.85, 0.97)}
+_STATUS_FLOOR = {
+    SegmentStatus.PENDING: 0.0,
+    SegmentStatus.WAITING: 0.0,
+    SegmentStatus.SUBMITTED: 0.02,
+    SegmentStatus.RUNNING: 0.05,
+    SegmentStatus.DOWNLOADED: 0.97,
+    SegmentStatus.DONE: 1.0,
+    SegmentStatus.FAILED: 0.0,
+}
+
+
+@dataclass
+class LiveSegment:
+    index: int
+    title: str
+    seconds: int
+    prompt: str = ""
+    status: SegmentStatus = SegmentStatus.PENDING
+    fraction: float = 0.0
+    stage: str = ""
+    queue_position: int | None = None
+    message: str = ""
+    started_at: float | None = None
+    finished_at: float | None = None
+    attempts: int = 0
+    submits: int = 0
+    cost_usd: float = 0.0
+    first_frame: str | None = None
+    last_frame: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_segment(cls, seg: Segment) -> LiveSegment:
+        live = cls(index=seg.index, title=seg.title, seconds=seg.seconds, prompt=seg.prompt)
+        live.update_from(seg)
+        live.fraction = _STATUS_FLOOR.get(seg.status, 0.0)
+        return live
+
+    def update_from(self, seg: Segment) -> None:
+        self.status = seg.status
+        self.title = seg.title
+        self.seconds = seg.seconds
+        self.prompt = seg.prompt
+        self.started_at = seg.started_at
+        self.finished_at = seg.finished_at
+        self.attempts = seg.attempts
+        self.submits = seg.submits
+        self.cost_usd = seg.cost_usd
+        self.first_frame = seg.first_frame
+        self.last_frame = seg.last_frame
+        self.error = seg.error
+
+    @property
+    def thumbnail_source(self) -> str | None:
+        return self.last_frame or self.first_frame
+
+    def elapsed(self, now: float) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at if self.finished_at is not None else now
+        return max(0.0, end - self.started_at)
+
+    def eta(self, now: float) -> float | None:
+        """Seconds left, from elapsed time and progress; None when unknown."""
+        if self.status in (SegmentStatus.DONE, SegmentStatus.FAILED) or self.started_at is None:
+            return None
+        elapsed = self.elapsed(now) or 0.0
+        if self.fraction < 0.05 or elapsed <= 0:
+            return None
+        return elapsed * (1 - self.fraction) / self.fraction
+
+
+@dataclass
+class LiveJob:
+    job: Job
+    segments: dict[int, LiveSegment] = field(default_factory=dict)
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
+    join_fraction: float = 0.0
+    spent_usd: float = 0.0
+    running: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.job.id
+
+    @property
+    def status(self) -> JobStatus:
+        return self.job.status
+
+    @classmethod
+    def load(cls, store: Store, job_id: str) -> LiveJob | None:
+        job = store.get_job(job_id)
+        if job is None:
+            return None
+        live = cls(job=job, spent_usd=job.cost_usd)
+        for seg in store.segments(job_id):
+            live.segments[seg.index] = LiveSegment.from_segment(seg)
+        for rec in store.logs(job_id, limit=LOG_LINES):
+            live.log.append(_log_text(rec.level, rec.message, rec.index))
+        if job.status is JobStatus.COMPLETED:
+            live.join_fraction = 1.0
+        return live
+
+    def refresh(self, store: Store, index: int | None = None) -> None:
+        """Re-read the job (and one segment, or all) from the store."""
+        job = store.get_job(self.job.id)
+        if job is not None:
+            self.job = job
+        segs = [store.segment(self.job.id, index)] if index is not None else store.segments(self.job.id)
+        if index is None:
+            self.segments = {k: v for k, v in self.segments.items() if k in {s.index for s in segs}}
+        for seg in segs:
+            live = self.segments.get(seg.index)
+            if live is None:
+                self.segments[seg.index] = LiveSegment.from_segment(seg)
+            else:
+                live.update_from(seg)
+
+    def apply(self, event: Event) -> None:
+        """Fold one engine event into the state (store-independent part)."""
+        if isinstance(event, JobStatusChanged):
+            self.job.status = event.status
+            if event.status is JobStatus.JOINING:
+                self.join_fraction = 0.0
+            elif event.status is JobStatus.COMPLETED:
+                self.join_fraction = 1.0
+        elif isinstance(event, SegmentStatusChanged):
+            seg = self.segments.get(event.index)
+            if seg is not None:
+                seg.status = event.status
+                seg.message = event.message
+                floor = _STATUS_FLOOR.get(event.status, 0.0)
+                if event.status in (SegmentStatus.PENDING, SegmentStatus.WAITING, SegmentStatus.FAILED):
+                    seg.fraction = floor
+                else:
+                    seg.fraction = max(seg.fraction, floor)
+                if event.status is not SegmentStatus.SUBMITTED:
+                    seg.queue_position = None
+        elif isinstance(event, SegmentProgress):
+            seg = self.segments.get(event.index)
+            if seg is not None:
+                seg.stage = event.stage
+                seg.queue_position = event.queue_position
+                lo, hi = _STAGE_SPAN.get(event.stage, (0.05, 0.85))
+                if event.fraction is not None:
+                    seg.fraction = max(seg.fraction, lo + (hi - lo) * max(0.0, min(1.0, event.fraction)))
+                else:
+                    seg.fraction = max(seg.fraction, lo)
+                if event.message:
+                    seg.message = event.message
+        elif isinstance(event, LogLine):
+            self.log.append(_log_text(event.level, event.message, event.index))
+        elif isinstance(event, CostUpdate):
+            self.spent_usd = event.spent_usd
+            self.job.cost_usd = event.spent_usd
+            self.job.estimated_cost_usd = event.estimated_usd
+        elif isinstance(event, JoinProgress):
+            self.join_fraction = max(0.0, min(1.0, event.fraction))
+        elif isinstance(event, KeyframeReady):
+            pass
+
+    @property
+    def total_seconds(self) -> int:
+        return sum(s.seconds for s in self.segments.values())
+
+    @property
+    def overall(self) -> float:
+        """Overall progress 0..1: segments weighted by length (90 %), the join (10 %)."""
+        if self.job.status is JobStatus.COMPLETED:
+            return 1.0
+        total = self.total_seconds or 1
+        seg_part = sum(s.seconds * s.fraction for s in self.segments.values()) / total
+        return min(1.0, 0.9 * seg_part + 0.1 * self.join_fraction)
+
+    def counts(self) -> dict[SegmentStatus, int]:
+        out: dict[SegmentStatus, int] = {}
+        for s in self.segments.values():
+            out[s.status] = out.get(s.status, 0) + 1
+        return out
+
+
+def _log_text(level: str, message: str, index: int | None) -> str:
+    prefix = f"[seg {index}] " if index is not None else ""
+    marker = {"warning": "! ", "error": "✗ "}.get(level, "")
+    return f"{marker}{prefix}{message}"

@@ -1,0 +1,1 @@
+"""Screens of the studio: prompt, plan, board, history, settings, help and modals."""

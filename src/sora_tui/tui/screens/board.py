@@ -1,0 +1,220 @@
+"""Segment board: one card per segment, overall progress, the log, and the finished video's path."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, ProgressBar, RichLog, Static, Tab, Tabs
+
+from ...core.models import JobStatus, SegmentStatus
+from ..format import JOB_STATUS_STYLE, duration, excerpt, money
+from ..live import LiveJob
+from ..widgets.segment_card import SegmentCard
+
+if TYPE_CHECKING:
+    from ..app import SoraApp
+
+
+def tab_id(job_id: str) -> str:
+    return "job-" + job_id
+
+
+class BoardScreen(Screen):
+    BINDINGS = [
+        Binding("c", "cancel", "Cancel", id="board.cancel", tooltip="Cancel the shown job (resumable)"),
+        Binding("t", "retry", "Retry", id="board.retry", tooltip="Retry failed segments / resume the job"),
+        Binding("o", "open", "Open", id="board.open", tooltip="Open the finished video in the system player"),
+        Binding("y", "copy", "Copy path", id="board.copy", tooltip="Copy the video's path to the clipboard"),
+        Binding("left_square_bracket", "switch(-1)", "Prev job", id="board.prev", tooltip="Show the previous job"),
+        Binding("right_square_bracket", "switch(1)", "Next job", id="board.next", tooltip="Show the next job"),
+    ]
+
+    app: SoraApp
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Tabs(id="job-tabs")
+        yield Static("No job yet. Press F2 to start one, or open one from History (F4).", id="job-summary")
+        with Horizontal(id="overall-row"):
+            yield ProgressBar(total=1.0, show_eta=False, id="overall")
+            yield Static("", id="overall-text")
+        with VerticalScroll(id="cards-scroll"):
+            yield Grid(id="cards")
+        yield Static("", id="output-line")
+        yield RichLog(id="log", max_lines=500, wrap=True, markup=False, auto_scroll=True)
+        yield Footer()
+
+    shown: str | None = None
+
+    async def on_mount(self) -> None:
+        self.sub_title = "Board"
+        self.app.board = self
+        self.set_interval(1.0, self.tick)
+        await self.sync_tabs()
+
+    async def on_screen_resume(self) -> None:
+        await self.sync_tabs()
+
+    # --- which job -------------------------------------------------------------------
+
+    async def sync_tabs(self) -> None:
+        """One tab per live job; show the app's current job."""
+        tabs = self.query_one(Tabs)
+        have = {t.id for t in tabs.query(Tab)}
+        for job_id, live in self.app.live.items():
+            if tab_id(job_id) not in have:
+                tabs.add_tab(Tab(self._tab_label(live), id=tab_id(job_id)))
+        want = self.app.current_job
+        if want and tabs.active != tab_id(want):
+            tabs.active = tab_id(want)
+        elif want and self.shown != want:
+            await self.show_job(want)
+        for live in self.app.live.values():
+            self._update_tab(live)
+        if not self.app.live:
+            await self.show_job(None)
+
+    def _tab_label(self, live: LiveJob) -> Text:
+        icon = {"completed": "✓", "failed": "✗", "cancelled": "■"}.get(str(live.status), "▶" if live.running else "·")
+        return Text(f"{icon} {excerpt(live.job.prompt, 18)}")
+
+    def _update_tab(self, live: LiveJob) -> None:
+        try:
+            tab = self.query_one(f"#{tab_id(live.id)}", Tab)
+        except Exception:
+            return
+        tab.label = self._tab_label(live)
+
+    async def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        if event.tab is None or event.tab.id is None:
+            return
+        job_id = event.tab.id.removeprefix("job-")
+        self.app.current_job = job_id
+        if job_id != self.shown:
+            await self.show_job(job_id)
+
+    def action_switch(self, delta: int) -> None:
+        tabs = self.query_one(Tabs)
+        if delta > 0:
+            tabs.action_next_tab()
+        else:
+            tabs.action_previous_tab()
+
+    async def show_job(self, job_id: str | None) -> None:
+        self.shown = job_id
+        grid = self.query_one("#cards", Grid)
+        log = self.query_one(RichLog)
+        await grid.remove_children()
+        log.clear()
+        live = self.app.live.get(job_id) if job_id else None
+        if live is None:
+            self.query_one("#job-summary", Static).update(
+                "No job yet. Press F2 to start one, or open one from History (F4)."
+            )
+            self.query_one("#overall", ProgressBar).update(progress=0)
+            self.query_one("#overall-text", Static).update("")
+            self.query_one("#output-line", Static).update("")
+            return
+        await grid.mount_all([SegmentCard(i) for i in sorted(live.segments)])
+        for line in live.log:
+            log.write(line)
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Redraw everything of the shown job from its live state."""
+        live = self.live
+        if live is None:
+            return
+        for idx in live.segments:
+            self.update_card(live.id, idx)
+        self.update_header(live.id)
+
+    @property
+    def live(self) -> LiveJob | None:
+        return self.app.live.get(self.shown) if self.shown else None
+
+    # --- updates from the app -------------------------------------------------------------
+
+    def update_card(self, job_id: str, index: int) -> None:
+        if job_id != self.shown or not self.is_mounted:
+            return
+        live = self.app.live.get(job_id)
+        if live is None or index not in live.segments:
+            return
+        card = next((c for c in self.query(SegmentCard) if c.index == index), None)
+        if card is None:
+            return
+        seg = live.segments[index]
+        card.update_from(seg, self.app.clock())
+        pixels = self.app.thumbnails.get((job_id, index))
+        if pixels is not None and card.thumb_source != seg.thumbnail_source:
+            card.set_thumbnail(pixels, seg.thumbnail_source)
+
+    def update_header(self, job_id: str) -> None:
+        live = self.app.live.get(job_id)
+        if live is None:
+            return
+        self._update_tab(live)
+        if job_id != self.shown:
+            return
+        job = live.job
+        counts = live.counts()
+        done = counts.get(SegmentStatus.DONE, 0)
+        failed = counts.get(SegmentStatus.FAILED, 0)
+        summary = Text.assemble(
+            (f"{job.status}", JOB_STATUS_STYLE.get(job.status, "")),
+            f"  {job.id}  ·  {job.model}  ·  {job.mode} mode  ·  {duration(live.total_seconds)}\n",
+            (excerpt(job.prompt, 110), "italic"),
+        )
+        self.query_one("#job-summary", Static).update(summary)
+        self.query_one("#overall", ProgressBar).update(total=1.0, progress=live.overall)
+        joining = f" · joining {live.join_fraction:.0%}" if job.status is JobStatus.JOINING else ""
+        self.query_one("#overall-text", Static).update(
+            f"{done}/{len(live.segments)} segments done"
+            + (f", {failed} failed" if failed else "")
+            + joining
+            + f" · spent {money(live.spent_usd)} of est. {money(job.estimated_cost_usd)}"
+        )
+        out = self.query_one("#output-line", Static)
+        if job.status is JobStatus.COMPLETED and job.output:
+            out.update(f"[b green]✓ Video:[/] {job.output}   [dim](o open · y copy path)[/]")
+        elif job.status is JobStatus.FAILED and job.error:
+            out.update(f"[b red]✗ {excerpt(job.error, 200)}[/]   [dim](t retry)[/]")
+        elif job.status is JobStatus.CANCELLED:
+            out.update("[yellow]■ Cancelled.[/] [dim]t resumes it; finished segments are kept.[/]")
+        else:
+            out.update("")
+
+    def append_log(self, job_id: str, line: str) -> None:
+        if job_id == self.shown and self.is_mounted:
+            self.query_one(RichLog).write(line)
+
+    def tick(self) -> None:
+        live = self.live
+        if live is not None and live.running:
+            for idx, seg in live.segments.items():
+                if seg.started_at is not None and seg.finished_at is None:
+                    self.update_card(live.id, idx)
+
+    # --- actions ----------------------------------------------------------------------
+
+    def action_cancel(self) -> None:
+        if self.shown:
+            self.app.cancel_job(self.shown)
+
+    def action_retry(self) -> None:
+        if self.shown:
+            self.app.resume_job(self.shown)
+
+    def action_open(self) -> None:
+        if self.shown:
+            self.app.open_output(self.shown)
+
+    def action_copy(self) -> None:
+        if self.shown:
+            self.app.copy_output(self.shown)

@@ -1,0 +1,59 @@
+"""Help: every key binding of every screen (the footer shows the ones in reach)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Label, Static
+
+INTRO = (
+    "One prompt → a plan of N segments → each segment rendered (hosted model on fal.ai, or the offline "
+    "preview) → joined into one MP4. Ctrl+P opens the command palette: every action below is there too."
+)
+
+
+def binding_rows(app) -> list[tuple[str, str, str, str]]:
+    from .board import BoardScreen
+    from .history import HistoryScreen
+    from .plan import PlanScreen
+    from .prompt import PromptScreen
+    from .settings import SettingsScreen
+
+    rows: list[tuple[str, str, str, str]] = []
+    groups = [("Everywhere", type(app))] + [
+        (name, cls)
+        for name, cls in (
+            ("Prompt", PromptScreen),
+            ("Plan", PlanScreen),
+            ("Board", BoardScreen),
+            ("History", HistoryScreen),
+            ("Settings", SettingsScreen),
+        )
+    ]
+    for where, cls in groups:
+        for b in cls.BINDINGS:
+            if isinstance(b, Binding) and b.description:
+                rows.append((where, app.get_key_display(b), b.description, b.tooltip or ""))
+    return rows
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close", id="help.close", tooltip="Close the help")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal help"):
+            yield Label("sora-tui — keys", classes="modal-title")
+            yield Static(INTRO, classes="modal-body")
+            yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("Screen", "Key", "Action", "What it does")
+        for row in binding_rows(self.app):
+            table.add_row(*row)
+        table.focus()
+
+    async def action_dismiss(self, result: None = None) -> None:
+        self.dismiss(result)

@@ -1,0 +1,191 @@
+"""Plan screen: read and edit the storyboard before paying for it, then render."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from ...core.catalog import validate_plan
+from ...core.models import InputError, Plan, Request
+from ..format import duration, money
+from ..widgets.plan_editor import PlanEditor
+from ..widgets.request_form import FieldError
+
+if TYPE_CHECKING:
+    from ..app import SoraApp
+
+
+class PlanScreen(Screen):
+    BINDINGS = [
+        Binding("ctrl+r", "render", "Render", id="plan.render", tooltip="Accept the plan and start rendering"),
+        Binding("ctrl+n", "add", "Add", id="plan.add", tooltip="Add a segment after the current one"),
+        Binding("ctrl+delete", "delete", "Delete", id="plan.delete", tooltip="Delete the current segment"),
+        Binding("alt+up", "move(-1)", "Up", id="plan.up", tooltip="Move the current segment up"),
+        Binding("alt+down", "move(1)", "Down", id="plan.down", tooltip="Move the current segment down"),
+        Binding("ctrl+t", "split", "Split", id="plan.split", tooltip="Split the current segment into two halves"),
+        Binding("ctrl+j", "merge", "Merge", id="plan.merge", tooltip="Merge the current segment with the next"),
+        Binding("ctrl+f", "replan_one", "Re-plan seg", id="plan.replan_one", tooltip="Re-plan the current segment"),
+        Binding("ctrl+g", "replan_all", "Re-plan all", id="plan.replan_all", tooltip="Re-plan every segment"),
+        Binding("ctrl+s", "save", "Save", id="plan.save", tooltip="Save the plan as JSON"),
+        Binding("ctrl+l", "load", "Load", id="plan.load", tooltip="Load a plan JSON file"),
+        Binding("escape", "back", "Back", id="plan.back", tooltip="Back to the prompt (the plan is discarded)"),
+    ]
+
+    app: SoraApp
+
+    def __init__(self, plan: Plan, job_id: str | None = None) -> None:
+        super().__init__()
+        self.initial_plan = plan
+        self.job_id = job_id
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="plan-summary")
+        yield FieldError(id="plan-error")
+        yield PlanEditor(self.app.engine.catalog, id="plan-editor")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self.sub_title = "Plan — edit, then ctrl+r to render"
+        await self.editor.load_plan(self.initial_plan, focus=1)
+
+    @property
+    def editor(self) -> PlanEditor:
+        return self.query_one(PlanEditor)
+
+    def to_plan(self) -> Plan:
+        return self.editor.to_plan()
+
+    def on_plan_editor_changed(self, event: PlanEditor.Changed) -> None:
+        self.refresh_summary()
+
+    def refresh_summary(self) -> None:
+        plan = self.to_plan()
+        engine = self.app.engine
+        spec = engine.catalog.get(plan.model)
+        try:
+            cost = engine.estimate(plan)
+        except Exception:
+            cost = None
+        self.query_one("#plan-summary", Static).update(
+            f"[b]{len(plan.segments)}[/] segments · [b]{duration(plan.total_seconds)}[/] · {spec.name} "
+            f"{plan.resolution} {plan.aspect} · {plan.mode} mode · estimate [b]{money(cost)}[/]"
+            + (f" · job {self.job_id}" if self.job_id else "")
+        )
+
+    def check(self) -> Plan | None:
+        """Validate; the message goes next to the segment it is about."""
+        plan = self.to_plan()
+        self.editor.clear_errors()
+        error = self.query_one("#plan-error", FieldError)
+        error.show("")
+        try:
+            validate_plan(plan, self.app.engine.catalog)
+        except InputError as exc:
+            where = self.editor.show_error(exc)
+            if where is None:
+                error.show(str(exc))
+            self.notify(str(exc), severity="error", title="Fix the plan")
+            return None
+        return plan
+
+    # --- actions ----------------------------------------------------------------------
+
+    def action_render(self) -> None:
+        plan = self.check()
+        if plan is not None:
+            self.app.render_plan(plan, self.job_id)
+
+    async def action_add(self) -> None:
+        await self.editor.add_segment(self.editor.current_index())
+
+    async def action_delete(self) -> None:
+        try:
+            await self.editor.delete_segment(self.editor.current_index())
+        except InputError as exc:
+            self.notify(str(exc), severity="warning")
+
+    async def action_move(self, delta: int) -> None:
+        await self.editor.move_segment(self.editor.current_index(), delta)
+
+    async def action_split(self) -> None:
+        index = self.editor.current_index()
+        before = self.to_plan().segments[index - 1].seconds
+        a, b = await self.editor.split_segment(index)
+        if a + b != before:
+            self.notify(
+                f"{before} s cannot be split into two lengths the model allows; the halves are {a} s + {b} s",
+                severity="warning",
+            )
+
+    async def action_merge(self) -> None:
+        index = self.editor.current_index()
+        segs = self.to_plan().segments
+        try:
+            seconds = await self.editor.merge_segment(index)
+        except InputError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        total = segs[index - 1].seconds + segs[index].seconds
+        if seconds != total:
+            self.notify(f"{total} s is not a length the model allows; the merged segment is {seconds} s")
+
+    @work(exclusive=True, group="replan", exit_on_error=False)
+    async def action_replan_one(self) -> None:
+        from ...core.planner.base import get_planner
+
+        index = self.editor.current_index()
+        plan = self.to_plan()
+        engine = self.app.engine
+        try:
+            kwargs = {"settings": engine.settings, "env": engine.env} if plan.planner == "openai" else {}
+            planner = get_planner(plan.planner, **kwargs)
+            seg = await planner.replan_segment(plan, index, engine.catalog.get(plan.model))
+        except Exception as exc:
+            self.notify(str(exc), severity="error", title="Re-plan failed")
+            return
+        await self.editor.replace_segment(index, seg)
+        self.notify(f"Segment {index} re-planned")
+
+    @work(exclusive=True, group="replan", exit_on_error=False)
+    async def action_replan_all(self) -> None:
+        plan = self.to_plan()
+        seconds = plan.segments[0].seconds if plan.segments else None
+        req = Request(
+            prompt=plan.prompt,
+            segments=len(plan.segments),
+            seconds=seconds,
+            model=plan.model,
+            resolution=plan.resolution,
+            aspect=plan.aspect,
+            mode=plan.mode,
+            planner=plan.planner,
+            start_image=plan.start_image,
+            audio=plan.audio,
+        )
+        try:
+            fresh = await self.app.engine.plan(req)
+        except Exception as exc:
+            self.notify(str(exc), severity="error", title="Re-plan failed")
+            return
+        for new, old in zip(fresh.segments, plan.segments, strict=False):
+            new.seconds = old.seconds
+        await self.editor.load_plan(fresh, focus=1)
+        self.notify("All segments re-planned")
+
+    def action_save(self) -> None:
+        self.app.ask_save_plan(self.to_plan())
+
+    def action_load(self) -> None:
+        self.app.ask_load_plan(into=self)
+
+    async def load(self, plan: Plan) -> None:
+        await self.editor.load_plan(plan, focus=1)
+
+    def action_back(self) -> None:
+        self.dismiss()

@@ -1,0 +1,166 @@
+"""Settings: API keys (env, keyring, none) and the defaults for new videos."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
+
+from ...core import keys
+from ...core.models import InputError
+from ...core.settings import save_settings
+from ..widgets.key_panel import KeyPanel
+from ..widgets.request_form import PLANNERS, FieldError, model_label
+
+if TYPE_CHECKING:
+    from ..app import SoraApp
+
+NO_KEYRING = (
+    "This machine has no OS keyring (no Secret Service / Keychain backend), so keys cannot be stored here. "
+    "Set them in the environment instead, e.g. [b]export FAL_KEY=...[/] and [b]export OPENAI_API_KEY=...[/] "
+    "in your shell profile, then start sora-tui again."
+)
+
+
+class SettingsScreen(Screen):
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="settings.save", tooltip="Save the defaults to settings.toml"),
+    ]
+
+    app: SoraApp
+
+    def compose(self) -> ComposeResult:
+        engine = self.app.engine
+        s = engine.settings
+        keyring_ok = keys.keyring_available()
+        all_res = sorted({r for m in engine.catalog for r in m.resolutions}, key=_res_order)
+        themes = sorted(self.app.available_themes)
+        yield Header()
+        with VerticalScroll(id="settings-body"):
+            yield Label("API keys", classes="section-title")
+            if not keyring_ok:
+                yield Static(NO_KEYRING, id="no-keyring")
+            for name in keys.NAMES:
+                yield KeyPanel(name, engine.env, keyring_ok)
+            yield Label("Defaults for new videos", classes="section-title")
+            with Horizontal(classes="settings-row"):
+                with Vertical(classes="field"):
+                    yield Label("Default model")
+                    yield Select(
+                        [("automatic (Veo 3.1 Fast with a fal key, else preview)", "")]
+                        + [(model_label(m), m.id) for m in engine.catalog if not m.retired],
+                        value=s.default_model if s.default_model in engine.catalog.models else "",
+                        allow_blank=False,
+                        id="default_model",
+                    )
+                with Vertical(classes="field"):
+                    yield Label("Default resolution")
+                    yield Select(
+                        [("the model's default", "")] + [(r, r) for r in all_res],
+                        value=s.default_resolution if s.default_resolution in all_res else "",
+                        allow_blank=False,
+                        id="default_resolution",
+                    )
+            with Horizontal(classes="settings-row"):
+                with Vertical(classes="field"):
+                    yield Label("Planner")
+                    yield Select(PLANNERS, value=s.default_planner or "offline", allow_blank=False, id="default_planner")
+                with Vertical(classes="field"):
+                    yield Label("Theme")
+                    yield Select(
+                        [(t, t) for t in themes],
+                        value=s.theme if s.theme in themes else "textual-dark",
+                        allow_blank=False,
+                        id="theme",
+                    )
+            with Vertical(classes="field"):
+                yield Label("Output folder (finished videos are also copied here; empty: only the job folder)")
+                yield Input(s.output_dir, placeholder="e.g. ~/Videos", id="output_dir")
+                yield FieldError(id="err-output_dir")
+            with Horizontal(id="settings-actions"):
+                yield Button("Save (ctrl+s)", id="save", variant="primary")
+                yield Static(f"settings file: {engine.paths.settings_file}", id="settings-path")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "Settings"
+
+    def on_screen_resume(self) -> None:
+        for panel in self.query(KeyPanel):
+            panel.refresh_status()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self.action_save()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "theme" and event.value:
+            self.app.theme = str(event.value)
+
+    def on_key_panel_set(self, event: KeyPanel.Set) -> None:
+        try:
+            keys.set_key(event.name, event.value)
+        except (InputError, keys.KeyringUnavailable) as exc:
+            self.notify(str(exc), severity="error", title=f"{event.name} key not stored")
+            return
+        self.notify(f"{event.name} key stored in the OS keyring", title="Key saved")
+        self._keys_changed(event.name)
+
+    def on_key_panel_delete(self, event: KeyPanel.Delete) -> None:
+        try:
+            removed = keys.delete_key(event.name)
+        except keys.KeyringUnavailable as exc:
+            self.notify(str(exc), severity="error", title=f"{event.name} key not deleted")
+            return
+        if removed:
+            self.notify(f"{event.name} key removed from the OS keyring")
+        else:
+            self.notify(f"No {event.name} key was stored in the keyring", severity="warning")
+        info = keys.get_key(event.name, self.app.engine.env)
+        if info.source == "env":
+            self.notify(f"${info.env_var} is still set in the environment and stays in effect", severity="warning")
+        self._keys_changed(event.name)
+
+    def _keys_changed(self, name: str) -> None:
+        self.query_one(f"#key-{name}", KeyPanel).refresh_status()
+        self.app.keys_changed()
+
+    def action_save(self) -> None:
+        engine = self.app.engine
+        error = self.query_one("#err-output_dir", FieldError)
+        error.show("")
+        out = self.query_one("#output_dir", Input).value.strip()
+        if out:
+            from pathlib import Path
+
+            folder = Path(out).expanduser()
+            if not folder.is_dir():
+                error.show(f"{folder} is not a folder; create it or leave this empty")
+                self.notify("Settings not saved: fix the output folder.", severity="error")
+                return
+        new = replace(
+            engine.settings,
+            default_model=str(self.query_one("#default_model", Select).value or ""),
+            default_resolution=str(self.query_one("#default_resolution", Select).value or ""),
+            default_planner=str(self.query_one("#default_planner", Select).value or "offline"),
+            theme=str(self.query_one("#theme", Select).value or "textual-dark"),
+            output_dir=out,
+        )
+        try:
+            path = save_settings(new, engine.paths)
+        except OSError as exc:
+            self.notify(f"Cannot write settings: {exc.strerror}", severity="error")
+            return
+        engine.settings = new
+        self.notify(f"Saved to {path}", title="Settings saved")
+
+
+def _res_order(res: str) -> int:
+    from ...core.catalog import RESOLUTION_HEIGHT
+
+    return RESOLUTION_HEIGHT.get(res, 0) * 10 + (1 if res == "4k" else 0)

@@ -1,0 +1,78 @@
+"""One API key: where it comes from (env, keyring, none), and set / delete with masked input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, Input, Label, Static
+
+from ...core import keys
+
+LABELS = {"fal": "fal.ai (video models)", "openai": "OpenAI (planner)"}
+
+
+class KeyPanel(Vertical):
+    DEFAULT_CSS = """
+    KeyPanel { height: auto; border: round $primary 40%; padding: 0 1; margin-bottom: 1; }
+    KeyPanel .key-title { text-style: bold; }
+    KeyPanel .key-row { height: 3; }
+    KeyPanel .key-row Input { width: 1fr; }
+    KeyPanel .key-status { color: $text-muted; }
+    """
+
+    class Set(Message):
+        def __init__(self, name: str, value: str) -> None:
+            super().__init__()
+            self.name = name
+            self.value = value
+
+    class Delete(Message):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+    def __init__(self, name: str, env: dict[str, str], keyring_ok: bool, **kwargs: Any) -> None:
+        super().__init__(id=f"key-{name}", **kwargs)
+        self.key_name = name
+        self.env = env
+        self.keyring_ok = keyring_ok
+
+    def compose(self) -> ComposeResult:
+        yield Label(LABELS.get(self.key_name, self.key_name), classes="key-title")
+        yield Static("", classes="key-status")
+        with Horizontal(classes="key-row"):
+            yield Input(
+                password=True,
+                placeholder=f"paste a {self.key_name} key to store in the OS keyring",
+                classes="key-input",
+                disabled=not self.keyring_ok,
+            )
+            yield Button("Set", classes="key-set", variant="primary", disabled=not self.keyring_ok)
+            yield Button("Delete", classes="key-delete", variant="error", disabled=not self.keyring_ok)
+
+    def on_mount(self) -> None:
+        self.refresh_status()
+
+    def refresh_status(self) -> None:
+        info = keys.get_key(self.key_name, self.env)
+        text = {"env": "[green]●[/] ", "keyring": "[green]●[/] "}.get(info.source, "[red]○[/] ") + info.describe()
+        self.query_one(".key-status", Static).update(text)
+
+    def _set(self) -> None:
+        field = self.query_one(".key-input", Input)
+        self.post_message(self.Set(self.key_name, field.value))
+        field.value = ""
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._set()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.has_class("key-set"):
+            self._set()
+        elif event.button.has_class("key-delete"):
+            self.post_message(self.Delete(self.key_name))

@@ -1,0 +1,188 @@
+"""The storyboard editor: a list of SegmentEditors that converts to and from the engine's Plan."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from textual.containers import VerticalScroll
+from textual.message import Message
+
+from ...core.catalog import Catalog, ModelSpec
+from ...core.models import InputError, Mode, Plan, SegmentPlan
+from .segment_editor import SegmentEditor
+
+
+def split_durations(seconds: int, allowed: list[int]) -> tuple[int, int]:
+    """Two allowed durations that add up to ``seconds`` (or as near as the model allows), halves first."""
+    best: tuple[tuple[int, int], tuple[int, int]] | None = None
+    for a in allowed:
+        for b in allowed:
+            score = (abs(a + b - seconds), abs(a - b))
+            if best is None or score < best[0]:
+                best = (score, (a, b))
+    assert best is not None
+    return best[1]
+
+
+def nearest_duration(seconds: int, allowed: list[int]) -> int:
+    return min(allowed, key=lambda d: (abs(d - seconds), -d))
+
+
+class PlanEditor(VerticalScroll):
+    DEFAULT_CSS = """
+    PlanEditor { height: 1fr; }
+    """
+
+    class Changed(Message):
+        def __init__(self, editor: PlanEditor) -> None:
+            super().__init__()
+            self.editor = editor
+
+    def __init__(self, catalog: Catalog, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.catalog = catalog
+        self._plan: Plan | None = None
+
+    @property
+    def spec(self) -> ModelSpec:
+        assert self._plan is not None
+        return self.catalog.get(self._plan.model)
+
+    @property
+    def editors(self) -> list[SegmentEditor]:
+        return list(self.query_children(SegmentEditor))
+
+    async def load_plan(self, plan: Plan, focus: int | None = None) -> None:
+        """Show ``plan``; ``focus`` (1-based) puts the cursor in that segment's prompt."""
+        self._plan = copy.deepcopy(plan)
+        spec = self.spec
+        audio = spec.has_audio(plan.audio)
+        await self.remove_children()
+        await self.mount_all(
+            [SegmentEditor(i, seg, spec, plan.resolution, audio) for i, seg in enumerate(plan.segments, 1)]
+        )
+        if focus is not None and self.editors:
+            focus = max(1, min(focus, len(self.editors)))
+            editor = self.editors[focus - 1]
+            editor.focus_prompt()
+            self.scroll_to_widget(editor, animate=False)
+        self.post_message(self.Changed(self))
+
+    def to_plan(self) -> Plan:
+        """The edited plan (not validated: see core.catalog.validate_plan)."""
+        assert self._plan is not None
+        plan = copy.deepcopy(self._plan)
+        plan.segments = [e.to_segment() for e in self.editors]
+        if plan.mode is Mode.KEYFRAMES:
+            plan.keyframes = _fit_keyframes(plan.keyframes, plan.segments)
+        return plan
+
+    def current_index(self) -> int:
+        """1-based index of the segment that holds the focus (1 when none does)."""
+        focused = self.screen.focused
+        node = focused
+        while node is not None and node is not self:
+            if isinstance(node, SegmentEditor):
+                return self.editors.index(node) + 1
+            node = node.parent
+        return 1
+
+    def clear_errors(self) -> None:
+        for e in self.editors:
+            e.show_error("")
+
+    def show_error(self, exc: InputError) -> int | None:
+        """Put a plan error next to its segment; returns the segment index (None: plan-wide)."""
+        field = exc.field or ""
+        message = str(exc)
+        if message.startswith(f"{field}: "):
+            message = message[len(field) + 2 :]
+        if field.startswith("plan.segments[") and "]" in field:
+            try:
+                index = int(field[len("plan.segments[") : field.index("]")])
+            except ValueError:
+                return None
+            what = field[field.index("]") + 2 :] if "]." in field else ""
+            editors = self.editors
+            if 1 <= index <= len(editors):
+                editors[index - 1].show_error(f"{what}: {message}" if what else message)
+                self.scroll_to_widget(editors[index - 1], animate=False)
+                return index
+        return None
+
+    # --- operations (1-based indexes) -------------------------------------------------
+
+    async def _apply(self, segments: list[SegmentPlan], focus: int) -> None:
+        plan = self.to_plan()
+        plan.segments = segments
+        if plan.mode is Mode.KEYFRAMES:
+            plan.keyframes = _fit_keyframes(plan.keyframes, segments)
+        await self.load_plan(plan, focus=focus)
+
+    async def add_segment(self, after: int) -> None:
+        segs = self.to_plan().segments
+        ref = segs[after - 1] if segs else None
+        seconds = ref.seconds if ref else (self.spec.default_duration or self.spec.durations[0])
+        prompt = self.to_plan().prompt + ". The shot continues seamlessly."
+        segs.insert(after, SegmentPlan(prompt=prompt, seconds=seconds, title="New shot"))
+        await self._apply(segs, after + 1)
+
+    async def delete_segment(self, index: int) -> None:
+        segs = self.to_plan().segments
+        if len(segs) <= 1:
+            raise InputError("plan.segments", "a plan needs at least one segment")
+        del segs[index - 1]
+        await self._apply(segs, min(index, len(segs)))
+
+    async def move_segment(self, index: int, delta: int) -> None:
+        segs = self.to_plan().segments
+        target = index + delta
+        if not (1 <= target <= len(segs)):
+            return
+        segs[index - 1], segs[target - 1] = segs[target - 1], segs[index - 1]
+        await self._apply(segs, target)
+
+    async def split_segment(self, index: int) -> tuple[int, int]:
+        segs = self.to_plan().segments
+        seg = segs[index - 1]
+        a, b = split_durations(seg.seconds, self.spec.durations)
+        title = seg.title or f"Segment {index}"
+        first = SegmentPlan(prompt=seg.prompt, seconds=a, title=f"{title} (1/2)")
+        second = SegmentPlan(
+            prompt=seg.prompt + " The same shot continues from the previous moment.", seconds=b, title=f"{title} (2/2)"
+        )
+        segs[index - 1 : index] = [first, second]
+        await self._apply(segs, index)
+        return a, b
+
+    async def merge_segment(self, index: int) -> int:
+        """Merge segment ``index`` with the next one; returns the merged duration."""
+        segs = self.to_plan().segments
+        if index >= len(segs):
+            raise InputError("plan.segments", f"segment {index} is the last one; nothing to merge it with")
+        a, b = segs[index - 1], segs[index]
+        seconds = nearest_duration(a.seconds + b.seconds, self.spec.durations)
+        merged = SegmentPlan(prompt=f"{a.prompt} Then: {b.prompt}", seconds=seconds, title=a.title or b.title)
+        segs[index - 1 : index + 1] = [merged]
+        await self._apply(segs, index)
+        return seconds
+
+    async def replace_segment(self, index: int, segment: SegmentPlan) -> None:
+        segs = self.to_plan().segments
+        segs[index - 1] = segment
+        await self._apply(segs, index)
+
+    def on_segment_editor_changed(self, event: SegmentEditor.Changed) -> None:
+        event.stop()
+        self.post_message(self.Changed(self))
+
+
+def _fit_keyframes(keyframes: list[str], segments: list[SegmentPlan]) -> list[str]:
+    """Keyframe mode needs N+1 boundary descriptions; pad from the segment prompts or trim."""
+    want = len(segments) + 1
+    out = list(keyframes[:want])
+    while len(out) < want:
+        seg = segments[min(len(out), len(segments)) - 1]
+        out.append(f"{seg.prompt} Final frame of this part.")
+    return out

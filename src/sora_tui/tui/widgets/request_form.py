@@ -1,0 +1,242 @@
+"""The prompt form: everything a Request needs, with an inline error line under each field.
+
+``to_request()`` / ``load_request()`` convert to and from the engine's ``Request``
+(posting-style), so the screen never reads raw widget values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Input, Label, Select, Static, TextArea
+
+from ...core.catalog import Catalog, ModelSpec
+from ...core.models import MAX_SEGMENTS, MIN_SEGMENTS, InputError, Mode, Request
+
+FIELDS = ("prompt", "segments", "seconds", "model", "resolution", "aspect", "mode", "planner", "start_image")
+PLANNERS = [("offline (built-in, free)", "offline"), ("openai (needs OPENAI_API_KEY)", "openai")]
+MODES = [
+    ("chain: last frame → next start", "chain"),
+    ("parallel: all at once", "parallel"),
+    ("keyframes: shared boundary frames", "keyframes"),
+]
+
+
+def model_label(spec: ModelSpec) -> str:
+    label = f"{spec.name} · {spec.price_label()}"
+    if spec.retired:
+        label += " · retired"
+    return label
+
+
+class FieldError(Static):
+    """The message under a field that says what to change."""
+
+    DEFAULT_CSS = """
+    FieldError { color: $text-error; height: auto; display: none; }
+    FieldError.-shown { display: block; }
+    """
+
+    def show(self, message: str) -> None:
+        self.update(message)
+        self.set_class(bool(message), "-shown")
+
+
+class RequestForm(Vertical):
+    DEFAULT_CSS = """
+    RequestForm { height: auto; }
+    RequestForm #prompt { height: 8; }
+    RequestForm .fields { height: auto; }
+    RequestForm .field { width: 1fr; height: auto; padding-right: 1; }
+    RequestForm .field Label { color: $text-muted; }
+    RequestForm Select { width: 100%; }
+    """
+
+    class Changed(Message):
+        def __init__(self, form: RequestForm) -> None:
+            super().__init__()
+            self.form = form
+
+    def __init__(self, catalog: Catalog, defaults: Request, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.catalog = catalog
+        self.defaults = defaults
+        self._loading = False
+
+    # --- layout -------------------------------------------------------------------
+
+    def _field(self, name: str, label: str, widget: Any) -> Vertical:
+        return Vertical(Label(label), widget, FieldError(id=f"err-{name}"), classes="field", id=f"field-{name}")
+
+    def compose(self) -> ComposeResult:
+        spec = self._spec(self.defaults.model)
+        yield Label("Prompt — what the whole video shows")
+        yield TextArea(self.defaults.prompt, id="prompt", soft_wrap=True, show_line_numbers=False)
+        yield FieldError(id="err-prompt")
+        with Horizontal(classes="fields"):
+            yield self._field(
+                "segments",
+                f"Segments ({MIN_SEGMENTS}-{MAX_SEGMENTS})",
+                Input(str(self.defaults.segments), id="segments", type="integer", max_length=3),
+            )
+            yield self._field(
+                "seconds",
+                "Seconds per segment",
+                Select(self._seconds_options(spec), id="seconds", allow_blank=False, value=self._seconds_value(spec)),
+            )
+            yield self._field(
+                "model",
+                "Model (price per second)",
+                Select(
+                    [(model_label(m), m.id) for m in self.catalog],
+                    id="model",
+                    allow_blank=False,
+                    value=spec.id,
+                ),
+            )
+        with Horizontal(classes="fields"):
+            yield self._field(
+                "resolution",
+                "Resolution",
+                Select(
+                    [(r, r) for r in spec.resolutions],
+                    id="resolution",
+                    allow_blank=False,
+                    value=self._pick(self.defaults.resolution, spec.resolutions, spec.default_resolution),
+                ),
+            )
+            yield self._field(
+                "aspect",
+                "Aspect",
+                Select(
+                    [(a, a) for a in spec.aspects],
+                    id="aspect",
+                    allow_blank=False,
+                    value=self._pick(self.defaults.aspect, spec.aspects, None),
+                ),
+            )
+            yield self._field(
+                "mode", "Mode", Select(MODES, id="mode", allow_blank=False, value=str(Mode(self.defaults.mode)))
+            )
+            yield self._field(
+                "planner",
+                "Planner",
+                Select(PLANNERS, id="planner", allow_blank=False, value=self.defaults.planner or "offline"),
+            )
+        yield self._field(
+            "start_image",
+            "Start image (optional path to a PNG/JPEG the first segment starts on)",
+            Input(self.defaults.start_image or "", id="start_image", placeholder="e.g. ~/Pictures/first-frame.png"),
+        )
+
+    # --- helpers ------------------------------------------------------------------
+
+    def _spec(self, model_id: str) -> ModelSpec:
+        try:
+            return self.catalog.get(model_id)
+        except InputError:
+            return self.catalog.get("preview")
+
+    @staticmethod
+    def _pick(value: Any, allowed: list[Any], default: Any) -> Any:
+        if value in allowed:
+            return value
+        if default in allowed:
+            return default
+        return allowed[0]
+
+    def _seconds_options(self, spec: ModelSpec) -> list[tuple[str, int]]:
+        return [(f"{d} s", d) for d in spec.durations]
+
+    def _seconds_value(self, spec: ModelSpec) -> int:
+        return self._pick(self.defaults.seconds, spec.durations, spec.default_duration)
+
+    def _select(self, name: str) -> Select:
+        return self.query_one(f"#{name}", Select)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "model" and not self._loading:
+            self._apply_model(str(event.value))
+        self.post_message(self.Changed(self))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.post_message(self.Changed(self))
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        event.stop()
+        self.post_message(self.Changed(self))
+
+    def _apply_model(self, model_id: str) -> None:
+        """Offer only the durations, resolutions and aspects the chosen model allows."""
+        spec = self._spec(model_id)
+        for name, allowed, default, labels in (
+            ("seconds", spec.durations, spec.default_duration, lambda d: f"{d} s"),
+            ("resolution", spec.resolutions, spec.default_resolution, str),
+            ("aspect", spec.aspects, None, str),
+        ):
+            select = self._select(name)
+            current = select.value
+            select.set_options([(labels(v), v) for v in allowed])
+            select.value = self._pick(current, allowed, default)
+
+    # --- model conversion -----------------------------------------------------------
+
+    def to_request(self) -> Request:
+        """The form as a Request; raises InputError when a field cannot even be parsed."""
+        raw = self.query_one("#segments", Input).value.strip()
+        try:
+            segments = int(raw)
+        except ValueError:
+            raise InputError(
+                "segments", "enter a whole number of segments", [f"{MIN_SEGMENTS}-{MAX_SEGMENTS}"]
+            ) from None
+        start = self.query_one("#start_image", Input).value.strip() or None
+        return Request(
+            prompt=self.query_one("#prompt", TextArea).text,
+            segments=segments,
+            seconds=int(self._select("seconds").value),  # type: ignore[arg-type]
+            model=str(self._select("model").value),
+            resolution=str(self._select("resolution").value),
+            aspect=str(self._select("aspect").value),
+            mode=Mode(str(self._select("mode").value)),
+            planner=str(self._select("planner").value),
+            start_image=start,
+        )
+
+    def load_request(self, req: Request) -> None:
+        self._loading = True
+        try:
+            self.query_one("#prompt", TextArea).load_text(req.prompt)
+            self.query_one("#segments", Input).value = str(req.segments)
+            self._select("model").value = req.model
+            self._apply_model(req.model)
+            spec = self._spec(req.model)
+            self._select("seconds").value = self._pick(req.seconds, spec.durations, spec.default_duration)
+            self._select("resolution").value = self._pick(req.resolution, spec.resolutions, spec.default_resolution)
+            self._select("aspect").value = self._pick(req.aspect, spec.aspects, None)
+            self._select("mode").value = str(Mode(req.mode))
+            self._select("planner").value = req.planner
+            self.query_one("#start_image", Input).value = req.start_image or ""
+        finally:
+            self._loading = False
+
+    # --- errors -------------------------------------------------------------------
+
+    def clear_errors(self) -> None:
+        for err in self.query(FieldError):
+            err.show("")
+
+    def show_error(self, exc: InputError) -> str:
+        """Put the message next to its field; returns the field it went to."""
+        name = exc.field.split(".")[-1] if exc.field else "prompt"
+        if name not in FIELDS:
+            name = "model" if "key" in name else "prompt"
+        message = str(exc)
+        if message.startswith(f"{exc.field}: "):
+            message = message[len(exc.field) + 2 :]
+        self.query_one(f"#err-{name}", FieldError).show(message)
+        return name

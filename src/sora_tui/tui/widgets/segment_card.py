@@ -1,0 +1,83 @@
+"""One segment on the board: state, progress, queue position, timing, retries, cost and a thumbnail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Label, ProgressBar, Static
+
+from ...core.models import SegmentStatus
+from ..format import SEGMENT_STATUS_STYLE, STATUS_ICON, duration, excerpt, money
+from ..live import LiveSegment
+from .halfblock import HalfBlockImage
+
+THUMB_CELLS = (24, 6)  # width × height in cells (the picture is 24 × 12 pixels)
+
+
+class SegmentCard(Vertical):
+    DEFAULT_CSS = """
+    SegmentCard {
+        height: auto;
+        width: 1fr;
+        min-width: 28;
+        border: round $primary 40%;
+        padding: 0 1;
+    }
+    SegmentCard.-done { border: round $success; }
+    SegmentCard.-failed { border: round $error; }
+    SegmentCard.-active { border: round $accent; }
+    SegmentCard > .card-title { text-style: bold; width: 100%; }
+    SegmentCard > ProgressBar { width: 100%; }
+    SegmentCard > ProgressBar Bar { width: 1fr; }
+    SegmentCard > .card-info { color: $text-muted; height: 2; }
+    SegmentCard > HalfBlockImage { height: 6; margin-top: 0; }
+    """
+
+    def __init__(self, index: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.index = index
+        self.thumb_source: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label(f"#{self.index}", classes="card-title")
+        yield Static("", classes="card-state")
+        yield ProgressBar(total=1.0, show_eta=False, show_percentage=True)
+        yield Static("", classes="card-info")
+        yield HalfBlockImage(placeholder="no frame yet")
+
+    def update_from(self, seg: LiveSegment, now: float) -> None:
+        if not self.is_mounted:
+            return
+        title = f"#{seg.index} {seg.title}".strip() if seg.title else f"#{seg.index}"
+        self.query_one(".card-title", Label).update(excerpt(f"{title} · {seg.seconds}s", 40))
+        style = SEGMENT_STATUS_STYLE.get(seg.status, "")
+        state = Text.assemble((f"{STATUS_ICON.get(seg.status, '')} {seg.status}", style))
+        detail = seg.message or seg.stage
+        if seg.status is SegmentStatus.FAILED and seg.error:
+            detail = seg.error
+        if detail and detail != str(seg.status):
+            state.append(f"  {excerpt(detail, 24)}", "dim")
+        self.query_one(".card-state", Static).update(state)
+        self.query_one(ProgressBar).update(total=1.0, progress=seg.fraction)
+        queue = f"queue #{seg.queue_position}" if seg.queue_position is not None else ""
+        eta = seg.eta(now)
+        line1 = "  ".join(
+            p
+            for p in (f"elapsed {duration(seg.elapsed(now))}", f"eta {duration(eta)}" if eta is not None else "", queue)
+            if p
+        )
+        retries = max(0, seg.attempts)
+        line2 = f"retries {retries}  submits {seg.submits}  cost {money(seg.cost_usd)}"
+        self.query_one(".card-info", Static).update(f"{line1}\n{line2}")
+        self.set_class(seg.status is SegmentStatus.DONE, "-done")
+        self.set_class(seg.status is SegmentStatus.FAILED, "-failed")
+        self.set_class(
+            seg.status in (SegmentStatus.SUBMITTED, SegmentStatus.RUNNING, SegmentStatus.DOWNLOADED), "-active"
+        )
+
+    def set_thumbnail(self, pixels: Any, source: str | None) -> None:
+        self.thumb_source = source
+        self.query_one(HalfBlockImage).set_pixels(pixels)

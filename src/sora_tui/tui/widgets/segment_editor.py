@@ -1,0 +1,89 @@
+"""One planned segment, editable in place: title, seconds (the model's choices) and prompt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Input, Label, Select, Static, TextArea
+
+from ...core.catalog import ModelSpec
+from ...core.models import SegmentPlan
+from ..format import money
+from .request_form import FieldError
+
+
+class SegmentEditor(Vertical):
+    DEFAULT_CSS = """
+    SegmentEditor {
+        height: auto;
+        border: round $primary 40%;
+        padding: 0 1;
+        margin-bottom: 0;
+    }
+    SegmentEditor:focus-within { border: round $accent; }
+    SegmentEditor .seg-head { height: 3; }
+    SegmentEditor .seg-num { width: 5; padding-top: 1; text-style: bold; }
+    SegmentEditor .seg-title { width: 1fr; }
+    SegmentEditor .seg-seconds { width: 14; }
+    SegmentEditor .seg-cost { width: 12; padding-top: 1; content-align: right top; color: $text-muted; }
+    SegmentEditor .seg-prompt { height: 5; }
+    """
+
+    class Changed(Message):
+        def __init__(self, editor: SegmentEditor) -> None:
+            super().__init__()
+            self.editor = editor
+
+    def __init__(self, index: int, segment: SegmentPlan, spec: ModelSpec, resolution: str, audio: bool, **kw: Any):
+        super().__init__(**kw)
+        self.index = index
+        self.segment = segment
+        self.spec = spec
+        self.resolution = resolution
+        self.audio = audio
+
+    def compose(self) -> ComposeResult:
+        seconds = self.segment.seconds
+        options = [(f"{d} s", d) for d in self.spec.durations]
+        if seconds not in self.spec.durations:
+            options.append((f"{seconds} s (not allowed)", seconds))
+        with Horizontal(classes="seg-head"):
+            yield Label(f"#{self.index}", classes="seg-num")
+            yield Input(self.segment.title, placeholder="title", classes="seg-title")
+            yield Select(options, value=seconds, allow_blank=False, classes="seg-seconds")
+            yield Static(self._cost_text(seconds), classes="seg-cost")
+        yield TextArea(self.segment.prompt, soft_wrap=True, classes="seg-prompt")
+        yield FieldError(classes="seg-error")
+
+    def _cost_text(self, seconds: int) -> str:
+        return money(self.spec.segment_cost(seconds, self.resolution, self.audio))
+
+    def to_segment(self) -> SegmentPlan:
+        value = self.query_one(".seg-seconds", Select).value
+        return SegmentPlan(
+            prompt=self.query_one(".seg-prompt", TextArea).text.strip(),
+            seconds=int(value),  # type: ignore[arg-type]
+            title=self.query_one(".seg-title", Input).value.strip(),
+        )
+
+    def show_error(self, message: str) -> None:
+        self.query_one(".seg-error", FieldError).show(message)
+
+    def focus_prompt(self) -> None:
+        self.query_one(".seg-prompt", TextArea).focus()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self.query_one(".seg-cost", Static).update(self._cost_text(int(event.value)))  # type: ignore[arg-type]
+        self.post_message(self.Changed(self))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.post_message(self.Changed(self))
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        event.stop()
+        self.post_message(self.Changed(self))
