@@ -716,12 +716,15 @@ class _JobRun:
         from . import media
 
         idx = seg.index
+        first = self.dir / seg_name(idx, "_first.png")
+        last = self.dir / seg_name(idx, "_last.png")
         try:
-            info = await asyncio.to_thread(media.probe, dest)
-            first = self.dir / seg_name(idx, "_first.png")
-            last = self.dir / seg_name(idx, "_last.png")
-            await asyncio.to_thread(media.first_frame, dest, first)
-            await asyncio.to_thread(media.last_frame, dest, last)
+            # concurrently: the last frame is on the critical path of the next chained segment
+            info, _, _ = await asyncio.gather(
+                asyncio.to_thread(media.probe, dest),
+                asyncio.to_thread(media.last_frame, dest, last),
+                asyncio.to_thread(media.first_frame, dest, first),
+            )
         except media.MediaError as exc:
             bad = dest.with_name(dest.stem + ".bad" + dest.suffix)
             if dest.exists():

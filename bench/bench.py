@@ -1,0 +1,235 @@
+"""sora-tui benchmarks: prints a table and writes bench/results.json.
+
+Figures, not asserts: each row has a target and says whether it was met.
+
+    make bench                 # everything
+    .venv/bin/python bench/bench.py --only pipeline,imports
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+Row = dict[str, Any]
+
+
+def row(name: str, value: float, unit: str, target: str, ok: bool | None, note: str = "") -> Row:
+    ok = None if ok is None else bool(ok)
+    return {"name": name, "value": round(float(value), 4), "unit": unit, "target": target, "ok": ok, "note": note}
+
+
+# --- imports and start-up ------------------------------------------------------------
+
+
+def bench_imports() -> list[Row]:
+    def best_of(code: str, n: int = 7) -> float:
+        times = []
+        for _ in range(n):
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            times.append(float(out.stdout.strip()))
+        return min(times)
+
+    core = best_of("import time; t=time.perf_counter(); import sora_tui.core; print(time.perf_counter()-t)")
+    engine = best_of(
+        "import time; t=time.perf_counter(); import sora_tui.core.pipeline; print(time.perf_counter()-t)"
+    )
+    helps = []
+    for _ in range(7):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "sora_tui", "--help"], capture_output=True, check=True)
+        helps.append(time.perf_counter() - t)
+    help_s = min(helps)
+    return [
+        row("import sora_tui.core", core, "s", "≤ 0.15 s", core <= 0.15),
+        row("import sora_tui.core.pipeline (engine)", engine, "s", "≤ 0.15 s", engine <= 0.15),
+        row("sora-tui --help (whole process)", help_s, "s", "≤ 0.3 s", help_s <= 0.3, "median %.3f s" % statistics.median(helps)),
+    ]
+
+
+# --- pipeline ------------------------------------------------------------------------
+
+
+def _engine(home: Path, latency: float, image_latency: float = 0.0, concurrency: int = 8):
+    from sora_tui.core.pipeline import Engine
+    from sora_tui.core.providers.preview import PreviewProvider
+    from sora_tui.core.settings import Settings
+
+    def factory(spec):
+        provider = PreviewProvider(home / "cache", latency=latency)
+        if hasattr(provider, "image_latency"):
+            provider.image_latency = image_latency
+        return provider
+
+    settings = Settings(concurrency=concurrency, poll_interval=0.05)
+    return Engine(env={"SORA_TUI_HOME": str(home)}, settings=settings, provider_factory=factory)
+
+
+async def _run_job(engine, n: int, seconds: int, resolution: str, mode: str) -> tuple[float, list, Any]:
+    from sora_tui.core.models import Mode, Request
+
+    req = engine.resolve(
+        Request(prompt="a paper boat drifts down a rainy street at dusk", segments=n, seconds=seconds,
+                model="preview", resolution=resolution, mode=Mode(mode))
+    )
+    plan = await engine.plan(req)
+    job = engine.create_job(plan)
+    events: list[tuple[float, Any]] = []
+    t0 = time.perf_counter()
+    final = await engine.run(job.id, on_event=lambda e: events.append((time.perf_counter(), e)))
+    wall = time.perf_counter() - t0
+    await engine.aclose()
+    return wall, events, final
+
+
+def bench_pipeline(workdir: Path) -> list[Row]:
+    from sora_tui.core.models import SegmentStatus, SegmentStatusChanged
+
+    latency, n = 5.0, 4
+    engine = _engine(workdir / "overhead", latency)
+    wall, events, final = asyncio.run(_run_job(engine, n, 4, "360p", "chain"))
+    assert final.status == "completed", final.error
+    overhead = wall / (n * latency)
+
+    # boundary hand-off at 720p: segment k downloaded → segment k+1 submitted
+    engine = _engine(workdir / "handoff", 0.0)
+    _, events, final = asyncio.run(_run_job(engine, 4, 4, "720p", "chain"))
+    assert final.status == "completed", final.error
+    downloaded = {e.index: t for t, e in events if isinstance(e, SegmentStatusChanged) and e.status is SegmentStatus.DOWNLOADED}
+    submitted = {e.index: t for t, e in events if isinstance(e, SegmentStatusChanged) and e.status is SegmentStatus.SUBMITTED}
+    handoffs = [submitted[k + 1] - downloaded[k] for k in range(1, 4)]
+    worst = max(handoffs)
+    return [
+        row("pipeline overhead, 4 chained × 4 s 360p, L=5 s", overhead, "× latency sum", "≤ 1.05", overhead <= 1.05,
+            f"wall {wall:.2f} s for {n * latency:.0f} s of simulated latency"),
+        row("boundary hand-off at 720p (worst of 3)", worst, "s", "≤ 1 s", worst <= 1.0,
+            "downloaded → next submitted: " + ", ".join(f"{h:.3f}" for h in handoffs)),
+    ]
+
+
+def bench_keyframes(workdir: Path) -> list[Row]:
+    """6 segments: keyframe mode vs chain mode, wall time and continuity at each boundary."""
+    from sora_tui.core import media
+
+    n, L, l = 6, 3.0, 0.25  # noqa: E741 - the issue's names
+    out: list[Row] = []
+    results = {}
+    for mode in ("keyframes", "chain"):
+        engine = _engine(workdir / f"kf-{mode}", L, image_latency=l)
+        wall, _, final = asyncio.run(_run_job(engine, n, 2, "180p", mode))
+        assert final.status == "completed", final.error
+        engine2 = _engine(workdir / f"kf-{mode}", L)
+        segs = engine2.store.segments(final.id)
+        psnrs = [media.psnr(a.last_frame, b.first_frame) for a, b in zip(segs, segs[1:], strict=False)]
+        results[mode] = (wall, psnrs)
+    kf_wall, kf_psnr = results["keyframes"]
+    ch_wall, ch_psnr = results["chain"]
+    bound = 1.3 * (n * l + L)
+    out.append(row("keyframe mode, 6 segments (L=3 s, l=0.25 s)", kf_wall, "s", f"≤ 1.3·(6l+L) = {bound:.2f} s",
+                   kf_wall <= bound))
+    out.append(row("chain mode, same job", ch_wall, "s", "reference", None))
+    out.append(row("speed-up keyframes vs chain", ch_wall / kf_wall, "×", "≥ 3×", ch_wall / kf_wall >= 3))
+    out.append(row("boundary PSNR, keyframe mode (min)", min(kf_psnr), "dB", "≥ 30 dB", min(kf_psnr) >= 30,
+                   ", ".join(f"{p:.1f}" for p in kf_psnr)))
+    out.append(row("boundary PSNR, chain mode (min)", min(ch_psnr), "dB", "≥ 30 dB", min(ch_psnr) >= 30,
+                   ", ".join(f"{p:.1f}" for p in ch_psnr)))
+    return out
+
+
+# --- media (join) and TUI: functions live beside this file ---------------------------------
+
+
+def bench_join(workdir: Path) -> list[Row]:
+    from bench_media import bench_join as measure
+
+    r = measure(workdir / "join")
+    rows = []
+    for key, value in r.items():
+        if isinstance(value, int | float):
+            rows.append(row(f"join: {key}", float(value), "", "", None))
+    return _judge_join(r, rows)
+
+
+def _judge_join(r: dict[str, Any], rows: list[Row]) -> list[Row]:
+    targets = {
+        "speedup_vs_moviepy": ("≥ 100×", lambda v: v >= 100),
+        "ratio_vs_bare_copy": ("≤ 2×", lambda v: v <= 2),
+        "peak_rss_mb": ("< 100 MB", lambda v: v < 100),
+    }
+    for rw in rows:
+        key = rw["name"].removeprefix("join: ")
+        for tkey, (target, check) in targets.items():
+            if key == tkey:
+                rw["target"], rw["ok"] = target, bool(check(rw["value"]))
+    return rows
+
+
+def bench_tui(workdir: Path) -> list[Row]:
+    try:
+        import bench_tui
+    except ImportError as exc:
+        return [row("tui benchmarks", 0, "", "", None, f"not available: {exc}")]
+    rows = []
+    for fn_name, target, limit in (("first_paint", "≤ 1 s", 1.0), ("key_latency", "≤ 0.1 s", 0.1)):
+        fn = getattr(bench_tui, f"bench_{fn_name}", None)
+        if fn is None:
+            continue
+        result = fn(workdir / fn_name) if fn.__code__.co_argcount else fn()
+        for key, value in result.items():
+            if isinstance(value, int | float) and key.endswith("_s"):
+                rows.append(row(f"tui {fn_name}: {key}", float(value), "s", target, float(value) <= limit))
+    return rows
+
+
+SECTIONS: dict[str, Callable[..., list[Row]]] = {
+    "imports": lambda w: bench_imports(),
+    "pipeline": bench_pipeline,
+    "keyframes": bench_keyframes,
+    "join": bench_join,
+    "tui": bench_tui,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ", ".join(SECTIONS))
+    parser.add_argument("--out", default=str(HERE / "results.json"))
+    args = parser.parse_args()
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="sora-bench-") as tmp:
+        for name in args.only.split(","):
+            print(f"… {name}", file=sys.stderr, flush=True)
+            try:
+                rows += SECTIONS[name](Path(tmp))
+            except Exception as exc:  # a broken section is reported, the others still run
+                rows.append(row(name, 0, "", "", False, f"error: {type(exc).__name__}: {exc}"))
+    width = max(len(r["name"]) for r in rows)
+    print(f"{'benchmark':<{width}}  {'value':>10}  {'unit':<14} {'target':<22} ok")
+    for r in rows:
+        ok = {True: "yes", False: "NO", None: ""}[r["ok"]]
+        print(f"{r['name']:<{width}}  {r['value']:>10.3f}  {r['unit']:<14} {r['target']:<22} {ok}  {r['note']}")
+    result = {
+        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": __import__("os").cpu_count()},
+        "date": time.strftime("%Y-%m-%d"),
+        "rows": rows,
+    }
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
