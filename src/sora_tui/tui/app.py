@@ -35,7 +35,7 @@ from .screens.settings import SettingsScreen
 if TYPE_CHECKING:
     from ..core.pipeline import Engine
 
-THUMB_SIZE = (24, 12)  # pixels: 24 cells × 6 rows of half blocks
+THUMB_SIZE = (32, 16)  # pixels: up to 32 cells × 8 rows of half blocks
 
 
 class SoraApp(App[int]):

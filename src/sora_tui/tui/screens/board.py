@@ -47,7 +47,7 @@ class BoardScreen(Screen):
             yield Grid(id="cards")
         yield Static("", id="output-line")
         yield RichLog(id="log", max_lines=500, wrap=True, markup=False, auto_scroll=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     shown: str | None = None
 

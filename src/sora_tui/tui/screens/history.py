@@ -46,17 +46,17 @@ class HistoryScreen(Screen):
                     yield Static("Select a job to see its plan, segments, output and logs.", id="detail-text")
                 yield Label("Log", classes="section-title")
                 yield RichLog(id="detail-log", wrap=True, markup=False, max_lines=300)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "History"
         self.app.history = self
         table = self.query_one(DataTable)
         table.add_column("Date", key="date", width=16)
-        table.add_column("Prompt", key="prompt", width=30)
-        table.add_column("Status", key="status", width=15)
-        table.add_column("Length", key="length", width=7)
-        table.add_column("Cost", key="cost", width=7)
+        table.add_column("Prompt", key="prompt", width=24)
+        table.add_column("Status", key="status", width=10)
+        table.add_column("Length", key="length", width=6)
+        table.add_column("Cost", key="cost", width=6)
         table.add_column("Model", key="model", width=12)
         self.reload()
         table.focus()
@@ -81,7 +81,7 @@ class HistoryScreen(Screen):
             length = job.duration_s if job.duration_s is not None else (job.plan.total_seconds if job.plan else None)
             table.add_row(
                 date(job.created_at),
-                excerpt(job.prompt, 30),
+                excerpt(job.prompt, 24),
                 Text(f"{job.status}", style=JOB_STATUS_STYLE.get(job.status, "")),
                 duration(length),
                 money(job.cost_usd if job.cost_usd else job.estimated_cost_usd),

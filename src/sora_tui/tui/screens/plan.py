@@ -48,7 +48,7 @@ class PlanScreen(Screen):
         yield Static("", id="plan-summary")
         yield FieldError(id="plan-error")
         yield PlanEditor(self.app.engine.catalog, id="plan-editor")
-        yield Footer()
+        yield Footer(compact=True)
 
     async def on_mount(self) -> None:
         self.sub_title = "Plan — edit, then ctrl+r to render"

@@ -38,7 +38,7 @@ class PromptScreen(Screen):
             with Horizontal(id="prompt-actions"):
                 yield Static("", id="estimate")
                 yield Button("Plan segments ▸  (ctrl+r)", id="plan-button", variant="primary")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "New video"
@@ -75,14 +75,22 @@ class PromptScreen(Screen):
         form = self.form
         form.clear_errors()
         estimate = self.query_one("#estimate", Static)
+        blank = False
         try:
             req = form.to_request()
-            if not strict and not req.prompt.strip():
-                req.prompt = "(draft)"  # a blank prompt is reported on Plan, not while typing
+            if not req.prompt.strip():
+                # a blank prompt is reported on Plan, not while typing; the other fields are checked anyway
+                blank = strict
+                req.prompt = "(draft)"
             resolved = self.app.engine.resolve(req)
         except InputError as exc:
             form.show_error(exc)
-            estimate.update("[b]Fix the highlighted field[/] to see the estimate")
+            blank = blank or False
+            resolved = None
+        if blank:
+            form.show_error(InputError("prompt", "is empty; describe the video you want"))
+        if resolved is None or blank:
+            estimate.update("[b]Fix the field marked ✗[/] to see the estimate")
             return None
         spec = self.app.engine.catalog.get(resolved.model)
         seconds = int(resolved.seconds or 0)

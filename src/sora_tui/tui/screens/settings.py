@@ -52,7 +52,7 @@ class SettingsScreen(Screen):
                 with Vertical(classes="field"):
                     yield Label("Default model")
                     yield Select(
-                        [("automatic (Veo 3.1 Fast with a fal key, else preview)", "")]
+                        [("auto: Veo 3.1 Fast with a key, else preview", "")]
                         + [(model_label(m), m.id) for m in engine.catalog if not m.retired],
                         value=s.default_model if s.default_model in engine.catalog.models else "",
                         allow_blank=False,
@@ -85,7 +85,7 @@ class SettingsScreen(Screen):
             with Horizontal(id="settings-actions"):
                 yield Button("Save (ctrl+s)", id="save", variant="primary")
                 yield Static(f"settings file: {engine.paths.settings_file}", id="settings-path")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "Settings"

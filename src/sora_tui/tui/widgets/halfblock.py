@@ -17,7 +17,7 @@ from textual.widget import Widget
 UPPER_HALF = "▀"
 
 
-def halfblock_rows(pixels: Any, width: int) -> list[list[Segment]]:
+def halfblock_rows(pixels: Any, width: int, pad_style: Style | None = None) -> list[list[Segment]]:
     """Rows of rich Segments for an (h, w, 3) uint8 array, centred in ``width`` cells."""
     h = int(pixels.shape[0])
     w = int(pixels.shape[1])
@@ -28,7 +28,7 @@ def halfblock_rows(pixels: Any, width: int) -> list[list[Segment]]:
         bottom = pixels[y + 1] if y + 1 < h else None
         segs: list[Segment] = []
         if pad_left:
-            segs.append(Segment(" " * pad_left))
+            segs.append(Segment(" " * pad_left, pad_style))
         for x in range(min(w, width)):
             r, g, b = (int(v) for v in top[x][:3])
             fg = Color.from_rgb(r, g, b)
@@ -81,7 +81,7 @@ class HalfBlockImage(Widget):
                 return Strip([Segment(text, self.rich_style)], width)
             return Strip.blank(width, self.rich_style)
         if self._rows_width != width:
-            self._rows = halfblock_rows(self._pixels, width)
+            self._rows = halfblock_rows(self._pixels, width, self.rich_style)
             self._rows_width = width
         top_pad = max(0, (self.size.height - len(self._rows)) // 2)
         row = y - top_pad

@@ -235,8 +235,5 @@ class RequestForm(Vertical):
         name = exc.field.split(".")[-1] if exc.field else "prompt"
         if name not in FIELDS:
             name = "model" if "key" in name else "prompt"
-        message = str(exc)
-        if message.startswith(f"{exc.field}: "):
-            message = message[len(exc.field) + 2 :]
-        self.query_one(f"#err-{name}", FieldError).show(message)
+        self.query_one(f"#err-{name}", FieldError).show(f"✗ {exc}")
         return name

@@ -14,8 +14,6 @@ from ..format import SEGMENT_STATUS_STYLE, STATUS_ICON, duration, excerpt, money
 from ..live import LiveSegment
 from .halfblock import HalfBlockImage
 
-THUMB_CELLS = (24, 6)  # width × height in cells (the picture is 24 × 12 pixels)
-
 
 class SegmentCard(Vertical):
     DEFAULT_CSS = """
@@ -33,7 +31,7 @@ class SegmentCard(Vertical):
     SegmentCard > ProgressBar { width: 100%; }
     SegmentCard > ProgressBar Bar { width: 1fr; }
     SegmentCard > .card-info { color: $text-muted; height: 2; }
-    SegmentCard > HalfBlockImage { height: 6; margin-top: 0; }
+    SegmentCard > HalfBlockImage { height: 8; margin-top: 0; }
     """
 
     def __init__(self, index: int, **kwargs: Any) -> None:

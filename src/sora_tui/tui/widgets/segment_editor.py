@@ -29,7 +29,7 @@ class SegmentEditor(Vertical):
     SegmentEditor .seg-title { width: 1fr; }
     SegmentEditor .seg-seconds { width: 14; }
     SegmentEditor .seg-cost { width: 12; padding-top: 1; content-align: right top; color: $text-muted; }
-    SegmentEditor .seg-prompt { height: 5; }
+    SegmentEditor .seg-prompt { height: 6; }
     """
 
     class Changed(Message):

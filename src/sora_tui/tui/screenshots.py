@@ -1,0 +1,292 @@
+"""SVG screenshots of every screen with stable content.
+
+``python -m sora_tui.tui.screenshots DIR`` builds a fixed demo history (preview
+and fal models, fixed job ids, dates and frames) in its own SORA_TUI_HOME, freezes
+the clock and the cursor, and saves one SVG per screen into DIR. The snapshot
+tests use the same demo (``build_demo`` / ``demo_app``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+DEMO_HOME = Path("/tmp/sora-tui-demo")
+FROZEN_TIME = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC
+SIZE = (120, 40)
+
+DEMO_PROMPT = (
+    "A lighthouse keeper climbs the spiral stairs at dusk, lights the great lamp, "
+    "and watches a storm roll in over the sea"
+)
+
+_JOBS: list[dict[str, Any]] = [
+    {
+        "id": "20260921-101500-a1b2c3",
+        "prompt": DEMO_PROMPT,
+        "model": "preview",
+        "resolution": "360p",
+        "seconds": [4, 4, 4],
+        "status": "completed",
+        "done": 3,
+        "age": 3 * 3600,
+    },
+    {
+        "id": "20260920-183000-d4e5f6",
+        "prompt": "A paper boat drifts down a rain-soaked street, past neon reflections, into a storm drain",
+        "model": "veo3.1-fast",
+        "resolution": "720p",
+        "seconds": [8, 8, 8],
+        "status": "failed",
+        "done": 1,
+        "failed": 2,
+        "error": "segment 2 was refused by Veo 3.1 Fast's content policy; edit segment 2 and redo from 2",
+        "age": 20 * 3600,
+    },
+    {
+        "id": "20260919-090000-0a1b2c",
+        "prompt": "Time-lapse of a city skyline from dawn to night, clouds racing, lights switching on",
+        "model": "preview",
+        "resolution": "360p",
+        "seconds": [4, 4, 4, 4],
+        "status": "generating",
+        "done": 2,
+        "age": 2 * 86400,
+    },
+    {
+        "id": "20260918-120000-3d4e5f",
+        "prompt": "A red fox trots across fresh snow in a silent birch forest",
+        "model": "wan-2.7",
+        "resolution": "720p",
+        "seconds": [5, 5],
+        "status": "cancelled",
+        "done": 0,
+        "age": 3 * 86400,
+    },
+]
+
+
+def _frame(path: Path, seed: int, width: int = 64, height: int = 36) -> str:
+    """A small deterministic gradient picture (sky, sea, a light) as a PNG."""
+    import cv2
+    import numpy as np
+
+    y = np.linspace(0, 1, height)[:, None]
+    x = np.linspace(0, 1, width)[None, :]
+    hue = (seed * 37) % 255
+    r = (40 + 150 * (1 - y) * (0.6 + 0.4 * x) + hue * 0.2) % 255
+    g = 60 + 90 * (1 - y) + 40 * x
+    b = 90 + 140 * y
+    img = np.stack([np.broadcast_to(c, (height, width)) for c in (r, g, b)], axis=-1).astype("uint8")
+    cx, cy = int(width * (0.2 + 0.2 * (seed % 4))), int(height * 0.35)
+    cv2.circle(img, (cx, cy), max(2, height // 8), (255, 230, 150), -1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    return str(path)
+
+
+def demo_env(home: Path = DEMO_HOME) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SORA_TUI_", "FAL_", "OPENAI_"))}
+    env["SORA_TUI_HOME"] = str(home)
+    return env
+
+
+def build_demo(home: Path = DEMO_HOME) -> Any:
+    """A fresh demo history under ``home``; returns its Engine."""
+    from ..core import pipeline
+    from ..core.models import JobStatus, Mode, Plan, SegmentPlan, SegmentStatus
+    from ..core.pipeline import Engine
+
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    if home.exists():
+        shutil.rmtree(home)
+    engine = Engine(env=demo_env(home))
+    ids = iter([j["id"] for j in _JOBS])
+    original = pipeline.new_job_id
+    pipeline.new_job_id = lambda: next(ids)  # type: ignore[assignment]
+    try:
+        for n, spec in enumerate(_JOBS):
+            titles = ["Establishing", "Ascent", "The lamp", "Storm"]
+            plan = Plan(
+                prompt=spec["prompt"],
+                model=spec["model"],
+                resolution=spec["resolution"],
+                aspect="16:9",
+                segments=[
+                    SegmentPlan(
+                        prompt=f"{spec['prompt']}. Part {i} of {len(spec['seconds'])}. Consistent cinematic style.",
+                        seconds=s,
+                        title=titles[i - 1],
+                    )
+                    for i, s in enumerate(spec["seconds"], 1)
+                ],
+                mode=Mode.CHAIN,
+                audio=False,
+            )
+            job = engine.create_job(plan)
+            created = FROZEN_TIME - spec["age"]
+            store = engine.store
+            spent = 0.0
+            cat = engine.catalog.get(spec["model"])
+            for i, seconds in enumerate(spec["seconds"], 1):
+                cost = cat.segment_cost(seconds, spec["resolution"], False)
+                if i <= spec["done"]:
+                    spent += cost
+                    store.update_segment(
+                        job.id,
+                        i,
+                        status=SegmentStatus.DONE,
+                        file=str(Path(job.folder or "") / f"seg_{i:02d}.mp4"),
+                        first_frame=_frame(Path(job.folder or "") / f"seg_{i:02d}_first.png", n * 10 + i),
+                        last_frame=_frame(Path(job.folder or "") / f"seg_{i:02d}_last.png", n * 10 + i + 1),
+                        cost_usd=cost,
+                        submits=1,
+                        started_at=created + 20 * i,
+                        finished_at=created + 20 * i + 17,
+                    )
+                elif i == spec.get("failed"):
+                    spent += cost
+                    store.update_segment(
+                        job.id,
+                        i,
+                        status=SegmentStatus.FAILED,
+                        error="content policy",
+                        cost_usd=cost,
+                        submits=1,
+                        attempts=1,
+                        started_at=created + 20 * i,
+                        finished_at=created + 20 * i + 5,
+                    )
+            status = JobStatus(spec["status"])
+            changes: dict[str, Any] = {"status": status, "created_at": created, "cost_usd": round(spent, 4)}
+            if status is JobStatus.COMPLETED:
+                changes["output"] = str(Path(job.folder or "") / "final.mp4")
+                changes["duration_s"] = float(sum(spec["seconds"]))
+            if spec.get("error"):
+                changes["error"] = spec["error"]
+            store.update_job(job.id, **changes)
+            with store._lock:  # fixed log times, for stable pictures
+                store._db.execute("UPDATE logs SET ts=? WHERE job_id=?", (created, job.id))
+            store.log(job.id, f"rendering {len(spec['seconds'])} segments on {spec['model']} (chain mode)")
+            for i in range(1, spec["done"] + 1):
+                store.log(job.id, f"segment {i} done ({spec['seconds'][i - 1]:.2f} s)", index=i)
+            if spec.get("error"):
+                store.log(job.id, spec["error"], "error")
+    finally:
+        pipeline.new_job_id = original  # type: ignore[assignment]
+    return engine
+
+
+def demo_app(home: Path = DEMO_HOME, mode: str = "prompt") -> Any:
+    from .app import create_app
+
+    engine = build_demo(home)
+    return create_app(engine=engine, clock=lambda: FROZEN_TIME, initial_mode=mode, cursor_blink=False)
+
+
+# --- per-screen set-up (shared with the snapshot tests) ------------------------------------
+
+
+async def settle(pilot: Any) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.pause(0.1)
+    pilot.app.freeze()
+    await pilot.pause()
+
+
+async def to_prompt(pilot: Any) -> None:
+    from textual.widgets import Input, TextArea
+
+    app = pilot.app
+    app.screen.query_one("#prompt", TextArea).load_text(DEMO_PROMPT)
+    app.screen.query_one("#segments", Input).value = "4"
+    await settle(pilot)
+
+
+async def to_prompt_errors(pilot: Any) -> None:
+    from textual.widgets import Input
+
+    app = pilot.app
+    app.screen.query_one("#segments", Input).value = "0"
+    await pilot.pause()
+    await pilot.press("ctrl+r")
+    await settle(pilot)
+
+
+async def to_plan(pilot: Any) -> None:
+    await to_prompt(pilot)
+    await pilot.press("ctrl+r")
+    for _ in range(100):
+        await pilot.pause(0.02)
+        if type(pilot.app.screen).__name__ == "PlanScreen":
+            break
+    await settle(pilot)
+
+
+async def to_board(pilot: Any) -> None:
+    pilot.app.show_on_board(_JOBS[0]["id"])
+    await settle(pilot)
+    await pilot.pause(0.1)
+    await settle(pilot)
+
+
+async def to_history(pilot: Any) -> None:
+    await pilot.press("f4")
+    await settle(pilot)
+
+
+async def to_settings(pilot: Any) -> None:
+    await pilot.press("f5")
+    await settle(pilot)
+
+
+async def to_help(pilot: Any) -> None:
+    await pilot.press("f1")
+    await settle(pilot)
+
+
+SCREENS: dict[str, Callable[[Any], Awaitable[None]]] = {
+    "prompt": to_prompt,
+    "prompt-errors": to_prompt_errors,
+    "plan": to_plan,
+    "board": to_board,
+    "history": to_history,
+    "settings": to_settings,
+    "help": to_help,
+}
+
+
+async def _shoot(name: str, setup: Callable[[Any], Awaitable[None]], out: Path) -> Path:
+    app = demo_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await setup(pilot)
+        path = out / f"{name}.svg"
+        app.save_screenshot(str(path))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m sora_tui.tui.screenshots DIR", file=sys.stderr)
+        return 2
+    os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"  # same picture on every machine
+    out = Path(argv[0])
+    out.mkdir(parents=True, exist_ok=True)
+    for name, setup in SCREENS.items():
+        path = asyncio.run(_shoot(name, setup, out))
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
