@@ -39,3 +39,47 @@ def cli_env(home: Path) -> dict[str, str]:
 @pytest.fixture
 def sora_cmd() -> list[str]:
     return [sys.executable, "-m", "sora_tui"]
+
+
+# --- hosted-service fakes (tests/fakes) and an in-memory keyring ------------------------
+# ``tests/`` is on sys.path (rootdir conftest, no __init__.py), so the fakes import as ``fakes.*``.
+
+
+@pytest.fixture
+def mem_keyring():
+    """Install an in-memory keyring backend for this test (restores the previous one)."""
+    import keyring
+
+    from fakes.memkeyring import MemKeyring
+
+    previous = keyring.get_keyring()
+    backend = MemKeyring()
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def fal_fake():
+    """A running fake fal.ai (queue + storage + CDN) on 127.0.0.1; see tests/fakes/fal_server.py."""
+    from fakes.fal_server import FalFake
+
+    fake = FalFake().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def openai_fake():
+    """A running fake OpenAI chat-completions server; see tests/fakes/openai_server.py."""
+    from fakes.openai_server import OpenAIFake
+
+    fake = OpenAIFake().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()

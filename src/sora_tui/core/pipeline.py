@@ -506,7 +506,9 @@ class _JobRun:
             self.set_job_status(JobStatus.CANCELLED, "cancelled")
             self.log("job cancelled; `sora-tui resume " + job_id + "` continues it", "warning")
         except (JobFailed, ProviderError) as exc:
-            await self.cancel_in_flight()
+            # Keep accepted requests stored (not cancelled): they are paid for, and a resume
+            # re-attaches to them instead of submitting again.
+            self.control.in_flight.clear()
             message = redact(str(exc), self.engine._secrets)
             self.set_job_status(JobStatus.FAILED, message, error=message)
             self.log(message, "error")

@@ -70,6 +70,7 @@ class Settings:
     # planner
     openai_model: str = "gpt-4.1-mini"
     openai_base_url: str = ""
+    openai_max_retries: int = 2  # the openai SDK's own retries (429, 5xx, connection errors)
     # fal endpoints (loopback fakes and corporate gateways may stand in)
     fal_queue_url: str = "https://queue.fal.run"
     fal_rest_url: str = "https://rest.fal.ai"

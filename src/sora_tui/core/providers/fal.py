@@ -1,0 +1,532 @@
+"""fal.ai provider: the fal queue (submit → status → result → cancel), fal storage
+uploads for start/end frames, streamed and resumable downloads.
+
+How the hosts are chosen
+------------------------
+fal-client reads its hosts from module constants (``fal_client.client.QUEUE_URL_FORMAT``,
+``REST_URL``, ``CDN_URL``, https only). Rewriting those process-wide globals would make
+two providers with different settings (tests, a gateway next to fal) step on each
+other, and fal-client's ``CDNTokenManager`` captures ``REST_URL`` once anyway. So this
+module builds every URL itself from :class:`Settings` (``fal_queue_url``,
+``fal_rest_url``, ``fal_cdn_url``; ``http://`` accepted for loopback fakes and
+gateways) and sends the requests with the authenticated httpx client of
+``fal_client.AsyncClient(key=...)`` (its ``Authorization: Key …`` header, user agent
+and backup-domain transport). Every response goes through fal-client's own
+``_raise_for_status``, so failures arrive as ``FalClientHTTPError`` exactly as
+fal-client raises them, and are mapped here onto the provider errors of ``base``.
+
+Status, result and cancel use the URLs fal returned at submit time (stored in SQLite
+before the pipeline waits), so a resumed job talks to the queue that accepted it.
+
+Retries live in one layer: the pipeline's (logged, bounded by ``max_retries``, with
+backoff). fal-client's internal retry loop is not used, so a 429 storm shows in the
+job log and a submit POST is never replayed behind the pipeline's back. Downloads are
+the exception: a dropped connection is resumed here (HTTP Range) a few times before
+``TransientError`` hands the decision to the pipeline.
+
+Nothing here is specific to one model: field names, duration encodings and endpoints
+come from the catalog (``ModelSpec``). The key never appears in any message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import mimetypes
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import fal_client
+import fal_client.client as fal_impl
+import httpx
+
+from ..catalog import ModelSpec
+from ..keys import redact
+from ..models import Kind
+from ..settings import Settings
+from .base import (
+    AuthError,
+    BadResult,
+    ContentPolicyError,
+    DownloadProgress,
+    ImageRequest,
+    ModelUnavailable,
+    Provider,
+    ProviderError,
+    ProviderStatus,
+    RenderRequest,
+    RenderResult,
+    RequestNotFound,
+    Submission,
+    TransientError,
+)
+
+CONTENT_POLICY = "content_policy_violation"
+TRANSIENT_CODES = {408, 409, 425, 429}
+# resumed attempts of one download call before the pipeline's retry takes over
+DOWNLOAD_ATTEMPTS = 4
+# fal's image endpoints (nano-banana family) share these request fields
+IMAGE_FIELDS = {"prompt": "prompt", "aspect": "aspect_ratio", "sources": "image_urls", "count": "num_images"}
+IMAGE_FORMAT = {"output_format": "png"}
+
+
+def _detail_text(detail: Any) -> str:
+    """fal error bodies: ``detail`` is a string, or a list of ``{loc, msg, type}`` (FastAPI style)."""
+    if detail is None:
+        return ""
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = [str(x) for x in item.get("loc") or [] if x != "body"]
+                msg = str(item.get("msg") or item.get("message") or item.get("type") or "")
+                parts.append(f"{'.'.join(loc)}: {msg}" if loc else msg)
+            else:
+                parts.append(str(item))
+        return "; ".join(p for p in parts if p)
+    if isinstance(detail, dict):
+        for key in ("message", "msg", "detail", "error"):
+            if key in detail:
+                return _detail_text(detail[key])
+    return json.dumps(detail)[:500]
+
+
+def _is_content_policy(detail: Any, error_type: str | None) -> bool:
+    if error_type == CONTENT_POLICY:
+        return True
+    if isinstance(detail, list):
+        return any(isinstance(i, dict) and i.get("type") == CONTENT_POLICY for i in detail)
+    if isinstance(detail, dict):
+        return detail.get("type") == CONTENT_POLICY or detail.get("error_type") == CONTENT_POLICY
+    return False
+
+
+def _content_type(path: Path) -> str:
+    guessed, _ = mimetypes.guess_type(path.name)
+    return guessed or "application/octet-stream"
+
+
+def _app_base(queue_url: str, endpoint: str, request_id: str) -> str:
+    """``{queue}/{owner}/{alias}/requests/{id}`` exactly as fal-client derives it (app id = first two parts)."""
+    app = fal_impl.AppId.from_endpoint_id(endpoint)
+    prefix = f"{app.namespace}/" if app.namespace else ""
+    return f"{queue_url.rstrip('/')}/{prefix}{app.owner}/{app.alias}/requests/{request_id}"
+
+
+def _log_messages(logs: Any) -> list[str]:
+    out = []
+    for entry in logs or []:
+        if isinstance(entry, dict):
+            msg = entry.get("message")
+            if msg:
+                out.append(str(msg))
+        elif entry:
+            out.append(str(entry))
+    return out
+
+
+class FalProvider(Provider):
+    name = "fal"
+
+    def __init__(self, key: str, settings: Settings) -> None:
+        self._key = key
+        self.settings = settings
+        self.queue_url = settings.fal_queue_url.rstrip("/")
+        self.rest_url = settings.fal_rest_url.rstrip("/")
+        self.cdn_url = settings.fal_cdn_url.rstrip("/")
+        timeout = max(1.0, float(settings.request_timeout))
+        self._timeout = httpx.Timeout(timeout, connect=min(30.0, timeout))
+        self._fal: fal_client.AsyncClient | None = None
+        self._http: httpx.AsyncClient | None = None  # fal-client's authenticated client
+        self._plain: httpx.AsyncClient | None = None  # no key: CDN uploads (token auth) and downloads
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._cdn_token: tuple[str, float] | None = None  # (authorization header, expires at)
+        self._uploads: dict[str, str] = {}  # sha256 of bytes -> access URL
+
+    # --- plumbing -----------------------------------------------------------------
+
+    def _error(self, cls: type[ProviderError], message: str, status_code: int | None = None) -> ProviderError:
+        return cls(redact(message, [self._key]), status_code=status_code)
+
+    async def _clients(self) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # httpx clients are bound to one event loop
+            self._fal = fal_client.AsyncClient(key=self._key, default_timeout=self._timeout.read or 120.0)
+            self._http = await self._fal._client
+            self._plain = httpx.AsyncClient(
+                headers={"User-Agent": fal_impl.USER_AGENT}, timeout=self._timeout, follow_redirects=True
+            )
+            self._cdn_token = None
+            self._loop = loop
+        assert self._http is not None and self._plain is not None
+        return self._http, self._plain
+
+    def _map_http_error(self, exc: Exception, what: str, not_found: type[ProviderError], subject: str) -> ProviderError:
+        if isinstance(exc, fal_impl.FalClientHTTPError):
+            code = exc.status_code
+            detail = exc.message
+            text = _detail_text(detail) or f"HTTP {code}"
+            if code in (401, 403):
+                return self._error(
+                    AuthError,
+                    f"fal rejected the API key while {what} (HTTP {code}: {text}); "
+                    "set a valid key with `sora-tui keys set fal` or export FAL_KEY",
+                    code,
+                )
+            if code == 404:
+                if not_found is ModelUnavailable:
+                    return self._error(ModelUnavailable, f"fal has no endpoint {subject} (HTTP 404: {text})", code)
+                if not_found is RequestNotFound:
+                    return self._error(RequestNotFound, f"fal does not know {subject} (HTTP 404: {text})", code)
+                return self._error(ProviderError, f"{what} failed: {subject} not found (HTTP 404: {text})", code)
+            if code == 422 and _is_content_policy(detail, exc.error_type):
+                return self._error(ContentPolicyError, text, code)
+            if code in TRANSIENT_CODES or code >= 500:
+                return self._error(TransientError, f"fal answered HTTP {code} while {what}: {text}", code)
+            return self._error(ProviderError, f"fal refused {what} (HTTP {code}): {text}", code)
+        if isinstance(exc, httpx.TimeoutException):
+            return self._error(TransientError, f"fal timed out while {what} ({type(exc).__name__})")
+        if isinstance(exc, httpx.TransportError):
+            return self._error(TransientError, f"connection problem while {what} ({type(exc).__name__}: {exc})")
+        return self._error(ProviderError, f"{what} failed: {type(exc).__name__}: {exc}")
+
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        subject: str = "",
+        not_found: type[ProviderError] = ProviderError,
+        client: httpx.AsyncClient | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """One HTTP call, errors mapped; returns the decoded JSON body."""
+        http, _ = await self._clients()
+        client = client or http
+        try:
+            response = await client.request(method, url, timeout=self._timeout, **kwargs)
+            fal_impl._raise_for_status(response)
+        except (fal_impl.FalClientHTTPError, httpx.HTTPError) as exc:
+            raise self._map_http_error(exc, what, not_found, subject) from None
+        if not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError:
+            raise self._error(
+                TransientError, f"fal returned malformed JSON while {what} (HTTP {response.status_code})"
+            ) from None
+
+    # --- uploads ------------------------------------------------------------------
+
+    async def _token_header(self) -> str:
+        if self._cdn_token and self._cdn_token[1] > time.time() + 60:
+            return self._cdn_token[0]
+        data = await self._call(
+            "POST",
+            f"{self.rest_url}/storage/auth/token?storage_type=fal-cdn-v3",
+            what="getting a fal storage token",
+            subject="the storage token endpoint",
+            json={},
+            headers={"Accept": "application/json"},
+        )
+        try:
+            header = f"{data['token_type']} {data['token']}"
+            expires = data.get("expires_at")
+            if isinstance(expires, str):
+                expires_at = datetime.fromisoformat(expires.replace("Z", "+00:00")).timestamp()
+            else:
+                expires_at = time.time() + 600
+        except (KeyError, TypeError, ValueError):
+            raise self._error(TransientError, "fal returned an unreadable storage token") from None
+        self._cdn_token = (header, expires_at)
+        return header
+
+    async def upload_bytes(self, data: bytes, content_type: str, file_name: str | None = None) -> str:
+        """Upload to fal storage (CDN v3) and return the access URL; the same bytes upload once."""
+        digest = hashlib.sha256(data).hexdigest()
+        if digest in self._uploads:
+            return self._uploads[digest]
+        _, plain = await self._clients()
+        headers = {"Content-Type": content_type, "Authorization": await self._token_header()}
+        if file_name:
+            headers["X-Fal-File-Name"] = file_name
+        out = await self._call(
+            "POST",
+            f"{self.cdn_url}/files/upload",
+            what=f"uploading {file_name or 'a file'} to fal storage",
+            subject="the upload endpoint",
+            content=data,
+            headers=headers,
+            client=plain,
+        )
+        url = out.get("access_url") if isinstance(out, dict) else None
+        if not url:
+            raise self._error(TransientError, "fal storage accepted an upload but returned no access_url")
+        self._uploads[digest] = url
+        return url
+
+    async def image_url(self, path: Path, spec: ModelSpec | None = None) -> str:
+        """A URL the model can read ``path`` from: a fal storage upload, or a data URI where the catalog says so."""
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise self._error(ProviderError, f"cannot read image {path}: {exc.strerror}") from None
+        ctype = _content_type(Path(path))
+        if spec is not None and spec.data_uri:
+            return f"data:{ctype};base64," + base64.b64encode(data).decode("ascii")
+        return await self.upload_bytes(data, ctype, Path(path).name)
+
+    # --- video --------------------------------------------------------------------
+
+    async def build_arguments(self, req: RenderRequest) -> dict[str, Any]:
+        """The JSON body for ``req``, from the catalog's field mapping of its model and kind."""
+        spec = req.model
+        body: dict[str, Any] = {"prompt": req.prompt}
+        if spec.duration_field:
+            body[spec.duration_field] = spec.encode_duration(req.seconds)
+        if spec.resolution_field and req.resolution:
+            body[spec.resolution_field] = req.resolution
+        if spec.aspect_field and req.aspect:
+            body[spec.aspect_field] = req.aspect
+        if spec.audio == "optional" and spec.audio_field:
+            body[spec.audio_field] = bool(req.audio)
+
+        def field(role: str) -> str:
+            name = spec.fields.get(role)
+            if not name:
+                raise self._error(
+                    ProviderError, f"the catalog entry of {spec.id} names no '{role}' field for {req.kind} requests"
+                )
+            return name
+
+        if req.kind is Kind.I2V:
+            if req.start_image is None:
+                raise self._error(ProviderError, f"{req.label or 'this request'}: image-to-video needs a start image")
+            body[field("image")] = await self.image_url(req.start_image, spec)
+        elif req.kind is Kind.FLF2V:
+            if req.start_image is None or req.end_image is None:
+                raise self._error(ProviderError, f"{req.label or 'this request'}: first-last-frame needs two images")
+            first, last = field("first_frame"), field("last_frame")
+            body[first] = await self.image_url(req.start_image, spec)
+            body[last] = await self.image_url(req.end_image, spec)
+        elif req.kind is Kind.EXTEND:
+            raise self._error(ProviderError, f"{spec.name}: extending a video is not supported by sora-tui yet")
+        return body
+
+    async def _submit(self, endpoint: str, arguments: dict[str, Any]) -> Submission:
+        data = await self._call(
+            "POST",
+            f"{self.queue_url}/{endpoint}",
+            what=f"submitting to {endpoint}",
+            subject=endpoint,
+            not_found=ModelUnavailable,
+            json=arguments,
+        )
+        request_id = data.get("request_id") if isinstance(data, dict) else None
+        if not request_id:
+            raise self._error(ProviderError, f"fal accepted a request to {endpoint} but returned no request id")
+        base = _app_base(self.queue_url, endpoint, str(request_id))
+        return Submission(
+            request_id=str(request_id),
+            endpoint=endpoint,
+            status_url=data.get("status_url") or base + "/status",
+            response_url=data.get("response_url") or base,
+            cancel_url=data.get("cancel_url") or base + "/cancel",
+        )
+
+    async def submit(self, req: RenderRequest) -> Submission:
+        endpoint = req.model.endpoint(req.kind)
+        arguments = await self.build_arguments(req)
+        return await self._submit(endpoint, arguments)
+
+    def _urls(self, sub: Submission) -> tuple[str, str, str]:
+        base = _app_base(self.queue_url, sub.endpoint, sub.request_id) if sub.endpoint else ""
+        return (
+            sub.status_url or base + "/status",
+            sub.response_url or base,
+            sub.cancel_url or base + "/cancel",
+        )
+
+    async def status(self, sub: Submission) -> ProviderStatus:
+        status_url, _, _ = self._urls(sub)
+        data = await self._call(
+            "GET",
+            status_url,
+            what=f"checking request {sub.request_id}",
+            subject=f"request {sub.request_id} on {sub.endpoint}",
+            not_found=RequestNotFound,
+            params={"logs": "1"},
+        )
+        if not isinstance(data, dict):
+            raise self._error(TransientError, f"fal returned an unreadable status for request {sub.request_id}")
+        state = data.get("status")
+        logs = _log_messages(data.get("logs"))
+        if state == "IN_QUEUE":
+            pos = data.get("queue_position")
+            return ProviderStatus("queued", queue_position=pos if isinstance(pos, int) else None, logs=logs)
+        if state == "IN_PROGRESS":
+            return ProviderStatus("running", logs=logs)
+        if state == "COMPLETED":
+            error = data.get("error")
+            if error:
+                text = _detail_text(error)
+                if _is_content_policy(error, data.get("error_type")):
+                    raise self._error(ContentPolicyError, text)
+                raise self._error(ProviderError, f"fal reports that request {sub.request_id} failed: {text}")
+            return ProviderStatus("completed", logs=logs)
+        raise self._error(TransientError, f"fal returned an unknown status {state!r} for request {sub.request_id}")
+
+    async def _output(self, sub: Submission) -> dict[str, Any]:
+        _, response_url, _ = self._urls(sub)
+        data = await self._call(
+            "GET",
+            response_url,
+            what=f"fetching the result of request {sub.request_id}",
+            subject=f"request {sub.request_id} on {sub.endpoint}",
+            not_found=RequestNotFound,
+        )
+        if not isinstance(data, dict):
+            raise self._error(BadResult, f"the result of request {sub.request_id} is not a JSON object")
+        return data
+
+    async def result(self, sub: Submission) -> RenderResult:
+        data = await self._output(sub)
+        video = data.get("video")
+        url = video.get("url") if isinstance(video, dict) else (video if isinstance(video, str) else None)
+        if not url:
+            keys = ", ".join(sorted(data)) or "nothing"
+            raise self._error(
+                BadResult,
+                f"no video URL in the result of request {sub.request_id} from {sub.endpoint} (it has: {keys})",
+            )
+        return RenderResult(video_url=str(url), raw=data)
+
+    async def cancel(self, sub: Submission) -> None:
+        _, _, cancel_url = self._urls(sub)
+        await self._call(
+            "PUT",
+            cancel_url,
+            what=f"cancelling request {sub.request_id}",
+            subject=f"request {sub.request_id} on {sub.endpoint}",
+            not_found=RequestNotFound,
+        )
+
+    # --- downloads ----------------------------------------------------------------
+
+    async def download(self, result: RenderResult, dest: Path, progress: DownloadProgress | None = None) -> None:
+        await self._download(result.video_url, Path(dest), progress)
+
+    async def _download(self, url: str, dest: Path, progress: DownloadProgress | None) -> None:
+        """Stream ``url`` to a part file next to ``dest`` and rename it; resume with Range on a dropped connection."""
+        _, plain = await self._clients()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_name(f".{dest.name}.{hashlib.sha1(url.encode()).hexdigest()[:10]}.part")
+        name = dest.name
+        failures = 0
+        while True:
+            done = part.stat().st_size if part.exists() else 0
+            total: int | None = None
+            headers = {"Accept-Encoding": "identity"}
+            if done:
+                headers["Range"] = f"bytes={done}-"
+            try:
+                async with plain.stream("GET", url, headers=headers, timeout=self._timeout) as resp:
+                    if resp.status_code == 416 and done:  # part file already complete (or stale): start over
+                        part.unlink(missing_ok=True)
+                        continue
+                    if resp.status_code >= 400:
+                        await resp.aread()
+                        code = resp.status_code
+                        if code in TRANSIENT_CODES or code >= 500:
+                            raise self._error(TransientError, f"downloading {name} failed (HTTP {code})", code)
+                        raise self._error(
+                            BadResult,
+                            f"the video of {name} cannot be downloaded (HTTP {code}); it may have expired",
+                            code,
+                        )
+                    if resp.status_code == 206 and done:
+                        mode = "ab"
+                        crange = resp.headers.get("content-range", "")
+                        if "/" in crange and crange.rsplit("/", 1)[1].isdigit():
+                            total = int(crange.rsplit("/", 1)[1])
+                    else:
+                        mode, done = "wb", 0
+                        length = resp.headers.get("content-length")
+                        total = int(length) if length and length.isdigit() else None
+                    with open(part, mode) as fh:
+                        if progress:
+                            progress(done, total)
+                        async for chunk in resp.aiter_raw():
+                            fh.write(chunk)
+                            done += len(chunk)
+                            if progress:
+                                progress(done, total)
+                if total is not None and done < total:
+                    raise httpx.RemoteProtocolError(f"connection closed after {done} of {total} bytes")
+                break
+            except (httpx.TransportError, OSError) as exc:
+                if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
+                    raise self._error(ProviderError, f"cannot write {part}: {exc.strerror or exc}") from None
+                failures += 1
+                if failures >= DOWNLOAD_ATTEMPTS:
+                    raise self._error(
+                        TransientError,
+                        f"downloading {name} kept failing ({failures} tries, {type(exc).__name__}); "
+                        f"{done} bytes kept to resume",
+                    ) from None
+                delay = min(self.settings.retry_max_delay, self.settings.retry_base_delay * 2 ** (failures - 1))
+                await asyncio.sleep(delay)
+        os.replace(part, dest)
+
+    # --- images (keyframes) ---------------------------------------------------------
+
+    async def generate_image(self, req: ImageRequest, dest: Path) -> None:
+        """Submit to an image endpoint (text-to-image, or ``/edit`` with ``image_urls``), poll, download a PNG."""
+        args: dict[str, Any] = {IMAGE_FIELDS["prompt"]: req.prompt, IMAGE_FIELDS["count"]: 1, **IMAGE_FORMAT}
+        if req.aspect:
+            args[IMAGE_FIELDS["aspect"]] = req.aspect
+        if req.source is not None:
+            args[IMAGE_FIELDS["sources"]] = [await self.image_url(req.source)]
+        sub = await self._submit(req.endpoint, args)
+        transient = 0
+        deadline = time.monotonic() + max(60.0, self.settings.request_timeout * 5)
+        while True:
+            try:
+                st = await self.status(sub)
+            except TransientError:
+                transient += 1
+                if transient > self.settings.max_retries:
+                    raise
+                st = ProviderStatus("queued")
+            if st.state == "completed":
+                break
+            if time.monotonic() > deadline:
+                raise self._error(TransientError, f"image request {sub.request_id} on {req.endpoint} did not finish")
+            await asyncio.sleep(self.settings.poll_interval)
+        data = await self._output(sub)
+        images = data.get("images")
+        first = images[0] if isinstance(images, list) and images else None
+        url = first.get("url") if isinstance(first, dict) else None
+        if not url:
+            raise self._error(BadResult, f"no image URL in the result of request {sub.request_id} from {req.endpoint}")
+        await self._download(str(url), Path(dest), None)
+
+    async def aclose(self) -> None:
+        for client in (self._http, self._plain):
+            if client is not None:
+                try:
+                    await client.aclose()
+                except Exception:  # closing on another loop: nothing left to release
+                    pass
+        self._http = self._plain = None
+        self._fal = None
+        self._loop = None

@@ -1,0 +1,809 @@
+"""A wire-level fake of fal.ai on 127.0.0.1: queue, storage (token + CDN upload) and file serving.
+
+It speaks the protocol fal-client speaks, at the same paths:
+
+* ``POST /{endpoint_id}`` (``Authorization: Key <key>``, JSON body) →
+  ``{request_id, status_url, response_url, cancel_url, queue_position}``; the app id in
+  the request URLs is the first two parts of the endpoint id (as ``fal_client.AppId``).
+* ``GET /{owner}/{alias}/requests/{id}/status?logs=1`` → IN_QUEUE (+queue_position) /
+  IN_PROGRESS (+logs) / COMPLETED (+logs).
+* ``GET /{owner}/{alias}/requests/{id}`` → the model output; ``PUT …/cancel``.
+* ``POST /storage/auth/token?storage_type=fal-cdn-v3`` → ``{token, token_type, base_url, expires_at}``;
+  ``POST /files/upload`` (raw bytes, ``Authorization: Bearer <token>``) → ``{access_url}``;
+  ``GET /files/...`` serves uploads and outputs (with HTTP Range).
+
+Video endpoints return REAL MP4s made by the offline preview renderer at a small size
+(``render_size``, whatever resolution was asked, so tests stay fast) for the requested
+duration; image-to-video starts on the uploaded image, first-last-frame uses both
+uploads. Image endpoints (nano-banana-2, ``/edit``) return PNGs from ``render_image``.
+
+Use one base URL for queue, REST and CDN (``fake.url``). Faults are switches on the
+instance (see :class:`FalFake`); every request is recorded in ``fake.records``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from tempfile import mkdtemp
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+# Schemas of fal's Veo 3.1 endpoints (fal.ai model pages / llms.txt, 2026): enums the real
+# API validates. A catalog entry that encodes these wrongly is refused with 422 here too.
+VEO_ENUMS = {
+    "duration": {"4s", "6s", "8s"},
+    "resolution": {"720p", "1080p", "4k"},
+    "aspect_ratio": {"auto", "16:9", "9:16", "1:1"},
+}
+IMAGE_ENDPOINTS = {"fal-ai/nano-banana-2", "fal-ai/nano-banana-2/edit"}
+NAMESPACES = {"workflows", "comfy"}
+
+
+def app_id(endpoint: str) -> str:
+    parts = endpoint.strip("/").split("/")
+    if parts[0] in NAMESPACES:
+        return "/".join(parts[:3])
+    return "/".join(parts[:2])
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    route: str
+    json: Any = None
+    status: int = 0
+    time: float = field(default_factory=time.time)
+
+
+@dataclass
+class FakeRequest:
+    id: str
+    endpoint: str
+    body: dict[str, Any]
+    number: int  # 1-based submit count
+    submitted_at: float
+    queue_time: float
+    run_time: float
+    held: bool = False
+    cancelled: bool = False
+    polls: int = 0
+    output: dict[str, Any] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def prompt(self) -> str:
+        return str(self.body.get("prompt", ""))
+
+
+def _matches(rule: str | int | None, req: FakeRequest) -> bool:
+    if rule is None or rule is False:
+        return False
+    if rule is True:
+        return True
+    if isinstance(rule, int):
+        return req.number == rule
+    return str(rule) in req.prompt
+
+
+class FalFake:
+    """The fake fal. Switches (all thread-safe to flip while a test runs):
+
+    * ``reject_key``: every authenticated call answers 401.
+    * ``unknown_endpoints``: endpoint ids that answer 404 on submit (``missing_all``: all).
+    * ``content_policy``: prompt marker (str) or submit number (int, 1-based) whose result
+      is a 422 ``content_policy_violation``; ``policy_on_submit=True`` refuses at submit.
+    * ``no_video``: marker / submit number whose result has no video URL.
+    * ``completed_error``: marker / submit number whose status is COMPLETED with an ``error``.
+    * ``hold``: True (all new requests) / submit number / marker: stays IN_QUEUE until ``release()``.
+    * ``fail_next(route, status, count, submit_no=None)``: the next ``count`` calls of a route
+      (submit, status, result, cancel, token, upload, file, any) answer ``status``.
+    * ``malformed_next(route, count)``: the next calls answer 200 with broken JSON.
+    * ``drop_downloads``: the next N video downloads close the connection half-way.
+    * ``download_delay``: seconds slept between chunks of a file download (slow network).
+    * ``forget()``: drop every request (provider expiry: 404 on status/result).
+    * latencies: ``queue_time``, ``run_time`` (per request, fixed at submit), ``submit_delay``.
+    """
+
+    def __init__(
+        self,
+        key: str = "fal-test-key-7f3a9c2e1b",
+        *,
+        queue_time: float = 0.0,
+        run_time: float = 0.05,
+        render_size: tuple[int, int] = (128, 72),
+        render_fps: int = 12,
+    ) -> None:
+        self.key = key
+        self.queue_time = queue_time
+        self.run_time = run_time
+        self.submit_delay = 0.0
+        self.render_size = render_size
+        self.render_fps = render_fps
+        # switches
+        self.reject_key = False
+        self.unknown_endpoints: set[str] = set()
+        self.missing_all = False
+        self.content_policy: str | int | None = None
+        self.policy_on_submit = False
+        self.no_video: str | int | None = None
+        self.completed_error: str | int | None = None
+        self.hold: bool | str | int | None = None
+        self.drop_downloads = 0
+        self.download_delay = 0.0
+        self.chunk_size = 16 * 1024
+        # state
+        self.records: list[Recorded] = []
+        self.requests: dict[str, FakeRequest] = {}
+        self.files: dict[str, tuple[bytes, str]] = {}  # name -> (bytes, content type)
+        self.tokens: set[str] = set()
+        self._faults: dict[str, deque[tuple[int, int | None, Any]]] = {}
+        self._malformed: dict[str, int] = {}
+        self._lock = threading.RLock()
+        self._submits = 0
+        self._workdir = Path(mkdtemp(prefix="fal-fake-"))
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    def start(self) -> FalFake:
+        fake = self
+
+        class Handler(_Handler):
+            owner = fake
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fal-fake", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FalFake:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point sora-tui (and its FalProvider) at this fake."""
+        return {
+            "FAL_KEY": self.key,
+            "SORA_TUI_FAL_QUEUE_URL": self.url,
+            "SORA_TUI_FAL_REST_URL": self.url,
+            "SORA_TUI_FAL_CDN_URL": self.url,
+        }
+
+    # --- switches -----------------------------------------------------------------
+
+    def fail_next(
+        self, route: str, status: int, count: int = 1, *, submit_no: int | None = None, body: Any = None
+    ) -> None:
+        with self._lock:
+            q = self._faults.setdefault(route, deque())
+            for _ in range(count):
+                q.append((status, submit_no, body))
+
+    def malformed_next(self, route: str, count: int = 1) -> None:
+        with self._lock:
+            self._malformed[route] = self._malformed.get(route, 0) + count
+
+    def release(self) -> None:
+        """Let held requests proceed (their queue time counts from now)."""
+        with self._lock:
+            self.hold = None
+            for req in self.requests.values():
+                if req.held:
+                    req.held = False
+                    req.submitted_at = time.monotonic()
+
+    def forget(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    # --- records ------------------------------------------------------------------
+
+    def of(self, route: str) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self.records if r.route == route]
+
+    @property
+    def submits(self) -> list[Recorded]:
+        """Accepted submissions (2xx) — what a user would pay for."""
+        return [r for r in self.of("submit") if 200 <= r.status < 300]
+
+    @property
+    def uploads(self) -> list[bytes]:
+        return [r.body for r in self.of("upload") if 200 <= r.status < 300]
+
+    def wait_for(self, predicate, timeout: float = 30.0, interval: float = 0.02) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate():
+                return True
+            time.sleep(interval)
+        return False
+
+    # --- internals used by the handler ----------------------------------------------
+
+    def _take_fault(self, route: str, req: FakeRequest | None) -> tuple[int, Any] | None:
+        with self._lock:
+            for name in (route, "any"):
+                q = self._faults.get(name)
+                if not q:
+                    continue
+                for i, (status, submit_no, body) in enumerate(q):
+                    if submit_no is None or (req is not None and req.number == submit_no):
+                        del q[i]
+                        return status, body
+        return None
+
+    def _take_malformed(self, route: str) -> bool:
+        with self._lock:
+            for name in (route, "any"):
+                if self._malformed.get(name, 0) > 0:
+                    self._malformed[name] -= 1
+                    return True
+        return False
+
+    def _state(self, req: FakeRequest) -> str:
+        if req.held or req.cancelled:
+            return "IN_QUEUE" if not req.cancelled else "COMPLETED"
+        elapsed = time.monotonic() - req.submitted_at
+        if elapsed < req.queue_time:
+            return "IN_QUEUE"
+        if elapsed < req.queue_time + req.run_time:
+            return "IN_PROGRESS"
+        return "COMPLETED"
+
+    def _queue_position(self, req: FakeRequest) -> int:
+        with self._lock:
+            ahead = [r for r in self.requests.values() if r.number < req.number and self._state(r) == "IN_QUEUE"]
+        return len(ahead)
+
+    def _spec_for(self, endpoint: str):
+        from sora_tui.core.catalog import load_catalog
+
+        for spec in load_catalog():
+            if spec.provider != "fal":
+                continue
+            for kind, ep in spec.endpoints.items():
+                if ep == endpoint:
+                    return spec, kind
+        return None, None
+
+    def known(self, endpoint: str) -> bool:
+        if self.missing_all or endpoint in self.unknown_endpoints:
+            return False
+        if endpoint in IMAGE_ENDPOINTS:
+            return True
+        return self._spec_for(endpoint)[0] is not None
+
+    def _image_bytes(self, url: Any) -> bytes | None:
+        if not isinstance(url, str):
+            return None
+        if url.startswith("data:"):
+            try:
+                return base64.b64decode(url.split(",", 1)[1])
+            except Exception:
+                return None
+        prefix = self.url + "/files/"
+        if url.startswith(prefix):
+            item = self.files.get(url[len(prefix) :])
+            return item[0] if item else None
+        return None
+
+    def validate(self, endpoint: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """FastAPI-style validation errors for a submit body ([] when fine)."""
+        errors: list[dict[str, Any]] = []
+        if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
+            errors.append({"loc": ["body", "prompt"], "msg": "Field required", "type": "missing"})
+        if endpoint.startswith("fal-ai/veo3.1"):
+            for name, allowed in VEO_ENUMS.items():
+                if name in body and body[name] not in allowed:
+                    errors.append(
+                        {
+                            "loc": ["body", name],
+                            "msg": f"Input should be {', '.join(repr(a) for a in sorted(allowed))}",
+                            "type": "enum",
+                        }
+                    )
+            if "generate_audio" in body and not isinstance(body["generate_audio"], bool):
+                errors.append(
+                    {"loc": ["body", "generate_audio"], "msg": "Input should be a valid boolean", "type": "bool_type"}
+                )
+        spec, kind = self._spec_for(endpoint)
+        needed: list[str] = []
+        if spec is not None and kind == "i2v":
+            needed = [spec.fields.get("image", "image_url")]
+        elif spec is not None and kind == "flf2v":
+            needed = [spec.fields.get("first_frame", "image_url"), spec.fields.get("last_frame", "end_image_url")]
+        elif endpoint.endswith("/edit"):
+            urls = body.get("image_urls")
+            if not isinstance(urls, list) or not urls or any(self._image_bytes(u) is None for u in urls):
+                errors.append(
+                    {"loc": ["body", "image_urls"], "msg": "could not load the images", "type": "value_error"}
+                )
+        for name in needed:
+            if name not in body:
+                errors.append({"loc": ["body", name], "msg": "Field required", "type": "missing"})
+            elif self._image_bytes(body[name]) is None:
+                errors.append(
+                    {"loc": ["body", name], "msg": "Failed to download the file", "type": "file_download_error"}
+                )
+        return errors
+
+    def _render(self, req: FakeRequest) -> dict[str, Any]:
+        """The output of a completed request (rendered once, on first read)."""
+        with req.lock:
+            if req.output is not None:
+                return req.output
+            if req.endpoint in IMAGE_ENDPOINTS:
+                req.output = self._render_image(req)
+            else:
+                req.output = self._render_video(req)
+            return req.output
+
+    def _size(self, aspect: Any) -> tuple[int, int]:
+        w, h = self.render_size
+        if aspect == "9:16":
+            return h, w
+        if aspect == "1:1":
+            return h, h
+        return w, h
+
+    def _render_video(self, req: FakeRequest) -> dict[str, Any]:
+        from sora_tui.core.models import Kind
+        from sora_tui.core.providers.base import RenderRequest
+        from sora_tui.core.providers.preview import render_video
+
+        spec, kind = self._spec_for(req.endpoint)
+        assert spec is not None
+        body = req.body
+        raw = body.get(spec.duration_field or "duration", spec.default_duration or spec.durations[0])
+        seconds = int(str(raw).rstrip("s"))
+        w, h = self._size(body.get(spec.aspect_field or "aspect_ratio"))
+        work = self._workdir / req.id
+        work.mkdir(parents=True, exist_ok=True)
+
+        def image(role: str) -> Path | None:
+            name = spec.fields.get(role)
+            data = self._image_bytes(body.get(name)) if name else None
+            if data is None:
+                return None
+            path = work / f"{role}.png"
+            path.write_bytes(data)
+            return path
+
+        start = end = None
+        if kind == "i2v":
+            start = image("image")
+        elif kind == "flf2v":
+            start, end = image("first_frame"), image("last_frame")
+        audio = (
+            bool(body.get(spec.audio_field, True))
+            if spec.audio == "optional" and spec.audio_field
+            else spec.audio == "always"
+        )
+        rr = RenderRequest(
+            model=spec,
+            kind=Kind(kind),
+            prompt=req.prompt,
+            seconds=seconds,
+            resolution=str(body.get(spec.resolution_field or "resolution", "")),
+            aspect=str(body.get(spec.aspect_field or "aspect_ratio", "16:9")),
+            audio=audio,
+            width=w,
+            height=h,
+            fps=self.render_fps,
+            start_image=start,
+            end_image=end,
+            seed=req.number,
+            label=f"fal fake {req.id[:8]}",
+        )
+        out = work / "out.mp4"
+        render_video(rr, out)
+        data = out.read_bytes()
+        name = f"v/{req.id}/output.mp4"
+        with self._lock:
+            self.files[name] = (data, "video/mp4")
+        return {
+            "video": {
+                "url": f"{self.url}/files/{name}",
+                "content_type": "video/mp4",
+                "file_name": "output.mp4",
+                "file_size": len(data),
+                "width": w,
+                "height": h,
+                "fps": self.render_fps,
+                "duration": float(seconds),
+                "num_frames": seconds * self.render_fps,
+            }
+        }
+
+    def _render_image(self, req: FakeRequest) -> dict[str, Any]:
+        from sora_tui.core.providers.preview import render_image
+
+        w, h = self._size(req.body.get("aspect_ratio"))
+        work = self._workdir / req.id
+        work.mkdir(parents=True, exist_ok=True)
+        source = None
+        urls = req.body.get("image_urls") or []
+        if urls:
+            data = self._image_bytes(urls[0])
+            if data is not None:
+                source = work / "source.png"
+                source.write_bytes(data)
+        out = work / "out.png"
+        render_image(req.prompt, w, h, out, source=source, seed=req.number)
+        data = out.read_bytes()
+        name = f"i/{req.id}/output.png"
+        with self._lock:
+            self.files[name] = (data, "image/png")
+        return {
+            "images": [
+                {
+                    "url": f"{self.url}/files/{name}",
+                    "content_type": "image/png",
+                    "file_name": "output.png",
+                    "width": w,
+                    "height": h,
+                }
+            ],
+            "description": "",
+        }
+
+
+_REQ_PATH = re.compile(r"^/(?P<app>.+?)/requests/(?P<id>[^/]+)(?P<tail>/status|/cancel)?/?$")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: FalFake
+    protocol_version = "HTTP/1.1"
+    server_version = "fal-fake/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    # --- helpers ------------------------------------------------------------------
+
+    def _send(self, status: int, payload: Any = None, *, raw: bytes | None = None, ctype: str = "application/json",
+              headers: dict[str, str] | None = None) -> None:  # fmt: skip
+        data = raw if raw is not None else (json.dumps(payload).encode() if payload is not None else b"")
+        self._rec.status = status  # before the client can see the answer
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-fal-request-id", uuid.uuid4().hex)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _route(self, method: str, path: str) -> str:
+        if method == "POST" and path.rstrip("/") == "/storage/auth/token":
+            return "token"
+        if method == "POST" and path.rstrip("/") == "/files/upload":
+            return "upload"
+        if method in ("GET", "HEAD") and path.startswith("/files/"):
+            return "file"
+        m = _REQ_PATH.match(path)
+        if m:
+            tail = m.group("tail")
+            if tail == "/cancel" and method == "PUT":
+                return "cancel"
+            if tail == "/status" and method == "GET":
+                return "status"
+            if tail is None and method == "GET":
+                return "result"
+        if method == "POST":
+            return "submit"
+        return "unknown"
+
+    def _handle(self) -> None:
+        fake = self.owner
+        parts = urlsplit(self.path)
+        path = parts.path
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        route = self._route(self.command, path)
+        parsed = None
+        if body and "json" in (self.headers.get("Content-Type") or ""):
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = None
+        self._rec = Recorded(
+            method=self.command,
+            path=path,
+            query=parse_qs(parts.query),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+            route=route,
+            json=parsed,
+        )
+        with fake._lock:
+            fake.records.append(self._rec)
+        getattr(self, f"_r_{route}")(path, parsed, body)
+
+    do_GET = do_POST = do_PUT = do_HEAD = _handle  # noqa: N815
+
+    def _authorized(self) -> bool:
+        fake = self.owner
+        if fake.reject_key or self.headers.get("Authorization") != f"Key {fake.key}":
+            self._send(401, {"detail": "Authentication is required to perform this action."})
+            return False
+        return True
+
+    def _fault(self, route: str, req: FakeRequest | None = None) -> bool:
+        fault = self.owner._take_fault(route, req)
+        if fault is not None:
+            status, body = fault
+            if body is None:
+                body = {
+                    "detail": {429: "Too many requests", 500: "Internal server error"}.get(status, f"Error {status}")
+                }
+            self._send(status, body)
+            return True
+        if self.owner._take_malformed(route):
+            self._send(200, raw=b'{"status": "IN_QUE', ctype="application/json")
+            return True
+        return False
+
+    def _lookup(self, path: str) -> FakeRequest | None:
+        m = _REQ_PATH.match(path)
+        req = self.owner.requests.get(m.group("id")) if m else None
+        if req is None or app_id(req.endpoint) != m.group("app"):
+            self._send(404, {"detail": "Request not found"})
+            return None
+        return req
+
+    # --- routes -------------------------------------------------------------------
+
+    def _r_unknown(self, path: str, parsed: Any, body: bytes) -> None:
+        self._send(405, {"detail": "Method not allowed"})
+
+    def _r_token(self, path: str, parsed: Any, body: bytes) -> None:
+        if not self._authorized() or self._fault("token"):
+            return
+        token = uuid.uuid4().hex
+        with self.owner._lock:
+            self.owner.tokens.add(token)
+        expires = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+        self._send(200, {"token": token, "token_type": "Bearer", "base_url": self.owner.url, "expires_at": expires})
+
+    def _r_upload(self, path: str, parsed: Any, body: bytes) -> None:
+        fake = self.owner
+        auth = self.headers.get("Authorization") or ""
+        if not auth.startswith("Bearer ") or auth[7:] not in fake.tokens:
+            self._send(401, {"detail": "Invalid token"})
+            return
+        if self._fault("upload"):
+            return
+        ctype = self.headers.get("Content-Type") or "application/octet-stream"
+        ext = {"image/png": ".png", "image/jpeg": ".jpg", "video/mp4": ".mp4"}.get(ctype, ".bin")
+        name = f"u/{uuid.uuid4().hex}{ext}"
+        with fake._lock:
+            fake.files[name] = (body, ctype)
+        self._send(200, {"access_url": f"{fake.url}/files/{name}"})
+
+    def _r_file(self, path: str, parsed: Any, body: bytes) -> None:
+        fake = self.owner
+        if self._fault("file"):
+            return
+        item = fake.files.get(path[len("/files/") :])
+        if item is None:
+            self._send(404, {"detail": "File not found"})
+            return
+        data, ctype = item
+        start = 0
+        rng = self.headers.get("Range")
+        status = 200
+        extra = {"Accept-Ranges": "bytes"}
+        if rng:
+            m = re.match(r"bytes=(\d+)-$", rng.strip())
+            if m:
+                start = int(m.group(1))
+                if start >= len(data):
+                    self._send(
+                        416, {"detail": "Range not satisfiable"}, headers={"Content-Range": f"bytes */{len(data)}"}
+                    )
+                    return
+                status = 206
+                extra["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+        chunk = data[start:]
+        drop = False
+        if ctype.startswith("video/"):
+            with fake._lock:
+                if fake.drop_downloads > 0:
+                    fake.drop_downloads -= 1
+                    drop = True
+        self._rec.status = status
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(chunk)))
+        for k, v in extra.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        limit = len(chunk) // 2 if drop else len(chunk)
+        sent = 0
+        try:
+            while sent < limit:
+                piece = chunk[sent : min(limit, sent + fake.chunk_size)]
+                self.wfile.write(piece)
+                self.wfile.flush()
+                sent += len(piece)
+                if fake.download_delay:
+                    time.sleep(fake.download_delay)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+            return
+        if drop:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _r_submit(self, path: str, parsed: Any, body: bytes) -> None:
+        fake = self.owner
+        endpoint = path.strip("/")
+        if not self._authorized():
+            return
+        if fake.submit_delay:
+            time.sleep(fake.submit_delay)
+        if self._fault("submit"):
+            return
+        if not fake.known(endpoint):
+            self._send(404, {"detail": f"Application '{app_id(endpoint)}' not found"})
+            return
+        if not isinstance(parsed, dict):
+            self._send(
+                422, {"detail": [{"loc": ["body"], "msg": "Input should be a valid dictionary", "type": "dict_type"}]}
+            )
+            return
+        errors = fake.validate(endpoint, parsed)
+        if errors:
+            self._send(422, {"detail": errors})
+            return
+        with fake._lock:
+            fake._submits += 1
+            req = FakeRequest(
+                id=str(uuid.uuid4()),
+                endpoint=endpoint,
+                body=parsed,
+                number=fake._submits,
+                submitted_at=time.monotonic(),
+                queue_time=fake.queue_time,
+                run_time=fake.run_time,
+            )
+            if fake.policy_on_submit and _matches(fake.content_policy, req):
+                self._send(422, {"detail": [_policy_detail()]})
+                return
+            req.held = _matches(fake.hold, req)
+            fake.requests[req.id] = req
+        base = f"{fake.url}/{app_id(endpoint)}/requests/{req.id}"
+        self._send(
+            200,
+            {
+                "status": "IN_QUEUE",
+                "request_id": req.id,
+                "response_url": base,
+                "status_url": base + "/status",
+                "cancel_url": base + "/cancel",
+                "queue_position": fake._queue_position(req),
+            },
+        )
+
+    def _r_status(self, path: str, parsed: Any, body: bytes) -> None:
+        fake = self.owner
+        if not self._authorized():
+            return
+        m = _REQ_PATH.match(path)
+        if self._fault("status", fake.requests.get(m.group("id")) if m else None):
+            return
+        req = self._lookup(path)
+        if req is None:
+            return
+        req.polls += 1
+        state = fake._state(req)
+        logs_on = self._rec.query.get("logs", ["0"])[0] in ("1", "true", "True")
+        ts = datetime.now(UTC).isoformat()
+        logs = [{"message": "Starting generation", "level": "INFO", "source": "user", "timestamp": ts}]
+        out: dict[str, Any] = {
+            "status": state,
+            "request_id": req.id,
+            "response_url": f"{fake.url}/{app_id(req.endpoint)}/requests/{req.id}",
+        }
+        if state == "IN_QUEUE":
+            out["queue_position"] = fake._queue_position(req)
+        elif state == "IN_PROGRESS":
+            out["logs"] = logs if logs_on else None
+        else:
+            logs.append({"message": "Generation finished", "level": "INFO", "source": "user", "timestamp": ts})
+            out["logs"] = logs if logs_on else None
+            out["metrics"] = {"inference_time": req.run_time}
+            if _matches(fake.completed_error, req):
+                out["error"] = "Internal error while generating the video"
+                out["error_type"] = "internal_error"
+        self._send(200, out)
+
+    def _r_result(self, path: str, parsed: Any, body: bytes) -> None:
+        fake = self.owner
+        if not self._authorized():
+            return
+        m = _REQ_PATH.match(path)
+        if self._fault("result", fake.requests.get(m.group("id")) if m else None):
+            return
+        req = self._lookup(path)
+        if req is None:
+            return
+        if fake._state(req) != "COMPLETED":
+            self._send(400, {"detail": "Request is still in progress"})
+            return
+        if req.cancelled:
+            self._send(400, {"detail": "Request was cancelled"})
+            return
+        if _matches(fake.content_policy, req):
+            self._send(422, {"detail": [_policy_detail()]}, headers={"x-fal-error-type": "content_policy_violation"})
+            return
+        if _matches(fake.no_video, req):
+            self._send(200, {"seed": 42, "video": None})
+            return
+        try:
+            output = fake._render(req)
+        except Exception as exc:  # a broken render is a 500, as on fal
+            self._send(500, {"detail": f"render failed: {exc}"})
+            return
+        self._send(200, output)
+
+    def _r_cancel(self, path: str, parsed: Any, body: bytes) -> None:
+        fake = self.owner
+        if not self._authorized() or self._fault("cancel"):
+            return
+        req = self._lookup(path)
+        if req is None:
+            return
+        if fake._state(req) == "COMPLETED":
+            self._send(400, {"detail": "Request already completed"})
+            return
+        req.cancelled = True
+        self._send(202, {"status": "CANCELLATION_REQUESTED"})
+
+
+def _policy_detail() -> dict[str, Any]:
+    return {
+        "loc": ["body", "prompt"],
+        "msg": "The content could not be processed because it contained material flagged by a content checker.",
+        "type": "content_policy_violation",
+        "ctx": {"extra_info": "prompt"},
+    }
