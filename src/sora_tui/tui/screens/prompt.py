@@ -85,7 +85,6 @@ class PromptScreen(Screen):
             resolved = self.app.engine.resolve(req)
         except InputError as exc:
             form.show_error(exc)
-            blank = blank or False
             resolved = None
         if blank:
             form.show_error(InputError("prompt", "is empty; describe the video you want"))

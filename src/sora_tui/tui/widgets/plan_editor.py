@@ -163,7 +163,8 @@ class PlanEditor(VerticalScroll):
             raise InputError("plan.segments", f"segment {index} is the last one; nothing to merge it with")
         a, b = segs[index - 1], segs[index]
         seconds = nearest_duration(a.seconds + b.seconds, self.spec.durations)
-        merged = SegmentPlan(prompt=f"{a.prompt} Then: {b.prompt}", seconds=seconds, title=a.title or b.title)
+        title = (a.title or b.title).removesuffix(" (1/2)")
+        merged = SegmentPlan(prompt=f"{a.prompt} Then: {b.prompt}", seconds=seconds, title=title)
         segs[index - 1 : index + 1] = [merged]
         await self._apply(segs, index)
         return seconds

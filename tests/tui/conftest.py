@@ -1,0 +1,70 @@
+"""Fixtures for the studio's Pilot tests: the real app factory on a temp SORA_TUI_HOME."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sora_tui.core.models import Mode, Plan, SegmentPlan
+
+SIZE = (120, 40)
+
+
+@pytest.fixture
+def tui_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "OPENAI_"))}
+    env["SORA_TUI_HOME"] = str(home)
+    return env
+
+
+@pytest.fixture
+def make_app(tui_env: dict[str, str]):
+    from sora_tui.tui.app import create_app
+
+    def make(mode: str = "prompt", **env: str):
+        return create_app({**tui_env, **env}, initial_mode=mode)
+
+    return make
+
+
+def small_plan(n: int = 2, seconds: int = 1, prompt: str = "a paper boat on a rainy street") -> Plan:
+    return Plan(
+        prompt=prompt,
+        model="preview",
+        resolution="180p",
+        aspect="16:9",
+        segments=[SegmentPlan(prompt=f"{prompt}, part {i}", seconds=seconds, title=f"Part {i}") for i in range(1, n + 1)],
+        mode=Mode.CHAIN,
+        audio=False,
+    )
+
+
+async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+async def wait_jobs(pilot, timeout: float = 60.0) -> None:
+    """Wait for the app's job workers to finish, then for their messages to be handled."""
+    await asyncio.wait_for(pilot.app.workers.wait_for_complete(), timeout)
+    await pilot.pause(0.1)
+
+
+async def fill_prompt(pilot, prompt: str, segments: str = "2", seconds: int = 1, resolution: str = "180p") -> None:
+    from textual.widgets import Input, Select, TextArea
+
+    screen = pilot.app.screen
+    screen.query_one("#prompt", TextArea).load_text(prompt)
+    screen.query_one("#segments", Input).value = segments
+    screen.query_one("#seconds", Select).value = seconds
+    screen.query_one("#resolution", Select).value = resolution
+    await pilot.pause()

@@ -1,0 +1,333 @@
+"""The studio's flows through the real app factory, on the offline preview model (180p, 1 s segments)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import DataTable, Input, Select, TextArea
+
+from sora_tui.core.models import JobStatus, SegmentStatus
+from sora_tui.tui.screens.board import BoardScreen
+from sora_tui.tui.screens.history import HistoryScreen
+from sora_tui.tui.screens.modals import AskModal, ConfirmModal
+from sora_tui.tui.screens.plan import PlanScreen
+from sora_tui.tui.widgets.plan_editor import PlanEditor
+from sora_tui.tui.widgets.request_form import FieldError
+from sora_tui.tui.widgets.segment_editor import SegmentEditor
+
+from .conftest import SIZE, fill_prompt, small_plan, wait_for, wait_jobs
+
+
+def error_text(screen, selector: str) -> str:
+    err = screen.query_one(selector, FieldError)
+    return str(err.render()) if err.has_class("-shown") else ""
+
+
+async def test_prompt_plan_edit_render_history(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_prompt(pilot, "a paper boat drifting down a rainy street")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen), what="the plan screen")
+        await pilot.pause()
+        editor = app.screen.query_one(PlanEditor)
+        assert len(editor.editors) == 2
+        # edit in place: a new title for segment 1
+        editor.editors[0].query_one(".seg-title", Input).value = "Boat launch"
+        # add, then delete, a segment
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert len(editor.editors) == 3
+        await pilot.press("ctrl+delete")
+        await pilot.pause()
+        assert len(editor.editors) == 2
+        plan = app.screen.to_plan()
+        assert plan.segments[0].title == "Boat launch"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, BoardScreen), what="the board")
+        await wait_jobs(pilot)
+        jobs = app.engine.store.list_jobs()
+        assert len(jobs) == 1
+        job = jobs[0]
+        assert job.status is JobStatus.COMPLETED, job.error
+        assert job.output and Path(job.output).exists()
+        assert app.engine.store.segments(job.id)[0].title == "Boat launch"
+        live = app.live[job.id]
+        assert live.overall == 1.0
+        assert all(s.status is SegmentStatus.DONE for s in live.segments.values())
+        # the job appears in history
+        await pilot.press("f4")
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        assert isinstance(app.screen, HistoryScreen)
+        assert table.row_count == 1
+        assert app.screen.selected_id() == job.id
+
+
+async def test_cancel_then_resume_from_history(make_app):
+    app = make_app(SORA_TUI_PREVIEW_LATENCY="1.5")
+    async with app.run_test(size=SIZE) as pilot:
+        job = app.engine.create_job(small_plan(3))
+        app.start_job(job.id)
+        await wait_for(
+            pilot,
+            lambda: app.engine.store.get_job(job.id).status is JobStatus.GENERATING,
+            what="generating",
+        )
+        await pilot.pause(0.2)
+        await pilot.press("c")
+        await wait_jobs(pilot)
+        assert app.engine.store.get_job(job.id).status is JobStatus.CANCELLED
+        # resume from history, faster this time
+        app.engine.settings.preview_latency = 0.0
+        app.engine._providers.clear()
+        await pilot.press("f4")
+        await pilot.pause()
+        assert app.screen.selected_id() == job.id
+        await pilot.press("r")
+        await pilot.pause()
+        await wait_jobs(pilot)
+        done = app.engine.store.get_job(job.id)
+        assert done.status is JobStatus.COMPLETED, done.error
+
+
+async def test_resume_crashed_generating_job(make_app):
+    app = make_app(mode="history")
+    # a job left "generating" by a crashed run
+    job = app.engine.create_job(small_plan(2))
+    app.engine.store.update_job(job.id, status="generating")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.screen.selected_id() == job.id
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, BoardScreen)
+        await wait_jobs(pilot)
+        assert app.engine.store.get_job(job.id).status is JobStatus.COMPLETED
+
+
+async def test_prompt_bad_input_messages(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.press("ctrl+r")  # blank prompt
+        await pilot.pause()
+        assert "is empty" in error_text(screen, "#err-prompt")
+        assert not isinstance(app.screen, PlanScreen)
+        await fill_prompt(pilot, "a fox in the snow", segments="0")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert "out of range" in error_text(screen, "#err-segments")
+        assert "1-60" in error_text(screen, "#err-segments")
+        screen.query_one("#segments", Input).value = "61"
+        await pilot.pause()
+        assert "61 is out of range" in error_text(screen, "#err-segments")
+        screen.query_one("#segments", Input).value = "2"
+        screen.query_one("#model", Select).value = "sora-2"
+        await pilot.pause()
+        assert "retired" in error_text(screen, "#err-model")
+        screen.query_one("#model", Select).value = "veo3.1-fast"
+        await pilot.pause()
+        assert "no fal key" in error_text(screen, "#err-model")
+        # the durations offered follow the model
+        options = [v for _, v in screen.query_one("#seconds", Select)._options if isinstance(v, int)]
+        assert options == [4, 6, 8]
+        screen.query_one("#model", Select).value = "preview"
+        screen.query_one("#start_image", Input).value = "/nonexistent/picture.png"
+        await pilot.pause()
+        assert "not a readable file" in error_text(screen, "#err-start_image")
+        assert len(app.engine.store.list_jobs()) == 0
+
+
+async def test_no_key_notice(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        notice = str(app.screen.query_one("#key-notice").render())
+        assert "preview" in notice and "sora-tui keys set fal" in notice and "FAL_KEY" in notice
+
+
+async def test_plan_bad_input_and_operations(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_plan(small_plan(2, seconds=2))
+        await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen), what="plan screen")
+        await pilot.pause()
+        screen = app.screen
+        editor = screen.query_one(PlanEditor)
+        # blank segment prompt: message next to segment 2, nothing created
+        editor.editors[1].query_one(".seg-prompt", TextArea).load_text("   ")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        seg_error = editor.editors[1].query_one(".seg-error", FieldError)
+        assert seg_error.has_class("-shown") and "prompt" in str(seg_error.render())
+        assert app.engine.store.list_jobs() == []
+        editor.editors[1].query_one(".seg-prompt", TextArea).load_text("the boat sinks")
+        # split 2 s → 1 s + 1 s, merge back
+        editor.editors[0].focus_prompt()
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert [s.seconds for s in screen.to_plan().segments] == [1, 1, 2]
+        editor.editors[0].focus_prompt()
+        await pilot.press("ctrl+j")
+        await pilot.pause()
+        assert [s.seconds for s in screen.to_plan().segments] == [2, 2]
+        # move down
+        editor.editors[0].focus_prompt()
+        await pilot.press("alt+down")
+        await pilot.pause()
+        assert screen.to_plan().segments[1].title == "Part 1"
+        # re-plan one segment with the offline planner
+        editor.editors[0].focus_prompt()
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "Part 1 of 2" in screen.to_plan().segments[0].prompt
+        # a plan with a length the model does not allow
+        bad = small_plan(2)
+        bad.segments[0].seconds = 7
+        await screen.load(bad)
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        err = screen.query_one(PlanEditor).editors[0].query_one(".seg-error", FieldError)
+        assert "cannot render 7 s" in str(err.render())
+        assert app.engine.store.list_jobs() == []
+
+
+async def test_save_and_load_plan(make_app, tmp_path):
+    app = make_app()
+    target = tmp_path / "my-plan.json"
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_plan(small_plan(3))
+        await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen), what="plan screen")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, AskModal)
+        app.screen.query_one(Input).value = str(target)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert target.exists()
+        plan_screen = app.screen
+        assert isinstance(plan_screen, PlanScreen)
+        await plan_screen.load(small_plan(1))
+        await pilot.pause()
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        app.screen.query_one(Input).value = str(target)
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.pause()
+        assert len(plan_screen.to_plan().segments) == 3
+
+
+async def test_delete_asks_first(make_app):
+    app = make_app(mode="history")
+    job = app.engine.create_job(small_plan(1))
+    folder = Path(job.folder)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("delete")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("n")
+        await pilot.pause()
+        assert folder.exists() and app.engine.store.get_job(job.id) is not None
+        await pilot.press("delete")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.engine.store.get_job(job.id) is None
+        assert not folder.exists()
+        assert app.screen.query_one(DataTable).row_count == 0
+
+
+async def test_redo_from_k_and_duplicate(make_app):
+    app = make_app(mode="history")
+    job = app.engine.create_job(small_plan(2))
+    async with app.run_test(size=SIZE) as pilot:
+        app.start_job(job.id)
+        await wait_jobs(pilot)
+        assert app.engine.store.get_job(job.id).status is JobStatus.COMPLETED
+        await pilot.press("f4")
+        await pilot.pause()
+        await pilot.press("k")
+        await pilot.pause()
+        assert isinstance(app.screen, AskModal)
+        app.screen.query_one(Input).value = "9"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, AskModal)  # out of range: asks again
+        app.screen.query_one(Input).value = "2"
+        await pilot.press("enter")
+        await pilot.pause()
+        await wait_jobs(pilot)
+        assert app.engine.store.get_job(job.id).status is JobStatus.COMPLETED
+        assert any("redo from segment 2" in r.message for r in app.engine.store.logs(job.id))
+        # duplicate opens the plan screen with a copy
+        await pilot.press("f4")
+        await pilot.pause()
+        await pilot.press("u")
+        await pilot.pause()
+        assert isinstance(app.screen, PlanScreen)
+        assert len(app.screen.query(SegmentEditor)) == 2
+
+
+async def test_two_jobs_on_the_board(make_app):
+    app = make_app(SORA_TUI_PREVIEW_LATENCY="0.3")
+    async with app.run_test(size=SIZE) as pilot:
+        a = app.engine.create_job(small_plan(1, prompt="first job"))
+        b = app.engine.create_job(small_plan(1, prompt="second job"))
+        app.start_job(a.id)
+        app.start_job(b.id)
+        await pilot.pause()
+        assert set(app.engine.controls) <= {a.id, b.id}
+        board = app.screen
+        assert isinstance(board, BoardScreen)
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        first = board.shown
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        assert board.shown != first
+        await wait_jobs(pilot)
+        for j in (a, b):
+            assert app.engine.store.get_job(j.id).status is JobStatus.COMPLETED
+
+
+async def test_settings_save_and_keyring_explanation(make_app, home):
+    app = make_app(mode="settings")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        # tests run with the "fail" keyring backend: the screen says so and disables storing
+        assert app.screen.query("#no-keyring")
+        app.screen.query_one("#default_planner", Select).value = "openai"
+        app.screen.query_one("#output_dir", Input).value = "/definitely/not/here"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "not a folder" in error_text(app.screen, "#err-output_dir")
+        app.screen.query_one("#output_dir", Input).value = ""
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        text = (home / "config" / "settings.toml").read_text()
+        assert 'default_planner = "openai"' in text
+        assert app.engine.settings.default_planner == "openai"
+
+
+async def test_help_and_palette_list_actions(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        actions = {str(table.get_row_at(i)[2]) for i in range(table.row_count)}
+        assert {"Plan", "Render", "Cancel", "Resume", "Delete", "Save", "Split", "Merge"} <= actions
+        await pilot.press("escape")
+        await pilot.pause()
+        from sora_tui.tui.commands import SoraCommands
+
+        provider = SoraCommands(app.screen)
+        labels = [label for label, _, _ in provider._commands()]
+        assert any(label.startswith("Plan") for label in labels)
+        assert any(label.startswith("History") for label in labels)
