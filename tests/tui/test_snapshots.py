@@ -1,0 +1,21 @@
+"""SVG snapshots of every screen with the fixed demo history, frozen clock and no cursor blink.
+
+Update with ``pytest tests/tui/test_snapshots.py --snapshot-update`` after a deliberate change.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sora_tui.tui.screenshots import SCREENS, SIZE, demo_app
+
+
+@pytest.fixture(autouse=True)
+def _fixed_keyring(monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+
+
+@pytest.mark.parametrize("name", list(SCREENS))
+def test_screen_snapshot(name, snap_compare):
+    app = demo_app()
+    assert snap_compare(app, terminal_size=SIZE, run_before=SCREENS[name])
