@@ -56,7 +56,7 @@ def bench_imports() -> list[Row]:
     return [
         row("import sora_tui.core", core, "s", "≤ 0.15 s", core <= 0.15),
         row("import sora_tui.core.pipeline (engine)", engine, "s", "≤ 0.15 s", engine <= 0.15),
-        row("sora-tui --help (whole process)", help_s, "s", "≤ 0.3 s", help_s <= 0.3, "median %.3f s" % statistics.median(helps)),
+        row("sora-tui --help (whole process)", help_s, "s", "≤ 0.3 s", help_s <= 0.3, f"median {statistics.median(helps):.3f} s"),
     ]
 
 
@@ -69,10 +69,7 @@ def _engine(home: Path, latency: float, image_latency: float = 0.0, concurrency:
     from sora_tui.core.settings import Settings
 
     def factory(spec):
-        provider = PreviewProvider(home / "cache", latency=latency)
-        if hasattr(provider, "image_latency"):
-            provider.image_latency = image_latency
-        return provider
+        return PreviewProvider(home / "cache", latency=latency, image_latency=image_latency)
 
     settings = Settings(concurrency=concurrency, poll_interval=0.05)
     return Engine(env={"SORA_TUI_HOME": str(home)}, settings=settings, provider_factory=factory)

@@ -196,6 +196,29 @@ async def test_provider_unknown_request_and_cancel(spec, tmp_path):
     await provider.aclose()
 
 
+async def test_provider_requests_survive_a_restart(spec, tmp_path):
+    """Like a hosted queue, a submitted request outlives the process that submitted it."""
+    cache = tmp_path / "cache"
+    first = PreviewProvider(cache, latency=0.2)
+    running = await first.submit(_req(spec, seconds=1, label="segment 1"))
+    finished = await first.submit(_req(spec, seconds=1, label="segment 2"))
+    await _wait(first, finished)
+    await first.aclose()  # the process dies: the unfinished render is cut off
+
+    second = PreviewProvider(cache, latency=0.0)
+    for sub in (finished, running):
+        states = await _wait(second, sub)
+        assert any("re-attached" in line for line in states[-1].logs)
+        res = await second.result(sub)
+        dest = tmp_path / f"{sub.request_id}.mp4"
+        await second.download(res, dest)
+        assert media.probe(dest).frames == 24
+    # delivered requests are forgotten, like a queue's retention ending
+    with pytest.raises(RequestNotFound):
+        await second.status(finished)
+    await second.aclose()
+
+
 async def test_provider_render_error_surfaces_and_images(spec, tmp_path):
     provider = PreviewProvider(tmp_path / "cache")
     bad = tmp_path / "bad.png"

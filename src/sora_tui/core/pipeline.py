@@ -167,7 +167,11 @@ class Engine:
         if spec.provider == "preview":
             from .providers.preview import PreviewProvider
 
-            return PreviewProvider(self.paths.cache_dir / "preview", latency=self.settings.preview_latency)
+            return PreviewProvider(
+                self.paths.cache_dir / "preview",
+                latency=self.settings.preview_latency,
+                image_latency=self.settings.preview_image_latency,
+            )
         if spec.provider == "fal":
             key = get_key("fal", self.env)
             if not key.present:

@@ -84,6 +84,7 @@ class Settings:
     request_timeout: float = 120.0
     # offline preview: simulated provider latency per segment (demos, benchmarks)
     preview_latency: float = 0.0
+    preview_image_latency: float = 0.0
 
     @classmethod
     def field_names(cls) -> list[str]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import math
 import os
 import subprocess
@@ -512,7 +513,11 @@ def render_image(
         img = cv2.warpAffine(img, m, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
         tint = np.array(_hsv(((key >> 24) % 360) / 360, 1.0, 1.0), np.float32) * 255
         img = (img.astype(np.float32) * 0.9 + tint * 0.1 + 0.5).clip(0, 255).astype(np.uint8)
-        _Caption(prompt, width, height).draw(img, 1.0)
+        caption = _Caption(prompt, width, height)
+        # the source's own caption (zoomed by the edit) would show through: dim the lower band first
+        y0 = max(0, caption.y0 - height // 12)
+        img[y0:] = (img[y0:].astype(np.float32) * 0.2 + 0.5).astype(np.uint8)
+        caption.draw(img, 1.0)
         _draw_label(img, label)
     ok, buf = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:  # pragma: no cover
@@ -540,21 +545,72 @@ class PreviewProvider(Provider):
     """Local provider that renders with :func:`render_video` in a worker thread.
 
     ``latency`` simulates a hosted queue: a request completes after
-    ``max(latency, render time)`` seconds. Request ids live in memory only, so after a
-    restart :meth:`status` raises RequestNotFound and the pipeline re-submits (it is free).
+    ``max(latency, render time)`` seconds (``image_latency`` likewise for keyframe images).
+    Like a hosted queue, requests outlive the process: each is recorded in ``cache_dir``
+    (``<id>.json``), so after a restart :meth:`status` re-attaches to it (finished output
+    is kept, an unfinished render continues) instead of the pipeline submitting again.
+    Only an id with no record raises RequestNotFound.
     """
 
     name = "preview"
 
-    def __init__(self, cache_dir: Path, latency: float = 0.0) -> None:
+    def __init__(self, cache_dir: Path, latency: float = 0.0, image_latency: float | None = None) -> None:
         self.cache_dir = Path(cache_dir)
         self.latency = max(0.0, float(latency))
+        self.image_latency = self.latency if image_latency is None else max(0.0, float(image_latency))
         self._jobs: dict[str, _Job] = {}
 
+    def _record(self, rid: str) -> Path:
+        return self.cache_dir / f"{rid}.json"
+
+    def _save_record(self, rid: str, req: RenderRequest) -> None:
+        data = {
+            "model": req.model.id,
+            "kind": str(req.kind),
+            "prompt": req.prompt,
+            "seconds": req.seconds,
+            "resolution": req.resolution,
+            "aspect": req.aspect,
+            "audio": req.audio,
+            "width": req.width,
+            "height": req.height,
+            "fps": req.fps,
+            "start_image": str(req.start_image) if req.start_image else None,
+            "end_image": str(req.end_image) if req.end_image else None,
+            "seed": req.seed,
+            "label": req.label,
+        }
+        write_atomic(self._record(rid), json.dumps(data).encode())
+
+    def _reattach(self, rid: str) -> _Job | None:
+        """Rebuild a request from its record after a restart; None when there is none."""
+        try:
+            data = json.loads(self._record(rid).read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        from ..catalog import load_catalog
+
+        model = load_catalog().get(data.pop("model"))
+        kind = Kind(data.pop("kind"))
+        start, end = data.pop("start_image"), data.pop("end_image")
+        req = RenderRequest(
+            model=model, kind=kind, start_image=Path(start) if start else None, end_image=Path(end) if end else None,
+            **data,
+        )
+        job = _Job(req=req, path=self.cache_dir / f"{rid}.mp4", started=time.monotonic())
+        if job.path.is_file():
+            job.logs.append(f"re-attached to finished request {rid}")
+            job.task = asyncio.create_task(asyncio.sleep(0), name=f"preview-{rid}")
+        else:
+            job.logs.append(f"re-attached to request {rid}; rendering continues")
+            job.task = asyncio.create_task(self._run(job), name=f"preview-{rid}")
+        self._jobs[rid] = job
+        return job
+
     def _job(self, sub: Submission) -> _Job:
-        job = self._jobs.get(sub.request_id)
+        job = self._jobs.get(sub.request_id) or self._reattach(sub.request_id)
         if job is None:
-            raise RequestNotFound(f"preview request {sub.request_id} is unknown (the app was restarted?)")
+            raise RequestNotFound(f"preview request {sub.request_id} is unknown")
         return job
 
     async def submit(self, req: RenderRequest) -> Submission:
@@ -569,6 +625,7 @@ class PreviewProvider(Provider):
         rid = uuid.uuid4().hex
         job = _Job(req=req, path=self.cache_dir / f"{rid}.mp4", started=time.monotonic())
         job.logs.append(f"queued {req.kind} {req.width}x{req.height} {req.seconds}s")
+        await asyncio.to_thread(self._save_record, rid, req)
         job.task = asyncio.create_task(self._run(job), name=f"preview-{rid}")
         self._jobs[rid] = job
         return Submission(request_id=rid, endpoint=endpoint)
@@ -615,9 +672,7 @@ class PreviewProvider(Provider):
         prog = self._progress(job)
         if not job.rendering and prog == 0.0:
             return ProviderStatus("queued", queue_position=0, logs=list(job.logs), progress=0.0)
-        done = int(job.render_fraction * job.req.seconds * job.req.fps)
-        logs = [*job.logs, f"rendering frame {done}/{job.req.seconds * job.req.fps}"]
-        return ProviderStatus("running", logs=logs, progress=prog)
+        return ProviderStatus("running", logs=list(job.logs), progress=prog)
 
     async def result(self, sub: Submission) -> RenderResult:
         job = self._job(sub)
@@ -649,6 +704,12 @@ class PreviewProvider(Provider):
         if not src.is_file():
             raise BadResult(f"preview output {src.name} is missing")
         await asyncio.to_thread(_copy_atomic, src, Path(dest), progress)
+        # delivered: the provider forgets the request (like a hosted queue's retention ending)
+        rid = src.stem
+        self._jobs.pop(rid, None)
+        for path in (src, self._record(rid)):
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     async def cancel(self, sub: Submission) -> None:
         job = self._jobs.get(sub.request_id)
@@ -659,8 +720,9 @@ class PreviewProvider(Provider):
             job.task.cancel()
             with contextlib.suppress(BaseException):
                 await job.task
-        with contextlib.suppress(OSError):
-            job.path.unlink()
+        for path in (job.path, self._record(sub.request_id)):
+            with contextlib.suppress(OSError):
+                path.unlink()
         for tmp in self.cache_dir.glob(f".{job.path.stem}.tmp-*"):
             with contextlib.suppress(OSError):
                 tmp.unlink()
@@ -672,7 +734,7 @@ class PreviewProvider(Provider):
             asyncio.to_thread(
                 render_image, req.prompt, req.width, req.height, Path(dest), req.source, req.seed, req.label
             ),
-            asyncio.sleep(self.latency),
+            asyncio.sleep(self.image_latency),
         )
 
     async def aclose(self) -> None:
