@@ -287,3 +287,32 @@ def test_cli_sigkill_then_resume_reattaches(fal_fake: FalFake, tmp_path: Path):
     assert final is not None and final.status is JobStatus.COMPLETED
     assert [s.submits for s in probe.store.segments(job.id)] == [1, 1, 1]
     assert fal_fake.key not in out.stdout + out.stderr
+
+
+async def test_keyframe_mode_on_fal_images_and_first_last_frames(fal_fake: FalFake, home: Path):
+    engine = make_engine(fal_fake, home)
+    req = engine.resolve(
+        Request(prompt=PROMPT, segments=2, seconds=4, model="veo3.1-fast", mode=Mode.KEYFRAMES, audio=False)
+    )
+    job = engine.create_job(await engine.plan(req))
+    done = await engine.run(job.id)
+    await engine.aclose()
+    assert done.status is JobStatus.COMPLETED, done.error
+    paths = [s.path for s in fal_fake.submits]
+    assert paths.count("/fal-ai/nano-banana-2") == 1 and paths.count("/fal-ai/nano-banana-2/edit") == 2
+    assert paths.count("/fal-ai/veo3.1/fast/first-last-frame-to-video") == 2
+    flf = [s.json for s in fal_fake.submits if s.path.endswith("first-last-frame-to-video")]
+    assert all(b["first_frame_url"] != b["last_frame_url"] for b in flf)
+
+
+async def test_parallel_mode_submits_each_segment_once(fal_fake: FalFake, home: Path):
+    fal_fake.fail_next("status", 429, 3)
+    engine = make_engine(fal_fake, home)
+    req = engine.resolve(
+        Request(prompt=PROMPT, segments=3, seconds=4, model="veo3.1-fast", mode=Mode.PARALLEL, audio=False)
+    )
+    job = engine.create_job(await engine.plan(req))
+    done = await engine.run(job.id)
+    await engine.aclose()
+    assert done.status is JobStatus.COMPLETED, done.error
+    assert len(fal_fake.submits) == 3 and {s.path for s in fal_fake.submits} == {"/fal-ai/veo3.1/fast"}
