@@ -641,12 +641,16 @@ class _JobRun:
             label=f"keyframe {index}",
         )
         provider = self.engine.provider(self.spec)
-        self.log(f"keyframe {index}: {'editing keyframe ' + str(index - 1) if source else 'text-to-image'} "
-                 f"on {image_model.name} (${price:.2f})")
+        self.log(
+            f"keyframe {index}: {'editing keyframe ' + str(index - 1) if source else 'text-to-image'} "
+            f"on {image_model.name} (${price:.2f})"
+        )
         await self.retry(lambda: provider.generate_image(req, dest), 0, f"keyframe {index}", segment=False)
         await asyncio.to_thread(fit_image, dest, dest, self.width, self.height)
         self.store.upsert_keyframe(
-            Keyframe(self.job.id, index, kf.prompt, "done", str(dest), "generated", cost_usd=round(kf.cost_usd + price, 4))
+            Keyframe(
+                self.job.id, index, kf.prompt, "done", str(dest), "generated", cost_usd=round(kf.cost_usd + price, 4)
+            )
         )
         self.emit(KeyframeReady(self.job.id, index, str(dest)))
         self.emit_cost()
@@ -875,8 +879,19 @@ class _JobRun:
                 label = f"segment {idx}" if segment else what
                 if not exc.retryable:
                     if segment:
-                        self.set_segment(idx, SegmentStatus.FAILED, str(exc), error=str(exc))
-                    raise JobFailed(f"{label}: {exc}") from None
+                        # the request ended in an error (no video, failed render): a resume must not
+                        # re-attach to it forever, so forget it; resuming submits again (logged with its cost)
+                        self.set_segment(
+                            idx,
+                            SegmentStatus.FAILED,
+                            str(exc),
+                            error=str(exc),
+                            request_id=None,
+                            status_url=None,
+                            response_url=None,
+                            cancel_url=None,
+                        )
+                    raise JobFailed(f"{label}: {exc}; `sora-tui resume {self.job.id}` submits it again") from None
                 attempt += 1
                 if segment:
                     self.store.increment_segment(self.job.id, idx, "attempts")
