@@ -1,0 +1,138 @@
+"""The studio in a real browser: `serve()` in a subprocess, driven by Playwright with Debian's chromium.
+
+The terminal is drawn on a canvas, so the test clicks into it, types, presses keys
+and asserts through effects: a completed job in the store under SORA_TUI_HOME.
+Skips when /usr/bin/chromium is missing, unless SORA_TUI_REQUIRE_BROWSER=1 (CI).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.browser
+
+
+def _need_browser() -> None:
+    required = os.environ.get("SORA_TUI_REQUIRE_BROWSER") == "1"
+    problem = None
+    if not CHROMIUM.exists():
+        problem = f"{CHROMIUM} is missing (apt-get install chromium)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            problem = "python playwright is not installed"
+    if problem:
+        if required:
+            pytest.fail(f"SORA_TUI_REQUIRE_BROWSER=1 but {problem}")
+        pytest.skip(problem)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited early with {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError("serve did not start listening")
+
+
+def _jobs(home: Path) -> list:
+    from sora_tui.core.store import Store
+
+    db = home / "data" / "history.sqlite3"
+    if not db.exists():
+        return []
+    store = Store(db)
+    try:
+        return store.list_jobs()
+    finally:
+        store.close()
+
+
+def test_render_in_browser(tmp_path):
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    home = tmp_path / "home"
+    home.mkdir()
+    # small, fast defaults for the app the server spawns
+    (home / "config").mkdir()
+    (home / "config" / "settings.toml").write_text('default_resolution = "180p"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "OPENAI_"))}
+    env.update(SORA_TUI_HOME=str(home), PYTHONUNBUFFERED="1", PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    port = _free_port()
+    code = f"from sora_tui.tui.serve import serve; raise SystemExit(serve(port={port}))"
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_port(port, proc)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 800})
+                page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
+                page.wait_for_selector("canvas, .xterm-screen, #terminal", timeout=20_000)
+                time.sleep(3)  # the app process starts and paints
+                page.mouse.click(400, 200)
+                page.keyboard.type("a lantern floating over a dark lake", delay=5)
+                time.sleep(0.5)
+                page.keyboard.press("Tab")  # to the segments field
+                time.sleep(0.5)
+                page.keyboard.press("End")
+                page.keyboard.press("Backspace")
+                time.sleep(0.3)
+                page.keyboard.type("1")
+                time.sleep(0.5)
+                page.keyboard.press("Control+r")  # plan
+                time.sleep(2)
+                page.keyboard.press("Control+r")  # render
+                deadline = time.monotonic() + 60
+                jobs: list = []
+                while time.monotonic() < deadline:
+                    jobs = _jobs(home)
+                    if jobs and str(jobs[0].status) in ("completed", "failed", "cancelled"):
+                        break
+                    time.sleep(0.5)
+                page.screenshot(path=str(tmp_path / "browser.png"))
+                if os.environ.get("SORA_TUI_BROWSER_SHOT"):
+                    page.screenshot(path=os.environ["SORA_TUI_BROWSER_SHOT"])
+            finally:
+                browser.close()
+        assert jobs, "no job was created from the browser"
+        job = jobs[0]
+        assert str(job.status) == "completed", job.error
+        assert job.prompt.startswith("a lantern floating")
+        assert job.plan is not None and len(job.plan.segments) == 1
+        assert (tmp_path / "browser.png").stat().st_size > 0
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
