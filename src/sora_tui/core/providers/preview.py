@@ -703,9 +703,17 @@ class PreviewProvider(Provider):
         src = Path(url2pathname(url.path))
         if not src.is_file():
             raise BadResult(f"preview output {src.name} is missing")
-        await asyncio.to_thread(_copy_atomic, src, Path(dest), progress)
-        # delivered: the provider forgets the request (like a hosted queue's retention ending)
+        # delivered: the provider forgets the request (like a hosted queue's retention ending),
+        # so its file can simply move into the job folder when both are on one file system
         rid = src.stem
+        try:
+            Path(dest).parent.mkdir(parents=True, exist_ok=True)
+            size = src.stat().st_size
+            os.replace(src, dest)
+            if progress:
+                progress(size, size)
+        except OSError:
+            await asyncio.to_thread(_copy_atomic, src, Path(dest), progress)
         self._jobs.pop(rid, None)
         for path in (src, self._record(rid)):
             with contextlib.suppress(OSError):
