@@ -68,6 +68,9 @@ from .store import Keyframe, Store, new_job_id
 EventSink = Callable[[Event], None]
 T = TypeVar("T")
 
+# segment columns cleared when a provider request must not be re-attached to (ended in error, cancelled, expired)
+FORGET_REQUEST: dict[str, Any] = {"request_id": None, "status_url": None, "response_url": None, "cancel_url": None}
+
 
 class JobFailed(Exception):
     """The job stopped with an error; it stays resumable."""
@@ -708,7 +711,7 @@ class _JobRun:
                     "warning",
                     idx,
                 )
-                self.set_segment(idx, request_id=None, status_url=None, response_url=None, cancel_url=None)
+                self.set_segment(idx, **FORGET_REQUEST)
                 sub = None
         result = await self.retry(lambda: provider.result(sub), idx, "fetching the result")
         dest = self.dir / seg_name(idx)
@@ -739,17 +742,7 @@ class _JobRun:
             bad = dest.with_name(dest.stem + ".bad" + dest.suffix)
             if dest.exists():
                 os.replace(dest, bad)
-            self.set_segment(
-                idx,
-                SegmentStatus.FAILED,
-                str(exc),
-                file=None,
-                error=str(exc),
-                request_id=None,
-                status_url=None,
-                response_url=None,
-                cancel_url=None,
-            )
+            self.set_segment(idx, SegmentStatus.FAILED, str(exc), file=None, error=str(exc), **FORGET_REQUEST)
             raise BadResult(
                 f"segment {idx}: the provider returned a file that is not a playable video ({exc}); "
                 f"kept as {bad.name} for inspection. `sora-tui resume {self.job.id}` renders it again"
@@ -843,16 +836,7 @@ class _JobRun:
                     ) from None
                 prompt = self.store.segment(self.job.id, idx).prompt
                 excerpt = prompt[:80] + ("…" if len(prompt) > 80 else "")
-                self.set_segment(
-                    idx,
-                    SegmentStatus.FAILED,
-                    "content policy",
-                    error=str(exc),
-                    request_id=None,
-                    status_url=None,
-                    response_url=None,
-                    cancel_url=None,
-                )
+                self.set_segment(idx, SegmentStatus.FAILED, "content policy", error=str(exc), **FORGET_REQUEST)
                 raise JobFailed(
                     f"segment {idx} was refused by {self.spec.name}'s content policy: {exc}. "
                     f'Prompt: "{excerpt}". Edit segment {idx} (in the plan screen, or in {self.dir / "plan.json"}) '
@@ -881,16 +865,7 @@ class _JobRun:
                     if segment:
                         # the request ended in an error (no video, failed render): a resume must not
                         # re-attach to it forever, so forget it; resuming submits again (logged with its cost)
-                        self.set_segment(
-                            idx,
-                            SegmentStatus.FAILED,
-                            str(exc),
-                            error=str(exc),
-                            request_id=None,
-                            status_url=None,
-                            response_url=None,
-                            cancel_url=None,
-                        )
+                        self.set_segment(idx, SegmentStatus.FAILED, str(exc), error=str(exc), **FORGET_REQUEST)
                     raise JobFailed(f"{label}: {exc}; `sora-tui resume {self.job.id}` submits it again") from None
                 attempt += 1
                 if segment:
@@ -925,15 +900,7 @@ class _JobRun:
                     self.log(f"could not cancel request {sub.request_id}: {exc}", "warning", idx)
             seg = self.store.segment(self.job.id, idx)
             if seg.status is not SegmentStatus.DONE:
-                self.set_segment(
-                    idx,
-                    SegmentStatus.PENDING,
-                    "cancelled",
-                    request_id=None,
-                    status_url=None,
-                    response_url=None,
-                    cancel_url=None,
-                )
+                self.set_segment(idx, SegmentStatus.PENDING, "cancelled", **FORGET_REQUEST)
         self.control.in_flight.clear()
 
     # --- join ---------------------------------------------------------------------
