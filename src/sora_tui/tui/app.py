@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,7 @@ from .screens.settings import SettingsScreen
 if TYPE_CHECKING:
     from ..core.pipeline import Engine
 
+UI_SWITCH_INTERVAL = 0.001  # seconds (CPython's default is 0.005)
 THUMB_SIZE = (32, 16)  # pixels: up to 32 cells × 8 rows of half blocks
 
 
@@ -82,6 +84,9 @@ class SoraApp(App[int]):
     # --- start-up ---------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        # Render threads (preview frames, joins, thumbnails) share the GIL with the UI loop: hand it
+        # over more often so keys stay responsive while segments render.
+        sys.setswitchinterval(UI_SWITCH_INTERVAL)
         theme = self.engine.settings.theme
         if theme in self.available_themes:
             self.theme = theme
@@ -518,8 +523,6 @@ def create_app(
 
 def run_app(engine_factory: Callable[[], Engine] | None = None) -> int:
     """`sora-tui` with no sub-command: run the studio; returns the exit code."""
-    import sys
-
     try:
         engine = engine_factory() if engine_factory is not None else None
         app = create_app(engine=engine)

@@ -18,6 +18,7 @@ from ..format import JOB_STATUS_STYLE, SEGMENT_STATUS_STYLE, STATUS_ICON, date, 
 if TYPE_CHECKING:
     from ..app import SoraApp
 
+LOG_TAIL = 120  # first log lines shown in the detail pane (`sora-tui show` has all)
 STATUS_FILTER = [("all statuses", "")] + [(str(s), str(s)) for s in JobStatus]
 
 
@@ -133,7 +134,7 @@ class HistoryScreen(Screen):
                 out.append(f" · {money(seg.cost_usd)}")
             out.append(f"\n   {excerpt(seg.prompt, 200)}\n", "dim")
         text.update(out)
-        for rec in store.logs(job.id, limit=300):
+        for rec in store.logs(job.id, limit=LOG_TAIL):
             prefix = f"[seg {rec.index}] " if rec.index is not None else ""
             log.write(f"{rec.level[:4]:4} {prefix}{rec.message}")
 

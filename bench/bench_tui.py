@@ -1,0 +1,162 @@
+"""Studio benchmarks (figures, not asserts): first paint, and key-to-screen latency under load.
+
+    .venv/bin/python bench/bench_tui.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+FIRST_PAINT_CODE = r"""
+import asyncio, sys, time
+t0 = time.perf_counter()
+from sora_tui.tui.app import create_app
+t_import = time.perf_counter() - t0
+
+async def main():
+    app = create_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        while type(app.screen).__name__ != "PromptScreen" or not app.screen.is_mounted:
+            await asyncio.sleep(0.001)
+        await pilot.pause()
+        t = time.perf_counter() - t0
+    print(f"{t_import:.4f} {t:.4f}")
+
+asyncio.run(main())
+"""
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SORA_TUI_", "FAL_", "OPENAI_"))}
+    env.update(SORA_TUI_HOME=str(home), PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring", **extra)
+    return env
+
+
+def bench_first_paint(runs: int = 5) -> dict[str, Any]:
+    """Seconds from interpreter start-up (imports included) to the prompt screen painted, in a fresh process."""
+    firsts, imports = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(runs):
+            out = subprocess.run(
+                [sys.executable, "-c", FIRST_PAINT_CODE],
+                env=_env(Path(tmp)),
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            imports.append(float(out[0]))
+            firsts.append(float(out[1]))
+    best = min(firsts)
+    return {
+        "name": "tui first paint",
+        "value": round(statistics.median(firsts), 4),
+        "best": round(best, 4),
+        "import_s": round(statistics.median(imports), 4),
+        "unit": "s",
+        "target": "<= 1 s",
+        "ok": statistics.median(firsts) <= 1.0,
+    }
+
+
+async def _key_latency(home: Path, jobs: int, latency: float, samples: int) -> dict[str, Any]:
+    from textual import events
+
+    from sora_tui.core.models import JobStatus, Mode, Plan, SegmentPlan
+    from sora_tui.tui.app import create_app
+
+    app = create_app(_env(home, SORA_TUI_PREVIEW_LATENCY=str(latency)))
+    times: list[float] = []
+    joining_times: list[float] = []
+    per_key: dict[str, list[float]] = {}
+    async with app.run_test(size=(120, 40)) as pilot:
+        engine = app.engine
+
+        def plan(n: int, seconds: int, prompt: str) -> Plan:
+            return Plan(
+                prompt=prompt,
+                model="preview",
+                resolution="360p",
+                aspect="16:9",
+                segments=[SegmentPlan(prompt=f"{prompt} {i}", seconds=seconds, title=f"S{i}") for i in range(n)],
+                mode=Mode.PARALLEL,
+                audio=True,
+            )
+
+        # five jobs render (parallel segments with simulated provider latency) and one long chain joins
+        ids = [engine.create_job(plan(3, 4, f"render job {k}")).id for k in range(jobs)]
+        joiner = engine.create_job(plan(12, 10, "joining job"))
+        joiner_id = joiner.id
+        for job_id in [joiner_id, *ids]:
+            app.start_job(job_id)
+        await pilot.pause()
+        painted: list[float] = []
+        original_display = app._display
+
+        def display(screen: Any, renderable: Any) -> None:
+            original_display(screen, renderable)
+            painted.append(time.perf_counter())
+
+        app._display = display  # type: ignore[method-assign]
+        keys = ["f4", "f3"]
+        names = {"f4": "HistoryScreen", "f3": "BoardScreen"}
+        for i in range(samples):
+            key = keys[i % 2]
+            joining = engine.store.get_job(joiner_id).status is JobStatus.JOINING
+            t0 = time.perf_counter()
+            app.post_message(events.Key(key, None))
+            while type(app.screen).__name__ != names[key]:
+                await asyncio.sleep(0.0005)
+            switched = time.perf_counter()
+            while not painted or painted[-1] < switched:  # the new screen reached the terminal
+                await asyncio.sleep(0.0005)
+            dt = painted[-1] - t0
+            times.append(dt)
+            per_key.setdefault(key, []).append(dt)
+            if joining:
+                joining_times.append(dt)
+            await asyncio.sleep(0.05)
+        running_at_end = len(engine.controls)
+        for job_id in list(engine.controls):
+            engine.cancel(job_id)
+        await app.workers.wait_for_complete()
+    times.sort()
+    p95 = times[int(0.95 * (len(times) - 1))]
+    return {
+        "name": "tui key-to-screen latency under load",
+        "value": round(statistics.median(times) * 1000, 2),
+        "p95_ms": round(p95 * 1000, 2),
+        "max_ms": round(max(times) * 1000, 2),
+        "joining_samples": len(joining_times),
+        "joining_max_ms": round(max(joining_times) * 1000, 2) if joining_times else None,
+        "jobs_running_at_end": running_at_end,
+        "median_ms_by_key": {k: round(statistics.median(v) * 1000, 2) for k, v in per_key.items()},
+        "unit": "ms (median)",
+        "target": "<= 100 ms",
+        "ok": p95 <= 0.1,
+    }
+
+
+def bench_key_latency(jobs: int = 5, latency: float = 3.0, samples: int = 80) -> dict[str, Any]:
+    """Key → screen switch → painted, while ``jobs`` preview jobs render and one long job renders then joins."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return asyncio.run(_key_latency(Path(tmp), jobs, latency, samples))
+
+
+def main() -> int:
+    for result in (bench_first_paint(), bench_key_latency()):
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    raise SystemExit(main())
