@@ -381,7 +381,7 @@ def _write_png(rgb: np.ndarray, dest: Path) -> Path:
 def read_last_frame(video: str | os.PathLike[str], info: VideoInfo | None = None) -> np.ndarray:
     """The true last decoded frame of ``video`` as RGB.
 
-    Seeks to a keyframe about one second before the end (``-sseof``) and decodes only
+    Seeks to a keyframe before the last quarter second (``-sseof``) and decodes only
     from there, keeping the last frame that really decodes; the frame count in the
     container is never trusted. Widens the window if nothing decodes (e.g. an audio
     track that runs longer than the video).
@@ -389,7 +389,7 @@ def read_last_frame(video: str | os.PathLike[str], info: VideoInfo | None = None
     path = Path(video)
     info = info or probe(path, count_frames=False)
     src = str(path.absolute())
-    for back in (1.0, 3.0, None):
+    for back in (0.25, 3.0, None):
         args = ["-loglevel", "error"]
         if back is not None:
             if info.duration <= back:
@@ -618,14 +618,14 @@ def _reencode_args(infos: list[VideoInfo], out: Path) -> list[str]:
     return args
 
 
-def _probe_all(paths: list[Path]) -> list[VideoInfo]:
+def _probe_all(paths: list[Path], count_frames: bool = True) -> list[VideoInfo]:
     """Probe files concurrently (each probe is one short ffmpeg process); results in order."""
     if len(paths) == 1:
-        return [probe(paths[0])]
+        return [probe(paths[0], count_frames)]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(4, len(paths))) as pool:
-        futures = [pool.submit(probe, p) for p in paths]
+        futures = [pool.submit(probe, p, count_frames) for p in paths]
     return [f.result() for f in futures]  # re-raises the first failure, in input order
 
 
@@ -659,7 +659,9 @@ def join(
     for p in paths:
         if p.absolute() == dest.absolute():
             raise MediaError(f"cannot join into {dest.name}: it is one of the inputs")
-    infos = _probe_all(paths)  # MediaError names the (first) bad one
+    # headers decide whether a stream copy is possible (MediaError names the first bad file);
+    # frames are counted only for a re-encode, which needs exact lengths for the silence it adds
+    infos = _probe_all(paths, count_frames=False)
     total = sum(i.duration for i in infos)
     dest.parent.mkdir(parents=True, exist_ok=True)
     ok, reason = (False, "re-encode requested") if force_reencode else _can_copy(infos)
@@ -680,7 +682,7 @@ def join(
                 )
                 if rc != 0:
                     raise _fail(rc, err, dest, "joining (stream copy)")
-                out = probe(tmp, count_frames=False)  # header check only: the inputs were counted
+                out = probe(tmp, count_frames=False)  # header check: the copy has all of the inputs
                 if abs(out.duration - total) > max(0.1, 2 / (infos[0].fps or 24)):
                     raise MediaError(f"stream copy gave {out.duration:.2f} s instead of {total:.2f} s")
         except MediaError as exc:
@@ -695,6 +697,8 @@ def join(
                 progress(1.0)
             return JoinResult(path=dest, method="copy", duration=round(total, 6))
 
+    infos = _probe_all(paths)
+    total = sum(i.duration for i in infos)
     with atomic_path(dest) as tmp:
         rc, err = _run_with_progress(_reencode_args(infos, tmp), total, progress)
         if rc != 0:
