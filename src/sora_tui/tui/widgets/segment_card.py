@@ -38,19 +38,31 @@ class SegmentCard(Vertical):
         super().__init__(**kwargs)
         self.index = index
         self.thumb_source: str | None = None
+        self._title = Label(f"#{index}", classes="card-title")
+        self._state = Static("", classes="card-state")
+        self._bar = ProgressBar(total=1.0, show_eta=False, show_percentage=True)
+        self._info = Static("", classes="card-info")
+        self._thumb = HalfBlockImage(placeholder="no frame yet")
+        self._pending: tuple[LiveSegment, float] | None = None
 
     def compose(self) -> ComposeResult:
-        yield Label(f"#{self.index}", classes="card-title")
-        yield Static("", classes="card-state")
-        yield ProgressBar(total=1.0, show_eta=False, show_percentage=True)
-        yield Static("", classes="card-info")
-        yield HalfBlockImage(placeholder="no frame yet")
+        yield self._title
+        yield self._state
+        yield self._bar
+        yield self._info
+        yield self._thumb
+
+    def on_mount(self) -> None:
+        if self._pending is not None:
+            self.update_from(*self._pending)
 
     def update_from(self, seg: LiveSegment, now: float) -> None:
-        if not self.is_mounted:
+        if not (self.is_mounted and self._bar.is_mounted):
+            self._pending = (seg, now)  # drawn once the card is on screen
             return
+        self._pending = None
         title = f"#{seg.index} {seg.title}".strip() if seg.title else f"#{seg.index}"
-        self.query_one(".card-title", Label).update(excerpt(f"{title} · {seg.seconds}s", 40))
+        self._title.update(excerpt(f"{title} · {seg.seconds}s", 40))
         style = SEGMENT_STATUS_STYLE.get(seg.status, "")
         state = Text.assemble((f"{STATUS_ICON.get(seg.status, '')} {seg.status}", style))
         detail = seg.message or seg.stage
@@ -58,8 +70,8 @@ class SegmentCard(Vertical):
             detail = seg.error
         if detail and detail != str(seg.status):
             state.append(f"  {excerpt(detail, 24)}", "dim")
-        self.query_one(".card-state", Static).update(state)
-        self.query_one(ProgressBar).update(total=1.0, progress=seg.fraction)
+        self._state.update(state)
+        self._bar.update(total=1.0, progress=seg.fraction)
         queue = f"queue #{seg.queue_position}" if seg.queue_position is not None else ""
         eta = seg.eta(now)
         line1 = "  ".join(
@@ -69,7 +81,7 @@ class SegmentCard(Vertical):
         )
         retries = max(0, seg.attempts)
         line2 = f"retries {retries}  submits {seg.submits}  cost {money(seg.cost_usd)}"
-        self.query_one(".card-info", Static).update(f"{line1}\n{line2}")
+        self._info.update(f"{line1}\n{line2}")
         self.set_class(seg.status is SegmentStatus.DONE, "-done")
         self.set_class(seg.status is SegmentStatus.FAILED, "-failed")
         self.set_class(
@@ -78,4 +90,4 @@ class SegmentCard(Vertical):
 
     def set_thumbnail(self, pixels: Any, source: str | None) -> None:
         self.thumb_source = source
-        self.query_one(HalfBlockImage).set_pixels(pixels)
+        self._thumb.set_pixels(pixels)
