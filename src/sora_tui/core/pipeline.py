@@ -184,6 +184,12 @@ class Engine:
             return FalProvider(key.value or "", self.settings)
         raise InputError("model", f"unknown provider {spec.provider!r} for {spec.id}")
 
+    def reload_keys(self) -> None:
+        """After a key was set or deleted: scrub the new values, rebuild providers on next use."""
+        self._secrets = known_secrets(self.env)
+        for name in [n for n in self._providers if n != "preview"]:
+            self._providers.pop(name)
+
     async def aclose(self) -> None:
         for provider in self._providers.values():
             await provider.aclose()

@@ -385,10 +385,7 @@ class SoraApp(App[int]):
         self.push_screen(AskModal("Load plan", "Path of a plan JSON file:", value=str(Path.cwd() / "plan.json")), done)
 
     def keys_changed(self) -> None:
-        from ..core.keys import known_secrets
-
-        self.engine._secrets = known_secrets(self.engine.env)
-        self.engine._providers.pop("fal", None)
+        self.engine.reload_keys()
 
     # --- engine events ----------------------------------------------------------------------
 
