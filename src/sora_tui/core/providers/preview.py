@@ -24,6 +24,7 @@ import json
 import math
 import os
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -539,6 +540,7 @@ class _Job:
     rendering: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
     logs: list[str] = field(default_factory=list)
+    proc: asyncio.subprocess.Process | None = None
 
 
 class PreviewProvider(Provider):
@@ -559,44 +561,21 @@ class PreviewProvider(Provider):
         self.latency = max(0.0, float(latency))
         self.image_latency = self.latency if image_latency is None else max(0.0, float(image_latency))
         self._jobs: dict[str, _Job] = {}
+        self._slots = asyncio.Semaphore(max(1, os.cpu_count() or 1))
+        self._waiting: list[str] = []
 
     def _record(self, rid: str) -> Path:
         return self.cache_dir / f"{rid}.json"
 
     def _save_record(self, rid: str, req: RenderRequest) -> None:
-        data = {
-            "model": req.model.id,
-            "kind": str(req.kind),
-            "prompt": req.prompt,
-            "seconds": req.seconds,
-            "resolution": req.resolution,
-            "aspect": req.aspect,
-            "audio": req.audio,
-            "width": req.width,
-            "height": req.height,
-            "fps": req.fps,
-            "start_image": str(req.start_image) if req.start_image else None,
-            "end_image": str(req.end_image) if req.end_image else None,
-            "seed": req.seed,
-            "label": req.label,
-        }
-        write_atomic(self._record(rid), json.dumps(data).encode())
+        write_atomic(self._record(rid), json.dumps(request_to_record(req)).encode())
 
     def _reattach(self, rid: str) -> _Job | None:
         """Rebuild a request from its record after a restart; None when there is none."""
         try:
-            data = json.loads(self._record(rid).read_text("utf-8"))
-        except (OSError, ValueError):
+            req = request_from_record(json.loads(self._record(rid).read_text("utf-8")))
+        except (OSError, ValueError, TypeError, KeyError, InputError):
             return None
-        from ..catalog import load_catalog
-
-        model = load_catalog().get(data.pop("model"))
-        kind = Kind(data.pop("kind"))
-        start, end = data.pop("start_image"), data.pop("end_image")
-        req = RenderRequest(
-            model=model, kind=kind, start_image=Path(start) if start else None, end_image=Path(end) if end else None,
-            **data,
-        )
         job = _Job(req=req, path=self.cache_dir / f"{rid}.mp4", started=time.monotonic())
         if job.path.is_file():
             job.logs.append(f"re-attached to finished request {rid}")
@@ -631,20 +610,46 @@ class PreviewProvider(Provider):
         return Submission(request_id=rid, endpoint=endpoint)
 
     async def _run(self, job: _Job) -> None:
-        def progress(frac: float) -> None:
-            if job.cancel.is_set():
-                raise RenderCancelled()
-            job.rendering = True
-            job.render_fraction = frac
+        """Render in a child process (like a remote worker: it never competes with the app's
+        event loop for the GIL, and it can be killed), while the simulated latency runs."""
 
         async def render() -> None:
-            await asyncio.to_thread(render_video, job.req, job.path, progress)
+            # at most one render per core, like a real queue; the rest wait with a queue position
+            self._waiting.append(job.path.stem)
+            try:
+                await self._slots.acquire()
+            finally:
+                self._waiting.remove(job.path.stem)
+            try:
+                await run_child()
+            finally:
+                self._slots.release()
+
+        async def run_child() -> None:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", __name__, str(self._record(job.path.stem)), str(job.path),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            job.proc = proc
+            assert proc.stdout is not None and proc.stderr is not None
+            async for raw in proc.stdout:
+                line = raw.decode("utf-8", "replace").split()
+                if len(line) == 2 and line[0] == "progress":
+                    job.rendering = True
+                    job.render_fraction = float(line[1])
+            err = (await proc.stderr.read()).decode("utf-8", "replace").strip()
+            if await proc.wait() != 0:
+                raise ProviderError(err.splitlines()[-1] if err else f"preview render exited with {proc.returncode}")
             job.logs.append(f"rendered {job.path.name}")
 
         try:
             await asyncio.gather(render(), asyncio.sleep(self.latency))
         except BaseException:
             job.cancel.set()
+            if job.proc is not None and job.proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    job.proc.kill()
+                await job.proc.wait()
             raise
 
     def _progress(self, job: _Job) -> float:
@@ -671,7 +676,9 @@ class PreviewProvider(Provider):
             return ProviderStatus("completed", logs=list(job.logs), progress=1.0)
         prog = self._progress(job)
         if not job.rendering and prog == 0.0:
-            return ProviderStatus("queued", queue_position=0, logs=list(job.logs), progress=0.0)
+            rid = job.path.stem
+            position = self._waiting.index(rid) + 1 if rid in self._waiting else 0
+            return ProviderStatus("queued", queue_position=position, logs=list(job.logs), progress=0.0)
         return ProviderStatus("running", logs=list(job.logs), progress=prog)
 
     async def result(self, sub: Submission) -> RenderResult:
@@ -771,6 +778,67 @@ def _copy_atomic(src: Path, dest: Path, progress: DownloadProgress | None) -> No
     if progress and total == 0:
         progress(0, 0)
 
+
+def request_to_record(req: RenderRequest) -> dict[str, Any]:
+    """A render request as JSON data (the model by id), to outlive the process."""
+    return {
+        "model": req.model.id,
+        "kind": str(req.kind),
+        "prompt": req.prompt,
+        "seconds": req.seconds,
+        "resolution": req.resolution,
+        "aspect": req.aspect,
+        "audio": req.audio,
+        "width": req.width,
+        "height": req.height,
+        "fps": req.fps,
+        "start_image": str(req.start_image) if req.start_image else None,
+        "end_image": str(req.end_image) if req.end_image else None,
+        "seed": req.seed,
+        "label": req.label,
+    }
+
+
+def request_from_record(data: dict[str, Any]) -> RenderRequest:
+    from ..catalog import load_catalog
+
+    data = dict(data)
+    model = load_catalog().get(data.pop("model"))
+    kind = Kind(data.pop("kind"))
+    start, end = data.pop("start_image"), data.pop("end_image")
+    return RenderRequest(
+        model=model, kind=kind, start_image=Path(start) if start else None, end_image=Path(end) if end else None,
+        **data,
+    )
+
+
+def _worker(argv: list[str]) -> int:
+    """``python -m sora_tui.core.providers.preview RECORD.json OUT.mp4``: render one request,
+    printing ``progress F`` lines; on failure one message line on stderr and exit 1."""
+    if len(argv) != 2:
+        print("usage: python -m sora_tui.core.providers.preview RECORD.json OUT.mp4", file=sys.stderr)
+        return 2
+    last = [-1.0]
+
+    def progress(frac: float) -> None:
+        if frac - last[0] >= 0.02 or frac >= 1.0:
+            last[0] = frac
+            print(f"progress {frac:.4f}", flush=True)
+
+    # a background renderer: the studio that started it (and its keys) come first
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(10)
+    try:
+        req = request_from_record(json.loads(Path(argv[0]).read_text("utf-8")))
+        render_video(req, Path(argv[1]), progress)
+    except Exception as exc:  # reported to the parent as one line
+        print(f"preview render failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker(sys.argv[1:]))
 
 __all__ = [
     "PreviewProvider",
