@@ -222,3 +222,29 @@ def test_help_lists_commands(sora_cmd, cli_env):
     assert res.returncode == 0
     for cmd in ("generate", "plan", "render", "history", "show", "resume", "redo", "models", "keys", "serve"):
         assert cmd in res.stdout
+
+
+async def test_full_disk_during_join_is_input_error_and_keeps_segments(home, monkeypatch):
+    from sora_tui.core.models import InputError, JobStatus, Request
+    from sora_tui.core.pipeline import Engine
+
+    engine = Engine(env={"SORA_TUI_HOME": str(home)})
+    plan = await engine.plan(engine.resolve(Request(prompt=PROMPT, segments=2, seconds=1, resolution="180p")))
+    job = engine.create_job(plan)
+
+    def full(files, dest, progress=None):
+        raise media.MediaError(f"No space left on device: cannot write {Path(dest).name} in {Path(dest).parent}.")
+
+    monkeypatch.setattr(media, "join", full)
+    with pytest.raises(InputError) as info:
+        await engine.run(job.id)
+    assert info.value.field == "disk" and "No space left" in str(info.value) and "resume" in str(info.value)
+    failed = engine.find_job(job.id)
+    assert failed.status is JobStatus.FAILED
+    files = [Path(s.file) for s in engine.store.segments(job.id)]
+    assert all(f.is_file() for f in files)
+    monkeypatch.undo()
+    done = await engine.run(job.id)  # space freed: resume joins without rendering again
+    assert done.status is JobStatus.COMPLETED
+    assert [s.submits for s in engine.store.segments(job.id)] == [1, 1]
+    await engine.aclose()

@@ -80,6 +80,10 @@ class JobCancelled(Exception):
     pass
 
 
+class DiskFull(JobFailed):
+    """The disk filled up (e.g. during the join): the job fails resumable and the caller gets an InputError."""
+
+
 def seg_name(index: int, suffix: str = ".mp4") -> str:
     return f"seg_{index:02d}{suffix}"
 
@@ -525,6 +529,8 @@ class _JobRun:
             message = redact(str(exc), self.engine._secrets)
             self.set_job_status(JobStatus.FAILED, message, error=message)
             self.log(message, "error")
+            if isinstance(exc, DiskFull):  # the user must act (free space): bad input, exit 2
+                raise InputError("disk", message) from None
         except asyncio.CancelledError:
             # the task itself was cancelled (app quit, Ctrl-C): leave the job resumable
             self.store.update_job(job_id, status=JobStatus.CANCELLED, error="interrupted")
@@ -929,9 +935,10 @@ class _JobRun:
         try:
             result = await asyncio.to_thread(media.join, [Path(s.file or "") for s in segments], final, progress)
         except media.MediaError as exc:
-            raise JobFailed(
-                f"join failed: {exc}. The segments are kept; `sora-tui resume {self.job.id}` joins again"
-            ) from None
+            message = f"join failed: {exc} The segments are kept; `sora-tui resume {self.job.id}` joins again"
+            if "No space left" in str(exc):
+                raise DiskFull(message) from None
+            raise JobFailed(message) from None
         output = final
         if self.output is not None:
             try:
