@@ -331,3 +331,126 @@ async def test_help_and_palette_list_actions(make_app):
         labels = [label for label, _, _ in provider._commands()]
         assert any(label.startswith("Plan") for label in labels)
         assert any(label.startswith("History") for label in labels)
+
+
+async def test_keyframe_mode_review_regenerate_replace_render(make_app, tmp_path):
+    import cv2
+    import numpy as np
+
+    from sora_tui.tui.screens.keyframes import KeyframeScreen
+    from sora_tui.tui.widgets.keyframe_card import KeyframeCard
+    from sora_tui.tui.widgets.keyframe_editor import KeyframeEditor
+
+    picture = tmp_path / "mine.png"
+    img = np.zeros((90, 160, 3), np.uint8)
+    img[:, :, 2] = 220  # a red picture (BGR)
+    cv2.imwrite(str(picture), img)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_prompt(pilot, "a lighthouse in a storm")
+        app.screen.query_one("#mode", Select).value = "keyframes"
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen), what="the plan screen")
+        await pilot.pause()
+        plan_screen = app.screen
+        assert len(plan_screen.query(KeyframeEditor)) == 3  # N+1 boundaries around 2 segments
+        assert "Make keyframes" in {b.binding.description for b in plan_screen.active_bindings.values()}
+        plan_screen.query(KeyframeEditor).first().query_one(TextArea).load_text("the lighthouse at dusk, calm sea")
+        await pilot.pause()
+        await pilot.press("ctrl+r")  # makes the keyframes, stops for review
+        await wait_for(pilot, lambda: isinstance(app.screen, KeyframeScreen), what="the review")
+        await wait_jobs(pilot)
+        review = app.screen
+        job = app.engine.store.list_jobs()[0]
+        assert job.status is JobStatus.AWAITING_REVIEW
+        assert job.plan.keyframes[0] == "the lighthouse at dusk, calm sea"
+        assert all(s.status is SegmentStatus.PENDING for s in app.engine.store.segments(job.id))
+        await wait_for(pilot, lambda: len(app.keyframe_thumbs) == 3, what="keyframe thumbnails")
+        await pilot.pause()
+        cards = list(review.query(KeyframeCard))
+        assert [c.index for c in cards] == [0, 1, 2]
+        assert all(c.thumb_version is not None for c in cards)
+        assert "nothing paid for yet" in str(review.query_one("#kf-money").render())
+        # regenerate keyframe 1 with a new description
+        await pilot.press("right")
+        assert review.selected == 1
+        review.query_one("#kf-prompt", TextArea).load_text("the lamp blazes, waves crash on the rocks")
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        kfs = app.engine.store.keyframes(job.id)
+        assert kfs[1].prompt == "the lamp blazes, waves crash on the rocks" and kfs[1].status == "done"
+        assert app.engine.store.get_job(job.id).plan.keyframes[1] == kfs[1].prompt
+        # replace keyframe 2 with the user's picture; a bad path is refused in the modal first
+        await pilot.press("right")
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert isinstance(app.screen, AskModal)
+        app.screen.query_one(Input).value = str(tmp_path / "missing.png")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "does not exist" in error_text(app.screen, "#ask-error")
+        app.screen.query_one(Input).value = str(picture)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is review
+        kf2 = app.engine.store.keyframes(job.id)[2]
+        assert kf2.source == "user" and kf2.status == "done"
+        await pilot.pause(0.2)
+        assert "your image" in str(review.cards[2]._state.render())
+        # render the videos: the estimate is shown first
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, BoardScreen), what="the board")
+        assert len(app.screen.query(KeyframeCard)) == 3  # the keyframe row above the segment cards
+        await wait_jobs(pilot)
+        done = app.engine.store.get_job(job.id)
+        assert done.status is JobStatus.COMPLETED, done.error
+        assert [s.status for s in app.engine.store.segments(job.id)] == [SegmentStatus.DONE] * 2
+        await pilot.press("f4")
+        await pilot.pause()
+        assert isinstance(app.screen, HistoryScreen) and app.screen.selected_id() == job.id
+
+
+async def test_keyframe_descriptions_follow_their_segments(make_app):
+    from sora_tui.core.models import Mode
+    from sora_tui.tui.widgets.keyframe_editor import KeyframeEditor
+
+    plan = small_plan(3, seconds=2)
+    plan.mode = Mode.KEYFRAMES
+    plan.keyframes = ["K0", "K1", "K2", "K3"]
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_plan(plan)
+        await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen), what="plan screen")
+        await pilot.pause()
+        screen = app.screen
+        editor = screen.query_one(PlanEditor)
+
+        async def do(key: str, segment: int) -> list[str]:
+            editor.editors[segment - 1].focus_prompt()
+            await pilot.press(key)
+            await pilot.pause()
+            kfs = screen.to_plan().keyframes
+            assert len(screen.query(KeyframeEditor)) == len(screen.to_plan().segments) + 1
+            return kfs
+
+        assert await do("alt+down", 1) == ["K0", "K2", "K1", "K3"]  # segments move with their end frame
+        assert await do("alt+up", 2) == ["K0", "K1", "K2", "K3"]
+        kfs = await do("ctrl+t", 2)  # split: a new midway frame, the second half keeps K2
+        assert kfs[:2] == ["K0", "K1"] and "Midway" in kfs[2] and kfs[3:] == ["K2", "K3"]
+        assert await do("ctrl+j", 2) == ["K0", "K1", "K2", "K3"]  # merge back: the boundary goes
+        assert await do("ctrl+delete", 2) == ["K0", "K1", "K3"]
+        kfs = await do("ctrl+n", 1)
+        assert kfs[0:2] == ["K0", "K1"] and kfs[3] == "K3" and len(kfs) == 4
+        # a blank description is reported next to it; nothing is created
+        screen.query(KeyframeEditor).first().query_one(TextArea).load_text("  ")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        first = screen.query(KeyframeEditor).first()
+        assert "describe this keyframe" in error_text(first, ".kf-error")
+        assert app.engine.store.list_jobs() == []

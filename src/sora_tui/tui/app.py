@@ -28,6 +28,7 @@ from .live import LiveJob
 from .screens.board import BoardScreen
 from .screens.help import HelpScreen
 from .screens.history import HistoryScreen
+from .screens.keyframes import KeyframeScreen
 from .screens.modals import AskModal, ConfirmModal
 from .screens.plan import PlanScreen
 from .screens.prompt import PromptScreen
@@ -76,6 +77,7 @@ class SoraApp(App[int]):
         self.live: dict[str, LiveJob] = {}
         self.current_job: str | None = None
         self.thumbnails: dict[tuple[str, int], Any] = {}
+        self.keyframe_thumbs: dict[tuple[str, int], tuple[Any, object]] = {}  # (pixels, version)
         self.job_workers: dict[str, Worker] = {}
         self.board: BoardScreen | None = None
         self.history: HistoryScreen | None = None
@@ -137,11 +139,49 @@ class SoraApp(App[int]):
             for seg in live.segments.values():
                 if seg.thumbnail_source:
                     self.make_thumbnail(job_id, seg.index, seg.thumbnail_source)
+            self._keyframe_thumbs(live)
         self.current_job = job_id
         if self.current_mode == "board" and self.board is not None:
             self.call_later(self.board.sync_tabs)
         else:
             self.switch_mode("board")
+
+    def live_job(self, job_id: str) -> LiveJob | None:
+        """The live state of a job, loaded from the store (with its thumbnails) the first time."""
+        live = self.live.get(job_id)
+        if live is None:
+            live = LiveJob.load(self.engine.store, job_id)
+            if live is None:
+                return None
+            live.running = job_id in self.engine.controls
+            self.live[job_id] = live
+            for seg in live.segments.values():
+                if seg.thumbnail_source and seg.status is SegmentStatus.DONE:
+                    self.make_thumbnail(job_id, seg.index, seg.thumbnail_source)
+            self._keyframe_thumbs(live)
+        return live
+
+    def _keyframe_thumbs(self, live: LiveJob) -> None:
+        for kf in live.keyframes.values():
+            if kf.status == "done" and kf.file:
+                self.make_keyframe_thumbnail(live.id, kf.index, kf.file)
+
+    def open_review(self, job_id: str) -> None:
+        """Show the keyframe review of a keyframe-mode job (on top of the current screen)."""
+        if self.live_job(job_id) is None:
+            self.notify(f"No job {job_id} in the history.", severity="error")
+            return
+        screen = self.screen
+        if isinstance(screen, KeyframeScreen) and screen.job_id == job_id:
+            screen.redraw()
+            return
+        if isinstance(screen, PlanScreen | KeyframeScreen):
+            self.pop_screen()
+        self.push_screen(KeyframeScreen(job_id))
+
+    def _review_screen(self, job_id: str) -> KeyframeScreen | None:
+        screen = self.screen
+        return screen if isinstance(screen, KeyframeScreen) and screen.job_id == job_id else None
 
     async def action_quit(self) -> None:
         running = [j for j in self.engine.controls]
@@ -178,9 +218,11 @@ class SoraApp(App[int]):
         if isinstance(self.screen, PlanScreen):
             self.pop_screen()
         self.post_message(msg.JobsChanged(job.id))
-        self.start_job(job.id)
+        # keyframe mode: make the keyframes and stop for review before any video is paid for
+        self.start_job(job.id, review=plan.mode is Mode.KEYFRAMES)
 
-    def start_job(self, job_id: str) -> None:
+    def start_job(self, job_id: str, review: bool = False) -> None:
+        """Run (or resume) a job; ``review`` stops a keyframe-mode job once its keyframes exist."""
         if job_id in self.engine.controls or (
             job_id in self.job_workers and self.job_workers[job_id].state in (WorkerState.PENDING, WorkerState.RUNNING)
         ):
@@ -196,8 +238,19 @@ class SoraApp(App[int]):
         for seg in live.segments.values():
             if seg.thumbnail_source and seg.status is SegmentStatus.DONE:
                 self.make_thumbnail(job_id, seg.index, seg.thumbnail_source)
-        self.job_workers[job_id] = self.run_job(job_id)
-        self.show_on_board(job_id)
+        self._keyframe_thumbs(live)
+        self.job_workers[job_id] = self.run_job(job_id, review)
+        if review:
+            self.open_review(job_id)
+        else:
+            self.show_on_board(job_id)
+
+    def render_videos(self, job_id: str) -> None:
+        """The keyframes are accepted: render every segment between its two keyframes."""
+        screen = self._review_screen(job_id)
+        if screen is not None:
+            self.pop_screen()
+        self.start_job(job_id)
 
     def _output_for(self, job_id: str) -> Path | None:
         folder = self.engine.settings.output_dir
@@ -206,15 +259,16 @@ class SoraApp(App[int]):
         path = Path(folder).expanduser()
         return path / f"{job_id}.mp4" if path.is_dir() else None
 
+    def _sink(self, event: Any) -> None:
+        self.post_message(msg.event_message(event))
+
     @work(group="jobs", exit_on_error=False)
-    async def run_job(self, job_id: str) -> None:
+    async def run_job(self, job_id: str, review: bool = False) -> None:
         """Run (or resume) one job on the app's loop; engine events become messages."""
-
-        def sink(event: Any) -> None:
-            self.post_message(msg.event_message(event))
-
         try:
-            job = await self.engine.run(job_id, on_event=sink, output=self._output_for(job_id))
+            job = await self.engine.run(
+                job_id, on_event=self._sink, output=self._output_for(job_id), review_keyframes=review
+            )
         except InputError as exc:
             self.post_message(msg.JobFinished(job_id, "refused", str(exc)))
             return
@@ -232,7 +286,73 @@ class SoraApp(App[int]):
             self.notify("This job is complete; use Redo (k in History) to render segments again.")
             self.show_on_board(job_id)
             return
+        if job.mode is Mode.KEYFRAMES and not self._videos_started(job_id):
+            # never render videos blindly: review the keyframes first (made now if some are missing)
+            kfs = self.engine.store.keyframes(job_id)
+            if job.status is JobStatus.AWAITING_REVIEW and kfs and all(k.status == "done" for k in kfs):
+                self.open_review(job_id)
+            else:
+                self.start_job(job_id, review=True)
+            return
         self.start_job(job_id)
+
+    def _videos_started(self, job_id: str) -> bool:
+        return any(
+            s.status is not SegmentStatus.PENDING or s.request_id or s.submits
+            for s in self.engine.store.segments(job_id)
+        )
+
+    # --- keyframes ------------------------------------------------------------------------
+
+    async def regenerate_keyframe(self, job_id: str, index: int, prompt: str | None = None) -> None:
+        """Make keyframe ``index`` again; a new description also goes into the job's plan."""
+        await self.engine.regenerate_keyframe(job_id, index, prompt, on_event=self._sink)
+        if prompt is not None:
+            self._plan_keyframe(job_id, index, prompt)
+        self._keyframe_changed(job_id, index)
+
+    def replace_keyframe(self, job_id: str, index: int, image: str) -> str | None:
+        """Use the user's image as keyframe ``index``; returns what went wrong, if anything."""
+        try:
+            path = self.engine.replace_keyframe(job_id, index, image)
+        except InputError as exc:
+            return str(exc)
+        except Exception as exc:  # an unreadable or corrupt image
+            return f"cannot use {Path(image).name} as an image: {exc}"
+        self._keyframe_changed(job_id, index, str(path))
+        return None
+
+    def _plan_keyframe(self, job_id: str, index: int, prompt: str) -> None:
+        """Keep plan.json's keyframe descriptions in step (only while no video has started)."""
+        job = self.engine.store.get_job(job_id)
+        if job is None or job.plan is None or self._videos_started(job_id):
+            return
+        plan = copy.deepcopy(job.plan)
+        plan.keyframes = plan.keyframe_prompts()
+        plan.keyframes[index] = prompt
+        try:
+            self.engine.update_plan(job_id, plan)
+        except InputError:
+            return
+
+    def _keyframe_changed(self, job_id: str, index: int, path: str | None = None) -> None:
+        live = self.live_job(job_id)
+        if live is None:
+            return
+        live.refresh(self.engine.store)
+        live.refresh_keyframes(self.engine.store)
+        kf = live.keyframes.get(index)
+        if kf is not None and kf.file and kf.status == "done":
+            self.make_keyframe_thumbnail(job_id, index, path or kf.file)
+        self._keyframes_redraw(job_id, index)
+        self._history_changed()
+
+    def _keyframes_redraw(self, job_id: str, index: int | None = None) -> None:
+        if self.board is not None:
+            self.board.update_keyframes(job_id)
+        review = self._review_screen(job_id)
+        if review is not None:
+            review.redraw()
 
     def cancel_job(self, job_id: str) -> None:
         if self.engine.cancel(job_id):
@@ -400,6 +520,9 @@ class SoraApp(App[int]):
         live.refresh(self.engine.store)
         if self.board is not None:
             self.board.update_header(message.job_id)
+        review = self._review_screen(message.job_id)
+        if review is not None:
+            review.redraw()
         self._history_changed()
 
     def on_segment_status_message(self, message: msg.SegmentStatusMessage) -> None:
@@ -439,6 +562,9 @@ class SoraApp(App[int]):
             live.apply(message.event)
             if self.board is not None:
                 self.board.update_header(message.job_id)
+            review = self._review_screen(message.job_id)
+            if review is not None:
+                review.update_summary()
 
     def on_join_progress_message(self, message: msg.JoinProgressMessage) -> None:
         live = self._live(message.job_id)
@@ -449,10 +575,12 @@ class SoraApp(App[int]):
 
     def on_keyframe_message(self, message: msg.KeyframeMessage) -> None:
         live = self._live(message.job_id)
-        if live is not None:
-            live.log.append(f"keyframe {message.event.index} ready")
-            if self.board is not None:
-                self.board.append_log(message.job_id, live.log[-1])
+        if live is None:
+            return
+        live.refresh_keyframes(self.engine.store)
+        live.apply(message.event)
+        self.make_keyframe_thumbnail(message.job_id, message.event.index, message.event.path)
+        self._keyframes_redraw(message.job_id, message.event.index)
 
     def on_job_finished(self, message: msg.JobFinished) -> None:
         live = self._live(message.job_id)
@@ -463,8 +591,17 @@ class SoraApp(App[int]):
             for idx in live.segments if live else []:
                 self.board.update_card(message.job_id, idx)
             self.board.update_header(message.job_id)
+        if live is not None:
+            live.refresh_keyframes(self.engine.store)
+            self._keyframes_redraw(message.job_id)
         job = self.engine.store.get_job(message.job_id)
-        if message.status == "completed" and job is not None:
+        if message.status == "awaiting_review":
+            self.notify(
+                "Keyframes ready: nothing has been paid for video yet. Review them, then ctrl+r renders the videos.",
+                title="Review keyframes",
+                timeout=8,
+            )
+        elif message.status == "completed" and job is not None:
             self.notify(f"Video ready: {job.output}", title="Done", timeout=8)
         elif message.status == "cancelled":
             self.notify("Job cancelled; History → Resume continues it.", severity="warning")
@@ -495,6 +632,21 @@ class SoraApp(App[int]):
         except Exception:
             return
         self.post_message(msg.ThumbnailReady(job_id, index, pixels))
+
+    @work(thread=True, group="thumbs", exit_on_error=False)
+    def make_keyframe_thumbnail(self, job_id: str, index: int, path: str) -> None:
+        from ..core import media
+
+        try:
+            version = (path, Path(path).stat().st_mtime_ns)
+            pixels = media.thumbnail(path, *THUMB_SIZE)
+        except Exception:
+            return
+        self.post_message(msg.KeyframeThumbnailReady(job_id, index, pixels, version))
+
+    def on_keyframe_thumbnail_ready(self, message: msg.KeyframeThumbnailReady) -> None:
+        self.keyframe_thumbs[(message.job_id, message.index)] = (message.pixels, message.version)
+        self._keyframes_redraw(message.job_id, message.index)
 
     def on_thumbnail_ready(self, message: msg.ThumbnailReady) -> None:
         self.thumbnails[(message.job_id, message.index)] = message.pixels

@@ -22,6 +22,9 @@ class SoraCommands(Provider):
             for b in bindings:
                 if not isinstance(b, Binding) or not b.description or b.action in seen:
                     continue
+                name = b.action.split("(", 1)[0]
+                if node.check_action(name, ()) is False:  # e.g. Render vs Make keyframes on the plan
+                    continue
                 seen.add(b.action)
                 label = f"{b.description} ({app.get_key_display(b)})"
                 out.append((label, b.tooltip or "", partial(node.run_action, b.action)))

@@ -18,12 +18,13 @@ from ..core.models import (
     JoinProgress,
     KeyframeReady,
     LogLine,
+    Mode,
     Segment,
     SegmentProgress,
     SegmentStatus,
     SegmentStatusChanged,
 )
-from ..core.store import Store
+from ..core.store import Keyframe, Store
 
 LOG_LINES = 500
 
@@ -105,6 +106,7 @@ class LiveSegment:
 class LiveJob:
     job: Job
     segments: dict[int, LiveSegment] = field(default_factory=dict)
+    keyframes: dict[int, Keyframe] = field(default_factory=dict)  # keyframe mode: boundary images 0..N
     log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
     join_fraction: float = 0.0
     spent_usd: float = 0.0
@@ -126,7 +128,8 @@ class LiveJob:
         live = cls(job=job, spent_usd=job.cost_usd)
         for seg in store.segments(job_id):
             live.segments[seg.index] = LiveSegment.from_segment(seg)
-        for rec in store.logs(job_id, limit=LOG_LINES):
+        live.refresh_keyframes(store)
+        for rec in store.logs(job_id)[-LOG_LINES:]:  # the newest lines
             live.log.append(_log_text(rec.level, rec.message, rec.index))
         if job.status is JobStatus.COMPLETED:
             live.join_fraction = 1.0
@@ -146,6 +149,17 @@ class LiveJob:
                 self.segments[seg.index] = LiveSegment.from_segment(seg)
             else:
                 live.update_from(seg)
+
+    def refresh_keyframes(self, store: Store) -> None:
+        """Re-read the keyframe rows (prompt, status, file, source, cost) from the store."""
+        self.keyframes = {k.index: k for k in store.keyframes(self.job.id)}
+
+    @property
+    def is_keyframe_job(self) -> bool:
+        return str(self.job.mode) == Mode.KEYFRAMES
+
+    def keyframes_done(self) -> int:
+        return sum(1 for k in self.keyframes.values() if k.status == "done")
 
     def apply(self, event: Event) -> None:
         """Fold one engine event into the state (store-independent part)."""
@@ -188,7 +202,10 @@ class LiveJob:
         elif isinstance(event, JoinProgress):
             self.join_fraction = max(0.0, min(1.0, event.fraction))
         elif isinstance(event, KeyframeReady):
-            pass
+            kf = self.keyframes.get(event.index)
+            if kf is not None:
+                kf.status = "done"
+                kf.file = event.path
 
     @property
     def total_seconds(self) -> int:

@@ -106,3 +106,13 @@ class ThumbnailReady(Message):
     job_id: str
     index: int
     pixels: np.ndarray
+
+
+@dataclass
+class KeyframeThumbnailReady(Message):
+    """A keyframe image's thumbnail; ``version`` (path, mtime) tells a regenerated image from the old one."""
+
+    job_id: str
+    index: int
+    pixels: np.ndarray
+    version: object

@@ -69,7 +69,20 @@ _JOBS: list[dict[str, Any]] = [
         "done": 0,
         "age": 3 * 86400,
     },
+    {
+        "id": "20260921-133000-4b5c6d",
+        "prompt": "An origami crane unfolds itself on a desk, flies out of the window and over the rooftops at dawn",
+        "model": "veo3.1-fast",
+        "resolution": "720p",
+        "seconds": [8, 8, 8],
+        "mode": "keyframes",
+        "status": "awaiting_review",
+        "done": 0,
+        "user_keyframes": [2],
+        "age": 40 * 60,
+    },
 ]
+KEYFRAME_JOB = _JOBS[4]["id"]
 
 
 def _frame(path: Path, seed: int, width: int = 64, height: int = 36) -> str:
@@ -127,7 +140,7 @@ def build_demo(home: Path = DEMO_HOME) -> Any:
                     )
                     for i, s in enumerate(spec["seconds"], 1)
                 ],
-                mode=Mode.CHAIN,
+                mode=Mode(spec.get("mode", "chain")),
                 audio=False,
             )
             job = engine.create_job(plan)
@@ -164,6 +177,14 @@ def build_demo(home: Path = DEMO_HOME) -> Any:
                         started_at=created + 20 * i,
                         finished_at=created + 20 * i + 5,
                     )
+            if plan.mode is Mode.KEYFRAMES:
+                price = engine.catalog.image_model_for(cat).price_per_image
+                for kf in store.keyframes(job.id):
+                    user = kf.index in spec.get("user_keyframes", [])
+                    kf.file = _frame(Path(job.folder or "") / f"kf_{kf.index:02d}.png", n * 10 + kf.index)
+                    kf.status, kf.source, kf.cost_usd = "done", "user" if user else "generated", 0.0 if user else price
+                    spent += kf.cost_usd
+                    store.upsert_keyframe(kf)
             status = JobStatus(spec["status"])
             changes: dict[str, Any] = {"status": status, "created_at": created, "cost_usd": round(spent, 4)}
             if status is JobStatus.COMPLETED:
@@ -174,7 +195,9 @@ def build_demo(home: Path = DEMO_HOME) -> Any:
             store.update_job(job.id, **changes)
             with store._lock:  # fixed log times, for stable pictures
                 store._db.execute("UPDATE logs SET ts=? WHERE job_id=?", (created, job.id))
-            store.log(job.id, f"rendering {len(spec['seconds'])} segments on {spec['model']} (chain mode)")
+            store.log(job.id, f"rendering {len(spec['seconds'])} segments on {spec['model']} ({plan.mode} mode)")
+            if plan.mode is Mode.KEYFRAMES:
+                store.log(job.id, f"keyframes ready in {job.folder}; replace or regenerate any, then render the videos")
             for i in range(1, spec["done"] + 1):
                 store.log(job.id, f"segment {i} done ({spec['seconds'][i - 1]:.2f} s)", index=i)
             if spec.get("error"):
@@ -238,6 +261,13 @@ async def to_board(pilot: Any) -> None:
     await settle(pilot)
 
 
+async def to_keyframes(pilot: Any) -> None:
+    pilot.app.open_review(KEYFRAME_JOB)
+    await settle(pilot)
+    await pilot.press("right")
+    await settle(pilot)
+
+
 async def to_history(pilot: Any) -> None:
     await pilot.press("f4")
     await settle(pilot)
@@ -258,6 +288,7 @@ SCREENS: dict[str, Callable[[Any], Awaitable[None]]] = {
     "prompt-errors": to_prompt_errors,
     "plan": to_plan,
     "board": to_board,
+    "keyframes": to_keyframes,
     "history": to_history,
     "settings": to_settings,
     "help": to_help,

@@ -14,6 +14,7 @@ from textual.widgets import Footer, Header, ProgressBar, RichLog, Static, Tab, T
 from ...core.models import JobStatus, SegmentStatus
 from ..format import JOB_STATUS_STYLE, duration, excerpt, money
 from ..live import LiveJob
+from ..widgets.keyframe_card import KeyframeCard
 from ..widgets.segment_card import SegmentCard
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class BoardScreen(Screen):
         Binding("t", "retry", "Retry", id="board.retry", tooltip="Retry failed segments / resume the job"),
         Binding("o", "open", "Open", id="board.open", tooltip="Open the finished video in the system player"),
         Binding("y", "copy", "Copy path", id="board.copy", tooltip="Copy the video's path to the clipboard"),
+        Binding("v", "review", "Keyframes", id="board.review", tooltip="Review the keyframes of a keyframe-mode job"),
         Binding("left_square_bracket", "switch(-1)", "Prev job", id="board.prev", tooltip="Show the previous job"),
         Binding("right_square_bracket", "switch(1)", "Next job", id="board.next", tooltip="Show the next job"),
     ]
@@ -44,6 +46,7 @@ class BoardScreen(Screen):
             yield ProgressBar(total=1.0, show_eta=False, id="overall")
             yield Static("", id="overall-text")
         with VerticalScroll(id="cards-scroll"):
+            yield Grid(id="kf-row")
             yield Grid(id="cards")
         yield Static("", id="output-line")
         yield RichLog(id="log", max_lines=500, wrap=True, markup=False, auto_scroll=True)
@@ -108,8 +111,10 @@ class BoardScreen(Screen):
     async def show_job(self, job_id: str | None) -> None:
         self.shown = job_id
         grid = self.query_one("#cards", Grid)
+        kf_row = self.query_one("#kf-row", Grid)
         log = self.query_one(RichLog)
         await grid.remove_children()
+        await kf_row.remove_children()
         log.clear()
         live = self.app.live.get(job_id) if job_id else None
         if live is None:
@@ -121,9 +126,15 @@ class BoardScreen(Screen):
             self.query_one("#output-line", Static).update("")
             return
         await grid.mount_all([SegmentCard(i) for i in sorted(live.segments)])
+        kf_row.display = live.is_keyframe_job
+        if live.is_keyframe_job:  # the boundary images the segments run between, above the cards
+            n = len(live.segments)
+            kf_row.styles.grid_size_columns = min(n + 1, 6)
+            await kf_row.mount_all([KeyframeCard(k, n, compact=True) for k in range(n + 1)])
         for line in live.log:
             log.write(line)
         self.redraw()
+        self.refresh_bindings()
 
     def redraw(self) -> None:
         """Redraw everything of the shown job from its live state."""
@@ -132,7 +143,23 @@ class BoardScreen(Screen):
             return
         for idx in live.segments:
             self.update_card(live.id, idx)
+        self.update_keyframes(live.id)
         self.update_header(live.id)
+
+    def update_keyframes(self, job_id: str) -> None:
+        """Redraw the keyframe row (states and thumbnails as they become ready)."""
+        if job_id != self.shown or not self.is_mounted:
+            return
+        live = self.app.live.get(job_id)
+        if live is None or not live.is_keyframe_job:
+            return
+        making = next((k for k, kf in sorted(live.keyframes.items()) if kf.status != "done"), None)
+        for card in self.query(KeyframeCard):
+            kf = live.keyframes.get(card.index)
+            card.update_from(kf, busy=live.running and card.index == making)
+            thumb = self.app.keyframe_thumbs.get((job_id, card.index))
+            if thumb is not None and kf is not None and kf.status == "done" and card.thumb_version != thumb[1]:
+                card.set_thumbnail(*thumb)
 
     @property
     def live(self) -> LiveJob | None:
@@ -187,6 +214,11 @@ class BoardScreen(Screen):
             out.update(f"[b red]✗ {excerpt(job.error, 200)}[/]   [dim](t retry)[/]")
         elif job.status is JobStatus.CANCELLED:
             out.update("[yellow]■ Cancelled.[/] [dim]t resumes it; finished segments are kept.[/]")
+        elif job.status is JobStatus.AWAITING_REVIEW:
+            out.update(
+                "[b $warning]◆ Keyframes ready for review[/] — nothing paid for video yet.   "
+                "[dim](v review the keyframes, then ctrl+r there renders the videos)[/]"
+            )
         else:
             out.update("")
 
@@ -218,3 +250,16 @@ class BoardScreen(Screen):
     def action_copy(self) -> None:
         if self.shown:
             self.app.copy_output(self.shown)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "review":  # only keyframe-mode jobs have keyframes
+            live = self.live
+            return live is not None and live.is_keyframe_job
+        return True
+
+    def action_review(self) -> None:
+        live = self.live
+        if live is None or not live.is_keyframe_job:
+            self.notify("Only keyframe-mode jobs have keyframes to review.", severity="warning")
+            return
+        self.app.open_review(live.id)

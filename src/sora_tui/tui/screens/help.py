@@ -17,6 +17,7 @@ INTRO = (
 def binding_rows(app) -> list[tuple[str, str, str, str]]:
     from .board import BoardScreen
     from .history import HistoryScreen
+    from .keyframes import KeyframeScreen
     from .plan import PlanScreen
     from .prompt import PromptScreen
     from .settings import SettingsScreen
@@ -27,6 +28,7 @@ def binding_rows(app) -> list[tuple[str, str, str, str]]:
         for name, cls in (
             ("Prompt", PromptScreen),
             ("Plan", PlanScreen),
+            ("Keyframes", KeyframeScreen),
             ("Board", BoardScreen),
             ("History", HistoryScreen),
             ("Settings", SettingsScreen),

@@ -18,7 +18,7 @@ from ..format import JOB_STATUS_STYLE, SEGMENT_STATUS_STYLE, STATUS_ICON, date, 
 if TYPE_CHECKING:
     from ..app import SoraApp
 
-LOG_TAIL = 120  # first log lines shown in the detail pane (`sora-tui show` has all)
+LOG_TAIL = 120  # newest log lines shown in the detail pane (`sora-tui show` has all)
 STATUS_FILTER = [("all statuses", "")] + [(str(s), str(s)) for s in JobStatus]
 
 
@@ -125,6 +125,14 @@ class HistoryScreen(Screen):
             out.append(f"{job.output}\n")
         if job.error:
             out.append(f"error {job.error}\n", "red")
+        keyframes = store.keyframes(job.id)
+        if keyframes:
+            made = sum(1 for k in keyframes if k.status == "done")
+            mine = sum(1 for k in keyframes if k.source == "user" and k.status == "done")
+            out.append(f"◆ keyframes {made}/{len(keyframes)} ready" + (f" ({mine} your image)" if mine else ""), "bold")
+            if job.status is JobStatus.AWAITING_REVIEW:
+                out.append(" · no video paid for yet · r reviews them")
+            out.append("\n")
         out.append("\n")
         out.append(job.prompt + "\n\n", "italic")
         for seg in store.segments(job.id):
@@ -134,7 +142,7 @@ class HistoryScreen(Screen):
                 out.append(f" · {money(seg.cost_usd)}")
             out.append(f"\n   {excerpt(seg.prompt, 200)}\n", "dim")
         text.update(out)
-        for rec in store.logs(job.id, limit=LOG_TAIL):
+        for rec in store.logs(job.id)[-LOG_TAIL:]:
             prefix = f"[seg {rec.index}] " if rec.index is not None else ""
             log.write(f"{rec.level[:4]:4} {prefix}{rec.message}")
 

@@ -10,8 +10,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from ...core.catalog import validate_plan
-from ...core.models import InputError, Plan, Request
+from ...core.catalog import keyframe_count, validate_plan
+from ...core.models import InputError, Mode, Plan, Request
 from ..format import duration, money
 from ..widgets.plan_editor import PlanEditor
 from ..widgets.request_form import FieldError
@@ -23,6 +23,13 @@ if TYPE_CHECKING:
 class PlanScreen(Screen):
     BINDINGS = [
         Binding("ctrl+r", "render", "Render", id="plan.render", tooltip="Accept the plan and start rendering"),
+        Binding(
+            "ctrl+r",
+            "make_keyframes",
+            "Make keyframes",
+            id="plan.keyframes",
+            tooltip="Keyframe mode: accept the plan and make the keyframe images for review (no video yet)",
+        ),
         Binding("ctrl+n", "add", "Add", id="plan.add", tooltip="Add a segment after the current one"),
         Binding("ctrl+delete", "delete", "Delete", id="plan.delete", tooltip="Delete the current segment"),
         Binding("alt+up", "move(-1)", "Up", id="plan.up", tooltip="Move the current segment up"),
@@ -51,8 +58,26 @@ class PlanScreen(Screen):
         yield Footer(compact=True)
 
     async def on_mount(self) -> None:
-        self.sub_title = "Plan — edit, then ctrl+r to render"
+        if self.keyframe_mode:
+            self.sub_title = "Plan — edit segments and keyframes, then ctrl+r makes the keyframes"
+        else:
+            self.sub_title = "Plan — edit, then ctrl+r to render"
         await self.editor.load_plan(self.initial_plan, focus=1)
+
+    @property
+    def keyframe_mode(self) -> bool:
+        editors = self.query(PlanEditor)
+        if editors and editors.first().has_plan:
+            return editors.first().keyframe_mode
+        return self.initial_plan.mode is Mode.KEYFRAMES
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # one ctrl+r, two names: "Make keyframes" in keyframe mode, "Render" otherwise
+        if action == "render":
+            return not self.keyframe_mode
+        if action == "make_keyframes":
+            return self.keyframe_mode
+        return True
 
     @property
     def editor(self) -> PlanEditor:
@@ -63,6 +88,7 @@ class PlanScreen(Screen):
 
     def on_plan_editor_changed(self, event: PlanEditor.Changed) -> None:
         self.refresh_summary()
+        self.refresh_bindings()  # a loaded plan file may change the mode (and so ctrl+r's name)
 
     def refresh_summary(self) -> None:
         plan = self.to_plan()
@@ -72,11 +98,22 @@ class PlanScreen(Screen):
             cost = engine.estimate(plan)
         except Exception:
             cost = None
-        self.query_one("#plan-summary", Static).update(
+        text = (
             f"[b]{len(plan.segments)}[/] segments · [b]{duration(plan.total_seconds)}[/] · {spec.name} "
             f"{plan.resolution} {plan.aspect} · {plan.mode} mode · estimate [b]{money(cost)}[/]"
             + (f" · job {self.job_id}" if self.job_id else "")
         )
+        if plan.mode is Mode.KEYFRAMES:
+            try:
+                image = engine.catalog.image_model_for(spec)
+                images = keyframe_count(plan) * image.price_per_image
+                text += (
+                    f"\n◆ {len(plan.segments) + 1} keyframes first ({image.name}, {money(images)}); "
+                    f"you review them before any video is paid for (videos {money((cost or 0) - images)})"
+                )
+            except InputError:
+                pass
+        self.query_one("#plan-summary", Static).update(text)
 
     def check(self) -> Plan | None:
         """Validate; the message goes next to the segment it is about."""
@@ -84,6 +121,10 @@ class PlanScreen(Screen):
         self.editor.clear_errors()
         error = self.query_one("#plan-error", FieldError)
         error.show("")
+        blank = self.editor.check_keyframes()
+        if blank is not None:
+            self.notify(f"Keyframe {blank} has no description.", severity="error", title="Fix the plan")
+            return None
         try:
             validate_plan(plan, self.app.engine.catalog)
         except InputError as exc:
@@ -100,6 +141,9 @@ class PlanScreen(Screen):
         plan = self.check()
         if plan is not None:
             self.app.render_plan(plan, self.job_id)
+
+    def action_make_keyframes(self) -> None:
+        self.action_render()  # render_plan stops a keyframe-mode job for review before any video
 
     async def action_add(self) -> None:
         await self.editor.add_segment(self.editor.current_index())

@@ -1,0 +1,359 @@
+"""Keyframe review: every boundary image of a keyframe-mode job, before any video is paid for.
+
+Regenerate a keyframe (with its description as edited here), use your own image
+instead, then render the videos. The money line says what the keyframes cost and
+what the videos will.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Label, Static, TextArea
+
+from ...core.models import InputError, JobStatus, SegmentStatus
+from ..format import JOB_STATUS_STYLE, duration, excerpt, money
+from ..live import LiveJob
+from ..widgets.keyframe_card import KeyframeCard
+from ..widgets.request_form import FieldError
+from .modals import AskModal, ConfirmModal
+
+if TYPE_CHECKING:
+    from ..app import SoraApp
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def check_image_path(value: str) -> str | None:
+    """Why ``value`` cannot be a keyframe image (None when it can)."""
+    if not value:
+        return "enter the path of a PNG or JPEG image"
+    path = Path(value).expanduser()
+    if not path.exists():
+        return f"{path} does not exist"
+    if path.is_dir():
+        return f"{path} is a folder; enter an image file"
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return f"{path.name} is not an image ({', '.join(IMAGE_SUFFIXES)})"
+    return None
+
+
+class KeyframeScreen(Screen):
+    BINDINGS = [
+        Binding(
+            "ctrl+g",
+            "regenerate",
+            "Regenerate",
+            id="keyframes.regenerate",
+            tooltip="Make the selected keyframe again, with its description as edited below",
+        ),
+        Binding(
+            "ctrl+o",
+            "replace",
+            "Use my image",
+            id="keyframes.replace",
+            tooltip="Replace the selected keyframe with an image file",
+        ),
+        Binding(
+            "ctrl+r",
+            "render",
+            "Render videos",
+            id="keyframes.render",
+            tooltip="Accept the keyframes and render the videos (shows the estimate first)",
+        ),
+        Binding("enter", "edit", "Edit text", id="keyframes.edit", tooltip="Edit the selected keyframe's description"),
+        Binding("left", "select(-1)", "Prev", id="keyframes.prev", tooltip="Select the previous keyframe"),
+        Binding("right", "select(1)", "Next", id="keyframes.next", tooltip="Select the next keyframe"),
+        Binding(
+            "escape",
+            "back",
+            "Back",
+            id="keyframes.back",
+            tooltip="Close the review (the job waits; History → r reopens it)",
+        ),
+    ]
+
+    app: SoraApp
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.selected = 0
+        self.busy: int | None = None  # keyframe being regenerated here
+        self.drafts: dict[int, str] = {}  # edited, not yet used descriptions
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="kf-summary")
+        yield Static("", id="kf-money")
+        with Vertical(id="kf-scroll"):  # scrolls (overflow-y) without taking ← → from the review
+            yield Grid(id="kf-grid")
+        with Vertical(id="kf-edit"):
+            yield Label("", id="kf-edit-title", classes="section-title")
+            yield TextArea("", soft_wrap=True, id="kf-prompt")
+            yield FieldError(id="kf-error")
+        yield Footer(compact=True)
+
+    async def on_mount(self) -> None:
+        self.sub_title = "Keyframes — review before rendering the videos"
+        live = self.live
+        if live is None:
+            return
+        n = len(live.segments)
+        grid = self.query_one("#kf-grid", Grid)
+        grid.styles.grid_size_columns = min(n + 1, 4)
+        await grid.mount_all([KeyframeCard(k, n) for k in range(n + 1)])
+        self.redraw()
+        self.cards[0].focus()
+
+    def on_screen_resume(self) -> None:
+        self.redraw()
+
+    @property
+    def live(self) -> LiveJob | None:
+        return self.app.live_job(self.job_id)
+
+    @property
+    def cards(self) -> list[KeyframeCard]:
+        return list(self.query(KeyframeCard))
+
+    # --- drawing --------------------------------------------------------------------------
+
+    def redraw(self) -> None:
+        live = self.live
+        if live is None or not self.is_mounted:
+            return
+        making = self.making()
+        for card in self.cards:
+            kf = live.keyframes.get(card.index)
+            card.update_from(kf, busy=card.index == making)
+            thumb = self.app.keyframe_thumbs.get((self.job_id, card.index))
+            if thumb is not None and kf is not None and kf.status == "done" and card.thumb_version != thumb[1]:
+                card.set_thumbnail(*thumb)
+            card.set_class(card.index == self.selected, "-selected")
+        self.update_summary()
+        self.show_selected(load_text=False)
+
+    def making(self) -> int | None:
+        """The keyframe being made now (here, or by the job's first run), if any."""
+        if self.busy is not None:
+            return self.busy
+        live = self.live
+        if live is None or not live.running:
+            return None
+        return next((k for k, kf in sorted(live.keyframes.items()) if kf.status != "done"), None)
+
+    def update_summary(self) -> None:
+        live = self.live
+        if live is None:
+            return
+        engine = self.app.engine
+        job = live.job
+        spec = engine.catalog.get(job.model)
+        plan = job.plan
+        n = len(live.segments)
+        head = Text.assemble(
+            (f"{job.status}", JOB_STATUS_STYLE.get(job.status, "")),
+            f"  {job.id}  ·  {spec.name} {plan.resolution if plan else ''}  ·  {n} segments  ·  "
+            f"{duration(live.total_seconds)}\n",
+            (excerpt(job.prompt, 110), "italic"),
+        )
+        self.query_one("#kf-summary", Static).update(head)
+        self.query_one("#kf-money", Static).update(self.money_text())
+
+    def money_text(self) -> str:
+        live = self.live
+        assert live is not None
+        engine = self.app.engine
+        spec = engine.catalog.get(live.job.model)
+        try:
+            image = engine.catalog.image_model_for(spec)
+            image_name, price = image.name, image.price_per_image
+        except InputError:
+            image_name, price = "image model", 0.0
+        kfs = live.keyframes
+        made = sum(1 for k in kfs.values() if k.status == "done")
+        spent = sum(k.cost_usd for k in kfs.values())
+        todo = [s for s in live.segments.values() if s.status is not SegmentStatus.DONE]
+        resolution = live.job.plan.resolution if live.job.plan else ""
+        audio = spec.has_audio(live.job.plan.audio) if live.job.plan else False
+        videos = sum(spec.segment_cost(s.seconds, resolution, audio) for s in todo)
+        missing = (len(kfs) - made) * price
+        total = spent + missing + videos
+        lines = [f"[b $warning]◆ Keyframes[/] {made}/{len(kfs)} ready · {money(spent)} spent on images ({image_name})"]
+        if missing:
+            lines[0] += f" · {money(missing)} more for the rest"
+        video_started = any(
+            s.status is not SegmentStatus.PENDING or s.submits for s in live.segments.values()
+        ) or live.job.status in (JobStatus.GENERATING, JobStatus.JOINING, JobStatus.COMPLETED)
+        if live.job.status is JobStatus.COMPLETED:
+            lines.append("[b green]✓ Videos rendered[/] — the job is complete (F3 shows it on the board)")
+        elif video_started and live.running:
+            lines.append("[b]▶ Videos rendering[/] — F3 shows them on the board")
+        else:
+            seconds = sorted({s.seconds for s in todo})
+            each = f"{seconds[0]} s" if len(seconds) == 1 else "various lengths"
+            lines.append(
+                f"[b]▶ Videos:[/] [b $success]nothing paid for yet[/] · {len(todo)} × {each} on {spec.name} "
+                f"est. [b]{money(videos)}[/] · job total est. [b]{money(total)}[/]   [dim](ctrl+r Render videos)[/]"
+            )
+        return "\n".join(lines)
+
+    def show_selected(self, load_text: bool = True) -> None:
+        live = self.live
+        if live is None:
+            return
+        k = self.selected
+        kf = live.keyframes.get(k)
+        self.query_one("#kf-edit-title", Label).update(
+            f"Keyframe {k} description — edit it, then ctrl+g makes the keyframe again with it"
+        )
+        if load_text:
+            area = self.query_one("#kf-prompt", TextArea)
+            area.load_text(self.drafts.get(k, kf.prompt if kf else ""))
+            self.query_one("#kf-error", FieldError).show("")
+
+    # --- selection ------------------------------------------------------------------------
+
+    def on_keyframe_card_selected(self, event: KeyframeCard.Selected) -> None:
+        self.select(event.card.index)
+
+    def select(self, index: int) -> None:
+        if index == self.selected and self.query_one("#kf-prompt", TextArea).text:
+            return
+        self.selected = index
+        for card in self.cards:
+            card.set_class(card.index == index, "-selected")
+        self.show_selected()
+
+    def action_select(self, delta: int) -> None:
+        cards = self.cards
+        if not cards:
+            return
+        index = max(0, min(len(cards) - 1, self.selected + delta))
+        cards[index].focus()
+        self.query_one("#kf-scroll").scroll_to_widget(cards[index], animate=False)
+        self.select(index)
+
+    def action_edit(self) -> None:
+        self.query_one("#kf-prompt", TextArea).focus()
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        live = self.live
+        kf = live.keyframes.get(self.selected) if live else None
+        text = event.text_area.text
+        if kf is not None and text.strip() != kf.prompt:
+            self.drafts[self.selected] = text
+        else:
+            self.drafts.pop(self.selected, None)
+
+    # --- actions --------------------------------------------------------------------------
+
+    def _can_change(self) -> bool:
+        if self.job_id in self.app.engine.controls or self.busy is not None:
+            self.notify("Wait until the keyframe being made is ready.", severity="warning")
+            return False
+        return True
+
+    def action_regenerate(self) -> None:
+        if not self._can_change():
+            return
+        text = self.query_one("#kf-prompt", TextArea).text.strip()
+        if not text:
+            self.query_one("#kf-error", FieldError).show("describe the picture for this keyframe first")
+            return
+        self.regenerate(self.selected, text)
+
+    @work(group="keyframe", exit_on_error=False)
+    async def regenerate(self, index: int, text: str) -> None:
+        live = self.live
+        kf = live.keyframes.get(index) if live else None
+        new_prompt = text if kf is None or text != kf.prompt else None
+        self.busy = index
+        self.redraw()
+        error = None
+        try:
+            await self.app.regenerate_keyframe(self.job_id, index, new_prompt)
+        except InputError as exc:
+            error = str(exc)
+        except Exception as exc:  # provider errors: a message, never a traceback
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.busy = None
+        self.drafts.pop(index, None)
+        self.redraw()
+        if error:
+            self.query_one("#kf-error", FieldError).show(error)
+            self.notify(error, severity="error", title=f"Keyframe {index} not made")
+            return
+        n = len(live.segments) if live else 0
+        later = (
+            " Later keyframes were made from the old one; regenerate them too if they should follow."
+            if index < n
+            else ""
+        )
+        self.notify(f"Keyframe {index} made again.{later}", title="Keyframe")
+
+    def action_replace(self) -> None:
+        if not self._can_change():
+            return
+        index = self.selected
+
+        def done(value: str | None) -> None:
+            if not value:
+                return
+            problem = self.app.replace_keyframe(self.job_id, index, value)
+            if problem:
+                self.query_one("#kf-error", FieldError).show(problem)
+                self.notify(problem, severity="error", title="Image not used")
+                return
+            self.query_one("#kf-error", FieldError).show("")
+            self.notify(f"Keyframe {index} is now {Path(value).name}", title="Keyframe")
+            self.redraw()
+
+        self.app.push_screen(
+            AskModal(
+                f"Use my image for keyframe {index}",
+                "Path of a PNG or JPEG file; it is fitted to the video size. Nothing is paid for.",
+                placeholder="/path/to/picture.png",
+                check=check_image_path,
+            ),
+            done,
+        )
+
+    def action_render(self) -> None:
+        live = self.live
+        if live is None or not self._can_change():
+            return
+        missing = [k for k, kf in sorted(live.keyframes.items()) if kf.status != "done"]
+        if missing:
+            self.notify(
+                f"Keyframe {missing[0]} is not made yet; regenerate it (ctrl+g) or use your image (ctrl+o).",
+                severity="warning",
+            )
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.app.render_videos(self.job_id)
+
+        self.app.push_screen(
+            ConfirmModal(
+                "Render the videos?",
+                self.money_text().replace("   [dim](ctrl+r Render videos)[/]", "")
+                + "\n\nThe segments render side by side, each between its two keyframes.",
+                yes="Render videos",
+                danger=False,
+            ),
+            answer,
+        )
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
