@@ -107,6 +107,9 @@ async def test_keyframe_costs_count_towards_the_budget(home):
         await engine.run(job.id, max_cost=0.9)
     final = await engine.run(job.id, max_cost=1.0)
     assert final.status is JobStatus.COMPLETED and final.cost_usd == pytest.approx(1.0)
+    # replacing a generated keyframe with the user's image keeps what it cost
+    engine.replace_keyframe(job.id, 1, engine.store.keyframes(job.id)[0].file)
+    assert sum(k.cost_usd for k in engine.store.keyframes(job.id)) == pytest.approx(1.0)
     await engine.aclose()
 
 

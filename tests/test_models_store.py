@@ -64,6 +64,8 @@ def test_store_jobs_segments_logs(tmp_path: Path):
     seg = store.segment(job.id, 1)
     assert (seg.status, seg.request_id, seg.submits) == (SegmentStatus.SUBMITTED, "req-1", 1)
     assert [r.message for r in store.logs(job.id)] == ["hello"]
+    store.log(job.id, "second")
+    assert [r.message for r in store.logs(job.id, tail=1)] == ["second"]
     assert store.keyframes(job.id)[0].file == "k0.png"
     assert store.find_job("last").id == job.id
     assert [j.id for j in store.list_jobs(search="p", status="generating")] == [job.id]

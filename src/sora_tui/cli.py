@@ -472,7 +472,7 @@ def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
     if job.error:
         out.print(f"[red]error:[/red] {job.error}")
     out.print("[b]log[/b]")
-    for r in engine.store.logs(job.id)[-30:]:
+    for r in engine.store.logs(job.id, tail=30):
         out.print(f"  {r.level:<7} {r.message}", markup=False)
     return EXIT_OK
 

@@ -393,8 +393,11 @@ class Engine:
         w, h = frame_size(job.plan.resolution, job.plan.aspect)
         dest = self.keyframe_path(job, index)
         fit_image(src, dest, w, h)
-        prompt = next(k.prompt for k in self.store.keyframes(job.id) if k.index == index)
-        self.store.upsert_keyframe(Keyframe(job.id, index, prompt, "done", str(dest), source="user"))
+        old = next(k for k in self.store.keyframes(job.id) if k.index == index)
+        # what was spent generating the replaced image stays spent
+        self.store.upsert_keyframe(
+            Keyframe(job.id, index, old.prompt, "done", str(dest), source="user", cost_usd=old.cost_usd)
+        )
         self.store.log(job.id, f"keyframe {index} replaced by {src.name}")
         return dest
 

@@ -348,9 +348,17 @@ class Store:
                 (job_id, time.time(), level, index, message),
             )
 
-    def logs(self, job_id: str, limit: int = 10_000) -> list[LogRecord]:
+    def logs(self, job_id: str, limit: int = 10_000, tail: int | None = None) -> list[LogRecord]:
+        """Log lines of a job, oldest first; ``tail`` keeps only the newest ``tail`` lines."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT ts, level, seg, message FROM logs WHERE job_id=? ORDER BY id LIMIT ?", (job_id, limit)
-            ).fetchall()
+            if tail is not None:
+                rows = self._db.execute(
+                    "SELECT * FROM (SELECT id, ts, level, seg, message FROM logs WHERE job_id=? "
+                    "ORDER BY id DESC LIMIT ?) ORDER BY id",
+                    (job_id, tail),
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    "SELECT ts, level, seg, message FROM logs WHERE job_id=? ORDER BY id LIMIT ?", (job_id, limit)
+                ).fetchall()
         return [LogRecord(ts=r["ts"], level=r["level"], message=r["message"], index=r["seg"]) for r in rows]

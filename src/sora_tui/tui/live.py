@@ -129,7 +129,7 @@ class LiveJob:
         for seg in store.segments(job_id):
             live.segments[seg.index] = LiveSegment.from_segment(seg)
         live.refresh_keyframes(store)
-        for rec in store.logs(job_id)[-LOG_LINES:]:  # the newest lines
+        for rec in store.logs(job_id, tail=LOG_LINES):  # the newest lines
             live.log.append(_log_text(rec.level, rec.message, rec.index))
         if job.status is JobStatus.COMPLETED:
             live.join_fraction = 1.0

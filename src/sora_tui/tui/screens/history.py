@@ -142,7 +142,7 @@ class HistoryScreen(Screen):
                 out.append(f" · {money(seg.cost_usd)}")
             out.append(f"\n   {excerpt(seg.prompt, 200)}\n", "dim")
         text.update(out)
-        for rec in store.logs(job.id)[-LOG_TAIL:]:
+        for rec in store.logs(job.id, tail=LOG_TAIL):
             prefix = f"[seg {rec.index}] " if rec.index is not None else ""
             log.write(f"{rec.level[:4]:4} {prefix}{rec.message}")
 
