@@ -60,10 +60,10 @@ def duration(seconds: float | None) -> str:
     return f"{h}h{m:02d}m"
 
 
-def date(ts: float | None) -> str:
+def date(ts: float | None, short: bool = False) -> str:
     if ts is None:
         return "–"
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+    return time.strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M", time.localtime(ts))
 
 
 def excerpt(text: str, width: int = 48) -> str:

@@ -53,11 +53,11 @@ class HistoryScreen(Screen):
         self.sub_title = "History"
         self.app.history = self
         table = self.query_one(DataTable)
-        table.add_column("Date", key="date", width=16)
-        table.add_column("Prompt", key="prompt", width=24)
-        table.add_column("Status", key="status", width=10)
+        table.add_column("Date", key="date", width=11)
+        table.add_column("Prompt", key="prompt", width=22)
+        table.add_column("Status", key="status", width=15)
         table.add_column("Length", key="length", width=6)
-        table.add_column("Cost", key="cost", width=6)
+        table.add_column("Cost", key="cost", width=7)
         table.add_column("Model", key="model", width=12)
         self.reload()
         table.focus()
@@ -81,8 +81,8 @@ class HistoryScreen(Screen):
         for job in self.jobs():
             length = job.duration_s if job.duration_s is not None else (job.plan.total_seconds if job.plan else None)
             table.add_row(
-                date(job.created_at),
-                excerpt(job.prompt, 24),
+                date(job.created_at, short=True),
+                excerpt(job.prompt, 22),
                 Text(f"{job.status}", style=JOB_STATUS_STYLE.get(job.status, "")),
                 duration(length),
                 money(job.cost_usd if job.cost_usd else job.estimated_cost_usd),
