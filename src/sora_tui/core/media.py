@@ -618,6 +618,31 @@ def _reencode_args(infos: list[VideoInfo], out: Path) -> list[str]:
     return args
 
 
+def probe_headers(paths: Sequence[Path]) -> list[VideoInfo]:
+    """Header probes of many files in ONE ffmpeg call (``-i a -i b …``; no frame counts).
+
+    A file ffmpeg cannot open stops the listing there; the files are then probed one by
+    one so that the MediaError names the bad one.
+    """
+    for path in paths:
+        _check_input(path)
+    args: list[str] = []
+    for path in paths:
+        args += ["-i", str(path.absolute())]
+    err = _run(args, timeout=120).stderr.decode("utf-8", "replace")
+    sections = re.split(r"(?m)^(?=Input #\d+, )", err)[1:]
+    if len(sections) != len(paths):
+        return _probe_all(list(paths), count_frames=False)
+    infos = []
+    for k, (path, text) in enumerate(zip(paths, sections, strict=True)):
+        text = text.replace(f"Input #{k},", "Input #0,").replace(f"Stream #{k}:", "Stream #0:")
+        info = _parse_header(text, path)
+        if info.duration <= 0:
+            raise MediaError(f"{path.name} is not a playable video (no duration)")
+        infos.append(info)
+    return infos
+
+
 def _probe_all(paths: list[Path], count_frames: bool = True) -> list[VideoInfo]:
     """Probe files concurrently (each probe is one short ffmpeg process); results in order."""
     if len(paths) == 1:
@@ -661,7 +686,7 @@ def join(
             raise MediaError(f"cannot join into {dest.name}: it is one of the inputs")
     # headers decide whether a stream copy is possible (MediaError names the first bad file);
     # frames are counted only for a re-encode, which needs exact lengths for the silence it adds
-    infos = _probe_all(paths, count_frames=False)
+    infos = probe_headers(paths)
     total = sum(i.duration for i in infos)
     dest.parent.mkdir(parents=True, exist_ok=True)
     ok, reason = (False, "re-encode requested") if force_reencode else _can_copy(infos)

@@ -538,7 +538,6 @@ class _Job:
     task: asyncio.Task[None] | None = None
     render_fraction: float = 0.0
     rendering: bool = False
-    cancel: threading.Event = field(default_factory=threading.Event)
     logs: list[str] = field(default_factory=list)
     proc: asyncio.subprocess.Process | None = None
 
@@ -645,7 +644,6 @@ class PreviewProvider(Provider):
         try:
             await asyncio.gather(render(), asyncio.sleep(self.latency))
         except BaseException:
-            job.cancel.set()
             if job.proc is not None and job.proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     job.proc.kill()
@@ -730,7 +728,6 @@ class PreviewProvider(Provider):
         job = self._jobs.get(sub.request_id)
         if job is None:
             return
-        job.cancel.set()
         if job.task is not None and not job.task.done():
             job.task.cancel()
             with contextlib.suppress(BaseException):
@@ -754,8 +751,6 @@ class PreviewProvider(Provider):
 
     async def aclose(self) -> None:
         tasks = [j.task for j in self._jobs.values() if j.task is not None and not j.task.done()]
-        for job in self._jobs.values():
-            job.cancel.set()
         for task in tasks:
             task.cancel()
         for task in tasks:
