@@ -234,12 +234,14 @@ async def test_provider_render_error_surfaces_and_images(spec, tmp_path):
     await provider.aclose()
 
 
-async def test_provider_runs_renders_concurrently_with_latency(spec, tmp_path):
-    provider = PreviewProvider(tmp_path / "cache", latency=0.5)
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
+async def test_provider_queues_renders_beyond_its_slots(spec, tmp_path):
+    """At most ``slots`` renders run at once; the others wait with a queue position."""
+    provider = PreviewProvider(tmp_path / "cache", latency=0.2, slots=1)
     subs = [await provider.submit(_req(spec, seconds=1, prompt=f"{PROMPT} {i}")) for i in range(3)]
-    await asyncio.gather(*(_wait(provider, s) for s in subs))
-    # three 0.5 s latencies overlap (generous bound: this is not a benchmark)
-    assert loop.time() - t0 < 1.45
+    await asyncio.sleep(0.05)
+    positions = [(await provider.status(s)).queue_position for s in subs[1:]]
+    assert positions == [1, 2]
+    for sub in subs:
+        states = await _wait(provider, sub)
+        assert states[-1].state == "completed"
     await provider.aclose()

@@ -531,19 +531,25 @@ def _can_copy(infos: list[VideoInfo]) -> tuple[bool, str]:
     return True, ""
 
 
-def _run_with_progress(args: list[str], total: float, progress: JoinProgressCallback | None) -> tuple[int, str]:
-    """Run ffmpeg with ``-progress pipe:1``; report out_time/total; return (rc, stderr tail)."""
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-progress", "pipe:1", *args]
-    tail: deque[str] = deque(maxlen=60)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def drain_stderr(proc: subprocess.Popen[bytes], lines: int = 60) -> tuple[threading.Thread, deque[str]]:
+    """Read a child's stderr in a thread (so it never blocks on a full pipe), keeping the last lines."""
+    tail: deque[str] = deque(maxlen=lines)
 
     def drain() -> None:
         assert proc.stderr is not None
         for raw in proc.stderr:
             tail.append(raw.decode("utf-8", "replace").rstrip())
 
-    t = threading.Thread(target=drain, daemon=True)
-    t.start()
+    thread = threading.Thread(target=drain, daemon=True)
+    thread.start()
+    return thread, tail
+
+
+def _run_with_progress(args: list[str], total: float, progress: JoinProgressCallback | None) -> tuple[int, str]:
+    """Run ffmpeg with ``-progress pipe:1``; report out_time/total; return (rc, stderr tail)."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-progress", "pipe:1", *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    t, tail = drain_stderr(proc)
     assert proc.stdout is not None
     last = -1.0
     try:

@@ -826,16 +826,12 @@ class _JobRun:
             msg = f"queue position {st.queue_position}" if st.queue_position is not None else ""
             self.emit(SegmentProgress(self.job.id, idx, st.progress, stage, st.queue_position, msg))
             try:
-                await asyncio.wait_for(self.control.cancel_event.wait(), timeout=self.poll_interval(provider, st.progress))
+                await asyncio.wait_for(self.control.cancel_event.wait(), timeout=self.poll_interval(provider))
             except TimeoutError:
                 pass
 
-    def poll_interval(self, provider: Provider, progress: float | None = None) -> float:
-        """The local preview is polled often near its end (a quick hand-off), sparingly before."""
-        if provider.name != "preview":
-            return self.settings.poll_interval
-        near_end = progress is not None and progress >= 0.85
-        return min(self.settings.poll_interval, 0.05 if near_end else 0.25)
+    def poll_interval(self, provider: Provider) -> float:
+        return min(self.settings.poll_interval, 0.05) if provider.name == "preview" else self.settings.poll_interval
 
     async def retry(self, call: Callable[[], Awaitable[T]], idx: int, what: str, segment: bool = True) -> T:
         """Run a provider call, retrying transient errors with exponential backoff and jitter.

@@ -25,10 +25,8 @@ import math
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +34,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from ..media import SWS_FLAGS, MediaError, _error_line, atomic_path, ffmpeg_exe, read_image, write_atomic
+from ..media import (
+    SWS_FLAGS,
+    MediaError,
+    _error_line,
+    atomic_path,
+    drain_stderr,
+    ffmpeg_exe,
+    read_image,
+    write_atomic,
+)
 from ..models import InputError, Kind
 from .base import (
     BadResult,
@@ -453,15 +460,7 @@ def render_video(req: RenderRequest, dest: Path, progress: ProgressCallback | No
             "-movflags", "+faststart", "-f", "mp4", str(tmp),
         ]  # fmt: skip
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        tail: deque[str] = deque(maxlen=40)
-
-        def drain() -> None:
-            assert proc.stderr is not None
-            for raw in proc.stderr:
-                tail.append(raw.decode("utf-8", "replace").rstrip())
-
-        reader = threading.Thread(target=drain, daemon=True)
-        reader.start()
+        reader, tail = drain_stderr(proc, 40)
         assert proc.stdin is not None
         try:
             proc.stdin.write(np.ascontiguousarray(first).tobytes())
@@ -555,12 +554,14 @@ class PreviewProvider(Provider):
 
     name = "preview"
 
-    def __init__(self, cache_dir: Path, latency: float = 0.0, image_latency: float | None = None) -> None:
+    def __init__(
+        self, cache_dir: Path, latency: float = 0.0, image_latency: float | None = None, slots: int | None = None
+    ) -> None:
         self.cache_dir = Path(cache_dir)
         self.latency = max(0.0, float(latency))
         self.image_latency = self.latency if image_latency is None else max(0.0, float(image_latency))
         self._jobs: dict[str, _Job] = {}
-        self._slots = asyncio.Semaphore(max(1, os.cpu_count() or 1))
+        self._slots = asyncio.Semaphore(max(1, slots or os.cpu_count() or 1))  # renders at once
         self._waiting: list[str] = []
 
     def _record(self, rid: str) -> Path:
