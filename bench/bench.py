@@ -44,9 +44,7 @@ def bench_imports() -> list[Row]:
         return min(times)
 
     core = best_of("import time; t=time.perf_counter(); import sora_tui.core; print(time.perf_counter()-t)")
-    engine = best_of(
-        "import time; t=time.perf_counter(); import sora_tui.core.pipeline; print(time.perf_counter()-t)"
-    )
+    engine = best_of("import time; t=time.perf_counter(); import sora_tui.core.pipeline; print(time.perf_counter()-t)")
     helps = []
     for _ in range(7):
         t = time.perf_counter()
@@ -56,7 +54,14 @@ def bench_imports() -> list[Row]:
     return [
         row("import sora_tui.core", core, "s", "≤ 0.15 s", core <= 0.15),
         row("import sora_tui.core.pipeline (engine)", engine, "s", "≤ 0.15 s", engine <= 0.15),
-        row("sora-tui --help (whole process)", help_s, "s", "≤ 0.3 s", help_s <= 0.3, f"median {statistics.median(helps):.3f} s"),
+        row(
+            "sora-tui --help (whole process)",
+            help_s,
+            "s",
+            "≤ 0.3 s",
+            help_s <= 0.3,
+            f"median {statistics.median(helps):.3f} s",
+        ),
     ]
 
 
@@ -79,8 +84,14 @@ async def _run_job(engine, n: int, seconds: int, resolution: str, mode: str) -> 
     from sora_tui.core.models import Mode, Request
 
     req = engine.resolve(
-        Request(prompt="a paper boat drifts down a rainy street at dusk", segments=n, seconds=seconds,
-                model="preview", resolution=resolution, mode=Mode(mode))
+        Request(
+            prompt="a paper boat drifts down a rainy street at dusk",
+            segments=n,
+            seconds=seconds,
+            model="preview",
+            resolution=resolution,
+            mode=Mode(mode),
+        )
     )
     plan = await engine.plan(req)
     job = engine.create_job(plan)
@@ -105,16 +116,32 @@ def bench_pipeline(workdir: Path) -> list[Row]:
     engine = _engine(workdir / "handoff", 0.0)
     _, events, final = asyncio.run(_run_job(engine, 4, 4, "720p", "chain"))
     assert final.status == "completed", final.error
-    downloaded = {e.index: t for t, e in events if isinstance(e, SegmentStatusChanged) and e.status is SegmentStatus.DOWNLOADED}
-    submitted = {e.index: t for t, e in events if isinstance(e, SegmentStatusChanged) and e.status is SegmentStatus.SUBMITTED}
+    downloaded = {
+        e.index: t for t, e in events if isinstance(e, SegmentStatusChanged) and e.status is SegmentStatus.DOWNLOADED
+    }
+    submitted = {
+        e.index: t for t, e in events if isinstance(e, SegmentStatusChanged) and e.status is SegmentStatus.SUBMITTED
+    }
     handoffs = [submitted[k + 1] - downloaded[k] for k in range(1, 4)]
     worst = max(handoffs)
     return [
-        row("pipeline overhead, 4 chained × 4 s 360p, L=5 s", overhead, "× latency sum", "≤ 1.05", overhead <= 1.05,
+        row(
+            "pipeline overhead, 4 chained × 4 s 360p, L=5 s",
+            overhead,
+            "× latency sum",
+            "≤ 1.05",
+            overhead <= 1.05,
             f"wall {wall:.2f} s for {n * latency:.0f} s of simulated latency: "
-            f"{(wall - n * latency) / n:.2f} s per segment (frames, probe, join)"),
-        row("boundary hand-off at 720p (worst of 3)", worst, "s", "≤ 1 s", worst <= 1.0,
-            "downloaded → next submitted: " + ", ".join(f"{h:.3f}" for h in handoffs)),
+            f"{(wall - n * latency) / n:.2f} s per segment (frames, probe, join)",
+        ),
+        row(
+            "boundary hand-off at 720p (worst of 3)",
+            worst,
+            "s",
+            "≤ 1 s",
+            worst <= 1.0,
+            "downloaded → next submitted: " + ", ".join(f"{h:.3f}" for h in handoffs),
+        ),
     ]
 
 
@@ -136,14 +163,37 @@ def bench_keyframes(workdir: Path) -> list[Row]:
     kf_wall, kf_psnr = results["keyframes"]
     ch_wall, ch_psnr = results["chain"]
     bound = 1.3 * (n * l + L)
-    out.append(row("keyframe mode, 6 segments (L=3 s, l=0.25 s)", kf_wall, "s", f"≤ 1.3·(6l+L) = {bound:.2f} s",
-                   kf_wall <= bound))
+    out.append(
+        row(
+            "keyframe mode, 6 segments (L=3 s, l=0.25 s)",
+            kf_wall,
+            "s",
+            f"≤ 1.3·(6l+L) = {bound:.2f} s",
+            kf_wall <= bound,
+        )
+    )
     out.append(row("chain mode, same job", ch_wall, "s", "reference", None))
     out.append(row("speed-up keyframes vs chain", ch_wall / kf_wall, "×", "≥ 3×", ch_wall / kf_wall >= 3))
-    out.append(row("boundary PSNR, keyframe mode (min)", min(kf_psnr), "dB", "≥ 30 dB", min(kf_psnr) >= 30,
-                   ", ".join(f"{p:.1f}" for p in kf_psnr)))
-    out.append(row("boundary PSNR, chain mode (min)", min(ch_psnr), "dB", "≥ 30 dB", min(ch_psnr) >= 30,
-                   ", ".join(f"{p:.1f}" for p in ch_psnr)))
+    out.append(
+        row(
+            "boundary PSNR, keyframe mode (min)",
+            min(kf_psnr),
+            "dB",
+            "≥ 30 dB",
+            min(kf_psnr) >= 30,
+            ", ".join(f"{p:.1f}" for p in kf_psnr),
+        )
+    )
+    out.append(
+        row(
+            "boundary PSNR, chain mode (min)",
+            min(ch_psnr),
+            "dB",
+            "≥ 30 dB",
+            min(ch_psnr) >= 30,
+            ", ".join(f"{p:.1f}" for p in ch_psnr),
+        )
+    )
     return out
 
 
@@ -181,12 +231,23 @@ def bench_tui(workdir: Path) -> list[Row]:
     paint = bench_tui.bench_first_paint()
     keys = bench_tui.bench_key_latency()
     return [
-        row("tui first paint (median of 5)", paint["value"], "s", "≤ 1 s", paint["ok"],
-            f"best {paint['best']:.3f} s, imports {paint['import_s']:.3f} s"),
-        row("tui key → screen, 5 jobs rendering + 1 joining (median)", keys["value"], "ms", "≤ 100 ms",
+        row(
+            "tui first paint (median of 5)",
+            paint["value"],
+            "s",
+            "≤ 1 s",
+            paint["ok"],
+            f"best {paint['best']:.3f} s, imports {paint['import_s']:.3f} s",
+        ),
+        row(
+            "tui key → screen, 5 jobs rendering + 1 joining (median)",
+            keys["value"],
+            "ms",
+            "≤ 100 ms",
             keys["value"] <= 100,
             f"p95 {keys['p95_ms']:.0f} ms, max {keys['max_ms']:.0f} ms, "
-            f"while joining max {keys['joining_max_ms']} ms ({keys['joining_samples']} samples)"),
+            f"while joining max {keys['joining_max_ms']} ms ({keys['joining_samples']} samples)",
+        ),
     ]
 
 
@@ -218,7 +279,11 @@ def main() -> int:
         ok = {True: "yes", False: "NO", None: ""}[r["ok"]]
         print(f"{r['name']:<{width}}  {r['value']:>10.3f}  {r['unit']:<14} {r['target']:<22} {ok}  {r['note']}")
     result = {
-        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": __import__("os").cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": __import__("os").cpu_count(),
+        },
         "date": time.strftime("%Y-%m-%d"),
         "rows": rows,
     }

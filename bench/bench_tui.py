@@ -1,6 +1,6 @@
 """Studio benchmarks (figures, not asserts): first paint, and key-to-screen latency under load.
 
-    .venv/bin/python bench/bench_tui.py
+.venv/bin/python bench/bench_tui.py
 """
 
 from __future__ import annotations

@@ -7,7 +7,17 @@ import pytest
 from sora_tui.core.catalog import estimate_cost, frame_size, load_catalog, resolve_request, validate_plan
 from sora_tui.core.models import InputError, Kind, Mode, Plan, Request, SegmentPlan
 
-IDS = ["preview", "veo3.1-fast", "veo3.1", "ltx-2.3", "ltx-2.3-fast", "wan-2.7", "kling-2.5-turbo", "sora-2", "sora-2-pro"]
+IDS = [
+    "preview",
+    "veo3.1-fast",
+    "veo3.1",
+    "ltx-2.3",
+    "ltx-2.3-fast",
+    "wan-2.7",
+    "kling-2.5-turbo",
+    "sora-2",
+    "sora-2-pro",
+]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +100,11 @@ def test_retired_model_message(catalog):
 
 def test_plan_validation_and_cost(catalog):
     plan = Plan(
-        prompt="p", model="veo3.1-fast", resolution="720p", aspect="16:9", audio=False,
+        prompt="p",
+        model="veo3.1-fast",
+        resolution="720p",
+        aspect="16:9",
+        audio=False,
         segments=[SegmentPlan("a", 8), SegmentPlan("b", 4)],
     )
     validate_plan(plan, catalog)

@@ -31,8 +31,22 @@ def db_rows(home: Path, sql: str, *params):
 
 def test_generate_preview_video(sora_cmd, cli_env, home, tmp_path):
     out = tmp_path / "out.mp4"
-    res = run(sora_cmd, cli_env, "generate", PROMPT, "--segments", "3", "--seconds", "4", "--resolution", "360p",
-              "--yes", "--json", "--output", str(out))
+    res = run(
+        sora_cmd,
+        cli_env,
+        "generate",
+        PROMPT,
+        "--segments",
+        "3",
+        "--seconds",
+        "4",
+        "--resolution",
+        "360p",
+        "--yes",
+        "--json",
+        "--output",
+        str(out),
+    )
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout)
     assert summary["status"] == "completed" and summary["output"] == str(out)
@@ -76,7 +90,10 @@ def test_sigkill_then_resume_keeps_done_segments(sora_cmd, cli_env, home):
     env = cli_env | {"SORA_TUI_PREVIEW_LATENCY": "1.5"}
     proc = subprocess.Popen(
         [*sora_cmd, "generate", PROMPT, "-n", "3", "-s", "2", "-r", "180p", "--yes", "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.time() + 60

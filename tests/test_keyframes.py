@@ -22,8 +22,15 @@ def make_engine(home: Path) -> Engine:
 
 async def plan_job(engine: Engine, n: int = 3, start_image: str | None = None):
     req = engine.resolve(
-        Request(prompt=PROMPT, segments=n, seconds=1, model="preview", resolution="180p", mode=Mode.KEYFRAMES,
-                start_image=start_image)
+        Request(
+            prompt=PROMPT,
+            segments=n,
+            seconds=1,
+            model="preview",
+            resolution="180p",
+            mode=Mode.KEYFRAMES,
+            start_image=start_image,
+        )
     )
     plan = await engine.plan(req)
     assert len(plan.keyframes) == n + 1
@@ -99,7 +106,7 @@ async def test_start_image_is_keyframe_zero(home, tmp_path):
 
 async def test_keyframe_costs_count_towards_the_budget(home):
     (home / "config").mkdir()
-    (home / "config" / "catalog.toml").write_text('[image_models.preview-image]\nprice_per_image = 0.25\n')
+    (home / "config" / "catalog.toml").write_text("[image_models.preview-image]\nprice_per_image = 0.25\n")
     engine = make_engine(home)
     job = await plan_job(engine, 3)
     assert job.estimated_cost_usd == pytest.approx(1.0)  # 4 keyframes × $0.25, free videos
@@ -126,11 +133,14 @@ def test_cli_review_keyframes(sora_cmd, cli_env, tmp_path):
     assert res.returncode == 0, res.stderr
     job = json.loads(res.stdout)
     assert job["status"] == "awaiting_review"
-    listing = subprocess.run([*sora_cmd, "keyframes", job["job_id"], "--json"], env=cli_env, capture_output=True, text=True)
+    listing = subprocess.run(
+        [*sora_cmd, "keyframes", job["job_id"], "--json"], env=cli_env, capture_output=True, text=True
+    )
     rows = json.loads(listing.stdout)
     assert [r["index"] for r in rows] == [0, 1, 2] and all(Path(r["file"]).is_file() for r in rows)
-    bad = subprocess.run([*sora_cmd, "keyframes", job["job_id"], "--regenerate", "9"], env=cli_env,
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [*sora_cmd, "keyframes", job["job_id"], "--regenerate", "9"], env=cli_env, capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "keyframe" in bad.stderr
     res = subprocess.run([*sora_cmd, "resume", job["job_id"], "--json"], env=cli_env, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr

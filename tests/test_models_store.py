@@ -14,8 +14,12 @@ from sora_tui.core.store import SCHEMA_VERSION, Keyframe, Store, StoreError
 
 def _plan() -> Plan:
     return Plan(
-        prompt="a paper boat", model="preview", resolution="360p", aspect="16:9",
-        segments=[SegmentPlan("one", 4, "Start"), SegmentPlan("two", 4, "End")], mode=Mode.CHAIN,
+        prompt="a paper boat",
+        model="preview",
+        resolution="360p",
+        aspect="16:9",
+        segments=[SegmentPlan("one", 4, "Start"), SegmentPlan("two", 4, "End")],
+        mode=Mode.CHAIN,
     )
 
 
@@ -48,8 +52,15 @@ def test_plan_schema_errors_name_the_field(mutate, field):
 def test_store_jobs_segments_logs(tmp_path: Path):
     store = Store(tmp_path / "db.sqlite3")
     assert store.schema_version == SCHEMA_VERSION
-    job = Job(id="20260101-000000-abcdef", prompt="p", model="preview", mode=Mode.CHAIN,
-              status=JobStatus.QUEUED, plan=_plan(), folder=str(tmp_path))
+    job = Job(
+        id="20260101-000000-abcdef",
+        prompt="p",
+        model="preview",
+        mode=Mode.CHAIN,
+        status=JobStatus.QUEUED,
+        plan=_plan(),
+        folder=str(tmp_path),
+    )
     store.create_job(job, [Segment(job.id, i, f"s{i}", 4) for i in (1, 2)])
     store.update_segment(job.id, 1, status=SegmentStatus.SUBMITTED, request_id="req-1")
     store.increment_segment(job.id, 1, "submits")

@@ -268,7 +268,7 @@ def _request(engine: Engine, args: argparse.Namespace):
     from .core.models import InputError, Mode, Request
 
     if args.prompt is None or not args.prompt.strip():
-        raise InputError("prompt", "is empty; describe the video you want, e.g. sora-tui generate \"a paper boat…\"")
+        raise InputError("prompt", 'is empty; describe the video you want, e.g. sora-tui generate "a paper boat…"')
     return engine.resolve(
         Request(
             prompt=args.prompt,
@@ -319,9 +319,7 @@ async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask
             return EXIT_INTERRUPTED
     review = bool(getattr(args, "review_keyframes", False))
     with ProgressView(engine, job, quiet=False) as view:
-        final = await engine.run(
-            job.id, on_event=view, output=output, max_cost=args.max_cost, review_keyframes=review
-        )
+        final = await engine.run(job.id, on_event=view, output=output, max_cost=args.max_cost, review_keyframes=review)
     summary = job_summary(engine, final)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -432,7 +430,11 @@ def cmd_history(engine: Engine, args: argparse.Namespace) -> int:
 
     jobs = engine.store.list_jobs(search=args.search, status=args.status)
     if args.json:
-        print(json.dumps([job_summary(engine, j) | {"prompt": j.prompt, "created_at": j.created_at} for j in jobs], indent=2))
+        print(
+            json.dumps(
+                [job_summary(engine, j) | {"prompt": j.prompt, "created_at": j.created_at} for j in jobs], indent=2
+            )
+        )
         return EXIT_OK
     from rich.table import Table
 
@@ -449,7 +451,7 @@ def cmd_history(engine: Engine, args: argparse.Namespace) -> int:
             f"${j.cost_usd:.2f}",
             j.prompt[:50],
         )
-    _console().print(table if jobs else "no jobs yet: `sora-tui generate \"...\"` makes one")
+    _console().print(table if jobs else 'no jobs yet: `sora-tui generate "..."` makes one')
     return EXIT_OK
 
 
@@ -457,7 +459,9 @@ def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
     job = engine.find_job(args.job)
     summary = job_summary(engine, job)
     summary["plan"] = job.plan.to_dict() if job.plan else None
-    summary["logs"] = [{"ts": r.ts, "level": r.level, "segment": r.index, "message": r.message} for r in engine.store.logs(job.id)]
+    summary["logs"] = [
+        {"ts": r.ts, "level": r.level, "segment": r.index, "message": r.message} for r in engine.store.logs(job.id)
+    ]
     if args.json:
         print(json.dumps(summary, indent=2))
         return EXIT_OK
@@ -480,14 +484,26 @@ def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
 def cmd_models(engine: Engine, args: argparse.Namespace) -> int:
     specs = list(engine.catalog)
     if args.json:
-        print(json.dumps([
-            {
-                "id": s.id, "name": s.name, "provider": s.provider, "status": s.status,
-                "durations": s.durations, "resolutions": s.resolutions, "aspects": s.aspects,
-                "audio": s.audio, "kinds": [str(k) for k in s.kinds], "price": s.price_label(),
-            }
-            for s in specs
-        ], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": s.id,
+                        "name": s.name,
+                        "provider": s.provider,
+                        "status": s.status,
+                        "durations": s.durations,
+                        "resolutions": s.resolutions,
+                        "aspects": s.aspects,
+                        "audio": s.audio,
+                        "kinds": [str(k) for k in s.kinds],
+                        "price": s.price_label(),
+                    }
+                    for s in specs
+                ],
+                indent=2,
+            )
+        )
         return EXIT_OK
     from rich.table import Table
 
@@ -498,8 +514,15 @@ def cmd_models(engine: Engine, args: argparse.Namespace) -> int:
     for s in specs:
         status = "[red]retired[/red]" if s.retired else ("[green]default[/green]" if s.id == default else "current")
         table.add_row(
-            s.id, s.name, status, ",".join(map(str, s.durations)), ",".join(s.resolutions), ",".join(s.aspects),
-            s.audio, ",".join(str(k) for k in s.kinds), s.price_label(),
+            s.id,
+            s.name,
+            status,
+            ",".join(map(str, s.durations)),
+            ",".join(s.resolutions),
+            ",".join(s.aspects),
+            s.audio,
+            ",".join(str(k) for k in s.kinds),
+            s.price_label(),
         )
     _console().print(table)
     return EXIT_OK

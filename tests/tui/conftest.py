@@ -38,7 +38,9 @@ def small_plan(n: int = 2, seconds: int = 1, prompt: str = "a paper boat on a ra
         model="preview",
         resolution="180p",
         aspect="16:9",
-        segments=[SegmentPlan(prompt=f"{prompt}, part {i}", seconds=seconds, title=f"Part {i}") for i in range(1, n + 1)],
+        segments=[
+            SegmentPlan(prompt=f"{prompt}, part {i}", seconds=seconds, title=f"Part {i}") for i in range(1, n + 1)
+        ],
         mode=Mode.CHAIN,
         audio=False,
     )

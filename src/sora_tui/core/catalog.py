@@ -178,7 +178,9 @@ class Catalog:
             try:
                 return self.image_models[spec.image_model]
             except KeyError:
-                raise InputError("image_model", f"unknown image model {spec.image_model!r}", list(self.image_models)) from None
+                raise InputError(
+                    "image_model", f"unknown image model {spec.image_model!r}", list(self.image_models)
+                ) from None
         for image in self.image_models.values():
             if image.provider == spec.provider and image.status != "retired":
                 return image

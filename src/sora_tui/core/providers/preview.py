@@ -803,7 +803,10 @@ def request_from_record(data: dict[str, Any]) -> RenderRequest:
     kind = Kind(data.pop("kind"))
     start, end = data.pop("start_image"), data.pop("end_image")
     return RenderRequest(
-        model=model, kind=kind, start_image=Path(start) if start else None, end_image=Path(end) if end else None,
+        model=model,
+        kind=kind,
+        start_image=Path(start) if start else None,
+        end_image=Path(end) if end else None,
         **data,
     )
 

@@ -69,7 +69,9 @@ class SettingsScreen(Screen):
             with Horizontal(classes="settings-row"):
                 with Vertical(classes="field"):
                     yield Label("Planner")
-                    yield Select(PLANNERS, value=s.default_planner or "offline", allow_blank=False, id="default_planner")
+                    yield Select(
+                        PLANNERS, value=s.default_planner or "offline", allow_blank=False, id="default_planner"
+                    )
                 with Vertical(classes="field"):
                     yield Label("Theme")
                     yield Select(
