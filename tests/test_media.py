@@ -153,6 +153,44 @@ def test_first_frame_and_thumbnail(clips, tmp_path):
     assert media.thumbnail(png, 320, 180).shape == (180, 320, 3)
 
 
+def _boundary_matches_separate_calls(path: Path, tmp_path: Path, monkeypatch, fallback: bool) -> media.VideoInfo:
+    first, last = tmp_path / "f.png", tmp_path / "l.png"
+    probes: list[Path] = []
+    real_probe = media.probe
+    with monkeypatch.context() as m:
+        m.setattr(media, "probe", lambda p, *a, **k: probes.append(p) or real_probe(p, *a, **k))
+        info = media.boundary_frames(path, first, last)
+    assert bool(probes) == fallback  # the one-process run answered, or the separate calls did
+    ref = media.probe(path)
+    assert (info.frames, info.duration, info.copy_key()) == (ref.frames, ref.duration, ref.copy_key())
+    assert np.array_equal(media.read_image(first), media.read_first_frame(path))
+    assert np.array_equal(media.read_image(last), media.read_last_frame(path))
+    assert not list(tmp_path.glob(".*tmp*"))
+    return info
+
+
+@pytest.mark.parametrize("name", ["a", "b", "mkv"])
+def test_boundary_frames_is_probe_plus_first_and_last_frame(clips, tmp_path, monkeypatch, name):
+    _boundary_matches_separate_calls(clips[name], tmp_path, monkeypatch, fallback=False)
+
+
+def test_boundary_frames_falls_back_where_the_fast_run_cannot_answer(tmp_path, monkeypatch):
+    # sound runs 2 s past the picture: the -sseof window of the fast run holds no video frame
+    long_audio = tmp_path / "long_audio.mp4"
+    _ff(
+        "-f", "lavfi", "-i", f"testsrc2=s=160x90:r={FPS}:d=1",
+        "-f", "lavfi", "-i", "sine=r=48000:d=3",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(long_audio),
+    )  # fmt: skip
+    info = _boundary_matches_separate_calls(long_audio, tmp_path, monkeypatch, fallback=True)
+    assert info.frames == 24
+    bad = tmp_path / "seg_04.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
+    with pytest.raises(MediaError, match=r"seg_04\.mp4 is not a playable video"):
+        media.boundary_frames(bad, tmp_path / "f.png", tmp_path / "l.png")
+    assert not (tmp_path / "f.png").exists() or (tmp_path / "f.png").stat().st_size > 0
+
+
 def test_psnr():
     a = np.zeros((8, 8, 3), np.uint8)
     assert media.psnr(a, a) == float("inf")

@@ -427,6 +427,54 @@ def first_frame(video: str | os.PathLike[str], dest_png: str | os.PathLike[str])
     return _write_png(read_first_frame(video), Path(dest_png))
 
 
+def boundary_frames(
+    video: str | os.PathLike[str], first_png: str | os.PathLike[str], last_png: str | os.PathLike[str]
+) -> VideoInfo:
+    """Probe a finished segment and write its first and true last decoded frames as PNGs.
+
+    The same results as :func:`probe`, :func:`first_frame` and :func:`last_frame`, from
+    ONE ffmpeg run (the file is opened twice: once to count packets and take the first
+    frame, once ``-sseof`` to decode the end). This sits between a chained segment's
+    download and the next one's submission, so it is kept to a single process. Whenever
+    the fast run cannot give an answer it falls back to the three separate calls, which
+    also raise the MediaError that names what is wrong with the file.
+    """
+    import numpy as np
+
+    path, first_png, last_png = Path(video), Path(first_png), Path(last_png)
+    _check_input(path)
+    src = str(path.absolute())
+    try:
+        with atomic_path(first_png) as tmp_first:
+            proc = _run(
+                ["-i", src, "-sseof", "-0.25", "-i", src]
+                + ["-map", "0:v:0", "-c", "copy", "-f", "null", "-"]  # count packets (the "frame=" report)
+                + ["-map", "0:v:0", "-frames:v", "1", "-sws_flags", SWS_FLAGS, "-pix_fmt", "rgb24"]
+                + ["-c:v", "png", "-compression_level", "1", "-f", "image2", "-update", "1", "-y", str(tmp_first)]
+                + ["-map", "1:v:0", "-fps_mode", "passthrough", "-sws_flags", SWS_FLAGS]
+                + ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
+                timeout=300,
+            )
+            err = proc.stderr.decode("utf-8", "replace")
+            counted = re.findall(r"frame=\s*(\d+)", err)
+            if proc.returncode != 0 or "Input #1" not in err or not counted:
+                raise MediaError("fast path failed")
+            info = _parse_header(err.split("Input #1", 1)[0], path)
+            size = info.width * info.height * 3
+            n = len(proc.stdout) // size
+            if not n or int(counted[-1]) == 0 or info.fps <= 0:
+                raise MediaError("fast path failed")
+            info.frames = int(counted[-1])
+            info.duration = info.frames / info.fps
+            last = np.frombuffer(proc.stdout, dtype=np.uint8, count=size, offset=(n - 1) * size)
+            _write_png(last.reshape(info.height, info.width, 3), last_png)
+    except MediaError:
+        info = probe(path)
+        _write_png(read_first_frame(path, info), first_png)
+        _write_png(read_last_frame(path, info), last_png)
+    return info
+
+
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """An image file (PNG, JPEG, ...) as RGB uint8; MediaError when it cannot be read."""
     import cv2
@@ -545,22 +593,27 @@ def drain_stderr(proc: subprocess.Popen[bytes], lines: int = 60) -> tuple[thread
     return thread, tail
 
 
-def _run_with_progress(args: list[str], total: float, progress: JoinProgressCallback | None) -> tuple[int, str]:
-    """Run ffmpeg with ``-progress pipe:1``; report out_time/total; return (rc, stderr tail)."""
+def _run_with_progress(args: list[str], total: float, progress: JoinProgressCallback | None) -> tuple[int, str, float]:
+    """Run ffmpeg with ``-progress pipe:1``; report out_time/total.
+
+    Returns (exit code, stderr tail, the last out_time in seconds: the output's length).
+    """
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-progress", "pipe:1", *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     t, tail = drain_stderr(proc)
     assert proc.stdout is not None
     last = -1.0
+    out_time = 0.0
     try:
         for raw in proc.stdout:
             line = raw.decode("ascii", "replace").strip()
-            if progress and line.startswith("out_time_us=") and total > 0:
+            if line.startswith("out_time_us="):
                 with contextlib.suppress(ValueError):
-                    frac = min(1.0, max(0.0, int(line.split("=", 1)[1]) / 1e6 / total))
-                    if frac - last >= 0.005:
-                        last = frac
-                        progress(frac)
+                    out_time = max(out_time, int(line.split("=", 1)[1]) / 1e6)
+                frac = min(1.0, max(0.0, out_time / total)) if total > 0 else 0.0
+                if progress and total > 0 and frac - last >= 0.005:
+                    last = frac
+                    progress(frac)
         rc = proc.wait()
     except BaseException:
         proc.kill()
@@ -568,7 +621,7 @@ def _run_with_progress(args: list[str], total: float, progress: JoinProgressCall
         raise
     finally:
         t.join(timeout=5)
-    return rc, "\n".join(tail)
+    return rc, "\n".join(tail), out_time
 
 
 def _reencode_args(infos: list[VideoInfo], out: Path) -> list[str]:
@@ -704,7 +757,7 @@ def join(
                 list_file, b"ffconcat version 1.0\n" + "".join(_concat_line(i.path) for i in infos).encode("utf-8")
             )
             with atomic_path(dest) as tmp:
-                rc, err = _run_with_progress(
+                rc, err, out_time = _run_with_progress(
                     ["-f", "concat", "-safe", "0", "-i", str(list_file.absolute()), "-map", "0:v:0"]
                     + (["-map", "0:a:0"] if infos[0].has_audio else [])
                     + ["-c", "copy", "-movflags", "+faststart", "-f", "mp4", "-y", str(tmp)],
@@ -713,9 +766,9 @@ def join(
                 )
                 if rc != 0:
                     raise _fail(rc, err, dest, "joining (stream copy)")
-                out = probe(tmp, count_frames=False)  # header check: the copy has all of the inputs
-                if abs(out.duration - total) > max(0.1, 2 / (infos[0].fps or 24)):
-                    raise MediaError(f"stream copy gave {out.duration:.2f} s instead of {total:.2f} s")
+                # the muxer's final timestamp: the copy holds all of the inputs (no probe needed)
+                if abs(out_time - total) > max(0.1, 2 / (infos[0].fps or 24)):
+                    raise MediaError(f"stream copy gave {out_time:.2f} s instead of {total:.2f} s")
         except MediaError as exc:
             if "No space left" in str(exc):
                 raise
@@ -731,7 +784,7 @@ def join(
     infos = _probe_all(paths)
     total = sum(i.duration for i in infos)
     with atomic_path(dest) as tmp:
-        rc, err = _run_with_progress(_reencode_args(infos, tmp), total, progress)
+        rc, err, _ = _run_with_progress(_reencode_args(infos, tmp), total, progress)
         if rc != 0:
             raise _fail(rc, err, dest, "joining (re-encode)")
         out = probe(tmp)

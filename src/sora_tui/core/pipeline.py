@@ -500,6 +500,8 @@ class _JobRun:
 
     async def run(self) -> Job:
         job_id = self.job.id
+        # cv2 and numpy load in a worker while the first segment renders, not on the hand-off
+        asyncio.get_running_loop().run_in_executor(None, _import_media_libs)
         try:
             self.check_budget()
             await self.verify_done_segments()
@@ -747,12 +749,8 @@ class _JobRun:
         first = self.dir / seg_name(idx, "_first.png")
         last = self.dir / seg_name(idx, "_last.png")
         try:
-            # concurrently: the last frame is on the critical path of the next chained segment
-            info, _, _ = await asyncio.gather(
-                asyncio.to_thread(media.probe, dest),
-                asyncio.to_thread(media.last_frame, dest, last),
-                asyncio.to_thread(media.first_frame, dest, first),
-            )
+            # one ffmpeg run: this is on the critical path of the next chained segment
+            info = await asyncio.to_thread(media.boundary_frames, dest, first, last)
         except media.MediaError as exc:
             bad = dest.with_name(dest.stem + ".bad" + dest.suffix)
             if dest.exists():
@@ -955,6 +953,13 @@ class _JobRun:
         self.set_job_status(
             JobStatus.COMPLETED, str(output), output=str(output), duration_s=result.duration, error=None
         )
+
+
+def _import_media_libs() -> None:
+    try:
+        import cv2  # noqa: F401
+    except ImportError:  # pragma: no cover - declared dependency; media reports it where used
+        pass
 
 
 def fit_image(src: Path, dest: Path, width: int, height: int) -> Path:

@@ -354,12 +354,19 @@ class RenderCancelled(Exception):
     """Raised from a progress callback to stop a render (the partial file is removed)."""
 
 
+def _tail_gop(fps: int) -> int:
+    """Frames between the extra keyframe and the last one: more than a quarter second."""
+    return math.ceil(0.25 * fps) + 1
+
+
 def _encoder_args(width: int, height: int, fps: int, n_frames: int) -> list[str]:
     return [
         "-c:v", "libx264", "-preset", PRESET, "-crf", str(CRF), "-pix_fmt", "yuv420p",
         "-g", str(max(1, fps * 2)), "-threads", str(THREADS),
-        # the last frame is an IDR at full quality: it is the next segment's start image
-        "-force_key_frames", f"expr:eq(n,{n_frames - 1})",
+        # the last frame is an IDR at full quality: it is the next segment's start image; and a
+        # keyframe a third of a second before it keeps the last GOP short, so reading the true
+        # last frame (media.read_last_frame: -sseof -0.25) decodes 8 frames, not up to 2 s of them
+        "-force_key_frames", f"expr:eq(n,{n_frames - 1})+eq(n,{n_frames - 1 - _tail_gop(fps)})",
         # ... and both boundary frames are coded near-losslessly (QP 12): they carry continuity
         "-x264-params",
         f"zones=0,0,q={BOUNDARY_QP}" + (f"/{n_frames - 1},{n_frames - 1},q={BOUNDARY_QP}" if n_frames > 1 else ""),
