@@ -72,6 +72,9 @@ T = TypeVar("T")
 FORGET_REQUEST: dict[str, Any] = {"request_id": None, "status_url": None, "response_url": None, "cancel_url": None}
 
 
+PROGRESS_EVERY = 0.2  # seconds: the most often one segment's render progress is reported
+
+
 class JobFailed(Exception):
     """The job stopped with an error; it stays resumable."""
 
@@ -733,9 +736,14 @@ class _JobRun:
         result = await self.retry(lambda: provider.result(sub), idx, "fetching the result")
         dest = self.dir / seg_name(idx)
         self.emit(SegmentProgress(self.job.id, idx, 0.0, "downloading"))
+        sent_at = time.monotonic()
 
-        def on_bytes(done: int, total: int | None) -> None:
-            self.emit(SegmentProgress(self.job.id, idx, (done / total) if total else None, "downloading"))
+        def on_bytes(done: int, total: int | None) -> None:  # called per chunk: reported every PROGRESS_EVERY
+            nonlocal sent_at
+            now = time.monotonic()
+            if now - sent_at >= PROGRESS_EVERY or (total is not None and done >= total):
+                sent_at = now
+                self.emit(SegmentProgress(self.job.id, idx, (done / total) if total else None, "downloading"))
 
         await self.retry(lambda: provider.download(result, dest, on_bytes), idx, "downloading")
         self.control.in_flight.pop(idx, None)
@@ -807,6 +815,9 @@ class _JobRun:
     async def wait(self, provider: Provider, sub: Submission, idx: int) -> None:
         seen_logs = 0
         state = ""
+        sent: tuple[Any, ...] | None = None  # the last SegmentProgress sent: (stage, queue, message)
+        sent_fraction: float | None = None
+        sent_at = 0.0
         while True:
             self.check_cancel()
             st = await self.retry(lambda: provider.status(sub), idx, "checking status")
@@ -822,7 +833,13 @@ class _JobRun:
                 return
             stage = "queued" if st.state == "queued" else "rendering"
             msg = f"queue position {st.queue_position}" if st.queue_position is not None else ""
-            self.emit(SegmentProgress(self.job.id, idx, st.progress, stage, st.queue_position, msg))
+            # polls are frequent (the preview: 20 a second): send what changed, and the fraction
+            # at most PROGRESS_EVERY seconds apart, so that screens and logs are not flooded
+            now = time.monotonic()
+            what = (stage, st.queue_position, msg)
+            if what != sent or (st.progress != sent_fraction and now - sent_at >= PROGRESS_EVERY):
+                sent, sent_fraction, sent_at = what, st.progress, now
+                self.emit(SegmentProgress(self.job.id, idx, st.progress, stage, st.queue_position, msg))
             try:
                 await asyncio.wait_for(self.control.cancel_event.wait(), timeout=self.poll_interval(provider))
             except TimeoutError:

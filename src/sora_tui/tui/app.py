@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.timer import Timer
+from textual.widget import AwaitMount
 from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 
 UI_SWITCH_INTERVAL = 0.001  # seconds (CPython's default is 0.005)
 THUMB_SIZE = (32, 16)  # pixels: up to 32 cells × 8 rows of half blocks
+SWITCH_PAUSE = 0.005  # seconds: updates held back while a kept screen comes back (its resume handler runs)
+BOARD_REFRESH = 0.1  # seconds: engine events are folded into the live state at once, drawn at most this often
 
 
 class SoraApp(App[int]):
@@ -52,12 +56,20 @@ class SoraApp(App[int]):
         "settings": SettingsScreen,
     }
     COMMANDS = App.COMMANDS | {SoraCommands}
+    # F-keys are priority bindings: no widget uses them, and the app answers them at once instead
+    # of after the key has travelled through the focused widget and its parents
     BINDINGS = [
-        Binding("f1", "help", "Help", id="app.help", tooltip="List every key and action"),
-        Binding("f2", "switch_mode('prompt')", "New", id="app.new", tooltip="Write a prompt for a new video"),
-        Binding("f3", "switch_mode('board')", "Board", id="app.board", tooltip="Watch segments render"),
-        Binding("f4", "switch_mode('history')", "History", id="app.history", tooltip="Past and running jobs"),
-        Binding("f5", "switch_mode('settings')", "Settings", id="app.settings", tooltip="Keys and defaults"),
+        Binding("f1", "help", "Help", id="app.help", tooltip="List every key and action", priority=True),
+        Binding(
+            "f2", "switch_mode('prompt')", "New", id="app.new", tooltip="Write a prompt for a new video", priority=True
+        ),
+        Binding("f3", "switch_mode('board')", "Board", id="app.board", tooltip="Watch segments render", priority=True),
+        Binding(
+            "f4", "switch_mode('history')", "History", id="app.history", tooltip="Past and running jobs", priority=True
+        ),
+        Binding(
+            "f5", "switch_mode('settings')", "Settings", id="app.settings", tooltip="Keys and defaults", priority=True
+        ),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", tooltip="Quit (running jobs stop and stay resumable)"),
     ]
 
@@ -80,8 +92,11 @@ class SoraApp(App[int]):
         self.keyframe_thumbs: dict[tuple[str, int], tuple[Any, object]] = {}  # (pixels, version)
         self.job_workers: dict[str, Worker] = {}
         self.board: BoardScreen | None = None
+        self._board_dirty: set[tuple[str, int | None]] = set()  # (job, segment or None for the header)
+        self._board_timer: Timer | None = None
         self.history: HistoryScreen | None = None
         self.exit_code = 0
+        self._mounted_mode = False  # switching to a mode whose screen exists already
 
     # --- start-up ---------------------------------------------------------------------
 
@@ -93,6 +108,19 @@ class SoraApp(App[int]):
         if theme in self.available_themes:
             self.theme = theme
         self.switch_mode(self.initial_mode)
+
+    def switch_mode(self, mode: str) -> AwaitMount:
+        # Textual pauses screen updates for 50 ms on every mode switch (delay_update), to hide a
+        # screen that is still mounting. Our mode screens are mounted once and kept, so after the
+        # first visit that pause is only latency between a key and the screen it asks for.
+        self._mounted_mode = mode in self._screen_stacks
+        try:
+            return super().switch_mode(mode)
+        finally:
+            self._mounted_mode = False
+
+    def delay_update(self, delay: float = 0.05) -> None:
+        super().delay_update(SWITCH_PAUSE if self._mounted_mode else delay)
 
     def freeze(self) -> None:
         """Stop cursor blinking on the current screen (stable snapshots and screenshots)."""
@@ -221,8 +249,11 @@ class SoraApp(App[int]):
         # keyframe mode: make the keyframes and stop for review before any video is paid for
         self.start_job(job.id, review=plan.mode is Mode.KEYFRAMES)
 
-    def start_job(self, job_id: str, review: bool = False) -> None:
-        """Run (or resume) a job; ``review`` stops a keyframe-mode job once its keyframes exist."""
+    def start_job(self, job_id: str, review: bool = False, show: bool = True) -> None:
+        """Run (or resume) a job and show it (``show``: on the board, or its keyframe review).
+
+        ``review`` stops a keyframe-mode job once its keyframes exist.
+        """
         if job_id in self.engine.controls or (
             job_id in self.job_workers and self.job_workers[job_id].state in (WorkerState.PENDING, WorkerState.RUNNING)
         ):
@@ -240,6 +271,8 @@ class SoraApp(App[int]):
                 self.make_thumbnail(job_id, seg.index, seg.thumbnail_source)
         self._keyframe_thumbs(live)
         self.job_workers[job_id] = self.run_job(job_id, review)
+        if not show:
+            return
         if review:
             self.open_review(job_id)
         else:
@@ -518,8 +551,7 @@ class SoraApp(App[int]):
             return
         live.apply(message.event)
         live.refresh(self.engine.store)
-        if self.board is not None:
-            self.board.update_header(message.job_id)
+        self.mark_board(message.job_id)
         review = self._review_screen(message.job_id)
         if review is not None:
             review.redraw()
@@ -535,18 +567,14 @@ class SoraApp(App[int]):
         seg = live.segments.get(ev.index)
         if seg is not None and ev.status is SegmentStatus.DONE and seg.thumbnail_source:
             self.make_thumbnail(message.job_id, ev.index, seg.thumbnail_source)
-        if self.board is not None:
-            self.board.update_card(message.job_id, ev.index)
-            self.board.update_header(message.job_id)
+        self.mark_board(message.job_id, ev.index)
 
     def on_segment_progress_message(self, message: msg.SegmentProgressMessage) -> None:
         live = self._live(message.job_id)
         if live is None:
             return
         live.apply(message.event)
-        if self.board is not None:
-            self.board.update_card(message.job_id, message.event.index)
-            self.board.update_header(message.job_id)
+        self.mark_board(message.job_id, message.event.index)
 
     def on_log_message(self, message: msg.LogMessage) -> None:
         live = self._live(message.job_id)
@@ -560,8 +588,7 @@ class SoraApp(App[int]):
         live = self._live(message.job_id)
         if live is not None:
             live.apply(message.event)
-            if self.board is not None:
-                self.board.update_header(message.job_id)
+            self.mark_board(message.job_id)
             review = self._review_screen(message.job_id)
             if review is not None:
                 review.update_summary()
@@ -570,8 +597,7 @@ class SoraApp(App[int]):
         live = self._live(message.job_id)
         if live is not None:
             live.apply(message.event)
-            if self.board is not None:
-                self.board.update_header(message.job_id)
+            self.mark_board(message.job_id)
 
     def on_keyframe_message(self, message: msg.KeyframeMessage) -> None:
         live = self._live(message.job_id)
@@ -587,10 +613,9 @@ class SoraApp(App[int]):
         if live is not None:
             live.running = False
             live.refresh(self.engine.store)
-        if self.board is not None:
-            for idx in live.segments if live else []:
-                self.board.update_card(message.job_id, idx)
-            self.board.update_header(message.job_id)
+        for idx in live.segments if live else []:
+            self.mark_board(message.job_id, idx)
+        self.mark_board(message.job_id)
         if live is not None:
             live.refresh_keyframes(self.engine.store)
             self._keyframes_redraw(message.job_id)
@@ -650,8 +675,31 @@ class SoraApp(App[int]):
 
     def on_thumbnail_ready(self, message: msg.ThumbnailReady) -> None:
         self.thumbnails[(message.job_id, message.index)] = message.pixels
-        if self.board is not None:
-            self.board.update_card(message.job_id, message.index)
+        self.mark_board(message.job_id, message.index)
+
+    # --- drawing the board --------------------------------------------------------------------
+
+    def mark_board(self, job_id: str, index: int | None = None) -> None:
+        """Ask for a segment card (or, with no index, the job's header) to be redrawn soon.
+
+        Running jobs send many events a second; the board draws what changed at most every
+        BOARD_REFRESH seconds, so keys stay quick however many jobs render.
+        """
+        self._board_dirty.add((job_id, index))
+        if self._board_timer is None:
+            self._board_timer = self.set_timer(BOARD_REFRESH, self._draw_board, name="board-refresh")
+
+    def _draw_board(self) -> None:
+        self._board_timer = None
+        dirty, self._board_dirty = self._board_dirty, set()
+        board = self.board
+        if board is None or not board.is_current:
+            return  # a board that comes back on screen redraws itself from the live state
+        for job_id, index in dirty:
+            if index is not None:
+                board.update_card(job_id, index)
+        for job_id in {job_id for job_id, _ in dirty}:
+            board.update_header(job_id)
 
 
 def create_app(

@@ -41,6 +41,7 @@ from ..media import (
     atomic_path,
     drain_stderr,
     ffmpeg_exe,
+    lower_priority,
     read_image,
     write_atomic,
 )
@@ -637,6 +638,7 @@ class PreviewProvider(Provider):
                 sys.executable, "-m", __name__, str(self._record(job.path.stem)), str(job.path),
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
+            lower_priority(proc.pid)  # a background renderer (with its ffmpeg): the studio's keys come first
             job.proc = proc
             assert proc.stdout is not None and proc.stderr is not None
             async for raw in proc.stdout:
@@ -831,9 +833,6 @@ def _worker(argv: list[str]) -> int:
             last[0] = frac
             print(f"progress {frac:.4f}", flush=True)
 
-    # a background renderer: the studio that started it (and its keys) come first
-    with contextlib.suppress(OSError, AttributeError):
-        os.nice(10)
     try:
         req = request_from_record(json.loads(Path(argv[0]).read_text("utf-8")))
         render_video(req, Path(argv[1]), progress)

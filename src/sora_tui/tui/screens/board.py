@@ -8,12 +8,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Header, ProgressBar, RichLog, Static, Tab, Tabs
+from textual.widgets import Header, ProgressBar, RichLog, Static, Tab, Tabs
 
 from ...core.models import JobStatus, SegmentStatus
 from ..format import JOB_STATUS_STYLE, duration, excerpt, money
 from ..live import LiveJob
+from ..widgets.footer import Footer
 from ..widgets.keyframe_card import KeyframeCard
 from ..widgets.segment_card import SegmentCard
 
@@ -54,6 +56,10 @@ class BoardScreen(Screen):
 
     shown: str | None = None
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown_text: dict[str, str | Text] = {}  # what each header line shows
+
     async def on_mount(self) -> None:
         self.sub_title = "Board"
         self.app.board = self
@@ -61,7 +67,9 @@ class BoardScreen(Screen):
         await self.sync_tabs()
 
     async def on_screen_resume(self) -> None:
+        # the app draws only a board that is on screen: catch up with what happened meanwhile
         await self.sync_tabs()
+        self.redraw()
 
     # --- which job -------------------------------------------------------------------
 
@@ -89,9 +97,11 @@ class BoardScreen(Screen):
     def _update_tab(self, live: LiveJob) -> None:
         try:
             tab = self.query_one(f"#{tab_id(live.id)}", Tab)
-        except Exception:
+        except NoMatches:
             return
-        tab.label = self._tab_label(live)
+        label = self._tab_label(live)
+        if tab.label_text != label.plain:  # a new label lays the tab row out again: only when it changed
+            tab.label = label
 
     async def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         if event.tab is None or event.tab.id is None:
@@ -118,12 +128,10 @@ class BoardScreen(Screen):
         log.clear()
         live = self.app.live.get(job_id) if job_id else None
         if live is None:
-            self.query_one("#job-summary", Static).update(
-                "No job yet. Press F2 to start one, or open one from History (F4)."
-            )
+            self._show("#job-summary", "No job yet. Press F2 to start one, or open one from History (F4).")
             self.query_one("#overall", ProgressBar).update(progress=0)
-            self.query_one("#overall-text", Static).update("")
-            self.query_one("#output-line", Static).update("")
+            self._show("#overall-text", "")
+            self._show("#output-line", "")
             return
         await grid.mount_all([SegmentCard(i) for i in sorted(live.segments)])
         kf_row.display = live.is_keyframe_job
@@ -168,7 +176,7 @@ class BoardScreen(Screen):
     # --- updates from the app -------------------------------------------------------------
 
     def update_card(self, job_id: str, index: int) -> None:
-        if job_id != self.shown or not self.is_mounted:
+        if job_id != self.shown or not self.is_mounted or not self.is_current:
             return
         live = self.app.live.get(job_id)
         if live is None or index not in live.segments:
@@ -184,7 +192,7 @@ class BoardScreen(Screen):
 
     def update_header(self, job_id: str) -> None:
         live = self.app.live.get(job_id)
-        if live is None:
+        if live is None or not self.is_current:
             return
         self._update_tab(live)
         if job_id != self.shown:
@@ -198,29 +206,36 @@ class BoardScreen(Screen):
             f"  {job.id}  ·  {job.model}  ·  {job.mode} mode  ·  {duration(live.total_seconds)}\n",
             (excerpt(job.prompt, 110), "italic"),
         )
-        self.query_one("#job-summary", Static).update(summary)
+        self._show("#job-summary", summary)
         self.query_one("#overall", ProgressBar).update(total=1.0, progress=live.overall)
         joining = f" · joining {live.join_fraction:.0%}" if job.status is JobStatus.JOINING else ""
-        self.query_one("#overall-text", Static).update(
+        self._show(
+            "#overall-text",
             f"{done}/{len(live.segments)} segments done"
             + (f", {failed} failed" if failed else "")
             + joining
-            + f" · spent {money(live.spent_usd)} of est. {money(job.estimated_cost_usd)}"
+            + f" · spent {money(live.spent_usd)} of est. {money(job.estimated_cost_usd)}",
         )
-        out = self.query_one("#output-line", Static)
         if job.status is JobStatus.COMPLETED and job.output:
-            out.update(f"[b green]✓ Video:[/] {job.output}   [dim](o open · y copy path)[/]")
+            out = f"[b green]✓ Video:[/] {job.output}   [dim](o open · y copy path)[/]"
         elif job.status is JobStatus.FAILED and job.error:
-            out.update(f"[b red]✗ {excerpt(job.error, 200)}[/]   [dim](t retry)[/]")
+            out = f"[b red]✗ {excerpt(job.error, 200)}[/]   [dim](t retry)[/]"
         elif job.status is JobStatus.CANCELLED:
-            out.update("[yellow]■ Cancelled.[/] [dim]t resumes it; finished segments are kept.[/]")
+            out = "[yellow]■ Cancelled.[/] [dim]t resumes it; finished segments are kept.[/]"
         elif job.status is JobStatus.AWAITING_REVIEW:
-            out.update(
+            out = (
                 "[b $warning]◆ Keyframes ready for review[/] — nothing paid for video yet.   "
                 "[dim](v review the keyframes, then ctrl+r there renders the videos)[/]"
             )
         else:
-            out.update("")
+            out = ""
+        self._show("#output-line", out)
+
+    def _show(self, selector: str, content: str | Text) -> None:
+        """Update a header line only when its text changed (each update lays the board out again)."""
+        if self._shown_text.get(selector) != content:
+            self._shown_text[selector] = content
+            self.query_one(selector, Static).update(content)
 
     def append_log(self, job_id: str, line: str) -> None:
         if job_id == self.shown and self.is_mounted:
@@ -228,7 +243,7 @@ class BoardScreen(Screen):
 
     def tick(self) -> None:
         live = self.live
-        if live is not None and live.running:
+        if live is not None and live.running and self.is_current:
             for idx, seg in live.segments.items():
                 if seg.started_at is not None and seg.finished_at is None:
                     self.update_card(live.id, idx)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -10,10 +11,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, RichLog, Select, Static
+from textual.widgets import DataTable, Header, Input, Label, RichLog, Select, Static
+from textual.widgets.data_table import RowDoesNotExist
 
 from ...core.models import Job, JobStatus
 from ..format import JOB_STATUS_STYLE, SEGMENT_STATUS_STYLE, STATUS_ICON, date, duration, excerpt, money
+from ..widgets.footer import Footer
 
 if TYPE_CHECKING:
     from ..app import SoraApp
@@ -34,6 +37,13 @@ class HistoryScreen(Screen):
     ]
 
     app: SoraApp
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rows: list[tuple[str, tuple[object, ...]]] | None = None  # what the table shows
+        self._detail: str | Text | None = None  # what the detail pane shows
+        self._log_job: str | None = None  # whose log it shows
+        self._log_lines: list[str] = []  # and which lines
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -73,27 +83,31 @@ class HistoryScreen(Screen):
         return self.app.engine.store.list_jobs(search=search, status=str(status) if status else None)
 
     def reload(self, select: str | None = None) -> None:
+        """Re-read the jobs; the table and the detail pane change only where their content did."""
         if not self.is_mounted:
             return
         table = self.query_one(DataTable)
         keep = select or self.selected_id()
-        table.clear()
+        rows = []
         for job in self.jobs():
             length = job.duration_s if job.duration_s is not None else (job.plan.total_seconds if job.plan else None)
-            table.add_row(
+            cells = (
                 date(job.created_at, short=True),
                 excerpt(job.prompt, 22),
                 Text(f"{job.status}", style=JOB_STATUS_STYLE.get(job.status, "")),
                 duration(length),
                 money(job.cost_usd if job.cost_usd else job.estimated_cost_usd),
                 job.model,
-                key=job.id,
             )
-        if keep is not None:
-            try:
+            rows.append((job.id, cells))
+        if rows != self._rows:
+            self._rows = rows
+            table.clear()
+            for job_id, cells in rows:
+                table.add_row(*cells, key=job_id)
+        if keep is not None and keep != self.selected_id():
+            with contextlib.suppress(RowDoesNotExist):
                 table.move_cursor(row=table.get_row_index(keep))
-            except Exception:
-                pass
         self.show_detail(self.selected_id())
 
     def selected_id(self) -> str | None:
@@ -109,11 +123,11 @@ class HistoryScreen(Screen):
     def show_detail(self, job_id: str | None) -> None:
         text = self.query_one("#detail-text", Static)
         log = self.query_one("#detail-log", RichLog)
-        log.clear()
         store = self.app.engine.store
         job = store.get_job(job_id) if job_id else None
         if job is None:
-            text.update("No jobs yet: press F2 to make one." if job_id is None else "")
+            self._show(text, "No jobs yet: press F2 to make one." if job_id is None else "")
+            self._show_log(log, None, [])
             return
         out = Text()
         out.append(f"{job.id}\n", "bold")
@@ -141,10 +155,34 @@ class HistoryScreen(Screen):
             if seg.cost_usd:
                 out.append(f" · {money(seg.cost_usd)}")
             out.append(f"\n   {excerpt(seg.prompt, 200)}\n", "dim")
-        text.update(out)
+        self._show(text, out)
+        lines = []
         for rec in store.logs(job.id, tail=LOG_TAIL):
             prefix = f"[seg {rec.index}] " if rec.index is not None else ""
-            log.write(f"{rec.level[:4]:4} {prefix}{rec.message}")
+            lines.append(f"{rec.level[:4]:4} {prefix}{rec.message}")
+        self._show_log(log, job.id, lines)
+
+    def _show(self, text: Static, content: str | Text) -> None:
+        if content != self._detail:
+            self._detail = content
+            text.update(content)
+
+    def _show_log(self, log: RichLog, job_id: str | None, lines: list[str]) -> None:
+        """Show a job's newest log lines; when the same job's log has grown, only the new lines are written."""
+        old = self._log_lines
+        if job_id == self._log_job and lines == old:
+            return
+        n = len(old)
+        # lines added at the end; the tail may have dropped as many at the top
+        shift = next((k for k in range(n) if lines[: n - k] == old[k:]), None) if job_id == self._log_job else None
+        if shift is not None and n - shift < len(lines):
+            for line in lines[n - shift :]:
+                log.write(line)
+        else:
+            log.clear()
+            for line in lines:
+                log.write(line)
+        self._log_job, self._log_lines = job_id, lines
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

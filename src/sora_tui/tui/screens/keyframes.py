@@ -16,11 +16,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, Static, TextArea
+from textual.widgets import Header, Label, Static, TextArea
 
 from ...core.models import InputError, JobStatus, SegmentStatus
 from ..format import JOB_STATUS_STYLE, duration, excerpt, money
 from ..live import LiveJob
+from ..widgets.footer import Footer
 from ..widgets.keyframe_card import KeyframeCard
 from ..widgets.request_form import FieldError
 from .modals import AskModal, ConfirmModal

@@ -8,11 +8,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from ...core.catalog import keyframe_count, validate_plan
 from ...core.models import InputError, Mode, Plan, Request
 from ..format import duration, money
+from ..widgets.footer import Footer
 from ..widgets.plan_editor import PlanEditor
 from ..widgets.request_form import FieldError
 

@@ -9,11 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Static, TextArea
+from textual.widgets import Button, Header, Static, TextArea
 
 from ...core.catalog import estimate_cost
 from ...core.models import InputError, Plan, Request, SegmentPlan
 from ..format import duration, money
+from ..widgets.footer import Footer
 from ..widgets.request_form import RequestForm
 
 if TYPE_CHECKING:

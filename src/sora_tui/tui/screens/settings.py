@@ -9,11 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Button, Header, Input, Label, Select, Static
 
 from ...core import keys
 from ...core.models import InputError
 from ...core.settings import save_settings
+from ..widgets.footer import Footer
 from ..widgets.key_panel import KeyPanel
 from ..widgets.request_form import PLANNERS, FieldError, model_label
 

@@ -40,9 +40,13 @@ class FieldError(Static):
     FieldError.-shown { display: block; }
     """
 
+    _message = ""
+
     def show(self, message: str) -> None:
-        self.update(message)
-        self.set_class(bool(message), "-shown")
+        if message != self._message:
+            self._message = message
+            self.update(message)
+            self.set_class(bool(message), "-shown")
 
 
 class RequestForm(Vertical):

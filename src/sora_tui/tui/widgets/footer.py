@@ -1,0 +1,35 @@
+"""Textual's footer, rebuilt only when the keys it shows change."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer as TextualFooter
+
+
+def _shown_keys(screen: Screen) -> tuple[object, ...]:
+    """What the footer draws from: each active binding's key, action, label, state and tooltip."""
+    return tuple(
+        (key, b.action, b.description, b.show, enabled, tooltip)
+        for key, (_, b, enabled, tooltip) in screen.active_bindings.items()
+    )
+
+
+class Footer(TextualFooter):
+    """The stock footer recomposes all of its key widgets whenever the bindings *may* have
+    changed: on every focus change and every switch between screens. That costs tens of
+    milliseconds a time, on the path from a key to the next screen. This one keeps its keys
+    when the bindings it would show are the same as the ones it shows."""
+
+    _composed_for: tuple[object, ...] | None = None
+
+    def compose(self) -> ComposeResult:
+        if self._bindings_ready:
+            self._composed_for = _shown_keys(self.screen)
+        yield from super().compose()
+
+    def bindings_changed(self, screen: Screen) -> None:
+        if self._bindings_ready and self.is_attached and screen is self.screen:
+            if _shown_keys(screen) == self._composed_for:
+                return
+        super().bindings_changed(screen)
