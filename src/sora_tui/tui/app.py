@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.timer import Timer
@@ -26,6 +26,7 @@ from textual.worker import Worker, WorkerState
 from ..core.models import InputError, JobStatus, Mode, Plan, Request, SegmentStatus
 from . import messages as msg
 from .commands import SoraCommands
+from .idle_gc import IdleCollector
 from .live import LiveJob
 from .screens.board import BoardScreen
 from .screens.help import HelpScreen
@@ -97,6 +98,7 @@ class SoraApp(App[int]):
         self.history: HistoryScreen | None = None
         self.exit_code = 0
         self._mounted_mode = False  # switching to a mode whose screen exists already
+        self.idle_gc = IdleCollector()
 
     # --- start-up ---------------------------------------------------------------------
 
@@ -108,6 +110,17 @@ class SoraApp(App[int]):
         if theme in self.available_themes:
             self.theme = theme
         self.switch_mode(self.initial_mode)
+        # full garbage collections only while the user is idle (see idle_gc), from shortly after start-up
+        self.set_timer(1.0, self.idle_gc.start)
+        self.set_interval(1.0, self.idle_gc.tick)
+
+    def on_unmount(self) -> None:
+        self.idle_gc.stop()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent):
+            self.idle_gc.input_seen()
+        await super().on_event(event)
 
     def switch_mode(self, mode: str) -> AwaitMount:
         # Textual pauses screen updates for 50 ms on every mode switch (delay_update), to hide a
@@ -568,6 +581,7 @@ class SoraApp(App[int]):
         if seg is not None and ev.status is SegmentStatus.DONE and seg.thumbnail_source:
             self.make_thumbnail(message.job_id, ev.index, seg.thumbnail_source)
         self.mark_board(message.job_id, ev.index)
+        self._history_changed()  # the detail pane lists segment states
 
     def on_segment_progress_message(self, message: msg.SegmentProgressMessage) -> None:
         live = self._live(message.job_id)

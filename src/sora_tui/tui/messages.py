@@ -8,11 +8,14 @@ a fast renderer cannot flood the queue.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 from textual.message import Message
 
 from ..core import models as m
+
+if TYPE_CHECKING:  # numpy loads with the first thumbnail, not at start-up
+    import numpy as np
 
 
 class EngineMessage(Message):
