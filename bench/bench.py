@@ -245,8 +245,18 @@ def bench_tui(workdir: Path) -> list[Row]:
             "ms",
             "≤ 100 ms",
             keys["value"] <= 100,
-            f"p95 {keys['p95_ms']:.0f} ms, max {keys['max_ms']:.0f} ms, "
-            f"while joining max {keys['joining_max_ms']} ms ({keys['joining_samples']} samples)",
+            f"{keys['samples']} F3/F4 presses; by key {keys['median_ms_by_key']}",
+        ),
+        row(
+            "tui key → screen, same load (95th percentile)",
+            keys["p95_ms"],
+            "ms",
+            "≤ 100 ms",
+            keys["p95_ms"] <= 100,
+            f"max {keys['max_ms']:.0f} ms (the first visit of a screen builds it); "
+            f"{keys['joining_samples']} presses while the 12-segment job was joining "
+            f"(joined {keys['joins_during_sampling']} times), {keys['jobs_rendering_at_end']} of 5 jobs "
+            "still rendering at the end",
         ),
     ]
 

@@ -7,6 +7,8 @@ import gc
 from sora_tui.tui import idle_gc
 from sora_tui.tui.idle_gc import IdleCollector
 
+from .conftest import SIZE, wait_for
+
 
 class Clock:
     def __init__(self) -> None:
@@ -46,3 +48,14 @@ def test_full_collections_wait_for_idle_time_and_settings_come_back():
     assert gc.get_freeze_count() == 0
     collector.stop()  # twice is harmless
     assert not collector.tick()  # and a stopped collector does nothing
+
+
+async def test_the_app_takes_full_collections_over_while_it_runs_and_gives_them_back(make_app):
+    before = gc.get_threshold()
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.idle_gc.active, what="the idle collector", timeout=10)
+        assert gc.get_threshold()[2] == idle_gc.MANUAL
+        await pilot.press("f4")  # input is noticed: no full collection right after a key
+        assert app.idle_gc.clock() - app.idle_gc.last_input < idle_gc.IDLE_S
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
