@@ -70,3 +70,20 @@ async def fill_prompt(pilot, prompt: str, segments: str = "2", seconds: int = 1,
     screen.query_one("#seconds", Select).value = seconds
     screen.query_one("#resolution", Select).value = resolution
     await pilot.pause()
+
+
+async def focus_segment(pilot, editor, index: int, timeout: float = 30.0) -> None:
+    """Put the cursor in segment ``index``'s prompt (0-based) and wait until it is there.
+
+    ``focus()`` takes effect on a later turn of the loop (a key sent before goes elsewhere), and
+    after an edit the plan editor rebuilds its segments: until the new ones are mounted, focusing
+    one does nothing. So: ask again until the focus sticks.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        segment = editor.editors[index]
+        segment.focus_prompt()
+        await pilot.pause(0.05)
+        if segment.is_attached and pilot.app.focused is segment.query_one(".seg-prompt"):
+            return
+    raise AssertionError(f"timed out after {timeout}s putting the focus on segment {index + 1}")

@@ -15,7 +15,7 @@ from sora_tui.tui.widgets.plan_editor import PlanEditor
 from sora_tui.tui.widgets.request_form import FieldError
 from sora_tui.tui.widgets.segment_editor import SegmentEditor
 
-from .conftest import SIZE, fill_prompt, small_plan, wait_for, wait_jobs
+from .conftest import SIZE, fill_prompt, focus_segment, small_plan, wait_for, wait_jobs
 
 
 def error_text(screen, selector: str) -> str:
@@ -155,6 +155,10 @@ async def test_plan_bad_input_and_operations(make_app):
         await pilot.pause()
         screen = app.screen
         editor = screen.query_one(PlanEditor)
+
+        def seconds() -> list[int]:
+            return [s.seconds for s in screen.to_plan().segments]
+
         # blank segment prompt: message next to segment 2, nothing created
         editor.editors[1].query_one(".seg-prompt", TextArea).load_text("   ")
         await pilot.press("ctrl+r")
@@ -164,21 +168,18 @@ async def test_plan_bad_input_and_operations(make_app):
         assert app.engine.store.list_jobs() == []
         editor.editors[1].query_one(".seg-prompt", TextArea).load_text("the boat sinks")
         # split 2 s → 1 s + 1 s, merge back
-        editor.editors[0].focus_prompt()
+        await focus_segment(pilot, editor, 0)
         await pilot.press("ctrl+t")
-        await pilot.pause()
-        assert [s.seconds for s in screen.to_plan().segments] == [1, 1, 2]
-        editor.editors[0].focus_prompt()
+        await wait_for(pilot, lambda: seconds() == [1, 1, 2], what="the split")
+        await focus_segment(pilot, editor, 0)
         await pilot.press("ctrl+j")
-        await pilot.pause()
-        assert [s.seconds for s in screen.to_plan().segments] == [2, 2]
+        await wait_for(pilot, lambda: seconds() == [2, 2], what="the merge")
         # move down
-        editor.editors[0].focus_prompt()
+        await focus_segment(pilot, editor, 0)
         await pilot.press("alt+down")
-        await pilot.pause()
-        assert screen.to_plan().segments[1].title == "Part 1"
+        await wait_for(pilot, lambda: screen.to_plan().segments[1].title == "Part 1", what="the move")
         # re-plan one segment with the offline planner
-        editor.editors[0].focus_prompt()
+        await focus_segment(pilot, editor, 0)
         await pilot.press("ctrl+f")
         await pilot.pause()
         await app.workers.wait_for_complete()
@@ -432,12 +433,18 @@ async def test_keyframe_descriptions_follow_their_segments(make_app):
         editor = screen.query_one(PlanEditor)
 
         async def do(key: str, segment: int) -> list[str]:
-            editor.editors[segment - 1].focus_prompt()
+            before = screen.to_plan().keyframes
+            await focus_segment(pilot, editor, segment - 1)
             await pilot.press(key)
-            await pilot.pause()
-            kfs = screen.to_plan().keyframes
-            assert len(screen.query(KeyframeEditor)) == len(screen.to_plan().segments) + 1
-            return kfs
+            await wait_for(
+                pilot,
+                lambda: (
+                    screen.to_plan().keyframes != before
+                    and len(screen.query(KeyframeEditor)) == len(screen.to_plan().segments) + 1
+                ),
+                what=f"{key} on segment {segment}",
+            )
+            return screen.to_plan().keyframes
 
         assert await do("alt+down", 1) == ["K0", "K2", "K1", "K3"]  # segments move with their end frame
         assert await do("alt+up", 2) == ["K0", "K1", "K2", "K3"]

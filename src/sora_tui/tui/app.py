@@ -110,8 +110,8 @@ class SoraApp(App[int]):
         if theme in self.available_themes:
             self.theme = theme
         self.switch_mode(self.initial_mode)
-        # full garbage collections only while the user is idle (see idle_gc), from shortly after start-up
-        self.set_timer(1.0, self.idle_gc.start)
+        # full garbage collections only while the user is idle (see idle_gc)
+        self.idle_gc.start()
         self.set_interval(1.0, self.idle_gc.tick)
 
     def on_unmount(self) -> None:

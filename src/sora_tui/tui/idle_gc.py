@@ -5,8 +5,9 @@ A Textual app holds a few hundred thousand Python objects; CPython's automatic f
 on a small machine, which lands on whatever key was pressed at that moment. The
 studio keeps the young collections (cheap, a few ms) and takes the full ones over:
 
-- once the first screen is up, everything that exists then (modules, classes, CSS,
-  the first widget trees) is frozen out of future collections;
+- at start-up, everything that exists (modules, classes, CSS) is frozen out of
+  future collections (no collection first: start-up leaves next to no garbage, and
+  the app's first paint should not wait for one);
 - a full collection runs when no key or mouse event came for ``IDLE_S`` seconds, and
   at the latest every ``MAX_WAIT_S`` seconds, so memory stays bounded.
 
@@ -38,7 +39,6 @@ class IdleCollector:
     def start(self) -> None:
         if self.active:
             return
-        gc.collect()
         gc.freeze()
         self.saved = gc.get_threshold()
         young, middle, _ = self.saved
@@ -49,7 +49,7 @@ class IdleCollector:
         self.last_input = self.clock()
 
     def tick(self) -> bool:
-        """Run a full collection if it is due; returns whether it ran."""
+        """Run a full collection if one is due; returns whether it ran."""
         if not self.active:
             return False
         now = self.clock()
@@ -62,6 +62,7 @@ class IdleCollector:
         return False
 
     def stop(self) -> None:
+        """Give automatic full collections back to the interpreter (until the next ``start``)."""
         if self.saved is not None:
             gc.set_threshold(*self.saved)
             gc.unfreeze()
