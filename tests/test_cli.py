@@ -127,6 +127,26 @@ def test_sigkill_then_resume_keeps_done_segments(sora_cmd, cli_env, home):
     logs = [m for (m,) in db_rows(home, "SELECT message FROM logs WHERE job_id=?", job_id)]
     assert sum("segment 1 submitted" in m for m in logs) == 1
     assert any("re-attaching to request" in m for m in logs)
+    # the render child of the killed CLI had nobody to report to: it finished and exited
+    # (it used to wait forever on its ffmpeg, holding a core)
+    deadline = time.time() + 30
+    while (left := renders_for(home)) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not left, f"render processes still running: {left}"
+
+
+def renders_for(home: Path) -> list[int]:
+    """Processes working on files under ``home``: preview render children and their ffmpeg
+    (Linux /proc; elsewhere the check is skipped)."""
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if str(home).encode() in cmdline:  # the render's request file, or ffmpeg's output file
+            pids.append(int(proc.name))
+    return pids
 
 
 def test_redo_from_segment_keeps_earlier(sora_cmd, cli_env, home):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -470,26 +471,34 @@ def render_video(req: RenderRequest, dest: Path, progress: ProgressCallback | No
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         reader, tail = drain_stderr(proc, 40)
         assert proc.stdin is not None
-        try:
-            proc.stdin.write(np.ascontiguousarray(first).tobytes())
-            done = 1
-            if progress:
-                progress(done / n * 0.98)
-            for frame in frames:
+
+        def feed(frame: np.ndarray) -> bool:
+            """Send one frame; False when ffmpeg stopped reading (its exit code and stderr say why)."""
+            try:
                 proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+            except BrokenPipeError:
+                return False
+            return True
+
+        try:
+            done = 0
+            for frame in itertools.chain([first], frames):
+                if not feed(frame):
+                    break
                 done += 1
-                if progress and (done % 4 == 0 or done == n):
+                if progress and (done == 1 or done % 4 == 0 or done == n):
                     progress(done / n * 0.98)
-            proc.stdin.close()
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
             rc = proc.wait()
-        except BrokenPipeError:
-            rc = proc.wait()
-        except BaseException:
+        except BaseException:  # cancelled, or a progress callback failed: no half video
             proc.kill()
             proc.wait()
             raise
         finally:
             reader.join(timeout=5)
+        if rc == 0 and done < n:
+            rc = -1  # ffmpeg stopped reading before the last frame
         if rc != 0:
             err = "\n".join(tail)
             if "No space left" in err:
@@ -831,7 +840,13 @@ def _worker(argv: list[str]) -> int:
     def progress(frac: float) -> None:
         if frac - last[0] >= 0.02 or frac >= 1.0:
             last[0] = frac
-            print(f"progress {frac:.4f}", flush=True)
+            try:
+                print(f"progress {frac:.4f}", flush=True)
+            except BrokenPipeError:
+                # the process that asked is gone (killed): finish the video anyway, so that a
+                # resume re-attaches to it instead of rendering again; report to nobody
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                last[0] = 2.0
 
     try:
         req = request_from_record(json.loads(Path(argv[0]).read_text("utf-8")))
