@@ -13,6 +13,7 @@ from sora_tui.tui.screens.modals import AskModal, ConfirmModal
 from sora_tui.tui.screens.plan import PlanScreen
 from sora_tui.tui.widgets.plan_editor import PlanEditor
 from sora_tui.tui.widgets.request_form import FieldError
+from sora_tui.tui.widgets.segment_card import SegmentCard
 from sora_tui.tui.widgets.segment_editor import SegmentEditor
 
 from .conftest import SIZE, fill_prompt, focus_segment, small_plan, wait_for, wait_jobs
@@ -55,6 +56,12 @@ async def test_prompt_plan_edit_render_history(make_app):
         live = app.live[job.id]
         assert live.overall == 1.0
         assert all(s.status is SegmentStatus.DONE for s in live.segments.values())
+        # each card on the board says so, with the segment's last frame as its thumbnail
+        cards = list(app.screen.query(SegmentCard))
+        assert [c.index for c in cards] == [1, 2]
+        await wait_for(pilot, lambda: all(c.has_thumbnail for c in cards), what="the thumbnails")
+        await wait_for(pilot, lambda: all(c.text_lines()[1].startswith("✓ done") for c in cards), what="done cards")
+        assert cards[0].text_lines()[0] == "#1 Boat launch · 1s" and cards[0].text_lines()[2] == "100%"
         # the job appears in history
         await pilot.press("f4")
         await pilot.pause()

@@ -1,21 +1,33 @@
-"""One segment on the board: state, progress, queue position, timing, retries, cost and a thumbnail."""
+"""One segment on the board: state, progress, queue position, timing, retries, cost and a thumbnail.
+
+A card is ONE widget that draws its thirteen lines itself (five of text, eight of
+half-block thumbnail). The board shows up to dozens of cards and redraws them while
+segments render; one widget per card instead of nine (labels, a progress bar and its
+parts, the image) keeps its layout and styling cheap, so keys stay quick.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import ProgressBar, Static
+from textual.geometry import Size
+from textual.strip import Strip
+from textual.widget import Widget
 
 from ...core.models import SegmentStatus
 from ..format import SEGMENT_STATUS_STYLE, STATUS_ICON, duration, excerpt, money
 from ..live import LiveSegment
-from .halfblock import HalfBlockImage
+from .halfblock import halfblock_rows
+
+TEXT_LINES = 5  # title, state, progress bar, two lines of figures
+THUMB_LINES = 8  # half blocks: 16 pixel rows
+PLACEHOLDER = "no frame yet"
 
 
-class SegmentCard(Vertical):
+class SegmentCard(Widget):
     DEFAULT_CSS = """
     SegmentCard {
         height: auto;
@@ -27,44 +39,35 @@ class SegmentCard(Vertical):
     SegmentCard.-done { border: round $success; }
     SegmentCard.-failed { border: round $error; }
     SegmentCard.-active { border: round $accent; }
-    SegmentCard > .card-title { text-style: bold; width: 100%; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
-    SegmentCard > .card-state { width: 100%; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
-    SegmentCard > ProgressBar { width: 100%; }
-    SegmentCard > ProgressBar Bar { width: 1fr; }
-    SegmentCard > .card-info { color: $text-muted; width: 100%; height: 2; text-wrap: nowrap; text-overflow: ellipsis; }
-    SegmentCard > HalfBlockImage { height: 8; margin-top: 0; }
+    SegmentCard > .segment-card--title { text-style: bold; }
+    SegmentCard > .segment-card--muted { color: $text-muted; }
+    SegmentCard > .segment-card--bar { color: $accent; }
+    SegmentCard.-done > .segment-card--bar { color: $success; }
+    SegmentCard > .segment-card--bar-back { color: $foreground 15%; }
     """
+    COMPONENT_CLASSES = {
+        "segment-card--title",
+        "segment-card--muted",
+        "segment-card--bar",
+        "segment-card--bar-back",
+    }
 
     def __init__(self, index: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.index = index
         self.thumb_source: str | None = None
-        self._title = Static(f"#{index}", classes="card-title")
-        self._state = Static("", classes="card-state")
-        self._bar = ProgressBar(total=1.0, show_eta=False, show_percentage=True)
-        self._info = Static("", classes="card-info")
-        self._thumb = HalfBlockImage(placeholder="no frame yet")
-        self._pending: tuple[LiveSegment, float] | None = None
-        self._drawn: dict[str, object] = {}  # what each part shows now: unchanged parts are not redrawn
+        self._pixels: Any = None
+        self._title = f"#{index}"
+        self._state = Text("")
+        self._fraction = 0.0
+        self._info = ("", "")
+        self._strips: list[Strip] | None = None  # drawn lines, for the current width and state
+        self._strips_width = -1
 
-    def compose(self) -> ComposeResult:
-        yield self._title
-        yield self._state
-        yield self._bar
-        yield self._info
-        yield self._thumb
-
-    def on_mount(self) -> None:
-        if self._pending is not None:
-            self.update_from(*self._pending)
+    # --- state --------------------------------------------------------------------------
 
     def update_from(self, seg: LiveSegment, now: float) -> None:
-        if not (self.is_mounted and self._bar.is_mounted):
-            self._pending = (seg, now)  # drawn once the card is on screen
-            return
-        self._pending = None
         title = f"#{seg.index} {seg.title}".strip() if seg.title else f"#{seg.index}"
-        self._set(self._title, "title", excerpt(f"{title} · {seg.seconds}s", 40))
         style = SEGMENT_STATUS_STYLE.get(seg.status, "")
         state = Text.assemble((f"{STATUS_ICON.get(seg.status, '')} {seg.status}", style))
         detail = seg.message or seg.stage
@@ -72,31 +75,97 @@ class SegmentCard(Vertical):
             detail = seg.error
         if detail and detail != str(seg.status):
             state.append(f"  {excerpt(detail, 24)}", "dim")
-        self._set(self._state, "state", state)
-        if self._drawn.get("fraction") != seg.fraction:
-            self._drawn["fraction"] = seg.fraction
-            self._bar.update(total=1.0, progress=seg.fraction)
         queue = f"queue #{seg.queue_position}" if seg.queue_position is not None else ""
         eta = seg.eta(now)
-        line1 = "  ".join(
+        timing = "  ".join(
             p
             for p in (f"elapsed {duration(seg.elapsed(now))}", f"eta {duration(eta)}" if eta is not None else "", queue)
             if p
         )
-        retries = max(0, seg.attempts)
-        line2 = f"retries {retries}  submits {seg.submits}  cost {money(seg.cost_usd)}"
-        self._set(self._info, "info", f"{line1}\n{line2}")
+        figures = f"retries {max(0, seg.attempts)}  submits {seg.submits}  cost {money(seg.cost_usd)}"
+        drawn = (f"{title} · {seg.seconds}s", state, seg.fraction, (timing, figures))
+        if drawn != (self._title, self._state, self._fraction, self._info):
+            self._title, self._state, self._fraction, self._info = drawn
+            self._redraw()
         self.set_class(seg.status is SegmentStatus.DONE, "-done")
         self.set_class(seg.status is SegmentStatus.FAILED, "-failed")
         self.set_class(
             seg.status in (SegmentStatus.SUBMITTED, SegmentStatus.RUNNING, SegmentStatus.DOWNLOADED), "-active"
         )
 
-    def _set(self, widget: Static, part: str, content: str | Text) -> None:
-        if self._drawn.get(part) != content:
-            self._drawn[part] = content
-            widget.update(content, layout=False)  # fixed-size lines: the board needs no new layout
-
     def set_thumbnail(self, pixels: Any, source: str | None) -> None:
         self.thumb_source = source
-        self._thumb.set_pixels(pixels)
+        self._pixels = pixels
+        self._redraw()
+
+    @property
+    def has_thumbnail(self) -> bool:
+        return self._pixels is not None
+
+    def text_lines(self) -> list[str]:
+        """The five text lines as plain text (the bar as its percentage)."""
+        timing, figures = self._info
+        return [self._title, self._state.plain, f"{self._fraction:.0%}", timing, figures]
+
+    def _redraw(self) -> None:
+        self._strips = None
+        self.refresh()  # a fixed-size card: no new layout
+
+    # --- drawing ------------------------------------------------------------------------
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return TEXT_LINES + THUMB_LINES
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips = None  # a theme or a class (-done, -active) changed the colours
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if self._strips is None or self._strips_width != width:
+            self._strips = self._draw(width)
+            self._strips_width = width
+        return self._strips[y] if 0 <= y < len(self._strips) else Strip.blank(width, self.rich_style)
+
+    def _line(self, text: Text, width: int, style: Style) -> Strip:
+        text = text.copy()
+        text.truncate(width, overflow="ellipsis")
+        segments = Segment.apply_style(text.render(self.app.console), style)
+        return Strip(segments).adjust_cell_length(width, style)
+
+    def _bar(self, width: int, base: Style) -> Strip:
+        label = f" {self._fraction:4.0%}"
+        cells = max(0, width - len(label))
+        filled = cells * max(0.0, min(1.0, self._fraction))
+        full = int(filled)
+        half = "╸" if filled - full >= 0.5 and full < cells else ""
+        done = self.get_component_rich_style("segment-card--bar")
+        back = self.get_component_rich_style("segment-card--bar-back")
+        segments = [
+            Segment("━" * full, done),
+            Segment(half, done),
+            Segment("━" * (cells - full - len(half)), back),
+            Segment(label, base),
+        ]
+        return Strip(segments).adjust_cell_length(width, base)
+
+    def _draw(self, width: int) -> list[Strip]:
+        base = self.rich_style
+        muted = self.get_component_rich_style("segment-card--muted")
+        timing, figures = self._info
+        strips = [
+            self._line(Text(self._title), width, self.get_component_rich_style("segment-card--title")),
+            self._line(self._state, width, base),
+            self._bar(width, base),
+            self._line(Text(timing), width, muted),
+            self._line(Text(figures), width, muted),
+        ]
+        if self._pixels is None:
+            rows: list[Strip] = [Strip.blank(width, muted) for _ in range(THUMB_LINES)]
+            rows[THUMB_LINES // 2] = Strip([Segment(PLACEHOLDER[:width].center(width), muted)], width)
+        else:
+            pictured = [Strip(r).adjust_cell_length(width, base) for r in halfblock_rows(self._pixels, width, base)]
+            top = max(0, (THUMB_LINES - len(pictured)) // 2)
+            rows = [Strip.blank(width, base)] * top + pictured[:THUMB_LINES]
+            rows += [Strip.blank(width, base)] * (THUMB_LINES - len(rows))
+        return strips + rows
