@@ -126,7 +126,7 @@ class SoraApp(App[int]):
         # Textual pauses screen updates for 50 ms on every mode switch (delay_update), to hide a
         # screen that is still mounting. Our mode screens are mounted once and kept, so after the
         # first visit that pause is only latency between a key and the screen it asks for.
-        self._mounted_mode = mode in self._screen_stacks
+        self._mounted_mode = mode in getattr(self, "_screen_stacks", ())  # a Textual internal: if gone, no shortcut
         try:
             return super().switch_mode(mode)
         finally:

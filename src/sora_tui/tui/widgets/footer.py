@@ -23,13 +23,16 @@ class Footer(TextualFooter):
 
     _composed_for: tuple[object, ...] | None = None
 
+    def _ready(self) -> bool:
+        return bool(getattr(self, "_bindings_ready", False))  # a Textual internal: if gone, always rebuild
+
     def compose(self) -> ComposeResult:
-        if self._bindings_ready:
+        if self._ready():
             self._composed_for = _shown_keys(self.screen)
         yield from super().compose()
 
     def bindings_changed(self, screen: Screen) -> None:
-        if self._bindings_ready and self.is_attached and screen is self.screen:
+        if self._ready() and self.is_attached and screen is self.screen:
             if _shown_keys(screen) == self._composed_for:
                 return
         super().bindings_changed(screen)
