@@ -191,6 +191,7 @@ class VideoInfo:
     container: str = ""
     container_duration: float | None = None
     bitrate_kbps: int | None = None
+    colour_desc: str = ""  # what ffmpeg prints after the pixel format, e.g. "tv, bt709, progressive"
 
     @property
     def has_audio(self) -> bool:
@@ -263,6 +264,7 @@ def _parse_header(stderr: str, path: Path) -> VideoInfo:
     pm = re.match(r"\S+ \(([^)]*)\)", codec_desc)
     vprofile = pm.group(1) if pm and " / " not in pm.group(1) else None
     pix_fmt = fields[1].split("(")[0].strip() if len(fields) > 1 else ""
+    cd = re.search(r"\(([^)]*)\)", fields[1]) if len(fields) > 1 else None
     width = height = 0
     fps = 0.0
     tbr = 0.0
@@ -323,6 +325,7 @@ def _parse_header(stderr: str, path: Path) -> VideoInfo:
         container=cm.group(1).rstrip(",") if cm else "",
         container_duration=duration,
         bitrate_kbps=bitrate,
+        colour_desc=cd.group(1) if cd else "",
     )
 
 

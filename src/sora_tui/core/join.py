@@ -1,0 +1,799 @@
+"""The seamless join: segments in, one MP4 out, with every seam handled.
+
+* **Video** is stream-copied wherever it is not touched. A segment that loses its
+  repeated first frame has only its first GOP re-encoded (frames up to its next
+  keyframe) and the rest copied ("smart cut"); a faded tail re-encodes only from its
+  last keyframe; a colour-graded segment, or inputs that cannot be stream-copied
+  together, are re-encoded whole. Re-encoded pieces use the copied stream's profile,
+  level, size, pixel format, frame rate, time scale and colour tags; the concat
+  demuxer writes every piece's own parameter sets in-band, so each part decodes
+  with its own SPS/PPS.
+* **Sound** is decoded per segment (encoder priming and padding removed by the
+  decoder), laid on the video's own timeline sample-exactly (the sound of segment
+  k+1 starts with its first shown picture; silence where a segment has none),
+  joined with a short crossfade centred on each seam, and encoded once.
+
+All of it runs as ffmpeg children (imageio-ffmpeg's binary); frames pass through
+Python only when a colour grade is applied (three lookup tables per frame).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import seams
+from .media import (
+    JoinProgressCallback,
+    JoinResult,
+    MediaError,
+    VideoInfo,
+    _error_line,
+    _fail,
+    _run,
+    _spawn,
+    atomic_path,
+    drain_stderr,
+    probe,
+    probe_headers,
+    write_atomic,
+)
+from .seams import PartPlan
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+PIECE_PRESET = "veryfast"
+PIECE_CRF = 12  # re-encoded pieces: visually lossless (PSNR >= 45 dB on the bench's footage)
+AUDIO_BITRATE_PER_CHANNEL = 96_000
+
+
+@dataclass
+class JoinStats:
+    """What the join did, for the seam report and the bench."""
+
+    total_frames: int = 0
+    reencoded_frames: list[int] = field(default_factory=list)  # per segment
+    sound_steps: list[float | None] = field(default_factory=list)  # per seam
+    audio: str = ""  # e.g. "48000 Hz, 2 ch" or "none"
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# --- small probes ---------------------------------------------------------------------
+
+
+def keyframe_indices(path: Path, fps: float) -> list[int]:
+    """Frame numbers of the video's keyframes (only keyframes are decoded)."""
+    proc = _run(
+        ["-skip_frame", "nokey", "-i", str(path.absolute()), "-map", "0:v:0", "-vf", "showinfo", "-f", "null", "-"]
+    )
+    err = proc.stderr.decode("utf-8", "replace")
+    times = [float(t) for t in re.findall(r"pts_time:\s*(-?[\d.]+)", err)]
+    if proc.returncode != 0 or not times:
+        raise MediaError(f"cannot read the keyframes of {path.name} (ffmpeg: {_error_line(err)})")
+    return sorted({max(0, round(t * fps)) for t in times})
+
+
+_PROFILES = {66: "baseline", 77: "main", 88: "extended", 100: "high", 110: "high10", 122: "high422", 244: "high444"}
+
+
+def avc_profile_level(path: Path) -> tuple[str, str] | None:
+    """(x264 profile, level) from the file's avcC box; None when it has none (not H.264 in MP4/MOV)."""
+    import mmap
+
+    with open(path, "rb") as fh, contextlib.suppress(ValueError):
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            i = mm.find(b"avcC")
+            if i < 0 or i + 8 > len(mm):
+                return None
+            profile, level = mm[i + 5], mm[i + 7]
+            if profile not in _PROFILES or not level:
+                return None
+            return _PROFILES[profile], f"{level // 10}.{level % 10}"
+    return None
+
+
+def fps_arg(fps: float) -> str:
+    """An exact rational for ffmpeg's -r (23.98 -> 24000/1001)."""
+    for base in (24, 30, 48, 60, 120):
+        if abs(fps - base * 1000 / 1001) < 0.01:
+            return f"{base * 1000}/1001"
+    if abs(fps - round(fps)) < 0.001:
+        return str(round(fps))
+    return f"{round(fps * 1000)}/1000"
+
+
+def _colour_args(info: VideoInfo) -> list[str]:
+    desc = info.colour_desc.lower()
+    args = []
+    if desc.startswith("tv") or ", tv" in desc:
+        args += ["-color_range", "tv"]
+    elif desc.startswith("pc") or ", pc" in desc:
+        args += ["-color_range", "pc"]
+    if "bt709" in desc:
+        args += ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"]
+    return args
+
+
+def piece_encoder_args(ref: VideoInfo, avc: tuple[str, str] | None) -> list[str]:
+    """libx264 settings that make a re-encoded piece fit the stream it is spliced into."""
+    args = ["-c:v", "libx264", "-preset", PIECE_PRESET, "-crf", str(PIECE_CRF), "-pix_fmt", ref.pix_fmt or "yuv420p"]
+    if avc is not None:
+        args += ["-profile:v", avc[0], "-level:v", avc[1]]
+    args += _colour_args(ref)
+    if ref.time_base and ref.time_base.isdigit():
+        args += ["-video_track_timescale", ref.time_base]
+    return args
+
+
+# --- pieces ---------------------------------------------------------------------------
+
+
+@dataclass
+class Piece:
+    path: Path
+    frames: int
+    duration: float
+    reencoded: bool
+
+
+class _Work:
+    """Progress over the whole join: pieces weighted by frames, then the mux by time."""
+
+    def __init__(self, progress: JoinProgressCallback | None, encode_frames: int, total_s: float) -> None:
+        self.progress = progress
+        # an encoded frame costs about as much as 1/40 s of copied output
+        self.enc_weight = encode_frames / 40.0
+        self.total = self.enc_weight + total_s / 40.0 + 0.05
+        self.done_frames = 0
+        self.encode_frames = max(1, encode_frames)
+        self.last = -1.0
+
+    def frames(self, n: int) -> None:
+        self.done_frames += n
+        self._send(self.enc_weight * min(1.0, self.done_frames / self.encode_frames))
+
+    def mux(self, fraction: float) -> None:
+        self._send(self.enc_weight + (self.total - self.enc_weight) * fraction)
+
+    def _send(self, value: float) -> None:
+        if self.progress is None:
+            return
+        frac = min(1.0, value / self.total)
+        if frac - self.last >= 0.005 or frac >= 1.0:
+            self.last = frac
+            self.progress(frac)
+
+
+def _copy_piece(src: VideoInfo, start: int, end: int | None, dest: Path) -> Piece:
+    """Stream-copy frames [start, end) of the video (``start`` is a keyframe)."""
+    fps = src.fps
+    args = []
+    if start > 0:
+        args += ["-ss", f"{(start + 0.3) / fps:.6f}"]  # input seeking lands on the keyframe at or before
+    args += ["-i", str(src.path.absolute()), "-map", "0:v:0", "-c", "copy"]
+    frames = (end if end is not None else src.frames or 0) - start
+    if end is not None:
+        args += ["-frames:v", str(frames)]
+    proc = _run(["-loglevel", "error", *args, "-f", "mp4", "-y", str(dest)], timeout=600)
+    if proc.returncode != 0:
+        raise _fail(proc.returncode, proc.stderr.decode("utf-8", "replace"), dest, "copying a segment span")
+    return Piece(dest, frames, frames / fps, reencoded=False)
+
+
+def _encode_piece(
+    part: PartPlan,
+    src: VideoInfo,
+    start: int,
+    end: int,
+    dest: Path,
+    enc_args: list[str],
+    work: _Work,
+    scale: tuple[int, int, str] | None = None,
+) -> Piece:
+    """Re-encode frames [start, end) of ``part``'s video, applying its colour grade (and, for
+    inputs of other sizes or rates, scaling and frame-rate conversion to ``scale``)."""
+    import numpy as np
+
+    fps = src.fps
+    vf = f"trim=start_frame={start}:end_frame={end},setpts=PTS-STARTPTS"
+    out_fps = fps_arg(fps)
+    if scale is not None:
+        W, H, out_fps = scale
+        vf += (
+            f",fps={out_fps},scale={W}:{H}:force_original_aspect_ratio=decrease,"
+            f"pad={W}:{H}:(ow-iw)/2:(oh-ih)/2,setsar=1"
+        )
+    src_args = ["-i", str(src.path.absolute()), "-map", "0:v:0", "-vf", vf]
+    if not part.graded:
+        rc, err, frames = _run_counting(
+            [*src_args, *enc_args, "-r", out_fps, "-an", "-f", "mp4", "-y", str(dest)], work
+        )
+        if rc != 0:
+            raise _fail(rc, err, dest, "re-encoding a segment span")
+        return Piece(dest, frames, 0.0, reencoded=True)
+    W, H = (scale[0], scale[1]) if scale else (src.width, src.height)
+    y_size, c_size = W * H, (W // 2) * (H // 2)
+    frame_bytes = y_size + 2 * c_size
+    dec = _spawn(
+        [
+            "-nostdin",
+            "-loglevel",
+            "error",
+            *src_args,
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            "pipe:1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    enc = _spawn(
+        ["-nostdin", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{W}x{H}", "-r", out_fps]
+        + ["-i", "pipe:0", *enc_args, "-an", "-f", "mp4", "-y", str(dest)],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    t1, dtail = drain_stderr(dec)
+    t2, etail = drain_stderr(enc)
+    assert dec.stdout is not None and enc.stdin is not None
+    n = 0
+    try:
+        while True:
+            buf = dec.stdout.read(frame_bytes)
+            if len(buf) < frame_bytes:
+                break
+            arr = np.frombuffer(buf, np.uint8)
+            ly, lu, lv = part.grade_at(start + n).luts()
+            out = np.empty_like(arr)
+            out[:y_size] = ly[arr[:y_size]]
+            out[y_size : y_size + c_size] = lu[arr[y_size : y_size + c_size]]
+            out[y_size + c_size :] = lv[arr[y_size + c_size :]]
+            enc.stdin.write(out.tobytes())
+            n += 1
+            if n % 8 == 0:
+                work.frames(8)
+        enc.stdin.close()
+        rc_enc = enc.wait()
+        rc_dec = dec.wait()
+    except BaseException:
+        for p in (dec, enc):
+            p.kill()
+            p.wait()
+        raise
+    finally:
+        t1.join(timeout=5)
+        t2.join(timeout=5)
+    work.frames(n % 8)
+    if rc_dec != 0 or rc_enc != 0 or n == 0:
+        err = "\n".join(etail if rc_enc else dtail)
+        raise _fail(rc_enc or rc_dec or 1, err, dest, "colour-grading a segment")
+    return Piece(dest, n, 0.0, reencoded=True)
+
+
+def _run_counting(args: list[str], work: _Work) -> tuple[int, str, int]:
+    """Run an encode, reporting encoded frames as they go; returns (rc, stderr tail, frames)."""
+    proc = _spawn(
+        ["-nostdin", "-nostats", "-loglevel", "error", "-progress", "pipe:1", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    t, tail = drain_stderr(proc)
+    assert proc.stdout is not None
+    done = 0
+    try:
+        for raw in proc.stdout:
+            line = raw.decode("ascii", "replace").strip()
+            if line.startswith("frame="):
+                with contextlib.suppress(ValueError):
+                    n = int(line.split("=", 1)[1])
+                    if n > done:
+                        work.frames(n - done)
+                        done = n
+        rc = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        t.join(timeout=5)
+    return rc, "\n".join(tail), done
+
+
+# --- sound ------------------------------------------------------------------------------
+
+
+def _decode_audio(info: VideoInfo, rate: int, channels: int) -> np.ndarray | None:
+    """A segment's sound as float32 (samples, channels) at ``rate``, sample 0 at the video's time 0."""
+    import numpy as np
+
+    if not info.has_audio:
+        return None
+    proc = _run(
+        ["-loglevel", "error", "-i", str(info.path.absolute()), "-map", "0:a:0", "-af", f"aresample={rate}:first_pts=0"]
+        + ["-ac", str(channels), "-f", "f32le", "pipe:1"],
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        raise MediaError(
+            f"cannot decode the sound of {info.path.name} (ffmpeg: {_error_line(proc.stderr.decode('utf-8', 'replace'))})"
+        )
+    n = len(proc.stdout) // (4 * channels)
+    return np.frombuffer(proc.stdout, np.float32, n * channels).reshape(n, channels)
+
+
+MIRROR_S = 0.1  # a segment's sound that ends early is continued by its own mirror image for this long ...
+FADE_S = 0.03  # ... fading out over its last 30 ms, then silence: no step, no click
+END_GUARD = 64  # samples
+
+
+def _padded(src: np.ndarray | None, start: int, length: int, half: int, rate: int, channels: int) -> np.ndarray:
+    """Samples [start - half, start + length + half) of a segment's sound.
+
+    Where the file has no sound there (before its first sample, after its last: files
+    often carry a few ms less sound than picture), its sound is continued by its mirror
+    image (no step), faded out when the gap is long; a segment without sound is silence.
+    """
+    import numpy as np
+
+    lo, hi = start - half, start + length + half
+    if src is None or len(src) < 2:
+        return np.zeros((hi - lo, channels), np.float32)
+    if hi > len(src) and len(src) > 4 * END_GUARD:
+        # the last milliseconds an AAC decoder returns carry the encoder's end artefacts: continue before them
+        src = src[:-END_GUARD]
+    front, back = max(0, -lo), max(0, hi - len(src))
+    mirror = round(MIRROR_S * rate)
+    # cap the reflection (np.pad reflects as often as needed; anything past MIRROR_S is silenced below)
+    x = np.pad(src, ((min(front, len(src) - 1), min(back, mirror)), (0, 0)), mode="reflect")
+    pad_front = min(front, len(src) - 1)
+    if back > mirror:
+        fade = round(FADE_S * rate)
+        x[len(x) - fade :] *= np.cos(np.linspace(0, np.pi / 2, fade, dtype=np.float32))[:, None]
+        x = np.concatenate([x, np.zeros((back - mirror, channels), np.float32)])
+    if front > pad_front:
+        x = np.concatenate([np.zeros((front - pad_front, channels), np.float32), x])
+    begin = max(lo, 0)  # x[0] is src[-front] (or src[0] when nothing was added in front)
+    return x[begin : begin + (hi - lo)]
+
+
+def _rms_db(x: np.ndarray) -> float | None:
+    import numpy as np
+
+    if x.size == 0:
+        return None
+    r = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    return 20 * math.log10(r) if r > 1e-5 else None
+
+
+@dataclass
+class _SoundPart:
+    info: VideoInfo
+    start: int  # first sample of the segment's own sound that is shown
+    length: int  # samples it fills on the joined timeline
+
+
+def _sound_chunks(
+    parts: list[_SoundPart], rate: int, channels: int, crossfade: int, steps: list[float | None]
+) -> Iterator[np.ndarray]:
+    """The joined sound, segment by segment, each seam crossfaded (equal power for unrelated
+    sound, equal gain where both sides carry the same sound), never moving the timeline."""
+    import numpy as np
+
+    pool = ThreadPoolExecutor(max_workers=2)
+    futures: dict[int, Future[Any]] = {}
+
+    def get(k: int) -> np.ndarray | None:
+        for j in range(k, min(len(parts), k + 3)):
+            if j not in futures:
+                futures[j] = pool.submit(_decode_audio, parts[j].info, rate, channels)
+        return futures.pop(k).result()
+
+    half = crossfade // 2
+    try:
+        prev: np.ndarray | None = None  # the previous segment's span, with `half` samples beyond each end
+        for k, part in enumerate(parts):
+            cur = _padded(get(k), part.start, part.length, half, rate, channels)
+            if prev is not None:
+                w = int(0.2 * rate)
+                a_db = _rms_db(prev[len(prev) - half - w : len(prev) - half])
+                b_db = _rms_db(cur[half : half + w])
+                steps.append(None if a_db is None or b_db is None else b_db - a_db)
+                if half > 0:
+                    # the window [seam - half, seam + half): both sounds are there; mix them
+                    a_sig = prev[len(prev) - 2 * half :]
+                    b_sig = cur[: 2 * half]
+                    x = (np.arange(2 * half, dtype=np.float32) + 0.5) / (2 * half)
+                    denom = float(
+                        np.sqrt(np.sum(a_sig.astype(np.float64) ** 2) * np.sum(b_sig.astype(np.float64) ** 2))
+                    )
+                    corr = float(np.sum(a_sig.astype(np.float64) * b_sig)) / denom if denom > 0 else 0.0
+                    if corr > 0.5:  # the same sound continues: equal gain keeps its level
+                        wa, wb = 1 - x, x
+                    else:  # unrelated sounds: equal power keeps the loudness
+                        wa, wb = np.cos(x * np.pi / 2), np.sin(x * np.pi / 2)
+                    mixed = a_sig * wa[:, None] + b_sig * wb[:, None]
+                    prev[len(prev) - 2 * half : len(prev) - half] = mixed[:half]
+                    cur[half : 2 * half] = mixed[half:]
+                yield prev[half : len(prev) - half]
+            prev = cur
+        if prev is not None:
+            yield prev[half : len(prev) - half]
+    finally:
+        for f in futures.values():
+            f.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+# --- the join -------------------------------------------------------------------------
+
+
+def _concat_entry(path: Path, duration: float) -> str:
+    quoted = "'" + str(path.absolute()).replace("'", "'\\''") + "'"
+    return f"file {quoted}\nduration {duration:.6f}\n"
+
+
+def _can_copy(infos: list[VideoInfo]) -> tuple[bool, str]:
+    first = infos[0]
+    names = ["video codec", "profile", "width", "height", "pixel format", "fps"]
+    for info in infos[1:]:
+        a, b = first.copy_key()[:6], info.copy_key()[:6]
+        if a != b:
+            diff = [n for n, x, y in zip(names, a, b, strict=True) if x != y]
+            return False, f"{info.path.name} differs from {first.path.name} in {', '.join(diff)}"
+    if any(("\n" in str(i.path) or "\r" in str(i.path)) for i in infos):
+        return False, "a file name contains a line break"
+    if first.vcodec != "h264":
+        return False, f"{first.vcodec} video is re-encoded as H.264"
+    return True, ""
+
+
+def _audio_format(infos: list[VideoInfo]) -> tuple[int, int] | None:
+    with_audio = [i for i in infos if i.has_audio]
+    if not with_audio:
+        return None
+    rates = [i.audio_rate or 48000 for i in with_audio]
+    rate = max(set(rates), key=lambda r: (rates.count(r), r))
+    channels = min(8, max(i.audio_channels or 2 for i in with_audio))
+    return rate, channels
+
+
+def join_parts(
+    parts: Sequence[PartPlan],
+    dest: str | Path,
+    progress: JoinProgressCallback | None = None,
+    *,
+    crossfade_ms: float = 80.0,
+    force_reencode: bool = False,
+    infos: list[VideoInfo] | None = None,
+) -> tuple[JoinResult, JoinStats]:
+    """Join ``parts`` (each: a segment file, the frames kept, a colour grade) into ``dest``.
+
+    Raises MediaError naming a bad input, or the folder when the disk is full. Inputs are
+    never modified; ``dest`` is written atomically.
+    """
+    t0 = time.perf_counter()
+    dest = Path(dest)
+    parts = list(parts)
+    if not parts:
+        raise MediaError("nothing to join: no segment files")
+    for p in parts:
+        if p.path.absolute() == dest.absolute():
+            raise MediaError(f"cannot join into {dest.name}: it is one of the inputs")
+    stats = JoinStats()
+    if infos is None:
+        infos = probe_headers([p.path for p in parts])
+    for info in infos:
+        if info.frames is None:
+            # exact frame counts decide every cut; a header's duration is not enough
+            info.frames = probe(info.path).frames
+    stats.timings["probe_s"] = time.perf_counter() - t0
+    for p, info in zip(parts, infos, strict=True):
+        n = int(info.frames or 0)
+        if not (0 <= p.first <= p.last < n):
+            raise MediaError(f"{info.path.name}: frames {p.first}..{p.last} are not inside its {n} frames")
+
+    copy_ok, reason = (False, "re-encode requested") if force_reencode else _can_copy(infos)
+    ref = infos[0]
+    scale = None
+    if not copy_ok:
+        big = max(infos, key=lambda i: (i.width * i.height, -infos.index(i)))
+        scale = (big.width // 2 * 2, big.height // 2 * 2, fps_arg(infos[0].fps or 24.0))
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work_dir = dest.with_name(f".{dest.stem}.join-{uuid.uuid4().hex[:8]}")
+    work_dir.mkdir()
+    try:
+        plan = _piece_plan(parts, infos, copy_ok)
+        enc_frames = sum(e - s for k, pl in enumerate(plan) for kind, s, e in pl if kind == "encode")
+        total_s = sum(p.kept / i.fps for p, i in zip(parts, infos, strict=True))
+        work = _Work(progress, enc_frames, total_s)
+        avc = avc_profile_level(ref.path) if copy_ok else None
+        enc_args = piece_encoder_args(ref, avc) if copy_ok else [
+            "-c:v", "libx264", "-preset", PIECE_PRESET, "-crf", str(PIECE_CRF), "-pix_fmt", "yuv420p",
+        ]  # fmt: skip
+        t1 = time.perf_counter()
+        entries: list[str] = []
+        durations: list[float] = []
+        out_fps = (scale and _fps_value(scale[2])) or ref.fps
+        for k, (part, info, pl) in enumerate(zip(parts, infos, plan, strict=True)):
+            frames_out = 0
+            reenc = 0
+            for j, (kind, s, e) in enumerate(pl):
+                if kind == "whole":
+                    entries.append(_concat_entry(info.path, (e - s) / info.fps))
+                    frames_out += e - s
+                    continue
+                piece_path = work_dir / f"p{k:03d}_{j}.mp4"
+                if kind == "copy":
+                    piece = _copy_piece(info, s, e if e < (info.frames or 0) else None, piece_path)
+                else:
+                    piece = _encode_piece(part, info, s, e, piece_path, enc_args, work, scale)
+                    reenc += piece.frames
+                entries.append(_concat_entry(piece.path, piece.frames / out_fps))
+                frames_out += piece.frames
+            stats.reencoded_frames.append(reenc)
+            durations.append(frames_out / out_fps)
+        stats.total_frames = sum(round(d * out_fps) for d in durations)
+        stats.timings["pieces_s"] = time.perf_counter() - t1
+        list_file = work_dir / "list.ffconcat"
+        write_atomic(list_file, ("ffconcat version 1.0\n" + "".join(entries)).encode("utf-8"))
+
+        # sound on the joined timeline: segment k fills [T_k, T_k+1) from its first shown picture on
+        fmt = _audio_format(infos)
+        sound_parts: list[_SoundPart] = []
+        if fmt is not None:
+            rate, channels = fmt
+            stats.audio = f"{rate} Hz, {channels} ch"
+            t_out = 0.0
+            for part, info, d in zip(parts, infos, durations, strict=True):
+                s0 = round(t_out * rate)
+                t_out += d
+                sound_parts.append(_SoundPart(info, round(part.first / info.fps * rate), round(t_out * rate) - s0))
+        else:
+            stats.audio = "none"
+        total = sum(durations)
+        t2 = time.perf_counter()
+        with atomic_path(dest) as tmp:
+            rc, err, out_time = _mux(list_file, tmp, fmt, sound_parts, crossfade_ms, total, work, stats)
+            if rc != 0:
+                raise _fail(rc, err, dest, "joining")
+            if abs(out_time - total) > max(0.1, 2 / out_fps):
+                raise MediaError(f"the join gave {out_time:.2f} s instead of {total:.2f} s")
+        stats.timings["mux_s"] = time.perf_counter() - t2
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    if progress:
+        progress(1.0)
+    stats.timings["total_s"] = time.perf_counter() - t0
+    touched = sum(stats.reencoded_frames)
+    method = "copy" if touched == 0 else ("reencode" if touched >= stats.total_frames else "smart")
+    return JoinResult(path=dest, method=method, duration=round(total, 6), reason=reason if not copy_ok else ""), stats
+
+
+def _fps_value(text: str) -> float:
+    if "/" in text:
+        a, b = text.split("/")
+        return int(a) / int(b)
+    return float(text)
+
+
+def _piece_plan(parts: list[PartPlan], infos: list[VideoInfo], copy_ok: bool) -> list[list[tuple[str, int, int]]]:
+    """Per segment: ("whole"|"copy"|"encode", first frame, end frame exclusive) spans, in order."""
+    plans = []
+    for part, info in zip(parts, infos, strict=True):
+        n = int(info.frames or 0)
+        s, e = part.first, part.last + 1
+        if not copy_ok or part.graded:
+            plans.append([("encode", s, e)])
+            continue
+        if s == 0 and e == n:
+            plans.append([("whole", 0, n)])
+            continue
+        keys = keyframe_indices(info.path, info.fps)
+        spans: list[tuple[str, int, int]] = []
+        k1 = next((k for k in keys if k >= s), None)  # the copy may start at the first keyframe >= s
+        k2 = max((k for k in keys if k <= e), default=None) if e < n else n  # ... and end at a keyframe <= e
+        if k1 is None or k2 is None or k1 >= k2:
+            plans.append([("encode", s, e)])
+            continue
+        if k1 > s:
+            spans.append(("encode", s, k1))
+        spans.append(("copy", k1, k2))
+        if k2 < e:
+            spans.append(("encode", k2, e))
+        plans.append(spans)
+    return plans
+
+
+def _mux(
+    list_file: Path,
+    out: Path,
+    fmt: tuple[int, int] | None,
+    sound_parts: list[_SoundPart],
+    crossfade_ms: float,
+    total: float,
+    work: _Work,
+    stats: JoinStats,
+) -> tuple[int, str, float]:
+    """One ffmpeg: the concat list's video (copied) + the joined sound from a pipe (encoded once)."""
+    args = ["-nostats", "-progress", "pipe:1", "-f", "concat", "-safe", "0", "-i", str(list_file.absolute())]
+    if fmt is not None:
+        rate, channels = fmt
+        args += ["-f", "f32le", "-ar", str(rate), "-ac", str(channels), "-i", "pipe:0"]
+    args += ["-map", "0:v:0"]
+    if fmt is not None:
+        rate, channels = fmt
+        bitrate = min(
+            512_000, AUDIO_BITRATE_PER_CHANNEL * max(1, channels) if channels > 1 else AUDIO_BITRATE_PER_CHANNEL
+        )
+        args += ["-map", "1:a:0", "-c:a", "aac", "-aac_coder", "fast", "-b:a", str(bitrate)]
+    args += ["-c:v", "copy", "-movflags", "+faststart", "-f", "mp4", "-y", str(out)]
+    proc = _spawn(
+        args, stdin=subprocess.PIPE if fmt else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    t_err, tail = drain_stderr(proc)
+    writer_error: list[BaseException] = []
+    writer = None
+    if fmt is not None:
+        rate, channels = fmt
+        crossfade = int(round(crossfade_ms / 1000 * rate))
+
+        def feed() -> None:
+            assert proc.stdin is not None
+            try:
+                for chunk in _sound_chunks(sound_parts, rate, channels, crossfade, stats.sound_steps):
+                    proc.stdin.write(chunk.astype("<f4", copy=False).tobytes())
+            except BrokenPipeError:
+                pass
+            except BaseException as exc:  # noqa: BLE001 - reported by the caller
+                writer_error.append(exc)
+            finally:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+
+        writer = threading.Thread(target=feed, daemon=True)
+        writer.start()
+    out_time = 0.0
+    assert proc.stdout is not None
+    try:
+        for raw in proc.stdout:
+            line = raw.decode("ascii", "replace").strip()
+            if line.startswith("out_time_us="):
+                with contextlib.suppress(ValueError):
+                    out_time = max(out_time, int(line.split("=", 1)[1]) / 1e6)
+                work.mux(min(1.0, out_time / total) if total > 0 else 0.0)
+        rc = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        if writer is not None:
+            writer.join(timeout=30)
+        t_err.join(timeout=5)
+    if writer_error:
+        err = writer_error[0]
+        if isinstance(err, MediaError):
+            raise err
+        raise MediaError(f"assembling the sound failed: {err}")
+    return rc, "\n".join(tail), out_time
+
+
+def plain_parts(files: Sequence[str | Path], infos: list[VideoInfo]) -> list[PartPlan]:
+    """Every frame of every file, no grade: the join as rendered."""
+    return [
+        PartPlan(index=k, path=Path(f), first=0, last=int(i.frames or 1) - 1)
+        for k, (f, i) in enumerate(zip(files, infos, strict=True), 1)
+    ]
+
+
+def all_frames(files: Sequence[str | Path]) -> tuple[list[PartPlan], list[VideoInfo]]:
+    paths = [Path(f) for f in files]
+    infos = probe_headers(paths)
+    from .media import _probe_all
+
+    counted = _probe_all(paths)
+    for info, c in zip(infos, counted, strict=True):
+        info.frames = c.frames
+    return plain_parts(paths, infos), infos
+
+
+@dataclass
+class SeamInput:
+    """One segment for :func:`join_segments`: its file and the picture it was conditioned on (if any)."""
+
+    path: Path
+    sent: Path | None = None
+
+
+@dataclass
+class JoinOutcome:
+    result: JoinResult
+    stats: JoinStats
+    analyses: list[seams.SegmentAnalysis]
+    parts: list[PartPlan]
+    seams: list[seams.SeamReport]
+    spans: list[list[float]]
+
+    def report(self, opts: seams.SeamOptions) -> dict[str, Any]:
+        """The seam report as stored with the job (``seams.json``) and printed by ``--json``."""
+        seam_dicts = [s.to_dict() for s in self.seams]
+        w = seams.worst(seam_dicts)
+        total = max(1, self.stats.total_frames)
+        return {
+            "version": 1,
+            "options": opts.to_dict(),
+            "thresholds": seams.THRESHOLDS,
+            "method": self.result.method,
+            "duration_s": self.result.duration,
+            "frames": self.stats.total_frames,
+            "reencoded_frames": sum(self.stats.reencoded_frames),
+            "reencoded_share": round(sum(self.stats.reencoded_frames) / total, 4),
+            "audio": self.stats.audio,
+            "spans": self.spans,
+            "segments": [
+                {
+                    "index": p.index,
+                    "frames_in": a.frames,
+                    "first": p.first,
+                    "last": p.last,
+                    "repeat_psnr_db": a.repeat_psnr,
+                    "faded_frames": a.fade_frames,
+                    "graded": p.graded,
+                    "delta_e_to_anchor": [round(x, 2) for x in p.de_before],
+                    "delta_e_to_anchor_after": [round(x, 2) for x in p.de_after],
+                    "reencoded_frames": r,
+                }
+                for p, a, r in zip(self.parts, self.analyses, self.stats.reencoded_frames, strict=True)
+            ],
+            "seams": seam_dicts,
+            "worst": None if w is None else {"index": w["index"], "verdict": w["verdict"], "reasons": w["reasons"]},
+            "timings": {k: round(v, 4) for k, v in self.stats.timings.items()},
+        }
+
+
+def join_segments(
+    inputs: Sequence[SeamInput],
+    dest: str | Path,
+    opts: seams.SeamOptions | None = None,
+    progress: JoinProgressCallback | None = None,
+) -> JoinOutcome:
+    """Analyse (or reuse the cached analysis of) every segment, plan the seams, join, report."""
+    from concurrent.futures import ThreadPoolExecutor as Pool
+
+    opts = opts or seams.SeamOptions()
+    t0 = time.perf_counter()
+    paths = [Path(i.path) for i in inputs]
+    if not paths:
+        raise MediaError("nothing to join: no segment files")
+    infos = probe_headers(paths)
+    with Pool(max_workers=2) as pool:
+        analyses = list(pool.map(lambda i: seams.analyze_segment(i.path, i.sent), inputs))
+    for info, a in zip(infos, analyses, strict=True):
+        info.frames = a.frames
+    parts = seams.plan_join(analyses, opts)
+    t_an = time.perf_counter() - t0
+    result, stats = join_parts(
+        parts, dest, progress, crossfade_ms=opts.crossfade_ms if opts.enabled else 0.0, infos=infos
+    )
+    stats.timings["analysis_s"] = t_an
+    t1 = time.perf_counter()
+    reports = seams.build_report(analyses, parts, opts, stats.sound_steps, stats.reencoded_frames)
+    stats.timings["report_s"] = time.perf_counter() - t1
+    return JoinOutcome(result, stats, analyses, parts, reports, seams.spans(parts, analyses))

@@ -1,0 +1,188 @@
+"""Test clips that carry the defects of hosted continuation models, and measurements on joined files.
+
+``chain()`` cuts one continuous piece of "footage" (ffmpeg's testsrc2: every frame
+differs, colours are stable) into segments the way an image-to-video chain returns
+them: every continuation starts with a copy of the picture it was conditioned on
+(the previous segment's last frame), then the footage goes on. Options add colour
+drift that ramps along the chain, a fade to black, long GOPs, and sound of several
+kinds (noise per segment for sync, tones for clicks, none) encoded with ffmpeg's
+AAC encoder, whose priming and padding are what real files carry.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from sora_tui.core import media
+
+W, H, FPS = 320, 180, 24
+
+
+def ff(*args: str, stdin: bytes | None = None) -> bytes:
+    proc = subprocess.run(
+        [media.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args], input=stdin, capture_output=True
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.decode())
+    return proc.stdout
+
+
+def footage(n: int, w: int = W, h: int = H) -> np.ndarray:
+    raw = ff(
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=s={w}x{h}:r={FPS}",
+        "-frames:v",
+        str(n),
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-",
+    )
+    frames = np.frombuffer(raw, np.uint8).reshape(n, h, w, 3).astype(np.float32)
+    # testsrc2's colours are at the limits; real footage sits in the middle, where drift shows
+    return (frames * 0.55 + 52).astype(np.uint8)
+
+
+def drift(frame: np.ndarray, amount: float) -> np.ndarray:
+    """What extension chains do to colour: warmer, more contrast, more saturation (amount ~ ΔE/5)."""
+    x = frame.astype(np.float32)
+    grey = x.mean(axis=2, keepdims=True)
+    x = grey + (x - grey) * (1 + 0.08 * amount)  # saturation
+    x = 128 + (x - 128) * (1 + 0.05 * amount)  # contrast
+    x += np.array([4.0, 1.0, -4.0], np.float32) * amount  # warmth
+    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
+
+
+def fade(frames: np.ndarray, n: int) -> np.ndarray:
+    out = frames.copy()
+    for i in range(n):
+        k = (i + 1) / n
+        out[len(out) - n + i] = (out[len(out) - n + i].astype(np.float32) * (1 - k) ** 2).astype(np.uint8)
+    return out
+
+
+def encode(
+    frames: np.ndarray,
+    dest: Path,
+    audio: str | None,
+    seconds: float,
+    gop: int = FPS,
+    rate: int = 48000,
+    channels: int = 2,
+) -> Path:
+    """H.264 (yuv420p, CRF 16) + AAC from ffmpeg's encoder; ``audio`` is a lavfi source or None."""
+    n, h, w, _ = frames.shape
+    args = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(FPS), "-i", "pipe:0"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"{audio}:d={seconds + 0.02:.4f}"]
+        args += ["-map", "0:v", "-map", "1:a", "-c:a", "aac", "-b:a", "128k", "-ar", str(rate), "-ac", str(channels)]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "16", "-pix_fmt", "yuv420p", "-g", str(gop)]
+    args += ["-frames:v", str(n), "-shortest", "-movflags", "+faststart", str(dest)]
+    ff(*args, stdin=frames.tobytes())
+    return dest
+
+
+@dataclass
+class Chain:
+    files: list[Path]
+    sent: list[Path | None]  # the picture each segment was conditioned on
+    footage: np.ndarray  # every footage frame, in order, as the joined video should show them
+    drift: list[np.ndarray] = field(default_factory=list)  # the drift amount of every frame of each segment
+
+
+def chain(
+    folder: Path,
+    n: int = 4,
+    frames: int = FPS,
+    *,
+    repeat: bool = True,
+    drift_per_segment: float = 0.0,
+    sound: str = "noise",  # noise | tones | none | mixed
+    gop: int = FPS,
+    fade_last: int = 0,  # frames of fade to black at the end of segment 2
+    rates: list[int] | None = None,
+    channels: list[int] | None = None,
+) -> Chain:
+    folder.mkdir(parents=True, exist_ok=True)
+    total = n * frames
+    src = footage(total + 1)
+    files: list[Path] = []
+    sent: list[Path | None] = []
+    drifts = []
+    pos = 0
+    prev_last: np.ndarray | None = None
+    for k in range(n):
+        body_n = frames - (1 if (repeat and k) else 0)
+        body = src[pos : pos + body_n]
+        # the first segment is the anchor; every continuation drifts further (a ramp along the chain)
+        amounts = [drift_per_segment * max(0.0, k - 1 + (i + 1) / frames) if k else 0.0 for i in range(body_n)]
+        body = np.stack([drift(f, a) if a else f for f, a in zip(body, amounts, strict=True)])
+        if k == 1 and fade_last:
+            body = fade(body, fade_last)
+        pos += body_n
+        if repeat and k:
+            assert prev_last is not None
+            seg = np.concatenate([prev_last[None], body])
+            amounts = [drifts[-1][-1], *amounts]
+        else:
+            seg = body
+        if k:
+            png = folder / f"sent_{k + 1:02d}.png"
+            cv2.imwrite(str(png), cv2.cvtColor(prev_last, cv2.COLOR_RGB2BGR))
+            sent.append(png)
+        else:
+            sent.append(None)
+        prev_last = seg[-1] if not (k == 1 and fade_last) else seg[-fade_last - 1]
+        audio = None
+        if sound == "noise" or (sound == "mixed" and k != 2):
+            audio = f"anoisesrc=seed={k + 11}:color=pink:amplitude=0.3"
+        elif sound == "tones":
+            audio = f"sine=f={220 * (k + 2) / 2:.1f}:r=48000"
+        rate = rates[k % len(rates)] if rates else 48000
+        ch = channels[k % len(channels)] if channels else 2
+        files.append(encode(seg, folder / f"seg_{k + 1:02d}.mp4", audio, len(seg) / FPS, gop, rate, ch))
+        drifts.append(np.array(amounts))
+    return Chain(files, sent, src[:pos], drifts)
+
+
+# --- measuring a joined file -------------------------------------------------------------
+
+
+def decode_video(path: Path) -> np.ndarray:
+    info = media.probe(path, count_frames=False)
+    raw = ff("-i", str(path), "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-")
+    return np.frombuffer(raw, np.uint8).reshape(-1, info.height, info.width, 3)
+
+
+def decode_audio(path: Path, rate: int = 48000, channels: int = 1, start: float = 0.0) -> np.ndarray:
+    raw = ff("-i", str(path), "-map", "0:a:0", "-ac", str(channels), "-ar", str(rate), "-f", "f32le", "-")
+    return np.frombuffer(raw, np.float32).reshape(-1, channels)[:, 0].copy()
+
+
+def lag_ms(own: np.ndarray, track: np.ndarray, expected: int, rate: int = 48000, search_ms: float = 150) -> float:
+    """Where ``own`` sits in ``track`` relative to ``expected`` (samples), by cross-correlation, in ms."""
+    r = int(search_ms / 1000 * rate)
+    lo = max(0, expected - r)
+    hi = min(len(track), expected + len(own) + r)
+    seg = track[lo:hi]
+    corr = np.correlate(seg, own, mode="valid")
+    best = int(np.argmax(corr)) + lo
+    return (best - expected) / rate * 1000
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 99.0 if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
+def lab_mean(frame: np.ndarray) -> np.ndarray:
+    lab = cv2.cvtColor(frame.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    return lab.reshape(-1, 3).mean(0)
