@@ -54,8 +54,12 @@ def test_generate_preview_video(sora_cmd, cli_env, home, tmp_path):
     assert set(summary) >= {"job_id", "status", "output", "duration_s", "segments", "cost_usd"}
 
     info = media.probe(out)
-    assert abs(info.duration - 12.0) <= 1 / info.fps + 1e-6
+    # the preview's continuations repeat their start frame, as hosted models do: one frame cut per seam
+    assert abs(info.duration - (12.0 - 2 / info.fps)) <= 1e-6
     assert info.has_audio and (info.width, info.height) == (640, 360)
+    assert [s["index"] for s in summary["seams"]] == [1, 2]
+    assert all(s["repeat_cut"] and s["verdict"] == "clean" for s in summary["seams"]), summary["seams"]
+    assert summary["seam_summary"]["worst"]["verdict"] == "clean"
 
     # continuity: the first frame of each segment equals the last frame of the one before
     job_dir = Path(summary["segments"][0]["file"]).parent
@@ -269,10 +273,12 @@ async def test_full_disk_during_join_is_input_error_and_keeps_segments(home, mon
     plan = await engine.plan(engine.resolve(Request(prompt=PROMPT, segments=2, seconds=1, resolution="180p")))
     job = engine.create_job(plan)
 
-    def full(files, dest, progress=None):
+    from sora_tui.core import join
+
+    def full(inputs, dest, opts=None, progress=None):
         raise media.MediaError(f"No space left on device: cannot write {Path(dest).name} in {Path(dest).parent}.")
 
-    monkeypatch.setattr(media, "join", full)
+    monkeypatch.setattr(join, "join_segments", full)
     with pytest.raises(InputError) as info:
         await engine.run(job.id)
     assert info.value.field == "disk" and "No space left" in str(info.value) and "resume" in str(info.value)

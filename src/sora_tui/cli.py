@@ -49,6 +49,17 @@ def _add_request_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--planner", choices=["offline", "openai"], help="who writes the segment prompts")
     p.add_argument("--start-image", help="image file the first segment starts on")
     p.add_argument("--no-audio", action="store_true", help="silent video (models with optional audio)")
+    p.add_argument(
+        "--seams",
+        choices=["auto", "off"],
+        help="auto (default): cut repeated conditioning frames, trim fades, hold colour, crossfade sound; "
+        "off: join as rendered (sound stays in sync)",
+    )
+    p.add_argument(
+        "--crossfade", type=float, metavar="MS", help="sound crossfade at each seam in ms (default 80, 0 = off)"
+    )
+    p.add_argument("--no-colour-anchor", action="store_true", help="do not hold colour to the first segment")
+    p.add_argument("--colour-reference", metavar="IMAGE", help="hold colour to this picture instead of segment 1")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -101,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("redo", help="render segments K..N again (after editing the job's plan.json)")
     p.add_argument("job", help="job id, unique prefix, or `last`")
     p.add_argument("--from", dest="from_index", type=_positive_int, required=True, help="first segment to redo")
+    p.add_argument(
+        "--only",
+        action="store_true",
+        help="re-render segment K alone (a flagged seam), keeping the segments after it",
+    )
     _add_run_args(p)
 
     p = sub.add_parser("keyframes", help="list, regenerate or replace the keyframes of a keyframe-mode job")
@@ -153,7 +169,60 @@ def job_summary(engine: Engine, job: Job) -> dict[str, Any]:
         "mode": str(job.mode),
         "error": job.error,
         "folder": job.folder,
+        "seams": (job.seams or {}).get("seams", []),
+        "seam_summary": seam_summary(job.seams),
     }
+
+
+def seam_summary(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The headline of a seam report: the worst seam and what the join re-encoded."""
+    if not report:
+        return None
+    keys = ("method", "frames", "reencoded_frames", "reencoded_share", "audio", "worst", "options", "timings")
+    return {k: report.get(k) for k in keys}
+
+
+def print_seams(job: Job, out) -> None:
+    """The seam report as a table, with the command that re-renders a flagged seam."""
+    from rich.table import Table
+    from rich.text import Text
+
+    report = job.seams or {}
+    rows = report.get("seams") or []
+    if not rows:
+        return
+    colours = {"clean": "green", "warn": "yellow", "bad": "red"}
+    table = Table(title="Seams", title_justify="left")
+    for col in ("seam", "at", "verdict", "PSNR", "SSIM", "ΔE before→after", "repeat", "motion", "sound", "notes"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        sound = "—" if r.get("sound_step_db") is None else f"{r['sound_step_db']:+.1f} dB"
+        table.add_row(
+            f"{r['index']}|{r['index'] + 1}",
+            f"{r['time_s']:.2f} s",
+            Text(r["verdict"], style=colours.get(r["verdict"], "")),
+            f"{r['psnr_db']:.1f}",
+            f"{r['ssim']:.3f}",
+            f"{r['delta_e_before']:.1f}→{r['delta_e_after']:.1f}",
+            "cut" if r["repeat_cut"] else "—",
+            f"{r['motion_ratio']:.1f}×",
+            sound,
+            Text("; ".join(r["reasons"] + r["changes"])),
+        )
+    out.print(table)
+    share = report.get("reencoded_share") or 0
+    out.print(
+        f"joined by {report.get('method')}: {report.get('reencoded_frames')} of {report.get('frames')} frames "
+        f"re-encoded ({share:.0%}); sound {report.get('audio')}",
+        markup=False,
+    )
+    for r in rows:
+        if r["verdict"] != "clean":
+            out.print(
+                f"seam {r['index']}|{r['index'] + 1} is {r['verdict']}: re-render segment {r['index'] + 1} with "
+                f"`sora-tui redo {job.id} --from {r['index'] + 1} --only`",
+                markup=False,
+            )
 
 
 def print_plan(engine: Engine, plan: Plan, out) -> None:
@@ -269,6 +338,16 @@ def _request(engine: Engine, args: argparse.Namespace):
 
     if args.prompt is None or not args.prompt.strip():
         raise InputError("prompt", 'is empty; describe the video you want, e.g. sora-tui generate "a paper boat…"')
+    seams = engine.default_seam_settings()
+    if args.seams:
+        seams.seams = args.seams
+    if args.crossfade is not None:
+        seams.crossfade_ms = args.crossfade
+    if args.no_colour_anchor:
+        seams.colour_anchor = False
+    if args.colour_reference:
+        seams.colour_reference = engine.check_reference_image(args.colour_reference)
+    seams.validate("--")
     return engine.resolve(
         Request(
             prompt=args.prompt,
@@ -281,6 +360,7 @@ def _request(engine: Engine, args: argparse.Namespace):
             planner=args.planner or engine.settings.default_planner or "offline",
             start_image=args.start_image,
             audio=False if args.no_audio else None,
+            seams=seams,
         )
     )
 
@@ -384,7 +464,21 @@ async def cmd_resume(engine: Engine, args: argparse.Namespace) -> int:
 
 
 async def cmd_redo(engine: Engine, args: argparse.Namespace) -> int:
-    job = engine.prepare_redo(args.job, args.from_index)
+    job = engine.find_job(args.job)
+    cost, indexes = engine.redo_cost(job.id, args.from_index, only=args.only)
+    what = f"segment {indexes[0]}" if len(indexes) == 1 else f"segments {indexes[0]}..{indexes[-1]}"
+    # the cost first, on stderr (also with --json)
+    _console(stderr=True).print(f"redo {what} of job {job.id} with fresh seeds: estimated ${cost:.2f}", markup=False)
+    if args.max_cost is not None and cost > args.max_cost + 1e-9:
+        from .core.models import InputError
+
+        raise InputError(
+            "max_cost", f"re-rendering {what} would cost ${cost:.2f}, over the cap of ${args.max_cost:.2f}"
+        )
+    if cost > 0 and not args.yes and not _confirm(f"Re-render {what} for about ${cost:.2f}?"):
+        _err("nothing re-rendered")
+        return EXIT_INTERRUPTED
+    job = engine.prepare_redo(job.id, args.from_index, only=args.only)
     return await _render_job(engine, job, args, ask=False)
 
 
@@ -473,6 +567,7 @@ def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
     for s in engine.store.segments(job.id):
         out.print(f"  segment {s.index:>2}: {s.status:<10} {s.file or ''} {('— ' + s.error) if s.error else ''}")
     out.print(f"output: {job.output or '—'}   cost: ${job.cost_usd:.2f}   folder: {job.folder}")
+    print_seams(job, out)
     if job.error:
         out.print(f"[red]error:[/red] {job.error}")
     out.print("[b]log[/b]")

@@ -282,6 +282,47 @@ async def test_redo_from_k_and_duplicate(make_app):
         assert len(app.screen.query(SegmentEditor)) == 2
 
 
+async def test_board_shows_seams_and_re_renders_a_flagged_one(make_app):
+    from sora_tui.core.models import SeamSettings
+    from sora_tui.tui.format import worst_seam
+
+    app = make_app(mode="board")
+    async with app.run_test(size=SIZE) as pilot:
+        clean = app.engine.create_job(small_plan(3))
+        app.start_job(clean.id)
+        await wait_jobs(pilot)
+        assert app.engine.store.get_job(clean.id).status is JobStatus.COMPLETED
+        cards = list(app.screen.query(SegmentCard))
+        await wait_for(pilot, lambda: cards[1].text_lines()[3].startswith("✓ seam 1|2 clean"), what="seam lines")
+        assert "repeat cut" in cards[2].text_lines()[3]
+        assert "all 2 seams clean" in str(app.screen.query_one("#output-line").render())
+        assert app.screen.check_action("rerender", ()) is False  # nothing to re-render
+
+        # joined as rendered: the preview's repeated start frames stay, and the seams say so
+        plan = small_plan(3)
+        plan.seams = SeamSettings(seams="off")
+        flagged = app.engine.create_job(plan)
+        app.start_job(flagged.id)
+        await wait_jobs(pilot)
+        report = app.engine.store.get_job(flagged.id).seams
+        assert [s["verdict"] for s in report["seams"]] == ["bad", "bad"]
+        line = str(app.screen.query_one("#output-line").render())
+        assert "✗ seam" in line and "shown twice" in line and "r re-renders segment" in line
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the re-render question")
+        assert "Estimated cost: $0.00" in str(app.screen.query_one(".modal-body").render())
+        await pilot.press("y")
+        await pilot.pause(0.2)
+        await wait_jobs(pilot)
+        segs = app.engine.store.segments(flagged.id)
+        # the segment after the worst flagged seam was rendered again with a fresh seed; the others were kept
+        k = worst_seam(report)["index"] + 1
+        assert [s.seed is not None for s in segs] == [i == k for i in (1, 2, 3)]
+        assert all(s.submits == 1 and s.status is SegmentStatus.DONE for s in segs)
+        assert app.engine.store.get_job(flagged.id).status is JobStatus.COMPLETED
+        assert any("alone" in r.message for r in app.engine.store.logs(flagged.id))
+
+
 async def test_two_jobs_on_the_board(make_app):
     app = make_app(SORA_TUI_PREVIEW_LATENCY="0.3")
     async with app.run_test(size=SIZE) as pilot:

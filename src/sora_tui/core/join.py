@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 import shutil
 import subprocess
 import threading
@@ -73,16 +72,36 @@ class JoinStats:
 # --- small probes ---------------------------------------------------------------------
 
 
-def keyframe_indices(path: Path, fps: float) -> list[int]:
-    """Frame numbers of the video's keyframes (only keyframes are decoded)."""
-    proc = _run(
-        ["-skip_frame", "nokey", "-i", str(path.absolute()), "-map", "0:v:0", "-vf", "showinfo", "-f", "null", "-"]
-    )
-    err = proc.stderr.decode("utf-8", "replace")
-    times = [float(t) for t in re.findall(r"pts_time:\s*(-?[\d.]+)", err)]
-    if proc.returncode != 0 or not times:
-        raise MediaError(f"cannot read the keyframes of {path.name} (ffmpeg: {_error_line(err)})")
-    return sorted({max(0, round(t * fps)) for t in times})
+@dataclass
+class Packets:
+    """A video stream's packets, read by demuxing only: presentation timestamps and keyframes."""
+
+    pts: list[int]  # per frame, in presentation order (stream time base ticks)
+    keyframes: list[int]  # frame numbers (presentation order) of keyframes
+
+
+def packets(path: Path) -> Packets:
+    proc = _run(["-i", str(path.absolute()), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"])
+    out = proc.stdout.decode("ascii", "replace")
+    rows = []
+    for line in out.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        f = [x.strip() for x in line.split(",")]
+        flags = int(f[6].split("=")[1], 16) if len(f) > 6 and f[6].startswith("F=") else 1
+        rows.append((int(f[2]), bool(flags & 1)))
+    if proc.returncode != 0 or not rows:
+        raise MediaError(
+            f"cannot read the packets of {path.name} (ffmpeg: {_error_line(proc.stderr.decode('utf-8', 'replace'))})"
+        )
+    order = sorted(range(len(rows)), key=lambda i: rows[i][0])
+    rank = {i: r for r, i in enumerate(order)}
+    return Packets([rows[i][0] for i in order], sorted(rank[i] for i, (_, key) in enumerate(rows) if key))
+
+
+def keyframe_indices(path: Path) -> list[int]:
+    """Frame numbers (presentation order) of the video's keyframes."""
+    return packets(path).keyframes
 
 
 _PROFILES = {66: "baseline", 77: "main", 88: "extended", 100: "high", 110: "high10", 122: "high422", 244: "high444"}
@@ -176,20 +195,24 @@ class _Work:
             self.progress(frac)
 
 
-def _copy_piece(src: VideoInfo, start: int, end: int | None, dest: Path) -> Piece:
-    """Stream-copy frames [start, end) of the video (``start`` is a keyframe)."""
-    fps = src.fps
-    args = []
-    if start > 0:
-        args += ["-ss", f"{(start + 0.3) / fps:.6f}"]  # input seeking lands on the keyframe at or before
-    args += ["-i", str(src.path.absolute()), "-map", "0:v:0", "-c", "copy"]
-    frames = (end if end is not None else src.frames or 0) - start
-    if end is not None:
-        args += ["-frames:v", str(frames)]
-    proc = _run(["-loglevel", "error", *args, "-f", "mp4", "-y", str(dest)], timeout=600)
+def _copy_piece(src: VideoInfo, pk: Packets, start: int, end: int, dest: Path) -> Piece:
+    """Stream-copy frames [start, end) of the video; both are keyframes (or the end of the video).
+
+    The packets are selected by their own timestamps (a closed GOP holds exactly the frames
+    from its keyframe to the next), so no seek can shift or trim them.
+    """
+    drop = f"lt(pts\\,{pk.pts[start]})"
+    if end < len(pk.pts):
+        drop += f"+gte(pts\\,{pk.pts[end]})"
+    proc = _run(
+        ["-loglevel", "error", "-i", str(src.path.absolute()), "-map", "0:v:0", "-c", "copy"]
+        + ["-bsf:v", f"noise=drop='{drop}'", "-f", "mp4", "-y", str(dest)],
+        timeout=600,
+    )
     if proc.returncode != 0:
         raise _fail(proc.returncode, proc.stderr.decode("utf-8", "replace"), dest, "copying a segment span")
-    return Piece(dest, frames, frames / fps, reencoded=False)
+    frames = end - start
+    return Piece(dest, frames, frames / src.fps, reencoded=False)
 
 
 def _encode_piece(
@@ -519,7 +542,8 @@ def join_parts(
     work_dir = dest.with_name(f".{dest.stem}.join-{uuid.uuid4().hex[:8]}")
     work_dir.mkdir()
     try:
-        plan = _piece_plan(parts, infos, copy_ok)
+        packet_lists: dict[int, Packets] = {}
+        plan = _piece_plan(parts, infos, copy_ok, packet_lists)
         enc_frames = sum(e - s for k, pl in enumerate(plan) for kind, s, e in pl if kind == "encode")
         total_s = sum(p.kept / i.fps for p, i in zip(parts, infos, strict=True))
         work = _Work(progress, enc_frames, total_s)
@@ -541,7 +565,7 @@ def join_parts(
                     continue
                 piece_path = work_dir / f"p{k:03d}_{j}.mp4"
                 if kind == "copy":
-                    piece = _copy_piece(info, s, e if e < (info.frames or 0) else None, piece_path)
+                    piece = _copy_piece(info, packet_lists[k], s, e, piece_path)
                 else:
                     piece = _encode_piece(part, info, s, e, piece_path, enc_args, work, scale)
                     reenc += piece.frames
@@ -573,7 +597,8 @@ def join_parts(
             rc, err, out_time = _mux(list_file, tmp, fmt, sound_parts, crossfade_ms, total, work, stats)
             if rc != 0:
                 raise _fail(rc, err, dest, "joining")
-            if abs(out_time - total) > max(0.1, 2 / out_fps):
+            # the muxer's last time is a decode time: B-frames put it up to ~3 frames before the end
+            if abs(out_time - total) > max(0.1, 3.5 / out_fps):
                 raise MediaError(f"the join gave {out_time:.2f} s instead of {total:.2f} s")
         stats.timings["mux_s"] = time.perf_counter() - t2
     finally:
@@ -593,10 +618,12 @@ def _fps_value(text: str) -> float:
     return float(text)
 
 
-def _piece_plan(parts: list[PartPlan], infos: list[VideoInfo], copy_ok: bool) -> list[list[tuple[str, int, int]]]:
+def _piece_plan(
+    parts: list[PartPlan], infos: list[VideoInfo], copy_ok: bool, packet_lists: dict[int, Packets]
+) -> list[list[tuple[str, int, int]]]:
     """Per segment: ("whole"|"copy"|"encode", first frame, end frame exclusive) spans, in order."""
     plans = []
-    for part, info in zip(parts, infos, strict=True):
+    for k, (part, info) in enumerate(zip(parts, infos, strict=True)):
         n = int(info.frames or 0)
         s, e = part.first, part.last + 1
         if not copy_ok or part.graded:
@@ -605,7 +632,7 @@ def _piece_plan(parts: list[PartPlan], infos: list[VideoInfo], copy_ok: bool) ->
         if s == 0 and e == n:
             plans.append([("whole", 0, n)])
             continue
-        keys = keyframe_indices(info.path, info.fps)
+        keys = packet_lists.setdefault(k, packets(info.path)).keyframes
         spans: list[tuple[str, int, int]] = []
         k1 = next((k for k in keys if k >= s), None)  # the copy may start at the first keyframe >= s
         k2 = max((k for k in keys if k <= e), default=None) if e < n else n  # ... and end at a keyframe <= e
@@ -701,17 +728,6 @@ def plain_parts(files: Sequence[str | Path], infos: list[VideoInfo]) -> list[Par
         PartPlan(index=k, path=Path(f), first=0, last=int(i.frames or 1) - 1)
         for k, (f, i) in enumerate(zip(files, infos, strict=True), 1)
     ]
-
-
-def all_frames(files: Sequence[str | Path]) -> tuple[list[PartPlan], list[VideoInfo]]:
-    paths = [Path(f) for f in files]
-    infos = probe_headers(paths)
-    from .media import _probe_all
-
-    counted = _probe_all(paths)
-    for info, c in zip(infos, counted, strict=True):
-        info.frames = c.frames
-    return plain_parts(paths, infos), infos
 
 
 @dataclass

@@ -397,6 +397,27 @@ def _write_png(rgb: np.ndarray, dest: Path) -> Path:
     return dest
 
 
+def write_png(rgb: np.ndarray, dest: str | os.PathLike[str]) -> Path:
+    """Write an RGB uint8 picture as a PNG (atomically)."""
+    return _write_png(rgb, Path(dest))
+
+
+def frame_png(video: str | os.PathLike[str], index: int, dest: str | os.PathLike[str]) -> Path:
+    """Write frame ``index`` (0-based, in presentation order) of ``video`` as a PNG."""
+    path = Path(video)
+    info = probe(path, count_frames=False)
+    frames = _decode_rgb(
+        ["-loglevel", "error", "-i", str(path.absolute()), "-map", "0:v:0", "-vf", f"select=eq(n\\,{int(index)})"]
+        + ["-fps_mode", "passthrough", "-frames:v", "1"],
+        info.width,
+        info.height,
+        path,
+    )
+    if not len(frames):
+        raise MediaError(f"{path.name} has no frame {index}")
+    return _write_png(frames[0].copy(), Path(dest))
+
+
 def read_last_frame(video: str | os.PathLike[str], info: VideoInfo | None = None) -> np.ndarray:
     """The true last decoded frame of ``video`` as RGB.
 
@@ -569,35 +590,6 @@ class JoinResult:
     reason: str = ""  # why a re-encode was needed
 
 
-def _concat_line(path: Path) -> str:
-    # concat demuxer syntax: inside single quotes everything is literal; a quote is '\''
-    return "file '" + str(path.absolute()).replace("'", "'\\''") + "'\n"
-
-
-def _can_copy(infos: list[VideoInfo]) -> tuple[bool, str]:
-    first = infos[0]
-    for info in infos[1:]:
-        if info.copy_key() != first.copy_key():
-            a, b = first.copy_key(), info.copy_key()
-            names = [
-                "video codec",
-                "profile",
-                "width",
-                "height",
-                "pixel format",
-                "fps",
-                "audio codec",
-                "audio profile",
-                "audio rate",
-                "audio channels",
-            ]
-            diff = [n for n, x, y in zip(names, a, b, strict=True) if x != y]
-            return False, f"{info.path.name} differs from {first.path.name} in {', '.join(diff)}"
-    if any(("\n" in str(i.path) or "\r" in str(i.path)) for i in infos):
-        return False, "a file name contains a line break"
-    return True, ""
-
-
 def drain_stderr(proc: subprocess.Popen[bytes], lines: int = 60) -> tuple[threading.Thread, deque[str]]:
     """Read a child's stderr in a thread (so it never blocks on a full pipe), keeping the last lines."""
     tail: deque[str] = deque(maxlen=lines)
@@ -610,91 +602,6 @@ def drain_stderr(proc: subprocess.Popen[bytes], lines: int = 60) -> tuple[thread
     thread = threading.Thread(target=drain, daemon=True)
     thread.start()
     return thread, tail
-
-
-def _run_with_progress(args: list[str], total: float, progress: JoinProgressCallback | None) -> tuple[int, str, float]:
-    """Run ffmpeg with ``-progress pipe:1``; report out_time/total.
-
-    Returns (exit code, stderr tail, the last out_time in seconds: the output's length).
-    """
-    proc = _spawn(
-        ["-nostdin", "-nostats", "-progress", "pipe:1", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    t, tail = drain_stderr(proc)
-    assert proc.stdout is not None
-    last = -1.0
-    out_time = 0.0
-    try:
-        for raw in proc.stdout:
-            line = raw.decode("ascii", "replace").strip()
-            if line.startswith("out_time_us="):
-                with contextlib.suppress(ValueError):
-                    out_time = max(out_time, int(line.split("=", 1)[1]) / 1e6)
-                frac = min(1.0, max(0.0, out_time / total)) if total > 0 else 0.0
-                if progress and total > 0 and frac - last >= 0.005:
-                    last = frac
-                    progress(frac)
-        rc = proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    finally:
-        t.join(timeout=5)
-    return rc, "\n".join(tail), out_time
-
-
-def _reencode_args(infos: list[VideoInfo], out: Path) -> list[str]:
-    # output size: the largest input (by area; the first of equals), even; fps of the first
-    big = max(infos, key=lambda i: (i.width * i.height, -infos.index(i)))
-    W, H = big.width // 2 * 2, big.height // 2 * 2
-    fps = infos[0].fps or 24.0
-    any_audio = any(i.has_audio for i in infos)
-    args: list[str] = []
-    for info in infos:
-        args += ["-i", str(info.path.absolute())]
-    parts, labels = [], []
-    for k, info in enumerate(infos):
-        d = f"{info.duration:.6f}"
-        parts.append(
-            f"[{k}:v:0]scale={W}:{H}:force_original_aspect_ratio=decrease,"
-            f"pad={W}:{H}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={fps:g},format=yuv420p,"
-            f"trim=duration={d},setpts=PTS-STARTPTS[v{k}]"
-        )
-        labels.append(f"[v{k}]")
-        if any_audio:
-            if info.has_audio:
-                parts.append(
-                    f"[{k}:a:0]aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo,"
-                    f"apad=whole_dur={d},atrim=duration={d},asetpts=PTS-STARTPTS[a{k}]"
-                )
-            else:
-                parts.append(
-                    f"anullsrc=r=48000:cl=stereo,atrim=duration={d},aformat=sample_fmts=fltp,asetpts=PTS-STARTPTS[a{k}]"
-                )
-            labels.append(f"[a{k}]")
-    n = len(infos)
-    parts.append("".join(labels) + f"concat=n={n}:v=1:a={1 if any_audio else 0}" + ("[v][a]" if any_audio else "[v]"))
-    args += ["-filter_complex", ";".join(parts), "-map", "[v]"]
-    if any_audio:
-        args += ["-map", "[a]", "-c:a", "aac", "-b:a", "192k", "-ar", "48000"]
-    args += [
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        "18",
-        "-pix_fmt",
-        "yuv420p",
-        "-movflags",
-        "+faststart",
-        "-f",
-        "mp4",
-        "-y",
-        str(out),
-    ]
-    return args
 
 
 def probe_headers(paths: Sequence[Path]) -> list[VideoInfo]:
@@ -746,68 +653,27 @@ def join(
     *,
     force_reencode: bool = False,
 ) -> JoinResult:
-    """Join video files, in order, into one MP4 at ``dest``.
+    """Join video files, in order, into one MP4 at ``dest``, every frame as it is.
 
-    Stream copy (ffmpeg concat demuxer, no quality loss, seconds for minutes of video)
-    when all inputs share codec, profile, size, pixel format, fps and audio layout;
-    else one re-encode (H.264 yuv420p + AAC 48 kHz stereo) to the largest input's size
-    (others scaled to fit and padded), with silence for inputs without audio so sound
-    stays in sync. ``progress`` gets fractions 0..1. The output is written to a temp
-    file next to ``dest`` and renamed at the end; inputs are never modified or deleted.
+    Video is stream-copied when all inputs share codec, profile, size, pixel format and
+    fps, else re-encoded once (H.264 yuv420p) to the largest input's size; sound is
+    decoded per file and encoded once on the video's timeline (silence for files
+    without sound), so it stays in sync at every boundary. The seam work (repeated
+    frames, colour, fades, crossfades) is :func:`sora_tui.core.join.join_segments`.
     Raises MediaError naming a bad input, or the folder when the disk is full.
     """
-    dest = Path(dest)
+    from .join import join_parts, plain_parts
+
     paths = [Path(f) for f in files]
     if not paths:
         raise MediaError("nothing to join: no segment files")
     for p in paths:
-        if p.absolute() == dest.absolute():
-            raise MediaError(f"cannot join into {dest.name}: it is one of the inputs")
-    # headers decide whether a stream copy is possible (MediaError names the first bad file);
-    # frames are counted only for a re-encode, which needs exact lengths for the silence it adds
+        if p.absolute() == Path(dest).absolute():
+            raise MediaError(f"cannot join into {Path(dest).name}: it is one of the inputs")
     infos = probe_headers(paths)
-    total = sum(i.duration for i in infos)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    ok, reason = (False, "re-encode requested") if force_reencode else _can_copy(infos)
-
-    if ok:
-        list_file = dest.with_name(f".{dest.stem}.concat-{uuid.uuid4().hex[:8]}.txt")
-        try:
-            write_atomic(
-                list_file, b"ffconcat version 1.0\n" + "".join(_concat_line(i.path) for i in infos).encode("utf-8")
-            )
-            with atomic_path(dest) as tmp:
-                rc, err, out_time = _run_with_progress(
-                    ["-f", "concat", "-safe", "0", "-i", str(list_file.absolute()), "-map", "0:v:0"]
-                    + (["-map", "0:a:0"] if infos[0].has_audio else [])
-                    + ["-c", "copy", "-movflags", "+faststart", "-f", "mp4", "-y", str(tmp)],
-                    total,
-                    progress,
-                )
-                if rc != 0:
-                    raise _fail(rc, err, dest, "joining (stream copy)")
-                # the muxer's final timestamp: the copy holds all of the inputs (no probe needed)
-                if abs(out_time - total) > max(0.1, 2 / (infos[0].fps or 24)):
-                    raise MediaError(f"stream copy gave {out_time:.2f} s instead of {total:.2f} s")
-        except MediaError as exc:
-            if "No space left" in str(exc):
-                raise
-            ok, reason = False, f"stream copy failed: {exc}"
-        finally:
-            with contextlib.suppress(OSError):
-                list_file.unlink()
-        if ok:
-            if progress:
-                progress(1.0)
-            return JoinResult(path=dest, method="copy", duration=round(total, 6))
-
-    infos = _probe_all(paths)
-    total = sum(i.duration for i in infos)
-    with atomic_path(dest) as tmp:
-        rc, err, _ = _run_with_progress(_reencode_args(infos, tmp), total, progress)
-        if rc != 0:
-            raise _fail(rc, err, dest, "joining (re-encode)")
-        out = probe(tmp)
-    if progress:
-        progress(1.0)
-    return JoinResult(path=dest, method="reencode", duration=out.duration, reason=reason)
+    for info, counted in zip(infos, _probe_all(paths), strict=True):
+        info.frames = counted.frames
+    result, _ = join_parts(
+        plain_parts(paths, infos), dest, progress, crossfade_ms=0.0, force_reencode=force_reencode, infos=infos
+    )
+    return result

@@ -71,6 +71,51 @@ class Kind(enum.StrEnum):
 
 
 @dataclass
+class SeamSettings:
+    """How the join treats seams (kept with the plan, so a resume joins the same way)."""
+
+    seams: str = "auto"  # auto | off
+    crossfade_ms: float = 80.0  # sound crossfade at each seam (0 = off)
+    colour_anchor: bool = True  # hold colour to the first segment (hand-off and join)
+    colour_reference: str | None = None  # or to this picture
+
+    MODES = ("auto", "off")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seams": self.seams,
+            "crossfade_ms": self.crossfade_ms,
+            "colour_anchor": self.colour_anchor,
+            "colour_reference": self.colour_reference,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> SeamSettings:
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise InputError("plan.seams", "must be an object")
+        s = cls(
+            seams=str(data.get("seams", "auto")),
+            crossfade_ms=data.get("crossfade_ms", 80.0),
+            colour_anchor=bool(data.get("colour_anchor", True)),
+            colour_reference=data.get("colour_reference"),
+        )
+        s.validate("plan.seams.")
+        return s
+
+    def validate(self, prefix: str = "") -> None:
+        if self.seams not in self.MODES:
+            raise InputError(f"{prefix}seams", f"unknown value {self.seams!r}", list(self.MODES))
+        if isinstance(self.crossfade_ms, bool) or not isinstance(self.crossfade_ms, (int, float)):
+            raise InputError(f"{prefix}crossfade_ms", "must be a number of milliseconds")
+        if not 0 <= self.crossfade_ms <= 1000:
+            raise InputError(f"{prefix}crossfade_ms", f"{self.crossfade_ms} is out of range", ["0-1000"])
+        if self.colour_reference is not None and not isinstance(self.colour_reference, str):
+            raise InputError(f"{prefix}colour_reference", "must be a path or null")
+
+
+@dataclass
 class Request:
     """What the user asked for, before planning."""
 
@@ -85,6 +130,7 @@ class Request:
     start_image: str | None = None
     audio: bool | None = None
     max_cost: float | None = None
+    seams: SeamSettings | None = None  # None: the settings' defaults
 
 
 @dataclass
@@ -111,6 +157,7 @@ class Plan:
     start_image: str | None = None
     keyframes: list[str] = field(default_factory=list)
     planner: str = "offline"
+    seams: SeamSettings = field(default_factory=SeamSettings)
     version: int = PLAN_VERSION
 
     @property
@@ -137,6 +184,7 @@ class Plan:
             "planner": self.planner,
             "segments": [s.to_dict() for s in self.segments],
             "keyframes": list(self.keyframes),
+            "seams": self.seams.to_dict(),
         }
 
     @classmethod
@@ -190,6 +238,7 @@ class Plan:
             start_image=start_image,
             keyframes=list(keyframes),
             planner=str(data.get("planner") or "offline"),
+            seams=SeamSettings.from_dict(data.get("seams")),
         )
 
 
@@ -217,6 +266,7 @@ class Segment:
     error: str | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    seed: int | None = None  # None: the segment's number (a redo draws a fresh one)
 
 
 @dataclass
@@ -235,6 +285,7 @@ class Job:
     estimated_cost_usd: float = 0.0
     duration_s: float | None = None
     folder: str | None = None
+    seams: dict[str, Any] | None = None  # the seam report of the last join (see core/join.py)
 
     @property
     def job_dir(self) -> Path:

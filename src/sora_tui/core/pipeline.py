@@ -45,6 +45,7 @@ from .models import (
     Mode,
     Plan,
     Request,
+    SeamSettings,
     Segment,
     SegmentProgress,
     SegmentStatus,
@@ -181,6 +182,7 @@ class Engine:
                 self.paths.cache_dir / "preview",
                 latency=self.settings.preview_latency,
                 image_latency=self.settings.preview_image_latency,
+                drift=self.settings.preview_drift,
             )
         if spec.provider == "fal":
             key = get_key("fal", self.env)
@@ -212,7 +214,19 @@ class Engine:
         if req.planner == "openai":
             kwargs = {"settings": self.settings, "env": self.env}
         planner = get_planner(req.planner, **kwargs)
-        return await planner.plan(req, spec)
+        plan = await planner.plan(req, spec)
+        plan.seams = req.seams or self.default_seam_settings()
+        plan.seams.validate()
+        return plan
+
+    def default_seam_settings(self) -> SeamSettings:
+        s = self.settings
+        return SeamSettings(
+            seams=s.seams,
+            crossfade_ms=float(s.seam_crossfade_ms),
+            colour_anchor=bool(s.colour_anchor),
+            colour_reference=s.colour_reference or None,
+        )
 
     def estimate(self, plan: Plan) -> float:
         return estimate_cost(plan, self.catalog)
@@ -313,11 +327,8 @@ class Engine:
         if remove_files and job.folder and Path(job.folder).is_dir():
             shutil.rmtree(job.folder, ignore_errors=True)
 
-    def prepare_redo(self, job_id: str, from_index: int) -> Job:
-        """Reset segments K..N (re-read from the job's plan.json, which the user may have edited)."""
-        job = self._job(job_id)
-        if job.id in self.controls:
-            raise InputError("job", f"{job.id} is running; cancel it first")
+    def _redo_plan(self, job: Job, from_index: int, only: bool) -> tuple[Plan, list[int]]:
+        """The plan a redo renders (re-read from plan.json, which the user may have edited) and its segments."""
         plan = job.plan
         plan_file = job.job_dir / "plan.json"
         if plan_file.exists():
@@ -327,14 +338,39 @@ class Engine:
         if not (1 <= from_index <= n):
             raise InputError("from", f"segment {from_index} does not exist in job {job.id}", [f"1-{n}"])
         old = self.store.segments(job.id)
-        keep = [s for s in old if s.index < from_index]
-        kept_plan = [s for s in old if s.index < from_index and s.status is not SegmentStatus.DONE]
-        if kept_plan:
-            missing = ", ".join(str(s.index) for s in kept_plan)
+        not_done = [s.index for s in old if s.index < from_index and s.status is not SegmentStatus.DONE]
+        if only:
+            if len(old) != n:
+                raise InputError("only", f"the plan now has {n} segments, the job {len(old)}; redo from {from_index}")
+            not_done += [s.index for s in old if s.index > from_index and s.status is not SegmentStatus.DONE]
+        if not_done:
             raise InputError(
-                "from", f"segments {missing} before {from_index} are not done; redo from {kept_plan[0].index}"
+                "from", f"segments {', '.join(map(str, not_done))} are not done; redo from {min(not_done)}"
             )
-        self.store.replace_segments(job.id, keep + self._segments_for(job.id, plan, start=from_index))
+        return plan, [from_index] if only else list(range(from_index, n + 1))
+
+    def redo_cost(self, job_id: str, from_index: int, only: bool = False) -> tuple[float, list[int]]:
+        """What re-rendering costs (before anything is paid) and which segments it renders."""
+        job = self._job(job_id)
+        plan, indexes = self._redo_plan(job, from_index, only)
+        spec = self.catalog.get(plan.model)
+        audio = spec.has_audio(plan.audio)
+        cost = sum(spec.segment_cost(plan.segments[i - 1].seconds, plan.resolution, audio) for i in indexes)
+        return round(cost, 4), indexes
+
+    def prepare_redo(self, job_id: str, from_index: int, only: bool = False) -> Job:
+        """Reset segments K..N (or K alone) for a new render, each with a fresh seed."""
+        job = self._job(job_id)
+        if job.id in self.controls:
+            raise InputError("job", f"{job.id} is running; cancel it first")
+        plan, indexes = self._redo_plan(job, from_index, only)
+        old = {s.index: s for s in self.store.segments(job.id)}
+        fresh = {s.index: s for s in self._segments_for(job.id, plan) if s.index in indexes}
+        for seg in fresh.values():
+            # a deterministic model given the same seed returns the same clip: draw a new one
+            seg.seed = random.randrange(1, 2**31)
+        rows = [fresh.get(i) or old[i] for i in range(1, len(plan.segments) + 1)]
+        self.store.replace_segments(job.id, rows)
         self.store.update_job(
             job.id,
             plan=plan,
@@ -344,8 +380,23 @@ class Engine:
             duration_s=None,
             estimated_cost_usd=self.estimate(plan),
         )
-        self.store.log(job.id, f"redo from segment {from_index}: segments {from_index}..{n} will render again")
+        if only:
+            note = f"redo segment {from_index} alone: it renders again with a fresh seed; the others are kept"
+        else:
+            note = f"redo from segment {from_index}: segments {from_index}..{len(plan.segments)} render again with fresh seeds"
+        self.store.log(job.id, note)
         return self._job(job.id)
+
+    def check_reference_image(self, path: str | Path) -> str:
+        """A colour reference must be a picture that can be read; returns its absolute path."""
+        from . import media
+
+        p = Path(path).expanduser()
+        try:
+            media.read_image(p)
+        except media.MediaError as exc:
+            raise InputError("colour_reference", f"{p}: {exc}; give a PNG or JPEG picture") from None
+        return str(p.resolve())
 
     # --- running ------------------------------------------------------------------
 
@@ -590,14 +641,118 @@ class _JobRun:
 
     async def run_chain(self) -> None:
         start = Path(self.plan.start_image) if self.plan.start_image else None
-        for seg in self.store.segments(self.job.id):
+        segments = self.store.segments(self.job.id)
+        for pos, seg in enumerate(segments):
             self.check_cancel()
             if seg.status is SegmentStatus.DONE:
                 self.emit(SegmentStatusChanged(self.job.id, seg.index, SegmentStatus.DONE, "already rendered"))
-                start = Path(seg.last_frame) if seg.last_frame else None
+                start = self.handoff_for(seg)
                 continue
-            seg = await self.render_segment(seg, start)
-            start = Path(seg.last_frame) if seg.last_frame else None
+            end = None
+            nxt = segments[pos + 1] if pos + 1 < len(segments) else None
+            if nxt is not None and nxt.status is SegmentStatus.DONE and nxt.first_frame and start is not None:
+                # re-rendering one segment between kept neighbours (`redo --only`): end on the picture the
+                # next segment starts from, where the model can; otherwise the report shows that seam
+                if self.spec.supports(Kind.FLF2V):
+                    end = Path(nxt.first_frame)
+                else:
+                    self.log(
+                        f"segment {seg.index} is re-rendered before kept segment {nxt.index}; {self.spec.name} "
+                        "cannot end on a given frame, so check that seam in the report",
+                        "warning",
+                        seg.index,
+                    )
+            seg = await self.render_segment(seg, start, end)
+            start = self.handoff_for(seg)
+
+    def handoff_path(self, index: int) -> Path:
+        return self.dir / seg_name(index, "_handoff.png")
+
+    def handoff_for(self, seg: Segment) -> Path | None:
+        """The picture the next chained segment starts from: the corrected hand-off frame, else the last frame."""
+        handoff = self.handoff_path(seg.index)
+        if handoff.is_file():
+            return handoff
+        return Path(seg.last_frame) if seg.last_frame else None
+
+    def sent_image(self, seg: Segment, segments: list[Segment]) -> Path | None:
+        """The picture segment ``seg`` was conditioned on (None for text-to-video)."""
+        if self.plan.mode is Mode.KEYFRAMES:
+            kf = self.engine.keyframe_path(self.job, seg.index - 1)
+            return kf if kf.is_file() else None
+        if seg.index == 1 or self.plan.mode is Mode.PARALLEL:
+            start = Path(self.plan.start_image) if (seg.index == 1 and self.plan.start_image) else None
+        else:
+            start = self.handoff_for(segments[seg.index - 2])
+        if start is None or not self.spec.supports(Kind.I2V):
+            return None
+        return start
+
+    def seam_options(self) -> Any:
+        from . import seams
+
+        s = self.plan.seams
+        return seams.SeamOptions(
+            enabled=s.seams == "auto",
+            crossfade_ms=float(s.crossfade_ms),
+            colour=s.colour_anchor,
+            reference_image=s.colour_reference,
+        )
+
+    async def prepare_handoff(self, index: int, video: Path, last_png: Path, analysis: Any) -> None:
+        """Fade guard and colour anchoring for the frame the next chained segment starts from."""
+        from . import colour, media, seams
+
+        handoff = self.handoff_path(index)
+        opts = self.seam_options()
+        if self.plan.mode is not Mode.CHAIN or index == len(self.plan.segments) or not opts.enabled:
+            handoff.unlink(missing_ok=True)
+            return
+        src = last_png
+        changed = False
+        if analysis.fade_frames:
+            await asyncio.to_thread(media.frame_png, video, analysis.last_good, handoff)
+            src, changed = handoff, True
+            self.log(
+                f"segment {index} fades ({analysis.fade_kind}) in its last {analysis.fade_frames} frames; "
+                f"the next segment starts from frame {analysis.last_good + 1} instead",
+                "warning",
+                index,
+            )
+        if opts.colour:
+            anchor = await asyncio.to_thread(self.anchor_stats, analysis)
+            grade, de = seams.handoff_grade(analysis, anchor)
+            if not grade.identity:
+                m = analysis.matrix_obj
+
+                def correct() -> float:
+                    rgb = grade.apply_rgb(media.read_image(src), m)
+                    media.write_png(rgb, handoff)
+                    return colour.graded_stats(analysis.last_small, grade, m).delta_e(anchor)
+
+                after = await asyncio.to_thread(correct)
+                changed = True
+                self.log(
+                    f"segment {index}: colour drifted {de:.1f} ΔE from the anchor; the hand-off frame is "
+                    f"corrected to {after:.1f} ΔE before it conditions segment {index + 1}",
+                    index=index,
+                )
+        if not changed:
+            handoff.unlink(missing_ok=True)
+
+    def anchor_stats(self, like: Any) -> Any:
+        """The colour the chain is held to: the reference picture, else segment 1's first shown frame."""
+        from . import seams
+
+        opts = self.seam_options()
+        if opts.reference_image:
+            return seams.reference_stats(Path(opts.reference_image), like)
+        first = self.store.segment(self.job.id, 1)
+        if first.status is not SegmentStatus.DONE or not first.file:
+            return like.first_stats if Path(like.path).name == seg_name(1) else None
+        if Path(first.file) == Path(like.path):
+            return like.first_stats
+        return seams.analyze_segment(first.file, self.sent_image(first, self.store.segments(self.job.id))).first_stats
 
     async def run_parallel(self, frames_for: Callable[[Segment], tuple[Path | None, Path | None]]) -> None:
         """Render the pending segments at once (bounded by settings.concurrency)."""
@@ -702,7 +857,7 @@ class _JobRun:
             fps=self.spec.fps,
             start_image=start,
             end_image=end,
-            seed=seg.index,
+            seed=seg.seed if seg.seed is not None else seg.index,
             label=f"segment {seg.index} of {len(self.plan.segments)}",
         )
 
@@ -748,9 +903,9 @@ class _JobRun:
         await self.retry(lambda: provider.download(result, dest, on_bytes), idx, "downloading")
         self.control.in_flight.pop(idx, None)
         self.set_segment(idx, SegmentStatus.DOWNLOADED, file=str(dest))
-        return await self.finish_segment(seg, dest)
+        return await self.finish_segment(seg, dest, req.start_image)
 
-    async def finish_segment(self, seg: Segment, dest: Path) -> Segment:
+    async def finish_segment(self, seg: Segment, dest: Path, sent: Path | None = None) -> Segment:
         from . import media
 
         idx = seg.index
@@ -770,6 +925,17 @@ class _JobRun:
             ) from None
         if abs(info.duration - seg.seconds) > 0.5:
             self.log(f"segment {idx} is {info.duration:.2f} s long (planned {seg.seconds} s)", "warning", idx)
+        # measured once, as it arrives: the join reuses it; the next chained segment needs its hand-off
+        from . import seams
+
+        try:
+            analysis = await asyncio.to_thread(seams.analyze_segment, dest, sent, info)
+            await self.prepare_handoff(idx, dest, last, analysis)
+        except (media.MediaError, OSError, ValueError) as exc:
+            self.handoff_path(idx).unlink(missing_ok=True)
+            self.log(
+                f"segment {idx}: seam analysis failed ({exc}); its last frame is handed on as it is", "warning", idx
+            )
         self.set_segment(
             idx,
             SegmentStatus.DONE,
@@ -950,13 +1116,35 @@ class _JobRun:
         def progress(fraction: float) -> None:
             loop.call_soon_threadsafe(self.emit, JoinProgress(self.job.id, fraction))
 
+        from . import join as joiner
+
+        inputs = [joiner.SeamInput(Path(s.file or ""), self.sent_image(s, segments)) for s in segments]
+        opts = self.seam_options()
         try:
-            result = await asyncio.to_thread(media.join, [Path(s.file or "") for s in segments], final, progress)
+            outcome = await asyncio.to_thread(joiner.join_segments, inputs, final, opts, progress)
         except media.MediaError as exc:
             message = f"join failed: {exc} The segments are kept; `sora-tui resume {self.job.id}` joins again"
             if "No space left" in str(exc):
                 raise DiskFull(message) from None
             raise JobFailed(message) from None
+        result = outcome.result
+        report = outcome.report(opts)
+        write_json_atomic(self.dir / "seams.json", report)
+        self.store.update_job(self.job.id, seams=report)
+        for seam in report["seams"]:
+            for change in seam["changes"]:
+                self.log(f"seam {seam['index']}|{seam['index'] + 1}: {change}")
+            if seam["verdict"] != "clean":
+                self.log(
+                    f"seam {seam['index']}|{seam['index'] + 1} ({seam['time_s']:.2f} s) is {seam['verdict']}: "
+                    + "; ".join(seam["reasons"]),
+                    "warning",
+                )
+        self.log(
+            f"seams: {report['reencoded_frames']} of {report['frames']} frames re-encoded "
+            f"({report['reencoded_share']:.0%}), sound {report['audio']}, "
+            f"{sum(1 for s in report['seams'] if s['verdict'] == 'clean')}/{len(report['seams'])} seams clean"
+        )
         output = final
         if self.output is not None:
             try:

@@ -343,7 +343,7 @@ class SeamOptions:
     enabled: bool = True  # "--seams auto"; False: join as rendered (sound still in sync)
     crossfade_ms: float = 80.0
     colour: bool = True  # colour anchoring (hand-off and join)
-    reference: ColorStats | None = None  # a user-given reference picture's statistics
+    reference_image: str | None = None  # hold colour to this picture instead of segment 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -381,10 +381,25 @@ class PartPlan:
         return self.grade_start.lerp(self.grade_end, min(1.0, max(0.0, (frame - self.first) / span)))
 
 
+def reference_stats(image: Path, like: SegmentAnalysis) -> ColorStats:
+    """Statistics of a user-given reference picture, measured like the frames of ``like``."""
+    import cv2
+
+    from .media import read_image
+
+    rgb = read_image(image)
+    if like.first_small is not None:
+        h, w = like.first_small.shape[:2]
+        rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+    return colour.stats_of_rgb(rgb, like.matrix_obj)
+
+
 def anchor_stats(analyses: list[SegmentAnalysis], opts: SeamOptions) -> ColorStats | None:
-    if opts.reference is not None:
-        return opts.reference
-    return analyses[0].first_stats if analyses else None
+    if not analyses:
+        return None
+    if opts.reference_image:
+        return reference_stats(Path(opts.reference_image), analyses[0])
+    return analyses[0].first_stats
 
 
 def plan_join(analyses: list[SegmentAnalysis], opts: SeamOptions) -> list[PartPlan]:

@@ -85,6 +85,13 @@ class Settings:
     # offline preview: simulated provider latency per segment (demos, benchmarks)
     preview_latency: float = 0.0
     preview_image_latency: float = 0.0
+    # ... and the colour drift (ΔE, Lab) each preview continuation adds, as hosted models do
+    preview_drift: float = 2.0
+    # seams (defaults for new jobs; `generate --seams/--crossfade/--no-colour-anchor/--colour-reference`)
+    seams: str = "auto"  # auto | off
+    seam_crossfade_ms: float = 80.0
+    colour_anchor: bool = True
+    colour_reference: str = ""
 
     @classmethod
     def field_names(cls) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from .models import Job, JobStatus, Mode, Plan, Segment, SegmentStatus
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -86,6 +86,11 @@ _MIGRATIONS: dict[int, list[str]] = {
             cost_usd REAL NOT NULL DEFAULT 0,
             PRIMARY KEY (job_id, idx)
         )""",
+    ],
+    3: [
+        # seamless joins: the seam report of a job; a segment's own seed (a redo draws a fresh one)
+        "ALTER TABLE jobs ADD COLUMN seams TEXT",
+        "ALTER TABLE segments ADD COLUMN seed INTEGER",
     ],
 }
 
@@ -208,6 +213,8 @@ class Store:
         changes["updated_at"] = time.time()
         if "plan" in changes and isinstance(changes["plan"], Plan):
             changes["plan"] = json.dumps(changes["plan"].to_dict())
+        if "seams" in changes and changes["seams"] is not None:
+            changes["seams"] = json.dumps(changes["seams"])
         for key in ("status", "mode"):
             if key in changes:
                 changes[key] = str(changes[key])
@@ -238,6 +245,7 @@ class Store:
             estimated_cost_usd=row["estimated_cost_usd"],
             duration_s=row["duration_s"],
             folder=row["folder"],
+            seams=json.loads(row["seams"]) if row["seams"] else None,
         )
 
     def get_job(self, job_id: str) -> Job | None:

@@ -26,6 +26,7 @@ from textual.worker import Worker, WorkerState
 from ..core.models import InputError, JobStatus, Mode, Plan, Request, SegmentStatus
 from . import messages as msg
 from .commands import SoraCommands
+from .format import money
 from .idle_gc import IdleCollector
 from .live import LiveJob
 from .screens.board import BoardScreen
@@ -438,6 +439,40 @@ class SoraApp(App[int]):
                 "earlier segments are kept.",
                 value="1",
                 check=check,
+            ),
+            done,
+        )
+
+    def ask_rerender(self, job_id: str, seam: dict) -> None:
+        """Re-render the segment after a flagged seam, alone, with a fresh seed; its cost is asked first."""
+        index = seam["index"] + 1
+        try:
+            cost, _ = self.engine.redo_cost(job_id, index, only=True)
+        except InputError as exc:
+            self.notify(str(exc), severity="error", title="Cannot re-render")
+            return
+
+        def done(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                self.engine.prepare_redo(job_id, index, only=True)
+            except InputError as exc:
+                self.notify(str(exc), severity="error", title="Cannot re-render")
+                return
+            self.live.pop(job_id, None)
+            self.post_message(msg.JobsChanged(job_id))
+            self.start_job(job_id)
+
+        reasons = "; ".join(seam["reasons"]) or seam["verdict"]
+        self.push_screen(
+            ConfirmModal(
+                f"Re-render segment {index}?",
+                f"Seam {seam['index']}|{index} is {seam['verdict']}: {reasons}. Segment {index} renders again "
+                f"with a fresh seed; the other segments are kept and the video is joined again. "
+                f"Estimated cost: {money(cost)}.",
+                yes="Re-render",
+                danger=False,
             ),
             done,
         )

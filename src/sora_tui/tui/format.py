@@ -39,6 +39,37 @@ SEGMENT_STATUS_STYLE = {
 }
 
 
+SEAM_STYLE = {"clean": "green", "warn": "yellow", "bad": "bold red"}
+SEAM_ICON = {"clean": "✓", "warn": "!", "bad": "✗"}
+
+
+def seam_label(seam: dict) -> str:
+    """One seam in a few words: where, verdict, picture and colour figures."""
+    text = (
+        f"{SEAM_ICON.get(seam['verdict'], '')} seam {seam['index']}|{seam['index'] + 1} {seam['verdict']}"
+        f" · {seam['psnr_db']:.0f} dB · ΔE {seam['delta_e_after']:.1f}"
+    )
+    return text + (" · repeat cut" if seam.get("repeat_cut") else "")
+
+
+def seam_details(seam: dict) -> str:
+    """Every figure of one seam, for the history detail."""
+    sound = "—" if seam.get("sound_step_db") is None else f"{seam['sound_step_db']:+.1f} dB"
+    return (
+        f"at {seam['time_s']:.2f} s · PSNR {seam['psnr_db']:.1f} dB · SSIM {seam['ssim']:.3f} · "
+        f"ΔE {seam['delta_e_before']:.1f}→{seam['delta_e_after']:.1f} · motion {seam['motion_ratio']:.1f}× · "
+        f"luma {seam['luma_step']:+.0f} · sound {sound}"
+    )
+
+
+def worst_seam(report: dict | None) -> dict | None:
+    """The seam a user should look at first: the worst flagged one (None when all are clean)."""
+    seams = (report or {}).get("seams") or []
+    order = {"clean": 0, "warn": 1, "bad": 2}
+    flagged = [s for s in seams if s["verdict"] != "clean"]
+    return max(flagged, key=lambda s: (order[s["verdict"]], s["delta_e_after"])) if flagged else None
+
+
 def money(usd: float | None) -> str:
     if usd is None:
         return "–"

@@ -60,6 +60,7 @@ class LiveSegment:
     first_frame: str | None = None
     last_frame: str | None = None
     error: str | None = None
+    seam: dict | None = None  # the seam before this segment, from the job's seam report
 
     @classmethod
     def from_segment(cls, seg: Segment) -> LiveSegment:
@@ -128,6 +129,7 @@ class LiveJob:
         live = cls(job=job, spent_usd=job.cost_usd)
         for seg in store.segments(job_id):
             live.segments[seg.index] = LiveSegment.from_segment(seg)
+        live.attach_seams()
         live.refresh_keyframes(store)
         for rec in store.logs(job_id, tail=LOG_LINES):  # the newest lines
             live.log.append(_log_text(rec.level, rec.message, rec.index))
@@ -149,6 +151,13 @@ class LiveJob:
                 self.segments[seg.index] = LiveSegment.from_segment(seg)
             else:
                 live.update_from(seg)
+        self.attach_seams()
+
+    def attach_seams(self) -> None:
+        """Give each segment the seam before it (from the last join's report)."""
+        by_index = {s["index"]: s for s in (self.job.seams or {}).get("seams", [])}
+        for idx, seg in self.segments.items():
+            seg.seam = by_index.get(idx - 1)
 
     def refresh_keyframes(self, store: Store) -> None:
         """Re-read the keyframe rows (prompt, status, file, source, cost) from the store."""

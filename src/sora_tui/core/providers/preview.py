@@ -376,8 +376,18 @@ def _encoder_args(width: int, height: int, fps: int, n_frames: int) -> list[str]
     ]  # fmt: skip
 
 
-def _frames(req: RenderRequest, n: int):
-    """Yield the n RGB frames of a request."""
+def _drift_lut(amount: float) -> np.ndarray:
+    """Colour drift as hosted continuations show it: warmer and more contrast; ``amount`` is about ΔE (Lab)."""
+    import numpy as np
+
+    a = amount / 4.0
+    x = np.arange(256, dtype=np.float32)
+    chans = [128 + (x - 128) * (1 + 0.05 * a) + w * a for w in (4.0, 1.0, -4.0)]
+    return np.clip(np.stack(chans, axis=-1) + 0.5, 0, 255).astype(np.uint8).reshape(256, 1, 3)
+
+
+def _frames(req: RenderRequest, n: int, drift: float = 0.0):
+    """Yield the n RGB frames of a request (continuations drift in colour by ``drift`` ΔE over the clip)."""
     w, h = req.width, req.height
     key = _hash("motion", req.seed, req.prompt, req.label)
     motion = _Motion(w, h, key)
@@ -419,7 +429,10 @@ def _frames(req: RenderRequest, n: int):
             orb.draw(frame, t, _envelope(t, 0.0, 0.25, 0.75, 1.0))
             yield frame
         return
-    # image-to-video (and anything else with a start image)
+    # image-to-video (and anything else with a start image): frame 0 is the start image itself,
+    # as hosted models return it; the colour then drifts away from it, as theirs does
+    import cv2
+
     caption = _Caption(req.prompt, w, h)
     for i in range(n):
         t = i / last
@@ -428,10 +441,12 @@ def _frames(req: RenderRequest, n: int):
             frame = frame.copy() if frame is start else frame
             orb.draw(frame, t, _envelope(t, 0.0, 0.2, 0.8, 1.0))
             caption.draw(frame, _envelope(t, 0.08, 0.25, 0.7, 0.92))
+        if drift > 0 and t > 0:
+            frame = cv2.LUT(frame, _drift_lut(drift * t))
         yield frame
 
 
-def render_video(req: RenderRequest, dest: Path, progress: ProgressCallback | None = None) -> None:
+def render_video(req: RenderRequest, dest: Path, progress: ProgressCallback | None = None, drift: float = 0.0) -> None:
     """Render ``req`` to an MP4 at ``dest`` (atomically): exactly ``seconds * fps`` frames.
 
     ``progress`` gets the fraction of frames encoded; it may raise RenderCancelled to stop.
@@ -448,7 +463,7 @@ def render_video(req: RenderRequest, dest: Path, progress: ProgressCallback | No
     if req.kind in (Kind.I2V, Kind.FLF2V) and req.start_image is None:
         raise ProviderError(f"preview: {req.kind} needs a start image")
     n = int(round(req.seconds * fps))
-    frames = _frames(req, n)
+    frames = _frames(req, n, drift)
     first = next(frames)  # fail early (bad image) before starting ffmpeg
     with atomic_path(dest) as tmp:
         cmd = [
@@ -459,8 +474,8 @@ def render_video(req: RenderRequest, dest: Path, progress: ProgressCallback | No
         if req.audio:
             expr = _audio_expr(req.prompt, req.seed)
             cmd += ["-f", "lavfi", "-i", f"aevalsrc='{expr}':s=48000:c=stereo:d={n / fps:.6f}"]
+            # no fades: like a hosted model's sound, it starts and stops at the cut (the join crossfades)
             cmd += ["-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "128k", "-ar", "48000"]
-            cmd += ["-af", f"afade=t=in:d=0.15,afade=t=out:st={max(0.0, n / fps - 0.3):.6f}:d=0.3"]
         else:
             cmd += ["-map", "0:v:0", "-an"]
         cmd += _encoder_args(w, h, fps, n)
@@ -572,9 +587,15 @@ class PreviewProvider(Provider):
     name = "preview"
 
     def __init__(
-        self, cache_dir: Path, latency: float = 0.0, image_latency: float | None = None, slots: int | None = None
+        self,
+        cache_dir: Path,
+        latency: float = 0.0,
+        image_latency: float | None = None,
+        slots: int | None = None,
+        drift: float = 0.0,
     ) -> None:
         self.cache_dir = Path(cache_dir)
+        self.drift = max(0.0, float(drift))
         self.latency = max(0.0, float(latency))
         self.image_latency = self.latency if image_latency is None else max(0.0, float(image_latency))
         self._jobs: dict[str, _Job] = {}
@@ -585,7 +606,7 @@ class PreviewProvider(Provider):
         return self.cache_dir / f"{rid}.json"
 
     def _save_record(self, rid: str, req: RenderRequest) -> None:
-        write_atomic(self._record(rid), json.dumps(request_to_record(req)).encode())
+        write_atomic(self._record(rid), json.dumps(request_to_record(req) | {"drift": self.drift}).encode())
 
     def _reattach(self, rid: str) -> _Job | None:
         """Rebuild a request from its record after a restart; None when there is none."""
@@ -817,6 +838,7 @@ def request_from_record(data: dict[str, Any]) -> RenderRequest:
     from ..catalog import load_catalog
 
     data = dict(data)
+    data.pop("drift", None)  # the renderer's own setting, not part of the request
     model = load_catalog().get(data.pop("model"))
     kind = Kind(data.pop("kind"))
     start, end = data.pop("start_image"), data.pop("end_image")
@@ -849,8 +871,8 @@ def _worker(argv: list[str]) -> int:
                 last[0] = 2.0
 
     try:
-        req = request_from_record(json.loads(Path(argv[0]).read_text("utf-8")))
-        render_video(req, Path(argv[1]), progress)
+        record = json.loads(Path(argv[0]).read_text("utf-8"))
+        render_video(request_from_record(record), Path(argv[1]), progress, drift=float(record.get("drift", 0.0)))
     except Exception as exc:  # reported to the parent as one line
         print(f"preview render failed: {exc}", file=sys.stderr)
         return 1

@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Header, ProgressBar, RichLog, Static, Tab, Tabs
 
 from ...core.models import JobStatus, SegmentStatus
-from ..format import JOB_STATUS_STYLE, duration, excerpt, money
+from ..format import JOB_STATUS_STYLE, SEAM_STYLE, duration, excerpt, money, seam_label, worst_seam
 from ..live import LiveJob
 from ..widgets.footer import Footer
 from ..widgets.keyframe_card import KeyframeCard
@@ -34,6 +34,13 @@ class BoardScreen(Screen):
         Binding("o", "open", "Open", id="board.open", tooltip="Open the finished video in the system player"),
         Binding("y", "copy", "Copy path", id="board.copy", tooltip="Copy the video's path to the clipboard"),
         Binding("v", "review", "Keyframes", id="board.review", tooltip="Review the keyframes of a keyframe-mode job"),
+        Binding(
+            "r",
+            "rerender",
+            "Re-render seam",
+            id="board.rerender",
+            tooltip="Render the segment after the worst flagged seam again (its cost is shown first)",
+        ),
         Binding("left_square_bracket", "switch(-1)", "Prev job", id="board.prev", tooltip="Show the previous job"),
         Binding("right_square_bracket", "switch(1)", "Next job", id="board.next", tooltip="Show the next job"),
     ]
@@ -217,7 +224,16 @@ class BoardScreen(Screen):
             + f" · spent {money(live.spent_usd)} of est. {money(job.estimated_cost_usd)}",
         )
         if job.status is JobStatus.COMPLETED and job.output:
-            out = f"[b green]✓ Video:[/] {job.output}   [dim](o open · y copy path)[/]"
+            out = Text.assemble(("✓ Video: ", "bold green"), job.output, ("   (o open · y copy path)", "dim"))
+            seams = (job.seams or {}).get("seams") or []
+            worst = worst_seam(job.seams)
+            if worst is not None:
+                out.append("\n")
+                out.append(seam_label(worst), SEAM_STYLE[worst["verdict"]])
+                out.append(f" — {'; '.join(worst['reasons'])}   ")
+                out.append(f"(r re-renders segment {worst['index'] + 1})", "dim")
+            elif seams:
+                out.append(f"\n✓ all {len(seams)} seams clean", "green")
         elif job.status is JobStatus.FAILED and job.error:
             out = f"[b red]✗ {excerpt(job.error, 200)}[/]   [dim](t retry)[/]"
         elif job.status is JobStatus.CANCELLED:
@@ -267,10 +283,20 @@ class BoardScreen(Screen):
             self.app.copy_output(self.shown)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        live = self.live
         if action == "review":  # only keyframe-mode jobs have keyframes
-            live = self.live
             return live is not None and live.is_keyframe_job
+        if action == "rerender":  # only a finished job with a flagged seam
+            return live is not None and not live.running and worst_seam(live.job.seams) is not None
         return True
+
+    def action_rerender(self) -> None:
+        live = self.live
+        worst = worst_seam(live.job.seams) if live is not None else None
+        if live is None or worst is None:
+            self.notify("No flagged seam to re-render.", severity="warning")
+            return
+        self.app.ask_rerender(live.id, worst)
 
     def action_review(self) -> None:
         live = self.live

@@ -15,7 +15,19 @@ from textual.widgets import DataTable, Header, Input, Label, RichLog, Select, St
 from textual.widgets.data_table import RowDoesNotExist
 
 from ...core.models import Job, JobStatus
-from ..format import JOB_STATUS_STYLE, SEGMENT_STATUS_STYLE, STATUS_ICON, date, duration, excerpt, money
+from ..format import (
+    JOB_STATUS_STYLE,
+    SEAM_STYLE,
+    SEGMENT_STATUS_STYLE,
+    STATUS_ICON,
+    date,
+    duration,
+    excerpt,
+    money,
+    seam_details,
+    seam_label,
+    worst_seam,
+)
 from ..widgets.footer import Footer
 
 if TYPE_CHECKING:
@@ -155,6 +167,22 @@ class HistoryScreen(Screen):
             if seg.cost_usd:
                 out.append(f" · {money(seg.cost_usd)}")
             out.append(f"\n   {excerpt(seg.prompt, 200)}\n", "dim")
+        seams = (job.seams or {}).get("seams") or []
+        if seams:
+            report = job.seams or {}
+            out.append("\nSeams", "bold")
+            out.append(
+                f" · {report.get('reencoded_frames')} of {report.get('frames')} frames re-encoded · "
+                f"sound {report.get('audio')}\n"
+            )
+            for seam in seams:
+                out.append(seam_label(seam), SEAM_STYLE.get(seam["verdict"], ""))
+                out.append(f"\n   {seam_details(seam)}\n", "dim")
+                for line in seam["reasons"]:
+                    out.append(f"   {line}\n", SEAM_STYLE.get(seam["verdict"], ""))
+            worst = worst_seam(job.seams)
+            if worst is not None:
+                out.append(f"   the board's r re-renders segment {worst['index'] + 1}\n", "dim")
         self._show(text, out)
         lines = []
         for rec in store.logs(job.id, tail=LOG_TAIL):

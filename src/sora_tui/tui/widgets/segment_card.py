@@ -18,7 +18,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from ...core.models import SegmentStatus
-from ..format import SEGMENT_STATUS_STYLE, STATUS_ICON, duration, excerpt, money
+from ..format import SEGMENT_STATUS_STYLE, STATUS_ICON, duration, excerpt, money, seam_label
 from ..live import LiveSegment
 from .halfblock import halfblock_rows
 
@@ -82,6 +82,8 @@ class SegmentCard(Widget):
             for p in (f"elapsed {duration(seg.elapsed(now))}", f"eta {duration(eta)}" if eta is not None else "", queue)
             if p
         )
+        if seg.seam is not None and seg.status is SegmentStatus.DONE:  # after the join: how it meets the one before
+            timing = seam_label(seg.seam)
         figures = f"retries {max(0, seg.attempts)}  submits {seg.submits}  cost {money(seg.cost_usd)}"
         drawn = (f"{title} · {seg.seconds}s", state, seg.fraction, (timing, figures))
         if drawn != (self._title, self._state, self._fraction, self._info):
