@@ -27,7 +27,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PIECE_PRESET = "veryfast"
 PIECE_CRF = 12  # re-encoded pieces: visually lossless (PSNR >= 45 dB on the bench's footage)
-AUDIO_BITRATE_PER_CHANNEL = 96_000
+AUDIO_BITRATE_PER_CHANNEL = 64_000  # 128 kb/s stereo AAC-LC
 
 
 @dataclass
@@ -341,23 +340,45 @@ def _run_counting(args: list[str], work: _Work) -> tuple[int, str, int]:
 # --- sound ------------------------------------------------------------------------------
 
 
-def _decode_audio(info: VideoInfo, rate: int, channels: int) -> np.ndarray | None:
-    """A segment's sound as float32 (samples, channels) at ``rate``, sample 0 at the video's time 0."""
+def decode_sounds(infos: Sequence[VideoInfo], rate: int, channels: int, folder: Path) -> list[Path | None]:
+    """Every segment's sound as raw float32 (``rate``, ``channels``) files, sample 0 at its video's time 0.
+
+    ONE ffmpeg process decodes them all (starting ffmpeg costs more than decoding 8 s of
+    AAC); the decoder drops each file's encoder priming and padding (edit list), and
+    ``first_pts=0`` puts silence before a sound that starts after its picture.
+    """
+    args: list[str] = []
+    outs: list[Path | None] = []
+    for k, info in enumerate(infos):
+        if not info.has_audio:
+            outs.append(None)
+            continue
+        dest = folder / f"a{k:03d}.f32"
+        args += ["-vn", "-dn", "-sn", "-i", str(info.path.absolute())]
+        outs.append(dest)
+    maps: list[str] = []
+    n = 0
+    for dest in outs:
+        if dest is None:
+            continue
+        maps += ["-map", f"{n}:a:0", "-af", f"aresample={rate}:first_pts=0", "-ac", str(channels)]
+        maps += ["-f", "f32le", "-y", str(dest)]
+        n += 1
+    if n:
+        proc = _run(["-loglevel", "error", *args, *maps], timeout=900)
+        if proc.returncode != 0:
+            err = proc.stderr.decode("utf-8", "replace")
+            raise _fail(proc.returncode, err, folder, "decoding the segments' sound")
+    return outs
+
+
+def _load_sound(path: Path | None, channels: int) -> np.ndarray | None:
     import numpy as np
 
-    if not info.has_audio:
+    if path is None:
         return None
-    proc = _run(
-        ["-loglevel", "error", "-i", str(info.path.absolute()), "-map", "0:a:0", "-af", f"aresample={rate}:first_pts=0"]
-        + ["-ac", str(channels), "-f", "f32le", "pipe:1"],
-        timeout=600,
-    )
-    if proc.returncode != 0:
-        raise MediaError(
-            f"cannot decode the sound of {info.path.name} (ffmpeg: {_error_line(proc.stderr.decode('utf-8', 'replace'))})"
-        )
-    n = len(proc.stdout) // (4 * channels)
-    return np.frombuffer(proc.stdout, np.float32, n * channels).reshape(n, channels)
+    data = np.fromfile(path, dtype="<f4")
+    return data[: len(data) // channels * channels].reshape(-1, channels)
 
 
 MIRROR_S = 0.1  # a segment's sound that ends early is continued by its own mirror image for this long ...
@@ -406,7 +427,7 @@ def _rms_db(x: np.ndarray) -> float | None:
 
 @dataclass
 class _SoundPart:
-    info: VideoInfo
+    sound: Path | None  # the decoded sound (raw float32), None for a segment without
     start: int  # first sample of the segment's own sound that is shown
     length: int  # samples it fills on the joined timeline
 
@@ -416,51 +437,44 @@ def _sound_chunks(
 ) -> Iterator[np.ndarray]:
     """The joined sound, segment by segment, each seam crossfaded (equal power for unrelated
     sound, equal gain where both sides carry the same sound), never moving the timeline."""
-    import numpy as np
-
-    pool = ThreadPoolExecutor(max_workers=2)
-    futures: dict[int, Future[Any]] = {}
-
-    def get(k: int) -> np.ndarray | None:
-        for j in range(k, min(len(parts), k + 3)):
-            if j not in futures:
-                futures[j] = pool.submit(_decode_audio, parts[j].info, rate, channels)
-        return futures.pop(k).result()
 
     half = crossfade // 2
-    try:
-        prev: np.ndarray | None = None  # the previous segment's span, with `half` samples beyond each end
-        for k, part in enumerate(parts):
-            cur = _padded(get(k), part.start, part.length, half, rate, channels)
-            if prev is not None:
-                w = int(0.2 * rate)
-                a_db = _rms_db(prev[len(prev) - half - w : len(prev) - half])
-                b_db = _rms_db(cur[half : half + w])
-                steps.append(None if a_db is None or b_db is None else b_db - a_db)
-                if half > 0:
-                    # the window [seam - half, seam + half): both sounds are there; mix them
-                    a_sig = prev[len(prev) - 2 * half :]
-                    b_sig = cur[: 2 * half]
-                    x = (np.arange(2 * half, dtype=np.float32) + 0.5) / (2 * half)
-                    denom = float(
-                        np.sqrt(np.sum(a_sig.astype(np.float64) ** 2) * np.sum(b_sig.astype(np.float64) ** 2))
-                    )
-                    corr = float(np.sum(a_sig.astype(np.float64) * b_sig)) / denom if denom > 0 else 0.0
-                    if corr > 0.5:  # the same sound continues: equal gain keeps its level
-                        wa, wb = 1 - x, x
-                    else:  # unrelated sounds: equal power keeps the loudness
-                        wa, wb = np.cos(x * np.pi / 2), np.sin(x * np.pi / 2)
-                    mixed = a_sig * wa[:, None] + b_sig * wb[:, None]
-                    prev[len(prev) - 2 * half : len(prev) - half] = mixed[:half]
-                    cur[half : 2 * half] = mixed[half:]
-                yield prev[half : len(prev) - half]
-            prev = cur
+    prev: np.ndarray | None = None  # the previous segment's span, with `half` samples beyond each end
+    for part in parts:
+        cur = _padded(_load_sound(part.sound, channels), part.start, part.length, half, rate, channels)
         if prev is not None:
+            w = int(0.2 * rate)
+            a_db = _rms_db(prev[len(prev) - half - w : len(prev) - half])
+            b_db = _rms_db(cur[half : half + w])
+            steps.append(None if a_db is None or b_db is None else b_db - a_db)
+            if half > 0:
+                _crossfade(prev[len(prev) - 2 * half :], cur[: 2 * half])
             yield prev[half : len(prev) - half]
-    finally:
-        for f in futures.values():
-            f.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        prev = cur
+    if prev is not None:
+        yield prev[half : len(prev) - half]
+
+
+def _crossfade(a: np.ndarray, b: np.ndarray) -> None:
+    """Mix the window around a seam in place: the outgoing span (``a``'s first half) takes the mix's
+    first half, the incoming span (``b``'s second half) its second half.
+
+    Equal power for unrelated sounds (the loudness holds), equal gain where both sides carry
+    the same sound (its level holds)."""
+    import numpy as np
+
+    n = len(a)
+    x = (np.arange(n, dtype=np.float32) + 0.5) / n
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    denom = float(np.sqrt(np.sum(a64**2) * np.sum(b64**2)))
+    corr = float(np.sum(a64 * b64)) / denom if denom > 0 else 0.0
+    if corr > 0.5:
+        wa, wb = 1 - x, x
+    else:
+        wa, wb = np.cos(x * np.pi / 2), np.sin(x * np.pi / 2)
+    mixed = a * wa[:, None] + b * wb[:, None]
+    a[: n // 2] = mixed[: n // 2]
+    b[n // 2 :] = mixed[n // 2 :]
 
 
 # --- the join -------------------------------------------------------------------------
@@ -581,18 +595,20 @@ def join_parts(
         # sound on the joined timeline: segment k fills [T_k, T_k+1) from its first shown picture on
         fmt = _audio_format(infos)
         sound_parts: list[_SoundPart] = []
+        t2 = time.perf_counter()
         if fmt is not None:
             rate, channels = fmt
             stats.audio = f"{rate} Hz, {channels} ch"
             t_out = 0.0
-            for part, info, d in zip(parts, infos, durations, strict=True):
+            sounds = decode_sounds(infos, rate, channels, work_dir)
+            stats.timings["sound_decode_s"] = time.perf_counter() - t2
+            for part, info, d, snd in zip(parts, infos, durations, sounds, strict=True):
                 s0 = round(t_out * rate)
                 t_out += d
-                sound_parts.append(_SoundPart(info, round(part.first / info.fps * rate), round(t_out * rate) - s0))
+                sound_parts.append(_SoundPart(snd, round(part.first / info.fps * rate), round(t_out * rate) - s0))
         else:
             stats.audio = "none"
         total = sum(durations)
-        t2 = time.perf_counter()
         with atomic_path(dest) as tmp:
             rc, err, out_time = _mux(list_file, tmp, fmt, sound_parts, crossfade_ms, total, work, stats)
             if rc != 0:
@@ -798,9 +814,12 @@ def join_segments(
     paths = [Path(i.path) for i in inputs]
     if not paths:
         raise MediaError("nothing to join: no segment files")
-    infos = probe_headers(paths)
     with Pool(max_workers=2) as pool:
         analyses = list(pool.map(lambda i: seams.analyze_segment(i.path, i.sent), inputs))
+    if all(a.header for a in analyses):  # measured on arrival: no need to open the files again
+        infos = [VideoInfo(**(a.header | {"path": Path(a.path)})) for a in analyses]
+    else:
+        infos = probe_headers(paths)
     for info, a in zip(infos, analyses, strict=True):
         info.frames = a.frames
     parts = seams.plan_join(analyses, opts)

@@ -90,6 +90,7 @@ class SegmentAnalysis:
     first_luma: float = 0.0
     last_luma: float = 0.0
     seconds: float = 0.0  # analysis time
+    header: dict[str, Any] = field(default_factory=dict)  # the file's media.VideoInfo, so the join need not probe
     # small Y'CbCr frames (not in the JSON; kept in the .npz cache): first and last shown
     first_small: np.ndarray | None = field(default=None, repr=False)
     last_small: np.ndarray | None = field(default=None, repr=False)
@@ -253,6 +254,8 @@ def analyze_segment(
     head, _, mid, tail, n = _decode_windows(path, info)
     tail_start = n - len(tail)
     a = SegmentAnalysis(path=str(path), frames=n, fps=float(info.fps), matrix=m.name, full_range=m.full_range)
+    a.header = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(info).items()}
+    a.header["frames"] = n
 
     # 1. the repeated conditioning frame
     if sent_path is not None:
@@ -521,7 +524,10 @@ def build_report(
             ssim = colour.ssim_luma(la[..., 0], fb[..., 0])
             if a.last_stats and b.first_stats:
                 de_before = a.last_stats.delta_e(b.first_stats)
-            de_after = colour.stats_of_ycc(la, m).delta_e(colour.stats_of_ycc(fb, m))
+            # ungraded ends keep the statistics measured on arrival
+            sa = a.last_stats if pa.grade_end.identity and a.last_stats else colour.stats_of_ycc(la, m)
+            sb = b.first_stats if pb.grade_start.identity and b.first_stats else colour.stats_of_ycc(fb, m)
+            de_after = sa.delta_e(sb)
             typical = max(0.5, statistics.median([a.tail_motion, b.head_motion]))
             jump = float(abs(la[..., 0] - fb[..., 0]).mean())
             motion = jump / typical
