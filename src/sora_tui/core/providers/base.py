@@ -34,6 +34,7 @@ class RenderRequest:
     fps: int
     start_image: Path | None = None  # i2v: first frame; flf2v: first frame
     end_image: Path | None = None  # flf2v: last frame
+    source_video: Path | None = None  # extend: the video to extend
     seed: int = 0
     label: str = ""  # e.g. "segment 2", for messages
 

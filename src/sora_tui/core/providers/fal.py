@@ -45,9 +45,9 @@ import fal_client
 import fal_client.client as fal_impl
 import httpx
 
-from ..catalog import ModelSpec
+from ..catalog import KindSpec, ModelSpec
 from ..keys import redact
-from ..models import Kind
+from ..models import InputError, Kind
 from ..settings import Settings
 from .base import (
     AuthError,
@@ -288,20 +288,32 @@ class FalProvider(Provider):
     # --- video --------------------------------------------------------------------
 
     async def build_arguments(self, req: RenderRequest) -> dict[str, Any]:
-        """The JSON body for ``req``, from the catalog's field mapping of its model and kind."""
+        """The JSON body for ``req``: exactly the fields its endpoint's input has (catalog, per kind).
+
+        A request the endpoint would reject (a value outside its allowed set, an impossible
+        combination, an extend source outside the input limits) is refused here, before any submit.
+        """
         spec = req.model
+        ks = spec.for_kind(req.kind)
+        try:
+            ks.check(req.seconds, req.resolution, req.aspect, why=req.label)
+        except InputError as exc:
+            raise self._error(ProviderError, f"{req.label or 'this request'} cannot be sent: {exc}") from None
         body: dict[str, Any] = {"prompt": req.prompt}
-        if spec.duration_field:
-            body[spec.duration_field] = spec.encode_duration(req.seconds)
-        if spec.resolution_field and req.resolution:
-            body[spec.resolution_field] = req.resolution
-        if spec.aspect_field and req.aspect:
-            body[spec.aspect_field] = req.aspect
-        if spec.audio == "optional" and spec.audio_field:
-            body[spec.audio_field] = bool(req.audio)
+        if ks.duration_field:
+            body[ks.duration_field] = ks.encode_duration(req.seconds)
+        if ks.resolution_field and req.resolution:
+            body[ks.resolution_field] = req.resolution
+        if ks.aspect_field and req.aspect:
+            body[ks.aspect_field] = req.aspect
+        if ks.audio == "optional" and ks.audio_field:
+            body[ks.audio_field] = bool(req.audio)
+        if ks.fps_field:
+            body[ks.fps_field] = ks.fps
+        body.update(ks.extra)
 
         def field(role: str) -> str:
-            name = spec.fields.get(role)
+            name = ks.fields.get(role)
             if not name:
                 raise self._error(
                     ProviderError, f"the catalog entry of {spec.id} names no '{role}' field for {req.kind} requests"
@@ -319,8 +331,36 @@ class FalProvider(Provider):
             body[first] = await self.image_url(req.start_image, spec)
             body[last] = await self.image_url(req.end_image, spec)
         elif req.kind is Kind.EXTEND:
-            raise self._error(ProviderError, f"{spec.name}: extending a video is not supported by sora-tui yet")
+            if req.source_video is None:
+                raise self._error(ProviderError, f"{req.label or 'this request'}: extending needs the video before it")
+            await asyncio.to_thread(self._check_extend_source, ks, Path(req.source_video), req.label)
+            body[field("video")] = await self.video_url(Path(req.source_video))
         return body
+
+    def _check_extend_source(self, ks: KindSpec, path: Path, label: str) -> None:
+        """The input limits of an extend endpoint, measured on the video that would be sent."""
+        if ks.max_input_seconds is None and ks.min_input_seconds is None:
+            return
+        from .. import media
+
+        try:
+            length = media.probe(path).duration
+        except media.MediaError as exc:
+            raise self._error(ProviderError, f"{label}: the video to extend cannot be read ({exc})") from None
+        hi, lo = ks.max_input_seconds, ks.min_input_seconds
+        if (hi is not None and length > hi + 0.05) or (lo is not None and length < lo - 0.05):
+            bounds = f"{lo or 0:g}-{hi:g} s" if hi is not None else f"at least {lo:g} s"
+            raise self._error(
+                ProviderError, f"{label}: {ks.label} takes a video of {bounds}; {path.name} is {length:.2f} s"
+            )
+
+    async def video_url(self, path: Path) -> str:
+        """A URL the model can read the video at ``path`` from (a fal storage upload)."""
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise self._error(ProviderError, f"cannot read video {path}: {exc.strerror}") from None
+        return await self.upload_bytes(data, "video/mp4", Path(path).name)
 
     async def _submit(self, endpoint: str, arguments: dict[str, Any]) -> Submission:
         data = await self._call(
