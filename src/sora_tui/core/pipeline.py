@@ -24,9 +24,11 @@ from .catalog import (
     Catalog,
     ModelSpec,
     estimate_cost,
+    fit_plan,
     frame_size,
     keyframe_count,
     load_catalog,
+    plan_segment_cost,
     resolve_request,
     validate_plan,
 )
@@ -212,7 +214,7 @@ class Engine:
         if req.planner == "openai":
             kwargs = {"settings": self.settings, "env": self.env}
         planner = get_planner(req.planner, **kwargs)
-        return await planner.plan(req, spec)
+        return fit_plan(await planner.plan(req, spec), self.catalog)
 
     def estimate(self, plan: Plan) -> float:
         return estimate_cost(plan, self.catalog)
@@ -512,6 +514,8 @@ class _JobRun:
             self.log(f"rendering {len(self.plan.segments)} segments on {self.spec.id} ({self.plan.mode} mode)")
             if self.plan.mode is Mode.CHAIN:
                 await self.run_chain()
+            elif self.plan.mode is Mode.EXTEND:
+                await self.run_extend()
             elif self.plan.mode is Mode.KEYFRAMES:
                 frames = await self.run_keyframes()
                 if self.review_keyframes:
@@ -551,7 +555,7 @@ class _JobRun:
         if self.max_cost is None:
             return
         remaining = sum(
-            self.spec.segment_cost(s.seconds, self.plan.resolution, self.audio)
+            plan_segment_cost(self.plan, self.spec, s.index, s.seconds)
             for s in self.store.segments(self.job.id)
             if s.status is not SegmentStatus.DONE and not s.request_id
         )
@@ -598,6 +602,35 @@ class _JobRun:
                 continue
             seg = await self.render_segment(seg, start)
             start = Path(seg.last_frame) if seg.last_frame else None
+
+    # --- extend mode (segment k+1 extends segment k's video) ------------------------
+
+    async def run_extend(self) -> None:
+        """Segment 1 as in chain mode; every later segment extends the video of the one before."""
+        start = Path(self.plan.start_image) if self.plan.start_image else None
+        previous: Path | None = None
+        for seg in self.store.segments(self.job.id):
+            self.check_cancel()
+            if seg.status is SegmentStatus.DONE:
+                self.emit(SegmentStatusChanged(self.job.id, seg.index, SegmentStatus.DONE, "already rendered"))
+            elif previous is None:
+                seg = await self.render_segment(seg, start)
+            else:
+                seg = await self.render_segment(seg, None, None, source=previous)
+            previous = Path(seg.file) if seg.file else None
+
+    async def keep_extension(self, seg: Segment, returned: Path, source: Path) -> Path:
+        """Measure what the extend endpoint returned and keep only the extension as the segment file."""
+        from . import media
+        from .extend import split_extension
+
+        dest = self.dir / seg_name(seg.index)
+        try:
+            result = await asyncio.to_thread(split_extension, returned, source, dest, seg.seconds)
+        except media.MediaError as exc:
+            raise BadResult(f"segment {seg.index}: {exc}") from None
+        self.log(f"segment {seg.index}: {result.describe()}", index=seg.index)
+        return dest
 
     async def run_parallel(self, frames_for: Callable[[Segment], tuple[Path | None, Path | None]]) -> None:
         """Render the pending segments at once (bounded by settings.concurrency)."""
@@ -681,8 +714,12 @@ class _JobRun:
 
     # --- one segment ----------------------------------------------------------------
 
-    def render_request(self, seg: Segment, start: Path | None, end: Path | None = None) -> RenderRequest:
-        if start is not None and end is not None:
+    def render_request(
+        self, seg: Segment, start: Path | None, end: Path | None = None, source: Path | None = None
+    ) -> RenderRequest:
+        if source is not None:  # extend mode: continue the video before
+            kind = Kind.EXTEND
+        elif start is not None and end is not None:
             kind = Kind.FLF2V
         elif start is not None and self.spec.supports(Kind.I2V):
             kind = Kind.I2V
@@ -702,14 +739,17 @@ class _JobRun:
             fps=self.spec.fps,
             start_image=start,
             end_image=end,
+            source_video=source,
             seed=seg.index,
             label=f"segment {seg.index} of {len(self.plan.segments)}",
         )
 
-    async def render_segment(self, seg: Segment, start: Path | None, end: Path | None = None) -> Segment:
+    async def render_segment(
+        self, seg: Segment, start: Path | None, end: Path | None = None, source: Path | None = None
+    ) -> Segment:
         provider = self.engine.provider(self.spec)
         idx = seg.index
-        req = self.render_request(seg, start, end)
+        req = self.render_request(seg, start, end, source)
         if seg.started_at is None:
             self.set_segment(idx, started_at=time.time())
         sub: Submission | None = None
@@ -725,7 +765,7 @@ class _JobRun:
                 await self.wait(provider, sub, idx)
                 break
             except RequestNotFound:
-                cost = self.spec.segment_cost(seg.seconds, self.plan.resolution, self.audio)
+                cost = plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds)
                 self.log(
                     f"the provider no longer knows request {sub.request_id}; submitting again (cost ${cost:.2f})",
                     "warning",
@@ -734,7 +774,7 @@ class _JobRun:
                 self.set_segment(idx, **FORGET_REQUEST)
                 sub = None
         result = await self.retry(lambda: provider.result(sub), idx, "fetching the result")
-        dest = self.dir / seg_name(idx)
+        dest = self.dir / seg_name(idx, ".returned.mp4" if source is not None else ".mp4")
         self.emit(SegmentProgress(self.job.id, idx, 0.0, "downloading"))
         sent_at = time.monotonic()
 
@@ -748,6 +788,8 @@ class _JobRun:
         await self.retry(lambda: provider.download(result, dest, on_bytes), idx, "downloading")
         self.control.in_flight.pop(idx, None)
         self.set_segment(idx, SegmentStatus.DOWNLOADED, file=str(dest))
+        if source is not None:
+            dest = await self.keep_extension(seg, dest, source)
         return await self.finish_segment(seg, dest)
 
     async def finish_segment(self, seg: Segment, dest: Path) -> Segment:
@@ -785,7 +827,7 @@ class _JobRun:
 
     async def submit(self, provider: Provider, seg: Segment, req: RenderRequest) -> Submission:
         idx = seg.index
-        cost = self.spec.segment_cost(seg.seconds, self.plan.resolution, self.audio)
+        cost = plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds)
         if self.max_cost is not None and self.spent() + cost > self.max_cost + 1e-9:
             raise JobFailed(
                 f"budget cap reached: ${self.spent():.2f} spent, segment {idx} would cost ${cost:.2f} "
