@@ -40,6 +40,12 @@ def frame_size(resolution: str, aspect: str) -> tuple[int, int]:
     return int(round(w / 2) * 2), int(round(h / 2) * 2)
 
 
+def usd(value: float) -> str:
+    """$0.10, $0.112, $0.3024: two decimals at least, more only where the price has them."""
+    text = f"{value:.4f}".rstrip("0")
+    return "$" + (text + "0" * (2 - len(text.split(".")[1])))
+
+
 KIND_LABEL = {"t2v": "text-to-video", "i2v": "image-to-video", "flf2v": "first-last-frame", "extend": "extend"}
 
 
@@ -241,14 +247,14 @@ class ModelSpec:
         table = self._price_table(kind)
         audio = self.for_kind(kind).audio if kind is not None and self.supports(Kind(kind)) else self.audio
         if table.get("per_clip"):
-            label = ", ".join(f"${v:.2f}/{k}s" for k, v in table["per_clip"].items())
+            label = ", ".join(f"{usd(v)}/{k}s" for k, v in table["per_clip"].items())
         else:
             silent = _price_per_second(table, self.durations, res, False)
             voiced = _price_per_second(table, self.durations, res, True)
             if audio == "optional" and silent != voiced:
-                label = f"${silent:.2f}/s (${voiced:.2f}/s with audio)"
+                label = f"{usd(silent)}/s ({usd(voiced)}/s with audio)"
             else:
-                label = f"${voiced if audio == 'always' else silent:.2f}/s"
+                label = f"{usd(voiced if audio == 'always' else silent)}/s"
         return label if table.get("confirmed", True) else label + " (estimate)"
 
     def for_kind(self, kind: Kind | str) -> KindSpec:
