@@ -81,7 +81,7 @@ class FakeRequest:
     endpoint: str
     body: dict[str, Any]
     number: int  # 1-based submit count
-    submitted_at: float
+    submitted_at: float  # monotonic
     queue_time: float
     run_time: float
     held: bool = False
@@ -89,6 +89,12 @@ class FakeRequest:
     polls: int = 0
     output: dict[str, Any] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    submitted_wall: float = field(default_factory=time.time)  # time.time() of the submit (or release)
+
+    @property
+    def completed_wall(self) -> float:
+        """When the request became COMPLETED, on the clock of ``Recorded.time``."""
+        return self.submitted_wall + self.queue_time + self.run_time
 
     @property
     def prompt(self) -> str:
@@ -121,6 +127,7 @@ class FalFake:
     * ``drop_downloads``: the next N video downloads close the connection half-way.
     * ``download_delay``: seconds slept between chunks of a file download (slow network).
     * ``forget()``: drop every request (provider expiry: 404 on status/result).
+    * ``sse``: offer the status stream (server-sent events, closed after COMPLETED); False answers 404.
     * latencies: ``queue_time``, ``run_time`` (per request, fixed at submit), ``submit_delay``.
     """
 
@@ -151,6 +158,8 @@ class FalFake:
         self.drop_downloads = 0
         self.download_delay = 0.0
         self.extend_echo: set[str] = set(ECHO_EXTEND)
+        self.sse = True  # offer GET …/requests/{id}/status/stream (False: 404 there, like a gateway)
+        self.sse_keepalive = 15.0  # seconds between ": ping" comments on an open stream
         self.chunk_size = 16 * 1024
         # state
         self.records: list[Recorded] = []
@@ -228,6 +237,7 @@ class FalFake:
                 if req.held:
                     req.held = False
                     req.submitted_at = time.monotonic()
+                    req.submitted_wall = time.time()
 
     def forget(self) -> None:
         with self._lock:
@@ -515,7 +525,7 @@ def _concat(source: Path, extension: Path, dest: Path, audio: bool) -> Path:
     return dest
 
 
-_REQ_PATH = re.compile(r"^/(?P<app>.+?)/requests/(?P<id>[^/]+)(?P<tail>/status|/cancel)?/?$")
+_REQ_PATH = re.compile(r"^/(?P<app>.+?)/requests/(?P<id>[^/]+)(?P<tail>/status/stream|/status|/cancel)?/?$")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -556,6 +566,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return "cancel"
             if tail == "/status" and method == "GET":
                 return "status"
+            if tail == "/status/stream" and method == "GET":
+                return "stream"
             if tail is None and method == "GET":
                 return "result"
         if method == "POST":
@@ -770,6 +782,10 @@ class _Handler(BaseHTTPRequestHandler):
         if req is None:
             return
         req.polls += 1
+        self._send(200, self._status_body(req))
+
+    def _status_body(self, req: FakeRequest) -> dict[str, Any]:
+        fake = self.owner
         state = fake._state(req)
         logs_on = self._rec.query.get("logs", ["0"])[0] in ("1", "true", "True")
         ts = datetime.now(UTC).isoformat()
@@ -790,7 +806,47 @@ class _Handler(BaseHTTPRequestHandler):
             if _matches(fake.completed_error, req):
                 out["error"] = "Internal error while generating the video"
                 out["error_type"] = "internal_error"
-        self._send(200, out)
+        return out
+
+    def _r_stream(self, path: str, parsed: Any, body: bytes) -> None:
+        """fal's status stream: an event per status change, ``: ping`` comments, closed after COMPLETED."""
+        fake = self.owner
+        if not self._authorized():
+            return
+        if not fake.sse:
+            self._send(404, {"detail": "Not Found"})
+            return
+        req = self._lookup(path)
+        if req is None:
+            return
+        self._rec.status = 200
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        last = None
+        ping = time.monotonic()
+        try:
+            while True:
+                if fake.requests.get(req.id) is not req:  # forgotten (expired)
+                    return
+                out = self._status_body(req)
+                what = (out["status"], out.get("queue_position"))
+                if what != last:
+                    last = what
+                    self.wfile.write(f"data: {json.dumps(out)}\n\n".encode())
+                    self.wfile.flush()
+                    if out["status"] == "COMPLETED":
+                        return
+                elif time.monotonic() - ping >= fake.sse_keepalive:
+                    ping = time.monotonic()
+                    self.wfile.write(b": ping\n\n")
+                    self.wfile.flush()
+                time.sleep(0.005)
+        except (BrokenPipeError, ConnectionResetError):
+            return
 
     def _r_result(self, path: str, parsed: Any, body: bytes) -> None:
         fake = self.owner

@@ -882,10 +882,8 @@ class _JobRun:
             if what != sent or (st.progress != sent_fraction and now - sent_at >= PROGRESS_EVERY):
                 sent, sent_fraction, sent_at = what, st.progress, now
                 self.emit(SegmentProgress(self.job.id, idx, st.progress, stage, st.queue_position, msg))
-            try:
-                await asyncio.wait_for(self.control.cancel_event.wait(), timeout=self.poll_interval(provider))
-            except TimeoutError:
-                pass
+            # returns at once when the provider streams a status change (fal: SSE), else after the poll interval
+            await provider.wait_for_change(sub, self.poll_interval(provider), self.control.cancel_event)
 
     def poll_interval(self, provider: Provider) -> float:
         return min(self.settings.poll_interval, 0.05) if provider.name == "preview" else self.settings.poll_interval
