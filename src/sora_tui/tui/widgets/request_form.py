@@ -169,6 +169,8 @@ class RequestForm(Vertical):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
+        if event.input.id == "start_image" and not self._loading:  # a picture start allows e.g. `auto` aspect
+            self._apply_model(str(self._select("model").value))
         self.post_message(self.Changed(self))
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
