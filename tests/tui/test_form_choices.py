@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual.widgets import Input, Select
+from textual.widgets import Input, Select, Static, TextArea
 
 from .conftest import SIZE
 
@@ -29,6 +29,10 @@ async def test_choices_follow_model_mode_and_start_image(make_app):
         await pilot.pause()
         assert options(screen, "resolution") == ["720p"]  # Veo 3.1 Fast extends at 720p only
         assert "extend" in options(screen, "mode")
+        screen.query_one("#prompt", TextArea).load_text("a paper boat")
+        await pilot.pause()
+        text = str(screen.query_one("#estimate", Static).render())
+        assert "8 s + 2 × 7 s" in text and "$3.30" in text  # each extension adds 7 s, $0.15/s with audio
         screen.query_one("#mode", Select).value = "chain"
         await pilot.pause()
         assert options(screen, "resolution") == ["720p", "1080p", "4k"]
