@@ -49,6 +49,22 @@ def usd(value: float) -> str:
 KIND_LABEL = {"t2v": "text-to-video", "i2v": "image-to-video", "flf2v": "first-last-frame", "extend": "extend"}
 
 
+def encode_duration(duration_format: str, seconds: int) -> Any:
+    """How an endpoint wants a duration: "int" -> 8, "{n}s" -> "8s", "{n}" -> "8"."""
+    if duration_format == "int":
+        return int(seconds)
+    return duration_format.format(n=seconds)
+
+
+def has_audio(audio: str, wanted: bool | None) -> bool:
+    """Whether a call makes sound: "always", "none", or "optional" (as wanted, on by default)."""
+    if audio == "always":
+        return True
+    if audio == "none":
+        return False
+    return True if wanted is None else bool(wanted)
+
+
 def _table_price(table: dict[str, float] | None, resolution: str) -> float | None:
     if not table:
         return None
@@ -113,16 +129,10 @@ class KindSpec:
         return f"{self.model.name} {KIND_LABEL[str(self.kind)]}"
 
     def encode_duration(self, seconds: int) -> Any:
-        if self.duration_format == "int":
-            return int(seconds)
-        return self.duration_format.format(n=seconds)
+        return encode_duration(self.duration_format, seconds)
 
     def has_audio(self, wanted: bool | None) -> bool:
-        if self.audio == "always":
-            return True
-        if self.audio == "none":
-            return False
-        return True if wanted is None else bool(wanted)
+        return has_audio(self.audio, wanted)
 
     def cost(self, seconds: int, resolution: str, audio: bool) -> float:
         return _segment_cost(self.price, self.durations, seconds, resolution, self.has_audio(audio))
@@ -218,16 +228,10 @@ class ModelSpec:
             raise InputError("model", f"{self.id} has no {kind} endpoint", self.kinds) from None
 
     def encode_duration(self, seconds: int) -> Any:
-        if self.duration_format == "int":
-            return int(seconds)
-        return self.duration_format.format(n=seconds)
+        return encode_duration(self.duration_format, seconds)
 
     def has_audio(self, wanted: bool | None) -> bool:
-        if self.audio == "always":
-            return True
-        if self.audio == "none":
-            return False
-        return True if wanted is None else bool(wanted)
+        return has_audio(self.audio, wanted)
 
     def price_per_second(self, resolution: str, audio: bool, kind: Kind | str | None = None) -> float:
         """USD per second of video (of ``kind``, else the model's main price)."""
