@@ -170,3 +170,26 @@ async def test_fake_refuses_fields_the_endpoint_does_not_take(fal_fake: FalFake,
     await p.aclose()
     rec = fal_fake.of("submit")[-1]
     assert rec.status == 422
+
+
+async def test_extend_job_resumes_by_reattaching_to_the_paid_extension(fal_fake: FalFake, home: Path):
+    engine = engine_for(fal_fake, home)
+    req = engine.resolve(Request(prompt=PROMPT, segments=3, seconds=4, model="veo3.1-fast", mode=Mode.EXTEND))
+    job = engine.create_job(await engine.plan(req))
+    fal_fake.fail_next("result", 500, 10, submit_no=2)  # the extension of segment 2 cannot be fetched for now
+    failed = await engine.run(job.id)
+    await engine.aclose()
+    assert failed.status is JobStatus.FAILED
+    seg2 = engine.store.segment(job.id, 2)
+    assert seg2.request_id and len(fal_fake.submits) == 2
+    with fal_fake._lock:
+        fal_fake._faults.clear()
+    again = engine_for(fal_fake, home)
+    done = await again.run(job.id)
+    await again.aclose()
+    assert done.status is JobStatus.COMPLETED, done.error
+    assert len(fal_fake.submits) == 3  # segment 2 re-attached (not paid again), segment 3 extends it
+    assert [s.submits for s in again.store.segments(job.id)] == [1, 1, 1]
+    folder = done.job_dir
+    assert fal_fake.uploads[-1] == (folder / "seg_02.mp4").read_bytes()
+    assert media.probe(folder / "final.mp4").duration == pytest.approx(18, abs=0.1)
