@@ -10,7 +10,17 @@ the TypeScript type does not have is one fal does not take.
     python tests/fal_schemas/extract.py ENDPOINTS_TS --commit SHA [ENDPOINT ...]
 
 Without endpoint ids it records every fal endpoint named by the packaged catalog
-(video models and image models). ``--commit`` is written into each file so that the
+(video models and image models). The files here were made from a clone of fal-js with
+
+    git show 381105e1:libs/client/src/types/endpoints.ts > /tmp/endpoints.ts
+    python tests/fal_schemas/extract.py /tmp/endpoints.ts --commit 381105e138b85502b528fb8f6c16d909e30e462a --date 2026-08-02
+    git show 9830f25d:libs/client/src/types/endpoints.ts > /tmp/endpoints-0407.ts
+    python tests/fal_schemas/extract.py /tmp/endpoints-0407.ts --commit 9830f25d025218a0d5eb684ab5193cad58d95955 \
+        --date 2026-04-07 fal-ai/sora-2/text-to-video fal-ai/sora-2/image-to-video \
+        fal-ai/sora-2/text-to-video/pro fal-ai/sora-2/image-to-video/pro
+
+(the retired Sora 2 endpoints left fal's map after April 2026; the first run reports them
+missing and exits 1). ``--commit`` is written into each file so that the
 source of every schema stays known. The translation covers what the generated file
 uses: object types, optional members (``?``), string/number/boolean literals and
 their unions, ``string | Blob | File`` (a URL or data URI on the wire: a string),
