@@ -4,6 +4,7 @@ Figures, not asserts: each row has a target and says whether it was met.
 
     make bench                 # everything
     .venv/bin/python bench/bench.py --only pipeline,imports
+    .venv/bin/python bench/bench.py --only handoff --merge   # update some rows of results.json
 """
 
 from __future__ import annotations
@@ -244,12 +245,19 @@ def bench_tui(workdir: Path) -> list[Row]:
     ]
 
 
+def bench_handoff(workdir: Path) -> list[Row]:
+    import bench_handoff
+
+    return bench_handoff.rows(row)
+
+
 SECTIONS: dict[str, Callable[..., list[Row]]] = {
     "imports": lambda w: bench_imports(),
     "pipeline": bench_pipeline,
     "keyframes": bench_keyframes,
     "join": bench_join,
     "tui": bench_tui,
+    "handoff": bench_handoff,
 }
 
 
@@ -257,6 +265,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ", ".join(SECTIONS))
     parser.add_argument("--out", default=str(HERE / "results.json"))
+    parser.add_argument("--merge", action="store_true", help="keep the rows of --out that this run did not measure")
     args = parser.parse_args()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="sora-bench-") as tmp:
@@ -271,6 +280,10 @@ def main() -> int:
     for r in rows:
         ok = {True: "yes", False: "NO", None: ""}[r["ok"]]
         print(f"{r['name']:<{width}}  {r['value']:>10.3f}  {r['unit']:<14} {r['target']:<22} {ok}  {r['note']}")
+    if args.merge and Path(args.out).exists():
+        names = {r["name"] for r in rows}
+        kept = [r for r in json.loads(Path(args.out).read_text())["rows"] if r["name"] not in names]
+        rows = kept + rows
     result = {
         "machine": {
             "python": platform.python_version(),

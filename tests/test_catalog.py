@@ -126,3 +126,61 @@ def test_user_catalog_extends_and_overrides(tmp_path: Path):
     assert cat.get("veo3.1-fast").segment_cost(4, "720p", False) == pytest.approx(2.0)
     assert cat.get("veo3.1-fast").endpoint(Kind.T2V) == "fal-ai/veo3.1/fast"
     assert cat.get("mine").endpoint(Kind.T2V) == "me/t2v"
+
+
+# --- the seven facts of the catalog issue, each against fal's recorded input types or pages ---------
+
+
+def test_ltx_text_to_video_has_no_auto_aspect(catalog):
+    for model in ("ltx-2.3", "ltx-2.3-fast"):
+        spec = catalog.get(model)
+        assert spec.for_kind(Kind.T2V).aspects == ["16:9", "9:16"]
+        assert "auto" in spec.for_kind(Kind.I2V).aspects
+        with pytest.raises(InputError) as info:
+            resolve_request(Request(prompt="p", model=model, aspect="auto"), catalog)
+        assert info.value.field == "aspect" and "start image" in str(info.value)
+        resolve_request(Request(prompt="p", model=model, aspect="auto", start_image=__file__), catalog)
+
+
+def test_ltx_fast_over_10_s_needs_1080p(catalog):
+    ks = catalog.get("ltx-2.3-fast").for_kind(Kind.T2V)
+    assert ks.allowed_durations("1440p", "16:9") == [6, 8, 10]
+    assert ks.allowed_durations("1080p", "16:9") == [6, 8, 10, 12, 14, 16, 18, 20]
+    assert ks.fps_field == "fps" and ks.fps == 25
+    with pytest.raises(InputError, match="14 s needs 1080p"):
+        resolve_request(Request(prompt="p", model="ltx-2.3-fast", seconds=14, resolution="2160p"), catalog)
+
+
+def test_veo_4k_and_ltx_text_to_video_prices(catalog):
+    veo = catalog.get("veo3.1")
+    assert veo.segment_cost(8, "4k", False) == pytest.approx(3.20)
+    assert veo.segment_cost(8, "4k", True) == pytest.approx(4.80)
+    ltx = catalog.get("ltx-2.3")
+    assert [ltx.segment_cost(1, r, True, Kind.T2V) for r in ("1080p", "1440p", "2160p")] == [0.08, 0.16, 0.32]
+    assert [ltx.segment_cost(1, r, True, Kind.I2V) for r in ("1080p", "1440p", "2160p")] == [0.06, 0.12, 0.24]
+    chain = Plan(prompt="p", model="ltx-2.3", resolution="1080p", aspect="16:9", segments=[SegmentPlan("a", 10)] * 3)
+    assert estimate_cost(chain, catalog) == pytest.approx(0.8 + 0.6 + 0.6)  # segment 1 from text
+
+
+def test_wan_text_to_video_makes_music(catalog):
+    wan = catalog.get("wan-2.7")
+    assert wan.for_kind(Kind.T2V).audio == "always"
+    assert wan.for_kind(Kind.T2V).audio_field is None  # no switch: music unless an audio_url is given
+
+
+def test_extend_inputs(catalog):
+    veo = catalog.get("veo3.1-fast").for_kind(Kind.EXTEND)
+    assert veo.durations == [7] and veo.encode_duration(7) == "7s"
+    assert veo.resolutions == ["720p"] and veo.max_input_seconds == 8 and veo.fields["video"] == "video_url"
+    ltx = catalog.get("ltx-2.3").for_kind(Kind.EXTEND)
+    assert ltx.durations == list(range(2, 21)) and ltx.encode_duration(5) == 5
+    assert ltx.extra == {"mode": "end"} and ltx.resolution_field is None and ltx.aspect_field is None
+
+
+def test_every_price_names_its_source(catalog):
+    for spec in catalog:
+        tables = [spec.price] + [o["price"] for o in spec.kind.values() if "price" in o]
+        for table in tables:
+            assert table.get("source"), spec.id
+            assert spec.provider == "preview" or table.get("checked") == "2026-11-22", spec.id
+    assert not catalog.get("ltx-2.3").price_confirmed() and catalog.get("veo3.1-fast").price_confirmed()

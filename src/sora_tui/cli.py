@@ -45,7 +45,12 @@ def _add_request_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", help="model id (see `sora-tui models`)")
     p.add_argument("--resolution", "-r", help="e.g. 360p, 720p, 1080p (the model's choices)")
     p.add_argument("--aspect", "-a", help="aspect ratio, e.g. 16:9 or 9:16")
-    p.add_argument("--mode", choices=["chain", "parallel", "keyframes"], help="how segments connect (default chain)")
+    p.add_argument(
+        "--mode",
+        choices=["chain", "parallel", "keyframes", "extend"],
+        help="how segments connect (default chain; extend: each segment extends the video before, "
+        "on models with an extend endpoint)",
+    )
     p.add_argument("--planner", choices=["offline", "openai"], help="who writes the segment prompts")
     p.add_argument("--start-image", help="image file the first segment starts on")
     p.add_argument("--no-audio", action="store_true", help="silent video (models with optional audio)")
@@ -126,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replace", nargs=2, metavar=("K", "IMAGE"), help="use your own image as keyframe K")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("models", help="list video models with prices and status")
+    p = sub.add_parser("models", help="video models: kinds, audio, price per kind, modes (--json for scripts)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("keys", help="API keys for fal and OpenAI (env var first, then the OS keyring)")
@@ -576,48 +581,83 @@ def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+KIND_SHORT = {"t2v": "t2v", "i2v": "i2v", "flf2v": "flf", "extend": "extend"}
+
+
+def _model_row(spec, default: str) -> dict:
+    """One catalog model for `sora-tui models --json`: kinds, audio, price per kind, modes."""
+    from .core.catalog import model_modes
+
+    res = spec.default_resolution or spec.resolutions[0]
+    kinds = {}
+    for kind in spec.kinds:
+        ks = spec.for_kind(kind)
+        kinds[str(kind)] = {
+            "endpoint": ks.endpoint,
+            "durations": ks.durations,
+            "resolutions": ks.resolutions if ks.resolution_field else None,
+            "aspects": ks.aspects if ks.aspect_field else None,
+            "audio": ks.audio,
+            "price": spec.price_label(res, kind),
+            "usd_per_second": spec.price_per_second(res, False, kind),
+            "usd_per_second_audio": spec.price_per_second(res, True, kind),
+            "price_confirmed": bool(ks.price.get("confirmed", True)),
+            "price_source": ks.price.get("source", ""),
+            "price_checked": ks.price.get("checked", ""),
+        }
+    return {
+        "id": spec.id,
+        "name": spec.name,
+        "provider": spec.provider,
+        "status": spec.status,
+        "default": spec.id == default,
+        "durations": spec.durations,
+        "resolutions": spec.resolutions,
+        "aspects": spec.aspects,
+        "audio": spec.audio,
+        "kinds": kinds,
+        "modes": model_modes(spec) if not spec.retired else [],
+        "price": spec.price_label(),
+        "price_confirmed": spec.price_confirmed(),
+    }
+
+
 def cmd_models(engine: Engine, args: argparse.Namespace) -> int:
-    specs = list(engine.catalog)
+    default = engine.default_model()
+    rows = [_model_row(s, default) for s in engine.catalog]
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "id": s.id,
-                        "name": s.name,
-                        "provider": s.provider,
-                        "status": s.status,
-                        "durations": s.durations,
-                        "resolutions": s.resolutions,
-                        "aspects": s.aspects,
-                        "audio": s.audio,
-                        "kinds": [str(k) for k in s.kinds],
-                        "price": s.price_label(),
-                    }
-                    for s in specs
-                ],
-                indent=2,
-            )
-        )
+        print(json.dumps(rows, indent=2))
         return EXIT_OK
+    from rich.markup import escape
     from rich.table import Table
 
-    default = engine.default_model()
-    table = Table(title="Video models")
-    for col in ("id", "name", "status", "seconds", "resolutions", "aspects", "audio", "kinds", "price"):
+    table = Table(title="Video models (prices per kind at the default resolution; * = estimate, not read on fal)")
+    for col in ("id", "name", "status", "kinds", "audio", "price per kind", "modes"):
         table.add_column(col)
-    for s in specs:
-        status = "[red]retired[/red]" if s.retired else ("[green]default[/green]" if s.id == default else "current")
+    for r in rows:
+        status = (
+            "[red]retired[/red]"
+            if r["status"] == "retired"
+            else ("[green]default[/green]" if r["default"] else "current")
+        )
+        kinds = r["kinds"]
+        audios = {k["audio"] for k in kinds.values()}
+        audio = (
+            audios.pop() if len(audios) == 1 else " ".join(f"{KIND_SHORT[k]}:{v['audio']}" for k, v in kinds.items())
+        )
+        prices = "\n".join(
+            f"{KIND_SHORT[k]} {v['price'].replace(' (estimate)', '').replace('/s with audio', '/s audio')}"
+            + ("" if v["price_confirmed"] else " *")
+            for k, v in kinds.items()
+        )
         table.add_row(
-            s.id,
-            s.name,
+            r["id"],
+            escape(r["name"]),
             status,
-            ",".join(map(str, s.durations)),
-            ",".join(s.resolutions),
-            ",".join(s.aspects),
-            s.audio,
-            ",".join(str(k) for k in s.kinds),
-            s.price_label(),
+            " ".join(KIND_SHORT[k] for k in kinds),
+            audio,
+            escape(prices),
+            " ".join(r["modes"]) or "-",
         )
     _console().print(table)
     return EXIT_OK

@@ -12,10 +12,17 @@ It speaks the protocol fal-client speaks, at the same paths:
   ``POST /files/upload`` (raw bytes, ``Authorization: Bearer <token>``) → ``{access_url}``;
   ``GET /files/...`` serves uploads and outputs (with HTTP Range).
 
+Every submit body is validated against fal's recorded input type of the endpoint it is
+addressed at (``tests/fal_schemas``, see :mod:`fakes.fal_schemas`): a field the endpoint
+does not take, a value outside its allowed set or a missing required field answers 422 in
+fal's shape (``detail: [{loc, msg, type}]``), before anything is queued.
+
 Video endpoints return REAL MP4s made by the offline preview renderer at a small size
 (``render_size``, whatever resolution was asked, so tests stay fast) for the requested
 duration; image-to-video starts on the uploaded image, first-last-frame uses both
-uploads. Image endpoints (nano-banana-2, ``/edit``) return PNGs from ``render_image``.
+uploads. Extend endpoints download the uploaded video and continue it from its last
+frame: endpoints in ``extend_echo`` return the source followed by the extension
+(re-encoded as one file, as a real service would), the others the extension alone. Image endpoints (nano-banana-2, ``/edit``) return PNGs from ``render_image``.
 
 Use one base URL for queue, REST and CDN (``fake.url``). Faults are switches on the
 instance (see :class:`FalFake`); every request is recorded in ``fake.records``.
@@ -39,13 +46,11 @@ from tempfile import mkdtemp
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-# Schemas of fal's Veo 3.1 endpoints (fal.ai model pages / llms.txt, 2026): enums the real
-# API validates. A catalog entry that encodes these wrongly is refused with 422 here too.
-VEO_ENUMS = {
-    "duration": {"4s", "6s", "8s"},
-    "resolution": {"720p", "1080p", "4k"},
-    "aspect_ratio": {"auto", "16:9", "9:16", "1:1"},
-}
+from . import fal_schemas
+
+# Extend endpoints whose output is the source video followed by the extension (the rest
+# return the extension alone); ``FalFake.extend_echo`` changes it per instance.
+ECHO_EXTEND = {"fal-ai/veo3.1/extend-video", "fal-ai/veo3.1/fast/extend-video", "fal-ai/ltx-2.3/extend-video"}
 IMAGE_ENDPOINTS = {"fal-ai/nano-banana-2", "fal-ai/nano-banana-2/edit"}
 NAMESPACES = {"workflows", "comfy"}
 
@@ -76,7 +81,7 @@ class FakeRequest:
     endpoint: str
     body: dict[str, Any]
     number: int  # 1-based submit count
-    submitted_at: float
+    submitted_at: float  # monotonic
     queue_time: float
     run_time: float
     held: bool = False
@@ -84,6 +89,12 @@ class FakeRequest:
     polls: int = 0
     output: dict[str, Any] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    submitted_wall: float = field(default_factory=time.time)  # time.time() of the submit (or release)
+
+    @property
+    def completed_wall(self) -> float:
+        """When the request became COMPLETED, on the clock of ``Recorded.time``."""
+        return self.submitted_wall + self.queue_time + self.run_time
 
     @property
     def prompt(self) -> str:
@@ -116,6 +127,7 @@ class FalFake:
     * ``drop_downloads``: the next N video downloads close the connection half-way.
     * ``download_delay``: seconds slept between chunks of a file download (slow network).
     * ``forget()``: drop every request (provider expiry: 404 on status/result).
+    * ``sse``: offer the status stream (server-sent events, closed after COMPLETED); False answers 404.
     * latencies: ``queue_time``, ``run_time`` (per request, fixed at submit), ``submit_delay``.
     """
 
@@ -145,6 +157,9 @@ class FalFake:
         self.hold: bool | str | int | None = None
         self.drop_downloads = 0
         self.download_delay = 0.0
+        self.extend_echo: set[str] = set(ECHO_EXTEND)
+        self.sse = True  # offer GET …/requests/{id}/status/stream (False: 404 there, like a gateway)
+        self.sse_keepalive = 15.0  # seconds between ": ping" comments on an open stream
         self.chunk_size = 16 * 1024
         # state
         self.records: list[Recorded] = []
@@ -222,6 +237,7 @@ class FalFake:
                 if req.held:
                     req.held = False
                     req.submitted_at = time.monotonic()
+                    req.submitted_wall = time.time()
 
     def forget(self) -> None:
         with self._lock:
@@ -298,6 +314,18 @@ class FalFake:
                     return spec, kind
         return None, None
 
+    def _kind_for(self, spec: Any, endpoint: str, body: dict[str, Any]) -> str:
+        """Which of the model's kinds a body addresses (one endpoint can serve i2v, flf2v and extend)."""
+        kinds = [k for k, ep in spec.endpoints.items() if ep == endpoint]
+        video = spec.fields.get("video")
+        last = spec.fields.get("last_frame")
+        if "extend" in kinds and video and video in body:
+            return "extend"
+        if "flf2v" in kinds and last and last in body:
+            return "flf2v"
+        rest = [k for k in kinds if k not in ("extend", "flf2v")]
+        return rest[0] if rest else kinds[0]
+
     def known(self, endpoint: str) -> bool:
         if self.missing_all or endpoint in self.unknown_endpoints:
             return False
@@ -320,30 +348,19 @@ class FalFake:
         return None
 
     def validate(self, endpoint: str, body: dict[str, Any]) -> list[dict[str, Any]]:
-        """FastAPI-style validation errors for a submit body ([] when fine)."""
-        errors: list[dict[str, Any]] = []
-        if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
-            errors.append({"loc": ["body", "prompt"], "msg": "Field required", "type": "missing"})
-        if endpoint.startswith("fal-ai/veo3.1"):
-            for name, allowed in VEO_ENUMS.items():
-                if name in body and body[name] not in allowed:
-                    errors.append(
-                        {
-                            "loc": ["body", name],
-                            "msg": f"Input should be {', '.join(repr(a) for a in sorted(allowed))}",
-                            "type": "enum",
-                        }
-                    )
-            if "generate_audio" in body and not isinstance(body["generate_audio"], bool):
-                errors.append(
-                    {"loc": ["body", "generate_audio"], "msg": "Input should be a valid boolean", "type": "bool_type"}
-                )
-        spec, kind = self._spec_for(endpoint)
+        """FastAPI-style validation errors for a submit body ([] when fine): fal's input type of
+        the endpoint (recorded schema), then the files it names must be downloadable."""
+        errors = fal_schemas.errors(endpoint, body)
+        if isinstance(body.get("prompt"), str) and not body["prompt"].strip():
+            errors.append({"loc": ["body", "prompt"], "msg": "Prompt must not be empty", "type": "value_error"})
+        if errors:
+            return errors
+        spec, _ = self._spec_for(endpoint)
         needed: list[str] = []
-        if spec is not None and kind == "i2v":
-            needed = [spec.fields.get("image", "image_url")]
-        elif spec is not None and kind == "flf2v":
-            needed = [spec.fields.get("first_frame", "image_url"), spec.fields.get("last_frame", "end_image_url")]
+        if spec is not None:
+            kind = self._kind_for(spec, endpoint, body)
+            roles = {"i2v": ["image"], "flf2v": ["first_frame", "last_frame"], "extend": ["video"]}.get(kind, [])
+            needed = [spec.fields[r] for r in roles if spec.fields.get(r)]
         elif endpoint.endswith("/edit"):
             urls = body.get("image_urls")
             if not isinstance(urls, list) or not urls or any(self._image_bytes(u) is None for u in urls):
@@ -379,45 +396,53 @@ class FalFake:
         return w, h
 
     def _render_video(self, req: FakeRequest) -> dict[str, Any]:
+        from sora_tui.core import media
         from sora_tui.core.models import Kind
         from sora_tui.core.providers.base import RenderRequest
         from sora_tui.core.providers.preview import render_video
 
-        spec, kind = self._spec_for(req.endpoint)
+        spec, _ = self._spec_for(req.endpoint)
         assert spec is not None
         body = req.body
-        raw = body.get(spec.duration_field or "duration", spec.default_duration or spec.durations[0])
+        kind = self._kind_for(spec, req.endpoint, body)
+        ks = spec.for_kind(kind)
+        raw = body.get(ks.duration_field or "duration", ks.default_duration or ks.durations[0])
         seconds = int(str(raw).rstrip("s"))
-        w, h = self._size(body.get(spec.aspect_field or "aspect_ratio"))
+        w, h = self._size(body.get(ks.aspect_field or "aspect_ratio"))
         work = self._workdir / req.id
         work.mkdir(parents=True, exist_ok=True)
 
-        def image(role: str) -> Path | None:
-            name = spec.fields.get(role)
+        def upload(role: str, suffix: str = ".png") -> Path | None:
+            name = ks.fields.get(role)
             data = self._image_bytes(body.get(name)) if name else None
             if data is None:
                 return None
-            path = work / f"{role}.png"
+            path = work / f"{role}{suffix}"
             path.write_bytes(data)
             return path
 
-        start = end = None
+        start = end = source = None
         if kind == "i2v":
-            start = image("image")
+            start = upload("image")
         elif kind == "flf2v":
-            start, end = image("first_frame"), image("last_frame")
-        audio = (
-            bool(body.get(spec.audio_field, True))
-            if spec.audio == "optional" and spec.audio_field
-            else spec.audio == "always"
-        )
+            start, end = upload("first_frame"), upload("last_frame")
+        elif kind == "extend":
+            source = upload("video", ".mp4")
+            assert source is not None
+            info = media.probe(source)
+            w, h = info.width, info.height
+            start = media.last_frame(source, work / "source_last.png")
+        if ks.audio == "optional" and ks.audio_field:
+            audio = bool(body.get(ks.audio_field, True))
+        else:
+            audio = ks.audio == "always" or (kind == "extend" and source is not None and media.probe(source).has_audio)
         rr = RenderRequest(
             model=spec,
-            kind=Kind(kind),
+            kind=Kind.I2V if kind == "extend" else Kind(kind),
             prompt=req.prompt,
             seconds=seconds,
-            resolution=str(body.get(spec.resolution_field or "resolution", "")),
-            aspect=str(body.get(spec.aspect_field or "aspect_ratio", "16:9")),
+            resolution=str(body.get(ks.resolution_field or "resolution", "")),
+            aspect=str(body.get(ks.aspect_field or "aspect_ratio", "16:9")),
             audio=audio,
             width=w,
             height=h,
@@ -429,7 +454,10 @@ class FalFake:
         )
         out = work / "out.mp4"
         render_video(rr, out)
+        if source is not None and req.endpoint in self.extend_echo:
+            out = _concat(source, out, work / "echo.mp4", audio)
         data = out.read_bytes()
+        info = media.probe(out)
         name = f"v/{req.id}/output.mp4"
         with self._lock:
             self.files[name] = (data, "video/mp4")
@@ -439,11 +467,11 @@ class FalFake:
                 "content_type": "video/mp4",
                 "file_name": "output.mp4",
                 "file_size": len(data),
-                "width": w,
-                "height": h,
+                "width": info.width,
+                "height": info.height,
                 "fps": self.render_fps,
-                "duration": float(seconds),
-                "num_frames": seconds * self.render_fps,
+                "duration": round(info.duration, 3),
+                "num_frames": info.frames,
             }
         }
 
@@ -480,7 +508,24 @@ class FalFake:
         }
 
 
-_REQ_PATH = re.compile(r"^/(?P<app>.+?)/requests/(?P<id>[^/]+)(?P<tail>/status|/cancel)?/?$")
+def _concat(source: Path, extension: Path, dest: Path, audio: bool) -> Path:
+    """Source followed by extension, decoded and encoded again as one file (what an echoing service returns)."""
+    import subprocess
+
+    from sora_tui.core import media
+
+    both_audio = audio and media.probe(source).has_audio and media.probe(extension).has_audio
+    graph = "[0:v][0:a][1:v][1:a]concat=n=2:v=1:a=1[v][a]" if both_audio else "[0:v][1:v]concat=n=2:v=1:a=0[v]"
+    cmd = [media.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(source), "-i", str(extension),
+           "-filter_complex", graph, "-map", "[v]"]  # fmt: skip
+    if both_audio:
+        cmd += ["-map", "[a]", "-c:a", "aac", "-b:a", "128k"]
+    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p", str(dest)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    return dest
+
+
+_REQ_PATH = re.compile(r"^/(?P<app>.+?)/requests/(?P<id>[^/]+)(?P<tail>/status/stream|/status|/cancel)?/?$")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -521,6 +566,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return "cancel"
             if tail == "/status" and method == "GET":
                 return "status"
+            if tail == "/status/stream" and method == "GET":
+                return "stream"
             if tail is None and method == "GET":
                 return "result"
         if method == "POST":
@@ -735,6 +782,10 @@ class _Handler(BaseHTTPRequestHandler):
         if req is None:
             return
         req.polls += 1
+        self._send(200, self._status_body(req))
+
+    def _status_body(self, req: FakeRequest) -> dict[str, Any]:
+        fake = self.owner
         state = fake._state(req)
         logs_on = self._rec.query.get("logs", ["0"])[0] in ("1", "true", "True")
         ts = datetime.now(UTC).isoformat()
@@ -755,7 +806,47 @@ class _Handler(BaseHTTPRequestHandler):
             if _matches(fake.completed_error, req):
                 out["error"] = "Internal error while generating the video"
                 out["error_type"] = "internal_error"
-        self._send(200, out)
+        return out
+
+    def _r_stream(self, path: str, parsed: Any, body: bytes) -> None:
+        """fal's status stream: an event per status change, ``: ping`` comments, closed after COMPLETED."""
+        fake = self.owner
+        if not self._authorized():
+            return
+        if not fake.sse:
+            self._send(404, {"detail": "Not Found"})
+            return
+        req = self._lookup(path)
+        if req is None:
+            return
+        self._rec.status = 200
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        last = None
+        ping = time.monotonic()
+        try:
+            while True:
+                if fake.requests.get(req.id) is not req:  # forgotten (expired)
+                    return
+                out = self._status_body(req)
+                what = (out["status"], out.get("queue_position"))
+                if what != last:
+                    last = what
+                    self.wfile.write(f"data: {json.dumps(out)}\n\n".encode())
+                    self.wfile.flush()
+                    if out["status"] == "COMPLETED":
+                        return
+                elif time.monotonic() - ping >= fake.sse_keepalive:
+                    ping = time.monotonic()
+                    self.wfile.write(b": ping\n\n")
+                    self.wfile.flush()
+                time.sleep(0.005)
+        except (BrokenPipeError, ConnectionResetError):
+            return
 
     def _r_result(self, path: str, parsed: Any, body: bytes) -> None:
         fake = self.owner

@@ -40,6 +40,146 @@ def frame_size(resolution: str, aspect: str) -> tuple[int, int]:
     return int(round(w / 2) * 2), int(round(h / 2) * 2)
 
 
+def usd(value: float) -> str:
+    """$0.10, $0.112, $0.3024: two decimals at least, more only where the price has them."""
+    text = f"{value:.4f}".rstrip("0")
+    return "$" + (text + "0" * (2 - len(text.split(".")[1])))
+
+
+KIND_LABEL = {"t2v": "text-to-video", "i2v": "image-to-video", "flf2v": "first-last-frame", "extend": "extend"}
+
+
+def encode_duration(duration_format: str, seconds: int) -> Any:
+    """How an endpoint wants a duration: "int" -> 8, "{n}s" -> "8s", "{n}" -> "8"."""
+    if duration_format == "int":
+        return int(seconds)
+    return duration_format.format(n=seconds)
+
+
+def has_audio(audio: str, wanted: bool | None) -> bool:
+    """Whether a call makes sound: "always", "none", or "optional" (as wanted, on by default)."""
+    if audio == "always":
+        return True
+    if audio == "none":
+        return False
+    return True if wanted is None else bool(wanted)
+
+
+def _table_price(table: dict[str, float] | None, resolution: str) -> float | None:
+    if not table:
+        return None
+    if resolution in table:
+        return float(table[resolution])
+    if "default" in table:
+        return float(table["default"])
+    return None
+
+
+def _price_per_second(price: dict[str, Any], durations: list[int], resolution: str, audio: bool) -> float:
+    """USD per second; per-clip prices are spread over the shortest clip."""
+    if price.get("per_clip"):
+        clip = price["per_clip"]
+        d = str(durations[0]) if str(durations[0]) in clip else next(iter(clip))
+        return float(clip[d]) / int(d)
+    tables = [price.get("per_second_audio"), price.get("per_second")]
+    if not audio:
+        tables.reverse()
+    for table in tables:
+        value = _table_price(table, resolution)
+        if value is not None:
+            return value
+    return 0.0
+
+
+def _segment_cost(price: dict[str, Any], durations: list[int], seconds: int, resolution: str, audio: bool) -> float:
+    clip = price.get("per_clip")
+    if clip and str(seconds) in clip:
+        return float(clip[str(seconds)])
+    return round(_price_per_second(price, durations, resolution, audio) * seconds, 4)
+
+
+@dataclass
+class KindSpec:
+    """One endpoint of a model: the exact fields it takes and the values each allows."""
+
+    model: ModelSpec
+    kind: Kind
+    endpoint: str
+    durations: list[int]
+    default_duration: int | None
+    duration_field: str | None
+    duration_format: str
+    resolutions: list[str]
+    resolution_field: str | None
+    aspects: list[str]
+    aspect_field: str | None
+    audio: str
+    audio_field: str | None
+    fps: int
+    fps_field: str | None
+    fields: dict[str, str]
+    price: dict[str, Any]
+    extra: dict[str, Any]
+    min_input_seconds: float | None
+    max_input_seconds: float | None
+    constraints: list[dict[str, Any]]
+
+    @property
+    def label(self) -> str:
+        return f"{self.model.name} {KIND_LABEL[str(self.kind)]}"
+
+    def encode_duration(self, seconds: int) -> Any:
+        return encode_duration(self.duration_format, seconds)
+
+    def has_audio(self, wanted: bool | None) -> bool:
+        return has_audio(self.audio, wanted)
+
+    def cost(self, seconds: int, resolution: str, audio: bool) -> float:
+        return _segment_cost(self.price, self.durations, seconds, resolution, self.has_audio(audio))
+
+    def check(
+        self, seconds: int, resolution: str, aspect: str, prefix: str = "", why: str = "", seconds_field: str = ""
+    ) -> None:
+        """Refuse what this endpoint would reject, naming the field, the allowed values and why.
+
+        Only what the endpoint is sent is checked: an aspect is not checked where the endpoint
+        takes none (the picture's aspect is used), a resolution not where it takes none.
+        """
+        where = f" ({why})" if why else ""
+        if seconds not in self.durations:
+            raise InputError(
+                seconds_field or prefix + "seconds", f"{self.label} cannot render {seconds} s{where}", self.durations
+            )
+        if self.resolution_field and resolution not in self.resolutions:
+            raise InputError(
+                prefix + "resolution", f"{self.label} does not offer {resolution}{where}", self.resolutions
+            )
+        if self.aspect_field and aspect not in self.aspects:
+            raise InputError(prefix + "aspect", f"{self.label} does not offer {aspect}{where}", self.aspects)
+        values = {"seconds": seconds, "resolution": resolution, "aspect": aspect}
+        for rule in self.constraints:
+            if all(values.get(k) in v for k, v in rule.get("when", {}).items()):
+                for name, allowed in rule.get("allow", {}).items():
+                    if values.get(name) not in allowed:
+                        raise InputError(
+                            (seconds_field or prefix + name) if name == "seconds" else prefix + name,
+                            f"{self.model.name}: {seconds} s needs {' or '.join(map(str, allowed))}, "
+                            f"not {values.get(name)}; {rule.get('why', '')}".rstrip("; "),
+                            allowed,
+                        )
+
+    def allowed_durations(self, resolution: str, aspect: str) -> list[int]:
+        """The durations this endpoint renders at ``resolution`` / ``aspect`` (constraints applied)."""
+        out = []
+        for d in self.durations:
+            try:
+                self.check(d, resolution, aspect)
+            except InputError:
+                continue
+            out.append(d)
+        return out
+
+
 @dataclass
 class ModelSpec:
     id: str
@@ -66,6 +206,9 @@ class ModelSpec:
     prompt_max: int = 5000
     data_uri: bool = False
     image_model: str = ""  # keyframe image model; "" = the first one of the same provider
+    fps_field: str | None = None
+    kind: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-kind overrides (catalog.toml)
+    constraints: list[dict[str, Any]] = field(default_factory=list)  # rules over combinations
 
     @property
     def retired(self) -> bool:
@@ -85,56 +228,78 @@ class ModelSpec:
             raise InputError("model", f"{self.id} has no {kind} endpoint", self.kinds) from None
 
     def encode_duration(self, seconds: int) -> Any:
-        if self.duration_format == "int":
-            return int(seconds)
-        return self.duration_format.format(n=seconds)
+        return encode_duration(self.duration_format, seconds)
 
     def has_audio(self, wanted: bool | None) -> bool:
-        if self.audio == "always":
-            return True
-        if self.audio == "none":
-            return False
-        return True if wanted is None else bool(wanted)
+        return has_audio(self.audio, wanted)
 
-    def _table_price(self, table: dict[str, float] | None, resolution: str) -> float | None:
-        if not table:
-            return None
-        if resolution in table:
-            return float(table[resolution])
-        if "default" in table:
-            return float(table["default"])
-        return None
+    def price_per_second(self, resolution: str, audio: bool, kind: Kind | str | None = None) -> float:
+        """USD per second of video (of ``kind``, else the model's main price)."""
+        return _price_per_second(self._price_table(kind), self.durations, resolution, audio)
 
-    def price_per_second(self, resolution: str, audio: bool) -> float:
-        """USD per second of video; per-clip prices are spread over the clip."""
-        if self.price.get("per_clip"):
-            clip = self.price["per_clip"]
-            d = str(self.durations[0])
-            return float(clip[d]) / int(d)
-        tables = [self.price.get("per_second_audio"), self.price.get("per_second")]
-        if not audio:
-            tables.reverse()
-        for table in tables:
-            value = self._table_price(table, resolution)
-            if value is not None:
-                return value
-        return 0.0
+    def segment_cost(self, seconds: int, resolution: str, audio: bool, kind: Kind | str | None = None) -> float:
+        """What fal bills for one call of ``kind`` that renders ``seconds`` of video."""
+        return _segment_cost(self._price_table(kind), self.durations, seconds, resolution, audio)
 
-    def segment_cost(self, seconds: int, resolution: str, audio: bool) -> float:
-        clip = self.price.get("per_clip")
-        if clip and str(seconds) in clip:
-            return float(clip[str(seconds)])
-        return round(self.price_per_second(resolution, audio) * seconds, 4)
+    def _price_table(self, kind: Kind | str | None) -> dict[str, Any]:
+        if kind is not None and str(kind) in self.kind and "price" in self.kind[str(kind)]:
+            return self.kind[str(kind)]["price"]
+        return self.price
 
-    def price_label(self, resolution: str | None = None) -> str:
+    def price_label(self, resolution: str | None = None, kind: Kind | str | None = None) -> str:
         res = resolution or self.default_resolution or self.resolutions[0]
-        if self.price.get("per_clip"):
-            return ", ".join(f"${v:.2f}/{k}s" for k, v in self.price["per_clip"].items())
-        silent = self.price_per_second(res, False)
-        voiced = self.price_per_second(res, True)
-        if self.audio == "optional" and silent != voiced:
-            return f"${silent:.2f}/s (${voiced:.2f}/s with audio)"
-        return f"${voiced if self.audio == 'always' else silent:.2f}/s"
+        table = self._price_table(kind)
+        audio = self.for_kind(kind).audio if kind is not None and self.supports(Kind(kind)) else self.audio
+        if table.get("per_clip"):
+            label = ", ".join(f"{usd(v)}/{k}s" for k, v in table["per_clip"].items())
+        else:
+            silent = _price_per_second(table, self.durations, res, False)
+            voiced = _price_per_second(table, self.durations, res, True)
+            if audio == "optional" and silent != voiced:
+                label = f"{usd(silent)}/s ({usd(voiced)}/s with audio)"
+            else:
+                label = f"{usd(voiced if audio == 'always' else silent)}/s"
+        return label if table.get("confirmed", True) else label + " (estimate)"
+
+    def for_kind(self, kind: Kind | str) -> KindSpec:
+        """What one endpoint of this model takes: model-level values with the kind's overrides."""
+        k = Kind(kind)
+        endpoint = self.endpoint(k)
+        over = self.kind.get(str(k), {})
+
+        def pick(name: str) -> Any:
+            return over[name] if name in over else getattr(self, name)
+
+        fields = dict(self.fields)
+        fields.update(over.get("fields", {}))
+        return KindSpec(
+            model=self,
+            kind=k,
+            endpoint=endpoint,
+            durations=list(pick("durations")),
+            default_duration=over.get("default_duration", self.default_duration),
+            duration_field=pick("duration_field") or None,
+            duration_format=pick("duration_format"),
+            resolutions=list(pick("resolutions")),
+            resolution_field=pick("resolution_field") or None,
+            aspects=list(pick("aspects")),
+            aspect_field=pick("aspect_field") or None,
+            audio=pick("audio"),
+            audio_field=pick("audio_field") or None,
+            fps=int(pick("fps")),
+            fps_field=pick("fps_field") or None,
+            fields=fields,
+            price=dict(over["price"]) if "price" in over else dict(self.price),
+            extra=dict(over.get("extra", {})),
+            min_input_seconds=over.get("min_input_seconds"),
+            max_input_seconds=over.get("max_input_seconds"),
+            constraints=[c for c in self.constraints if str(k) in c.get("kinds", [str(k)])],
+        )
+
+    def price_confirmed(self) -> bool:
+        """False when any of the model's prices is marked as an estimate in the catalog."""
+        tables = [self.price] + [o["price"] for o in self.kind.values() if "price" in o]
+        return all(t.get("confirmed", True) for t in tables)
 
     def validate_prompt(self, prompt: str, field_name: str = "prompt") -> None:
         if not prompt or not prompt.strip():
@@ -250,6 +415,134 @@ def load_catalog(user_file: Path | None = None) -> Catalog:
 # --- request validation ------------------------------------------------------------
 
 
+def segment_kind(spec: ModelSpec, mode: Mode, index: int, start_image: bool) -> Kind:
+    """The kind of provider call that renders segment ``index`` (1-based) in ``mode``.
+
+    The pipeline builds its requests from this, so validation and rendering agree.
+    """
+    mode = Mode(mode)
+    if mode is Mode.KEYFRAMES:
+        return Kind.FLF2V
+    if index == 1 or mode is Mode.PARALLEL:
+        return Kind.I2V if index == 1 and start_image and spec.supports(Kind.I2V) else Kind.T2V
+    if mode is Mode.EXTEND:
+        return Kind.EXTEND
+    return Kind.I2V if spec.supports(Kind.I2V) else Kind.T2V  # chain: from the last frame
+
+
+def _kind_reason(kind: Kind, index: int, mode: Mode) -> str:
+    if kind is Kind.T2V and index == 1:
+        return "segment 1 starts from text; give a start image to start from a picture"
+    return {
+        Kind.T2V: f"{mode} mode renders from text",
+        Kind.I2V: "it starts from a picture",
+        Kind.FLF2V: "keyframe mode renders between two pictures",
+        Kind.EXTEND: "extend mode extends the segment before",
+    }[kind]
+
+
+def mode_models(catalog: Catalog, mode: Mode) -> list[str]:
+    """Current models that can serve ``mode``."""
+    need = {Mode.KEYFRAMES: Kind.FLF2V, Mode.EXTEND: Kind.EXTEND}.get(Mode(mode))
+    return [m.id for m in catalog if not m.retired and (need is None or m.supports(need))]
+
+
+def model_modes(spec: ModelSpec) -> list[str]:
+    """The modes a model can serve."""
+    out = [str(Mode.CHAIN), str(Mode.PARALLEL)]
+    if spec.supports(Kind.FLF2V):
+        out.append(str(Mode.KEYFRAMES))
+    if spec.supports(Kind.EXTEND):
+        out.append(str(Mode.EXTEND))
+    return out
+
+
+def _check_mode(spec: ModelSpec, mode: Mode, catalog: Catalog, field_name: str) -> None:
+    if mode is Mode.KEYFRAMES and not spec.supports(Kind.FLF2V):
+        raise InputError(
+            field_name,
+            f"{spec.name} has no first-last-frame endpoint for keyframe mode; use another model",
+            mode_models(catalog, mode),
+        )
+    if mode is Mode.EXTEND and not spec.supports(Kind.EXTEND):
+        raise InputError(
+            field_name,
+            f"{spec.name} has no extend endpoint for extend mode; use another model",
+            mode_models(catalog, mode),
+        )
+
+
+def extend_seconds(spec: ModelSpec, wanted: int) -> int:
+    """Seconds an extension adds: ``wanted`` where the extend endpoint allows it, else the nearest it does."""
+    ks = spec.for_kind(Kind.EXTEND)
+    if wanted in ks.durations:
+        return wanted
+    return min(ks.durations, key=lambda d: (abs(d - wanted), d))
+
+
+def fit_plan(plan: Plan, catalog: Catalog) -> Plan:
+    """Give the extension segments of an extend-mode plan a length the extend endpoint can add."""
+    spec = catalog.get(plan.model)
+    if plan.mode is Mode.EXTEND and spec.supports(Kind.EXTEND):
+        for seg in plan.segments[1:]:
+            seg.seconds = extend_seconds(spec, seg.seconds)
+    return plan
+
+
+def _check_segments(
+    spec: ModelSpec, mode: Mode, seconds: list[int], resolution: str, aspect: str, start_image: bool, plan: bool
+) -> None:
+    """Every provider call the plan will make, checked against its endpoint before anything is paid for."""
+    checked: set[tuple[Kind, int]] = set()
+    for i, sec in enumerate(seconds, 1):
+        kind = segment_kind(spec, mode, i, start_image)
+        ks = spec.for_kind(kind)
+        if (kind, sec) not in checked:
+            checked.add((kind, sec))
+            ks.check(
+                sec,
+                resolution,
+                aspect,
+                prefix="plan." if plan else "",
+                why=_kind_reason(kind, i, mode),
+                seconds_field=f"plan.segments[{i}].seconds" if plan else "seconds",
+            )
+        if kind is Kind.EXTEND:
+            prev = seconds[i - 2]
+            lo, hi = ks.min_input_seconds, ks.max_input_seconds
+            if (hi is not None and prev > hi) or (lo is not None and prev < lo):
+                bounds = f"{lo or 0:g}-{hi:g} s" if hi is not None else f"at least {lo:g} s"
+                raise InputError(
+                    f"plan.segments[{i - 1}].seconds" if plan else "seconds",
+                    f"{ks.label} takes a video of {bounds}; segment {i - 1} ({prev} s) is the video "
+                    f"segment {i} extends",
+                    [
+                        d
+                        for d in spec.for_kind(segment_kind(spec, mode, i - 1, start_image)).durations
+                        if (hi is None or d <= hi) and (lo is None or d >= lo)
+                    ],
+                )
+
+
+def form_choices(spec: ModelSpec, mode: Mode, start_image: bool = False) -> dict[str, list[Any]]:
+    """What the prompt screen offers for ``spec`` in ``mode``: the values every call of the plan accepts."""
+    mode = Mode(mode)
+    if (mode is Mode.KEYFRAMES and not spec.supports(Kind.FLF2V)) or (
+        mode is Mode.EXTEND and not spec.supports(Kind.EXTEND)
+    ):
+        mode = Mode.CHAIN
+    kinds = {segment_kind(spec, mode, i, start_image) for i in (1, 2)}
+    first = spec.for_kind(segment_kind(spec, mode, 1, start_image))
+    resolutions = [
+        r
+        for r in spec.resolutions
+        if all(r in spec.for_kind(k).resolutions or not spec.for_kind(k).resolution_field for k in kinds)
+    ]
+    aspect_kinds = [spec.for_kind(k) for k in kinds if spec.for_kind(k).aspect_field]
+    aspects = [a for a in spec.aspects if all(a in ks.aspects for ks in aspect_kinds)] or list(spec.aspects)
+    return {"seconds": list(first.durations), "resolution": resolutions or list(spec.resolutions), "aspect": aspects}
+
+
 def resolve_request(req: Request, catalog: Catalog) -> Request:
     """Check a request against the chosen model and fill in its defaults.
 
@@ -263,6 +556,11 @@ def resolve_request(req: Request, catalog: Catalog) -> Request:
         or not (MIN_SEGMENTS <= req.segments <= MAX_SEGMENTS)
     ):
         raise InputError("segments", f"{req.segments} is out of range", [f"{MIN_SEGMENTS}-{MAX_SEGMENTS}"])
+    try:
+        mode = Mode(req.mode)
+    except ValueError:
+        raise InputError("mode", f"unknown mode {req.mode!r}", [str(m) for m in Mode]) from None
+    _check_mode(spec, mode, catalog, "mode")
     seconds = req.seconds if req.seconds is not None else (spec.default_duration or spec.durations[0])
     if seconds not in spec.durations:
         raise InputError("seconds", f"{spec.name} cannot render {seconds} s segments", spec.durations)
@@ -272,12 +570,8 @@ def resolve_request(req: Request, catalog: Catalog) -> Request:
     aspect = req.aspect or spec.aspects[0]
     if aspect not in spec.aspects:
         raise InputError("aspect", f"{spec.name} does not offer {aspect}", spec.aspects)
-    mode = Mode(req.mode)
-    if mode is Mode.KEYFRAMES and not spec.supports(Kind.FLF2V):
-        flf = [m.id for m in catalog if m.supports(Kind.FLF2V) and not m.retired]
-        raise InputError(
-            "mode", f"{spec.name} has no first-last-frame endpoint for keyframe mode; use another model", flf
-        )
+    plan_seconds = [seconds] + [extend_seconds(spec, seconds) if mode is Mode.EXTEND else seconds] * (req.segments - 1)
+    _check_segments(spec, mode, plan_seconds, resolution, aspect, req.start_image is not None, plan=False)
     if req.planner not in ("offline", "openai"):
         raise InputError("planner", f"unknown planner {req.planner!r}", ["offline", "openai"])
     if req.start_image is not None:
@@ -308,19 +602,23 @@ def validate_plan(plan: Plan, catalog: Catalog) -> ModelSpec:
         raise InputError(
             "plan.segments", f"{len(plan.segments)} segments is out of range", [f"{MIN_SEGMENTS}-{MAX_SEGMENTS}"]
         )
+    _check_mode(spec, plan.mode, catalog, "plan.mode")
     if plan.resolution not in spec.resolutions:
         raise InputError("plan.resolution", f"{spec.name} does not offer {plan.resolution}", spec.resolutions)
     if plan.aspect not in spec.aspects:
         raise InputError("plan.aspect", f"{spec.name} does not offer {plan.aspect}", spec.aspects)
     for i, seg in enumerate(plan.segments, 1):
         spec.validate_prompt(seg.prompt, f"plan.segments[{i}].prompt")
-        if seg.seconds not in spec.durations:
-            raise InputError(
-                f"plan.segments[{i}].seconds", f"{spec.name} cannot render {seg.seconds} s", spec.durations
-            )
+    _check_segments(
+        spec,
+        plan.mode,
+        [s.seconds for s in plan.segments],
+        plan.resolution,
+        plan.aspect,
+        plan.start_image is not None,
+        plan=True,
+    )
     if plan.mode is Mode.KEYFRAMES:
-        if not spec.supports(Kind.FLF2V):
-            raise InputError("plan.mode", f"{spec.name} has no first-last-frame endpoint for keyframe mode")
         if plan.keyframes and len(plan.keyframes) != len(plan.segments) + 1:
             raise InputError(
                 "plan.keyframes",
@@ -338,11 +636,19 @@ def keyframe_count(plan: Plan) -> int:
     return len(plan.segments) + 1 - (1 if plan.start_image else 0)
 
 
+def plan_segment_cost(plan: Plan, spec: ModelSpec, index: int, seconds: int | None = None) -> float:
+    """What fal bills for segment ``index`` of ``plan`` (its kind's price)."""
+    kind = segment_kind(spec, plan.mode, index, plan.start_image is not None)
+    secs = plan.segments[index - 1].seconds if seconds is None else seconds
+    if not spec.supports(kind):
+        return spec.segment_cost(secs, plan.resolution, spec.has_audio(plan.audio))
+    return spec.for_kind(kind).cost(secs, plan.resolution, spec.has_audio(plan.audio))
+
+
 def estimate_cost(plan: Plan, catalog: Catalog) -> float:
-    """Videos plus, in keyframe mode, the keyframe images."""
+    """Videos (each at its kind's price) plus, in keyframe mode, the keyframe images."""
     spec = catalog.get(plan.model)
-    audio = spec.has_audio(plan.audio)
-    total = sum(spec.segment_cost(s.seconds, plan.resolution, audio) for s in plan.segments)
+    total = sum(plan_segment_cost(plan, spec, i) for i in range(1, len(plan.segments) + 1))
     if plan.mode is Mode.KEYFRAMES:
         total += keyframe_count(plan) * catalog.image_model_for(spec).price_per_image
     return round(total, 4)

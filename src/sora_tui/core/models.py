@@ -59,6 +59,7 @@ class Mode(enum.StrEnum):
     CHAIN = "chain"
     PARALLEL = "parallel"
     KEYFRAMES = "keyframes"
+    EXTEND = "extend"  # segment k+1 extends segment k's video (models with an extend endpoint)
 
 
 class Kind(enum.StrEnum):

@@ -24,9 +24,11 @@ from .catalog import (
     Catalog,
     ModelSpec,
     estimate_cost,
+    fit_plan,
     frame_size,
     keyframe_count,
     load_catalog,
+    plan_segment_cost,
     resolve_request,
     validate_plan,
 )
@@ -214,7 +216,7 @@ class Engine:
         if req.planner == "openai":
             kwargs = {"settings": self.settings, "env": self.env}
         planner = get_planner(req.planner, **kwargs)
-        plan = await planner.plan(req, spec)
+        plan = fit_plan(await planner.plan(req, spec), self.catalog)
         plan.seams = req.seams or self.default_seam_settings()
         plan.seams.validate()
         return plan
@@ -563,6 +565,8 @@ class _JobRun:
             self.log(f"rendering {len(self.plan.segments)} segments on {self.spec.id} ({self.plan.mode} mode)")
             if self.plan.mode is Mode.CHAIN:
                 await self.run_chain()
+            elif self.plan.mode is Mode.EXTEND:
+                await self.run_extend()
             elif self.plan.mode is Mode.KEYFRAMES:
                 frames = await self.run_keyframes()
                 if self.review_keyframes:
@@ -602,7 +606,7 @@ class _JobRun:
         if self.max_cost is None:
             return
         remaining = sum(
-            self.spec.segment_cost(s.seconds, self.plan.resolution, self.audio)
+            plan_segment_cost(self.plan, self.spec, s.index, s.seconds)
             for s in self.store.segments(self.job.id)
             if s.status is not SegmentStatus.DONE and not s.request_id
         )
@@ -680,6 +684,9 @@ class _JobRun:
         if self.plan.mode is Mode.KEYFRAMES:
             kf = self.engine.keyframe_path(self.job, seg.index - 1)
             return kf if kf.is_file() else None
+        if self.plan.mode is Mode.EXTEND and seg.index > 1:
+            last = segments[seg.index - 2].last_frame
+            return Path(last) if last else None
         if seg.index == 1 or self.plan.mode is Mode.PARALLEL:
             start = Path(self.plan.start_image) if (seg.index == 1 and self.plan.start_image) else None
         else:
@@ -753,6 +760,35 @@ class _JobRun:
         if Path(first.file) == Path(like.path):
             return like.first_stats
         return seams.analyze_segment(first.file, self.sent_image(first, self.store.segments(self.job.id))).first_stats
+
+    # --- extend mode (segment k+1 extends segment k's video) ------------------------
+
+    async def run_extend(self) -> None:
+        """Segment 1 as in chain mode; every later segment extends the video of the one before."""
+        start = Path(self.plan.start_image) if self.plan.start_image else None
+        previous: Path | None = None
+        for seg in self.store.segments(self.job.id):
+            self.check_cancel()
+            if seg.status is SegmentStatus.DONE:
+                self.emit(SegmentStatusChanged(self.job.id, seg.index, SegmentStatus.DONE, "already rendered"))
+            elif previous is None:
+                seg = await self.render_segment(seg, start)
+            else:
+                seg = await self.render_segment(seg, None, None, source=previous)
+            previous = Path(seg.file) if seg.file else None
+
+    async def keep_extension(self, seg: Segment, returned: Path, source: Path) -> Path:
+        """Measure what the extend endpoint returned and keep only the extension as the segment file."""
+        from . import media
+        from .extend import split_extension
+
+        dest = self.dir / seg_name(seg.index)
+        try:
+            result = await asyncio.to_thread(split_extension, returned, source, dest, seg.seconds)
+        except media.MediaError as exc:
+            raise BadResult(f"segment {seg.index}: {exc}") from None
+        self.log(f"segment {seg.index}: {result.describe()}", index=seg.index)
+        return dest
 
     async def run_parallel(self, frames_for: Callable[[Segment], tuple[Path | None, Path | None]]) -> None:
         """Render the pending segments at once (bounded by settings.concurrency)."""
@@ -836,8 +872,12 @@ class _JobRun:
 
     # --- one segment ----------------------------------------------------------------
 
-    def render_request(self, seg: Segment, start: Path | None, end: Path | None = None) -> RenderRequest:
-        if start is not None and end is not None:
+    def render_request(
+        self, seg: Segment, start: Path | None, end: Path | None = None, source: Path | None = None
+    ) -> RenderRequest:
+        if source is not None:  # extend mode: continue the video before
+            kind = Kind.EXTEND
+        elif start is not None and end is not None:
             kind = Kind.FLF2V
         elif start is not None and self.spec.supports(Kind.I2V):
             kind = Kind.I2V
@@ -857,14 +897,17 @@ class _JobRun:
             fps=self.spec.fps,
             start_image=start,
             end_image=end,
+            source_video=source,
             seed=seg.seed if seg.seed is not None else seg.index,
             label=f"segment {seg.index} of {len(self.plan.segments)}",
         )
 
-    async def render_segment(self, seg: Segment, start: Path | None, end: Path | None = None) -> Segment:
+    async def render_segment(
+        self, seg: Segment, start: Path | None, end: Path | None = None, source: Path | None = None
+    ) -> Segment:
         provider = self.engine.provider(self.spec)
         idx = seg.index
-        req = self.render_request(seg, start, end)
+        req = self.render_request(seg, start, end, source)
         if seg.started_at is None:
             self.set_segment(idx, started_at=time.time())
         sub: Submission | None = None
@@ -880,7 +923,7 @@ class _JobRun:
                 await self.wait(provider, sub, idx)
                 break
             except RequestNotFound:
-                cost = self.spec.segment_cost(seg.seconds, self.plan.resolution, self.audio)
+                cost = plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds)
                 self.log(
                     f"the provider no longer knows request {sub.request_id}; submitting again (cost ${cost:.2f})",
                     "warning",
@@ -889,7 +932,7 @@ class _JobRun:
                 self.set_segment(idx, **FORGET_REQUEST)
                 sub = None
         result = await self.retry(lambda: provider.result(sub), idx, "fetching the result")
-        dest = self.dir / seg_name(idx)
+        dest = self.dir / seg_name(idx, ".returned.mp4" if source is not None else ".mp4")
         self.emit(SegmentProgress(self.job.id, idx, 0.0, "downloading"))
         sent_at = time.monotonic()
 
@@ -903,7 +946,12 @@ class _JobRun:
         await self.retry(lambda: provider.download(result, dest, on_bytes), idx, "downloading")
         self.control.in_flight.pop(idx, None)
         self.set_segment(idx, SegmentStatus.DOWNLOADED, file=str(dest))
-        return await self.finish_segment(seg, dest, req.start_image)
+        sent = req.start_image
+        if source is not None:
+            dest = await self.keep_extension(seg, dest, source)
+            # an extension may begin on the source's last picture: the seam work checks for it
+            sent = self.dir / seg_name(idx - 1, "_last.png")
+        return await self.finish_segment(seg, dest, sent)
 
     async def finish_segment(self, seg: Segment, dest: Path, sent: Path | None = None) -> Segment:
         from . import media
@@ -951,7 +999,7 @@ class _JobRun:
 
     async def submit(self, provider: Provider, seg: Segment, req: RenderRequest) -> Submission:
         idx = seg.index
-        cost = self.spec.segment_cost(seg.seconds, self.plan.resolution, self.audio)
+        cost = plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds)
         if self.max_cost is not None and self.spent() + cost > self.max_cost + 1e-9:
             raise JobFailed(
                 f"budget cap reached: ${self.spent():.2f} spent, segment {idx} would cost ${cost:.2f} "
@@ -1006,10 +1054,8 @@ class _JobRun:
             if what != sent or (st.progress != sent_fraction and now - sent_at >= PROGRESS_EVERY):
                 sent, sent_fraction, sent_at = what, st.progress, now
                 self.emit(SegmentProgress(self.job.id, idx, st.progress, stage, st.queue_position, msg))
-            try:
-                await asyncio.wait_for(self.control.cancel_event.wait(), timeout=self.poll_interval(provider))
-            except TimeoutError:
-                pass
+            # returns at once when the provider streams a status change (fal: SSE), else after the poll interval
+            await provider.wait_for_change(sub, self.poll_interval(provider), self.control.cancel_event)
 
     def poll_interval(self, provider: Provider) -> float:
         return min(self.settings.poll_interval, 0.05) if provider.name == "preview" else self.settings.poll_interval

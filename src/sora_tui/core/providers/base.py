@@ -9,6 +9,7 @@ restarted process re-attaches with the stored ``Submission``.
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ class RenderRequest:
     fps: int
     start_image: Path | None = None  # i2v: first frame; flf2v: first frame
     end_image: Path | None = None  # flf2v: last frame
+    source_video: Path | None = None  # extend: the video to extend
     seed: int = 0
     label: str = ""  # e.g. "segment 2", for messages
 
@@ -137,6 +139,17 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     async def cancel(self, sub: Submission) -> None:
         """Ask the provider to stop a request (best effort)."""
+
+    async def wait_for_change(self, sub: Submission, timeout: float, cancel: asyncio.Event | None = None) -> None:
+        """Return after ``timeout`` seconds, sooner when ``cancel`` is set or the provider knows the
+        request's status may have changed (the caller then asks ``status``). Polling by default."""
+        if cancel is None:
+            await asyncio.sleep(timeout)
+            return
+        try:
+            await asyncio.wait_for(cancel.wait(), timeout=timeout)
+        except TimeoutError:
+            pass
 
     async def generate_image(self, req: ImageRequest, dest: Path) -> None:
         """Make a keyframe image at ``dest`` (PNG). Providers without image models raise."""

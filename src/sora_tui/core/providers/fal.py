@@ -37,17 +37,19 @@ import json
 import mimetypes
 import os
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import fal_client
 import fal_client.client as fal_impl
 import httpx
 
-from ..catalog import ModelSpec
+from ..catalog import KindSpec, ModelSpec
 from ..keys import redact
-from ..models import Kind
+from ..models import InputError, Kind
 from ..settings import Settings
 from .base import (
     AuthError,
@@ -132,6 +134,19 @@ def _log_messages(logs: Any) -> list[str]:
     return out
 
 
+STREAM_KEEPALIVE = 15.0  # fal sends a comment every 15 s on an open status stream
+
+
+@dataclass
+class _Watch:
+    """A request's open status stream: ``changed`` is set on every event and when the stream ends."""
+
+    changed: asyncio.Event
+    task: asyncio.Task | None = None
+    ended: bool = False
+    events: int = 0
+
+
 class FalProvider(Provider):
     name = "fal"
 
@@ -149,6 +164,8 @@ class FalProvider(Provider):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cdn_token: tuple[str, float] | None = None  # (authorization header, expires at)
         self._uploads: dict[str, str] = {}  # sha256 of bytes -> access URL
+        self._watches: dict[str, _Watch] = {}  # request id -> its status stream
+        self._no_stream: set[str] = set()  # queue hosts that answered the stream URL without SSE
 
     # --- plumbing -----------------------------------------------------------------
 
@@ -164,6 +181,7 @@ class FalProvider(Provider):
                 headers={"User-Agent": fal_impl.USER_AGENT}, timeout=self._timeout, follow_redirects=True
             )
             self._cdn_token = None
+            self._watches = {}
             self._loop = loop
         assert self._http is not None and self._plain is not None
         return self._http, self._plain
@@ -288,20 +306,32 @@ class FalProvider(Provider):
     # --- video --------------------------------------------------------------------
 
     async def build_arguments(self, req: RenderRequest) -> dict[str, Any]:
-        """The JSON body for ``req``, from the catalog's field mapping of its model and kind."""
+        """The JSON body for ``req``: exactly the fields its endpoint's input has (catalog, per kind).
+
+        A request the endpoint would reject (a value outside its allowed set, an impossible
+        combination, an extend source outside the input limits) is refused here, before any submit.
+        """
         spec = req.model
+        ks = spec.for_kind(req.kind)
+        try:
+            ks.check(req.seconds, req.resolution, req.aspect, why=req.label)
+        except InputError as exc:
+            raise self._error(ProviderError, f"{req.label or 'this request'} cannot be sent: {exc}") from None
         body: dict[str, Any] = {"prompt": req.prompt}
-        if spec.duration_field:
-            body[spec.duration_field] = spec.encode_duration(req.seconds)
-        if spec.resolution_field and req.resolution:
-            body[spec.resolution_field] = req.resolution
-        if spec.aspect_field and req.aspect:
-            body[spec.aspect_field] = req.aspect
-        if spec.audio == "optional" and spec.audio_field:
-            body[spec.audio_field] = bool(req.audio)
+        if ks.duration_field:
+            body[ks.duration_field] = ks.encode_duration(req.seconds)
+        if ks.resolution_field and req.resolution:
+            body[ks.resolution_field] = req.resolution
+        if ks.aspect_field and req.aspect:
+            body[ks.aspect_field] = req.aspect
+        if ks.audio == "optional" and ks.audio_field:
+            body[ks.audio_field] = bool(req.audio)
+        if ks.fps_field:
+            body[ks.fps_field] = ks.fps
+        body.update(ks.extra)
 
         def field(role: str) -> str:
-            name = spec.fields.get(role)
+            name = ks.fields.get(role)
             if not name:
                 raise self._error(
                     ProviderError, f"the catalog entry of {spec.id} names no '{role}' field for {req.kind} requests"
@@ -319,8 +349,36 @@ class FalProvider(Provider):
             body[first] = await self.image_url(req.start_image, spec)
             body[last] = await self.image_url(req.end_image, spec)
         elif req.kind is Kind.EXTEND:
-            raise self._error(ProviderError, f"{spec.name}: extending a video is not supported by sora-tui yet")
+            if req.source_video is None:
+                raise self._error(ProviderError, f"{req.label or 'this request'}: extending needs the video before it")
+            await asyncio.to_thread(self._check_extend_source, ks, Path(req.source_video), req.label)
+            body[field("video")] = await self.video_url(Path(req.source_video))
         return body
+
+    def _check_extend_source(self, ks: KindSpec, path: Path, label: str) -> None:
+        """The input limits of an extend endpoint, measured on the video that would be sent."""
+        if ks.max_input_seconds is None and ks.min_input_seconds is None:
+            return
+        from .. import media
+
+        try:
+            length = media.probe(path).duration
+        except media.MediaError as exc:
+            raise self._error(ProviderError, f"{label}: the video to extend cannot be read ({exc})") from None
+        hi, lo = ks.max_input_seconds, ks.min_input_seconds
+        if (hi is not None and length > hi + 0.05) or (lo is not None and length < lo - 0.05):
+            bounds = f"{lo or 0:g}-{hi:g} s" if hi is not None else f"at least {lo:g} s"
+            raise self._error(
+                ProviderError, f"{label}: {ks.label} takes a video of {bounds}; {path.name} is {length:.2f} s"
+            )
+
+    async def video_url(self, path: Path) -> str:
+        """A URL the model can read the video at ``path`` from (a fal storage upload)."""
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise self._error(ProviderError, f"cannot read video {path}: {exc.strerror}") from None
+        return await self.upload_bytes(data, "video/mp4", Path(path).name)
 
     async def _submit(self, endpoint: str, arguments: dict[str, Any]) -> Submission:
         data = await self._call(
@@ -385,6 +443,72 @@ class FalProvider(Provider):
             return ProviderStatus("completed", logs=logs)
         raise self._error(TransientError, f"fal returned an unknown status {state!r} for request {sub.request_id}")
 
+    # --- status stream (server-sent events) -------------------------------------------
+
+    async def wait_for_change(self, sub: Submission, timeout: float, cancel: asyncio.Event | None = None) -> None:
+        """Wait for the next event of the request's status stream (``GET …/status/stream``), at most
+        ``timeout`` seconds, so a completion is noticed at once instead of at the next poll. Servers
+        that do not stream (gateways, some fakes) are remembered and simply polled."""
+        status_url, _, _ = self._urls(sub)
+        host = urlsplit(status_url).netloc
+        watch = self._watches.get(sub.request_id)
+        if watch is None and host not in self._no_stream:
+            await self._clients()
+            watch = _Watch(asyncio.Event())
+            watch.task = asyncio.get_running_loop().create_task(self._stream(sub, status_url, host, watch))
+            self._watches[sub.request_id] = watch
+        if watch is None or watch.ended:
+            await super().wait_for_change(sub, timeout, cancel)
+            return
+        waits = [asyncio.ensure_future(watch.changed.wait())]
+        if cancel is not None:
+            waits.append(asyncio.ensure_future(cancel.wait()))
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+        watch.changed.clear()
+
+    async def _stream(self, sub: Submission, status_url: str, host: str, watch: _Watch) -> None:
+        """Read the request's status stream until COMPLETED (or until it fails: polling goes on)."""
+        from httpx_sse import aconnect_sse
+
+        http, _ = await self._clients()
+        timeout = httpx.Timeout(self._timeout.connect, read=STREAM_KEEPALIVE * 4)
+        try:
+            async with aconnect_sse(
+                http, "GET", status_url.rstrip("/") + "/stream", params={"logs": "0"}, timeout=timeout
+            ) as source:
+                ctype = source.response.headers.get("content-type", "")
+                if source.response.status_code != 200 or "text/event-stream" not in ctype:
+                    if source.response.status_code in (404, 405, 501) or "text/event-stream" not in ctype:
+                        self._no_stream.add(host)
+                    return
+                async for event in source.aiter_sse():
+                    if not event.data:
+                        continue
+                    watch.events += 1
+                    watch.changed.set()
+                    try:
+                        state = json.loads(event.data).get("status")
+                    except (ValueError, AttributeError):
+                        state = None
+                    if state == "COMPLETED":
+                        return
+        except (httpx.HTTPError, OSError, ValueError):
+            pass  # the stream is a shortcut; polling still notices everything
+        except asyncio.CancelledError:
+            raise
+        finally:
+            watch.ended = True
+            watch.changed.set()
+
+    def _forget_watch(self, request_id: str) -> None:
+        watch = self._watches.pop(request_id, None)
+        if watch is not None and watch.task is not None and not watch.task.done():
+            watch.task.cancel()
+
     async def _output(self, sub: Submission) -> dict[str, Any]:
         _, response_url, _ = self._urls(sub)
         data = await self._call(
@@ -400,6 +524,7 @@ class FalProvider(Provider):
 
     async def result(self, sub: Submission) -> RenderResult:
         data = await self._output(sub)
+        self._forget_watch(sub.request_id)
         video = data.get("video")
         url = video.get("url") if isinstance(video, dict) else (video if isinstance(video, str) else None)
         if not url:
@@ -411,6 +536,7 @@ class FalProvider(Provider):
         return RenderResult(video_url=str(url), raw=data)
 
     async def cancel(self, sub: Submission) -> None:
+        self._forget_watch(sub.request_id)
         _, _, cancel_url = self._urls(sub)
         await self._call(
             "PUT",
@@ -511,8 +637,9 @@ class FalProvider(Provider):
                 break
             if time.monotonic() > deadline:
                 raise self._error(TransientError, f"image request {sub.request_id} on {req.endpoint} did not finish")
-            await asyncio.sleep(self.settings.poll_interval)
+            await self.wait_for_change(sub, self.settings.poll_interval)
         data = await self._output(sub)
+        self._forget_watch(sub.request_id)
         images = data.get("images")
         first = images[0] if isinstance(images, list) and images else None
         url = first.get("url") if isinstance(first, dict) else None
@@ -521,6 +648,8 @@ class FalProvider(Provider):
         await self._download(str(url), Path(dest), None)
 
     async def aclose(self) -> None:
+        for request_id in list(self._watches):
+            self._forget_watch(request_id)
         for client in (self._http, self._plain):
             if client is not None:
                 try:

@@ -11,7 +11,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Header, Static, TextArea
 
-from ...core.catalog import estimate_cost
+from ...core.catalog import estimate_cost, fit_plan
 from ...core.models import InputError, Plan, Request, SegmentPlan
 from ..format import duration, money
 from ..widgets.footer import Footer
@@ -99,13 +99,20 @@ class PromptScreen(Screen):
             model=resolved.model,
             resolution=resolved.resolution or "",
             aspect=resolved.aspect or "",
-            segments=[SegmentPlan(prompt="x", seconds=seconds)] * resolved.segments,
+            segments=[SegmentPlan(prompt="x", seconds=seconds) for _ in range(resolved.segments)],
+            mode=resolved.mode,
             audio=bool(resolved.audio),
+            start_image=resolved.start_image,
         )
+        fit_plan(plan, self.app.engine.catalog)  # extend mode: the extensions' own lengths
         cost = estimate_cost(plan, self.app.engine.catalog)
         free = " (free, offline)" if spec.provider == "preview" else ""
+        later = plan.segments[-1].seconds
+        parts = f"{resolved.segments} × {seconds} s"
+        if later != seconds:
+            parts = f"{seconds} s + {resolved.segments - 1} × {later} s"
         estimate.update(
-            f"Total [b]{duration(resolved.segments * seconds)}[/] = {resolved.segments} × {seconds} s · "
+            f"Total [b]{duration(plan.total_seconds)}[/] = {parts} · "
             f"{spec.name} {resolved.resolution} {resolved.aspect} · estimate [b]{money(cost)}[/]{free}"
         )
         return resolved

@@ -14,7 +14,7 @@ from typing import Any
 from textual.containers import VerticalScroll
 from textual.message import Message
 
-from ...core.catalog import Catalog, ModelSpec
+from ...core.catalog import Catalog, ModelSpec, segment_kind
 from ...core.models import InputError, Mode, Plan, SegmentPlan
 from .keyframe_editor import KeyframeEditor
 from .segment_editor import SegmentEditor
@@ -84,7 +84,8 @@ class PlanEditor(VerticalScroll):
             self._plan.keyframes = keyframes
             widgets.append(KeyframeEditor(0, keyframes[0], n))
         for i, seg in enumerate(plan.segments, 1):
-            widgets.append(SegmentEditor(i, seg, spec, plan.resolution, audio))
+            kind = segment_kind(spec, plan.mode, i, plan.start_image is not None)
+            widgets.append(SegmentEditor(i, seg, spec, plan.resolution, audio, kind))
             if keyframes:
                 widgets.append(KeyframeEditor(i, keyframes[i], n))
         await self.remove_children()

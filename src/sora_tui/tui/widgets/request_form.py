@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static, TextArea
 
-from ...core.catalog import Catalog, ModelSpec
+from ...core.catalog import Catalog, ModelSpec, form_choices
 from ...core.models import MAX_SEGMENTS, MIN_SEGMENTS, InputError, Mode, Request
 
 FIELDS = ("prompt", "segments", "seconds", "model", "resolution", "aspect", "mode", "planner", "start_image")
@@ -22,6 +22,7 @@ MODES = [
     ("chain: last frame → next start", "chain"),
     ("parallel: all at once", "parallel"),
     ("keyframes: shared boundary frames", "keyframes"),
+    ("extend: each segment extends the video before", "extend"),
 ]
 
 
@@ -162,12 +163,14 @@ class RequestForm(Vertical):
         return self.query_one(f"#{name}", Select)
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "model" and not self._loading:
-            self._apply_model(str(event.value))
+        if event.select.id in ("model", "mode") and not self._loading:
+            self._apply_model(str(self._select("model").value))
         self.post_message(self.Changed(self))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
+        if event.input.id == "start_image" and not self._loading:  # a picture start allows e.g. `auto` aspect
+            self._apply_model(str(self._select("model").value))
         self.post_message(self.Changed(self))
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
@@ -175,12 +178,17 @@ class RequestForm(Vertical):
         self.post_message(self.Changed(self))
 
     def _apply_model(self, model_id: str) -> None:
-        """Offer only the durations, resolutions and aspects the chosen model allows."""
+        """Offer only the durations, resolutions and aspects that every call of the chosen model
+        and mode accepts (e.g. LTX-2.3 text-to-video takes no `auto` aspect; Veo Fast extends at 720p)."""
         spec = self._spec(model_id)
+        mode_value = self._select("mode").value
+        mode = Mode(str(mode_value)) if isinstance(mode_value, str) else Mode.CHAIN
+        start_image = bool(self.query_one("#start_image", Input).value.strip())
+        choices = form_choices(spec, mode, start_image)
         for name, allowed, default, labels in (
-            ("seconds", spec.durations, spec.default_duration, lambda d: f"{d} s"),
-            ("resolution", spec.resolutions, spec.default_resolution, str),
-            ("aspect", spec.aspects, None, str),
+            ("seconds", choices["seconds"], spec.default_duration, lambda d: f"{d} s"),
+            ("resolution", choices["resolution"], spec.default_resolution, str),
+            ("aspect", choices["aspect"], None, str),
         ):
             select = self._select(name)
             current = select.value
@@ -217,14 +225,17 @@ class RequestForm(Vertical):
             self.query_one("#prompt", TextArea).load_text(req.prompt)
             self.query_one("#segments", Input).value = str(req.segments)
             self._select("model").value = req.model
+            self._select("mode").value = str(Mode(req.mode))
+            self.query_one("#start_image", Input).value = req.start_image or ""
             self._apply_model(req.model)
             spec = self._spec(req.model)
-            self._select("seconds").value = self._pick(req.seconds, spec.durations, spec.default_duration)
-            self._select("resolution").value = self._pick(req.resolution, spec.resolutions, spec.default_resolution)
-            self._select("aspect").value = self._pick(req.aspect, spec.aspects, None)
-            self._select("mode").value = str(Mode(req.mode))
+            choices = form_choices(spec, Mode(req.mode), bool(req.start_image))
+            self._select("seconds").value = self._pick(req.seconds, choices["seconds"], spec.default_duration)
+            self._select("resolution").value = self._pick(
+                req.resolution, choices["resolution"], spec.default_resolution
+            )
+            self._select("aspect").value = self._pick(req.aspect, choices["aspect"], None)
             self._select("planner").value = req.planner
-            self.query_one("#start_image", Input).value = req.start_image or ""
         finally:
             self._loading = False
 

@@ -10,7 +10,7 @@ from textual.message import Message
 from textual.widgets import Input, Label, Select, Static, TextArea
 
 from ...core.catalog import ModelSpec
-from ...core.models import SegmentPlan
+from ...core.models import Kind, SegmentPlan
 from ..format import money
 from .request_form import FieldError
 
@@ -37,18 +37,29 @@ class SegmentEditor(Vertical):
             super().__init__()
             self.editor = editor
 
-    def __init__(self, index: int, segment: SegmentPlan, spec: ModelSpec, resolution: str, audio: bool, **kw: Any):
+    def __init__(
+        self,
+        index: int,
+        segment: SegmentPlan,
+        spec: ModelSpec,
+        resolution: str,
+        audio: bool,
+        kind: Kind | None = None,
+        **kw: Any,
+    ):
         super().__init__(**kw)
         self.index = index
         self.segment = segment
         self.spec = spec
         self.resolution = resolution
         self.audio = audio
+        self.kind = kind if kind is not None and spec.supports(kind) else None  # the call that renders it
+        self.durations = spec.for_kind(self.kind).durations if self.kind is not None else spec.durations
 
     def compose(self) -> ComposeResult:
         seconds = self.segment.seconds
-        options = [(f"{d} s", d) for d in self.spec.durations]
-        if seconds not in self.spec.durations:
+        options = [(f"{d} s", d) for d in self.durations]
+        if seconds not in self.durations:
             options.append((f"{seconds} s (not allowed)", seconds))
         with Horizontal(classes="seg-head"):
             yield Label(f"#{self.index}", classes="seg-num")
@@ -59,7 +70,7 @@ class SegmentEditor(Vertical):
         yield FieldError(classes="seg-error")
 
     def _cost_text(self, seconds: int) -> str:
-        return money(self.spec.segment_cost(seconds, self.resolution, self.audio))
+        return money(self.spec.segment_cost(seconds, self.resolution, self.audio, self.kind))
 
     def to_segment(self) -> SegmentPlan:
         value = self.query_one(".seg-seconds", Select).value
