@@ -492,7 +492,8 @@ class _JobRun:
     def spent(self) -> float:
         videos = sum(s.cost_usd for s in self.store.segments(self.job.id))
         images = sum(k.cost_usd for k in self.store.keyframes(self.job.id))
-        return round(videos + images, 4)
+        speech = self.store.finishing_cost(self.job.id)  # narration made by the finishing stage
+        return round(videos + images + speech, 4)
 
     def emit_cost(self) -> None:
         spent = self.spent()
