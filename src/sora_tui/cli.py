@@ -49,6 +49,7 @@ def _add_request_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--planner", choices=["offline", "openai"], help="who writes the segment prompts")
     p.add_argument("--start-image", help="image file the first segment starts on")
     p.add_argument("--no-audio", action="store_true", help="silent video (models with optional audio)")
+    p.add_argument("--narration", action="store_true", help="the planner also writes a narration line per segment")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keyframe mode: stop after the keyframe images, before any video is paid for",
     )
+    p.add_argument("--music", help="finish with this music bed (and the narration) after the join")
 
     p = sub.add_parser("plan", help="write a plan file to review and edit before rendering")
     _add_request_args(p)
@@ -116,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("keys", help="API keys for fal and OpenAI (env var first, then the OS keyring)")
     p.add_argument("action", choices=["status", "set", "delete"])
     p.add_argument("name", nargs="?", choices=["fal", "openai"])
+
+    from .cli_finish import add_parsers
+
+    add_parsers(sub, _money)
 
     p = sub.add_parser("serve", help="serve the studio to a browser (textual-serve)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -176,6 +182,10 @@ def print_plan(engine: Engine, plan: Plan, out) -> None:
         f"({plan.resolution}, {plan.aspect}, {plan.mode} mode{', audio' if audio else ''}) — "
         f"estimated cost [b]${engine.estimate(plan):.2f}[/b]"
     )
+    from .core.finish.narration import check_plan
+
+    for issue in check_plan(plan):
+        out.print(f"[yellow]narration too long:[/yellow] {issue}", markup=True, highlight=False)
 
 
 def _confirm(question: str) -> bool:
@@ -281,6 +291,7 @@ def _request(engine: Engine, args: argparse.Namespace):
             planner=args.planner or engine.settings.default_planner or "offline",
             start_image=args.start_image,
             audio=False if args.no_audio else None,
+            narration=bool(getattr(args, "narration", False)),
         )
     )
 
@@ -332,6 +343,10 @@ async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask
             _console().print(
                 f"[green]done[/green]: {final.output} ({final.duration_s:.1f} s, ${final.cost_usd:.2f}) — job {final.id}"
             )
+        if getattr(args, "music", None) or (final.plan is not None and final.plan.has_narration):
+            from .cli_finish import finish_after_render
+
+            return await finish_after_render(engine, final, args)
         return EXIT_OK
     _err(f"job {final.id} {final.status}: {final.error or ''}")
     return EXIT_FAILED
@@ -344,6 +359,10 @@ async def cmd_generate(engine: Engine, args: argparse.Namespace) -> int:
         from .core.pipeline import check_output_path
 
         check_output_path(args.output)
+    if args.music:
+        from .cli_finish import check_music
+
+        check_music(args.music)
     if args.plan_file:
         plan = engine.load_plan_file(args.plan_file)
     else:
@@ -580,6 +599,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _dispatch(args: argparse.Namespace) -> int:
     engine = _engine()
     try:
+        from .cli_finish import ASYNC_HANDLERS, SYNC_HANDLERS
+
         handler = {
             "generate": cmd_generate,
             "plan": cmd_plan,
@@ -587,10 +608,11 @@ async def _dispatch(args: argparse.Namespace) -> int:
             "resume": cmd_resume,
             "redo": cmd_redo,
             "keyframes": cmd_keyframes,
+            **ASYNC_HANDLERS,
         }.get(args.command)
         if handler is not None:
             return await handler(engine, args)
-        sync = {"history": cmd_history, "show": cmd_show, "models": cmd_models}[args.command]
+        sync = {"history": cmd_history, "show": cmd_show, "models": cmd_models, **SYNC_HANDLERS}[args.command]
         return sync(engine, args)
     finally:
         await engine.aclose()

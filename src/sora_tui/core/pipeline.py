@@ -157,6 +157,7 @@ class Engine:
 
     def resolve(self, req: Request) -> Request:
         resolved = resolve_request(req, self.catalog)
+        resolved.narration = req.narration  # the finishing stage's request field (not the catalog's)
         spec = self.catalog.get(resolved.model)
         if spec.provider == "fal" and not self.has_key("fal"):
             raise InputError(
@@ -215,7 +216,10 @@ class Engine:
         return await planner.plan(req, spec)
 
     def estimate(self, plan: Plan) -> float:
-        return estimate_cost(plan, self.catalog)
+        from .finish.tts import estimate_plan_speech
+
+        # video (and keyframes) plus the narration's speech with the configured TTS provider
+        return round(estimate_cost(plan, self.catalog) + estimate_plan_speech(plan, self.settings), 4)
 
     def load_plan_file(self, path: str | Path) -> Plan:
         p = Path(path).expanduser()

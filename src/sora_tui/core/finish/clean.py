@@ -150,7 +150,9 @@ def _job_items(engine: Engine, job_id: str, folder: Path, keep: str) -> list[Cle
     return items
 
 
-def plan_clean(engine: Engine, older_than_s: float = 7 * 86400, keep: str = "finals", now: float | None = None) -> CleanReport:
+def plan_clean(
+    engine: Engine, older_than_s: float = 7 * 86400, keep: str = "finals", now: float | None = None
+) -> CleanReport:
     """What a clean-up would remove (nothing is touched)."""
     if keep not in KEEP_CHOICES:
         raise InputError("keep", f"unknown choice {keep!r}", list(KEEP_CHOICES))
@@ -186,7 +188,9 @@ def apply_clean(engine: Engine, report: CleanReport) -> CleanReport:
                 removed.append(item)
         for o in engine.store.outputs(job_id):
             if any(Path(o.path) == r.path for r in removed):
-                engine.store.mark_output_removed(o.id, f"clean-up: {next(r.reason for r in removed if r.path == Path(o.path))}")
+                engine.store.mark_output_removed(
+                    o.id, f"clean-up: {next(r.reason for r in removed if r.path == Path(o.path))}"
+                )
         if removed:
             kinds: dict[str, int] = {}
             for r in removed:

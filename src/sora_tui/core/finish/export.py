@@ -113,9 +113,7 @@ def export(
                 "[a]palettegen=stats_mode=diff[p];[b][p]paletteuse=dither=bayer:bayer_scale=4"
             )
             args = ["-i", str(src), "-filter_complex", f"[0:v]{graph}", "-an", "-loop", "0", str(tmp)]
-            duration_out = duration / speed
-            run(args, total=duration_out, progress=progress, cancel=cancel, what=what)
-            return _result(preset.name, dest, [dest], duration_out)
+            duration = duration / speed
         else:
             assert preset.box is not None
             upscale = preset.name != "webm"

@@ -440,7 +440,7 @@ class Finisher:
                 self.log(job.id, f"export {preset} failed: {exc}", "error")
                 raise FinishError(str(exc)) from None
             # subtitles travel with the export (next to it), when the source has them
-            sub_files = self._subtitles_for(job, src)
+            sub_files = self._subtitles_for(job, src) if preset != "gif-preview" else []
             for sub in sub_files:
                 target = result.path.parent / f"{base}{sub.suffix}"
                 target.write_bytes(sub.read_bytes())

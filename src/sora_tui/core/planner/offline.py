@@ -38,7 +38,16 @@ _NARRATION = [
     "Now the motion settles.",
     "And here, the story comes to rest.",
 ]
-_FALLBACK = ["Here it begins.", "It moves.", "Look closer.", "Onward.", "Light shifts.", "The peak.", "Calm.", "The end."]
+_FALLBACK = [
+    "Here it begins.",
+    "It moves.",
+    "Look closer.",
+    "Onward.",
+    "Light shifts.",
+    "The peak.",
+    "Calm.",
+    "The end.",
+]
 _STOP = {"a", "an", "the", "of", "in", "on", "at", "to", "and", "with", "down", "up", "into", "over", "its", "for"}
 
 
