@@ -49,7 +49,7 @@ class MixSettings:
 class MixResult:
     path: Path
     gain_db: float
-    method: str  # "gain" or "loudnorm"
+    method: str  # "gain", "loudnorm" or "silent" (nothing to hear: no sound track)
     measured_lufs: float
     measured_tp: float
 
@@ -154,10 +154,12 @@ def finish_audio(
     ceiling = settings.true_peak - TP_MARGIN
     measured = loudnorm_measure(mix_wav, settings.loudness, ceiling)
     m_i, m_tp = float(measured["input_i"]), float(measured["input_tp"])
-    if not math.isfinite(m_i) or m_i < -70:
-        raise MediaError("the finished sound is silent: no model sound, narration or music to mix")
-    gain_db = settings.loudness - m_i
-    if m_tp + gain_db <= ceiling:
+    silent = not math.isfinite(m_i) or m_i < -70  # no model sound, narration or music: no sound track
+    gain_db = 0.0 if silent else settings.loudness - m_i
+    if silent:
+        method = "silent"
+        afilter = "anull"
+    elif m_tp + gain_db <= ceiling:
         method = "gain"
         afilter = f"volume={gain_db:.3f}dB"
     else:  # a plain gain would clip: loudnorm's limiter keeps the true peak under the ceiling
@@ -171,7 +173,7 @@ def finish_audio(
     out_args = ["-i", str(video), "-i", str(mix_wav)]
     if subtitles is not None:
         out_args += ["-i", str(subtitles)]
-    out_args += ["-map", "0:v:0", "-map", "1:a:0"]
+    out_args += ["-map", "0:v:0"] + ([] if silent else ["-map", "1:a:0"])
     if burn is not None:
         out_args += [
             "-vf",
@@ -187,7 +189,8 @@ def finish_audio(
         ]
     else:
         out_args += ["-c:v", "copy"]
-    out_args += ["-af", afilter, "-c:a", "aac", "-b:a", "192k", "-ar", "48000"]
+    if not silent:
+        out_args += ["-af", afilter, "-c:a", "aac", "-b:a", "192k", "-ar", "48000"]
     if subtitles is not None:
         out_args += ["-map", "2:s:0", "-c:s", "mov_text", "-metadata:s:s:0", "language=eng"]
     for key, value in (metadata or {}).items():

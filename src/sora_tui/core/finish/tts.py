@@ -271,8 +271,9 @@ class Clip:
     seconds: float
 
 
-def prepare_clip(raw: Path, dest: Path, threshold_db: float = -45.0) -> Clip:
-    """Decode a TTS file, trim its silent ends, set its speech level, write 48 kHz mono WAV."""
+def prepare_clip(raw: Path, dest: Path, below_peak_db: float = 40.0) -> Clip:
+    """Decode a TTS file, trim its silent ends (10 ms frames ``below_peak_db`` under the loudest),
+    set its speech level, write 48 kHz mono WAV."""
     import numpy as np
 
     from .ffmpeg import decode_audio
@@ -283,6 +284,7 @@ def prepare_clip(raw: Path, dest: Path, threshold_db: float = -45.0) -> Clip:
     frame = RATE // 100  # 10 ms
     n = len(samples) // frame
     rms = np.sqrt(np.mean(samples[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-12)
+    threshold_db = max(-60.0, 20 * float(np.log10(rms.max())) - below_peak_db)
     loud = np.nonzero(20 * np.log10(rms) > threshold_db)[0]
     if loud.size == 0:
         raise TTSError(f"{raw.name} is silent")
