@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from finishkit import (
     decode_frames,
     frame_rgb,
@@ -26,7 +27,6 @@ from finishkit import (
     tone_level_db,
     video_md5,
 )
-
 from sora_tui.core.finish import narration as rules
 from sora_tui.core.finish.ffmpeg import decode_audio, measure_loudness, missing_features
 from sora_tui.core.finish.stage import Finisher, FinishOptions

@@ -107,9 +107,10 @@ def _job_items(engine: Engine, job_id: str, folder: Path, keep: str) -> list[Cle
     kept_dirs: set[Path] = set()
     for o in outputs:
         if o.kind in ("export", "poster"):
-            protected.add(Path(o.path))
-            if o.kind == "export":
-                kept_dirs.add(Path(o.path).parent)  # its folder: HLS segments, subtitle copies
+            main = Path(o.path)
+            protected |= {main, main.with_suffix(".srt"), main.with_suffix(".vtt")}  # with its subtitles
+            if main.suffix == ".m3u8":
+                kept_dirs.add(main.parent)  # HLS: the renditions' playlists and segments
     items: list[CleanItem] = []
 
     def add(path: Path, reason: str) -> None:

@@ -214,7 +214,7 @@ class Finisher:
         return out
 
     def estimate_speech(self, job: Job, tts: TTSProvider) -> float:
-        return round(sum(tts.estimate(text) for _, text in self.speech_to_make(job, tts)), 4)
+        return round(sum(tts.estimate(text) for _, text in self.speech_to_make(job, tts)), 6)
 
     async def narrate(self, job: Job, tts: TTSProvider) -> dict[int, NarrationRecord]:
         folder = job.job_dir / "narration"
