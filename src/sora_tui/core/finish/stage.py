@@ -485,5 +485,5 @@ def describe_outputs(records: list[OutputRecord]) -> list[str]:
         if r.removed_at is not None:
             out.append(f"{label} · removed ({r.note})")
         else:
-            out.append(f"{label} · {size} · {Path(r.path).name}")
+            out.append(f"{label} · {size}")
     return out

@@ -1,0 +1,56 @@
+"""The Finish & export screen: metadata, a finish and an export run in a worker with progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Input, Label, ProgressBar, Select, Static
+
+from sora_tui.core.models import JobStatus
+from sora_tui.tui.screens.export import ExportScreen, eta_text
+from sora_tui.tui.screens.history import HistoryScreen
+
+from .conftest import SIZE, small_plan, wait_for
+
+
+async def test_finish_and_export_from_history(make_app):
+    app = make_app("history")
+    plan = small_plan(n=2, seconds=2)
+    plan.audio = True
+    plan.segments[0].narration = "Here it begins."
+    job = app.engine.create_job(plan)
+    done = await app.engine.run(job.id)
+    assert done.status is JobStatus.COMPLETED
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), what="history")
+        await pilot.pause(0.2)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen), what="the export screen")
+        screen = app.screen
+        screen.query_one("#meta-title", Input).value = "Boat"
+        screen.query_one("#meta-hashtags", Input).value = "boat Rain"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        meta = app.engine.store.get_job(job.id).plan.metadata
+        assert meta.title == "Boat" and meta.hashtags == ["#boat", "#rain"]
+
+        await pilot.press("f6")
+        outputs = screen.query_one("#outputs", Static)
+        await wait_for(pilot, lambda: "finished v1" in str(outputs.render()), timeout=60, what="the finish")
+        assert str(screen.query_one("#stage", Label).render()) == "finish: done"
+        assert Path(job.folder, "finished_v1.srt").read_text().count("-->") == 1
+
+        screen.query_one("#preset", Select).value = "gif-preview"
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: "export gif-preview" in str(outputs.render()), timeout=60, what="the export")
+        assert screen.query_one("#progress", ProgressBar).progress == 1.0
+        assert Path(job.folder, "exports", "poster.jpg").is_file()
+        # back in History, the job lists its version and export with sizes
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        detail = str(app.screen.query_one("#detail-text", Static).render())
+        assert "finished v1 · " in detail and "export gif-preview · " in detail and "Boat" in detail
+
+
+def test_eta_text():
+    assert eta_text(None) == "ETA —" and eta_text(75.4) == "ETA 1:15" and eta_text(-1) == "ETA 0:00"
