@@ -244,12 +244,19 @@ def bench_tui(workdir: Path) -> list[Row]:
     ]
 
 
+def bench_finish(workdir: Path) -> list[Row]:
+    from bench_finish import bench_finish as run
+
+    return run(workdir, row)
+
+
 SECTIONS: dict[str, Callable[..., list[Row]]] = {
     "imports": lambda w: bench_imports(),
     "pipeline": bench_pipeline,
     "keyframes": bench_keyframes,
     "join": bench_join,
     "tui": bench_tui,
+    "finish": bench_finish,
 }
 
 

@@ -1,7 +1,7 @@
 """Running the bundled ffmpeg for the finishing stage: progress with an ETA, cancel, and measurements.
 
 ffmpeg is imageio-ffmpeg's binary (:func:`sora_tui.core.media.ffmpeg_exe`); its build has
-every filter and encoder used here (loudnorm, ebur128, sidechaincompress, subtitles with
+every filter and encoder used here (ebur128, alimiter, sidechaincompress, subtitles with
 libass, libx264, libvpx-vp9, libopus, the hls and webm muxers); :func:`missing_features`
 checks that at run time and names whatever a different binary lacks.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import re
 import subprocess
 import threading
@@ -29,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 # (fraction 0..1, seconds left or None)
 ProgressCallback = Callable[[float, float | None], None]
 
-NEEDED_FILTERS = ("loudnorm", "ebur128", "sidechaincompress", "amix", "subtitles", "afade", "aloop", "adelay")
+NEEDED_FILTERS = ("ebur128", "alimiter", "sidechaincompress", "amix", "subtitles", "afade", "adelay", "palettegen")
 NEEDED_ENCODERS = ("libx264", "aac", "mov_text", "libvpx-vp9", "libopus", "webvtt", "gif")
 NEEDED_MUXERS = ("mp4", "webm", "hls", "srt", "webvtt", "gif")
 
@@ -187,29 +186,6 @@ def measure_loudness(path: str | Path, stream: str = "a:0") -> Loudness:
         return float("-inf") if m is None or m.group(1) == "-inf" else float(m.group(1))
 
     return Loudness(num(i), num(peak), num(lra))
-
-
-def loudnorm_measure(path: str | Path, target: float, true_peak: float, lra: float = 11.0) -> dict[str, str]:
-    """First pass of ffmpeg's two-pass loudnorm: the measured_* values for the second pass."""
-    err = run_quick(
-        [
-            "-i",
-            str(path),
-            "-map",
-            "0:a:0",
-            "-af",
-            f"loudnorm=I={target}:TP={true_peak}:LRA={lra}:print_format=json",
-            "-f",
-            "null",
-            "-",
-        ],
-        "loudness analysis",
-    )
-    start = err.rfind("{")
-    try:
-        return json.loads(err[start : err.rfind("}") + 1])
-    except ValueError:
-        raise MediaError(f"loudness analysis of {Path(path).name} printed no result") from None
 
 
 def decode_audio(path: str | Path, rate: int = 48000, mono: bool = True, stream: str = "a:0") -> np.ndarray:

@@ -3,8 +3,8 @@
 The music bed (any audio file the user gives) is looped or trimmed to the video, faded in and
 out, set to ``music_lufs`` and ducked under the narration with ffmpeg's ``sidechaincompress``
 (the narration is the key). Everything is mixed into one float WAV, measured (EBU R128), and
-brought to the target loudness: a plain gain when the true peak then stays under the ceiling,
-ffmpeg's ``loudnorm`` (two-pass, measured values) otherwise. The picture is stream-copied
+brought to the target loudness (measured with ffmpeg's ``ebur128``): a plain gain when the true
+peak then stays under the ceiling, else the gain and a look-ahead limiter (``alimiter``). The picture is stream-copied
 unless subtitles are burned in; a soft ``mov_text`` subtitle track is added from the SRT.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..media import MediaError, atomic_path
-from .ffmpeg import ProgressCallback, has_audio_stream, loudnorm_measure, measure_loudness, run
+from .ffmpeg import ProgressCallback, has_audio_stream, measure_loudness, run
 from .subtitles import BURN_STYLE
 
 TP_MARGIN = 0.5  # dB kept below the true-peak ceiling for the AAC encoder's overshoot
@@ -49,9 +49,37 @@ class MixSettings:
 class MixResult:
     path: Path
     gain_db: float
-    method: str  # "gain", "loudnorm" or "silent" (nothing to hear: no sound track)
-    measured_lufs: float
-    measured_tp: float
+    method: str  # "gain", "gain+limiter" or "silent" (nothing to hear: no sound track)
+
+
+def _normalise(mix_wav: Path, workdir: Path, target: float, ceiling: float) -> tuple[str, float, Path]:
+    """Bring the mix to ``target`` LUFS with its true peak under ``ceiling`` dBTP.
+
+    A plain gain when the peak allows it; otherwise the gain and a look-ahead limiter set
+    0.5 dB under the ceiling (it holds sample peaks; the margin covers the peaks between
+    samples), measured again and corrected (the limiter takes away a little loudness).
+    """
+    first = measure_loudness(mix_wav)
+    if not math.isfinite(first.integrated) or first.integrated < -70:
+        return "silent", 0.0, mix_wav
+    gain = target - first.integrated
+    if first.true_peak + gain <= ceiling:
+        out = workdir / "level.wav"
+        run(["-i", str(mix_wav), "-af", f"volume={gain:.3f}dB", "-c:a", "pcm_f32le", str(out)], what="loudness")
+        return "gain", gain, out
+    limit = 10 ** ((ceiling - 0.5) / 20)
+    out = workdir / "level.wav"
+    for _ in range(3):
+        run(
+            ["-i", str(mix_wav), "-af", f"volume={gain:.3f}dB,alimiter=limit={limit:.5f}:level=false:latency=true"]
+            + ["-c:a", "pcm_f32le", str(out)],
+            what="loudness",
+        )
+        got = measure_loudness(out)
+        if abs(got.integrated - target) <= 0.3 and got.true_peak <= ceiling:
+            break
+        gain += target - got.integrated
+    return "gain+limiter", gain, out
 
 
 def _fmt(x: float) -> str:
@@ -152,25 +180,9 @@ def finish_audio(
         what="mixing the sound",
     )
     ceiling = settings.true_peak - TP_MARGIN
-    measured = loudnorm_measure(mix_wav, settings.loudness, ceiling)
-    m_i, m_tp = float(measured["input_i"]), float(measured["input_tp"])
-    silent = not math.isfinite(m_i) or m_i < -70  # no model sound, narration or music: no sound track
-    gain_db = 0.0 if silent else settings.loudness - m_i
-    if silent:
-        method = "silent"
-        afilter = "anull"
-    elif m_tp + gain_db <= ceiling:
-        method = "gain"
-        afilter = f"volume={gain_db:.3f}dB"
-    else:  # a plain gain would clip: loudnorm's limiter keeps the true peak under the ceiling
-        method = "loudnorm"
-        afilter = (
-            f"loudnorm=I={settings.loudness}:TP={ceiling}:LRA=11:measured_I={measured['input_i']}:"
-            f"measured_TP={measured['input_tp']}:measured_LRA={measured['input_lra']}:"
-            f"measured_thresh={measured['input_thresh']}:offset={measured['target_offset']}:linear=true,"
-            "aresample=48000"
-        )
-    out_args = ["-i", str(video), "-i", str(mix_wav)]
+    method, gain_db, level_wav = _normalise(mix_wav, workdir, settings.loudness, ceiling)
+    silent = method == "silent"  # no model sound, narration or music: no sound track
+    out_args = ["-i", str(video), "-i", str(level_wav)]
     if subtitles is not None:
         out_args += ["-i", str(subtitles)]
     out_args += ["-map", "0:v:0"] + ([] if silent else ["-map", "1:a:0"])
@@ -190,7 +202,7 @@ def finish_audio(
     else:
         out_args += ["-c:v", "copy"]
     if not silent:
-        out_args += ["-af", afilter, "-c:a", "aac", "-b:a", "192k", "-ar", "48000"]
+        out_args += ["-c:a", "aac", "-b:a", "192k", "-ar", "48000"]
     if subtitles is not None:
         out_args += ["-map", "2:s:0", "-c:s", "mov_text", "-metadata:s:s:0", "language=eng"]
     for key, value in (metadata or {}).items():
@@ -200,4 +212,4 @@ def finish_audio(
     with atomic_path(dest) as tmp:
         run([*out_args, str(tmp)], total=duration, progress=stage(0.35, 1.0), cancel=cancel, what="writing the video")
     shutil.rmtree(workdir, ignore_errors=True)
-    return MixResult(dest, gain_db, method, m_i, m_tp)
+    return MixResult(dest, gain_db, method)
