@@ -478,6 +478,16 @@ def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
     job = engine.find_job(args.job)
     summary = job_summary(engine, job)
     summary["plan"] = job.plan.to_dict() if job.plan else None
+    summary["outputs"] = [
+        {
+            "kind": o.kind,
+            "name": o.name,
+            "path": o.path,
+            "size_bytes": o.size_bytes,
+            "removed": o.removed_at is not None,
+        }
+        for o in engine.store.outputs(job.id, include_removed=True)
+    ]
     summary["logs"] = [
         {"ts": r.ts, "level": r.level, "segment": r.index, "message": r.message} for r in engine.store.logs(job.id)
     ]
@@ -492,6 +502,13 @@ def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
     for s in engine.store.segments(job.id):
         out.print(f"  segment {s.index:>2}: {s.status:<10} {s.file or ''} {('— ' + s.error) if s.error else ''}")
     out.print(f"output: {job.output or '—'}   cost: ${job.cost_usd:.2f}   folder: {job.folder}")
+    from .core.finish.stage import describe_outputs
+
+    if job.plan is not None and job.plan.metadata:
+        meta = job.plan.metadata
+        out.print(f"title: {meta.title}   {' '.join(meta.hashtags)}", markup=False)
+    for line in describe_outputs(engine.store.outputs(job.id, include_removed=True)):
+        out.print(f"  {line}", markup=False)
     if job.error:
         out.print(f"[red]error:[/red] {job.error}")
     out.print("[b]log[/b]")

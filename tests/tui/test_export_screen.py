@@ -54,3 +54,27 @@ async def test_finish_and_export_from_history(make_app):
 
 def test_eta_text():
     assert eta_text(None) == "ETA —" and eta_text(75.4) == "ETA 1:15" and eta_text(-1) == "ETA 0:00"
+
+
+async def test_plan_editor_keeps_narration_and_reports_overlong_lines(make_app):
+    from sora_tui.tui.screens.plan import PlanScreen
+    from sora_tui.tui.widgets.plan_editor import PlanEditor
+    from sora_tui.tui.widgets.request_form import FieldError
+
+    app = make_app()
+    plan = small_plan(n=2, seconds=2)
+    plan.segments[0].narration = "A short line."
+    plan.segments[1].narration = "far too many words for two seconds of a segment to carry"
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_plan(plan)
+        await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen), what="the plan screen")
+        await pilot.pause(0.2)
+        editor = app.screen.query_one(PlanEditor)
+        errors = [e.query_one(".seg-error", FieldError) for e in editor.editors]
+        assert not errors[0].has_class("-shown")
+        assert errors[1].has_class("-shown") and "narration: 12 words, 2 s fit about 5" in str(errors[1].render())
+        edited = app.screen.to_plan()
+        assert [s.narration for s in edited.segments] == [s.narration for s in plan.segments]
+        editor.editors[1].query_one(".seg-narration", Input).value = "Now it fits."
+        await pilot.pause(0.1)
+        assert not errors[1].has_class("-shown")
