@@ -235,12 +235,13 @@ def test_overlong_narration_is_reported_before_anything_is_spoken(tmp_path):
     engine = make_engine(tmp_path)
     job_id = make_job(engine, segments=2, seconds=2)
     job = engine.find_job(job_id)
-    job.plan.segments[1].narration = " ".join(["word"] * 12)
-    engine.store.update_job(job_id, plan=job.plan)
+    job.plan.segments[1].narration = " ".join(["word"] * 12)  # the user edits the job's plan.json
+    (job.job_dir / "plan.json").write_text(json.dumps(job.plan.to_dict()))
     assert rules.check_plan(job.plan)[0].index == 2
     with pytest.raises(InputError, match=r"segment 2: narration has 12 words, 2 s fit about 5"):
         asyncio.run(Finisher(engine).finish(job_id, FinishOptions()))
     assert engine.store.narration(job_id) == [] and engine.store.outputs(job_id) == []
+    assert engine.find_job(job_id).plan.segments[1].narration.count("word") == 12  # taken from plan.json
 
 
 def test_captions_without_narration_and_a_missing_music_file(tmp_path):

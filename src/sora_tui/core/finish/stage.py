@@ -122,6 +122,31 @@ class Finisher:
 
     # --- what a job has ---------------------------------------------------------------------
 
+    def current_plan(self, job: Job) -> Plan:
+        """The job's plan with the narration, titles and metadata of its plan.json (the user may edit them)."""
+        assert job.plan is not None
+        path = job.job_dir / "plan.json"
+        if not path.is_file():
+            return job.plan
+        edited = self.engine.load_plan_file(path)
+        if [s.seconds for s in edited.segments] != [s.seconds for s in job.plan.segments]:
+            raise InputError(
+                "plan",
+                f"{path} has other segments than the rendered video; finishing takes narration, titles and "
+                f"metadata from it: change segments with `sora-tui redo {job.id} --from K`",
+            )
+        plan = job.plan
+        changed = False
+        for mine, theirs in zip(plan.segments, edited.segments, strict=True):
+            if (mine.narration, mine.title) != (theirs.narration, theirs.title):
+                mine.narration, mine.title, changed = theirs.narration, theirs.title, True
+        if edited.metadata != plan.metadata:
+            plan.metadata, changed = edited.metadata, True
+        if changed:
+            self.store.update_job(job.id, plan=plan)
+            self.store.log(job.id, "narration, titles or metadata taken from the edited plan.json")
+        return plan
+
     def job(self, ref: str) -> Job:
         job = self.engine.find_job(ref)
         if job.status is not JobStatus.COMPLETED or job.plan is None:
@@ -268,13 +293,11 @@ class Finisher:
             if seconds > room:
                 tempo = seconds / (room * 0.98)
                 if tempo > MAX_TEMPO:
-                    budget = rules.word_budget(
-                        room / (seconds / max(1, rules.word_count(rec.text))) / rules.WORDS_PER_SECOND
-                    )
+                    fits = max(1, int(room * rules.word_count(rec.text) / seconds))  # at this voice's pace
                     raise InputError(
                         f"segment {i} narration",
                         f"spoken it takes {seconds:.1f} s but the segment lasts {room:.1f} s; shorten it to about "
-                        f"{budget} words in {job.job_dir / 'plan.json'} (or `sora-tui meta`), then finish again — "
+                        f"{fits} words in {job.job_dir / 'plan.json'} and finish again — "
                         "nothing was cut",
                     )
                 faster = clip.with_name(clip.stem + ".fit.wav")
@@ -323,7 +346,7 @@ class Finisher:
         assert job.plan is not None
         with self._locked(job):
             try:
-                return await self._finish(job, job.plan, opts)
+                return await self._finish(job, self.current_plan(job), opts)
             except Cancelled:
                 self.log(job.id, "finishing cancelled; the joined video and earlier versions are unchanged", "warning")
                 raise
