@@ -48,7 +48,9 @@ def test_openai_speech_is_requested_once_per_line_and_costed(tmp_path, openai_fa
     for rec in engine.store.narration(job_id):
         words = len(rec.text.split())
         assert abs(rec.seconds - (words / WORDS_PER_SECOND - 0.1)) < 0.05
-    # finishing again pays for nothing
+    # finishing again pays for nothing, even after a clean-up (paid speech is kept)
+    cleaned = apply_clean(engine, plan_clean(engine, 0, "finals"))
+    assert cleaned.items and not [i for i in cleaned.items if i.path.parent.name == "narration"]
     asyncio.run(Finisher(engine).finish(job_id, FinishOptions()))
     assert len(openai_fake.speeches) == len(lines)
     assert engine.find_job(job_id).cost_usd == pytest.approx(expected, abs=1e-4)

@@ -6,8 +6,8 @@ that is being finished or exported (its lock is held). What is removed, by ``kee
 - both: hand-off PNGs (``seg_NN_first.png``, ``seg_NN_last.png``), files kept for inspection
   (``*.bad.mp4``), temporary files (hidden ``.*.tmp*`` / ``.*.part``), the finishing stage's work
   folders, and files in ``exports/`` that no kept export owns (replaced or unfinished exports);
-- ``finals`` (the default) also: segment videos, keyframe images, narration clips and superseded
-  finished versions, so that a job keeps only ``plan.json``, the joined video, its newest finished
+- ``finals`` (the default) also: segment videos, keyframe images, narration clips that cost nothing
+  to make again (paid speech stays) and superseded finished versions, so that a job keeps only ``plan.json``, the joined video, its newest finished
   version (with its subtitles) and its exports;
 - ``all`` keeps all of those.
 
@@ -138,8 +138,11 @@ def _job_items(engine: Engine, job_id: str, folder: Path, keep: str) -> list[Cle
             elif re.fullmatch(r"finished_v\d+\.(mp4|srt|vtt)", name):
                 add(path, "superseded finished version")
     if keep == "finals" and (folder / "narration").is_dir():
+        # paid speech stays: finishing again must not pay for it twice
+        paid = {Path(r.file) for r in store.narration(job_id) if r.file and r.cost_usd > 0}
         for path in sorted((folder / "narration").iterdir()):
-            add(path, "narration clip")
+            if path not in paid:
+                add(path, "narration clip")
     exports = folder / "exports"
     if exports.is_dir():
         for path in sorted(exports.rglob("*")):
