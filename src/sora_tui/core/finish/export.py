@@ -119,6 +119,7 @@ def export(
             upscale = preset.name != "webm"
             w, h = fit(info.width, info.height, preset.box, upscale=upscale)
             args = ["-i", str(src), *maps, "-map", "0:s?", "-vf", f"scale={w}:{h}:flags=lanczos,setsar=1"]
+            args += ["-fps_mode", "passthrough"]  # every source frame once (no frame added for a start offset)
             if preset.suffix == ".webm":
                 args += ["-c:v", "libvpx-vp9", "-b:v", "0", "-crf", "32", "-deadline", "good", "-cpu-used", "4"]
                 args += ["-row-mt", "1", "-pix_fmt", "yuv420p", "-c:a", "libopus", "-b:a", "128k", "-c:s", "webvtt"]
@@ -154,7 +155,7 @@ def _hls(
     for i, (_, _, rate) in enumerate(HLS_RENDITIONS):
         args += [f"-b:v:{i}", rate, f"-maxrate:v:{i}", rate, f"-bufsize:v:{i}", rate]
     gop = max(1, round(info.fps * HLS_SEGMENT_S))
-    args += ["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0"]
+    args += ["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0", "-fps_mode", "passthrough"]
     if audio:
         args += ["-c:a", "aac", "-b:a", "128k", "-ar", "48000"]
     stream_map = " ".join(f"v:{i},a:{i}" if audio else f"v:{i}" for i in range(n))
