@@ -176,3 +176,53 @@ def test_cli_finish_export_clean(sora_cmd, cli_env, home, tmp_path):
     assert not names & {"final.mp4", "finished_v1.mp4", "finished_v1.srt", "plan.json", "master.m3u8"}
     res = run("finish", "last", "--music", str(tmp_path / "missing.wav"))
     assert res.returncode == 2 and "music:" in res.stderr
+
+
+async def test_openai_planner_writes_narration_within_the_budget_and_metadata(openai_fake: OpenAIFake):
+    from sora_tui.core.catalog import load_catalog, resolve_request
+    from sora_tui.core.finish.narration import check_plan
+    from sora_tui.core.models import Request
+    from sora_tui.core.planner.base import get_planner
+
+    catalog = load_catalog()
+    req = resolve_request(Request(prompt="A red fox crosses a snowy forest", segments=3, seconds=4), catalog)
+    req.narration = True
+    settings = Settings(openai_base_url=openai_fake.url, openai_model="gpt-test", openai_max_retries=0)
+    planner = get_planner("openai", settings=settings, env={"OPENAI_API_KEY": openai_fake.key})
+    openai_fake.long_narration = 1  # the first answer's narration is too long: one repair
+    plan = await planner.plan(req, catalog.get(req.model))
+    assert len(openai_fake.completions) == 2
+    repair = openai_fake.completions[1].json["messages"][-1]["content"]
+    assert "segment 1's narration has 15 words; 4 s fit at most 10" in repair
+    assert all(s.narration for s in plan.segments) and check_plan(plan) == []
+    assert "at most 10 words" in openai_fake.completions[0].json["messages"][1]["content"]
+    assert plan.metadata.title and plan.metadata.hashtags == ["#aivideo", "#story"]
+    schema = openai_fake.completions[0].json["response_format"]["json_schema"]["schema"]
+    assert {"title", "description", "hashtags"} <= set(schema["properties"])
+
+
+def test_offline_planner_narration_fits_and_metadata():
+    from sora_tui.core.finish.narration import check_plan
+    from sora_tui.core.models import Request
+    from sora_tui.core.planner.offline import offline_plan
+
+    for n, seconds in ((1, 2), (4, 4), (8, 6)):
+        plan = offline_plan(Request("a paper boat drifts down a rainy street at dusk", n, seconds, narration=True))
+        assert all(s.narration.endswith(".") for s in plan.segments) and check_plan(plan) == []
+    assert offline_plan(Request("a paper boat", 2, 4)).segments[0].narration == ""
+    assert plan.metadata.title == "A paper boat drifts down a rainy street" and "#aivideo" in plan.metadata.hashtags
+
+
+def test_auto_clean_at_start_follows_the_setting(tmp_path):
+    from sora_tui.core.finish.clean import auto_clean
+
+    engine = make_engine(tmp_path, auto_clean_days=3, auto_clean_keep="all")
+    job_id = make_job(engine, segments=1, seconds=1, narration=False)
+    folder = engine.find_job(job_id).job_dir
+    assert auto_clean(engine).items == []  # finished just now
+    with engine.store._lock:  # four days ago
+        engine.store._db.execute("UPDATE jobs SET updated_at=updated_at-4*86400 WHERE id=?", (job_id,))
+    report = auto_clean(engine)
+    assert {i.path.name for i in report.items} == {"seg_01_first.png", "seg_01_last.png"}
+    assert (folder / "seg_01.mp4").is_file() and (folder / "final.mp4").is_file()
+    assert auto_clean(make_engine(tmp_path)) is None  # off by default
