@@ -78,3 +78,18 @@ async def test_plan_editor_keeps_narration_and_reports_overlong_lines(make_app):
         editor.editors[1].query_one(".seg-narration", Input).value = "Now it fits."
         await pilot.pause(0.1)
         assert not errors[1].has_class("-shown")
+
+
+async def test_finishing_settings_are_saved(make_app, home):
+    app = make_app(mode="settings")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#tts_provider", Select).value = "openai"
+        app.screen.query_one("#loudness_lufs", Select).value = -23.0
+        app.screen.query_one("#auto_clean_days", Select).value = 7
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        text = (home / "config" / "settings.toml").read_text()
+        assert 'tts_provider = "openai"' in text and "loudness_lufs = -23.0" in text and "auto_clean_days = 7" in text
+        settings = app.engine.settings
+        assert (settings.tts_provider, settings.loudness_lufs, settings.auto_clean_days) == ("openai", -23.0, 7)
