@@ -249,6 +249,10 @@ def bench_handoff(workdir: Path) -> list[Row]:
     import bench_handoff
 
     return bench_handoff.rows(row)
+def bench_finish(workdir: Path) -> list[Row]:
+    from bench_finish import bench_finish as run
+
+    return run(workdir, row)
 
 
 SECTIONS: dict[str, Callable[..., list[Row]]] = {
@@ -258,6 +262,7 @@ SECTIONS: dict[str, Callable[..., list[Row]]] = {
     "join": bench_join,
     "tui": bench_tui,
     "handoff": bench_handoff,
+    "finish": bench_finish,
 }
 
 

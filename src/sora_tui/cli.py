@@ -65,6 +65,7 @@ def _add_request_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-colour-anchor", action="store_true", help="do not hold colour to the first segment")
     p.add_argument("--colour-reference", metavar="IMAGE", help="hold colour to this picture instead of segment 1")
+    p.add_argument("--narration", action="store_true", help="the planner also writes a narration line per segment")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keyframe mode: stop after the keyframe images, before any video is paid for",
     )
+    p.add_argument("--music", help="finish with this music bed (and the narration) after the join")
 
     p = sub.add_parser("plan", help="write a plan file to review and edit before rendering")
     _add_request_args(p)
@@ -137,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("keys", help="API keys for fal and OpenAI (env var first, then the OS keyring)")
     p.add_argument("action", choices=["status", "set", "delete"])
     p.add_argument("name", nargs="?", choices=["fal", "openai"])
+
+    from .cli_finish import add_parsers
+
+    add_parsers(sub, _money)
 
     p = sub.add_parser("serve", help="serve the studio to a browser (textual-serve)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -250,6 +256,10 @@ def print_plan(engine: Engine, plan: Plan, out) -> None:
         f"({plan.resolution}, {plan.aspect}, {plan.mode} mode{', audio' if audio else ''}) — "
         f"estimated cost [b]${engine.estimate(plan):.2f}[/b]"
     )
+    from .core.finish.narration import check_plan
+
+    for issue in check_plan(plan):
+        out.print(f"[yellow]narration too long:[/yellow] {issue}", markup=True, highlight=False)
 
 
 def _confirm(question: str) -> bool:
@@ -366,6 +376,7 @@ def _request(engine: Engine, args: argparse.Namespace):
             start_image=args.start_image,
             audio=False if args.no_audio else None,
             seams=seams,
+            narration=bool(getattr(args, "narration", False)),
         )
     )
 
@@ -417,6 +428,10 @@ async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask
             _console().print(
                 f"[green]done[/green]: {final.output} ({final.duration_s:.1f} s, ${final.cost_usd:.2f}) — job {final.id}"
             )
+        if getattr(args, "music", None) or (final.plan is not None and final.plan.has_narration):
+            from .cli_finish import finish_after_render
+
+            return await finish_after_render(engine, final, args)
         return EXIT_OK
     _err(f"job {final.id} {final.status}: {final.error or ''}")
     return EXIT_FAILED
@@ -429,6 +444,10 @@ async def cmd_generate(engine: Engine, args: argparse.Namespace) -> int:
         from .core.pipeline import check_output_path
 
         check_output_path(args.output)
+    if args.music:
+        from .cli_finish import check_music
+
+        check_music(args.music)
     if args.plan_file:
         plan = engine.load_plan_file(args.plan_file)
     else:
@@ -558,6 +577,16 @@ def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
     job = engine.find_job(args.job)
     summary = job_summary(engine, job)
     summary["plan"] = job.plan.to_dict() if job.plan else None
+    summary["outputs"] = [
+        {
+            "kind": o.kind,
+            "name": o.name,
+            "path": o.path,
+            "size_bytes": o.size_bytes,
+            "removed": o.removed_at is not None,
+        }
+        for o in engine.store.outputs(job.id, include_removed=True)
+    ]
     summary["logs"] = [
         {"ts": r.ts, "level": r.level, "segment": r.index, "message": r.message} for r in engine.store.logs(job.id)
     ]
@@ -573,6 +602,13 @@ def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
         out.print(f"  segment {s.index:>2}: {s.status:<10} {s.file or ''} {('— ' + s.error) if s.error else ''}")
     out.print(f"output: {job.output or '—'}   cost: ${job.cost_usd:.2f}   folder: {job.folder}")
     print_seams(job, out)
+    from .core.finish.stage import describe_outputs
+
+    if job.plan is not None and job.plan.metadata:
+        meta = job.plan.metadata
+        out.print(f"title: {meta.title}   {' '.join(meta.hashtags)}", markup=False)
+    for line in describe_outputs(engine.store.outputs(job.id, include_removed=True)):
+        out.print(f"  {line}", markup=False)
     if job.error:
         out.print(f"[red]error:[/red] {job.error}")
     out.print("[b]log[/b]")
@@ -715,6 +751,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _dispatch(args: argparse.Namespace) -> int:
     engine = _engine()
     try:
+        from .cli_finish import ASYNC_HANDLERS, SYNC_HANDLERS
+
         handler = {
             "generate": cmd_generate,
             "plan": cmd_plan,
@@ -722,10 +760,11 @@ async def _dispatch(args: argparse.Namespace) -> int:
             "resume": cmd_resume,
             "redo": cmd_redo,
             "keyframes": cmd_keyframes,
+            **ASYNC_HANDLERS,
         }.get(args.command)
         if handler is not None:
             return await handler(engine, args)
-        sync = {"history": cmd_history, "show": cmd_show, "models": cmd_models}[args.command]
+        sync = {"history": cmd_history, "show": cmd_show, "models": cmd_models, **SYNC_HANDLERS}[args.command]
         return sync(engine, args)
     finally:
         await engine.aclose()

@@ -8,7 +8,13 @@ seconds=S; keyframes=K`` line that the OpenAI planner writes into its user messa
 Switches (see :class:`OpenAIFake`): ``status`` (e.g. 401 for every call),
 ``fail_next(status, count)`` (e.g. 429 bursts), ``refusal``, ``finish_reason``
 ("length", "content_filter"), ``malformed`` (count of answers with broken JSON),
-``wrong_count`` (count of answers with one segment too few), ``wrong_seconds``.
+``wrong_count`` (count of answers with one segment too few), ``wrong_seconds``,
+``long_narration`` (count of answers whose narration is over the word budget asked for).
+
+``POST /v1/audio/speech`` answers with real audio (WAV: one voice-like burst per word at
+2.5 words a second) like OpenAI's speech endpoint; it is as strict as the real one about
+its fields (unknown field, missing input/model/voice, input over 4096 characters, an
+unknown response_format: HTTP 400). ``speech_status`` answers every speech call with a status.
 Every request is recorded (headers with lower-case names, JSON body).
 """
 
@@ -25,6 +31,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 SPEC_RE = re.compile(r"PLAN SPEC: segments=(\d+); seconds=(\d+); keyframes=(\d+)")
+NARRATION_RE = re.compile(r"narration line per segment, spoken over it: at most (\d+) words")
+SPEECH_FIELDS = {"model", "input", "voice", "instructions", "response_format", "speed", "stream_format"}
+SPEECH_FORMATS = {"mp3", "opus", "aac", "flac", "wav", "pcm"}
 
 
 @dataclass
@@ -46,6 +55,8 @@ class OpenAIFake:
         self.malformed = 0
         self.wrong_count = 0
         self.wrong_seconds = 0
+        self.long_narration = 0
+        self.speech_status: int | None = None
         self.delay = 0.0
         self.records: list[Recorded] = []
         self._faults: deque[int] = deque()
@@ -86,6 +97,10 @@ class OpenAIFake:
     def completions(self) -> list[Recorded]:
         return [r for r in self.records if r.path.endswith("/chat/completions")]
 
+    @property
+    def speeches(self) -> list[Recorded]:
+        return [r for r in self.records if r.path.endswith("/audio/speech")]
+
     # --- answer -------------------------------------------------------------------
 
     def answer(self, body: dict[str, Any]) -> tuple[str, str, str | None]:
@@ -110,20 +125,34 @@ class OpenAIFake:
         if self.refusal:
             return "", "stop", self.refusal
         idea = ""
+        budget = 0
         for msg in body.get("messages", []):
             if msg.get("role") == "user" and isinstance(msg.get("content"), str):
-                idea = msg["content"].splitlines()[0].removeprefix("Idea: ")
-                break
+                if not idea:
+                    idea = msg["content"].splitlines()[0].removeprefix("Idea: ")
+                if m := NARRATION_RE.search(msg["content"]):
+                    budget = int(m.group(1))
+        with self._lock:
+            too_long = self.long_narration > 0
+            if too_long:
+                self.long_narration -= 1
+        words = ["the", "story", "moves", "on", "in", "soft", "light", "and", "quiet", "rain"] * 4
         plan = {
             "segments": [
                 {
                     "title": f"Beat {i}",
                     "seconds": s + (1 if wrong_s else 0),
                     "prompt": f"{idea}. Part {i} of {n}: the shot continues seamlessly, same subject, style and light.",
+                    "narration": (
+                        " ".join(["Part", str(i), *words][: budget + (5 if too_long else -1)]) + "." if budget else ""
+                    ),
                 }
                 for i in range(1, n + 1)
             ],
             "keyframes": [f"{idea}. Keyframe {j}." for j in range(k)],
+            "title": idea[:40].title(),
+            "description": f"{idea}. A continuous shot in {n} parts.",
+            "hashtags": ["#aivideo", "story"],
         }
         return json.dumps(plan), self.finish_reason or "stop", None
 
@@ -160,9 +189,12 @@ class _Handler(BaseHTTPRequestHandler):
             fault = fake._faults.popleft() if fake._faults else None
         if fake.delay:
             time.sleep(fake.delay)
-        if not self.path.rstrip("/").endswith("/chat/completions"):
+        speech = self.path.rstrip("/").endswith("/audio/speech")
+        if not speech and not self.path.rstrip("/").endswith("/chat/completions"):
             self._send(404, {"error": {"message": "Not found", "type": "invalid_request_error"}})
             return
+        if speech:
+            fault = fault or fake.speech_status
         status = fault or fake.status
         if status is None and self.headers.get("Authorization") != f"Bearer {fake.key}":
             status = 401
@@ -206,6 +238,9 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
             return
+        if speech:
+            self._speech(body)
+            return
         content, finish, refusal = fake.answer(body)
         message: dict[str, Any] = {"role": "assistant", "content": None if refusal else content, "refusal": refusal}
         self._send(
@@ -219,3 +254,62 @@ class _Handler(BaseHTTPRequestHandler):
                 "usage": {"prompt_tokens": 100, "completion_tokens": 200, "total_tokens": 300},
             },
         )
+
+    def _speech(self, body: dict[str, Any]) -> None:
+        def bad(message: str, param: str | None = None) -> None:
+            self._send(400, {"error": {"message": message, "type": "invalid_request_error", "param": param}})
+
+        unknown = sorted(set(body) - SPEECH_FIELDS)
+        if unknown:
+            bad(f"Unrecognized request argument supplied: {unknown[0]}", unknown[0])
+            return
+        for name in ("model", "input", "voice"):
+            if not body.get(name):
+                bad(f"Missing required parameter: '{name}'.", name)
+                return
+        text = body["input"]
+        if not isinstance(text, str) or len(text) > 4096:
+            bad("'input' must be a string of at most 4096 characters.", "input")
+            return
+        fmt = body.get("response_format", "mp3")
+        if fmt not in SPEECH_FORMATS:
+            bad(f"Invalid value for 'response_format': {fmt!r}.", "response_format")
+            return
+        if fmt != "wav":  # the fake makes WAV only; sora-tui asks for WAV
+            bad(f"this fake speaks WAV only, not {fmt!r}", "response_format")
+            return
+        data = speech_wav(text)
+        self._rec.status = 200
+        self.send_response(200)
+        self.send_header("Content-Type", "audio/wav")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def speech_wav(text: str, rate: int = 24000) -> bytes:
+    """WAV bytes (16-bit mono, like OpenAI's 24 kHz speech): a voiced 150 Hz burst per word, 2.5 words a second."""
+    import io
+    import math
+    import struct
+    import wave
+
+    words = max(1, len(text.split()))
+    per_word, voiced = 0.4, 0.3
+    samples = []
+    for _ in range(words):
+        for i in range(int(per_word * rate)):
+            t = i / rate
+            if t < voiced:
+                env = math.sin(math.pi * t / voiced)
+                v = env * 0.4 * (math.sin(2 * math.pi * 150 * t) + 0.5 * math.sin(2 * math.pi * 450 * t))
+            else:
+                v = 0.0
+            samples.append(int(max(-1.0, min(1.0, v)) * 32767))
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(struct.pack(f"<{len(samples)}h", *samples))
+    return buf.getvalue()

@@ -132,6 +132,7 @@ class Request:
     audio: bool | None = None
     max_cost: float | None = None
     seams: SeamSettings | None = None  # None: the settings' defaults
+    narration: bool = False  # the planner also writes a narration line per segment
 
 
 @dataclass
@@ -139,9 +140,55 @@ class SegmentPlan:
     prompt: str
     seconds: int
     title: str = ""
+    narration: str = ""  # spoken over this segment (finishing stage); "" = none
 
     def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "seconds": self.seconds, "prompt": self.prompt}
+        data: dict[str, Any] = {"title": self.title, "seconds": self.seconds, "prompt": self.prompt}
+        if self.narration:
+            data["narration"] = self.narration
+        return data
+
+
+@dataclass
+class Metadata:
+    """What the planner (or the user) writes about the finished video: title, description, hashtags."""
+
+    title: str = ""
+    description: str = ""
+    hashtags: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.title or self.description or self.hashtags)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "description": self.description, "hashtags": list(self.hashtags)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Metadata:
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise InputError("plan.metadata", "must be an object with title, description and hashtags")
+        tags = data.get("hashtags") or []
+        if isinstance(tags, str):
+            tags = tags.split()
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise InputError("plan.metadata.hashtags", "must be a list of words")
+        return cls(
+            title=str(data.get("title") or "").strip(),
+            description=str(data.get("description") or "").strip(),
+            hashtags=normalise_hashtags(tags),
+        )
+
+
+def normalise_hashtags(tags: list[str]) -> list[str]:
+    """``["#Fox", "snow forest", "fox"]`` → ``["#fox", "#snowforest"]``: one ``#word`` each, no duplicates."""
+    out: list[str] = []
+    for tag in tags:
+        word = "".join(ch for ch in str(tag) if ch.isalnum() or ch == "_").lower()
+        if word and f"#{word}" not in out:
+            out.append(f"#{word}")
+    return out
 
 
 @dataclass
@@ -160,6 +207,11 @@ class Plan:
     planner: str = "offline"
     seams: SeamSettings = field(default_factory=SeamSettings)
     version: int = PLAN_VERSION
+    metadata: Metadata = field(default_factory=Metadata)
+
+    @property
+    def has_narration(self) -> bool:
+        return any(s.narration.strip() for s in self.segments)
 
     @property
     def total_seconds(self) -> int:
@@ -186,6 +238,7 @@ class Plan:
             "segments": [s.to_dict() for s in self.segments],
             "keyframes": list(self.keyframes),
             "seams": self.seams.to_dict(),
+            **({"metadata": self.metadata.to_dict()} if self.metadata else {}),
         }
 
     @classmethod
@@ -217,7 +270,12 @@ class Plan:
             if isinstance(seconds, bool) or not isinstance(seconds, int):
                 raise InputError(f"plan.segments[{i}].seconds", "must be a whole number of seconds")
             title = raw.get("title") or ""
-            segments.append(SegmentPlan(prompt=prompt.strip(), seconds=seconds, title=str(title)))
+            narration = raw.get("narration") or ""
+            if not isinstance(narration, str):
+                raise InputError(f"plan.segments[{i}].narration", "must be a string (the words spoken)")
+            segments.append(
+                SegmentPlan(prompt=prompt.strip(), seconds=seconds, title=str(title), narration=narration.strip())
+            )
         try:
             mode = Mode(data.get("mode", "chain"))
         except ValueError:
@@ -240,6 +298,7 @@ class Plan:
             keyframes=list(keyframes),
             planner=str(data.get("planner") or "offline"),
             seams=SeamSettings.from_dict(data.get("seams")),
+            metadata=Metadata.from_dict(data.get("metadata")),
         )
 
 
@@ -353,3 +412,13 @@ class CostUpdate(Event):
 @dataclass(frozen=True)
 class JoinProgress(Event):
     fraction: float
+
+
+@dataclass(frozen=True)
+class FinishProgress(Event):
+    """Progress of a finishing or export step: ``stage`` (e.g. "narration", "mix", "web-720p"), ETA in seconds."""
+
+    stage: str
+    fraction: float
+    eta_s: float | None = None
+    message: str = ""

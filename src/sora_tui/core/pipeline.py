@@ -160,6 +160,7 @@ class Engine:
 
     def resolve(self, req: Request) -> Request:
         resolved = resolve_request(req, self.catalog)
+        resolved.narration = req.narration  # the finishing stage's request field (not the catalog's)
         spec = self.catalog.get(resolved.model)
         if spec.provider == "fal" and not self.has_key("fal"):
             raise InputError(
@@ -231,7 +232,10 @@ class Engine:
         )
 
     def estimate(self, plan: Plan) -> float:
-        return estimate_cost(plan, self.catalog)
+        from .finish.tts import estimate_plan_speech
+
+        # video (and keyframes) plus the narration's speech with the configured TTS provider
+        return round(estimate_cost(plan, self.catalog) + estimate_plan_speech(plan, self.settings), 4)
 
     def load_plan_file(self, path: str | Path) -> Plan:
         p = Path(path).expanduser()
@@ -545,7 +549,8 @@ class _JobRun:
     def spent(self) -> float:
         videos = sum(s.cost_usd for s in self.store.segments(self.job.id))
         images = sum(k.cost_usd for k in self.store.keyframes(self.job.id))
-        return round(videos + images, 4)
+        speech = self.store.finishing_cost(self.job.id)  # narration made by the finishing stage
+        return round(videos + images + speech, 4)
 
     def emit_cost(self) -> None:
         spent = self.spent()

@@ -92,6 +92,16 @@ class Settings:
     seam_crossfade_ms: float = 80.0
     colour_anchor: bool = True
     colour_reference: str = ""
+    # finishing: narration (TTS), loudness, clean-up
+    tts_provider: str = "offline"  # offline (espeak-ng, else a labelled placeholder voice) | openai
+    tts_model: str = "gpt-4o-mini-tts"
+    tts_voice: str = "alloy"
+    tts_base_url: str = ""  # any OpenAI-compatible speech server; "" = openai_base_url
+    loudness_lufs: float = -16.0  # EBU R128 integrated loudness of finished videos
+    true_peak_db: float = -1.0  # ceiling (dBTP)
+    music_lufs: float = -30.0  # the music bed's loudness before ducking (speech sits near -18)
+    auto_clean_days: int = 0  # > 0: at start, clean finished jobs older than this many days
+    auto_clean_keep: str = "finals"  # finals | all
 
     @classmethod
     def field_names(cls) -> list[str]:

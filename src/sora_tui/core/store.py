@@ -19,7 +19,7 @@ from typing import Any
 
 from .models import Job, JobStatus, Mode, Plan, Segment, SegmentStatus
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -92,6 +92,33 @@ _MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE jobs ADD COLUMN seams TEXT",
         "ALTER TABLE segments ADD COLUMN seed INTEGER",
     ],
+    4: [
+        # finishing stage: one row per file it made (finished versions, exports, posters)
+        """CREATE TABLE outputs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            path TEXT NOT NULL,
+            size_bytes INTEGER NOT NULL DEFAULT 0,
+            duration_s REAL,
+            created_at REAL NOT NULL,
+            removed_at REAL,
+            note TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX outputs_job ON outputs(job_id, id)",
+        # narration: one row per segment line; what it cost stays counted when it is made again
+        """CREATE TABLE narration (
+            job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            voice TEXT NOT NULL,
+            file TEXT,
+            seconds REAL,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (job_id, idx)
+        )""",
+    ],
 }
 
 _SEGMENT_COLUMNS = {
@@ -112,6 +139,33 @@ class Keyframe:
     file: str | None = None
     source: str = "generated"  # generated | user
     request_id: str | None = None
+    cost_usd: float = 0.0
+
+
+@dataclass
+class OutputRecord:
+    """A file the finishing stage made: kind "finish" (a finished version), "export" or "poster"."""
+
+    id: int
+    job_id: str
+    kind: str
+    name: str  # the version ("v2") or the preset ("web-720p")
+    path: str
+    size_bytes: int
+    duration_s: float | None
+    created_at: float
+    removed_at: float | None = None
+    note: str = ""
+
+
+@dataclass
+class NarrationRecord:
+    job_id: str
+    index: int
+    text: str
+    voice: str  # provider/model/voice: the same text with the same voice is never paid for twice
+    file: str | None = None
+    seconds: float | None = None
     cost_usd: float = 0.0
 
 
@@ -370,3 +424,49 @@ class Store:
                     "SELECT ts, level, seg, message FROM logs WHERE job_id=? ORDER BY id LIMIT ?", (job_id, limit)
                 ).fetchall()
         return [LogRecord(ts=r["ts"], level=r["level"], message=r["message"], index=r["seg"]) for r in rows]
+
+    # --- finishing: outputs and narration ----------------------------------------------
+
+    def add_output(
+        self, job_id: str, kind: str, name: str, path: str, size_bytes: int, duration_s: float | None, note: str = ""
+    ) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO outputs (job_id, kind, name, path, size_bytes, duration_s, created_at, note) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (job_id, kind, name, path, size_bytes, duration_s, time.time(), note),
+            )
+            return int(cur.lastrowid or 0)
+
+    def outputs(self, job_id: str, include_removed: bool = False) -> list[OutputRecord]:
+        sql = "SELECT * FROM outputs WHERE job_id=?" + ("" if include_removed else " AND removed_at IS NULL")
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY id", (job_id,)).fetchall()
+        return [OutputRecord(**{k: r[k] for k in r.keys()}) for r in rows]
+
+    def mark_output_removed(self, output_id: int, note: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE outputs SET removed_at=?, note=? WHERE id=?", (time.time(), note, output_id))
+
+    def narration(self, job_id: str) -> list[NarrationRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM narration WHERE job_id=? ORDER BY idx", (job_id,)).fetchall()
+        return [
+            NarrationRecord(r["job_id"], r["idx"], r["text"], r["voice"], r["file"], r["seconds"], r["cost_usd"])
+            for r in rows
+        ]
+
+    def upsert_narration(self, rec: NarrationRecord) -> None:
+        with self._tx() as db:
+            db.execute(
+                """INSERT INTO narration (job_id, idx, text, voice, file, seconds, cost_usd) VALUES (?,?,?,?,?,?,?)
+                   ON CONFLICT(job_id, idx) DO UPDATE SET text=excluded.text, voice=excluded.voice,
+                   file=excluded.file, seconds=excluded.seconds, cost_usd=excluded.cost_usd""",
+                (rec.job_id, rec.index, rec.text, rec.voice, rec.file, rec.seconds, rec.cost_usd),
+            )
+
+    def finishing_cost(self, job_id: str) -> float:
+        """What the finishing stage has spent on this job (speech)."""
+        with self._lock:
+            row = self._db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM narration WHERE job_id=?", (job_id,))
+            return float(row.fetchone()[0])

@@ -114,6 +114,21 @@ class SoraApp(App[int]):
         # full garbage collections only while the user is idle (see idle_gc)
         self.idle_gc.start()
         self.set_interval(1.0, self.idle_gc.tick)
+        if self.engine.settings.auto_clean_days > 0:
+            self.auto_clean()
+
+    @work(thread=True, group="clean", exit_on_error=False)
+    def auto_clean(self) -> None:
+        """The clean-up at start that the auto_clean_days setting asks for (a thread: never in the way)."""
+        from ..core.finish.clean import auto_clean
+        from ..core.finish.stage import human_size
+
+        report = auto_clean(self.engine)
+        if report is not None and report.items:
+            self.call_from_thread(
+                self.notify,
+                f"Clean-up removed {len(report.items)} intermediate files ({human_size(report.freed_bytes)}).",
+            )
 
     def on_unmount(self) -> None:
         self.idle_gc.stop()
@@ -514,6 +529,16 @@ class SoraApp(App[int]):
         )
 
     # --- the finished video -------------------------------------------------------------
+
+    def open_export(self, job_id: str) -> None:
+        """Finish & export a completed job (narration, subtitles, music, delivery presets)."""
+        from .screens.export import ExportScreen
+
+        job = self.engine.store.get_job(job_id)
+        if job is None or job.status is not JobStatus.COMPLETED:
+            self.notify("Finish & export works on completed jobs.", severity="warning")
+            return
+        self.push_screen(ExportScreen(job_id))
 
     def _output(self, job_id: str) -> str | None:
         job = self.engine.store.get_job(job_id)

@@ -71,6 +71,19 @@ class JoinProgressMessage(EngineMessage):
         return isinstance(message, JoinProgressMessage) and message.event.job_id == self.event.job_id
 
 
+class FinishProgressMessage(EngineMessage):
+    """Progress of a finishing or export step (with an ETA)."""
+
+    event: m.FinishProgress
+
+    def can_replace(self, message: Message) -> bool:
+        return (
+            isinstance(message, FinishProgressMessage)
+            and message.event.job_id == self.event.job_id
+            and message.event.stage == self.event.stage
+        )
+
+
 _MESSAGE_FOR: dict[type[m.Event], type[EngineMessage]] = {
     m.JobStatusChanged: JobStatusMessage,
     m.SegmentStatusChanged: SegmentStatusMessage,
@@ -79,6 +92,7 @@ _MESSAGE_FOR: dict[type[m.Event], type[EngineMessage]] = {
     m.LogLine: LogMessage,
     m.CostUpdate: CostMessage,
     m.JoinProgress: JoinProgressMessage,
+    m.FinishProgress: FinishProgressMessage,
 }
 
 
@@ -119,3 +133,13 @@ class KeyframeThumbnailReady(Message):
     index: int
     pixels: np.ndarray
     version: object
+
+
+@dataclass
+class FinishWorkDone(Message):
+    """A finishing or export run ended: ``error`` is None when it worked."""
+
+    job_id: str
+    what: str  # "finish" or a preset name
+    result: str | None = None  # the file it wrote
+    error: str | None = None

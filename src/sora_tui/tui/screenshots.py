@@ -83,6 +83,7 @@ _JOBS: list[dict[str, Any]] = [
     },
 ]
 KEYFRAME_JOB = _JOBS[4]["id"]
+FINISHED_JOB = _JOBS[0]["id"]
 
 
 def _frame(path: Path, seed: int, width: int = 64, height: int = 36) -> str:
@@ -190,6 +191,7 @@ def build_demo(home: Path = DEMO_HOME) -> Any:
             if status is JobStatus.COMPLETED:
                 changes["output"] = str(Path(job.folder or "") / "final.mp4")
                 changes["duration_s"] = float(sum(spec["seconds"]))
+                _demo_finishing(engine, job.id, Path(job.folder or ""))
             if spec.get("error"):
                 changes["error"] = spec["error"]
             store.update_job(job.id, **changes)
@@ -205,6 +207,20 @@ def build_demo(home: Path = DEMO_HOME) -> Any:
     finally:
         pipeline.new_job_id = original  # type: ignore[assignment]
     return engine
+
+
+def _demo_finishing(engine: Any, job_id: str, folder: Path) -> None:
+    """A finished version and two exports (fixed sizes) and metadata, for the history and export screens."""
+    from ..core.models import Metadata
+
+    job = engine.store.get_job(job_id)
+    job.plan.metadata = Metadata(
+        "Lighthouse at dawn", "A lighthouse keeper climbs the stairs as the storm clears.", ["#lighthouse", "#dawn"]
+    )
+    engine.store.update_job(job_id, plan=job.plan)
+    engine.store.add_output(job_id, "finish", "v1", str(folder / "finished_v1.mp4"), 31_400_000, 12.0)
+    engine.store.add_output(job_id, "export", "web-720p", str(folder / "exports/web-720p/v.mp4"), 9_800_000, 12.0)
+    engine.store.add_output(job_id, "export", "hls", str(folder / "exports/hls/master.m3u8"), 14_200_000, 12.0)
 
 
 def demo_app(home: Path = DEMO_HOME, mode: str = "prompt") -> Any:
@@ -278,6 +294,11 @@ async def to_settings(pilot: Any) -> None:
     await settle(pilot)
 
 
+async def to_export(pilot: Any) -> None:
+    pilot.app.open_export(FINISHED_JOB)
+    await settle(pilot)
+
+
 async def to_help(pilot: Any) -> None:
     await pilot.press("f1")
     await settle(pilot)
@@ -291,6 +312,7 @@ SCREENS: dict[str, Callable[[Any], Awaitable[None]]] = {
     "keyframes": to_keyframes,
     "history": to_history,
     "settings": to_settings,
+    "export": to_export,
     "help": to_help,
 }
 

@@ -30,6 +30,7 @@ class Planner(abc.ABC):
             aspect=plan.aspect,
             mode=plan.mode,
             audio=plan.audio,
+            narration=plan.has_narration,
         )
         fresh = await self.plan(req, spec)
         new = fresh.segments[index - 1]

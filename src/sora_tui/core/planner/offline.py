@@ -7,7 +7,8 @@ subject and style and says how the shot continues from the previous one.
 from __future__ import annotations
 
 from ..catalog import ModelSpec
-from ..models import Mode, Plan, Request, SegmentPlan
+from ..finish.narration import fit_words, word_budget, word_count
+from ..models import Metadata, Mode, Plan, Request, SegmentPlan, normalise_hashtags
 from .base import Planner
 
 # (title, what happens, camera) for each phase of a short story arc
@@ -25,6 +26,48 @@ _BEATS = [
     ("Release", "the motion calms and the scene settles", "slow pull-back"),
     ("Resolution", "the story comes to rest in a final image", "wide shot, camera holds still then drifts away"),
 ]
+
+# one narration line per beat (kept within ~2.5 words a second by fit_words)
+_NARRATION = [
+    "It begins: {subject}.",
+    "Slowly, everything starts to move.",
+    "Look closer, at every small detail.",
+    "The journey carries on.",
+    "Then the light begins to change.",
+    "This is the moment it builds to.",
+    "Now the motion settles.",
+    "And here, the story comes to rest.",
+]
+_FALLBACK = [
+    "Here it begins.",
+    "It moves.",
+    "Look closer.",
+    "Onward.",
+    "Light shifts.",
+    "The peak.",
+    "Calm.",
+    "The end.",
+]
+_STOP = {"a", "an", "the", "of", "in", "on", "at", "to", "and", "with", "down", "up", "into", "over", "its", "for"}
+
+
+def narration_line(beat_i: int, subject: str, seconds: int, budget_share: float = 0.8) -> str:
+    """The beat's line, fitted to the segment (a margin of 20 % for a real voice's pauses)."""
+    budget = max(1, int(word_budget(seconds) * budget_share))
+    line = _NARRATION[beat_i].format(subject=subject[:1].lower() + subject[1:])
+    return line if word_count(line) <= budget else fit_words(_FALLBACK[beat_i], budget)
+
+
+def offline_metadata(subject: str) -> Metadata:
+    words = subject.split()
+    title = " ".join(words[:8]).strip(" ,.;:").capitalize()
+    description = (
+        f"{subject.capitalize()}. One continuous shot told in parts: it opens wide, follows the subject, "
+        "looks closer, turns with the light and comes to rest on a calm final image."
+    )
+    tags = [w for w in (x.strip(",.;:!?").lower() for x in words) if len(w) > 3 and w not in _STOP]
+    return Metadata(title=title, description=description, hashtags=normalise_hashtags(tags[:5] + ["aivideo"]))
+
 
 _CONTINUITY = (
     "Continues seamlessly from the previous shot: it begins exactly on the previous final frame, "
@@ -56,7 +99,8 @@ def offline_plan(req: Request) -> Plan:
         if k == n and n > 1:
             parts.append("Ends on a calm, well-composed final frame.")
         parts.append(_STYLE)
-        segments.append(SegmentPlan(prompt=" ".join(parts), seconds=seconds, title=title))
+        narration = narration_line(beat_i, subject, seconds) if req.narration else ""
+        segments.append(SegmentPlan(prompt=" ".join(parts), seconds=seconds, title=title, narration=narration))
     keyframes: list[str] = []
     if Mode(req.mode) is Mode.KEYFRAMES:
         keyframes = [f"{subject}. Opening frame: {_BEATS[0][1]}. {_STYLE}"]
@@ -77,6 +121,7 @@ def offline_plan(req: Request) -> Plan:
         start_image=req.start_image,
         keyframes=keyframes,
         planner="offline",
+        metadata=offline_metadata(subject),
     )
 
 

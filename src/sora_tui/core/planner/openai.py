@@ -14,8 +14,9 @@ import re
 from typing import Any
 
 from ..catalog import ModelSpec
+from ..finish.narration import WORDS_PER_SECOND, word_budget, word_count
 from ..keys import get_key, redact
-from ..models import Mode, Plan, Request, SegmentPlan
+from ..models import Metadata, Mode, Plan, Request, SegmentPlan, normalise_hashtags
 from ..settings import Settings
 from .base import Planner, PlannerError
 
@@ -42,12 +43,16 @@ def _response_models():
         title: str = Field(description="a 1-3 word title")
         seconds: int = Field(description="the duration of this segment in seconds")
         prompt: str = Field(description="the self-contained video prompt of this segment")
+        narration: str = Field(description="the words spoken over this segment when narration is asked for, else empty")
 
     class PlanOut(BaseModel):
         segments: list[SegmentOut]
         keyframes: list[str] = Field(
             description="keyframe mode: N+1 still-image descriptions at the segment boundaries; otherwise empty"
         )
+        title: str = Field(description="a short title for the whole video")
+        description: str = Field(description="a one-paragraph description of the video for publishing")
+        hashtags: list[str] = Field(description="3-8 hashtags for publishing")
 
     return PlanOut
 
@@ -71,13 +76,32 @@ def _user_message(req: Request, spec: ModelSpec, keyframes: bool) -> str:
         )
     else:
         lines.append("Return an empty keyframes list.")
+    if req.narration:
+        lines.append(
+            f"Write a narration line per segment, spoken over it: at most {word_budget(s)} words "
+            f"(about {WORDS_PER_SECOND:g} words a second), plain spoken English, no stage directions."
+        )
+    else:
+        lines.append("Leave every narration empty.")
+    lines.append("Also write a title, a one-paragraph description and 3-8 hashtags for publishing the video.")
     lines += ["", SPEC_LINE.format(n=n, s=s, k=k)]
     return "\n".join(lines)
 
 
-def _problems(parsed: Any, n: int, seconds: int, keyframes: bool, spec: ModelSpec) -> list[str]:
+def _problems(
+    parsed: Any, n: int, seconds: int, keyframes: bool, spec: ModelSpec, narration: bool = False
+) -> list[str]:
     out: list[str] = []
     segments = list(getattr(parsed, "segments", None) or [])
+    for i, seg in enumerate(segments, 1):
+        text = getattr(seg, "narration", "") or ""
+        if narration and not text.strip():
+            out.append(f"segment {i} has no narration")
+        elif narration and word_count(text) > word_budget(seg.seconds):
+            out.append(
+                f"segment {i}'s narration has {word_count(text)} words; {seg.seconds} s fit at most "
+                f"{word_budget(seg.seconds)}"
+            )
     if len(segments) != n:
         out.append(f"there are {len(segments)} segments; exactly {n} are needed")
     for i, seg in enumerate(segments, 1):
@@ -152,7 +176,7 @@ class OpenAIPlanner(Planner):
                     }
                 )
                 continue
-            problems = _problems(parsed, n, seconds, keyframes, spec)
+            problems = _problems(parsed, n, seconds, keyframes, spec, req.narration)
             if not problems:
                 return self._to_plan(parsed, req, keyframes)
             messages.append({"role": "assistant", "content": content or ""})
@@ -246,7 +270,12 @@ class OpenAIPlanner(Planner):
             resolution=req.resolution or "",
             aspect=req.aspect or "",
             segments=[
-                SegmentPlan(prompt=s.prompt.strip(), seconds=int(s.seconds), title=s.title.strip())
+                SegmentPlan(
+                    prompt=s.prompt.strip(),
+                    seconds=int(s.seconds),
+                    title=s.title.strip(),
+                    narration=(s.narration or "").strip() if req.narration else "",
+                )
                 for s in parsed.segments
             ],
             mode=Mode(req.mode),
@@ -254,6 +283,11 @@ class OpenAIPlanner(Planner):
             start_image=req.start_image,
             keyframes=[k.strip() for k in parsed.keyframes] if keyframes else [],
             planner="openai",
+            metadata=Metadata(
+                title=(parsed.title or "").strip(),
+                description=(parsed.description or "").strip(),
+                hashtags=normalise_hashtags(list(parsed.hashtags or [])),
+            ),
         )
 
 

@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Label, RichLog, Select, Static
 from textual.widgets.data_table import RowDoesNotExist
 
+from ...core.finish.stage import describe_outputs
 from ...core.models import Job, JobStatus
 from ..format import (
     JOB_STATUS_STYLE,
@@ -46,6 +47,7 @@ class HistoryScreen(Screen):
         Binding("delete,x", "delete", "Delete", id="history.delete", tooltip="Delete the job (asks first)"),
         Binding("slash", "search", "Search", id="history.search", tooltip="Search prompts, ids and models"),
         Binding("ctrl+o", "open", "Open video", id="history.open", tooltip="Open the finished video"),
+        Binding("e", "export", "Finish/Export", id="history.export", tooltip="Narration, music, subtitles, exports"),
     ]
 
     app: SoraApp
@@ -151,6 +153,12 @@ class HistoryScreen(Screen):
             out.append(f"{job.output}\n")
         if job.error:
             out.append(f"error {job.error}\n", "red")
+        meta = job.plan.metadata if job.plan else None
+        if meta:
+            out.append("title ", "bold")
+            out.append(f"{meta.title}  {' '.join(meta.hashtags)}\n")
+        for line in describe_outputs(store.outputs(job.id, include_removed=True)):
+            out.append(f"▸ {line}\n", "cyan")
         keyframes = store.keyframes(job.id)
         if keyframes:
             made = sum(1 for k in keyframes if k.status == "done")
@@ -266,3 +274,7 @@ class HistoryScreen(Screen):
     def action_open(self) -> None:
         if job_id := self._need_job():
             self.app.open_output(job_id)
+
+    def action_export(self) -> None:
+        if job_id := self._need_job():
+            self.app.open_export(job_id)

@@ -21,6 +21,15 @@ from ..widgets.request_form import PLANNERS, FieldError, model_label
 if TYPE_CHECKING:
     from ..app import SoraApp
 
+SPEECH = [("offline (espeak-ng)", "offline"), ("openai speech (paid)", "openai")]
+LOUDNESS = [
+    ("-14 LUFS (streaming)", -14.0),
+    ("-16 LUFS (web)", -16.0),
+    ("-18 LUFS", -18.0),
+    ("-23 LUFS (EBU R128 TV)", -23.0),
+]
+AUTO_CLEAN = [("off", 0), ("after 1 day", 1), ("after 7 days", 7), ("after 30 days", 30)]
+
 NO_KEYRING = (
     "This machine has no OS keyring (no Secret Service / Keychain backend), so keys cannot be stored here. "
     "Set them in the environment instead, e.g. [b]export FAL_KEY=...[/] and [b]export OPENAI_API_KEY=...[/] "
@@ -81,6 +90,28 @@ class SettingsScreen(Screen):
                         allow_blank=False,
                         id="theme",
                     )
+            yield Label("Finishing (narration, loudness, clean-up)", classes="section-title")
+            with Horizontal(classes="settings-row"):
+                with Vertical(classes="field"):
+                    yield Label("Narration voice")
+                    yield Select(
+                        SPEECH,
+                        value=s.tts_provider if s.tts_provider == "openai" else "offline",
+                        allow_blank=False,
+                        id="tts_provider",
+                    )
+                with Vertical(classes="field"):
+                    yield Label("Loudness of finished videos")
+                    lufs = [(label, v) for label, v in LOUDNESS]
+                    if s.loudness_lufs not in [v for _, v in LOUDNESS]:
+                        lufs.append((f"{s.loudness_lufs:g} LUFS", s.loudness_lufs))
+                    yield Select(lufs, value=s.loudness_lufs, allow_blank=False, id="loudness_lufs")
+                with Vertical(classes="field"):
+                    yield Label("Clean intermediates at start")
+                    days = list(AUTO_CLEAN)
+                    if s.auto_clean_days not in [v for _, v in AUTO_CLEAN]:
+                        days.append((f"after {s.auto_clean_days} days", s.auto_clean_days))
+                    yield Select(days, value=s.auto_clean_days, allow_blank=False, id="auto_clean_days")
             with Vertical(classes="field"):
                 yield Label("Output folder (finished videos are also copied here; empty: only the job folder)")
                 yield Input(s.output_dir, placeholder="e.g. ~/Videos", id="output_dir")
@@ -153,6 +184,9 @@ class SettingsScreen(Screen):
             default_planner=str(self.query_one("#default_planner", Select).value or "offline"),
             theme=str(self.query_one("#theme", Select).value or "textual-dark"),
             output_dir=out,
+            tts_provider=str(self.query_one("#tts_provider", Select).value or "offline"),
+            loudness_lufs=float(self.query_one("#loudness_lufs", Select).value),  # type: ignore[arg-type]
+            auto_clean_days=int(self.query_one("#auto_clean_days", Select).value),  # type: ignore[arg-type]
         )
         try:
             path = save_settings(new, engine.paths)

@@ -18,6 +18,7 @@ from ...core.models import MAX_SEGMENTS, MIN_SEGMENTS, InputError, Mode, Request
 
 FIELDS = ("prompt", "segments", "seconds", "model", "resolution", "aspect", "mode", "planner", "start_image")
 PLANNERS = [("offline (built-in, free)", "offline"), ("openai (needs OPENAI_API_KEY)", "openai")]
+NARRATION = [("none", False), ("the planner writes it", True)]
 MODES = [
     ("chain: last frame → next start", "chain"),
     ("parallel: all at once", "parallel"),
@@ -101,6 +102,11 @@ class RequestForm(Vertical):
                     allow_blank=False,
                     value=spec.id,
                 ),
+            )
+            yield self._field(
+                "narration",
+                "Narration",
+                Select(NARRATION, id="narration", allow_blank=False, value=bool(self.defaults.narration)),
             )
         with Horizontal(classes="fields"):
             yield self._field(
@@ -217,6 +223,7 @@ class RequestForm(Vertical):
             mode=Mode(str(self._select("mode").value)),
             planner=str(self._select("planner").value),
             start_image=start,
+            narration=bool(self._select("narration").value),
         )
 
     def load_request(self, req: Request) -> None:
@@ -236,6 +243,7 @@ class RequestForm(Vertical):
             )
             self._select("aspect").value = self._pick(req.aspect, choices["aspect"], None)
             self._select("planner").value = req.planner
+            self._select("narration").value = bool(req.narration)
         finally:
             self._loading = False
 

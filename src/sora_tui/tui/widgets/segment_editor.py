@@ -1,4 +1,4 @@
-"""One planned segment, editable in place: title, seconds (the model's choices) and prompt."""
+"""One planned segment, editable in place: title, seconds (the model's choices), prompt and narration."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from textual.message import Message
 from textual.widgets import Input, Label, Select, Static, TextArea
 
 from ...core.catalog import ModelSpec
+from ...core.finish.narration import WORDS_PER_SECOND, word_budget, word_count
 from ...core.models import Kind, SegmentPlan
 from ..format import money
 from .request_form import FieldError
@@ -67,7 +68,27 @@ class SegmentEditor(Vertical):
             yield Select(options, value=seconds, allow_blank=False, classes="seg-seconds")
             yield Static(self._cost_text(seconds), classes="seg-cost")
         yield TextArea(self.segment.prompt, soft_wrap=True, classes="seg-prompt")
+        yield Input(
+            self.segment.narration,
+            placeholder=f"narration (optional): words spoken over this segment, about {WORDS_PER_SECOND:g} a second",
+            classes="seg-narration",
+        )
         yield FieldError(classes="seg-error")
+
+    def on_mount(self) -> None:
+        self.check_narration()
+
+    def check_narration(self) -> None:
+        """Too many words for the segment's seconds: said here, before anything is rendered."""
+        text = self.query_one(".seg-narration", Input).value
+        seconds = int(self.query_one(".seg-seconds", Select).value)  # type: ignore[arg-type]
+        words, budget = word_count(text), word_budget(seconds)
+        if words > budget:
+            self.show_error(f"✗ narration: {words} words, {seconds} s fit about {budget}; shorten it")
+        elif self.query_one(".seg-error", FieldError).has_class("-shown") and "narration" in str(
+            self.query_one(".seg-error", FieldError).render()
+        ):
+            self.show_error("")
 
     def _cost_text(self, seconds: int) -> str:
         return money(self.spec.segment_cost(seconds, self.resolution, self.audio, self.kind))
@@ -78,6 +99,7 @@ class SegmentEditor(Vertical):
             prompt=self.query_one(".seg-prompt", TextArea).text.strip(),
             seconds=int(value),  # type: ignore[arg-type]
             title=self.query_one(".seg-title", Input).value.strip(),
+            narration=self.query_one(".seg-narration", Input).value.strip(),
         )
 
     def show_error(self, message: str) -> None:
@@ -89,10 +111,13 @@ class SegmentEditor(Vertical):
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
         self.query_one(".seg-cost", Static).update(self._cost_text(int(event.value)))  # type: ignore[arg-type]
+        self.check_narration()
         self.post_message(self.Changed(self))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
+        if event.input.has_class("seg-narration"):
+            self.check_narration()
         self.post_message(self.Changed(self))
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:

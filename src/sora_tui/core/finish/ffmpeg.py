@@ -1,0 +1,229 @@
+"""Running the bundled ffmpeg for the finishing stage: progress with an ETA, cancel, and measurements.
+
+ffmpeg is imageio-ffmpeg's binary (:func:`sora_tui.core.media.ffmpeg_exe`); its build has
+every filter and encoder used here (ebur128, alimiter, sidechaincompress, subtitles with
+libass, libx264, libvpx-vp9, libopus, the hls and webm muxers); :func:`missing_features`
+checks that at run time and names whatever a different binary lacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..media import MediaError, ffmpeg_exe, lower_priority
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+# (fraction 0..1, seconds left or None)
+ProgressCallback = Callable[[float, float | None], None]
+
+NEEDED_FILTERS = ("ebur128", "alimiter", "sidechaincompress", "amix", "subtitles", "afade", "adelay", "palettegen")
+NEEDED_ENCODERS = ("libx264", "aac", "mov_text", "libvpx-vp9", "libopus", "webvtt", "gif")
+NEEDED_MUXERS = ("mp4", "webm", "hls", "srt", "webvtt", "gif")
+
+
+class Cancelled(Exception):
+    """The user stopped a finishing step; its partial output was removed."""
+
+
+@functools.cache
+def _listing(kind: str) -> frozenset[str]:
+    out = subprocess.run([ffmpeg_exe(), "-hide_banner", f"-{kind}"], capture_output=True, text=True).stdout
+    names = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and not line.startswith(" ="):
+            names.add(parts[1])
+    return frozenset(names)
+
+
+def missing_features() -> list[str]:
+    """What this ffmpeg lacks of what the finishing stage uses (empty with imageio-ffmpeg's build)."""
+    out = [f"filter {f}" for f in NEEDED_FILTERS if f not in _listing("filters")]
+    out += [f"encoder {e}" for e in NEEDED_ENCODERS if e not in _listing("encoders")]
+    out += [f"muxer {m}" for m in NEEDED_MUXERS if m not in _listing("muxers")]
+    return out
+
+
+def has_encoder(name: str) -> bool:
+    return name in _listing("encoders")
+
+
+def _error_line(lines: Sequence[str]) -> str:
+    for key in ("No space left", "Invalid data", "No such file", "Permission denied", "Error", "error"):
+        for ln in lines:
+            if key in ln:
+                return re.sub(r"^\[[^\]]*\]\s*", "", ln.strip())
+    return lines[-1].strip() if lines else "unknown error"
+
+
+@dataclass
+class RunResult:
+    stderr: str
+    out_time: float  # seconds of output written
+    wall_s: float
+
+
+def run(
+    args: Sequence[str],
+    *,
+    total: float = 0.0,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    what: str = "ffmpeg",
+) -> RunResult:
+    """Run ffmpeg (lower priority), report out_time/total with an ETA, stop on ``cancel``.
+
+    Raises MediaError (with ffmpeg's telling line) on failure and Cancelled when cancelled.
+    """
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-y", "-progress", "pipe:1", *args]
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as exc:  # pragma: no cover - broken install
+        raise MediaError(f"cannot run ffmpeg ({ffmpeg_exe()}): {exc}") from exc
+    lower_priority(proc.pid)
+    tail: deque[str] = deque(maxlen=80)
+
+    def drain() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            tail.append(raw.decode("utf-8", "replace").rstrip())
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    start = time.monotonic()
+    out_time = 0.0
+    sent = -1.0
+    stopped = False
+
+    def watch() -> None:  # a cancel while ffmpeg is silent still stops it
+        nonlocal stopped
+        assert cancel is not None
+        while proc.poll() is None:
+            if cancel.wait(0.1):
+                stopped = True
+                with contextlib.suppress(OSError):
+                    proc.kill()
+                return
+
+    if cancel is not None:
+        threading.Thread(target=watch, daemon=True).start()
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.decode("ascii", "replace").strip()
+            if line.startswith("out_time_us=") and total > 0:
+                with contextlib.suppress(ValueError):
+                    out_time = max(out_time, int(line.split("=", 1)[1]) / 1e6)
+                frac = min(1.0, out_time / total)
+                if progress is not None and frac - sent >= 0.01:
+                    sent = frac
+                    elapsed = time.monotonic() - start
+                    eta = elapsed * (1 - frac) / frac if frac > 0.02 else None
+                    progress(frac, eta)
+        rc = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        reader.join(timeout=5)
+    if stopped or (cancel is not None and cancel.is_set()):
+        raise Cancelled(f"{what} cancelled")
+    if rc != 0:
+        raise MediaError(f"{what} failed: {_error_line(list(tail))}")
+    if progress is not None:
+        progress(1.0, 0.0)
+    return RunResult("\n".join(tail), out_time, time.monotonic() - start)
+
+
+def run_quick(args: Sequence[str], what: str = "ffmpeg") -> str:
+    """A short ffmpeg run without progress; returns stderr (for filters that print measurements)."""
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", *args], capture_output=True, timeout=600, check=False
+    )
+    err = proc.stderr.decode("utf-8", "replace")
+    if proc.returncode != 0:
+        raise MediaError(f"{what} failed: {_error_line(err.splitlines()[-40:])}")
+    return err
+
+
+# --- measurements -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Loudness:
+    integrated: float  # LUFS
+    true_peak: float  # dBTP
+    lra: float  # LU
+
+
+def measure_loudness(path: str | Path, stream: str = "a:0") -> Loudness:
+    """EBU R128 integrated loudness and true peak of a file's sound (ffmpeg's ebur128 filter)."""
+    err = run_quick(
+        ["-i", str(path), "-map", f"0:{stream}", "-af", "ebur128=peak=true:framelog=quiet", "-f", "null", "-"],
+        "loudness measurement",
+    )
+    summary = err[err.rfind("Summary:") :]
+    i = re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary)
+    lra = re.search(r"LRA:\s+(-?[\d.]+) LU", summary)
+    peak = re.search(r"True peak:\s+Peak:\s+(-?[\d.]+|-inf) dBFS", summary)
+    if not i or not peak:
+        raise MediaError(f"no loudness summary for {Path(path).name}")
+
+    def num(m: re.Match[str] | None) -> float:
+        return float("-inf") if m is None or m.group(1) == "-inf" else float(m.group(1))
+
+    return Loudness(num(i), num(peak), num(lra))
+
+
+def decode_audio(path: str | Path, rate: int = 48000, mono: bool = True, stream: str = "a:0") -> np.ndarray:
+    """A file's sound as float32 samples (mono, or interleaved channels reshaped to (n, 2))."""
+    import numpy as np
+
+    proc = subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-nostdin",
+            "-i",
+            str(path),
+            "-map",
+            f"0:{stream}",
+            "-ac",
+            "1" if mono else "2",
+            "-ar",
+            str(rate),
+            "-f",
+            "f32le",
+            "-",
+        ],
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").splitlines()
+        raise MediaError(f"cannot decode the sound of {Path(path).name}: {_error_line(err[-20:])}")
+    data = np.frombuffer(proc.stdout, dtype=np.float32)
+    return data if mono else data.reshape(-1, 2)
+
+
+def audio_seconds(path: str | Path) -> float:
+    """Exact length of a file's first sound stream, by decoding it."""
+    return len(decode_audio(path, rate=48000)) / 48000.0
+
+
+def has_audio_stream(path: str | Path) -> bool:
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, check=False)
+    return re.search(rb"Stream #\d+:\d+(?:\[\w+\])?(?:\(\w+\))?: Audio:", proc.stderr) is not None

@@ -1,0 +1,95 @@
+"""The Finish & export screen: metadata, a finish and an export run in a worker with progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Input, Label, ProgressBar, Select, Static
+
+from sora_tui.core.models import JobStatus
+from sora_tui.tui.screens.export import ExportScreen, eta_text
+from sora_tui.tui.screens.history import HistoryScreen
+
+from .conftest import SIZE, small_plan, wait_for
+
+
+async def test_finish_and_export_from_history(make_app):
+    app = make_app("history")
+    plan = small_plan(n=2, seconds=2)
+    plan.audio = True
+    plan.segments[0].narration = "Here it begins."
+    job = app.engine.create_job(plan)
+    done = await app.engine.run(job.id)
+    assert done.status is JobStatus.COMPLETED
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), what="history")
+        await pilot.pause(0.2)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen), what="the export screen")
+        screen = app.screen
+        screen.query_one("#meta-title", Input).value = "Boat"
+        screen.query_one("#meta-hashtags", Input).value = "boat Rain"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        meta = app.engine.store.get_job(job.id).plan.metadata
+        assert meta.title == "Boat" and meta.hashtags == ["#boat", "#rain"]
+
+        await pilot.press("f6")
+        outputs = screen.query_one("#outputs", Static)
+        await wait_for(pilot, lambda: "finished v1" in str(outputs.render()), timeout=60, what="the finish")
+        assert str(screen.query_one("#stage", Label).render()) == "finish: done"
+        assert Path(job.folder, "finished_v1.srt").read_text().count("-->") == 1
+
+        screen.query_one("#preset", Select).value = "gif-preview"
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: "export gif-preview" in str(outputs.render()), timeout=60, what="the export")
+        assert screen.query_one("#progress", ProgressBar).progress == 1.0
+        assert Path(job.folder, "exports", "poster.jpg").is_file()
+        # back in History, the job lists its version and export with sizes
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        detail = str(app.screen.query_one("#detail-text", Static).render())
+        assert "finished v1 · " in detail and "export gif-preview · " in detail and "Boat" in detail
+
+
+def test_eta_text():
+    assert eta_text(None) == "ETA —" and eta_text(75.4) == "ETA 1:15" and eta_text(-1) == "ETA 0:00"
+
+
+async def test_plan_editor_keeps_narration_and_reports_overlong_lines(make_app):
+    from sora_tui.tui.screens.plan import PlanScreen
+    from sora_tui.tui.widgets.plan_editor import PlanEditor
+    from sora_tui.tui.widgets.request_form import FieldError
+
+    app = make_app()
+    plan = small_plan(n=2, seconds=2)
+    plan.segments[0].narration = "A short line."
+    plan.segments[1].narration = "far too many words for two seconds of a segment to carry"
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_plan(plan)
+        await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen), what="the plan screen")
+        await pilot.pause(0.2)
+        editor = app.screen.query_one(PlanEditor)
+        errors = [e.query_one(".seg-error", FieldError) for e in editor.editors]
+        assert not errors[0].has_class("-shown")
+        assert errors[1].has_class("-shown") and "narration: 12 words, 2 s fit about 5" in str(errors[1].render())
+        edited = app.screen.to_plan()
+        assert [s.narration for s in edited.segments] == [s.narration for s in plan.segments]
+        editor.editors[1].query_one(".seg-narration", Input).value = "Now it fits."
+        await pilot.pause(0.1)
+        assert not errors[1].has_class("-shown")
+
+
+async def test_finishing_settings_are_saved(make_app, home):
+    app = make_app(mode="settings")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#tts_provider", Select).value = "openai"
+        app.screen.query_one("#loudness_lufs", Select).value = -23.0
+        app.screen.query_one("#auto_clean_days", Select).value = 7
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        text = (home / "config" / "settings.toml").read_text()
+        assert 'tts_provider = "openai"' in text and "loudness_lufs = -23.0" in text and "auto_clean_days = 7" in text
+        settings = app.engine.settings
+        assert (settings.tts_provider, settings.loudness_lufs, settings.auto_clean_days) == ("openai", -23.0, 7)
