@@ -249,6 +249,8 @@ def bench_handoff(workdir: Path) -> list[Row]:
     import bench_handoff
 
     return bench_handoff.rows(row)
+
+
 def bench_finish(workdir: Path) -> list[Row]:
     from bench_finish import bench_finish as run
 
