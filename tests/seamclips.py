@@ -167,6 +167,36 @@ def decode_audio(path: Path, rate: int = 48000, channels: int = 1, start: float 
     return np.frombuffer(raw, np.float32).reshape(-1, channels)[:, 0].copy()
 
 
+def stream_starts(path: Path) -> tuple[float, float]:
+    """When the first picture and the first sound sample are presented (s), read by decoding."""
+    import re
+
+    def first(kind: str, flt: str) -> float:
+        proc = subprocess.run(
+            [
+                media.ffmpeg_exe(),
+                "-hide_banner",
+                "-copyts",
+                "-i",
+                str(path),
+                "-map",
+                f"0:{kind}:0",
+                "-vf" if kind == "v" else "-af",
+                flt,
+                "-frames:" + kind,
+                "1",
+                "-f",
+                "null",
+                "-",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        return float(re.findall(r"pts_time:\s*(-?[\d.]+)", proc.stderr)[0])
+
+    return first("v", "showinfo"), first("a", "ashowinfo")
+
+
 def lag_ms(own: np.ndarray, track: np.ndarray, expected: int, rate: int = 48000, search_ms: float = 150) -> float:
     """Where ``own`` sits in ``track`` relative to ``expected`` (samples), by cross-correlation, in ms."""
     r = int(search_ms / 1000 * rate)

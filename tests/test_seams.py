@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seamclips import FPS, chain, decode_audio, decode_video, ff, lab_mean, lag_ms, psnr
+from seamclips import FPS, chain, decode_audio, decode_video, ff, lab_mean, lag_ms, psnr, stream_starts
 from sora_tui.core import colour, join, media, seams
 from sora_tui.core.seams import SeamOptions
 
@@ -50,7 +50,10 @@ def test_sound_drifts_one_aac_frame_per_seam_with_a_stream_copy_but_not_after_th
     out = join.join_segments(_inputs(c), tmp_path / "new.mp4")
     lags = _lags(tmp_path / "new.mp4", out, c.files, [p.first for p in out.parts])
     assert max(abs(x) for x in lags) <= 10, lags
-    # sound and picture end together
+    # picture and sound start together (a player lines them up by these times) ...
+    v0, a0 = stream_starts(tmp_path / "new.mp4")
+    assert abs(v0 - a0) <= 0.001, (v0, a0)
+    # ... and end together
     info = media.probe(tmp_path / "new.mp4")
     assert abs(len(decode_audio(tmp_path / "new.mp4")) / 48000 - info.duration) <= 1 / FPS
 
@@ -70,6 +73,8 @@ def test_repeated_conditioning_frames_are_cut_frame_exactly_with_a_smart_cut(tmp
     # only the first GOP of each continuation was re-encoded (frames 1..11)
     assert out.stats.reencoded_frames == [0, 11, 11, 11]
     assert out.result.method == "smart"
+    v0, a0 = stream_starts(dest)  # pieces and copied spans start on the slot the sound was laid for
+    assert abs(v0) <= 0.001 and abs(a0) <= 0.001, (v0, a0)
     assert report["reencoded_share"] == pytest.approx(33 / len(frames), abs=1e-3)
     assert all(s["verdict"] == "clean" for s in report["seams"]), report["seams"]
 

@@ -205,7 +205,8 @@ def _copy_piece(src: VideoInfo, pk: Packets, start: int, end: int, dest: Path) -
         drop += f"+gte(pts\\,{pk.pts[end]})"
     proc = _run(
         ["-loglevel", "error", "-i", str(src.path.absolute()), "-map", "0:v:0", "-c", "copy"]
-        + ["-bsf:v", f"noise=drop='{drop}'", "-f", "mp4", "-y", str(dest)],
+        # ... and rebased so that the piece's first picture is at 0 like every other piece
+        + ["-bsf:v", f"noise=drop='{drop}',setts=pts=PTS-STARTPTS:dts=DTS-STARTPTS", "-f", "mp4", "-y", str(dest)],
         timeout=600,
     )
     if proc.returncode != 0:
@@ -481,8 +482,10 @@ def _crossfade(a: np.ndarray, b: np.ndarray) -> None:
 
 
 def _concat_entry(path: Path, duration: float) -> str:
+    """One file of the concat list: its picture starts at its slot (``inpoint 0``: whatever time its
+    sound starts at) and lasts exactly ``duration`` (the next file starts there)."""
     quoted = "'" + str(path.absolute()).replace("'", "'\\''") + "'"
-    return f"file {quoted}\nduration {duration:.6f}\n"
+    return f"file {quoted}\ninpoint 0\nduration {duration:.6f}\n"
 
 
 def _can_copy(infos: list[VideoInfo]) -> tuple[bool, str]:
@@ -610,7 +613,9 @@ def join_parts(
             stats.audio = "none"
         total = sum(durations)
         with atomic_path(dest) as tmp:
-            rc, err, out_time = _mux(list_file, tmp, fmt, sound_parts, crossfade_ms, total, work, stats)
+            # the concat input starts at its first file's start (pieces the join wrote start at 0)
+            first_start = infos[0].start_time if plan[0][0][0] == "whole" else 0.0
+            rc, err, out_time = _mux(list_file, first_start, tmp, fmt, sound_parts, crossfade_ms, total, work, stats)
             if rc != 0:
                 raise _fail(rc, err, dest, "joining")
             # the muxer's last time is a decode time: B-frames put it up to ~3 frames before the end
@@ -666,6 +671,7 @@ def _piece_plan(
 
 def _mux(
     list_file: Path,
+    start_time: float,
     out: Path,
     fmt: tuple[int, int] | None,
     sound_parts: list[_SoundPart],
@@ -675,7 +681,11 @@ def _mux(
     stats: JoinStats,
 ) -> tuple[int, str, float]:
     """One ffmpeg: the concat list's video (copied) + the joined sound from a pipe (encoded once)."""
-    args = ["-nostats", "-progress", "pipe:1", "-f", "concat", "-safe", "0", "-i", str(list_file.absolute())]
+    # ffmpeg shifts an input so that its earliest stream starts at 0; for the concat list that is
+    # the first file's sound (AAC priming starts 1024 samples early), not its picture: -itsoffset
+    # undoes it, so the picture starts at 0 like the new sound (else it would sit ~21 ms after it)
+    args = ["-nostats", "-progress", "pipe:1", "-itsoffset", f"{start_time:.6f}"]
+    args += ["-f", "concat", "-safe", "0", "-i", str(list_file.absolute())]
     if fmt is not None:
         rate, channels = fmt
         args += ["-f", "f32le", "-ar", str(rate), "-ac", str(channels), "-i", "pipe:0"]
