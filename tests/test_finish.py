@@ -273,7 +273,11 @@ def test_spans_come_from_seams_json_else_from_the_segment_files(tmp_path):
     job_id = make_job(engine, segments=3, seconds=2, narration=False)
     job = engine.find_job(job_id)
     files = [Path(s.file) for s in engine.store.segments(job_id)]
-    spans = segment_spans(job.job_dir, files)
+    # the join's own report: the repeated first frames of segments 2 and 3 were cut
+    assert segment_spans(job.job_dir, files) == [tuple(s) for s in job.seams["spans"]]
+    assert job.seams["spans"][-1][1] == pytest.approx(6 - 2 / 24, abs=1e-6)
+    (job.job_dir / "seams.json").unlink()
+    spans = segment_spans(job.job_dir, files)  # without it: the segment files' decoded lengths
     assert spans == pytest.approx([(0, 2), (2, 4), (4, 6)], abs=1e-6)
     (job.job_dir / "seams.json").write_text(json.dumps({"spans": [[0, 1.958], [1.958, 3.917], [3.917, 5.875]]}))
     assert segment_spans(job.job_dir, files) == [(0, 1.958), (1.958, 3.917), (3.917, 5.875)]

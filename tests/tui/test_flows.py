@@ -294,7 +294,8 @@ async def test_board_shows_seams_and_re_renders_a_flagged_one(make_app):
         assert app.engine.store.get_job(clean.id).status is JobStatus.COMPLETED
         cards = list(app.screen.query(SegmentCard))
         await wait_for(pilot, lambda: cards[1].text_lines()[3].startswith("✓ seam 1|2 clean"), what="seam lines")
-        assert "repeat cut" in cards[2].text_lines()[3]
+        assert cards[2].text_lines()[3].startswith("✓ seam 2|3 clean")
+        assert app.engine.store.get_job(clean.id).seams["seams"][1]["repeat_cut"]
         assert "all 2 seams clean" in str(app.screen.query_one("#output-line").render())
         assert app.screen.check_action("rerender", ()) is False  # nothing to re-render
 

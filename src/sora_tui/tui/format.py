@@ -43,13 +43,13 @@ SEAM_STYLE = {"clean": "green", "warn": "yellow", "bad": "bold red"}
 SEAM_ICON = {"clean": "✓", "warn": "!", "bad": "✗"}
 
 
-def seam_label(seam: dict) -> str:
-    """One seam in a few words: where, verdict, picture and colour figures."""
+def seam_label(seam: dict, repeat: bool = True) -> str:
+    """One seam in a few words: where, verdict, picture and colour figures (and a cut repeat)."""
     text = (
         f"{SEAM_ICON.get(seam['verdict'], '')} seam {seam['index']}|{seam['index'] + 1} {seam['verdict']}"
         f" · {seam['psnr_db']:.0f} dB · ΔE {seam['delta_e_after']:.1f}"
     )
-    return text + (" · repeat cut" if seam.get("repeat_cut") else "")
+    return text + (" · repeat cut" if repeat and seam.get("repeat_cut") else "")
 
 
 def seam_details(seam: dict) -> str:

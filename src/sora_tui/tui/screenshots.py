@@ -105,6 +105,51 @@ def _frame(path: Path, seed: int, width: int = 64, height: int = 36) -> str:
     return str(path)
 
 
+def _demo_seams(seconds: list[int], fps: int = 24) -> dict[str, Any]:
+    """A seam report like the join writes (core/join.py): repeats cut, one seam a little off in colour."""
+    spans, t = [], 0.0
+    for k, s in enumerate(seconds):
+        d = s - (1 / fps if k else 0)
+        spans.append([round(t, 6), round(t + d, 6)])
+        t += d
+    seams = []
+    for k in range(1, len(seconds)):
+        warn = k == 2
+        seams.append(
+            {
+                "index": k,
+                "time_s": spans[k - 1][1],
+                "psnr_db": 31.4 if warn else 41.2,
+                "ssim": 0.962 if warn else 0.991,
+                "repeat_cut": True,
+                "repeat_psnr_db": 48.7,
+                "delta_e_before": 4.1 if warn else 1.3,
+                "delta_e_after": 3.4 if warn else 0.4,
+                "luma_step": 2.0 if warn else 0.3,
+                "motion_ratio": 1.6 if warn else 0.9,
+                "sound_step_db": None,
+                "faded_tail_cut": 0,
+                "reencoded_frames": 47,
+                "verdict": "warn" if warn else "clean",
+                "reasons": ["colour steps 3.4 ΔE"] if warn else [],
+                "changes": [f"cut the repeated first frame of segment {k + 1} (PSNR 48.7 dB to the picture sent)"],
+            }
+        )
+    frames = round(t * fps)
+    return {
+        "version": 1,
+        "method": "smart",
+        "duration_s": round(t, 6),
+        "frames": frames,
+        "reencoded_frames": 47 * (len(seconds) - 1),
+        "reencoded_share": round(47 * (len(seconds) - 1) / frames, 4),
+        "audio": "none",
+        "spans": spans,
+        "seams": seams,
+        "worst": {"index": 2, "verdict": "warn", "reasons": ["colour steps 3.4 ΔE"]},
+    }
+
+
 def demo_env(home: Path = DEMO_HOME) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SORA_TUI_", "FAL_", "OPENAI_"))}
     env["SORA_TUI_HOME"] = str(home)
@@ -190,7 +235,8 @@ def build_demo(home: Path = DEMO_HOME) -> Any:
             changes: dict[str, Any] = {"status": status, "created_at": created, "cost_usd": round(spent, 4)}
             if status is JobStatus.COMPLETED:
                 changes["output"] = str(Path(job.folder or "") / "final.mp4")
-                changes["duration_s"] = float(sum(spec["seconds"]))
+                changes["seams"] = _demo_seams(spec["seconds"])
+                changes["duration_s"] = changes["seams"]["duration_s"]
                 _demo_finishing(engine, job.id, Path(job.folder or ""))
             if spec.get("error"):
                 changes["error"] = spec["error"]

@@ -83,7 +83,7 @@ class SegmentCard(Widget):
             if p
         )
         if seg.seam is not None and seg.status is SegmentStatus.DONE:  # after the join: how it meets the one before
-            timing = seam_label(seg.seam)
+            timing = seam_label(seg.seam, repeat=False)
         figures = f"retries {max(0, seg.attempts)}  submits {seg.submits}  cost {money(seg.cost_usd)}"
         drawn = (f"{title} · {seg.seconds}s", state, seg.fraction, (timing, figures))
         if drawn != (self._title, self._state, self._fraction, self._info):
