@@ -228,3 +228,44 @@ def test_handoff_grade_pulls_a_drifted_frame_back_to_the_anchor(tmp_path):
     luts = grade.luts()
     via_lut = np.stack([luts[k][ycc[..., k]] for k in range(3)], axis=-1)
     assert np.abs(via_lut.astype(int) - np.floor(grade.apply_float(ycc) + 0.5).astype(int)).max() <= 1
+
+
+def test_the_ffmpeg_grade_is_exactly_the_lookup_tables():
+    """The join applies grades with ffmpeg's lutyuv; the analysis and the report with the tables."""
+    from sora_tui.core import media
+
+    grade = colour.Grade((1.08, 0.93, 1.11), (-3.2, 4.4, -6.7))
+    w, h = 64, 8  # every code value in every plane
+    y = np.arange(w * h, dtype=np.uint16).reshape(h, w) % 256
+    c = (np.arange((w // 2) * (h // 2), dtype=np.uint16).reshape(h // 2, w // 2) * 8) % 256
+    frame = np.concatenate([y.ravel(), c.ravel(), (255 - c).ravel()]).astype(np.uint8)
+    import subprocess
+
+    out = subprocess.run(
+        [media.ffmpeg_exe(), "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{w}x{h}"]
+        + ["-i", "-", "-vf", f"lutyuv={grade.ffmpeg_lut()}", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
+        input=frame.tobytes(),
+        capture_output=True,
+        check=True,
+    ).stdout
+    got = np.frombuffer(out, np.uint8)
+    ly, lu, lv = grade.luts()
+    n = w * h
+    want = np.concatenate([ly[frame[:n]], lu[frame[n : n + n // 4]], lv[frame[n + n // 4 :]]])
+    assert np.array_equal(got, want)
+
+
+def test_sixty_seams_stay_in_sync(tmp_path):
+    c = chain(tmp_path / "c", n=60, frames=12, repeat=True)  # 60 half-second continuations
+    dest = tmp_path / "joined.mp4"
+    out = join.join_segments(_inputs(c), dest)
+    assert len(decode_video(dest)) == len(c.footage)
+    track = decode_audio(dest)
+    for k in (0, 1, 29, 58, 59):  # first, second, middle and the last seams
+        own = decode_audio(c.files[k])
+        off = round((out.parts[k].first / FPS + 0.1) * 48000)
+        lag = lag_ms(own[off : off + round(0.25 * 48000)], track, round((out.spans[k][0] + 0.1) * 48000))
+        assert abs(lag) <= 10, (k, lag)
+    v0, a0 = stream_starts(dest)
+    assert abs(v0 - a0) <= 0.001
+    assert abs(len(track) / 48000 - out.spans[-1][1]) <= 1 / FPS

@@ -168,6 +168,13 @@ class Grade:
             for g, o in zip(self.gain, self.offset, strict=True)
         ]
 
+    def ffmpeg_lut(self) -> str:
+        """The grade as ffmpeg's ``lutyuv`` options (the same tables as :meth:`luts`)."""
+        planes = []
+        for name, g, o in zip("yuv", self.gain, self.offset, strict=True):
+            planes.append(f"{name}='clip(floor({PIVOT:g}+{g:.6f}*(val-{PIVOT:g})+{o:.4f}+0.5)\\,0\\,255)'")
+        return ":".join(planes)
+
     def apply_rgb(self, rgb: np.ndarray, m: Matrix) -> np.ndarray:
         """Grade an RGB uint8 picture (a hand-off PNG) through Y'CbCr; returns RGB uint8."""
         if self.identity:

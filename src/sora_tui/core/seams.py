@@ -64,6 +64,7 @@ THRESHOLDS = {
 }
 
 ANALYSIS_VERSION = 1
+GRADE_STEP = 12  # frames: a colour ramp across a segment changes its grade this often
 
 
 @dataclass
@@ -377,11 +378,24 @@ class PartPlan:
     def kept(self) -> int:
         return self.last - self.first + 1
 
-    def grade_at(self, frame: int) -> Grade:
+    def grade_steps(self) -> list[tuple[int, int, Grade]]:
+        """The ramp from ``grade_start`` to ``grade_end`` as steps of GRADE_STEP frames: (first, last, grade).
+
+        Each step takes the grade of its middle frame; a drift of a few ΔE over a segment moves
+        by a tenth of a ΔE from step to step, far below what shows.
+        """
         if not self.graded:
-            return IDENTITY
+            return [(self.first, self.last, IDENTITY)]
         span = max(1, self.last - self.first)
-        return self.grade_start.lerp(self.grade_end, min(1.0, max(0.0, (frame - self.first) / span)))
+        steps = []
+        for a in range(self.first, self.last + 1, GRADE_STEP):
+            b = min(self.last, a + GRADE_STEP - 1)
+            t = min(1.0, max(0.0, ((a + b) / 2 - self.first) / span))
+            steps.append((a, b, self.grade_start.lerp(self.grade_end, t)))
+        return steps
+
+    def grade_at(self, frame: int) -> Grade:
+        return next(g for a, b, g in self.grade_steps() if a <= frame <= b) if self.graded else IDENTITY
 
 
 def reference_stats(image: Path, like: SegmentAnalysis) -> ColorStats:
