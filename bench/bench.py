@@ -257,6 +257,85 @@ def bench_finish(workdir: Path) -> list[Row]:
     return run(workdir, row)
 
 
+def bench_seams(workdir: Path) -> list[Row]:
+    """The seams issue's rows, by their names (see bench/bench_seams.py for the inputs)."""
+    from bench_seams import N
+    from bench_seams import bench_seams as measure
+
+    r = measure(workdir / "seams")
+    t = r["clean_timings"]
+    return [
+        row(
+            "seamless join, clean inputs: ratio_vs_bare_copy",
+            r["clean_ratio_vs_bare_copy"],
+            "×",
+            "≤ 1.5",
+            r["clean_ratio_vs_bare_copy"] <= 1.5,
+            f"12 × 8 s 720p at {r['input_mbps']:.1f} Mb/s: join {r['clean_join_s']:.2f} s vs concat copy "
+            f"{r['clean_bare_copy_s']:.2f} s (+faststart, as the join writes; {r['clean_bare_copy_no_faststart_s']:.2f} s "
+            f"without); sound decode {t.get('sound_decode_s', 0):.2f} s, mux with the AAC encode {t.get('mux_s', 0):.2f} s",
+        ),
+        row(
+            "seamless join, sound only: added_s",
+            r["sound_only_added_s"],
+            "s",
+            "≤ 1 s for 96 s",
+            r["sound_only_added_s"] <= 1.0,
+            "the clean join minus the same join of video-only copies of the segments",
+        ),
+        row(
+            "seamless join, repeated frames: ratio_vs_reencode_floor",
+            r["repeats_ratio_vs_reencode_floor"],
+            "×",
+            "≤ 1.3",
+            r["repeats_ratio_vs_reencode_floor"] <= 1.3,
+            f"join {r['repeats_join_s']:.2f} s vs floor {r['repeats_floor_s']:.2f} s (concat copy + ffmpeg encoding "
+            f"exactly the re-encoded frames at the join's settings); verdicts {set(r['repeats_verdicts'])}",
+        ),
+        row(
+            "seamless join, repeated frames: share_reencoded",
+            r["repeats_share_reencoded"],
+            "of frames",
+            "≤ 0.15 (1 s GOPs)",
+            r["repeats_share_reencoded"] <= 0.15,
+        ),
+        row(
+            "seamless join, drift everywhere: speedup_vs_moviepy",
+            r["drift_speedup_vs_moviepy"],
+            "×",
+            "≥ 5×",
+            r["drift_speedup_vs_moviepy"] >= 5,
+            f"join {r['drift_join_s']:.1f} s ({r['drift_share_reencoded']:.0%} of frames graded and re-encoded) vs "
+            f"MoviePy {r['drift_moviepy_s']:.1f} s (concatenate_videoclips + write_videofile libx264/aac, preset medium)",
+        ),
+        row(
+            "seamless join, drift everywhere: PSNR vs graded source",
+            r["drift_psnr_db"],
+            "dB",
+            "≥ 45 dB",
+            r["drift_psnr_db"] >= 45,
+            "every 16th frame of the joined video against the source put through the same grades exactly",
+        ),
+        row(
+            "seamless join: peak memory",
+            r["peak_rss_mb"],
+            "MB",
+            "< 200 MB",
+            r["peak_rss_mb"] < 200,
+            "largest resident set of the join's process or of one of its ffmpeg children",
+        ),  # fmt: skip
+        row(
+            "seam analysis per segment (on arrival)",
+            r["analysis_s_per_segment"],
+            "s",
+            "reference",
+            None,
+            "720p 8 s: head, middle and tail decoded small; cached beside the segment for the join",
+        ),
+        row("seam report per boundary", r["report_s_per_seam"], "s", "reference", None, f"{N - 1} seams"),
+    ]
+
+
 SECTIONS: dict[str, Callable[..., list[Row]]] = {
     "imports": lambda w: bench_imports(),
     "pipeline": bench_pipeline,
@@ -265,6 +344,7 @@ SECTIONS: dict[str, Callable[..., list[Row]]] = {
     "tui": bench_tui,
     "handoff": bench_handoff,
     "finish": bench_finish,
+    "seams": bench_seams,
 }
 
 

@@ -166,7 +166,7 @@ def test_fade_to_black_is_trimmed_and_reported(tmp_path):
     c = chain(tmp_path / "c", n=3, frames=36, fade_last=8, gop=12)
     a = seams.analyze_segment(c.files[1], c.sent[1])
     assert a.fade_frames == 8 and a.fade_kind == "black"
-    assert seams.handoff_frame_index(a) == 36 - 1 - 1 - 8 + 1  # the last good frame of segment 2
+    assert a.last_good == 36 - 1 - 8  # the last good frame of segment 2: the one handed off
     dest = tmp_path / "joined.mp4"
     out = join.join_segments(_inputs(c), dest)
     frames = decode_video(dest)

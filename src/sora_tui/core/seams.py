@@ -324,11 +324,6 @@ def _typical_motion(frames: Any) -> float:
 # --- the hand-off ---------------------------------------------------------------------
 
 
-def handoff_frame_index(a: SegmentAnalysis) -> int:
-    """Which frame the next segment should start from: the last good one (fade guard)."""
-    return a.last_good
-
-
 def handoff_grade(a: SegmentAnalysis, anchor: ColorStats | None) -> tuple[Grade, float]:
     """The colour correction for the hand-off frame (identity when within HANDOFF_DRIFT_DE); and its ΔE."""
     if anchor is None or a.last_stats is None or a.last_small is None:
@@ -556,14 +551,13 @@ def build_report(
             )
         if a.fade_frames and pa.last < a.frames - 1:
             changes.append(f"trimmed {a.fade_frames} faded frames ({a.fade_kind}) from the end of segment {k + 1}")
-        if pb.graded:
-            changes.append(
-                f"colour of segment {k + 2} graded toward the anchor (ΔE {pb.de_before[0]:.1f} → {pb.de_after[0]:.1f})"
-            )
-        if pa.graded:
-            changes.append(
-                f"colour of segment {k + 1} graded toward the anchor (end ΔE {pa.de_before[1]:.1f} → {pa.de_after[1]:.1f})"
-            )
+        # each graded segment is told once: at the seam before it (segment 1: at the first seam)
+        for graded in ([pa] if k == 0 else []) + [pb]:
+            if graded.graded:
+                changes.append(
+                    f"colour of segment {graded.index} graded toward the anchor: start ΔE {graded.de_before[0]:.1f} → "
+                    f"{graded.de_after[0]:.1f}, end ΔE {graded.de_before[1]:.1f} → {graded.de_after[1]:.1f}"
+                )
         r = SeamReport(
             index=k + 1,
             time_s=round(t, 4),
