@@ -21,6 +21,7 @@ import numpy as np
 from sora_tui.core import media
 
 W, H, FPS = 320, 180, 24
+PRESET = "veryfast"  # B-frames, as hosted models' files have
 
 
 def ff(*args: str, stdin: bytes | None = None) -> bytes:
@@ -84,7 +85,7 @@ def encode(
     if audio:
         args += ["-f", "lavfi", "-i", f"{audio}:d={seconds + 0.02:.4f}"]
         args += ["-map", "0:v", "-map", "1:a", "-c:a", "aac", "-b:a", "128k", "-ar", str(rate), "-ac", str(channels)]
-    args += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "16", "-pix_fmt", "yuv420p", "-g", str(gop)]
+    args += ["-c:v", "libx264", "-preset", PRESET, "-crf", "16", "-pix_fmt", "yuv420p", "-g", str(gop)]
     args += ["-frames:v", str(n), "-shortest", "-movflags", "+faststart", str(dest)]
     ff(*args, stdin=frames.tobytes())
     return dest
@@ -156,9 +157,12 @@ def chain(
 # --- measuring a joined file -------------------------------------------------------------
 
 
-def decode_video(path: Path) -> np.ndarray:
+def decode_video(path: Path, cfr: bool = False) -> np.ndarray:
+    """Every frame; ``cfr``: as a frame-rate-converting reader gets them (it repeats or drops a frame
+    wherever the timestamps are not regular)."""
     info = media.probe(path, count_frames=False)
-    raw = ff("-i", str(path), "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-")
+    mode = [] if cfr else ["-fps_mode", "passthrough"]
+    raw = ff("-i", str(path), "-map", "0:v:0", *mode, "-f", "rawvideo", "-pix_fmt", "rgb24", "-")
     return np.frombuffer(raw, np.uint8).reshape(-1, info.height, info.width, 3)
 
 

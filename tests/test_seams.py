@@ -68,6 +68,9 @@ def test_repeated_conditioning_frames_are_cut_frame_exactly_with_a_smart_cut(tmp
         assert psnr(got, want) > 33, f"frame {i} is not footage frame {i}"
     for i in range(1, len(frames)):  # no picture shown twice anywhere
         assert psnr(frames[i], frames[i - 1]) < 40, f"frames {i - 1} and {i} repeat"
+    # regular timestamps: a frame-rate-converting reader gets the same frames (none repeated or dropped)
+    cfr = decode_video(dest, cfr=True)
+    assert len(cfr) == len(frames) and all(np.array_equal(a, b) for a, b in zip(cfr, frames, strict=True))
     report = out.report(SeamOptions())
     assert [s["repeat_cut"] for s in report["seams"]] == [True, True, True]
     # only the first GOP of each continuation was re-encoded (frames 1..11)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import shutil
 import subprocess
 import threading
@@ -56,6 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover
 # grainy 720p footage: 48 dB) and fast; their bitrate is about twice the source's
 PIECE_PRESET = "ultrafast"
 PIECE_CRF = 16
+B_FRAMES = 3  # with x264's default pyramid: a reorder delay of 2, as hosted models' and the preview's files
 AUDIO_BITRATE_PER_CHANNEL = 64_000  # 128 kb/s stereo AAC-LC
 
 
@@ -149,6 +151,10 @@ def _colour_args(info: VideoInfo) -> list[str]:
 def piece_encoder_args(ref: VideoInfo, avc: tuple[str, str] | None) -> list[str]:
     """libx264 settings that make a re-encoded piece fit the stream it is spliced into."""
     args = ["-c:v", "libx264", "-preset", PIECE_PRESET, "-crf", str(PIECE_CRF), "-pix_fmt", ref.pix_fmt or "yuv420p"]
+    # B-frames as the copied stream has them: a decoder keeps the reorder delay of the first
+    # parameter sets, and pieces without B-frames make frame-rate-converting readers drop or
+    # repeat frames at every change (players that follow timestamps do not mind)
+    args += ["-bf", str(B_FRAMES), "-b_strategy", "0"]
     if avc is not None:
         args += ["-profile:v", avc[0], "-level:v", avc[1]]
     args += _colour_args(ref)
@@ -554,9 +560,9 @@ def join_parts(
             stats.audio = "none"
         total = sum(durations)
         with atomic_path(dest) as tmp:
-            # the concat input starts at its first file's start (pieces the join wrote start at 0)
-            first_start = infos[0].start_time if plan[0][0][0] == "whole" else 0.0
-            rc, err, out_time = _mux(list_file, first_start, tmp, fmt, sound_parts, crossfade_ms, total, work, stats)
+            rc, err, out_time = _mux(
+                list_file, _concat_start(list_file), tmp, fmt, sound_parts, crossfade_ms, total, work, stats
+            )
             if rc != 0:
                 raise _fail(rc, err, dest, "joining")
             # the muxer's last time is a decode time: B-frames put it up to ~3 frames before the end
@@ -608,6 +614,15 @@ def _piece_plan(
             spans.append(("encode", k2, e))
         plans.append(spans)
     return plans
+
+
+def _concat_start(list_file: Path) -> float:
+    """The start time ffmpeg gives the concat input (its first file's earliest stream, sound included)."""
+    err = _run(["-f", "concat", "-safe", "0", "-i", str(list_file.absolute())], timeout=60).stderr.decode(
+        "utf-8", "replace"
+    )
+    m = re.search(r"Duration: [^,]*, start: (-?\d+(?:\.\d+)?)", err)
+    return float(m.group(1)) if m else 0.0
 
 
 def _mux(
@@ -768,7 +783,9 @@ def join_segments(
     with Pool(max_workers=2) as pool:
         analyses = list(pool.map(lambda i: seams.analyze_segment(i.path, i.sent), inputs))
     if all(a.header for a in analyses):  # measured on arrival: no need to open the files again
-        infos = [VideoInfo(**(a.header | {"path": Path(a.path)})) for a in analyses]
+        known = set(VideoInfo.__dataclass_fields__)  # a cache written by another version may hold more or less
+        headers = [{k: v for k, v in a.header.items() if k in known} for a in analyses]
+        infos = [VideoInfo(**(h | {"path": Path(a.path)})) for h, a in zip(headers, analyses, strict=True)]
     else:
         infos = probe_headers(paths)
     for info, a in zip(infos, analyses, strict=True):

@@ -192,7 +192,6 @@ class VideoInfo:
     container_duration: float | None = None
     bitrate_kbps: int | None = None
     colour_desc: str = ""  # what ffmpeg prints after the pixel format, e.g. "tv, bt709, progressive"
-    start_time: float = 0.0  # the container's start: its earliest stream's (AAC priming makes it negative)
 
     @property
     def has_audio(self) -> bool:
@@ -308,7 +307,6 @@ def _parse_header(stderr: str, path: Path) -> VideoInfo:
     if dm:
         duration = int(dm.group(1)) * 3600 + int(dm.group(2)) * 60 + float(dm.group(3))
     cm = re.search(r"Input #0, ([^ ]+), from", stderr)
-    sm = re.search(r"Duration: [^,]*, start: (-?\d+(?:\.\d+)?)", stderr)
     return VideoInfo(
         path=path,
         duration=duration or 0.0,
@@ -328,7 +326,6 @@ def _parse_header(stderr: str, path: Path) -> VideoInfo:
         container_duration=duration,
         bitrate_kbps=bitrate,
         colour_desc=cd.group(1) if cd else "",
-        start_time=float(sm.group(1)) if sm else 0.0,
     )
 
 
