@@ -46,6 +46,10 @@ class HistoryScreen(Screen):
         Binding("delete,x", "delete", "Delete", id="history.delete", tooltip="Delete the job (asks first)"),
         Binding("slash", "search", "Search", id="history.search", tooltip="Search prompts, ids and models"),
         Binding("ctrl+o", "open", "Open video", id="history.open", tooltip="Open the finished video"),
+        Binding(
+            "d", "download", "Download", id="history.download", tooltip="Get the video, a segment or the seam report"
+        ),
+        Binding("p", "preview", "Preview", id="history.preview", tooltip="Step through the video's frames and seams"),
     ]
 
     app: SoraApp
@@ -266,3 +270,11 @@ class HistoryScreen(Screen):
     def action_open(self) -> None:
         if job_id := self._need_job():
             self.app.open_output(job_id)
+
+    def action_download(self) -> None:
+        if job_id := self._need_job():
+            self.app.open_files(job_id)
+
+    def action_preview(self) -> None:
+        if job_id := self._need_job():
+            self.app.open_preview(job_id)
