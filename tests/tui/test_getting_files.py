@@ -97,6 +97,7 @@ async def test_preview_steps_through_seams(make_app):
         await pilot.press("p")
         await wait_for(pilot, lambda: isinstance(app.screen, PreviewScreen), what="the preview")
         screen = app.screen
+        await wait_for(pilot, lambda: bool(screen.query("#picture")), what="the picture")
         picture = screen.query_one("#picture", HalfBlockImage)
         await wait_for(pilot, lambda: screen.timeline is not None and picture.has_image, what="the first frame")
         tl = screen.timeline
