@@ -136,3 +136,78 @@ def test_render_in_browser(tmp_path):
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_download_in_browser(tmp_path):
+    """Through `serve` with a token: History → d → Enter streams final.mp4 to Chromium, byte for byte."""
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "OPENAI_", "SSH_"))}
+    env.update(SORA_TUI_HOME=str(home), PYTHONUNBUFFERED="1", PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    subprocess.run(
+        [sys.executable, "-m", "sora_tui", "generate", "a paper boat on a rainy street", "--segments", "2"]
+        + ["--seconds", "1", "--resolution", "180p", "--yes", "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    (job,) = _jobs(home)
+    assert str(job.status) == "completed"
+    final = Path(job.output).read_bytes()
+    token = "browser-test-token-1234"
+    port = _free_port()
+    code = f"from sora_tui.tui.serve import serve; raise SystemExit(serve(port={port}, token={token!r}))"
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_port(port, proc)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            try:
+                context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+                downloads: list = []
+
+                def got(download) -> None:
+                    downloads.append(download)
+
+                context.on("page", lambda page: page.on("download", got))  # textual-serve opens a new tab
+                page = context.new_page()
+                page.on("download", got)
+                # without the token: refused before any app process starts
+                assert page.goto(f"http://127.0.0.1:{port}/").status == 401
+                page.goto(f"http://127.0.0.1:{port}/?token={token}", wait_until="domcontentloaded")
+                assert "token" not in page.url  # the token went into a cookie
+                page.wait_for_selector("canvas, .xterm-screen, #terminal", timeout=20_000)
+                time.sleep(3)  # the app process starts and paints
+                page.mouse.click(400, 200)
+                page.keyboard.press("F4")  # history: the job is selected
+                time.sleep(1)
+                page.keyboard.press("d")  # its files
+                time.sleep(1)
+                page.screenshot(path=str(tmp_path / "files.png"))
+                page.keyboard.press("Enter")  # the final video, through the browser
+                deadline = time.monotonic() + 30
+                while not downloads and time.monotonic() < deadline:
+                    page.wait_for_timeout(200)
+                assert downloads, "the browser got no download"
+                download = downloads[0]
+                saved = tmp_path / "got.mp4"
+                download.save_as(saved)
+                time.sleep(1)
+                page.screenshot(path=str(tmp_path / "browser-download.png"))
+                if os.environ.get("SORA_TUI_BROWSER_SHOT"):
+                    page.screenshot(path=os.environ["SORA_TUI_BROWSER_SHOT"].replace(".png", "-download.png"))
+            finally:
+                browser.close()
+        assert download.suggested_filename == f"sora-{job.id}.mp4"
+        assert saved.read_bytes() == final
+        assert Path(job.output).read_bytes() == final  # the source is untouched
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
