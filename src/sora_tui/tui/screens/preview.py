@@ -59,7 +59,9 @@ def ruler(timeline: Timeline, frame: int, width: int) -> Text:
         run = ("│" if k else "") + label + "━" * max(0, n - len(label) - (1 if k else 0))
         bar.append(run[:n], "bold cyan" if k % 2 == 0 else "bold magenta")
     at = min(width - 1, round(frame / max(1, timeline.frames - 1) * (width - 1)))
-    bar.append("\n" + " " * at + "▲")
+    bar.append("\n" + "─" * at, "dim")  # a drawn line: a Static drops leading spaces
+    bar.append("▲", "bold")
+    bar.append("─" * (width - at - 1), "dim")
     return bar
 
 
