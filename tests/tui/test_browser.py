@@ -7,6 +7,7 @@ Skips when /usr/bin/chromium is missing, unless SORA_TUI_REQUIRE_BROWSER=1 (CI).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -63,6 +64,30 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
     raise AssertionError("serve did not start listening")
 
 
+@contextlib.contextmanager
+def _serving(env: dict[str, str], **options: object):
+    """`serve()` in a subprocess on a free loopback port; yields the port, stops the server after."""
+    port = _free_port()
+    args = ", ".join(f"{k}={v!r}" for k, v in {"port": port, **options}.items())
+    code = f"from sora_tui.tui.serve import serve; raise SystemExit(serve({args}))"
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    failed = False
+    try:
+        _wait_port(port, proc)
+        yield port
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if failed and proc.stdout is not None:  # the server's log, shown with the failure
+            print(proc.stdout.read().decode("utf-8", "replace")[-4000:])
+
+
 def _jobs(home: Path) -> list:
     from sora_tui.core.store import Store
 
@@ -87,11 +112,7 @@ def test_render_in_browser(tmp_path):
     (home / "config" / "settings.toml").write_text('default_resolution = "180p"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "OPENAI_"))}
     env.update(SORA_TUI_HOME=str(home), PYTHONUNBUFFERED="1", PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
-    port = _free_port()
-    code = f"from sora_tui.tui.serve import serve; raise SystemExit(serve(port={port}))"
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        _wait_port(port, proc)
+    with _serving(env) as port:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             try:
@@ -130,12 +151,6 @@ def test_render_in_browser(tmp_path):
         assert job.prompt.startswith("a lantern floating")
         assert job.plan is not None and len(job.plan.segments) == 1
         assert (tmp_path / "browser.png").stat().st_size > 0
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_download_in_browser(tmp_path):
@@ -159,11 +174,7 @@ def test_download_in_browser(tmp_path):
     assert str(job.status) == "completed"
     final = Path(job.output).read_bytes()
     token = "browser-test-token-1234"
-    port = _free_port()
-    code = f"from sora_tui.tui.serve import serve; raise SystemExit(serve(port={port}, token={token!r}))"
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        _wait_port(port, proc)
+    with _serving(env, token=token) as port:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             try:
@@ -205,9 +216,3 @@ def test_download_in_browser(tmp_path):
         assert download.suggested_filename == f"sora-{job.id}.mp4"
         assert saved.read_bytes() == final
         assert Path(job.output).read_bytes() == final  # the source is untouched
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()

@@ -113,6 +113,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def test_public_serve_generates_and_prints_a_token(tmp_path):
     """`sora-tui serve --public` end to end: the printed link opens the page, the bare address is refused."""
     port = _free_port()
@@ -137,6 +142,9 @@ def test_public_serve_generates_and_prints_a_token(tmp_path):
                 link, token = m.group(1), m.group(2)
         assert link, "no link with a token was printed"
         assert len(token) >= 20
+        # the link is printed as the server starts: wait until it listens
+        while time.monotonic() < deadline and not _listening(port):
+            time.sleep(0.1)
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10)
         assert refused.value.code == 401

@@ -25,6 +25,7 @@ from urllib.parse import urlencode, urlsplit
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 TOKEN_ENV = "SORA_TUI_SERVE_TOKEN"
 MIN_TOKEN = 8
+CHUNK_TIMEOUT = 30  # seconds a browser download waits for the app's next chunk
 _TOKEN_IN_TEXT = re.compile(r"token=[^&\s\"']+")
 
 
@@ -70,7 +71,14 @@ class _RedactToken(logging.Filter):
 
 def _server_class() -> Any:
     from aiohttp import web
+    from textual_serve import download_manager
     from textual_serve.server import Server
+
+    # textual-serve gives the app process 4 s to answer each 64 kB chunk request, then aborts the
+    # browser's download (and trips over its own queue bookkeeping); a busy server or a slow disk
+    # needs longer. A module constant of textual-serve 1.1: without it, its default stays.
+    if getattr(download_manager, "DOWNLOAD_TIMEOUT", 0) < CHUNK_TIMEOUT:
+        download_manager.DOWNLOAD_TIMEOUT = CHUNK_TIMEOUT
 
     class StudioServer(Server):
         """textual-serve's server with an access token: ``?token=`` once sets a cookie, anything else is a 401."""
