@@ -93,6 +93,9 @@ def test_open_says_why_not():
         ({"TERM": "xterm-256color", "SORA_TUI_GRAPHICS": "sixel"}, None, "sixel"),
         ({"TEXTUAL_DRIVER": "textual.drivers.web_driver:WebDriver", "TERM_PROGRAM": "textual"}, "kitty", "halfblock"),
         ({"TERM": "linux"}, "sixel", "halfblock"),
+        ({"TERM": "tmux-256color", "TMUX": "/tmp/tmux-0/default,1,0"}, "sixel", "halfblock"),
+        ({"TERM": "screen"}, "kitty", "halfblock"),
+        ({"TMUX": "/tmp/t,1,0", "SORA_TUI_GRAPHICS": "kitty"}, None, "kitty"),
         ({"TERM": "xterm", "SORA_TUI_GRAPHICS": "nonsense"}, "kitty", "kitty"),
     ],
 )

@@ -140,7 +140,8 @@ def picture_mode(env: Mapping[str, str], reported: str | None) -> str:
 
     ``reported`` is what the terminal answered when asked before the app started ("kitty"
     for the Kitty graphics protocol, "sixel", or None). ``SORA_TUI_GRAPHICS`` overrides it;
-    the browser (textual-serve) and terminals that cannot keep graphics get half-blocks.
+    the browser (textual-serve), the Linux console, tmux and screen get half-blocks (and the
+    terminal is not even asked: asking costs up to 0.2 s at start-up).
     """
     wanted = env.get(GRAPHICS_ENV, "auto").strip().lower() or "auto"
     if wanted in PICTURE_MODES:
@@ -149,6 +150,8 @@ def picture_mode(env: Mapping[str, str], reported: str | None) -> str:
         return "halfblock"  # the browser's terminal is a canvas: no graphics protocol
     if env.get("TERM", "") in ("dumb", "linux"):
         return "halfblock"
+    if env.get("TMUX") or env.get("TERM", "").startswith(("screen", "tmux")):
+        return "halfblock"  # tmux and screen keep graphics to themselves unless told to pass them through
     if reported in ("kitty", "sixel"):
         return reported
     return "halfblock"
