@@ -134,7 +134,9 @@ class PreviewScreen(Screen):
 
     def redraw(self) -> None:
         f = self.file
-        title = Text.assemble((f.label, "bold"), f"  ·  {f.path.name}  ·  file {self.source + 1} of {len(self.files)}  ·  ")
+        title = Text.assemble(
+            (f.label, "bold"), f"  ·  {f.path.name}  ·  file {self.source + 1} of {len(self.files)}  ·  "
+        )
         title.append(f"{self.app.picture_mode} pictures", "dim")
         loaded = self.loaded.get(self.source)
         if loaded is not None:
