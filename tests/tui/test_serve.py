@@ -15,7 +15,7 @@ from http.cookiejar import CookieJar
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from sora_tui.tui.serve import _server_class, check_public_url, is_loopback, serve
+from sora_tui.tui.serve import _server_class, check_public_url, is_loopback, request_origin, serve
 
 
 def test_loopback_detection():
@@ -94,6 +94,34 @@ async def test_public_url_rewrites_statics_and_websocket():
         assert "http://localhost:9001/static/css/xterm.css" in page and "ws://localhost:9001/ws" in page
     finally:
         await client.close()
+
+
+async def test_without_public_url_the_page_follows_the_address_the_browser_used():
+    client = await _client()
+    try:
+        # an SSH port-forward from another local port: the browser's Host header says where it is
+        page = await (await client.get("/", headers={"Host": "localhost:9001"})).text()
+        assert 'src="http://localhost:9001/static/js/textual.js"' in page and "ws://localhost:9001/ws" in page
+        # a TLS proxy that forwards what the browser asked for
+        headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "studio.example.org"}
+        page = await (await client.get("/", headers=headers)).text()
+        assert "https://studio.example.org/static/css/xterm.css" in page and "wss://studio.example.org/ws" in page
+    finally:
+        await client.close()
+    client = await _client(public_url="https://fixed.example.org")  # --public-url wins over any header
+    try:
+        page = await (await client.get("/", headers={"Host": "localhost:9001"})).text()
+        assert "https://fixed.example.org/static/js/textual.js" in page and "localhost:9001" not in page
+    finally:
+        await client.close()
+
+
+def test_request_origin():
+    assert request_origin({}, "http", "localhost:9001") == "http://localhost:9001"
+    assert request_origin({"X-Forwarded-Proto": "https, http"}, "http", "a.example") == "https://a.example"
+    assert request_origin({"X-Forwarded-Host": "evil.example/x"}, "http", "a") is None
+    assert request_origin({"X-Forwarded-Proto": "javascript"}, "http", "a") is None
+    assert request_origin({}, "http", "") is None
 
 
 @pytest.mark.parametrize("url", ["studio.example.org", "ftp://x", "https://x/?a=1", "https://"])

@@ -59,6 +59,15 @@ def check_public_url(url: str) -> str:
     return url.strip().rstrip("/")
 
 
+def request_origin(headers: Any, scheme: str, host: str) -> str | None:
+    """``scheme://host`` as the browser sees the server (X-Forwarded-Proto / -Host first, then Host)."""
+    proto = (headers.get("X-Forwarded-Proto") or scheme or "http").split(",")[0].strip().lower()
+    where = (headers.get("X-Forwarded-Host") or host or "").split(",")[0].strip()
+    if proto not in ("http", "https") or not where or any(c in where for c in "/\\ \"'<>"):
+        return None
+    return f"{proto}://{where}"
+
+
 class _RedactToken(logging.Filter):
     """Keeps the token out of the server's access log (it is in the first URL a browser opens)."""
 
@@ -87,6 +96,20 @@ def _server_class() -> Any:
             super().__init__(command, host=host, port=port, title="sora-tui", public_url=public_url)
             self.token = token
             self.cookie = f"sora_tui_token_{port}"  # cookies ignore ports: one name per server
+            self.fixed_url = public_url is not None
+            self.bind_url = self.public_url
+
+        async def handle_index(self, request: web.Request) -> Any:
+            # Without --public-url the page's statics and websocket come from the address the browser
+            # used (an SSH port-forward on another port, a proxy that forwards Host / X-Forwarded-*),
+            # not from the bind address. The page is built with no pause between these lines.
+            if not self.fixed_url:
+                self.public_url = request_origin(request.headers, request.scheme, request.host) or self.bind_url
+            try:
+                return await super().handle_index(request)
+            finally:
+                if not self.fixed_url:
+                    self.public_url = self.bind_url
 
         def initialize_logging(self) -> None:
             super().initialize_logging()
