@@ -147,7 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the studio to a browser (textual-serve)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=_positive_int, default=8000)
-    p.add_argument("--public", action="store_true", help="allow a non-loopback address (no authentication!)")
+    p.add_argument(
+        "--public", action="store_true", help="allow a non-loopback address (a token is then required to open the app)"
+    )
+    p.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the address browsers use, when it is not host:port (reverse proxy, SSH port-forward on another port)",
+    )
+    p.add_argument(
+        "--token",
+        help="access token the browser must present (?token=…); generated and printed with --public when not given; "
+        "also read from $SORA_TUI_SERVE_TOKEN",
+    )
     return parser
 
 
@@ -745,7 +757,7 @@ def cmd_tui() -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .tui.serve import serve
 
-    return serve(host=args.host, port=args.port, public=args.public)
+    return serve(host=args.host, port=args.port, public=args.public, public_url=args.public_url, token=args.token)
 
 
 async def _dispatch(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ Skips when /usr/bin/chromium is missing, unless SORA_TUI_REQUIRE_BROWSER=1 (CI).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -63,6 +64,30 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
     raise AssertionError("serve did not start listening")
 
 
+@contextlib.contextmanager
+def _serving(env: dict[str, str], **options: object):
+    """`serve()` in a subprocess on a free loopback port; yields the port, stops the server after."""
+    port = _free_port()
+    args = ", ".join(f"{k}={v!r}" for k, v in {"port": port, **options}.items())
+    code = f"from sora_tui.tui.serve import serve; raise SystemExit(serve({args}))"
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    failed = False
+    try:
+        _wait_port(port, proc)
+        yield port
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if failed and proc.stdout is not None:  # the server's log, shown with the failure
+            print(proc.stdout.read().decode("utf-8", "replace")[-4000:])
+
+
 def _jobs(home: Path) -> list:
     from sora_tui.core.store import Store
 
@@ -87,11 +112,7 @@ def test_render_in_browser(tmp_path):
     (home / "config" / "settings.toml").write_text('default_resolution = "180p"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "OPENAI_"))}
     env.update(SORA_TUI_HOME=str(home), PYTHONUNBUFFERED="1", PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
-    port = _free_port()
-    code = f"from sora_tui.tui.serve import serve; raise SystemExit(serve(port={port}))"
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        _wait_port(port, proc)
+    with _serving(env) as port:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             try:
@@ -130,9 +151,68 @@ def test_render_in_browser(tmp_path):
         assert job.prompt.startswith("a lantern floating")
         assert job.plan is not None and len(job.plan.segments) == 1
         assert (tmp_path / "browser.png").stat().st_size > 0
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+
+
+def test_download_in_browser(tmp_path):
+    """Through `serve` with a token: History → d → Enter streams final.mp4 to Chromium, byte for byte."""
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "OPENAI_", "SSH_"))}
+    env.update(SORA_TUI_HOME=str(home), PYTHONUNBUFFERED="1", PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    subprocess.run(
+        [sys.executable, "-m", "sora_tui", "generate", "a paper boat on a rainy street", "--segments", "2"]
+        + ["--seconds", "1", "--resolution", "180p", "--yes", "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    (job,) = _jobs(home)
+    assert str(job.status) == "completed"
+    final = Path(job.output).read_bytes()
+    token = "browser-test-token-1234"
+    with _serving(env, token=token) as port:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            try:
+                context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+                downloads: list = []
+
+                def got(download) -> None:
+                    downloads.append(download)
+
+                context.on("page", lambda page: page.on("download", got))  # textual-serve opens a new tab
+                page = context.new_page()
+                page.on("download", got)
+                # without the token: refused before any app process starts
+                assert page.goto(f"http://127.0.0.1:{port}/").status == 401
+                page.goto(f"http://127.0.0.1:{port}/?token={token}", wait_until="domcontentloaded")
+                assert "token" not in page.url  # the token went into a cookie
+                page.wait_for_selector("canvas, .xterm-screen, #terminal", timeout=20_000)
+                time.sleep(3)  # the app process starts and paints
+                page.mouse.click(400, 200)
+                page.keyboard.press("F4")  # history: the job is selected
+                time.sleep(1)
+                page.keyboard.press("d")  # its files
+                time.sleep(1)
+                page.screenshot(path=str(tmp_path / "files.png"))
+                page.keyboard.press("Enter")  # the final video, through the browser
+                deadline = time.monotonic() + 30
+                while not downloads and time.monotonic() < deadline:
+                    page.wait_for_timeout(200)
+                assert downloads, "the browser got no download"
+                download = downloads[0]
+                saved = tmp_path / "got.mp4"
+                download.save_as(saved)
+                time.sleep(1)
+                page.screenshot(path=str(tmp_path / "browser-download.png"))
+                if os.environ.get("SORA_TUI_BROWSER_SHOT"):
+                    page.screenshot(path=os.environ["SORA_TUI_BROWSER_SHOT"].replace(".png", "-download.png"))
+            finally:
+                browser.close()
+        assert download.suggested_filename == f"sora-{job.id}.mp4"
+        assert saved.read_bytes() == final
+        assert Path(job.output).read_bytes() == final  # the source is untouched

@@ -557,6 +557,35 @@ def thumbnail(path: str | os.PathLike[str], width: int, height: int) -> np.ndarr
     return cv2.resize(img, (tw, th), interpolation=interp)
 
 
+def frame_at(
+    video: str | os.PathLike[str], t: float, width: int, height: int, info: VideoInfo | None = None
+) -> np.ndarray:
+    """The frame shown at ``t`` seconds, as RGB scaled to fit inside ``width`` × ``height`` (aspect kept).
+
+    One ffmpeg run: an accurate input seek (decodes from the keyframe before ``t`` and
+    drops what comes before), one frame out, scaled by ffmpeg. Past the last frame it
+    gives the true last frame. Pass ``info`` (from :func:`probe`) to skip probing again.
+    """
+    path = Path(video)
+    if width < 1 or height < 1:
+        raise ValueError("frame size must be positive")
+    info = info or probe(path, count_frames=False)
+    tw, th = _fit(info.width, info.height, width, height)
+    frames = _decode_rgb(
+        ["-loglevel", "error", "-ss", f"{max(0.0, t):.6f}", "-i", str(path.absolute()), "-map", "0:v:0"]
+        + ["-frames:v", "1", "-vf", f"scale={tw}:{th}:flags=area"],
+        tw,
+        th,
+        path,
+    )
+    if len(frames):
+        return frames[0].copy()
+    import cv2
+
+    last = read_last_frame(path, info)
+    return cv2.resize(last, (tw, th), interpolation=cv2.INTER_AREA)
+
+
 def _as_array(x: Any) -> np.ndarray:
     import numpy as np
 

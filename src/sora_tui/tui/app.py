@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from textual.widget import AwaitMount
 from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
+from ..core import reach
 from ..core.models import InputError, JobStatus, Mode, Plan, Request, SegmentStatus
 from . import messages as msg
 from .commands import SoraCommands
@@ -30,11 +32,13 @@ from .format import money
 from .idle_gc import IdleCollector
 from .live import LiveJob
 from .screens.board import BoardScreen
+from .screens.files import FilesModal
 from .screens.help import HelpScreen
 from .screens.history import HistoryScreen
 from .screens.keyframes import KeyframeScreen
 from .screens.modals import AskModal, ConfirmModal
 from .screens.plan import PlanScreen
+from .screens.preview import PreviewScreen
 from .screens.prompt import PromptScreen
 from .screens.settings import SettingsScreen
 
@@ -45,6 +49,7 @@ UI_SWITCH_INTERVAL = 0.001  # seconds (CPython's default is 0.005)
 THUMB_SIZE = (32, 16)  # pixels: up to 32 cells × 8 rows of half blocks
 SWITCH_PAUSE = 0.005  # seconds: updates held back while a kept screen comes back (its resume handler runs)
 BOARD_REFRESH = 0.1  # seconds: engine events are folded into the live state at once, drawn at most this often
+DELIVERY = "sora-tui:"  # prefix of the names of our browser deliveries (Textual's screenshots use others)
 
 
 class SoraApp(App[int]):
@@ -82,9 +87,11 @@ class SoraApp(App[int]):
         clock: Callable[[], float] = time.time,
         initial_mode: str = "prompt",
         cursor_blink: bool = True,
+        picture_mode: str = "halfblock",
     ) -> None:
         super().__init__()
         self.engine = engine
+        self.picture_mode = picture_mode  # how the preview draws frames (tui/graphics.py)
         self.clock = clock
         self.initial_mode = initial_mode
         self.cursor_blink = cursor_blink
@@ -554,10 +561,12 @@ class SoraApp(App[int]):
         if not Path(path).exists():
             self.notify(f"{path} no longer exists.", severity="error")
             return
-        opener = shutil.which("xdg-open") or shutil.which("open")
-        if opener is None:
-            self.notify(f"No system player (xdg-open / open) here. The video is at {path}", title="Open")
+        place = self.place
+        problem = reach.open_problem(place)
+        if problem is not None or place.opener is None:
+            self.notify(problem or "No system player here.", title="Cannot open", severity="warning", timeout=10)
             return
+        opener = place.opener
         try:
             subprocess.Popen(
                 [opener, path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
@@ -569,9 +578,100 @@ class SoraApp(App[int]):
 
     def copy_output(self, job_id: str) -> None:
         path = self._output(job_id)
-        if path is not None:
-            self.copy_to_clipboard(path)
-            self.notify(f"Copied {path}", title="Path copied")
+        if path is None:
+            return
+        commands = reach.fetch_commands(self.place, path)
+        if commands and not self.is_web:  # over SSH a server path is of no use: the line that fetches it is
+            self.copy_to_clipboard(commands[0])
+            self.notify(f"{commands[0]}\nRun it on your own computer.", title="scp command copied", timeout=10)
+            return
+        self.copy_to_clipboard(path)
+        self.notify(f"Copied {path}", title="Path copied")
+
+    # --- getting files to the user ------------------------------------------------------
+
+    @property
+    def place(self) -> reach.Place:
+        """Where the user sits (browser, SSH, local) and what can show them a video."""
+        return reach.locate(
+            self.engine.env,
+            web=self.is_web,
+            hostname=socket.gethostname(),
+            opener=shutil.which("xdg-open") or shutil.which("open"),
+            platform=sys.platform,
+        )
+
+    def job_files(self, job_id: str) -> list[reach.JobFile]:
+        job = self.engine.store.get_job(job_id)
+        if job is None:
+            return []
+        done = [(s.index, s.file) for s in self.engine.store.segments(job_id) if s.status is SegmentStatus.DONE]
+        return reach.job_files(job.id, job.output, job.folder, done)
+
+    def open_files(self, job_id: str) -> None:
+        """The job's files and how to get each one here."""
+        files = self.job_files(job_id)
+        if not files:
+            self.notify("Nothing to get yet: no segment of this job has finished.", severity="warning")
+            return
+        self.push_screen(FilesModal(job_id, files, self.place))
+
+    def get_file(self, file: reach.JobFile) -> None:
+        """Hand ``file`` to the user: a browser download, the scp line over SSH, else a copy in Downloads."""
+        place = self.place
+        if place.web:
+            try:
+                binary = open(file.path, "rb")  # noqa: SIM115  (textual-serve reads it in chunks and closes it)
+            except OSError as exc:
+                self.notify(f"Cannot read {file.path}: {exc.strerror}", severity="error")
+                return
+            # only ever on the web: in a terminal, Textual 8's deliver_binary writes to the downloads folder
+            # joined with the file object's name, an absolute path, i.e. over the file being read
+            self.deliver_binary(binary, save_filename=file.download_name, name=DELIVERY + file.download_name)
+            self.notify(
+                f"Sending {file.download_name} ({reach.human_size(file.size)}) to your browser…", title="Download"
+            )
+            return
+        commands = reach.fetch_commands(place, file.path)
+        if commands:
+            self.copy_to_clipboard(commands[0])
+            self.notify(f"{commands[0]}\nRun it on your own computer.", title="scp command copied", timeout=10)
+            return
+        self.save_download(file)
+
+    @work(thread=True, group="downloads", exit_on_error=False)
+    def save_download(self, file: reach.JobFile) -> None:
+        from platformdirs import user_downloads_path
+
+        try:
+            dest = reach.save_copy(file.path, user_downloads_path(), file.download_name)
+        except OSError as exc:
+            self.call_from_thread(
+                self.notify, f"Could not save {file.download_name}: {exc.strerror or exc}", severity="error"
+            )
+            return
+        self.call_from_thread(self.notify, f"Saved a copy: {dest}", title="Saved")
+
+    def on_delivery_complete(self, event: events.DeliveryComplete) -> None:
+        if event.name and event.name.startswith(DELIVERY):
+            name = event.name.removeprefix(DELIVERY)
+            self.notify(f"{name} sent: your browser keeps it in its downloads.", title="Downloaded")
+
+    def on_delivery_failed(self, event: events.DeliveryFailed) -> None:
+        if event.name and event.name.startswith(DELIVERY):
+            name = event.name.removeprefix(DELIVERY)
+            self.notify(f"{name} could not be sent: {event.exception}", title="Download failed", severity="error")
+
+    def open_preview(self, job_id: str, file: reach.JobFile | None = None) -> None:
+        """Frames of the final video (or ``file``), with the segments and seams to step through."""
+        videos = [f for f in self.job_files(job_id) if f.is_video]
+        if not videos:
+            self.notify("No video to preview yet: no segment of this job has finished.", severity="warning")
+            return
+        start = videos.index(file) if file in videos else 0
+        if isinstance(self.screen, FilesModal):
+            self.pop_screen()
+        self.push_screen(PreviewScreen(job_id, videos, start))
 
     # --- plan files ---------------------------------------------------------------------
 
@@ -783,20 +883,32 @@ def create_app(
     clock: Callable[[], float] | None = None,
     initial_mode: str = "prompt",
     cursor_blink: bool = True,
+    picture_mode: str = "halfblock",
 ) -> SoraApp:
     """The app, as the CLI, the tests, the screenshots and the benchmarks build it."""
     if engine is None:
         from ..core.pipeline import Engine
 
         engine = Engine(env=env)
-    return SoraApp(engine, clock=clock or time.time, initial_mode=initial_mode, cursor_blink=cursor_blink)
+    return SoraApp(
+        engine,
+        clock=clock or time.time,
+        initial_mode=initial_mode,
+        cursor_blink=cursor_blink,
+        picture_mode=picture_mode,
+    )
 
 
 def run_app(engine_factory: Callable[[], Engine] | None = None) -> int:
     """`sora-tui` with no sub-command: run the studio; returns the exit code."""
+    import os
+
+    from .graphics import detect
+
     try:
         engine = engine_factory() if engine_factory is not None else None
-        app = create_app(engine=engine)
+        # the terminal answers graphics queries only before Textual starts reading its input
+        app = create_app(engine=engine, picture_mode=detect(os.environ))
     except InputError as exc:
         print(f"sora-tui: {exc}", file=sys.stderr)
         return 2

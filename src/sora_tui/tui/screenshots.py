@@ -86,8 +86,8 @@ KEYFRAME_JOB = _JOBS[4]["id"]
 FINISHED_JOB = _JOBS[0]["id"]
 
 
-def _frame(path: Path, seed: int, width: int = 64, height: int = 36) -> str:
-    """A small deterministic gradient picture (sky, sea, a light) as a PNG."""
+def _picture(seed: int, width: int = 64, height: int = 36, light: float | None = None) -> Any:
+    """A small deterministic gradient picture (sky, sea, a light) as an RGB array."""
     import cv2
     import numpy as np
 
@@ -98,10 +98,18 @@ def _frame(path: Path, seed: int, width: int = 64, height: int = 36) -> str:
     g = 60 + 90 * (1 - y) + 40 * x
     b = 90 + 140 * y
     img = np.stack([np.broadcast_to(c, (height, width)) for c in (r, g, b)], axis=-1).astype("uint8")
-    cx, cy = int(width * (0.2 + 0.2 * (seed % 4))), int(height * 0.35)
+    light = 0.2 + 0.2 * (seed % 4) if light is None else light
+    cx, cy = int(width * light), int(height * 0.35)
     cv2.circle(img, (cx, cy), max(2, height // 8), (255, 230, 150), -1)
+    return img
+
+
+def _frame(path: Path, seed: int, width: int = 64, height: int = 36) -> str:
+    """:func:`_picture` as a PNG."""
+    import cv2
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(path), cv2.cvtColor(_picture(seed, width, height), cv2.COLOR_RGB2BGR))
     return str(path)
 
 
@@ -148,6 +156,30 @@ def _demo_seams(seconds: list[int], fps: int = 24) -> dict[str, Any]:
         "seams": seams,
         "worst": {"index": 2, "verdict": "warn", "reasons": ["colour steps 3.4 ΔE"]},
     }
+
+
+def _videos(folder: Path, seeds: list[int], seconds: list[int], fps: int = 4) -> None:
+    """Small lossless MP4s for a completed demo job: each segment's light crosses the sky, and final.mp4."""
+    import subprocess
+
+    from ..core import media
+
+    def encode(frames: list[Any], dest: Path) -> None:
+        h, w = frames[0].shape[:2]
+        subprocess.run(
+            [media.ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}"]
+            + ["-r", str(fps), "-i", "-", "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", str(dest)],
+            input=b"".join(f.tobytes() for f in frames),
+            check=True,
+        )
+
+    every: list[Any] = []
+    for i, (seed, secs) in enumerate(zip(seeds, seconds, strict=True), 1):
+        n = secs * fps
+        frames = [_picture(seed, 128, 72, light=0.1 + 0.8 * k / (n - 1)) for k in range(n)]
+        encode(frames, folder / f"seg_{i:02d}.mp4")
+        every += frames
+    encode(every, folder / "final.mp4")
 
 
 def demo_env(home: Path = DEMO_HOME) -> dict[str, str]:
@@ -234,6 +266,7 @@ def build_demo(home: Path = DEMO_HOME) -> Any:
             status = JobStatus(spec["status"])
             changes: dict[str, Any] = {"status": status, "created_at": created, "cost_usd": round(spent, 4)}
             if status is JobStatus.COMPLETED:
+                _videos(Path(job.folder or ""), [n * 10 + i for i in range(1, spec["done"] + 1)], spec["seconds"])
                 changes["output"] = str(Path(job.folder or "") / "final.mp4")
                 changes["seams"] = _demo_seams(spec["seconds"])
                 changes["duration_s"] = changes["seams"]["duration_s"]
@@ -330,6 +363,19 @@ async def to_keyframes(pilot: Any) -> None:
     await settle(pilot)
 
 
+async def to_preview(pilot: Any) -> None:
+    pilot.app.open_preview(_JOBS[0]["id"])
+    for _ in range(100):
+        await pilot.pause(0.02)
+        screen = pilot.app.screen
+        if type(screen).__name__ == "PreviewScreen" and getattr(screen, "timeline", None) is not None:
+            break
+    await pilot.press("right", "right")  # the first frame after seam 1|2
+    await settle(pilot)
+    await pilot.pause(0.1)
+    await settle(pilot)
+
+
 async def to_history(pilot: Any) -> None:
     await pilot.press("f4")
     await settle(pilot)
@@ -357,6 +403,7 @@ SCREENS: dict[str, Callable[[Any], Awaitable[None]]] = {
     "board": to_board,
     "keyframes": to_keyframes,
     "history": to_history,
+    "preview": to_preview,
     "settings": to_settings,
     "export": to_export,
     "help": to_help,

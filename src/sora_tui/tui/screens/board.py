@@ -32,7 +32,11 @@ class BoardScreen(Screen):
         Binding("c", "cancel", "Cancel", id="board.cancel", tooltip="Cancel the shown job (resumable)"),
         Binding("t", "retry", "Retry", id="board.retry", tooltip="Retry failed segments / resume the job"),
         Binding("o", "open", "Open", id="board.open", tooltip="Open the finished video in the system player"),
-        Binding("y", "copy", "Copy path", id="board.copy", tooltip="Copy the video's path to the clipboard"),
+        Binding("y", "copy", "Copy path", id="board.copy", tooltip="Copy the video's path (over SSH: the scp line)"),
+        Binding(
+            "d", "download", "Download", id="board.download", tooltip="Get the video, a segment or the seam report"
+        ),
+        Binding("p", "preview", "Preview", id="board.preview", tooltip="Step through the video's frames and seams"),
         Binding("v", "review", "Keyframes", id="board.review", tooltip="Review the keyframes of a keyframe-mode job"),
         Binding(
             "r",
@@ -281,6 +285,14 @@ class BoardScreen(Screen):
     def action_copy(self) -> None:
         if self.shown:
             self.app.copy_output(self.shown)
+
+    def action_download(self) -> None:
+        if self.shown:
+            self.app.open_files(self.shown)
+
+    def action_preview(self) -> None:
+        if self.shown:
+            self.app.open_preview(self.shown)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         live = self.live

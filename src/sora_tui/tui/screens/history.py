@@ -48,6 +48,10 @@ class HistoryScreen(Screen):
         Binding("slash", "search", "Search", id="history.search", tooltip="Search prompts, ids and models"),
         Binding("ctrl+o", "open", "Open video", id="history.open", tooltip="Open the finished video"),
         Binding("e", "export", "Finish/Export", id="history.export", tooltip="Narration, music, subtitles, exports"),
+        Binding(
+            "d", "download", "Download", id="history.download", tooltip="Get the video, a segment or the seam report"
+        ),
+        Binding("p", "preview", "Preview", id="history.preview", tooltip="Step through the video's frames and seams"),
     ]
 
     app: SoraApp
@@ -278,3 +282,11 @@ class HistoryScreen(Screen):
     def action_export(self) -> None:
         if job_id := self._need_job():
             self.app.open_export(job_id)
+
+    def action_download(self) -> None:
+        if job_id := self._need_job():
+            self.app.open_files(job_id)
+
+    def action_preview(self) -> None:
+        if job_id := self._need_job():
+            self.app.open_preview(job_id)
