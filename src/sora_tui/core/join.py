@@ -83,23 +83,35 @@ class Packets:
     keyframes: list[int]  # frame numbers (presentation order) of keyframes
 
 
-def packets(path: Path) -> Packets:
-    proc = _run(["-i", str(path.absolute()), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"])
-    out = proc.stdout.decode("ascii", "replace")
-    rows = []
-    for line in out.splitlines():
+def packets_of(paths: Sequence[Path]) -> list[Packets]:
+    """The video packets of several files, read by ONE ffmpeg process (demuxing only)."""
+    args: list[str] = []
+    for path in paths:
+        args += ["-i", str(path.absolute())]
+    for k in range(len(paths)):
+        args += ["-map", f"{k}:v:0"]
+    proc = _run([*args, "-c", "copy", "-f", "framecrc", "-"], timeout=600)
+    rows: dict[int, list[tuple[int, bool]]] = {k: [] for k in range(len(paths))}
+    for line in proc.stdout.decode("ascii", "replace").splitlines():
         if line.startswith("#") or not line.strip():
             continue
         f = [x.strip() for x in line.split(",")]
         flags = int(f[6].split("=")[1], 16) if len(f) > 6 and f[6].startswith("F=") else 1
-        rows.append((int(f[2]), bool(flags & 1)))
-    if proc.returncode != 0 or not rows:
-        raise MediaError(
-            f"cannot read the packets of {path.name} (ffmpeg: {_error_line(proc.stderr.decode('utf-8', 'replace'))})"
-        )
-    order = sorted(range(len(rows)), key=lambda i: rows[i][0])
-    rank = {i: r for r, i in enumerate(order)}
-    return Packets([rows[i][0] for i in order], sorted(rank[i] for i, (_, key) in enumerate(rows) if key))
+        rows[int(f[0])].append((int(f[2]), bool(flags & 1)))
+    out = []
+    for k, path in enumerate(paths):
+        r = rows[k]
+        if proc.returncode != 0 or not r:
+            err = _error_line(proc.stderr.decode("utf-8", "replace"))
+            raise MediaError(f"cannot read the packets of {path.name} (ffmpeg: {err})")
+        order = sorted(range(len(r)), key=lambda i: r[i][0])
+        rank = {i: n for n, i in enumerate(order)}
+        out.append(Packets([r[i][0] for i in order], sorted(rank[i] for i, (_, key) in enumerate(r) if key)))
+    return out
+
+
+def packets(path: Path) -> Packets:
+    return packets_of([path])[0]
 
 
 def keyframe_indices(path: Path) -> list[int]:
@@ -202,25 +214,29 @@ class _Work:
             self.progress(frac)
 
 
-def _copy_piece(src: VideoInfo, pk: Packets, start: int, end: int, dest: Path) -> Piece:
-    """Stream-copy frames [start, end) of the video; both are keyframes (or the end of the video).
+def _copy_pieces(jobs: list[tuple[VideoInfo, Packets, int, int, Path]]) -> list[Piece]:
+    """Stream-copy frames [start, end) of each job's video, all in ONE ffmpeg process; start and end
+    are keyframes (or the end of the video).
 
-    The packets are selected by their own timestamps (a closed GOP holds exactly the frames
-    from its keyframe to the next), so no seek can shift or trim them.
+    The packets are selected by their own timestamps (a closed GOP holds exactly the frames from
+    its keyframe to the next), so no seek can shift or trim them, and rebased so that each piece's
+    first picture is at 0 like every other piece.
     """
-    drop = f"lt(pts\\,{pk.pts[start]})"
-    if end < len(pk.pts):
-        drop += f"+gte(pts\\,{pk.pts[end]})"
-    proc = _run(
-        ["-loglevel", "error", "-i", str(src.path.absolute()), "-map", "0:v:0", "-c", "copy"]
-        # ... and rebased so that the piece's first picture is at 0 like every other piece
-        + ["-bsf:v", f"noise=drop='{drop}',setts=pts=PTS-STARTPTS:dts=DTS-STARTPTS", "-f", "mp4", "-y", str(dest)],
-        timeout=600,
-    )
+    if not jobs:
+        return []
+    args: list[str] = ["-loglevel", "error"]
+    for src, *_ in jobs:
+        args += ["-i", str(src.path.absolute())]
+    for k, (_, pk, start, end, dest) in enumerate(jobs):
+        drop = f"lt(pts\\,{pk.pts[start]})"
+        if end < len(pk.pts):
+            drop += f"+gte(pts\\,{pk.pts[end]})"
+        args += ["-map", f"{k}:v:0", "-c", "copy"]
+        args += ["-bsf:v", f"noise=drop='{drop}',setts=pts=PTS-STARTPTS:dts=DTS-STARTPTS", "-f", "mp4", "-y", str(dest)]
+    proc = _run(args, timeout=900)
     if proc.returncode != 0:
-        raise _fail(proc.returncode, proc.stderr.decode("utf-8", "replace"), dest, "copying a segment span")
-    frames = end - start
-    return Piece(dest, frames, frames / src.fps, reencoded=False)
+        raise _fail(proc.returncode, proc.stderr.decode("utf-8", "replace"), jobs[0][4], "copying segment spans")
+    return [Piece(dest, end - start, (end - start) / src.fps, reencoded=False) for src, _, start, end, dest in jobs]
 
 
 def _encode_piece(
@@ -254,6 +270,26 @@ def _encode_piece(
     if rc != 0 or frames == 0:
         raise _fail(rc or 1, err, dest, "re-encoding a segment span")
     return Piece(dest, frames, 0.0, reencoded=True)
+
+
+def _encode_spans(jobs: list[tuple[VideoInfo, int, int, Path]], enc_args: list[str], work: _Work) -> list[Piece]:
+    """Re-encode short ungraded spans (a continuation's first GOP, a faded tail's last one) of several
+    segments in ONE ffmpeg process: starting ffmpeg and x264 costs more than these few frames."""
+    if not jobs:
+        return []
+    args: list[str] = ["-loglevel", "error"]
+    graph = []
+    for k, (src, start, end, _) in enumerate(jobs):
+        args += ["-i", str(src.path.absolute())]
+        graph.append(f"[{k}:v:0]trim=start_frame={start}:end_frame={end},setpts=PTS-STARTPTS[v{k}]")
+    args += ["-filter_complex", ";".join(graph)]
+    for k, (src, _, _, dest) in enumerate(jobs):
+        args += ["-map", f"[v{k}]", *enc_args, "-r", fps_arg(src.fps), "-an", "-f", "mp4", "-y", str(dest)]
+    proc = _run(args, timeout=1800)
+    if proc.returncode != 0:
+        raise _fail(proc.returncode, proc.stderr.decode("utf-8", "replace"), jobs[0][3], "re-encoding segment spans")
+    work.frames(sum(end - start for _, start, end, _ in jobs))
+    return [Piece(dest, end - start, (end - start) / src.fps, reencoded=True) for src, start, end, dest in jobs]
 
 
 def _run_counting(args: list[str], work: _Work) -> tuple[int, str, int]:
@@ -519,6 +555,21 @@ def join_parts(
         entries: list[str] = []
         durations: list[float] = []
         out_fps = (scale and _fps_value(scale[2])) or ref.fps
+        copies = {
+            (k, j): (info, packet_lists[k], s, e, work_dir / f"p{k:03d}_{j}.mp4")
+            for k, (info, pl) in enumerate(zip(infos, plan, strict=True))
+            for j, (kind, s, e) in enumerate(pl)
+            if kind == "copy"
+        }
+        copied = dict(zip(copies, _copy_pieces(list(copies.values())), strict=True))
+        # ungraded spans of stream-copied segments are short: all in one ffmpeg; graded ones stand alone
+        spans = {
+            (k, j): (info, s, e, work_dir / f"p{k:03d}_{j}.mp4")
+            for k, (part, info, pl) in enumerate(zip(parts, infos, plan, strict=True))
+            for j, (kind, s, e) in enumerate(pl)
+            if kind == "encode" and copy_ok and not part.graded
+        }
+        copied |= dict(zip(spans, _encode_spans(list(spans.values()), enc_args, work), strict=True))
         for k, (part, info, pl) in enumerate(zip(parts, infos, plan, strict=True)):
             frames_out = 0
             reenc = 0
@@ -528,11 +579,11 @@ def join_parts(
                     frames_out += e - s
                     continue
                 piece_path = work_dir / f"p{k:03d}_{j}.mp4"
-                if kind == "copy":
-                    piece = _copy_piece(info, packet_lists[k], s, e, piece_path)
+                if (k, j) in copied:
+                    piece = copied[(k, j)]
                 else:
                     piece = _encode_piece(part, info, s, e, piece_path, enc_args, work, scale)
-                    reenc += piece.frames
+                reenc += piece.frames if piece.reencoded else 0
                 entries.append(_concat_entry(piece.path, piece.frames / out_fps))
                 frames_out += piece.frames
             stats.reencoded_frames.append(reenc)
@@ -590,7 +641,13 @@ def _piece_plan(
     parts: list[PartPlan], infos: list[VideoInfo], copy_ok: bool, packet_lists: dict[int, Packets]
 ) -> list[list[tuple[str, int, int]]]:
     """Per segment: ("whole"|"copy"|"encode", first frame, end frame exclusive) spans, in order."""
-    plans = []
+    plans: list[list[tuple[str, int, int]]] = []
+    cut = [
+        k
+        for k, (part, info) in enumerate(zip(parts, infos, strict=True))
+        if copy_ok and not part.graded and not (part.first == 0 and part.last + 1 == int(info.frames or 0))
+    ]
+    packet_lists.update(zip(cut, packets_of([infos[k].path for k in cut]), strict=True) if cut else [])
     for k, (part, info) in enumerate(zip(parts, infos, strict=True)):
         n = int(info.frames or 0)
         s, e = part.first, part.last + 1
@@ -600,7 +657,7 @@ def _piece_plan(
         if s == 0 and e == n:
             plans.append([("whole", 0, n)])
             continue
-        keys = packet_lists.setdefault(k, packets(info.path)).keyframes
+        keys = packet_lists[k].keyframes
         spans: list[tuple[str, int, int]] = []
         k1 = next((k for k in keys if k >= s), None)  # the copy may start at the first keyframe >= s
         k2 = max((k for k in keys if k <= e), default=None) if e < n else n  # ... and end at a keyframe <= e
