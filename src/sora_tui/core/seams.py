@@ -64,7 +64,8 @@ THRESHOLDS = {
 }
 
 ANALYSIS_VERSION = 1
-GRADE_STEP = 12  # frames: a colour ramp across a segment changes its grade this often
+GRADE_STEPS = 8  # a colour ramp across a segment changes its grade at most this many times ...
+GRADE_STEP = 12  # ... and at most every this many frames
 
 
 @dataclass
@@ -374,17 +375,18 @@ class PartPlan:
         return self.last - self.first + 1
 
     def grade_steps(self) -> list[tuple[int, int, Grade]]:
-        """The ramp from ``grade_start`` to ``grade_end`` as steps of GRADE_STEP frames: (first, last, grade).
+        """The ramp from ``grade_start`` to ``grade_end`` in at most GRADE_STEPS steps: (first, last, grade).
 
-        Each step takes the grade of its middle frame; a drift of a few ΔE over a segment moves
-        by a tenth of a ΔE from step to step, far below what shows.
+        Each step takes the grade of its middle frame; a drift of a few ΔE over a segment moves by
+        half a ΔE or less from step to step, below what shows (about 2.3 ΔE is just noticeable).
         """
         if not self.graded:
             return [(self.first, self.last, IDENTITY)]
         span = max(1, self.last - self.first)
+        size = max(GRADE_STEP, -(-(span + 1) // GRADE_STEPS))  # each step is a lookup filter in ffmpeg
         steps = []
-        for a in range(self.first, self.last + 1, GRADE_STEP):
-            b = min(self.last, a + GRADE_STEP - 1)
+        for a in range(self.first, self.last + 1, size):
+            b = min(self.last, a + size - 1)
             t = min(1.0, max(0.0, ((a + b) / 2 - self.first) / span))
             steps.append((a, b, self.grade_start.lerp(self.grade_end, t)))
         return steps
