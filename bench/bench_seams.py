@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
+
+from bench_media import _in_subprocess, _join_moviepy
 
 from sora_tui.core import media
 
@@ -75,11 +75,6 @@ def make_set(folder: Path, repeats: bool, drift: float = 0.0, audio: bool = True
         prev_last = media.last_frame(seg, folder / f"seg_{k:02d}_last.png")
         out.append((seg, sent))
     return out
-
-
-def _in_subprocess(code: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def analyse(inputs: list[tuple[Path, Path | None]]) -> float:
@@ -146,24 +141,6 @@ def encode_floor(inputs: list[tuple[Path, Path | None]], spans: list[tuple[int, 
         _ff("-i", str(f), "-map", "0:v:0", "-vf", f"trim=start_frame={s}:end_frame={e},setpts=PTS-STARTPTS", *args, "-an", str(folder / "floor.mp4"))  # fmt: skip
         total += time.perf_counter() - t
     return total
-
-
-def moviepy_join(files: list[Path], dest: Path) -> float:
-    r = _in_subprocess(
-        f"""
-        import json, time
-        from moviepy import VideoFileClip, concatenate_videoclips
-        files = {[str(f) for f in files]!r}
-        t = time.perf_counter()
-        clips = [VideoFileClip(f) for f in files]
-        final = concatenate_videoclips(clips, method="compose")
-        final.write_videofile({str(dest)!r}, codec="libx264", audio_codec="aac", preset="medium", logger=None)
-        for c in clips:
-            c.close()
-        print(json.dumps({{"wall_s": time.perf_counter() - t}}))
-        """
-    )
-    return r["wall_s"]
 
 
 def graded_psnr(inputs: list[tuple[Path, Path | None]], joined: Path, every: int = 16) -> float:
@@ -265,7 +242,7 @@ def bench_seams(workdir: Path) -> dict:
     r["drift_join_s"] = ours_drift["wall_s"]
     r["drift_share_reencoded"] = ours_drift["share"]
     r["drift_psnr_db"] = graded_psnr(drift, workdir / "drift.mp4")
-    mp = moviepy_join([f for f, _ in drift], workdir / "moviepy.mp4")
+    mp = _join_moviepy([f for f, _ in drift], workdir / "moviepy.mp4")["wall_s"]
     r["drift_moviepy_s"] = mp
     r["drift_speedup_vs_moviepy"] = mp / ours_drift["wall_s"]
     r["peak_rss_mb"] = max(r["peak_rss_mb"], ours_drift["rss_self_mb"], ours_drift["rss_children_mb"])

@@ -46,6 +46,7 @@ from .media import (
     drain_stderr,
     probe,
     probe_headers,
+    progress_values,
     write_atomic,
 )
 from .seams import PartPlan
@@ -314,19 +315,11 @@ def _run_counting(args: list[str], work: _Work) -> tuple[int, str, int]:
     assert proc.stdout is not None
     done = 0
     try:
-        for raw in proc.stdout:
-            line = raw.decode("ascii", "replace").strip()
-            if line.startswith("frame="):
-                with contextlib.suppress(ValueError):
-                    n = int(line.split("=", 1)[1])
-                    if n > done:
-                        work.frames(n - done)
-                        done = n
-        rc = proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
+        for n in progress_values(proc, "frame"):
+            if n > done:
+                work.frames(int(n) - done)
+                done = int(n)
+        rc = proc.returncode
     finally:
         t.join(timeout=5)
     return rc, "\n".join(tail), done
@@ -748,17 +741,10 @@ def _mux(
     out_time = 0.0
     assert proc.stdout is not None
     try:
-        for raw in proc.stdout:
-            line = raw.decode("ascii", "replace").strip()
-            if line.startswith("out_time_us="):
-                with contextlib.suppress(ValueError):
-                    out_time = max(out_time, int(line.split("=", 1)[1]) / 1e6)
-                work.mux(min(1.0, out_time / total) if total > 0 else 0.0)
-        rc = proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
+        for us in progress_values(proc, "out_time_us"):
+            out_time = max(out_time, us / 1e6)
+            work.mux(min(1.0, out_time / total) if total > 0 else 0.0)
+        rc = proc.returncode
     finally:
         if writer is not None:
             writer.join(timeout=30)

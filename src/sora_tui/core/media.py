@@ -619,6 +619,26 @@ class JoinResult:
     reason: str = ""  # why a re-encode was needed
 
 
+def progress_values(proc: subprocess.Popen[bytes], key: str) -> Iterator[float]:
+    """Each value of ``key`` (``frame``, ``out_time_us``, …) that ffmpeg's ``-progress pipe:1`` writes,
+    as it comes; then waits for the child (``proc.returncode``). If the reader stops early (an
+    error, a cancel), the child is killed."""
+    assert proc.stdout is not None
+    finished = False
+    try:
+        for raw in proc.stdout:
+            name, _, value = raw.decode("ascii", "replace").strip().partition("=")
+            if name == key:
+                with contextlib.suppress(ValueError):
+                    yield float(value)
+        proc.wait()
+        finished = True
+    finally:
+        if not finished:
+            proc.kill()
+            proc.wait()
+
+
 def drain_stderr(proc: subprocess.Popen[bytes], lines: int = 60) -> tuple[threading.Thread, deque[str]]:
     """Read a child's stderr in a thread (so it never blocks on a full pipe), keeping the last lines."""
     tail: deque[str] = deque(maxlen=lines)

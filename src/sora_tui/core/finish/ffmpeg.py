@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..media import MediaError, ffmpeg_exe, lower_priority
+from ..media import MediaError, ffmpeg_exe, lower_priority, progress_values
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -120,23 +120,17 @@ def run(
     if cancel is not None:
         threading.Thread(target=watch, daemon=True).start()
     try:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            line = raw.decode("ascii", "replace").strip()
-            if line.startswith("out_time_us=") and total > 0:
-                with contextlib.suppress(ValueError):
-                    out_time = max(out_time, int(line.split("=", 1)[1]) / 1e6)
-                frac = min(1.0, out_time / total)
-                if progress is not None and frac - sent >= 0.01:
-                    sent = frac
-                    elapsed = time.monotonic() - start
-                    eta = elapsed * (1 - frac) / frac if frac > 0.02 else None
-                    progress(frac, eta)
-        rc = proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
+        for us in progress_values(proc, "out_time_us"):
+            if total <= 0:
+                continue
+            out_time = max(out_time, us / 1e6)
+            frac = min(1.0, out_time / total)
+            if progress is not None and frac - sent >= 0.01:
+                sent = frac
+                elapsed = time.monotonic() - start
+                eta = elapsed * (1 - frac) / frac if frac > 0.02 else None
+                progress(frac, eta)
+        rc = proc.returncode
     finally:
         reader.join(timeout=5)
     if stopped or (cancel is not None and cancel.is_set()):
