@@ -45,7 +45,7 @@ def bench_imports() -> list[Row]:
         return min(times)
 
     core = best_of("import time; t=time.perf_counter(); import sora_tui.core; print(time.perf_counter()-t)")
-    engine = best_of("import time; t=time.perf_counter(); import sora_tui.core.pipeline; print(time.perf_counter()-t)")
+    engine = best_of("import time; t=time.perf_counter(); import sora_tui.core.engine; print(time.perf_counter()-t)")
     helps = []
     for _ in range(7):
         t = time.perf_counter()
@@ -54,7 +54,7 @@ def bench_imports() -> list[Row]:
     help_s = min(helps)
     return [
         row("import sora_tui.core", core, "s", "≤ 0.15 s", core <= 0.15),
-        row("import sora_tui.core.pipeline (engine)", engine, "s", "≤ 0.15 s", engine <= 0.15),
+        row("import sora_tui.core.engine", engine, "s", "≤ 0.15 s", engine <= 0.15),
         row(
             "sora-tui --help (whole process)",
             help_s,
@@ -70,7 +70,7 @@ def bench_imports() -> list[Row]:
 
 
 def _engine(home: Path, latency: float, image_latency: float = 0.0, concurrency: int = 8):
-    from sora_tui.core.pipeline import Engine
+    from sora_tui.core.engine import Engine
     from sora_tui.core.providers.preview import PreviewProvider
     from sora_tui.core.settings import Settings
 

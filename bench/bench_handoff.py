@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 
 async def _job(fake, home: Path, mode: str, segments: int) -> None:
+    from sora_tui.core.engine import Engine
     from sora_tui.core.models import JobStatus, Mode, Request
-    from sora_tui.core.pipeline import Engine
 
     engine = Engine(env={"SORA_TUI_HOME": str(home), **fake.env(), "SORA_TUI_POLL_INTERVAL": "2.0"})
     req = engine.resolve(

@@ -83,7 +83,7 @@ def _plan(n: int, seconds: int, prompt: str):
 
 def _rendered_job(home: Path, segments: int, seconds: int) -> str:
     """A job whose segments are rendered (headless, before the app starts): the studio only joins it."""
-    from sora_tui.core.pipeline import Engine
+    from sora_tui.core.engine import Engine
 
     async def run() -> str:
         engine = Engine(env=_env(home))

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sora_tui.core.engine import Engine
 from sora_tui.core.media import ffmpeg_exe
 from sora_tui.core.models import JobStatus, Request
-from sora_tui.core.pipeline import Engine
 from sora_tui.core.settings import Settings
 
 PROMPT = "a paper boat drifts down a rainy street at dusk"

@@ -208,8 +208,8 @@ def test_bad_plan_files(sora_cmd, cli_env, tmp_path):
 
 
 def test_read_only_output_folder(tmp_path, monkeypatch):
+    from sora_tui.core.jobfiles import check_output_path
     from sora_tui.core.models import InputError
-    from sora_tui.core.pipeline import check_output_path
 
     ro = tmp_path / "ro"
     ro.mkdir()
@@ -266,8 +266,8 @@ def test_help_lists_commands(sora_cmd, cli_env):
 
 
 async def test_full_disk_during_join_is_input_error_and_keeps_segments(home, monkeypatch):
+    from sora_tui.core.engine import Engine
     from sora_tui.core.models import InputError, JobStatus, Request
-    from sora_tui.core.pipeline import Engine
 
     engine = Engine(env={"SORA_TUI_HOME": str(home)})
     plan = await engine.plan(engine.resolve(Request(prompt=PROMPT, segments=2, seconds=1, resolution="180p")))

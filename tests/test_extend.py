@@ -16,9 +16,9 @@ import pytest
 from fakes.fal_server import FalFake, _concat
 from sora_tui.core import media
 from sora_tui.core.catalog import load_catalog
+from sora_tui.core.engine import Engine
 from sora_tui.core.extend import _grey_frames, _psnr, split_extension
 from sora_tui.core.models import InputError, JobStatus, Kind, Mode, Request
-from sora_tui.core.pipeline import Engine
 from sora_tui.core.providers.base import RenderRequest
 from sora_tui.core.providers.preview import render_image, render_video
 

@@ -19,8 +19,8 @@ import pytest
 
 from fakes.fal_server import FalFake
 from sora_tui.core import media
+from sora_tui.core.engine import Engine
 from sora_tui.core.models import InputError, JobStatus, LogLine, Mode, Request, SegmentStatus
-from sora_tui.core.pipeline import Engine
 
 PROMPT = "A paper boat drifts down a rainy street at dusk"
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ def test_core_imports_nothing_heavy():
 
 def test_engine_modules_do_not_import_ui_or_heavy_media():
     loaded = _loaded_after(
-        "import sora_tui.core.pipeline, sora_tui.core.store, sora_tui.core.catalog, "
+        "import sora_tui.core.engine, sora_tui.core.store, sora_tui.core.catalog, "
         "sora_tui.core.settings, sora_tui.core.keys, sora_tui.core.planner.offline, "
         "sora_tui.core.finish.stage, sora_tui.core.finish.clean"
     )

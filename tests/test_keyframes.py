@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from sora_tui.core import media
+from sora_tui.core.engine import Engine
 from sora_tui.core.models import InputError, JobStatus, KeyframeReady, Mode, Request, SegmentStatus
-from sora_tui.core.pipeline import Engine
 
 PROMPT = "a lighthouse keeper climbs the spiral stairs at night"
 

@@ -144,7 +144,7 @@ async def test_unreachable_server(openai_fake: OpenAIFake):
 
 
 async def test_engine_plan_uses_settings_and_env(openai_fake: OpenAIFake, tmp_path):
-    from sora_tui.core.pipeline import Engine
+    from sora_tui.core.engine import Engine
 
     env = {"SORA_TUI_HOME": str(tmp_path), **openai_fake.env(), "SORA_TUI_OPENAI_MAX_RETRIES": "0"}
     engine = Engine(env=env)

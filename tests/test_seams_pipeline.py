@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from seamclips import decode_video, lab_mean
+from sora_tui.core.engine import Engine
 from sora_tui.core.models import JobStatus, Mode, Plan, SeamSettings, SegmentPlan
-from sora_tui.core.pipeline import Engine
 
 
 def _plan(n: int, seams: SeamSettings | None = None) -> Plan:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from fakes.fal_server import FalFake
+from sora_tui.core.engine import Engine
 from sora_tui.core.models import JobStatus, Mode, Request
-from sora_tui.core.pipeline import Engine
 
 PROMPT = "A paper boat drifts down a rainy street at dusk"
 

@@ -14,8 +14,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .core.engine import Engine
     from .core.models import Job, Plan
-    from .core.pipeline import Engine
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -355,7 +355,7 @@ class ProgressView:
 
 
 def _engine() -> Engine:
-    from .core.pipeline import Engine
+    from .core.engine import Engine
 
     return Engine()
 
@@ -416,8 +416,8 @@ async def cmd_plan(engine: Engine, args: argparse.Namespace) -> int:
 
 
 async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask: bool) -> int:
+    from .core.jobfiles import check_output_path
     from .core.models import JobStatus
-    from .core.pipeline import check_output_path
 
     output = check_output_path(args.output) if args.output else None
     if ask and not args.yes:
@@ -453,7 +453,7 @@ async def cmd_generate(engine: Engine, args: argparse.Namespace) -> int:
     from .core.models import JobStatus
 
     if args.output:
-        from .core.pipeline import check_output_path
+        from .core.jobfiles import check_output_path
 
         check_output_path(args.output)
     if args.music:

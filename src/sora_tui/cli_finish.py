@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .core.engine import Engine
     from .core.finish.stage import Finisher
-    from .core.pipeline import Engine
 
 EXIT_OK, EXIT_FAILED = 0, 1
 PRESET_NAMES = ["web-720p", "web-1080p", "webm", "hls", "gif-preview", "source"]

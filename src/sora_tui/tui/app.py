@@ -43,7 +43,7 @@ from .screens.prompt import PromptScreen
 from .screens.settings import SettingsScreen
 
 if TYPE_CHECKING:
-    from ..core.pipeline import Engine
+    from ..core.engine import Engine
 
 UI_SWITCH_INTERVAL = 0.001  # seconds (CPython's default is 0.005)
 THUMB_SIZE = (32, 16)  # pixels: up to 32 cells × 8 rows of half blocks
@@ -887,7 +887,7 @@ def create_app(
 ) -> SoraApp:
     """The app, as the CLI, the tests, the screenshots and the benchmarks build it."""
     if engine is None:
-        from ..core.pipeline import Engine
+        from ..core.engine import Engine
 
         engine = Engine(env=env)
     return SoraApp(

@@ -190,9 +190,9 @@ def demo_env(home: Path = DEMO_HOME) -> dict[str, str]:
 
 def build_demo(home: Path = DEMO_HOME) -> Any:
     """A fresh demo history under ``home``; returns its Engine."""
-    from ..core import pipeline
+    from ..core import engine as engine_module
+    from ..core.engine import Engine
     from ..core.models import JobStatus, Mode, Plan, SegmentPlan, SegmentStatus
-    from ..core.pipeline import Engine
 
     os.environ["TZ"] = "UTC"
     time.tzset()
@@ -200,8 +200,8 @@ def build_demo(home: Path = DEMO_HOME) -> Any:
         shutil.rmtree(home)
     engine = Engine(env=demo_env(home))
     ids = iter([j["id"] for j in _JOBS])
-    original = pipeline.new_job_id
-    pipeline.new_job_id = lambda: next(ids)  # type: ignore[assignment]
+    original = engine_module.new_job_id
+    engine_module.new_job_id = lambda: next(ids)  # type: ignore[assignment]
     try:
         for n, spec in enumerate(_JOBS):
             titles = ["Establishing", "Ascent", "The lamp", "Storm"]
@@ -284,7 +284,7 @@ def build_demo(home: Path = DEMO_HOME) -> Any:
             if spec.get("error"):
                 store.log(job.id, spec["error"], "error")
     finally:
-        pipeline.new_job_id = original  # type: ignore[assignment]
+        engine_module.new_job_id = original  # type: ignore[assignment]
     return engine
 
 

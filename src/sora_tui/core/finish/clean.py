@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from ..models import InputError, JobStatus
 
 if TYPE_CHECKING:
-    from ..pipeline import Engine
+    from ..engine import Engine
 
 KEEP_CHOICES = ("finals", "all")
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")

@@ -29,7 +29,7 @@ from .subtitles import Cue, segment_spans, split_cue, to_srt, to_vtt, write_text
 from .tts import TTSError, TTSProvider, get_tts, prepare_clip
 
 if TYPE_CHECKING:
-    from ..pipeline import Engine
+    from ..engine import Engine
 
 EventSink = Callable[[Event], None]
 LEAD_S = 0.25  # narration starts this long after its segment begins (when it fits)
@@ -213,7 +213,7 @@ class Finisher:
         return new
 
     def _save_plan(self, job: Job, plan: Plan) -> None:
-        from ..pipeline import write_json_atomic
+        from ..jobfiles import write_json_atomic
 
         write_json_atomic(job.job_dir / "plan.json", plan.to_dict())
         self.store.update_job(job.id, plan=plan)

@@ -1,0 +1,407 @@
+"""The engine: the one entry point shared by the CLI and the TUI.
+
+It resolves requests against the catalog, plans, creates jobs in the store and runs them
+(each run is a ``run.JobRun``). A run is resumable at any point: every provider request id is
+committed to SQLite before the run waits on it, finished segments are never rendered again, and
+a restarted process re-attaches to stored requests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .catalog import (
+    Catalog,
+    ModelSpec,
+    estimate_cost,
+    fit_plan,
+    frame_size,
+    load_catalog,
+    resolve_request,
+    validate_plan,
+)
+from .errors import JobFailed
+from .jobfiles import check_output_path, fit_image, write_json_atomic
+from .keys import get_key, known_secrets, redact
+from .models import InputError, Job, JobStatus, Mode, Plan, Request, SeamSettings, Segment, SegmentStatus
+from .providers.base import Provider
+from .run import EventSink, JobRun, RunControl
+from .settings import Paths, Settings, get_paths, load_settings
+from .store import Keyframe, Store, new_job_id
+
+
+class Engine:
+    def __init__(
+        self,
+        paths: Paths | None = None,
+        settings: Settings | None = None,
+        env: dict[str, str] | None = None,
+        provider_factory: Callable[[ModelSpec], Provider] | None = None,
+    ) -> None:
+        self.env = dict(os.environ) if env is None else env
+        self.paths = paths or get_paths(self.env)
+        self.settings = settings or load_settings(self.paths, self.env)
+        self.catalog: Catalog = load_catalog(self.paths.catalog_file)
+        self.store = Store(self.paths.db_file)
+        self._provider_factory = provider_factory
+        self._providers: dict[str, Provider] = {}
+        self.controls: dict[str, RunControl] = {}
+        self._secrets = known_secrets(self.env)
+
+    # --- set-up -------------------------------------------------------------------
+
+    def has_key(self, name: str) -> bool:
+        return get_key(name, self.env).present
+
+    def default_model(self) -> str:
+        if self.settings.default_model and self.settings.default_model in self.catalog.models:
+            return self.settings.default_model
+        return self.catalog.default_model(self.has_key("fal"))
+
+    def resolve(self, req: Request) -> Request:
+        resolved = resolve_request(req, self.catalog)
+        resolved.narration = req.narration  # the finishing stage's request field (not the catalog's)
+        spec = self.catalog.get(resolved.model)
+        if spec.provider == "fal" and not self.has_key("fal"):
+            raise InputError(
+                "model",
+                f"{spec.id} runs on fal.ai and no fal key is set; run `sora-tui keys set fal` or export FAL_KEY, "
+                "or use --model preview to render offline",
+            )
+        return resolved
+
+    def provider(self, spec: ModelSpec) -> Provider:
+        if spec.provider not in self._providers:
+            self._providers[spec.provider] = self._make_provider(spec)
+        return self._providers[spec.provider]
+
+    def _make_provider(self, spec: ModelSpec) -> Provider:
+        if self._provider_factory is not None:
+            return self._provider_factory(spec)
+        if spec.provider == "preview":
+            from .providers.preview import PreviewProvider
+
+            return PreviewProvider(
+                self.paths.cache_dir / "preview",
+                latency=self.settings.preview_latency,
+                image_latency=self.settings.preview_image_latency,
+                drift=self.settings.preview_drift,
+            )
+        if spec.provider == "fal":
+            key = get_key("fal", self.env)
+            if not key.present:
+                raise InputError("fal key", "not set; run `sora-tui keys set fal` or export FAL_KEY")
+            from .providers.fal import FalProvider  # type: ignore[import-not-found]
+
+            return FalProvider(key.value or "", self.settings)
+        raise InputError("model", f"unknown provider {spec.provider!r} for {spec.id}")
+
+    def reload_keys(self) -> None:
+        """After a key was set or deleted: scrub the new values, rebuild providers on next use."""
+        self._secrets = known_secrets(self.env)
+        for name in [n for n in self._providers if n != "preview"]:
+            self._providers.pop(name)
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            await provider.aclose()
+        self._providers.clear()
+
+    # --- planning -----------------------------------------------------------------
+
+    async def plan(self, req: Request) -> Plan:
+        from .planner.base import get_planner
+
+        spec = self.catalog.get(req.model)
+        kwargs: dict[str, Any] = {}
+        if req.planner == "openai":
+            kwargs = {"settings": self.settings, "env": self.env}
+        planner = get_planner(req.planner, **kwargs)
+        plan = fit_plan(await planner.plan(req, spec), self.catalog)
+        plan.seams = req.seams or self.default_seam_settings()
+        plan.seams.validate()
+        return plan
+
+    def default_seam_settings(self) -> SeamSettings:
+        s = self.settings
+        return SeamSettings(
+            seams=s.seams,
+            crossfade_ms=float(s.seam_crossfade_ms),
+            colour_anchor=bool(s.colour_anchor),
+            colour_reference=s.colour_reference or None,
+        )
+
+    def estimate(self, plan: Plan) -> float:
+        from .finish.tts import estimate_plan_speech
+
+        # video (and keyframes) plus the narration's speech with the configured TTS provider
+        return round(estimate_cost(plan, self.catalog) + estimate_plan_speech(plan, self.settings), 4)
+
+    def load_plan_file(self, path: str | Path) -> Plan:
+        p = Path(path).expanduser()
+        try:
+            data = json.loads(p.read_text("utf-8"))
+        except FileNotFoundError:
+            raise InputError("plan", f"{p} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError("plan", f"cannot read {p}: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise InputError("plan", f"{p} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        plan = Plan.from_dict(data)
+        validate_plan(plan, self.catalog)
+        return plan
+
+    def save_plan_file(self, plan: Plan, path: str | Path) -> Path:
+        p = Path(path).expanduser()
+        if not p.parent.is_dir():
+            raise InputError("output", f"folder {p.parent} does not exist")
+        write_json_atomic(p, plan.to_dict())
+        return p
+
+    # --- jobs ---------------------------------------------------------------------
+
+    def create_job(self, plan: Plan, status: JobStatus = JobStatus.QUEUED) -> Job:
+        validate_plan(plan, self.catalog)
+        job_id = new_job_id()
+        folder = self.paths.jobs_dir / job_id
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(folder / "plan.json", plan.to_dict())
+        job = Job(
+            id=job_id,
+            prompt=plan.prompt,
+            model=plan.model,
+            mode=plan.mode,
+            status=status,
+            plan=plan,
+            estimated_cost_usd=self.estimate(plan),
+            folder=str(folder),
+        )
+        self.store.create_job(job, self._segments_for(job_id, plan))
+        self.reset_keyframes(job_id, plan)
+        self.store.log(job_id, f"job created: {len(plan.segments)} segments × {plan.model}, {plan.total_seconds} s")
+        return job
+
+    def _segments_for(self, job_id: str, plan: Plan, start: int = 1) -> list[Segment]:
+        return [
+            Segment(job_id=job_id, index=i, prompt=s.prompt, seconds=s.seconds, title=s.title)
+            for i, s in enumerate(plan.segments, 1)
+            if i >= start
+        ]
+
+    def reset_keyframes(self, job_id: str, plan: Plan) -> None:
+        """(Re)create the keyframe rows of a keyframe-mode job; done images whose prompt is unchanged stay."""
+        if plan.mode is not Mode.KEYFRAMES:
+            return
+        old = {k.index: k for k in self.store.keyframes(job_id)}
+        for k, prompt in enumerate(plan.keyframe_prompts()):
+            prev = old.get(k)
+            if prev is not None and prev.prompt == prompt and prev.status == "done":
+                continue
+            self.store.upsert_keyframe(Keyframe(job_id, k, prompt))
+
+    def update_plan(self, job_id: str, plan: Plan) -> Job:
+        """Replace the plan of a job that has not rendered anything yet (draft / review)."""
+        job = self._job(job_id)
+        validate_plan(plan, self.catalog)
+        write_json_atomic(job.job_dir / "plan.json", plan.to_dict())
+        self.store.update_job(
+            job_id,
+            plan=plan,
+            prompt=plan.prompt,
+            model=plan.model,
+            mode=plan.mode,
+            estimated_cost_usd=self.estimate(plan),
+        )
+        self.store.replace_segments(job_id, self._segments_for(job_id, plan))
+        self.reset_keyframes(job_id, plan)
+        return self._job(job_id)
+
+    def _job(self, job_id: str) -> Job:
+        job = self.store.find_job(job_id)
+        if job is None:
+            raise InputError("job", f"no job {job_id!r} in the history; see `sora-tui history`")
+        return job
+
+    def find_job(self, ref: str) -> Job:
+        return self._job(ref)
+
+    def delete_job(self, job_id: str, remove_files: bool = True) -> None:
+        job = self._job(job_id)
+        if job.id in self.controls:
+            raise InputError("job", f"{job.id} is running; cancel it first")
+        self.store.delete_job(job.id)
+        if remove_files and job.folder and Path(job.folder).is_dir():
+            shutil.rmtree(job.folder, ignore_errors=True)
+
+    def _redo_plan(self, job: Job, from_index: int, only: bool) -> tuple[Plan, list[int]]:
+        """The plan a redo renders (re-read from plan.json, which the user may have edited) and its segments."""
+        plan = job.plan
+        plan_file = job.job_dir / "plan.json"
+        if plan_file.exists():
+            plan = self.load_plan_file(plan_file)
+        assert plan is not None
+        n = len(plan.segments)
+        if not (1 <= from_index <= n):
+            raise InputError("from", f"segment {from_index} does not exist in job {job.id}", [f"1-{n}"])
+        old = self.store.segments(job.id)
+        not_done = [s.index for s in old if s.index < from_index and s.status is not SegmentStatus.DONE]
+        if only:
+            if len(old) != n:
+                raise InputError("only", f"the plan now has {n} segments, the job {len(old)}; redo from {from_index}")
+            not_done += [s.index for s in old if s.index > from_index and s.status is not SegmentStatus.DONE]
+        if not_done:
+            raise InputError(
+                "from", f"segments {', '.join(map(str, not_done))} are not done; redo from {min(not_done)}"
+            )
+        return plan, [from_index] if only else list(range(from_index, n + 1))
+
+    def redo_cost(self, job_id: str, from_index: int, only: bool = False) -> tuple[float, list[int]]:
+        """What re-rendering costs (before anything is paid) and which segments it renders."""
+        job = self._job(job_id)
+        plan, indexes = self._redo_plan(job, from_index, only)
+        spec = self.catalog.get(plan.model)
+        audio = spec.has_audio(plan.audio)
+        cost = sum(spec.segment_cost(plan.segments[i - 1].seconds, plan.resolution, audio) for i in indexes)
+        return round(cost, 4), indexes
+
+    def prepare_redo(self, job_id: str, from_index: int, only: bool = False) -> Job:
+        """Reset segments K..N (or K alone) for a new render, each with a fresh seed."""
+        job = self._job(job_id)
+        if job.id in self.controls:
+            raise InputError("job", f"{job.id} is running; cancel it first")
+        plan, indexes = self._redo_plan(job, from_index, only)
+        old = {s.index: s for s in self.store.segments(job.id)}
+        fresh = {s.index: s for s in self._segments_for(job.id, plan) if s.index in indexes}
+        for seg in fresh.values():
+            # a deterministic model given the same seed returns the same clip: draw a new one
+            seg.seed = random.randrange(1, 2**31)
+        rows = [fresh.get(i) or old[i] for i in range(1, len(plan.segments) + 1)]
+        self.store.replace_segments(job.id, rows)
+        self.store.update_job(
+            job.id,
+            plan=plan,
+            status=JobStatus.QUEUED,
+            error=None,
+            output=None,
+            duration_s=None,
+            estimated_cost_usd=self.estimate(plan),
+        )
+        if only:
+            note = f"redo segment {from_index} alone: it renders again with a fresh seed; the others are kept"
+        else:
+            note = f"redo from segment {from_index}: segments {from_index}..{len(plan.segments)} render again with fresh seeds"
+        self.store.log(job.id, note)
+        return self._job(job.id)
+
+    def check_reference_image(self, path: str | Path) -> str:
+        """A colour reference must be a picture that can be read; returns its absolute path."""
+        from . import media
+
+        p = Path(path).expanduser()
+        try:
+            media.read_image(p)
+        except media.MediaError as exc:
+            raise InputError("colour_reference", f"{p}: {exc}; give a PNG or JPEG picture") from None
+        return str(p.resolve())
+
+    # --- running ------------------------------------------------------------------
+
+    def cancel(self, job_id: str) -> bool:
+        control = self.controls.get(job_id)
+        if control is None:
+            return False
+        control.cancel()
+        return True
+
+    async def run(
+        self,
+        job_id: str,
+        on_event: EventSink | None = None,
+        *,
+        output: str | Path | None = None,
+        max_cost: float | None = None,
+        review_keyframes: bool = False,
+    ) -> Job:
+        """Render (or resume) a job to the end. Returns the final Job; never raises for job failures.
+
+        With ``review_keyframes`` a keyframe-mode job stops in ``awaiting_review`` once its
+        keyframes exist, before any video is paid for; running it again renders the videos.
+        """
+        job = self._job(job_id)
+        if job.id in self.controls:
+            raise InputError("job", f"{job.id} is already running")
+        if job.status is JobStatus.COMPLETED and job.output and Path(job.output).exists():
+            return job
+        out_path = check_output_path(output) if output else None
+        runner = JobRun(self, job, on_event, out_path, max_cost, review_keyframes)
+        self.controls[job.id] = runner.control
+        try:
+            return await runner.run()
+        finally:
+            self.controls.pop(job.id, None)
+
+    def keyframe_path(self, job: Job, index: int) -> Path:
+        return job.job_dir / f"kf_{index:02d}.png"
+
+    def replace_keyframe(self, job_id: str, index: int, image: str | Path) -> Path:
+        """Use the user's own image as keyframe ``index`` (fitted to the video size)."""
+        job = self._keyframe_job(job_id, index)
+        src = Path(image).expanduser()
+        if not src.is_file():
+            raise InputError("image", f"{src} is not a readable file")
+        assert job.plan is not None
+        w, h = frame_size(job.plan.resolution, job.plan.aspect)
+        dest = self.keyframe_path(job, index)
+        fit_image(src, dest, w, h)
+        old = next(k for k in self.store.keyframes(job.id) if k.index == index)
+        # what was spent generating the replaced image stays spent
+        self.store.upsert_keyframe(
+            Keyframe(job.id, index, old.prompt, "done", str(dest), source="user", cost_usd=old.cost_usd)
+        )
+        self.store.log(job.id, f"keyframe {index} replaced by {src.name}")
+        return dest
+
+    async def regenerate_keyframe(
+        self, job_id: str, index: int, prompt: str | None = None, on_event: EventSink | None = None
+    ) -> Path:
+        """Make keyframe ``index`` again (optionally with a new description)."""
+        job = self._keyframe_job(job_id, index)
+        kf = next(k for k in self.store.keyframes(job.id) if k.index == index)
+        self.store.upsert_keyframe(Keyframe(job.id, index, prompt or kf.prompt, "pending", None, cost_usd=kf.cost_usd))
+        runner = JobRun(self, job, on_event, None, None, False)
+        try:
+            return await runner.make_keyframe(index, force=True)
+        except JobFailed as exc:
+            raise InputError(f"keyframe {index}", str(exc)) from None
+
+    def _keyframe_job(self, job_id: str, index: int) -> Job:
+        job = self._job(job_id)
+        if job.mode is not Mode.KEYFRAMES or job.plan is None:
+            raise InputError("job", f"{job.id} is not a keyframe-mode job")
+        n = len(job.plan.segments)
+        if not (0 <= index <= n):
+            raise InputError("keyframe", f"keyframe {index} does not exist", [f"0-{n}"])
+        if job.id in self.controls:
+            raise InputError("job", f"{job.id} is running; cancel it first")
+        if not self.store.keyframes(job.id):
+            self.reset_keyframes(job.id, job.plan)
+        return job
+
+    def redact(self, text: str) -> str:
+        """``text`` with every known key replaced: what goes to logs, history and screens."""
+        return redact(text, self._secrets)
+
+    def existing_provider(self, name: str) -> Provider | None:
+        """The provider already made for ``name`` (None if this process never used it)."""
+        return self._providers.get(name)
+
+    def log(self, job_id: str, message: str, level: str = "info", index: int | None = None) -> str:
+        message = self.redact(message)
+        self.store.log(job_id, message, level, index)
+        return message

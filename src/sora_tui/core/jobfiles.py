@@ -1,0 +1,62 @@
+"""Files in a job folder: their names, atomic JSON writes, the output path check and image fitting."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .models import InputError
+
+
+def seg_name(index: int, suffix: str = ".mp4") -> str:
+    return f"seg_{index:02d}{suffix}"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    os.replace(tmp, path)
+
+
+def check_output_path(output: str | Path) -> Path:
+    """Where the final video will be copied; raises InputError for a missing or read-only folder."""
+    out = Path(output).expanduser()
+    if out.is_dir():
+        raise InputError("output", f"{out} is a folder; give a file name such as {out / 'video.mp4'}")
+    folder = out.parent.resolve()
+    if not folder.is_dir():
+        raise InputError("output", f"folder {folder} does not exist; create it or choose another path")
+    if not os.access(folder, os.W_OK):
+        raise InputError("output", f"folder {folder} is read-only; choose a writable folder")
+    if out.suffix.lower() not in (".mp4", ".mov", ".m4v"):
+        raise InputError("output", f"{out.name} must end in .mp4", [".mp4", ".mov", ".m4v"])
+    return out.resolve()
+
+
+def fit_image(src: Path, dest: Path, width: int, height: int) -> Path:
+    """Scale and centre-crop an image to exactly width×height, written as PNG (atomically)."""
+    import cv2
+    import numpy as np
+
+    data = np.fromfile(str(src), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if img is None:
+        raise InputError("image", f"{src} is not an image that can be read (PNG or JPEG)")
+    h, w = img.shape[:2]
+    if (w, h) != (width, height):
+        scale = max(width / w, height / h)
+        nw, nh = max(width, round(w * scale)), max(height, round(h * scale))
+        img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+        x, y = (nw - width) // 2, (nh - height) // 2
+        img = img[y : y + height, x : x + width]
+    elif src.suffix.lower() == ".png" and Path(src) == Path(dest):
+        return dest
+    ok, buf = cv2.imencode(".png", img)
+    if not ok:  # pragma: no cover
+        raise InputError("image", f"cannot encode {dest.name}")
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp.write_bytes(buf.tobytes())
+    os.replace(tmp, dest)
+    return dest
