@@ -24,6 +24,7 @@ from .catalog import (
     fit_plan,
     frame_size,
     load_catalog,
+    plan_segment_cost,
     resolve_request,
     validate_plan,
 )
@@ -32,8 +33,8 @@ from .jobfiles import fit_image, write_json_atomic
 from .keys import get_key, known_secrets, redact
 from .models import InputError, Job, JobStatus, Mode, Plan, Request, SeamSettings, Segment, SegmentStatus
 from .providers.base import Provider
-from .run import EventSink, JobRun, RunControl
-from .runner import Lease, holder, refusal, watch_stop
+from .run import EventSink, JobRun, RunControl, job_spent
+from .runner import CancelQuote, InFlight, Lease, holder, refusal, watch_stop
 from .settings import Paths, Settings, get_paths, load_settings
 from .store import Keyframe, Store, new_job_id
 
@@ -326,6 +327,19 @@ class Engine:
             return False
         control.cancel()
         return True
+
+    def cancel_quote(self, job_id: str) -> CancelQuote:
+        """What cancelling ``job_id`` leaves paid: spent so far, and the requests in flight."""
+        job = self._job(job_id)
+        plan = job.plan
+        spec = self.catalog.get(plan.model) if plan is not None else None
+        flying = []
+        for seg in self.store.segments(job.id):
+            if not seg.request_id or seg.status in (SegmentStatus.DONE, SegmentStatus.DOWNLOADED):
+                continue
+            cost = plan_segment_cost(plan, spec, seg.index, seg.seconds) if plan and spec else 0.0
+            flying.append(InFlight(seg.index, seg.request_id, round(cost, 4), str(seg.status), seg.cancelled_at is not None))
+        return CancelQuote(job.id, job_spent(self.store, job.id), job.estimated_cost_usd, flying)
 
     async def run(
         self,

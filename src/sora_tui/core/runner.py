@@ -234,6 +234,53 @@ class Lease:
         self.release()
 
 
+# --- what a cancel leaves paid ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A provider request that was accepted (and counted as paid) but whose video has not arrived."""
+
+    index: int  # segment
+    request_id: str
+    cost_usd: float
+    status: str  # the segment's status: waiting / submitted / running / pending (cancelled, kept)
+    cancelled: bool = False  # a cancel already asked the provider to stop it
+
+
+@dataclass(frozen=True)
+class CancelQuote:
+    """For a cancel dialog: what the job has paid, and what requests in flight cost.
+
+    A request's price is counted when the provider accepts it, so ``spent_usd`` already includes
+    ``in_flight_usd``. Cancelling asks the provider to stop those requests: one still queued is
+    dropped, one that started may finish and be billed anyway. Their ids are kept, so a retry uses
+    a finished request's video instead of paying again.
+    """
+
+    job_id: str
+    spent_usd: float
+    estimated_usd: float
+    in_flight: list[InFlight]
+
+    @property
+    def in_flight_usd(self) -> float:
+        return round(sum(r.cost_usd for r in self.in_flight), 4)
+
+    def summary(self) -> str:
+        text = f"spent ${self.spent_usd:.2f} of an estimated ${self.estimated_usd:.2f}"
+        if not self.in_flight:
+            return text + "; no request is in flight"
+        n = len(self.in_flight)
+        segs = ", ".join(str(r.index) for r in self.in_flight)
+        return (
+            f"{text}, including ${self.in_flight_usd:.2f} for {n} request{'s' if n > 1 else ''} in flight "
+            f"(segment{'s' if n > 1 else ''} {segs}): the provider is asked to stop "
+            f"{'them' if n > 1 else 'it'}; a request that already started may still be billed, and a retry "
+            "uses its video if it finished instead of paying again"
+        )
+
+
 # --- stop requests ----------------------------------------------------------------------
 
 
