@@ -349,6 +349,10 @@ def test_sigkill_after_download_then_resume_fetches_nothing(fal_fake: FalFake, t
     seg2 = probe.store.segment(job.id, 2)
     assert seg2.status is SegmentStatus.DOWNLOADED and Path(seg2.file).is_file()
     assert runner.live_status(job) == "interrupted"
+    shown = cli(proc_env(fal_fake, home) | {"COLUMNS": "200"}, "show", job.id)
+    assert f"job {job.id} — interrupted —" in shown.stdout
+    follow = cli(proc_env(fal_fake, home), "show", "--follow", job.id)
+    assert follow.returncode == 1 and f"`sora-tui resume {job.id}` continues it" in follow.stderr
     submits, results, files = len(fal_fake.submits), len(fal_fake.of("result")), len(fal_fake.of("file"))
 
     res = cli(proc_env(fal_fake, home), "resume", job.id, "--json")
@@ -378,3 +382,28 @@ def test_sigkill_after_download_on_preview_is_not_rendered_again(cli_env: dict[s
     assert Path(seg2.file).stat().st_mtime_ns == stamp
     text = "\n".join(db_logs(home, job.id))
     assert "no longer knows request" not in text and "submitting again" not in text
+
+
+async def test_runner_survives_sighup_and_turns_sigterm_into_a_cancel(fal_fake: FalFake, tmp_path: Path):
+    home = tmp_path / "home"
+    engine = Engine(env=engine_env(fal_fake, home))
+    job = await fal_job(engine, segments=2)
+    fal_fake.hold = True
+    pid = runner.spawn(proc_env(fal_fake, home), job.id)
+    try:
+        assert os.getsid(pid) == pid  # its own session: a closing terminal's SIGHUP does not reach it
+        assert await await_until(lambda: any(r.polls >= 1 for r in fal_fake.requests.values()))
+        os.kill(pid, signal.SIGHUP)  # ignored
+        os.kill(pid, signal.SIGTERM)  # a stop: cancel in flight, keep the request id, end "cancelled"
+        assert await await_until(lambda: runner.holder(job.job_dir) is None)
+        assert await await_until(lambda: not alive(pid))
+    finally:
+        kill(pid)
+    done = engine.store.get_job(job.id)
+    log = (job.job_dir / runner.LOG_FILE).read_text()
+    assert done.status is JobStatus.CANCELLED, log
+    assert "SIGTERM received" in log and "SIGHUP" not in log
+    seg = engine.store.segment(job.id, 1)
+    assert seg.request_id and seg.cancelled_while == "queued"
+    assert len(fal_fake.of("cancel")) == 1
+    await engine.aclose()
