@@ -154,8 +154,10 @@ async def test_two_runners_one_runs_then_sigkill_and_takeover_reattaches(fal_fak
         kill(pid)
     request_2 = engine.store.segment(job.id, 2).request_id
     assert request_2
-    hist = await asyncio.to_thread(cli, env, "history", "--json")
-    assert [j["status"] for j in json.loads(hist.stdout)] == ["interrupted"]
+    hist = await asyncio.to_thread(cli, env, "history", "--json", "--status", "interrupted")
+    ((row,),) = [json.loads(hist.stdout)]
+    assert row["status"] == "interrupted" and row["runner"] is None
+    assert [s["status"] for s in row["segments"]] == ["done", "interrupted", "pending"]
     text = (await asyncio.to_thread(cli, env | {"COLUMNS": "200"}, "history")).stdout
     assert "interrupted" in text and "generating" not in text
 

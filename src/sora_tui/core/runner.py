@@ -31,7 +31,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .models import Event, InputError, Job, JobStatus, LogLine, event_from_dict, event_to_dict
+from .models import (
+    Event,
+    InputError,
+    Job,
+    JobStatus,
+    LogLine,
+    Segment,
+    SegmentStatus,
+    event_from_dict,
+    event_to_dict,
+)
 
 if TYPE_CHECKING:
     from .run import RunControl
@@ -116,6 +126,15 @@ def display_status(job: Job, holder: Holder | None) -> str:
     if job.status in ACTIVE and holder is None:
         return INTERRUPTED
     return str(job.status)
+
+
+def display_segment_status(segment: Segment, job_status: str) -> str:
+    """A segment's honest state: one that was being rendered when its job was interrupted is
+    interrupted too (its request id is kept: a resume re-attaches to it)."""
+    working = (SegmentStatus.WAITING, SegmentStatus.SUBMITTED, SegmentStatus.RUNNING)
+    if job_status == INTERRUPTED and segment.status in working:
+        return INTERRUPTED
+    return str(segment.status)
 
 
 def live_status(job: Job) -> str:
