@@ -409,3 +409,23 @@ async def test_runner_survives_sighup_and_turns_sigterm_into_a_cancel(fal_fake: 
     assert seg.request_id and seg.cancelled_while == "queued"
     assert len(fal_fake.of("cancel")) == 1
     await engine.aclose()
+
+
+def test_follow_a_foreground_run_from_another_shell(cli_env: dict[str, str], home: Path):
+    env = cli_env | {"SORA_TUI_PREVIEW_LATENCY": "1.0"}
+    args = ["generate", PROMPT, "-n", "2", "-s", "1", "-r", "180p", "--yes", "--json"]
+    fg = subprocess.Popen([*CMD, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        jobs = home / "data" / "jobs"
+        held = lambda: jobs.is_dir() and any(runner.holder(d) for d in jobs.iterdir())  # noqa: E731
+        assert wait_until(held)
+        (job_dir,) = list(jobs.iterdir())
+        assert runner.holder(job_dir).pid == fg.pid and not runner.holder(job_dir).detached
+        follow = cli(cli_env, "show", "--follow", job_dir.name)
+        out, err = fg.communicate(timeout=DEADLINE)
+    finally:
+        if fg.poll() is None:
+            fg.kill()
+    assert fg.returncode == 0, err
+    assert follow.returncode == 0, follow.stderr
+    assert "[job] completed" in follow.stderr and "segment 2 done" in follow.stderr

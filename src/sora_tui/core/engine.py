@@ -9,6 +9,7 @@ a restarted process re-attaches to stored requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -31,10 +32,10 @@ from .catalog import (
 from .errors import JobFailed
 from .jobfiles import fit_image, write_json_atomic
 from .keys import get_key, known_secrets, redact
-from .models import InputError, Job, JobStatus, Mode, Plan, Request, SeamSettings, Segment, SegmentStatus
+from .models import Event, InputError, Job, JobStatus, Mode, Plan, Request, SeamSettings, Segment, SegmentStatus
 from .providers.base import Provider
 from .run import EventSink, JobRun, RunControl, job_spent
-from .runner import CancelQuote, InFlight, Lease, holder, refusal, watch_stop
+from .runner import CancelQuote, EventLog, InFlight, Lease, holder, refusal, watch_stop
 from .settings import Paths, Settings, get_paths, load_settings
 from .store import Keyframe, Store, new_job_id
 
@@ -367,7 +368,17 @@ class Engine:
             job = self._job(job_id)  # as the previous holder left it
             if job.status is JobStatus.COMPLETED and job.output and Path(job.output).exists():
                 return job
-            runner = JobRun(self, job, on_event, output, max_cost, review_keyframes)
+            events = EventLog(job.job_dir)  # any process can follow this run (show --follow, other windows)
+
+            def sink(event: Event) -> None:
+                try:
+                    if on_event is not None:
+                        on_event(event)
+                finally:
+                    with contextlib.suppress(OSError):  # a full disk must not stop a paid render here
+                        events.append(event)
+
+            runner = JobRun(self, job, sink, output, max_cost, review_keyframes)
             self.controls[job.id] = runner.control
             watcher = asyncio.create_task(watch_stop(job.job_dir, runner.control))
             try:
@@ -375,6 +386,7 @@ class Engine:
             finally:
                 watcher.cancel()
                 self.controls.pop(job.id, None)
+                events.close()
 
     def keyframe_path(self, job: Job, index: int) -> Path:
         return job.job_dir / f"kf_{index:02d}.png"

@@ -10,8 +10,9 @@
   unheld between the two and two spawns of one job cannot both start.
 * A stop is a request: ``request_stop`` writes ``JOB_DIR/stop.request``; the holder's run watches
   for it and cancels the way ``Engine.cancel`` does (SIGTERM/SIGINT to a runner do the same).
-* Every engine event is appended to ``JOB_DIR/events.jsonl``; ``EventLog.read`` lets any process
-  follow a job that another process runs (with the store for the state itself).
+* Every event of a run (``Engine.run``: runners and foreground runs alike) is appended to
+  ``JOB_DIR/events.jsonl``; ``EventLog.read`` lets any process follow a job that another process
+  runs (with the store for the state itself).
 """
 
 from __future__ import annotations
@@ -490,11 +491,9 @@ async def _run(args: argparse.Namespace) -> int:
     except InputError as exc:
         _say(f"runner: {exc}")
         return EXIT_INPUT
-    events = EventLog(job.job_dir)
     job_dir = job.job_dir
 
-    def on_event(event: Event) -> None:
-        events.append(event)
+    def on_event(event: Event) -> None:  # Engine.run also appends every event to the job's EventLog
         if isinstance(event, LogLine):  # already redacted by the engine
             seg = f" [segment {event.index}]" if event.index is not None else ""
             _say(f"{event.level}{seg}: {event.message}")
@@ -530,7 +529,6 @@ async def _run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     finally:
         await engine.aclose()
-        events.close()
     _say(f"runner: job {final.id} {final.status}" + (f": {final.error}" if final.error else ""))
     return exit_code(final.status)
 
