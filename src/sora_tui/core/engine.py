@@ -417,10 +417,11 @@ class Engine:
         kf = next(k for k in self.store.keyframes(job.id) if k.index == index)
         self.store.upsert_keyframe(Keyframe(job.id, index, prompt or kf.prompt, "pending", None, cost_usd=kf.cost_usd))
         runner = JobRun(self, job, on_event, None, None, False)
-        try:
-            return await runner.make_keyframe(index, force=True)
-        except JobFailed as exc:
-            raise InputError(f"keyframe {index}", str(exc)) from None
+        with Lease(job.job_dir, job.id):  # not while a run of the job goes on anywhere
+            try:
+                return await runner.make_keyframe(index, force=True)
+            except JobFailed as exc:
+                raise InputError(f"keyframe {index}", str(exc)) from None
 
     def _keyframe_job(self, job_id: str, index: int) -> Job:
         job = self._job(job_id)
