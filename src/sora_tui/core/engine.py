@@ -3,7 +3,9 @@
 It resolves requests against the catalog, plans, creates jobs in the store and runs them
 (each run is a ``run.JobRun``). A run is resumable at any point: every provider request id is
 committed to SQLite before the run waits on it, finished segments are never rendered again, and
-a restarted process re-attaches to stored requests.
+a restarted process re-attaches to stored requests. One process runs a job at a time: ``run``
+holds the job's lease (``runner.Lease``) and writes every event to its event log, so any other
+process can follow it; a second run refuses and names the holder.
 """
 
 from __future__ import annotations

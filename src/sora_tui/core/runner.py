@@ -430,12 +430,13 @@ def spawn(
 ) -> int:
     """Start a detached runner for ``job_id`` and return its pid.
 
-    ``paths_env`` is the runner's environment (None: this process's), which also says where the
-    job lives (SORA_TUI_HOME). Raises InputError when a live process already holds the job.
+    ``paths_env`` is laid over this process's environment for the runner (an Engine's ``env``);
+    it also says where the job lives (SORA_TUI_HOME). Raises InputError when a live process
+    already holds the job. Returns at once: the runner holds the lease from the start.
     """
     from .settings import get_paths
 
-    env = dict(os.environ if paths_env is None else paths_env)
+    env = {**os.environ, **(paths_env or {})}
     job_dir = get_paths(env).jobs_dir / job_id
     if not job_dir.is_dir():
         raise InputError("job", f"no folder for job {job_id} ({job_dir}); see `sora-tui history`")
