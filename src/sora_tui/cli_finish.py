@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
+
 if TYPE_CHECKING:
     from .core.engine import Engine
     from .core.finish.stage import Finisher
@@ -157,9 +159,11 @@ async def cmd_finish(engine: Engine, args: argparse.Namespace) -> int:
         out = _console()
         if result.placeholder_voice:
             out.print(f"[yellow]note:[/yellow] {PlaceholderTTS.LABEL}")
-        out.print(f"[green]finished[/green] v{result.version}: {result.path}")
+        out.print(f"[green]finished[/green] v{result.version}: {escape(str(result.path))}")
         if result.srt:
-            out.print(f"subtitles: {result.srt} and {result.vtt} ({len(result.cues)} cues; also a soft track)")
+            out.print(
+                f"subtitles: {result.srt} and {result.vtt} ({len(result.cues)} cues; also a soft track)", markup=False
+            )
     return EXIT_OK
 
 
@@ -191,7 +195,9 @@ async def cmd_export(engine: Engine, args: argparse.Namespace) -> int:
     else:
         out = _console()
         for r in rows:
-            out.print(f"[green]{r['preset']}[/green]: {r['path']} ({human_size(r['size_bytes'])}, {r['seconds']} s)")
+            out.print(
+                f"[green]{r['preset']}[/green]: {escape(str(r['path']))} ({human_size(r['size_bytes'])}, {r['seconds']} s)"
+            )
     return EXIT_OK
 
 

@@ -100,3 +100,8 @@ def date(ts: float | None, short: bool = False) -> str:
 def excerpt(text: str, width: int = 48) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 segment``, ``3 segments``, ``1 job``: never ``1 segments`` or ``1 job(s)``."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"

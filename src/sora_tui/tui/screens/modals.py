@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from ...core.catalog import ModelSpec
+from ...core.models import Mode, Plan
+from ..format import duration, money
 from ..widgets.request_form import FieldError
 
 
@@ -21,7 +25,7 @@ class ConfirmModal(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No", id="modal.no", tooltip="Keep things as they are"),
     ]
 
-    def __init__(self, title: str, message: str, yes: str = "Yes", danger: bool = True) -> None:
+    def __init__(self, title: str, message: str | Text, yes: str = "Yes", danger: bool = True) -> None:
         super().__init__()
         self.title_text = title
         self.message = message
@@ -44,6 +48,26 @@ class ConfirmModal(ModalScreen[bool]):
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)
+
+
+class ConfirmStart(ConfirmModal):
+    """Every paid start asks first, with the estimate, the cap and the sound setting."""
+
+    def __init__(self, plan: Plan, spec: ModelSpec, cost: float) -> None:
+        n = len(plan.segments)
+        keyframes = plan.mode is Mode.KEYFRAMES
+        cap = f"Budget cap {money(plan.max_cost)}." if plan.max_cost is not None else "No budget cap."
+        sound = "with sound" if spec.has_audio(plan.audio) else "silent"
+        body = Text.assemble(
+            f"{n} segment{'s' if n != 1 else ''} · {duration(plan.total_seconds)} on {spec.name} "
+            f"{plan.resolution} {plan.aspect}, {sound}.\nEstimated cost ",
+            (money(cost), "bold"),
+            f" (billed by {spec.provider}). {cap}",
+        )
+        if keyframes:
+            body.append("\nOnly the keyframe images are paid for now; you review them before any video.")
+        what = "make the keyframes for review" if keyframes else "render"
+        super().__init__(f"Start a paid job ({what})?", body, yes=f"Pay ~{money(cost)}", danger=False)
 
 
 class AskModal(ModalScreen[str | None]):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -15,6 +16,7 @@ from textual.widgets import Input, Label, Select, Static, TextArea
 
 from ...core.catalog import Catalog, ModelSpec, form_choices
 from ...core.models import MAX_SEGMENTS, MIN_SEGMENTS, InputError, Mode, Request
+from ..advice import explain, problem
 
 FIELDS = ("prompt", "segments", "seconds", "model", "resolution", "aspect", "mode", "planner", "start_image")
 PLANNERS = [("offline (built-in, free)", "offline"), ("openai (needs OPENAI_API_KEY)", "openai")]
@@ -40,15 +42,18 @@ class FieldError(Static):
     DEFAULT_CSS = """
     FieldError { color: $text-error; height: auto; display: none; }
     FieldError.-shown { display: block; }
+    FieldError.-note { color: $text-warning; }
     """
 
     _message = ""
 
-    def show(self, message: str) -> None:
+    def show(self, message: str, note: bool = False) -> None:
+        """Show ``message`` as plain text (paths, provider errors: never parsed as markup)."""
         if message != self._message:
             self._message = message
-            self.update(message)
+            self.update(Text(message))
             self.set_class(bool(message), "-shown")
+        self.set_class(note, "-note")
 
 
 class RequestForm(Vertical):
@@ -254,9 +259,14 @@ class RequestForm(Vertical):
             err.show("")
 
     def show_error(self, exc: InputError) -> str:
-        """Put the message next to its field; returns the field it went to."""
+        """Put the message next to its field (the label above it names the field); returns the field."""
         name = exc.field.split(".")[-1] if exc.field else "prompt"
         if name not in FIELDS:
             name = "model" if "key" in name else "prompt"
-        self.query_one(f"#err-{name}", FieldError).show(f"✗ {exc}")
+        text = problem(exc) if name == exc.field.split(".")[-1] else explain(exc)
+        self.query_one(f"#err-{name}", FieldError).show(f"✗ {text}")
         return name
+
+    def show_note(self, name: str, text: str) -> None:
+        """Not an error (planning goes on): something to know about a field, e.g. that rendering needs a key."""
+        self.query_one(f"#err-{name}", FieldError).show(f"ⓘ {text}", note=True)
