@@ -16,6 +16,7 @@ from textual.widgets.data_table import RowDoesNotExist
 
 from ...core.finish.stage import describe_outputs
 from ...core.models import Job, JobStatus
+from ..advice import studio_words
 from ..format import (
     JOB_STATUS_STYLE,
     SEAM_STYLE,
@@ -46,6 +47,7 @@ class HistoryScreen(Screen):
         Binding("u", "duplicate", "Duplicate", id="history.duplicate", tooltip="Copy the plan into a new draft"),
         Binding("delete,x", "delete", "Delete", id="history.delete", tooltip="Delete the job (asks first)"),
         Binding("slash", "search", "Search", id="history.search", tooltip="Search prompts, ids and models"),
+        Binding("c", "copy_id", "Copy id", id="history.copy", tooltip="Copy the job id to the clipboard"),
         Binding("ctrl+o", "open", "Open video", id="history.open", tooltip="Open the finished video"),
         Binding("e", "export", "Finish/Export", id="history.export", tooltip="Narration, music, subtitles, exports"),
         Binding(
@@ -81,11 +83,12 @@ class HistoryScreen(Screen):
         self.sub_title = "History"
         self.app.history = self
         table = self.query_one(DataTable)
-        table.add_column("Date", key="date", width=11)
-        table.add_column("Prompt", key="prompt", width=22)
+        table.add_column("Job", key="job", width=22)
+        table.add_column("Prompt", key="prompt", width=20)
         table.add_column("Status", key="status", width=15)
         table.add_column("Length", key="length", width=6)
-        table.add_column("Cost", key="cost", width=7)
+        table.add_column("Spent", key="spent", width=7)
+        table.add_column("Est.", key="estimate", width=7)
         table.add_column("Model", key="model", width=12)
         self.reload()
         table.focus()
@@ -110,12 +113,13 @@ class HistoryScreen(Screen):
         for job in self.jobs():
             length = job.duration_s if job.duration_s is not None else (job.plan.total_seconds if job.plan else None)
             cells = (
-                date(job.created_at, short=True),
-                excerpt(job.prompt, 22),
+                Text(job.id, style="bold"),
+                Text(excerpt(job.prompt, 20)),
                 Text(f"{job.status}", style=JOB_STATUS_STYLE.get(job.status, "")),
                 duration(length),
-                money(job.cost_usd if job.cost_usd else job.estimated_cost_usd),
-                job.model,
+                money(job.cost_usd),
+                Text(money(job.estimated_cost_usd), style="dim"),
+                Text(job.model),
             )
             rows.append((job.id, cells))
         if rows != self._rows:
@@ -144,19 +148,19 @@ class HistoryScreen(Screen):
         store = self.app.engine.store
         job = store.get_job(job_id) if job_id else None
         if job is None:
-            self._show(text, "No jobs yet: press F2 to make one." if job_id is None else "")
+            self._show(text, Text(self.empty_text() if job_id is None else ""))
             self._show_log(log, None, [])
             return
         out = Text()
         out.append(f"{job.id}\n", "bold")
         out.append(f"{job.status}", JOB_STATUS_STYLE.get(job.status, ""))
         out.append(f" · {job.model} · {job.mode} · created {date(job.created_at)}\n")
-        out.append(f"cost {money(job.cost_usd)} (est. {money(job.estimated_cost_usd)})\n")
+        out.append(f"spent {money(job.cost_usd)} · estimate {money(job.estimated_cost_usd)}\n")
         if job.output:
             out.append("output ", "bold green")
             out.append(f"{job.output}\n")
         if job.error:
-            out.append(f"error {job.error}\n", "red")
+            out.append(f"error {studio_words(job.error)}\n", "red")
         meta = job.plan.metadata if job.plan else None
         if meta:
             out.append("title ", "bold")
@@ -199,7 +203,7 @@ class HistoryScreen(Screen):
         lines = []
         for rec in store.logs(job.id, tail=LOG_TAIL):
             prefix = f"[seg {rec.index}] " if rec.index is not None else ""
-            lines.append(f"{rec.level[:4]:4} {prefix}{rec.message}")
+            lines.append(f"{rec.level[:4]:4} {prefix}{studio_words(rec.message)}")
         self._show_log(log, job.id, lines)
 
     def _show(self, text: Static, content: str | Text) -> None:
@@ -251,6 +255,22 @@ class HistoryScreen(Screen):
         if job_id is None:
             self.notify("No job selected.", severity="warning")
         return job_id
+
+    def empty_text(self) -> str:
+        search = self.query_one("#search", Input).value.strip()
+        status = self.query_one("#status-filter", Select).value
+        if search or status:
+            return (
+                "No job matches the search"
+                + (f" {search!r}" if search else "")
+                + (f" with status {status}" if status else "")
+            )
+        return "No jobs yet: press F2 to make one."
+
+    def action_copy_id(self) -> None:
+        if job_id := self._need_job():
+            self.app.copy_to_clipboard(job_id)
+            self.notify(f"Job id {job_id} copied", markup=False)
 
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()

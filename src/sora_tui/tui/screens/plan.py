@@ -8,6 +8,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
@@ -23,6 +24,9 @@ from .modals import ConfirmModal, ConfirmStart
 
 if TYPE_CHECKING:
     from ..app import SoraApp
+
+
+WIDE = 160  # columns from which the prompt and the plan's totals sit beside the storyboard
 
 
 class PlanScreen(Screen):
@@ -58,11 +62,17 @@ class PlanScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="plan-summary")
-        yield PlanOptions(self.initial_plan, id="plan-options")
-        yield FieldError(id="plan-error")
-        yield PlanEditor(self.app.engine.catalog, id="plan-editor")
+        with Horizontal(id="plan-body"):  # side by side on wide terminals (the prompt beside the storyboard)
+            with Vertical(id="plan-side"):
+                yield Static("", id="plan-summary")
+                yield PlanOptions(self.initial_plan, id="plan-options")
+                yield FieldError(id="plan-error")
+                yield Static(Text(self.initial_plan.prompt, style="italic"), id="plan-prompt")
+            yield PlanEditor(self.app.engine.catalog, id="plan-editor")
         yield Footer(compact=True)
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width >= WIDE, "-wide")
 
     async def on_mount(self) -> None:
         if self.keyframe_mode:

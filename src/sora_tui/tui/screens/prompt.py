@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from ..app import SoraApp
 
 
+WIDE = 160  # columns from which the prompt and its settings sit side by side
+
+
 class PromptScreen(Screen):
     BINDINGS = [
         Binding("ctrl+r", "plan", "Plan", id="prompt.plan", tooltip="Check the request and plan the segments"),
@@ -41,7 +44,7 @@ class PromptScreen(Screen):
             yield RequestForm(engine.catalog, defaults, id="request-form")
             with Horizontal(id="prompt-actions"):
                 yield Static("", id="estimate")
-                yield Button("Plan segments ▸  (ctrl+r)", id="plan-button", variant="primary")
+                yield Button("Plan segments ▸ ctrl+r", id="plan-button", variant="primary", compact=True)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -52,6 +55,10 @@ class PromptScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.update_notice()
+
+    def on_resize(self) -> None:
+        # wide terminals: the prompt and the settings side by side
+        self.form.set_class(self.size.width >= WIDE, "-wide")
 
     @property
     def form(self) -> RequestForm:
