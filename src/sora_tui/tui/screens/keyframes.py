@@ -21,7 +21,7 @@ from textual.widgets import Header, Label, Static, TextArea
 from ...core.jobfiles import image_problem
 from ...core.models import InputError, JobStatus
 from ..advice import explain, studio_words
-from ..format import JOB_STATUS_STYLE, duration, excerpt, review_money
+from ..format import JOB_STATUS_STYLE, duration, excerpt, plural, review_money
 from ..live import LiveJob
 from ..widgets.footer import Footer
 from ..widgets.keyframe_card import KeyframeCard
@@ -134,7 +134,7 @@ class KeyframeScreen(Screen):
         n = len(live.segments)
         head = Text.assemble(
             (f"{job.status}", JOB_STATUS_STYLE.get(job.status, "")),
-            f"  {job.id}  ·  {spec.name} {plan.resolution if plan else ''}  ·  {n} segments  ·  "
+            f"  {job.id}  ·  {spec.name} {plan.resolution if plan else ''}  ·  {plural(n, 'segment')}  ·  "
             f"{duration(live.total_seconds)}\n",
             (excerpt(job.prompt, 110), "italic"),
         )

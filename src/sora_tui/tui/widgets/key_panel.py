@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -12,6 +13,9 @@ from textual.widgets import Button, Input, Label, Static
 from ...core import keys
 
 LABELS = {"fal": "fal.ai (video models)", "openai": "OpenAI (planner)"}
+
+
+KEY_LABELS = {"fal": "fal.ai", "openai": "OpenAI"}
 
 
 class KeyPanel(Vertical):
@@ -46,7 +50,7 @@ class KeyPanel(Vertical):
         with Horizontal(classes="key-row"):
             yield Input(
                 password=True,
-                placeholder=f"paste a {self.key_name} key to store in the OS keyring",
+                placeholder=f"paste your {KEY_LABELS.get(self.key_name, self.key_name)} key to store it in the OS keyring",
                 classes="key-input",
                 disabled=not self.keyring_ok,
             )
@@ -58,7 +62,12 @@ class KeyPanel(Vertical):
 
     def refresh_status(self) -> None:
         info = keys.get_key(self.key_name, self.env)
-        text = {"env": "[green]●[/] ", "keyring": "[green]●[/] "}.get(info.source, "[red]○[/] ") + info.describe()
+        if info.present:
+            text = Text.assemble(("● ", "green"), info.describe())
+        else:  # the studio's own way: paste it below (or export the variable before starting)
+            text = Text.assemble(("○ ", "red"), f"{info.name}: not set — paste it below, or export {info.env_var}")
+            if info.detail:
+                text.append(f"; {info.detail}", "dim")
         self.query_one(".key-status", Static).update(text)
 
     def _set(self) -> None:
