@@ -42,13 +42,17 @@ def check_folder_writable(folder: str | Path, field: str = "output_dir") -> Path
     path = Path(folder).expanduser()
     if not path.is_dir():
         raise InputError(field, f"{path} is not a folder; create it or leave this empty", code=Code.NOT_WRITABLE)
-    if not os.access(path, os.W_OK | os.X_OK):
+    probe = path / f".sora-tui-write-test-{os.getpid()}"
+    try:  # a real write: permissions, read-only mounts and full quotas all show here (root included)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
         raise InputError(
             field,
-            f"{path} is read-only; choose a folder you can write to",
+            f"{path} is not writable ({exc.strerror}); choose a folder you can write to",
             code=Code.NOT_WRITABLE,
             context={"path": str(path)},
-        )
+        ) from None
     return path
 
 
