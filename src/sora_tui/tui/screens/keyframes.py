@@ -1,9 +1,5 @@
-"""Keyframe review: every boundary image of a keyframe-mode job, before any video is paid for.
-
-Regenerate a keyframe (with its description as edited here), use your own image
-instead, then render the videos. The money line says what the keyframes cost and
-what the videos will.
-"""
+"""Keyframe review: every boundary image of a keyframe-mode job, before any video is paid for
+(regenerate one with an edited description, use your own image, then render the videos)."""
 
 from __future__ import annotations
 

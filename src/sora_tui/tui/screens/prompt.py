@@ -58,7 +58,11 @@ class PromptScreen(Screen):
 
     def on_resize(self) -> None:
         # wide terminals: the prompt and the settings side by side
-        self.form.set_class(self.size.width >= WIDE, "-wide")
+        wide = self.size.width >= WIDE
+        self.form.set_class(wide, "-wide")
+        # the prompt takes the rows the fields leave (5 at 80x24, more on tall terminals)
+        rows = self.size.height - (14 if wide else 19)
+        self.query_one("#prompt", TextArea).styles.height = max(5, min(24 if wide else 16, rows))
 
     @property
     def form(self) -> RequestForm:

@@ -25,14 +25,14 @@ class SegmentEditor(Vertical):
         margin-bottom: 0;
     }
     SegmentEditor:focus-within { border: round $accent; }
-    SegmentEditor .seg-head { height: 1; margin-bottom: 1; }
+    SegmentEditor .seg-head { height: 1; }
     SegmentEditor .seg-num { width: 4; text-style: bold; }
     SegmentEditor .seg-title { width: 1fr; background: $boost; }
     SegmentEditor .seg-seconds { width: 14; margin-left: 1; }
     SegmentEditor .seg-seconds SelectCurrent { background: $boost; }
     SegmentEditor .seg-cost { width: 10; content-align: right top; color: $text-muted; }
-    SegmentEditor .seg-prompt { height: 4; background: $boost; }
-    SegmentEditor .seg-narration { margin-top: 1; background: $boost; }
+    SegmentEditor .seg-prompt { height: 5; margin: 1 0 0 0; background: $boost; }
+    SegmentEditor .seg-narration { background: $boost 60%; }
     """
 
     class Changed(Message):
