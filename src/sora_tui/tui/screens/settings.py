@@ -79,6 +79,7 @@ class SettingsScreen(Screen):
                         + [(model_label(m), m.id) for m in engine.catalog if not m.retired],
                         value=s.default_model if s.default_model in engine.catalog.models else "",
                         allow_blank=False,
+                        compact=True,
                         id="default_model",
                     )
                 with Vertical(classes="field"):
@@ -87,20 +88,26 @@ class SettingsScreen(Screen):
                         [("the model's default", "")] + [(r, r) for r in all_res],
                         value=s.default_resolution if s.default_resolution in all_res else "",
                         allow_blank=False,
+                        compact=True,
                         id="default_resolution",
                     )
             with Horizontal(classes="settings-row"):
                 with Vertical(classes="field"):
                     yield Label("Planner")
                     yield Select(
-                        PLANNERS, value=s.default_planner or "offline", allow_blank=False, id="default_planner"
+                        PLANNERS,
+                        value=s.default_planner or "offline",
+                        allow_blank=False,
+                        id="default_planner",
+                        compact=True,
                     )
                 with Vertical(classes="field"):
                     yield Label("Theme")
                     yield Select(
-                        [(t, t) for t in themes],
+                        [(f"{t} (light)" if not self.app.available_themes[t].dark else t, t) for t in themes],
                         value=s.theme if s.theme in themes else "textual-dark",
                         allow_blank=False,
+                        compact=True,
                         id="theme",
                     )
             yield Label("Finishing (narration, loudness, clean-up)", classes="section-title")
@@ -111,6 +118,7 @@ class SettingsScreen(Screen):
                         SPEECH,
                         value=s.tts_provider if s.tts_provider == "openai" else "offline",
                         allow_blank=False,
+                        compact=True,
                         id="tts_provider",
                     )
                 with Vertical(classes="field"):
@@ -118,19 +126,19 @@ class SettingsScreen(Screen):
                     lufs = [(label, v) for label, v in LOUDNESS]
                     if s.loudness_lufs not in [v for _, v in LOUDNESS]:
                         lufs.append((f"{s.loudness_lufs:g} LUFS", s.loudness_lufs))
-                    yield Select(lufs, value=s.loudness_lufs, allow_blank=False, id="loudness_lufs")
+                    yield Select(lufs, value=s.loudness_lufs, allow_blank=False, id="loudness_lufs", compact=True)
                 with Vertical(classes="field"):
                     yield Label("Clean intermediates at start")
                     days = list(AUTO_CLEAN)
                     if s.auto_clean_days not in [v for _, v in AUTO_CLEAN]:
                         days.append((f"after {s.auto_clean_days} days", s.auto_clean_days))
-                    yield Select(days, value=s.auto_clean_days, allow_blank=False, id="auto_clean_days")
+                    yield Select(days, value=s.auto_clean_days, allow_blank=False, id="auto_clean_days", compact=True)
             with Vertical(classes="field"):
                 yield Label("Output folder (finished videos are also copied here; empty: only the job folder)")
-                yield Input(s.output_dir, placeholder="e.g. ~/Videos", id="output_dir")
+                yield Input(s.output_dir, placeholder="e.g. ~/Videos", id="output_dir", compact=True)
                 yield FieldError(id="err-output_dir")
             with Horizontal(id="settings-actions"):
-                yield Button("Save (ctrl+s)", id="save", variant="primary")
+                yield Button("Save (ctrl+s)", id="save", variant="primary", compact=True)
                 yield Static(Text(f"settings file: {engine.paths.settings_file}"), id="settings-path")
         yield Footer(compact=True)
 
