@@ -12,8 +12,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape
-
 if TYPE_CHECKING:
     from .core.engine import Engine
     from .core.finish.stage import Finisher
@@ -159,6 +157,8 @@ async def cmd_finish(engine: Engine, args: argparse.Namespace) -> int:
         out = _console()
         if result.placeholder_voice:
             out.print(f"[yellow]note:[/yellow] {PlaceholderTTS.LABEL}")
+        from rich.markup import escape
+
         out.print(f"[green]finished[/green] v{result.version}: {escape(str(result.path))}")
         if result.srt:
             out.print(
@@ -196,7 +196,7 @@ async def cmd_export(engine: Engine, args: argparse.Namespace) -> int:
         out = _console()
         for r in rows:
             out.print(
-                f"[green]{r['preset']}[/green]: {escape(str(r['path']))} ({human_size(r['size_bytes'])}, {r['seconds']} s)"
+                f"[green]{r['preset']}[/green]: {_escape(r['path'])} ({human_size(r['size_bytes'])}, {r['seconds']} s)"
             )
     return EXIT_OK
 
@@ -299,3 +299,9 @@ async def finish_after_render(engine: Engine, job: Any, args: argparse.Namespace
 
 ASYNC_HANDLERS = {"finish": cmd_finish, "export": cmd_export}
 SYNC_HANDLERS = {"meta": cmd_meta, "clean": cmd_clean}
+
+
+def _escape(value: object) -> str:
+    from rich.markup import escape
+
+    return escape(str(value))

@@ -105,8 +105,9 @@ class PlanScreen(Screen):
         return self.query_one(PlanOptions).apply(self.editor.to_plan())
 
     async def on_plan_options_changed(self, event: PlanOptions.Changed) -> None:
-        if event.audio:  # each segment shows its price, which sound changes
-            await self.editor.load_plan(self.to_plan(), focus=self.editor.current_index())
+        editor = self.editor
+        if event.audio and editor.has_plan and editor.to_plan().audio != self.to_plan().audio:
+            await editor.load_plan(self.to_plan(), focus=editor.current_index())  # segment prices change
         else:
             self.refresh_summary()
 
