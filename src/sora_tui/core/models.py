@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError as InputError  # re-exported: the engine raises it everywhere
 
 PLAN_VERSION = 1
 MIN_SEGMENTS = 1
