@@ -250,3 +250,26 @@ async def test_outside_text_is_never_markup(make_app):
         messages = [n.message for n in app._notifications]
         assert any("[/bold]" in m for m in messages) and any("[word]" in m for m in messages)
         assert all(not n.markup for n in app._notifications)
+
+
+async def test_keyframe_start_says_only_the_images_are_paid_now(make_app):
+    from textual.widgets import Button
+
+    from sora_tui.core.models import Mode
+
+    plan = veo_plan()
+    plan.mode = Mode.KEYFRAMES
+    app = make_app(FAL_KEY="fal-test-key-0000")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_plan(app, pilot, plan)
+        catalog = app.engine.catalog
+        images = 3 * catalog.image_model_for(catalog.get("veo3.1-fast")).price_per_image
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmStart), what="the paid-start question")
+        body = str(app.screen.query_one(".modal-body", Static).render())
+        assert "only the keyframe images" in body and money(images) in body
+        assert str(app.screen.query_one("#yes", Button).label) == f"Pay ~{money(images)}"
+        assert money(app.engine.estimate(screen.to_plan())) in body  # the whole job's estimate too
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is screen, what="the plan again")
+        assert app.engine.store.list_jobs() == []

@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from ...core.catalog import ModelSpec
+from ...core.catalog import Catalog, keyframe_count
 from ...core.models import Mode, Plan
 from ..format import duration, money
 from ..widgets.request_form import FieldError
@@ -53,9 +53,12 @@ class ConfirmModal(ModalScreen[bool]):
 class ConfirmStart(ConfirmModal):
     """Every paid start asks first, with the estimate, the cap and the sound setting."""
 
-    def __init__(self, plan: Plan, spec: ModelSpec, cost: float) -> None:
+    def __init__(self, plan: Plan, catalog: Catalog, cost: float) -> None:
+        """``cost``: the whole job's estimate (keyframe mode pays only the images now)."""
         n = len(plan.segments)
-        keyframes = plan.mode is Mode.KEYFRAMES
+        spec = catalog.get(plan.model)
+        images = keyframe_count(plan)
+        now = images * catalog.image_model_for(spec).price_per_image if images else cost
         cap = f"Budget cap {money(plan.max_cost)}." if plan.max_cost is not None else "No budget cap."
         sound = "with sound" if spec.has_audio(plan.audio) else "silent"
         body = Text.assemble(
@@ -64,10 +67,11 @@ class ConfirmStart(ConfirmModal):
             (money(cost), "bold"),
             f" (billed by {spec.provider}). {cap}",
         )
-        if keyframes:
-            body.append("\nOnly the keyframe images are paid for now; you review them before any video.")
-        what = "make the keyframes for review" if keyframes else "render"
-        super().__init__(f"Start a paid job ({what})?", body, yes=f"Pay ~{money(cost)}", danger=False)
+        if plan.mode is Mode.KEYFRAMES:
+            body.append("\nNow only the keyframe images are paid for (")
+            body.append(money(now), "bold").append("); you review them before any video.")
+        what = "make the keyframes for review" if plan.mode is Mode.KEYFRAMES else "render"
+        super().__init__(f"Start a paid job ({what})?", body, yes=f"Pay ~{money(now)}", danger=False)
 
 
 class AskModal(ModalScreen[str | None]):

@@ -196,7 +196,7 @@ class PlanScreen(Screen):
             if yes:
                 self.app.render_plan(plan, self.job_id)
 
-        self.app.push_screen(ConfirmStart(plan, engine.catalog.get(plan.model), cost), answer)
+        self.app.push_screen(ConfirmStart(plan, engine.catalog, cost), answer)
 
     def action_make_keyframes(self) -> None:
         self.action_render()  # render_plan stops a keyframe-mode job for review before any video
