@@ -28,7 +28,7 @@ from ..core import reach
 from ..core.models import InputError, JobStatus, Mode, Plan, Request, SegmentStatus
 from . import messages as msg
 from .commands import SoraCommands
-from .format import money
+from .format import money, plural
 from .idle_gc import IdleCollector
 from .live import LiveJob
 from .screens.board import BoardScreen
@@ -158,6 +158,18 @@ class SoraApp(App[int]):
     def delay_update(self, delay: float = 0.05) -> None:
         super().delay_update(SWITCH_PAUSE if self._mounted_mode else delay)
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every toast is plain text: messages carry paths, prompts and provider errors, never markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     def freeze(self) -> None:
         """Stop cursor blinking on the current screen (stable snapshots and screenshots)."""
         for widget in self.screen.query("Input, TextArea"):
@@ -260,7 +272,7 @@ class SoraApp(App[int]):
         self.push_screen(
             ConfirmModal(
                 "Quit while rendering?",
-                f"{len(running)} job(s) are rendering. Quitting stops them; finished segments are kept and "
+                f"{plural(len(running), 'job is', 'jobs are')} rendering. Quitting stops them; finished segments are kept and "
                 "History (F4) → Resume continues them later.",
                 yes="Quit",
             ),
@@ -706,7 +718,7 @@ class SoraApp(App[int]):
                 await into.load(plan)
             else:
                 self.open_plan(plan)
-            self.notify(f"Loaded {len(plan.segments)} segments from {value}")
+            self.notify(f"Loaded {plural(len(plan.segments), 'segment')} from {value}", markup=False)
 
         self.push_screen(AskModal("Load plan", "Path of a plan JSON file:", value=str(Path.cwd() / "plan.json")), done)
 
