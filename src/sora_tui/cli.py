@@ -14,6 +14,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from .core.engine import Engine
     from .core.models import Job, Plan
 
@@ -293,7 +295,7 @@ class ProgressView:
         self.quiet = quiet
         self.console = _console(stderr=True)
         self.live = self.console.is_terminal and not quiet
-        self.progress = None
+        self.progress: Progress | None = None
         self.tasks: dict[int, Any] = {}
 
     def __enter__(self) -> ProgressView:
@@ -312,7 +314,7 @@ class ProgressView:
             for seg in self.engine.store.segments(self.job.id):
                 done = seg.status == "done"
                 self.tasks[seg.index] = self.progress.add_task(
-                    f"segment {seg.index:>2}", total=1.0, completed=1.0 if done else 0.0, state=str(seg.status)
+                    f"segment {seg.index:>2}", total=1.0, completed=1 if done else 0, state=str(seg.status)
                 )
             self.tasks[0] = self.progress.add_task("join      ", total=1.0, state="waiting")
         return self
@@ -335,9 +337,7 @@ class ProgressView:
                 self.progress.update(self.tasks[event.index], **kwargs)
             elif isinstance(event, m.SegmentStatusChanged) and event.index in self.tasks:
                 done = event.status is m.SegmentStatus.DONE
-                self.progress.update(
-                    self.tasks[event.index], state=str(event.status), **({"completed": 1.0} if done else {})
-                )
+                self.progress.update(self.tasks[event.index], state=str(event.status), completed=1.0 if done else None)
             elif isinstance(event, m.JoinProgress):
                 self.progress.update(self.tasks[0], completed=event.fraction, state="joining")
             elif isinstance(event, m.LogLine) and event.level in ("warning", "error"):

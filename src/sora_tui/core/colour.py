@@ -56,7 +56,9 @@ class ColorStats:
         return math.dist(self.lab_mean, other.lab_mean)
 
     def to_dict(self) -> dict[str, Any]:
-        r = lambda v: [round(x, 3) for x in v]  # noqa: E731
+        def r(v: list[float]) -> list[float]:
+            return [round(x, 3) for x in v]
+
         return {
             "lab_mean": r(self.lab_mean),
             "lab_std": r(self.lab_std),
@@ -87,7 +89,8 @@ def ycc_to_rgb(ycc: np.ndarray, m: Matrix) -> np.ndarray:
     r = y + 2 * (1 - kr) * cr
     b = y + 2 * (1 - kb) * cb
     g = (y - kr * r - kb * b) / kg
-    return np.clip(np.stack([r, g, b], axis=-1), 0.0, 1.0)
+    rgb: np.ndarray = np.clip(np.stack([r, g, b], axis=-1), 0.0, 1.0)
+    return rgb
 
 
 def rgb_to_ycc(rgb: np.ndarray, m: Matrix) -> np.ndarray:
@@ -186,7 +189,7 @@ class Grade:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Grade:
-        return cls(tuple(d["gain"]), tuple(d["offset"]))  # type: ignore[arg-type]
+        return cls(tuple(d["gain"]), tuple(d["offset"]))
 
 
 IDENTITY = Grade()

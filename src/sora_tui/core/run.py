@@ -719,7 +719,7 @@ def _import_media_libs() -> None:
         pass
 
 
-async def _gather_first_error(tasks: list[asyncio.Task]) -> None:
+async def _gather_first_error(tasks: list[asyncio.Task[Any]]) -> None:
     """Wait for all tasks; on the first failure cancel the rest and raise it."""
     if not tasks:
         return

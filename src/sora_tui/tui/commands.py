@@ -14,7 +14,10 @@ class SoraCommands(Provider):
     """Context-aware: offers the actions of the screen the palette was opened from."""
 
     def _commands(self) -> list[tuple[str, str, object]]:
+        from .app import SoraApp
+
         app = self.app
+        assert isinstance(app, SoraApp), "the palette's provider serves the studio app only"
         screen = self.screen
         out: list[tuple[str, str, object]] = []
         seen: set[str] = set()

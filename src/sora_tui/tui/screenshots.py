@@ -201,7 +201,7 @@ def build_demo(home: Path = DEMO_HOME) -> Any:
     engine = Engine(env=demo_env(home))
     ids = iter([j["id"] for j in _JOBS])
     original = engine_module.new_job_id
-    engine_module.new_job_id = lambda: next(ids)  # type: ignore[assignment]
+    engine_module.new_job_id = lambda: next(ids)
     try:
         for n, spec in enumerate(_JOBS):
             titles = ["Establishing", "Ascent", "The lamp", "Storm"]
@@ -284,7 +284,7 @@ def build_demo(home: Path = DEMO_HOME) -> Any:
             if spec.get("error"):
                 store.log(job.id, spec["error"], "error")
     finally:
-        engine_module.new_job_id = original  # type: ignore[assignment]
+        engine_module.new_job_id = original
     return engine
 
 

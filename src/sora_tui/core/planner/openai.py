@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..catalog import ModelSpec
 from ..finish.narration import WORDS_PER_SECOND, word_budget, word_count
@@ -19,6 +19,9 @@ from ..keys import get_key, redact
 from ..models import Metadata, Mode, Plan, Request, SegmentPlan, normalise_hashtags
 from ..settings import Settings
 from .base import Planner, PlannerError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 OFFLINE_HINT = "or plan without it: --planner offline"
 # A machine-readable line in the user message (OpenAI-compatible test servers read it).
@@ -36,7 +39,7 @@ Write concrete, visual, present-tense prompts (what is seen and heard, how the c
 no text overlays, no scene numbers inside the prompts. Titles are 1-3 words."""
 
 
-def _response_models():
+def _response_models() -> type[BaseModel]:
     from pydantic import BaseModel, Field
 
     class SegmentOut(BaseModel):

@@ -142,7 +142,7 @@ class _Watch:
     """A request's open status stream: ``changed`` is set on every event and when the stream ends."""
 
     changed: asyncio.Event
-    task: asyncio.Task | None = None
+    task: asyncio.Task[None] | None = None
     ended: bool = False
     events: int = 0
 
@@ -287,7 +287,7 @@ class FalProvider(Provider):
             client=plain,
         )
         url = out.get("access_url") if isinstance(out, dict) else None
-        if not url:
+        if not isinstance(url, str) or not url:
             raise self._error(TransientError, "fal storage accepted an upload but returned no access_url")
         self._uploads[digest] = url
         return url

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -386,7 +386,7 @@ def _drift_lut(amount: float) -> np.ndarray:
     return np.clip(np.stack(chans, axis=-1) + 0.5, 0, 255).astype(np.uint8).reshape(256, 1, 3)
 
 
-def _frames(req: RenderRequest, n: int, drift: float = 0.0):
+def _frames(req: RenderRequest, n: int, drift: float = 0.0) -> Iterator[np.ndarray]:
     """Yield the n RGB frames of a request (continuations drift in colour by ``drift`` ΔE over the clip)."""
     w, h = req.width, req.height
     key = _hash("motion", req.seed, req.prompt, req.label)
@@ -486,11 +486,12 @@ def render_video(req: RenderRequest, dest: Path, progress: ProgressCallback | No
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         reader, tail = drain_stderr(proc, 40)
         assert proc.stdin is not None
+        stdin = proc.stdin
 
         def feed(frame: np.ndarray) -> bool:
             """Send one frame; False when ffmpeg stopped reading (its exit code and stderr say why)."""
             try:
-                proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+                stdin.write(np.ascontiguousarray(frame).tobytes())
             except BrokenPipeError:
                 return False
             return True

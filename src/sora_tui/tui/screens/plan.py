@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -188,7 +188,9 @@ class PlanScreen(Screen):
         plan = self.to_plan()
         engine = self.app.engine
         try:
-            kwargs = {"settings": engine.settings, "env": engine.env} if plan.planner == "openai" else {}
+            kwargs: dict[str, Any] = (
+                {"settings": engine.settings, "env": engine.env} if plan.planner == "openai" else {}
+            )
             planner = get_planner(plan.planner, **kwargs)
             seg = await planner.replan_segment(plan, index, engine.catalog.get(plan.model))
         except Exception as exc:

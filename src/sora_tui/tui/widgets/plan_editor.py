@@ -9,7 +9,7 @@ moving, splitting and merging segments keep every description with its segment.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.containers import VerticalScroll
 from textual.message import Message
@@ -18,6 +18,9 @@ from ...core.catalog import Catalog, ModelSpec, segment_kind
 from ...core.models import InputError, Mode, Plan, SegmentPlan
 from .keyframe_editor import KeyframeEditor
 from .segment_editor import SegmentEditor
+
+if TYPE_CHECKING:
+    from textual.dom import DOMNode
 
 
 def split_durations(seconds: int, allowed: list[int]) -> tuple[int, int]:
@@ -110,7 +113,7 @@ class PlanEditor(VerticalScroll):
     def current_index(self) -> int:
         """1-based index of the segment that holds the focus (1 when none does)."""
         focused = self.screen.focused
-        node = focused
+        node: DOMNode | None = focused
         while node is not None and node is not self:
             if isinstance(node, SegmentEditor):
                 return self.editors.index(node) + 1

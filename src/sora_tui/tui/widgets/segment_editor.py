@@ -110,7 +110,9 @@ class SegmentEditor(Vertical):
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
-        self.query_one(".seg-cost", Static).update(self._cost_text(int(event.value)))  # type: ignore[arg-type]
+        seconds = event.value
+        assert isinstance(seconds, int), "the Select has allow_blank=False and holds durations in seconds"
+        self.query_one(".seg-cost", Static).update(self._cost_text(seconds))
         self.check_narration()
         self.post_message(self.Changed(self))
 
