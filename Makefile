@@ -30,7 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 
 screenshots: $(STAMP)
-	$(BIN)/python -m sora_tui.tui.screenshots screenshots
+	$(BIN)/python tests/tui/demo.py screenshots
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

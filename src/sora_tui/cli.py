@@ -77,11 +77,25 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object with the result")
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the installed package's version (read only when asked: no cost to other commands)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from importlib.metadata import version
+
+        print(f"sora-tui {version('sora-tui')}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sora-tui",
         description="Turn one prompt into one long, coherent AI video. Without a sub-command, starts the studio.",
     )
+    parser.add_argument("--version", "-V", action=_VersionAction, help="print the version of sora-tui and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("generate", help="plan and render a video from a prompt")

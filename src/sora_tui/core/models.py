@@ -32,7 +32,6 @@ class InputError(ValueError):
 class JobStatus(enum.StrEnum):
     DRAFT = "draft"
     QUEUED = "queued"
-    PLANNING = "planning"
     AWAITING_REVIEW = "awaiting_review"
     GENERATING = "generating"
     JOINING = "joining"

@@ -10,7 +10,6 @@ failure becomes a ``PlannerError`` whose message says what happened and offers
 from __future__ import annotations
 
 import os
-import re
 from typing import TYPE_CHECKING, Any
 
 from ..catalog import ModelSpec
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
 OFFLINE_HINT = "or plan without it: --planner offline"
 # A machine-readable line in the user message (OpenAI-compatible test servers read it).
 SPEC_LINE = "PLAN SPEC: segments={n}; seconds={s}; keyframes={k}"
-SPEC_RE = re.compile(r"PLAN SPEC: segments=(\d+); seconds=(\d+); keyframes=(\d+)")
 
 SYSTEM = """You are the storyboard writer of a long AI video made of consecutive clips.
 A text-to-video model renders each segment separately and sees ONLY that segment's prompt,

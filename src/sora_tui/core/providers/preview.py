@@ -352,10 +352,6 @@ def _audio_expr(prompt: str, seed: int) -> str:
 # --- the renderer -------------------------------------------------------------------
 
 
-class RenderCancelled(Exception):
-    """Raised from a progress callback to stop a render (the partial file is removed)."""
-
-
 def _tail_gop(fps: int) -> int:
     """Frames between the extra keyframe and the last one: more than a quarter second."""
     return math.ceil(0.25 * fps) + 1
@@ -449,7 +445,7 @@ def _frames(req: RenderRequest, n: int, drift: float = 0.0) -> Iterator[np.ndarr
 def render_video(req: RenderRequest, dest: Path, progress: ProgressCallback | None = None, drift: float = 0.0) -> None:
     """Render ``req`` to an MP4 at ``dest`` (atomically): exactly ``seconds * fps`` frames.
 
-    ``progress`` gets the fraction of frames encoded; it may raise RenderCancelled to stop.
+    ``progress`` gets the fraction of frames encoded; an exception it raises stops the render (no half video).
     Raises ProviderError for bad inputs (missing start image) and MediaError when ffmpeg fails.
     """
     import numpy as np
@@ -885,7 +881,6 @@ if __name__ == "__main__":
 
 __all__ = [
     "PreviewProvider",
-    "RenderCancelled",
     "compose_title",
     "render_image",
     "render_video",
