@@ -138,6 +138,10 @@ def stats_of_rgb(rgb: np.ndarray, m: Matrix) -> ColorStats:
     return stats_of_ycc(rgb_to_ycc(rgb, m), m)
 
 
+def _lerp3(a: tuple[float, float, float], b: tuple[float, float, float], t: float) -> tuple[float, float, float]:
+    return (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t)
+
+
 @dataclass(frozen=True)
 class Grade:
     """out = PIVOT + gain * (in - PIVOT) + offset, per Y', Cb, Cr plane (8-bit code values)."""
@@ -150,9 +154,7 @@ class Grade:
         return all(abs(g - 1) < 1e-4 for g in self.gain) and all(abs(o) < 1e-3 for o in self.offset)
 
     def lerp(self, other: Grade, t: float) -> Grade:
-        g = tuple(a + (b - a) * t for a, b in zip(self.gain, other.gain, strict=True))
-        o = tuple(a + (b - a) * t for a, b in zip(self.offset, other.offset, strict=True))
-        return Grade(g, o)  # type: ignore[arg-type]
+        return Grade(_lerp3(self.gain, other.gain, t), _lerp3(self.offset, other.offset, t))
 
     def apply_float(self, ycc: np.ndarray) -> np.ndarray:
         import numpy as np
@@ -225,7 +227,7 @@ def fit_grade(ycc: np.ndarray, target: ColorStats, m: Matrix, iterations: int = 
     params = np.array(gain + offset, np.float64)
 
     def grade_of(p: np.ndarray) -> Grade:
-        return Grade(tuple(float(x) for x in p[:3]), tuple(float(x) for x in p[3:]))  # type: ignore[arg-type]
+        return Grade((float(p[0]), float(p[1]), float(p[2])), (float(p[3]), float(p[4]), float(p[5])))
 
     for _ in range(iterations):
         base = _measure(ycc, grade_of(params), m)

@@ -185,8 +185,8 @@ class SettingsScreen(Screen):
             theme=str(self.query_one("#theme", Select).value or "textual-dark"),
             output_dir=out,
             tts_provider=str(self.query_one("#tts_provider", Select).value or "offline"),
-            loudness_lufs=float(self.query_one("#loudness_lufs", Select).value),  # type: ignore[arg-type]
-            auto_clean_days=int(self.query_one("#auto_clean_days", Select).value),  # type: ignore[arg-type]
+            loudness_lufs=float(self.query_one("#loudness_lufs", Select).value),  # type: ignore[arg-type]  # allow_blank=False: never Select.BLANK
+            auto_clean_days=int(self.query_one("#auto_clean_days", Select).value),  # type: ignore[arg-type]  # allow_blank=False: never Select.BLANK
         )
         try:
             path = save_settings(new, engine.paths)

@@ -81,7 +81,7 @@ class SegmentEditor(Vertical):
     def check_narration(self) -> None:
         """Too many words for the segment's seconds: said here, before anything is rendered."""
         text = self.query_one(".seg-narration", Input).value
-        seconds = int(self.query_one(".seg-seconds", Select).value)  # type: ignore[arg-type]
+        seconds = int(self.query_one(".seg-seconds", Select).value)  # type: ignore[arg-type]  # allow_blank=False: never Select.BLANK
         words, budget = word_count(text), word_budget(seconds)
         if words > budget:
             self.show_error(f"✗ narration: {words} words, {seconds} s fit about {budget}; shorten it")
@@ -97,7 +97,7 @@ class SegmentEditor(Vertical):
         value = self.query_one(".seg-seconds", Select).value
         return SegmentPlan(
             prompt=self.query_one(".seg-prompt", TextArea).text.strip(),
-            seconds=int(value),  # type: ignore[arg-type]
+            seconds=int(value),  # type: ignore[arg-type]  # allow_blank=False: never Select.BLANK
             title=self.query_one(".seg-title", Input).value.strip(),
             narration=self.query_one(".seg-narration", Input).value.strip(),
         )
