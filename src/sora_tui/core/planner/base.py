@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 
 from ..catalog import ModelSpec
 from ..models import Plan, Request, SegmentPlan
@@ -39,7 +40,7 @@ class Planner(abc.ABC):
         return new
 
 
-def get_planner(name: str, *, settings: Settings | None = None, env: dict[str, str] | None = None) -> Planner:
+def get_planner(name: str, *, settings: Settings | None = None, env: Mapping[str, str] | None = None) -> Planner:
     """The planner called ``name``; ``settings`` and ``env`` (its key and endpoint) matter to "openai" only."""
     if name == "offline":
         from .offline import OfflinePlanner

@@ -10,6 +10,7 @@ failure becomes a ``PlannerError`` whose message says what happened and offers
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..catalog import ModelSpec
@@ -124,9 +125,9 @@ def _problems(
 class OpenAIPlanner(Planner):
     name = "openai"
 
-    def __init__(self, settings: Settings | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, env: Mapping[str, str] | None = None) -> None:
         self.settings = settings or Settings()
-        self.env = dict(os.environ) if env is None else env
+        self.env: Mapping[str, str] = dict(os.environ) if env is None else env
 
     def _where(self) -> str:
         return self.settings.openai_base_url or "api.openai.com"
