@@ -22,12 +22,15 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy --strict -p sora_tui.core
+	$(BIN)/mypy -p sora_tui
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 
 screenshots: $(STAMP)
-	$(BIN)/python -m sora_tui.tui.screenshots screenshots
+	$(BIN)/python tests/tui/demo.py screenshots
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from sora_tui.core.engine import Engine
+from sora_tui.core.finish.ffmpeg import decode_audio
 from sora_tui.core.media import ffmpeg_exe
 from sora_tui.core.models import JobStatus, Request
 from sora_tui.core.settings import Settings
@@ -124,3 +125,26 @@ def speech_onset(samples: np.ndarray, t0: float, t1: float, drop_db: float = 30.
     band = 10 * np.log10(spec[:, voice].sum(axis=1) + 1e-20)
     first = int(np.nonzero(band > band.max() - drop_db)[0][0])
     return (start + first * hop + size / 2) / SR
+
+
+def audio_seconds(path: Path) -> float:
+    """Exact length of a file's first sound stream, by decoding it."""
+    return len(decode_audio(path, rate=48000)) / 48000.0
+
+
+_TIME = re.compile(r"(\d+):(\d\d):(\d\d)[,.](\d\d\d)")
+
+
+def parse_times(text: str) -> list[tuple[float, float]]:
+    """(start, end) of every cue in an SRT or WebVTT document."""
+
+    def seconds(g: tuple[str, ...]) -> float:
+        return int(g[0]) * 3600 + int(g[1]) * 60 + int(g[2]) + int(g[3]) / 1000
+
+    out = []
+    for line in text.splitlines():
+        if "-->" in line:
+            a, b = (_TIME.search(part) for part in line.split("-->"))
+            if a and b:
+                out.append((seconds(a.groups()), seconds(b.groups())))
+    return out

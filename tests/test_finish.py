@@ -21,6 +21,7 @@ from finishkit import (
     frame_rgb,
     make_engine,
     make_job,
+    parse_times,
     speech_onset,
     streams,
     tone_file,
@@ -30,7 +31,6 @@ from finishkit import (
 from sora_tui.core.finish import narration as rules
 from sora_tui.core.finish.ffmpeg import decode_audio, measure_loudness, missing_features
 from sora_tui.core.finish.stage import Finisher, FinishOptions
-from sora_tui.core.finish.subtitles import parse_times
 from sora_tui.core.finish.tts import espeak_binary
 from sora_tui.core.media import probe, psnr
 from sora_tui.core.models import InputError

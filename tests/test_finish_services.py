@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from fakes.openai_server import OpenAIFake
-from finishkit import decode_frames, make_engine, make_job
+from finishkit import audio_seconds, decode_frames, make_engine, make_job
 from sora_tui.core.engine import Engine
 from sora_tui.core.finish.clean import apply_clean, parse_age, plan_clean
-from sora_tui.core.finish.ffmpeg import audio_seconds
 from sora_tui.core.finish.narration import WORDS_PER_SECOND
 from sora_tui.core.finish.stage import Finisher, FinishOptions, job_spent
 from sora_tui.core.finish.tts import PlaceholderTTS, get_tts, tts_price

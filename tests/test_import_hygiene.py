@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 HEAVY = ["textual", "rich", "cv2", "numpy", "moviepy", "openai", "fal_client", "pydantic", "httpx"]
 
 
+# httpx imports its own command-line client (click, which loads rich) whenever click is installed, and
+# import-linter (a lint tool in the test extra) brings click. That import is httpx's, not core's: the probe
+# hides click so that what it measures is what sora_tui itself loads (the static contract is lint-imports').
+HIDE_HTTPX_CLI = "import sys\nsys.modules['click'] = None\n"
+
+
 def _loaded_after(code: str) -> list[str]:
-    probe = code + f"\nimport sys, json\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    probe = HIDE_HTTPX_CLI + code + f"\nimport sys, json\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -41,3 +52,73 @@ def test_no_core_module_imports_textual_or_rich():
 def test_cli_help_is_light():
     loaded = _loaded_after("import sora_tui.cli as c\ntry:\n    c.main(['--help'])\nexcept SystemExit:\n    pass")
     assert loaded == []
+
+
+# --- the layer contracts that `make lint` enforces (pyproject's [tool.importlinter]) ---
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def _lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
+    """Runs the real import-linter with the project's own config over the package copied under ``tree``."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def package_copy(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "src" / "sora_tui", tmp_path / "sora_tui", ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path
+
+
+def test_the_contracts_hold_on_the_package(package_copy: Path) -> None:
+    out = _lint_imports(package_copy)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "0 broken" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        "import textual\n",
+        "def lazy():\n    from rich.text import Text\n    return Text\n",
+        "from sora_tui.tui import format\n",
+        "from sora_tui import cli\n",
+    ],
+    ids=["textual", "rich-inside-a-function", "tui", "cli"],
+)
+def test_a_core_module_that_imports_the_ui_breaks_the_lint(package_copy: Path, planted: str) -> None:
+    (package_copy / "sora_tui" / "core" / "planted.py").write_text(planted)
+    out = _lint_imports(package_copy)
+    assert out.returncode != 0
+    assert "BROKEN" in out.stdout and "sora_tui.core.planted" in out.stdout, out.stdout
+
+
+def test_moviepy_stays_off_the_join(package_copy: Path) -> None:
+    join = package_copy / "sora_tui" / "core" / "join.py"
+    join.write_text(join.read_text() + "\n\ndef _slow():\n    import moviepy\n\n    return moviepy\n")
+    out = _lint_imports(package_copy)
+    assert out.returncode != 0 and "MoviePy stays off the join's hot path BROKEN" in out.stdout, out.stdout
+
+
+def test_make_lint_runs_every_check() -> None:
+    """The contracts and the type checks only guard anything while `make lint` (and so CI) runs them."""
+    dry = subprocess.run(["make", "-n", "lint"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    for step in (
+        "ruff check",
+        "ruff format --check",
+        "mypy --strict -p sora_tui.core",
+        "mypy -p sora_tui",
+        "lint-imports",
+    ):
+        assert step in dry, f"make lint no longer runs {step!r}:\n{dry}"
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ci.index("make lint") < ci.index("make test")

@@ -14,6 +14,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from .core.engine import Engine
     from .core.models import Job, Plan
 
@@ -81,11 +83,25 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the installed package's version (read only when asked: no cost to other commands)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from importlib.metadata import version
+
+        print(f"sora-tui {version('sora-tui')}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sora-tui",
         description="Turn one prompt into one long, coherent AI video. Without a sub-command, starts the studio.",
     )
+    parser.add_argument("--version", "-V", action=_VersionAction, help="print the version of sora-tui and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("generate", help="plan and render a video from a prompt")
@@ -346,7 +362,7 @@ class ProgressView:
         self.quiet = quiet
         self.console = _console(stderr=True)
         self.live = self.console.is_terminal and not quiet
-        self.progress = None
+        self.progress: Progress | None = None
         self.tasks: dict[int, Any] = {}
 
     def __enter__(self) -> ProgressView:
@@ -365,7 +381,7 @@ class ProgressView:
             for seg in self.engine.store.segments(self.job.id):
                 done = seg.status == "done"
                 self.tasks[seg.index] = self.progress.add_task(
-                    f"segment {seg.index:>2}", total=1.0, completed=1.0 if done else 0.0, state=str(seg.status)
+                    f"segment {seg.index:>2}", total=1.0, completed=1 if done else 0, state=str(seg.status)
                 )
             self.tasks[0] = self.progress.add_task("join      ", total=1.0, state="waiting")
         return self
@@ -388,9 +404,7 @@ class ProgressView:
                 self.progress.update(self.tasks[event.index], **kwargs)
             elif isinstance(event, m.SegmentStatusChanged) and event.index in self.tasks:
                 done = event.status is m.SegmentStatus.DONE
-                self.progress.update(
-                    self.tasks[event.index], state=str(event.status), **({"completed": 1.0} if done else {})
-                )
+                self.progress.update(self.tasks[event.index], state=str(event.status), completed=1.0 if done else None)
             elif isinstance(event, m.JoinProgress):
                 self.progress.update(self.tasks[0], completed=event.fraction, state="joining")
             elif isinstance(event, m.LogLine) and event.level in ("warning", "error"):
@@ -651,8 +665,24 @@ async def cmd_keyframes(engine: Engine, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_history(engine: Engine, args: argparse.Namespace) -> int:
+def history_cells(job: Job) -> list[str]:
+    """One job's history row: id, date, honest status, model, length, spent, prompt on one line."""
     import time
+
+    from .core.runner import live_status
+
+    return [
+        job.id,
+        time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created_at)),
+        live_status(job),
+        job.model,
+        f"{job.duration_s:.1f} s" if job.duration_s else "",
+        f"${job.cost_usd:.2f}",
+        " ".join(job.prompt.split()),
+    ]
+
+
+def cmd_history(engine: Engine, args: argparse.Namespace) -> int:
 
     from .core.models import InputError, JobStatus
     from .core.runner import live_status
@@ -687,16 +717,7 @@ def cmd_history(engine: Engine, args: argparse.Namespace) -> int:
     if not sys.stdout.isatty():  # piped: one tab-separated line per job, nothing cut
         print("job\tdate\tstatus\tmodel\tduration\tcost\tprompt")
         for j in jobs:
-            cells = [
-                j.id,
-                time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at)),
-                live_status(j),
-                j.model,
-                f"{j.duration_s:.1f} s" if j.duration_s else "",
-                f"${j.cost_usd:.2f}",
-                " ".join(j.prompt.split()),
-            ]
-            print("\t".join(cells))
+            print("\t".join(history_cells(j)))
         return EXIT_OK
     from rich.table import Table
     from rich.text import Text
@@ -707,16 +728,7 @@ def cmd_history(engine: Engine, args: argparse.Namespace) -> int:
         table.add_column(col, no_wrap=True)
     table.add_column("prompt", overflow="ellipsis", no_wrap=True, ratio=1)
     for j in jobs:
-        cells = (
-            j.id,
-            time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at)),
-            live_status(j),
-            j.model,
-            f"{j.duration_s:.1f} s" if j.duration_s else "",
-            f"${j.cost_usd:.2f}",
-            " ".join(j.prompt.split()),
-        )
-        table.add_row(*(Text(c) for c in cells))  # outside text: never parsed as markup
+        table.add_row(*(Text(c) for c in history_cells(j)))  # outside text: never parsed as markup
     _console().print(table)
     return EXIT_OK
 

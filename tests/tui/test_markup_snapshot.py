@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import pytest
-
 from sora_tui.tui.screenshots import SIZE, demo_app, settle
 
 FAILED = "20260920-183000-d4e5f6"

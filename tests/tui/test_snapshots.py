@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from sora_tui.tui.screenshots import SCREENS, SIZE, demo_app
+from .demo import SCREENS, SIZE, demo_app
 
 
 @pytest.fixture(autouse=True)

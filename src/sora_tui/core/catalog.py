@@ -7,10 +7,11 @@ encodings, allowed values and prices all come from the TOML data.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .models import MAX_SEGMENTS, MIN_SEGMENTS, InputError, Kind, Mode, Plan, Request
 
@@ -33,6 +34,8 @@ def frame_size(resolution: str, aspect: str) -> tuple[int, int]:
     if aspect in ("auto", "", None):
         aspect = "16:9"
     a, b = (int(x) for x in aspect.split(":"))
+    w: float
+    h: float
     if a >= b:  # landscape or square: the resolution names the height
         h, w = short, short * a / b
     else:  # portrait: the resolution names the width
@@ -243,7 +246,8 @@ class ModelSpec:
 
     def _price_table(self, kind: Kind | str | None) -> dict[str, Any]:
         if kind is not None and str(kind) in self.kind and "price" in self.kind[str(kind)]:
-            return self.kind[str(kind)]["price"]
+            price: dict[str, Any] = self.kind[str(kind)]["price"]
+            return price
         return self.price
 
     def price_label(self, resolution: str | None = None, kind: Kind | str | None = None) -> str:
@@ -351,7 +355,7 @@ class Catalog:
                 return image
         raise InputError("mode", f"no keyframe image model for {spec.provider} models; use chain or parallel mode")
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[ModelSpec]:
         return iter(self.models.values())
 
     def ids(self, include_retired: bool = True) -> list[str]:
@@ -376,6 +380,9 @@ class Catalog:
         return "veo3.1-fast" if has_fal_key and "veo3.1-fast" in self.models else "preview"
 
 
+_SpecT = TypeVar("_SpecT", "ModelSpec", "ImageModelSpec")
+
+
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in extra.items():
@@ -386,8 +393,8 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _spec(cls: type, section: str, model_id: str, raw: dict[str, Any]) -> Any:
-    known = set(cls.__dataclass_fields__)
+def _spec(cls: type[_SpecT], section: str, model_id: str, raw: dict[str, Any]) -> _SpecT:
+    known = {f.name for f in fields(cls)}
     data = {k: v for k, v in raw.items() if k in known}
     try:
         return cls(id=model_id, **data)

@@ -56,7 +56,9 @@ class ColorStats:
         return math.dist(self.lab_mean, other.lab_mean)
 
     def to_dict(self) -> dict[str, Any]:
-        r = lambda v: [round(x, 3) for x in v]  # noqa: E731
+        def r(v: list[float]) -> list[float]:
+            return [round(x, 3) for x in v]
+
         return {
             "lab_mean": r(self.lab_mean),
             "lab_std": r(self.lab_std),
@@ -87,7 +89,8 @@ def ycc_to_rgb(ycc: np.ndarray, m: Matrix) -> np.ndarray:
     r = y + 2 * (1 - kr) * cr
     b = y + 2 * (1 - kb) * cb
     g = (y - kr * r - kb * b) / kg
-    return np.clip(np.stack([r, g, b], axis=-1), 0.0, 1.0)
+    rgb: np.ndarray = np.clip(np.stack([r, g, b], axis=-1), 0.0, 1.0)
+    return rgb
 
 
 def rgb_to_ycc(rgb: np.ndarray, m: Matrix) -> np.ndarray:
@@ -135,6 +138,10 @@ def stats_of_rgb(rgb: np.ndarray, m: Matrix) -> ColorStats:
     return stats_of_ycc(rgb_to_ycc(rgb, m), m)
 
 
+def _lerp3(a: tuple[float, float, float], b: tuple[float, float, float], t: float) -> tuple[float, float, float]:
+    return (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t)
+
+
 @dataclass(frozen=True)
 class Grade:
     """out = PIVOT + gain * (in - PIVOT) + offset, per Y', Cb, Cr plane (8-bit code values)."""
@@ -147,9 +154,7 @@ class Grade:
         return all(abs(g - 1) < 1e-4 for g in self.gain) and all(abs(o) < 1e-3 for o in self.offset)
 
     def lerp(self, other: Grade, t: float) -> Grade:
-        g = tuple(a + (b - a) * t for a, b in zip(self.gain, other.gain, strict=True))
-        o = tuple(a + (b - a) * t for a, b in zip(self.offset, other.offset, strict=True))
-        return Grade(g, o)  # type: ignore[arg-type]
+        return Grade(_lerp3(self.gain, other.gain, t), _lerp3(self.offset, other.offset, t))
 
     def apply_float(self, ycc: np.ndarray) -> np.ndarray:
         import numpy as np
@@ -186,7 +191,7 @@ class Grade:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Grade:
-        return cls(tuple(d["gain"]), tuple(d["offset"]))  # type: ignore[arg-type]
+        return cls(tuple(d["gain"]), tuple(d["offset"]))
 
 
 IDENTITY = Grade()
@@ -222,7 +227,7 @@ def fit_grade(ycc: np.ndarray, target: ColorStats, m: Matrix, iterations: int = 
     params = np.array(gain + offset, np.float64)
 
     def grade_of(p: np.ndarray) -> Grade:
-        return Grade(tuple(float(x) for x in p[:3]), tuple(float(x) for x in p[3:]))  # type: ignore[arg-type]
+        return Grade((float(p[0]), float(p[1]), float(p[2])), (float(p[3]), float(p[4]), float(p[5])))
 
     for _ in range(iterations):
         base = _measure(ycc, grade_of(params), m)

@@ -31,7 +31,7 @@ from .catalog import (
     validate_plan,
 )
 from .errors import Code, JobFailed
-from .jobfiles import fit_image, write_json_atomic
+from .jobfiles import fit_image, owned_job_folder, write_json_atomic
 from .keys import get_key, known_secrets, redact
 from .models import (
     Event,
@@ -119,7 +119,7 @@ class Engine:
             key = get_key("fal", self.env)
             if not key.present:
                 self.check_render_key(spec.id)
-            from .providers.fal import FalProvider  # type: ignore[import-not-found]
+            from .providers.fal import FalProvider
 
             return FalProvider(key.value or "", self.settings)
         raise InputError("model", f"unknown provider {spec.provider!r} for {spec.id}")
@@ -280,8 +280,9 @@ class Engine:
         job = self._job(job_id)
         self.check_idle(job)
         self.store.delete_job(job.id)
-        if remove_files and job.folder and Path(job.folder).is_dir():
-            shutil.rmtree(job.folder, ignore_errors=True)
+        folder = owned_job_folder(job.id, job.folder, self.paths.jobs_dir) if remove_files else None
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _redo_plan(self, job: Job, from_index: int, only: bool) -> tuple[Plan, list[int]]:
         """The plan a redo renders (re-read from plan.json, which the user may have edited) and its segments."""

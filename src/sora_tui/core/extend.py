@@ -22,8 +22,12 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .media import MediaError, VideoInfo, atomic_path, ffmpeg_exe, probe
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 MATCH_SIZE = (64, 36)  # frames are compared at this size, grey
 MATCH_PSNR = 30.0  # dB: a decoded frame and its re-encoded echo match above this
@@ -53,7 +57,7 @@ class ExtendResult:
         return f"the endpoint returned the extension alone: {self.added_seconds:.2f} s added"
 
 
-def _grey_frames(path: Path, count: int | None = None):
+def _grey_frames(path: Path, count: int | None = None) -> np.ndarray:
     """Decoded frames of ``path`` as (n, h, w) uint8 luma at MATCH_SIZE."""
     import numpy as np
 
@@ -69,7 +73,7 @@ def _grey_frames(path: Path, count: int | None = None):
     return np.frombuffer(proc.stdout, dtype=np.uint8, count=n * w * h).reshape(n, h, w)
 
 
-def _psnr(a, b) -> float:
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     import numpy as np
 
     mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))

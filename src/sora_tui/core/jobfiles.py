@@ -129,3 +129,18 @@ def fit_image(src: Path, dest: Path, width: int, height: int) -> Path:
     tmp.write_bytes(buf.tobytes())
     os.replace(tmp, dest)
     return dest
+
+
+def owned_job_folder(job_id: str, folder: str | None, jobs_dir: Path) -> Path | None:
+    """The folder that deleting job ``job_id`` may remove: its own folder inside ``jobs_dir``, else None.
+
+    A job row whose folder points elsewhere (``/``, the home folder, another job's folder, a link
+    out of the jobs folder) keeps that folder: only what sora-tui made for this job is removed.
+    """
+    if not folder:
+        return None
+    path = Path(folder).resolve()
+    root = jobs_dir.resolve()
+    if path.name != job_id or path.parent != root or not path.is_dir():
+        return None
+    return path

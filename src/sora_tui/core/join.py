@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -49,7 +50,7 @@ from .media import (
     progress_values,
     write_atomic,
 )
-from .seams import PartPlan
+from .seams import PartPlan, SeamOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -341,9 +342,8 @@ def decode_sounds(infos: Sequence[VideoInfo], rate: int, channels: int, folder: 
         if not info.has_audio:
             outs.append(None)
             continue
-        dest = folder / f"a{k:03d}.f32"
         args += ["-vn", "-dn", "-sn", "-i", str(info.path.absolute())]
-        outs.append(dest)
+        outs.append(folder / f"a{k:03d}.f32")
     maps: list[str] = []
     n = 0
     for dest in outs:
@@ -502,7 +502,7 @@ def _audio_format(infos: list[VideoInfo]) -> tuple[int, int] | None:
 
 def join_parts(
     parts: Sequence[PartPlan],
-    dest: str | Path,
+    dest: str | os.PathLike[str],
     progress: JoinProgressCallback | None = None,
     *,
     crossfade_ms: float = 80.0,
@@ -782,7 +782,7 @@ class JoinOutcome:
     seams: list[seams.SeamReport]
     spans: list[list[float]]
 
-    def report(self, opts: seams.SeamOptions) -> dict[str, Any]:
+    def report(self, opts: SeamOptions) -> dict[str, Any]:
         """The seam report as stored with the job (``seams.json``) and printed by ``--json``."""
         seam_dicts = [s.to_dict() for s in self.seams]
         w = seams.worst(seam_dicts)
@@ -821,7 +821,7 @@ class JoinOutcome:
 
 def join_segments(
     inputs: Sequence[SeamInput],
-    dest: str | Path,
+    dest: str | os.PathLike[str],
     opts: seams.SeamOptions | None = None,
     progress: JoinProgressCallback | None = None,
 ) -> JoinOutcome:

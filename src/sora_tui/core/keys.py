@@ -7,6 +7,7 @@ repr masks the value so that an accidental log line cannot leak it.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 SERVICE = "sora-tui"
@@ -85,7 +86,7 @@ def keyring_available() -> bool:
     return _backend_problem() is None
 
 
-def get_key(name: str, env: dict[str, str] | None = None) -> KeyInfo:
+def get_key(name: str, env: Mapping[str, str] | None = None) -> KeyInfo:
     _check_name(name)
     env = os.environ if env is None else env
     value = env.get(ENV_VARS[name], "").strip()
@@ -141,7 +142,7 @@ def delete_key(name: str) -> bool:
     return True
 
 
-def known_secrets(env: dict[str, str] | None = None) -> list[str]:
+def known_secrets(env: Mapping[str, str] | None = None) -> list[str]:
     """The key values currently in effect (to scrub them from any text we write)."""
     out = []
     for name in NAMES:

@@ -48,7 +48,8 @@ def ffmpeg_exe() -> str:
         import imageio_ffmpeg
     except ImportError as exc:  # pragma: no cover - declared dependency
         raise MediaError("imageio-ffmpeg is not installed; it provides the ffmpeg binary") from exc
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    exe: str = imageio_ffmpeg.get_ffmpeg_exe()
+    return exe
 
 
 # --- atomic writes ------------------------------------------------------------------
@@ -219,7 +220,9 @@ class VideoInfo:
 
 def _split_top(text: str) -> list[str]:
     """Split on commas that are not inside parentheses or brackets."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "([":
             depth += 1
@@ -438,7 +441,8 @@ def read_last_frame(video: str | os.PathLike[str], info: VideoInfo | None = None
         args += ["-i", src, "-map", "0:v:0", "-fps_mode", "passthrough"]
         frames = _decode_rgb(args, info.width, info.height, path)
         if len(frames):
-            return frames[-1].copy()
+            last: np.ndarray = frames[-1].copy()
+            return last
     raise MediaError(f"{path.name} is not a playable video (no frame decodes)")
 
 
@@ -454,7 +458,8 @@ def read_first_frame(video: str | os.PathLike[str], info: VideoInfo | None = Non
     )
     if not len(frames):
         raise MediaError(f"{path.name} is not a playable video (no frame decodes)")
-    return frames[0].copy()
+    first: np.ndarray = frames[0].copy()
+    return first
 
 
 def last_frame(video: str | os.PathLike[str], dest_png: str | os.PathLike[str]) -> Path:
@@ -579,7 +584,8 @@ def frame_at(
         path,
     )
     if len(frames):
-        return frames[0].copy()
+        frame: np.ndarray = frames[0].copy()
+        return frame
     import cv2
 
     last = read_last_frame(path, info)
@@ -605,7 +611,7 @@ def psnr(a: Any, b: Any) -> float:
     mse = float(np.mean((x.astype(np.float64) - y.astype(np.float64)) ** 2))
     if mse == 0:
         return float("inf")
-    return 10.0 * np.log10(255.0**2 / mse)
+    return float(10.0 * np.log10(255.0**2 / mse))
 
 
 # --- join ---------------------------------------------------------------------------

@@ -22,7 +22,6 @@ MAX_SEGMENTS = 60
 class JobStatus(enum.StrEnum):
     DRAFT = "draft"
     QUEUED = "queued"
-    PLANNING = "planning"
     AWAITING_REVIEW = "awaiting_review"
     GENERATING = "generating"
     JOINING = "joining"

@@ -14,10 +14,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .catalog import Catalog, ModelSpec, fit_plan, keyframe_count, plan_segment_cost
 from .models import InputError, Mode, Plan, Request, SegmentPlan, SegmentStatus
+
+if TYPE_CHECKING:
+    from .planner.base import Planner
+    from .settings import Settings
 
 CONTINUES = " The same shot continues from the previous moment."
 NEW_SHOT = ". The shot continues seamlessly."
@@ -197,7 +201,7 @@ def request_for(plan: Plan, index: int | None = None) -> Request:
     )
 
 
-def planner_for(name: str, settings: Any, env: Mapping[str, str]) -> Any:
+def planner_for(name: str, settings: Settings, env: Mapping[str, str]) -> Planner:
     """The planner called ``name`` (the openai one reads its model, URL and key from settings and env)."""
     from .planner.base import get_planner
 

@@ -230,9 +230,9 @@ def save_copy(src: str | os.PathLike[str], folder: str | os.PathLike[str], name:
     return dest
 
 
-def human_size(n: int) -> str:
+def human_size(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
+        n /= 1000
     return f"{n} B"  # pragma: no cover

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 from .errors import JobFailed
 from .models import SegmentStatus
@@ -17,8 +17,18 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+
+class _ForgetRequest(TypedDict):
+    request_id: None
+    status_url: None
+    response_url: None
+    cancel_url: None
+    cancelled_at: None
+    cancelled_while: None
+
+
 # segment columns cleared when a provider request must not be re-attached to (ended in error, cancelled, expired)
-FORGET_REQUEST: dict[str, object] = {
+FORGET_REQUEST: _ForgetRequest = {
     "request_id": None,
     "status_url": None,
     "response_url": None,

@@ -55,7 +55,7 @@ STOP_FILE = "stop.request"
 
 INTERRUPTED = "interrupted"
 # statuses that mean "a process is working on it": without a live holder the job was interrupted
-ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.PLANNING, JobStatus.GENERATING, JobStatus.JOINING})
+ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.GENERATING, JobStatus.JOINING})
 STOP_POLL = 0.2  # seconds between looks for a stop request while a run holds the lease
 LOCK_TRIES = 5  # a holder() probe holds a shared lock for microseconds: retry before refusing
 

@@ -231,6 +231,8 @@ def _save_cache(video: Path, sent: Path | None, a: SegmentAnalysis) -> None:
 
     from .media import write_atomic
 
+    if a.first_small is None or a.last_small is None:
+        return  # nothing measured to keep
     buf = io.BytesIO()
     meta = json.dumps({"key": _cache_key(video, sent), "analysis": a.to_dict()})
     np.savez(buf, meta=np.array(meta), first=a.first_small, last=a.last_small)
@@ -433,7 +435,13 @@ def plan_join(analyses: list[SegmentAnalysis], opts: SeamOptions) -> list[PartPl
             if a.repeat and k > 1:
                 p.first = a.head_cut
             p.last = a.last_good
-        if anchor is not None and a.first_stats and a.last_stats and a.first_small is not None:
+        if (
+            anchor is not None
+            and a.first_stats
+            and a.last_stats
+            and a.first_small is not None
+            and a.last_small is not None
+        ):
             de0, de1 = a.first_stats.delta_e(anchor), a.last_stats.delta_e(anchor)
             p.de_before = p.de_after = (de0, de1)
             if opts.enabled and max(de0, de1) > JOIN_DRIFT_DE:
@@ -553,6 +561,7 @@ def build_report(
             if abs(luma_step) <= 2 * typical:
                 luma_step = 0.0 if abs(luma_step) < 0.05 else luma_step
         repeat_left = b.repeat and pb.first == 0
+        sound_step = sound_steps[k] if sound_steps else None
         changes = []
         if pb.first > 0:
             changes.append(
@@ -578,7 +587,7 @@ def build_report(
             delta_e_after=round(de_after, 2),
             luma_step=round(luma_step, 2),
             motion_ratio=round(motion, 2),
-            sound_step_db=None if not sound_steps or sound_steps[k] is None else round(float(sound_steps[k]), 2),
+            sound_step_db=None if sound_step is None else round(sound_step, 2),
             faded_tail_cut=(a.frames - 1 - pa.last),
             reencoded_frames=(reencoded[k + 1] if reencoded else 0),
             verdict="clean",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ class Paths:
         return self.data_dir / "cache"
 
 
-def get_paths(env: dict[str, str] | None = None) -> Paths:
+def get_paths(env: Mapping[str, str] | None = None) -> Paths:
     env = os.environ if env is None else env
     home = env.get("SORA_TUI_HOME")
     if home:
@@ -127,7 +128,7 @@ def _coerce(name: str, value: Any, default: Any, source: str) -> Any:
         raise InputError(name, f"{value!r} from {source} is not a valid {kind.__name__}") from None
 
 
-def load_settings(paths: Paths | None = None, env: dict[str, str] | None = None) -> Settings:
+def load_settings(paths: Paths | None = None, env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     paths = paths or get_paths(env)
     defaults = Settings()

@@ -11,7 +11,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -130,6 +130,25 @@ _SEGMENT_COLUMNS = {
     "index": "idx",
 }
 
+# the columns update_job/update_segment may set: every field of the row's dataclass but its key. Column names
+# cannot be bound as SQL parameters, so a name from **changes reaches the SQL text only through this check.
+_JOB_UPDATABLE = frozenset(f.name for f in fields(Job)) - {"id"}
+_SEGMENT_UPDATABLE = frozenset(f.name for f in fields(Segment)) - {"job_id", "index"}
+_SEGMENT_COUNTERS = frozenset({"attempts", "submits"})
+
+
+def _check_columns(table: str, names: Iterable[str], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(names) - allowed)
+    if unknown:
+        raise ValueError(f"cannot update {table} column(s) {', '.join(map(repr, unknown))}")
+
+
+def like_pattern(text: str, prefix: bool = False) -> str:
+    """A LIKE pattern (used with ``ESCAPE '\\'``) that matches ``text`` literally: anywhere in the value,
+    or at its start with ``prefix``; ``%`` and ``_`` typed by the user match only themselves."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%" if prefix else f"%{escaped}%"
+
 
 class StoreError(Exception):
     pass
@@ -225,7 +244,8 @@ class Store:
 
     @property
     def schema_version(self) -> int:
-        return self._db.execute("PRAGMA user_version").fetchone()[0]
+        version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
+        return version
 
     def close(self) -> None:
         with self._lock:
@@ -269,6 +289,7 @@ class Store:
     def update_job(self, job_id: str, **changes: Any) -> None:
         if not changes:
             return
+        _check_columns("jobs", changes, _JOB_UPDATABLE)
         changes["updated_at"] = time.time()
         if "plan" in changes and isinstance(changes["plan"], Plan):
             changes["plan"] = json.dumps(changes["plan"].to_dict())
@@ -321,15 +342,17 @@ class Store:
             row = self._db.execute("SELECT * FROM jobs WHERE id=?", (ref,)).fetchone()
             if row:
                 return self._job(row)
-            rows = self._db.execute("SELECT * FROM jobs WHERE id LIKE ? LIMIT 2", (ref + "%",)).fetchall()
+            rows = self._db.execute(
+                "SELECT * FROM jobs WHERE id LIKE ? ESCAPE '\\' LIMIT 2", (like_pattern(ref, prefix=True),)
+            ).fetchall()
         return self._job(rows[0]) if len(rows) == 1 else None
 
     def list_jobs(self, search: str = "", status: str | None = None, limit: int = 500) -> list[Job]:
         sql = "SELECT * FROM jobs WHERE 1=1"
         args: list[Any] = []
         if search:
-            sql += " AND (prompt LIKE ? OR id LIKE ? OR model LIKE ?)"
-            args += [f"%{search}%"] * 3
+            sql += " AND (prompt LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\' OR model LIKE ? ESCAPE '\\')"
+            args += [like_pattern(search)] * 3
         if status:
             sql += " AND status=?"
             args.append(status)
@@ -365,6 +388,7 @@ class Store:
     def update_segment(self, job_id: str, index: int, **changes: Any) -> None:
         if not changes:
             return
+        _check_columns("segments", changes, _SEGMENT_UPDATABLE)
         if "status" in changes:
             changes["status"] = str(changes["status"])
         cols = ", ".join(f"{_SEGMENT_COLUMNS.get(k, k)}=?" for k in changes)
@@ -372,7 +396,7 @@ class Store:
             db.execute(f"UPDATE segments SET {cols} WHERE job_id=? AND idx=?", [*changes.values(), job_id, index])
 
     def increment_segment(self, job_id: str, index: int, column: str, by: int = 1) -> None:
-        assert column in ("attempts", "submits")
+        _check_columns("segments", [column], _SEGMENT_COUNTERS)
         with self._tx() as db:
             db.execute(f"UPDATE segments SET {column}={column}+? WHERE job_id=? AND idx=?", (by, job_id, index))
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -13,10 +15,13 @@ from .format import excerpt
 class SoraCommands(Provider):
     """Context-aware: offers the actions of the screen the palette was opened from."""
 
-    def _commands(self) -> list[tuple[str, str, object]]:
+    def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        from .app import SoraApp
+
         app = self.app
+        assert isinstance(app, SoraApp), "the palette's provider serves the studio app only"
         screen = self.screen
-        out: list[tuple[str, str, object]] = []
+        out: list[tuple[str, str, Callable[[], Any]]] = []
         seen: set[str] = set()
         for node, bindings in ((screen, type(screen).BINDINGS), (app, type(app).BINDINGS)):
             for b in bindings:
@@ -40,11 +45,11 @@ class SoraCommands(Provider):
 
     async def discover(self) -> Hits:
         for label, help_text, callback in self._commands():
-            yield DiscoveryHit(label, callback, help=help_text)  # type: ignore[arg-type]
+            yield DiscoveryHit(label, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for label, help_text, callback in self._commands():
             score = matcher.match(label)
             if score > 0:
-                yield Hit(score, matcher.highlight(label), callback, help=help_text)  # type: ignore[arg-type]
+                yield Hit(score, matcher.highlight(label), callback, help=help_text)

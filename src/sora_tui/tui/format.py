@@ -25,7 +25,6 @@ STATUS_ICON = {
 JOB_STATUS_STYLE = {
     JobStatus.DRAFT: "dim",
     JobStatus.QUEUED: "dim",
-    JobStatus.PLANNING: "cyan",
     JobStatus.AWAITING_REVIEW: "cyan",
     JobStatus.GENERATING: "bold cyan",
     JobStatus.JOINING: "bold cyan",

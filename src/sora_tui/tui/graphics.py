@@ -81,5 +81,7 @@ def show_pixels(widget: Widget, pixels: Any) -> None:
         widget.set_pixels(pixels)
         return
     from PIL import Image
+    from textual_image.widget import SixelImage, TGPImage
 
-    widget.image = Image.fromarray(pixels)  # type: ignore[attr-defined]
+    assert isinstance(widget, TGPImage | SixelImage), f"not a picture widget: {widget!r}"
+    widget.image = Image.fromarray(pixels)

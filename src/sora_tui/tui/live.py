@@ -167,9 +167,6 @@ class LiveJob:
     def is_keyframe_job(self) -> bool:
         return str(self.job.mode) == Mode.KEYFRAMES
 
-    def keyframes_done(self) -> int:
-        return sum(1 for k in self.keyframes.values() if k.status == "done")
-
     def apply(self, event: Event) -> None:
         """Fold one engine event into the state (store-independent part)."""
         if isinstance(event, JobStatusChanged):

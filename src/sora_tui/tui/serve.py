@@ -19,6 +19,7 @@ import secrets
 import shlex
 import socket
 import sys
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -166,7 +167,7 @@ def serve(
     public: bool = False,
     public_url: str | None = None,
     token: str | None = None,
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> int:
     """Serve the app over HTTP + websocket; returns the exit code (2 for a refused address or option).
 

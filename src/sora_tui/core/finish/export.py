@@ -19,10 +19,14 @@ import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..media import MediaError, atomic_path, ffmpeg_exe, probe
 from ..models import InputError
 from .ffmpeg import ProgressCallback, has_audio_stream, run
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 GIF_SECONDS = 8.0
 HLS_RENDITIONS = ((1280, 720, "2800k"), (640, 360, "800k"))
@@ -188,7 +192,7 @@ def _hls(
 # --- poster -----------------------------------------------------------------------------------
 
 
-def exposure_score(gray) -> float:  # type: ignore[no-untyped-def]
+def exposure_score(gray: np.ndarray) -> float:
     """How good a (grey, 0..255) frame is as a poster: contrast, mid-tone exposure, little clipping."""
     import numpy as np
 

@@ -56,10 +56,6 @@ def missing_features() -> list[str]:
     return out
 
 
-def has_encoder(name: str) -> bool:
-    return name in _listing("encoders")
-
-
 def _error_line(lines: Sequence[str]) -> str:
     for key in ("No space left", "Invalid data", "No such file", "Permission denied", "Error", "error"):
         for ln in lines:
@@ -211,11 +207,6 @@ def decode_audio(path: str | Path, rate: int = 48000, mono: bool = True, stream:
         raise MediaError(f"cannot decode the sound of {Path(path).name}: {_error_line(err[-20:])}")
     data = np.frombuffer(proc.stdout, dtype=np.float32)
     return data if mono else data.reshape(-1, 2)
-
-
-def audio_seconds(path: str | Path) -> float:
-    """Exact length of a file's first sound stream, by decoding it."""
-    return len(decode_audio(path, rate=48000)) / 48000.0
 
 
 def has_audio_stream(path: str | Path) -> bool:

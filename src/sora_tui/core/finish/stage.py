@@ -246,7 +246,7 @@ class Finisher:
         folder.mkdir(exist_ok=True)
         todo = self.speech_to_make(job, tts)
         if tts.placeholder:
-            self.log(job.id, f"narration: {tts.LABEL}", "warning")  # type: ignore[attr-defined]
+            self.log(job.id, f"narration: {tts.LABEL}", "warning")
         for n, (i, text) in enumerate(todo, 1):
             self.check_cancel()
             raw = folder / f".narr_{i:02d}.raw.wav"

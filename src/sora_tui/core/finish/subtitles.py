@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,25 +86,6 @@ def to_srt(cues: Sequence[Cue]) -> str:
 def to_vtt(cues: Sequence[Cue]) -> str:
     blocks = [f"{_stamp(c.start, '.')} --> {_stamp(c.end, '.')}\n{c.text}\n" for c in cues]
     return "WEBVTT\n\n" + "\n".join(blocks)
-
-
-_TIME = re.compile(r"(\d+):(\d\d):(\d\d)[,.](\d\d\d)")
-
-
-def parse_times(text: str) -> list[tuple[float, float]]:
-    """(start, end) of every cue in an SRT or WebVTT document."""
-    out = []
-    for line in text.splitlines():
-        if "-->" in line:
-            a, b = (_TIME.search(part) for part in line.split("-->"))
-            if a and b:
-                out.append(
-                    tuple(
-                        int(g[0]) * 3600 + int(g[1]) * 60 + int(g[2]) + int(g[3]) / 1000
-                        for g in (a.groups(), b.groups())
-                    )
-                )
-    return out  # type: ignore[return-value]
 
 
 def write_text_atomic(path: Path, text: str) -> Path:

@@ -44,6 +44,7 @@ class TTSError(Exception):
 class TTSProvider(abc.ABC):
     name = "tts"
     placeholder = False  # True: not real speech (labelled as such everywhere)
+    LABEL = ""  # with placeholder: how the front ends and the job log name this voice
 
     @property
     @abc.abstractmethod

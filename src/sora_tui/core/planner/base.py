@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 
 from ..catalog import ModelSpec
 from ..models import Plan, Request, SegmentPlan
+from ..settings import Settings
 
 
 class PlannerError(Exception):
@@ -30,15 +32,16 @@ class Planner(abc.ABC):
         return new
 
 
-def get_planner(name: str, **kwargs) -> Planner:
+def get_planner(name: str, *, settings: Settings | None = None, env: Mapping[str, str] | None = None) -> Planner:
+    """The planner called ``name``; ``settings`` and ``env`` (its key and endpoint) matter to "openai" only."""
     if name == "offline":
         from .offline import OfflinePlanner
 
         return OfflinePlanner()
     if name == "openai":
-        from .openai import OpenAIPlanner  # type: ignore[import-not-found]
+        from .openai import OpenAIPlanner
 
-        return OpenAIPlanner(**kwargs)
+        return OpenAIPlanner(settings=settings, env=env)
     from ..models import InputError
 
     raise InputError("planner", f"unknown planner {name!r}", ["offline", "openai"])

@@ -10,8 +10,8 @@ failure becomes a ``PlannerError`` whose message says what happened and offers
 from __future__ import annotations
 
 import os
-import re
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..catalog import ModelSpec
 from ..finish.narration import WORDS_PER_SECOND, word_budget, word_count
@@ -20,10 +20,12 @@ from ..models import Metadata, Mode, Plan, Request, SegmentPlan, normalise_hasht
 from ..settings import Settings
 from .base import Planner, PlannerError
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
 OFFLINE_HINT = "or plan without it: --planner offline"
 # A machine-readable line in the user message (OpenAI-compatible test servers read it).
 SPEC_LINE = "PLAN SPEC: segments={n}; seconds={s}; keyframes={k}"
-SPEC_RE = re.compile(r"PLAN SPEC: segments=(\d+); seconds=(\d+); keyframes=(\d+)")
 
 SYSTEM = """You are the storyboard writer of a long AI video made of consecutive clips.
 A text-to-video model renders each segment separately and sees ONLY that segment's prompt,
@@ -36,7 +38,7 @@ Write concrete, visual, present-tense prompts (what is seen and heard, how the c
 no text overlays, no scene numbers inside the prompts. Titles are 1-3 words."""
 
 
-def _response_models():
+def _response_models() -> type[BaseModel]:
     from pydantic import BaseModel, Field
 
     class SegmentOut(BaseModel):
@@ -123,9 +125,9 @@ def _problems(
 class OpenAIPlanner(Planner):
     name = "openai"
 
-    def __init__(self, settings: Settings | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, env: Mapping[str, str] | None = None) -> None:
         self.settings = settings or Settings()
-        self.env = dict(os.environ) if env is None else env
+        self.env: Mapping[str, str] = dict(os.environ) if env is None else env
 
     def _where(self) -> str:
         return self.settings.openai_base_url or "api.openai.com"

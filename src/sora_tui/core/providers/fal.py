@@ -14,6 +14,10 @@ gateways) and sends the requests with the authenticated httpx client of
 and backup-domain transport). Every response goes through fal-client's own
 ``_raise_for_status``, so failures arrive as ``FalClientHTTPError`` exactly as
 fal-client raises them, and are mapped here onto the provider errors of ``base``.
+Those two are fal-client internals (it exports no public way to either): they are
+reached only through :func:`fal_http_client` and :func:`raise_for_fal_status` below,
+pyproject pins fal-client to the major version tested (``<2``), and
+``tests/test_fal_client_contract.py`` fails loudly when a release changes them.
 
 Status, result and cancel use the URLs fal returned at submit time (stored in SQLite
 before the pipeline waits), so a resumed job talks to the queue that accepted it.
@@ -75,6 +79,20 @@ DOWNLOAD_ATTEMPTS = 4
 # fal's image endpoints (nano-banana family) share these request fields
 IMAGE_FIELDS = {"prompt": "prompt", "aspect": "aspect_ratio", "sources": "image_urls", "count": "num_images"}
 IMAGE_FORMAT = {"output_format": "png"}
+
+
+# --- the fal-client internals this module relies on (see the module docstring) -------------------
+
+
+async def fal_http_client(fal: fal_client.AsyncClient) -> httpx.AsyncClient:
+    """fal-client's authenticated httpx client (key header, user agent, backup-domain transport)."""
+    client: httpx.AsyncClient = await fal._client
+    return client
+
+
+def raise_for_fal_status(response: httpx.Response) -> None:
+    """``FalClientHTTPError`` (status, ``detail``, ``error_type``) for an error response, as fal-client raises it."""
+    fal_impl._raise_for_status(response)
 
 
 def _detail_text(detail: Any) -> str:
@@ -142,7 +160,7 @@ class _Watch:
     """A request's open status stream: ``changed`` is set on every event and when the stream ends."""
 
     changed: asyncio.Event
-    task: asyncio.Task | None = None
+    task: asyncio.Task[None] | None = None
     ended: bool = False
     events: int = 0
 
@@ -176,7 +194,7 @@ class FalProvider(Provider):
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # httpx clients are bound to one event loop
             self._fal = fal_client.AsyncClient(key=self._key, default_timeout=self._timeout.read or 120.0)
-            self._http = await self._fal._client
+            self._http = await fal_http_client(self._fal)
             self._plain = httpx.AsyncClient(
                 headers={"User-Agent": fal_impl.USER_AGENT}, timeout=self._timeout, follow_redirects=True
             )
@@ -231,7 +249,7 @@ class FalProvider(Provider):
         client = client or http
         try:
             response = await client.request(method, url, timeout=self._timeout, **kwargs)
-            fal_impl._raise_for_status(response)
+            raise_for_fal_status(response)
         except (fal_impl.FalClientHTTPError, httpx.HTTPError) as exc:
             raise self._map_http_error(exc, what, not_found, subject) from None
         if not response.content:
@@ -287,7 +305,7 @@ class FalProvider(Provider):
             client=plain,
         )
         url = out.get("access_url") if isinstance(out, dict) else None
-        if not url:
+        if not isinstance(url, str) or not url:
             raise self._error(TransientError, "fal storage accepted an upload but returned no access_url")
         self._uploads[digest] = url
         return url

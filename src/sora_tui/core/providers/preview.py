@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -355,10 +355,6 @@ def _audio_expr(prompt: str, seed: int) -> str:
 # --- the renderer -------------------------------------------------------------------
 
 
-class RenderCancelled(Exception):
-    """Raised from a progress callback to stop a render (the partial file is removed)."""
-
-
 def _tail_gop(fps: int) -> int:
     """Frames between the extra keyframe and the last one: more than a quarter second."""
     return math.ceil(0.25 * fps) + 1
@@ -389,7 +385,7 @@ def _drift_lut(amount: float) -> np.ndarray:
     return np.clip(np.stack(chans, axis=-1) + 0.5, 0, 255).astype(np.uint8).reshape(256, 1, 3)
 
 
-def _frames(req: RenderRequest, n: int, drift: float = 0.0):
+def _frames(req: RenderRequest, n: int, drift: float = 0.0) -> Iterator[np.ndarray]:
     """Yield the n RGB frames of a request (continuations drift in colour by ``drift`` ΔE over the clip)."""
     w, h = req.width, req.height
     key = _hash("motion", req.seed, req.prompt, req.label)
@@ -452,7 +448,7 @@ def _frames(req: RenderRequest, n: int, drift: float = 0.0):
 def render_video(req: RenderRequest, dest: Path, progress: ProgressCallback | None = None, drift: float = 0.0) -> None:
     """Render ``req`` to an MP4 at ``dest`` (atomically): exactly ``seconds * fps`` frames.
 
-    ``progress`` gets the fraction of frames encoded; it may raise RenderCancelled to stop.
+    ``progress`` gets the fraction of frames encoded; an exception it raises stops the render (no half video).
     Raises ProviderError for bad inputs (missing start image) and MediaError when ffmpeg fails.
     """
     import numpy as np
@@ -489,11 +485,12 @@ def render_video(req: RenderRequest, dest: Path, progress: ProgressCallback | No
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         reader, tail = drain_stderr(proc, 40)
         assert proc.stdin is not None
+        stdin = proc.stdin
 
         def feed(frame: np.ndarray) -> bool:
             """Send one frame; False when ffmpeg stopped reading (its exit code and stderr say why)."""
             try:
-                proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+                stdin.write(np.ascontiguousarray(frame).tobytes())
             except BrokenPipeError:
                 return False
             return True
@@ -898,7 +895,6 @@ if __name__ == "__main__":
 
 __all__ = [
     "PreviewProvider",
-    "RenderCancelled",
     "compose_title",
     "render_image",
     "render_video",

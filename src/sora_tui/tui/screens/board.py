@@ -227,6 +227,7 @@ class BoardScreen(Screen):
             + joining
             + f" · spent {money(live.spent_usd)} of est. {money(job.estimated_cost_usd)}",
         )
+        out: Text | str
         if job.status is JobStatus.COMPLETED and job.output:
             out = Text.assemble(("✓ Video: ", "bold green"), job.output, ("   (o open · y copy path)", "dim"))
             seams = (job.seams or {}).get("seams") or []

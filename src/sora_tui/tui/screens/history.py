@@ -105,10 +105,10 @@ class HistoryScreen(Screen):
             return
         table = self.query_one(DataTable)
         keep = select or self.selected_id()
-        rows = []
+        rows: list[tuple[str, tuple[object, ...]]] = []
         for job in self.jobs():
             length = job.duration_s if job.duration_s is not None else (job.plan.total_seconds if job.plan else None)
-            cells = (
+            cells: tuple[object, ...] = (
                 Text(job.id, style="bold"),
                 Text(excerpt(job.prompt, 20)),
                 Text(f"{job.status}", style=JOB_STATUS_STYLE.get(job.status, "")),

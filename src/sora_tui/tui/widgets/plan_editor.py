@@ -9,7 +9,7 @@ moving, splitting and merging segments keep every description with its segment.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.containers import VerticalScroll
 from textual.message import Message
@@ -20,6 +20,9 @@ from ...core.models import InputError, Mode, Plan, SegmentPlan
 from ..advice import problem
 from .keyframe_editor import KeyframeEditor
 from .segment_editor import SegmentEditor
+
+if TYPE_CHECKING:
+    from textual.dom import DOMNode
 
 
 class PlanEditor(VerticalScroll):
@@ -96,7 +99,7 @@ class PlanEditor(VerticalScroll):
     def current_index(self) -> int:
         """1-based index of the segment that holds the focus (1 when none does)."""
         focused = self.screen.focused
-        node = focused
+        node: DOMNode | None = focused
         while node is not None and node is not self:
             if isinstance(node, SegmentEditor):
                 return self.editors.index(node) + 1

@@ -230,7 +230,7 @@ class RequestForm(Vertical):
         return Request(
             prompt=self.query_one("#prompt", TextArea).text,
             segments=segments,
-            seconds=int(self._select("seconds").value),  # type: ignore[arg-type]
+            seconds=int(self._select("seconds").value),  # type: ignore[arg-type]  # allow_blank=False: never Select.BLANK
             model=str(self._select("model").value),
             resolution=str(self._select("resolution").value),
             aspect=str(self._select("aspect").value),

@@ -84,7 +84,7 @@ class SegmentEditor(Vertical):
     def check_narration(self) -> None:
         """Too many words for the segment's seconds: said here, before anything is rendered."""
         text = self.query_one(".seg-narration", Input).value
-        seconds = int(self.query_one(".seg-seconds", Select).value)  # type: ignore[arg-type]
+        seconds = int(self.query_one(".seg-seconds", Select).value)  # type: ignore[arg-type]  # allow_blank=False: never Select.BLANK
         words, budget = word_count(text), word_budget(seconds)
         if words > budget:
             self.show_error(f"✗ narration: {words} words, {seconds} s fit about {budget}; shorten it")
@@ -100,7 +100,7 @@ class SegmentEditor(Vertical):
         value = self.query_one(".seg-seconds", Select).value
         return SegmentPlan(
             prompt=self.query_one(".seg-prompt", TextArea).text.strip(),
-            seconds=int(value),  # type: ignore[arg-type]
+            seconds=int(value),  # type: ignore[arg-type]  # allow_blank=False: never Select.BLANK
             title=self.query_one(".seg-title", Input).value.strip(),
             narration=self.query_one(".seg-narration", Input).value.strip(),
         )
@@ -113,7 +113,9 @@ class SegmentEditor(Vertical):
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
-        self.query_one(".seg-cost", Static).update(self._cost_text(int(event.value)))  # type: ignore[arg-type]
+        seconds = event.value
+        assert isinstance(seconds, int), "the Select has allow_blank=False and holds durations in seconds"
+        self.query_one(".seg-cost", Static).update(self._cost_text(seconds))
         self.check_narration()
         self.post_message(self.Changed(self))
 

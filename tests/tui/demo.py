@@ -1,9 +1,9 @@
-"""SVG screenshots of every screen with stable content.
+"""The demo studio of the snapshot tests and the README's screenshots (test-only: not in the package).
 
-``python -m sora_tui.tui.screenshots DIR`` builds a fixed demo history (preview
-and fal models, fixed job ids, dates and frames) in its own SORA_TUI_HOME, freezes
-the clock and the cursor, and saves one SVG per screen into DIR. The snapshot
-tests use the same demo (``build_demo`` / ``demo_app``).
+``python tests/tui/demo.py DIR`` (``make screenshots``) builds a fixed demo history
+(preview and fal models, fixed job ids, dates and frames) in its own SORA_TUI_HOME,
+freezes the clock and the cursor, and saves one SVG per screen into DIR. The snapshot
+tests use the same demo (``build_demo`` / ``demo_app`` / ``SCREENS``).
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def _videos(folder: Path, seeds: list[int], seconds: list[int], fps: int = 4) ->
     """Small lossless MP4s for a completed demo job: each segment's light crosses the sky, and final.mp4."""
     import subprocess
 
-    from ..core import media
+    from sora_tui.core import media
 
     def encode(frames: list[Any], dest: Path) -> None:
         h, w = frames[0].shape[:2]
@@ -190,9 +190,9 @@ def demo_env(home: Path = DEMO_HOME) -> dict[str, str]:
 
 def build_demo(home: Path = DEMO_HOME) -> Any:
     """A fresh demo history under ``home``; returns its Engine."""
-    from ..core import engine as engine_module
-    from ..core.engine import Engine
-    from ..core.models import JobStatus, Mode, Plan, SegmentPlan, SegmentStatus
+    from sora_tui.core import engine as engine_module
+    from sora_tui.core.engine import Engine
+    from sora_tui.core.models import JobStatus, Mode, Plan, SegmentPlan, SegmentStatus
 
     os.environ["TZ"] = "UTC"
     time.tzset()
@@ -201,7 +201,7 @@ def build_demo(home: Path = DEMO_HOME) -> Any:
     engine = Engine(env=demo_env(home))
     ids = iter([j["id"] for j in _JOBS])
     original = engine_module.new_job_id
-    engine_module.new_job_id = lambda: next(ids)  # type: ignore[assignment]
+    engine_module.new_job_id = lambda: next(ids)
     try:
         for n, spec in enumerate(_JOBS):
             titles = ["Establishing", "Ascent", "The lamp", "Storm"]
@@ -284,13 +284,13 @@ def build_demo(home: Path = DEMO_HOME) -> Any:
             if spec.get("error"):
                 store.log(job.id, spec["error"], "error")
     finally:
-        engine_module.new_job_id = original  # type: ignore[assignment]
+        engine_module.new_job_id = original
     return engine
 
 
 def _demo_finishing(engine: Any, job_id: str, folder: Path) -> None:
     """A finished version and two exports (fixed sizes) and metadata, for the history and export screens."""
-    from ..core.models import Metadata
+    from sora_tui.core.models import Metadata
 
     job = engine.store.get_job(job_id)
     job.plan.metadata = Metadata(
@@ -303,7 +303,7 @@ def _demo_finishing(engine: Any, job_id: str, folder: Path) -> None:
 
 
 def demo_app(home: Path = DEMO_HOME, mode: str = "prompt") -> Any:
-    from .app import create_app
+    from sora_tui.tui.app import create_app
 
     engine = build_demo(home)
     return create_app(engine=engine, clock=lambda: FROZEN_TIME, initial_mode=mode, cursor_blink=False)
@@ -423,7 +423,7 @@ async def _shoot(name: str, setup: Callable[[Any], Awaitable[None]], out: Path) 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m sora_tui.tui.screenshots DIR", file=sys.stderr)
+        print("usage: python tests/tui/demo.py DIR", file=sys.stderr)
         return 2
     os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"  # same picture on every machine
     out = Path(argv[0])
