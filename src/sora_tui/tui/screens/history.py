@@ -16,6 +16,7 @@ from textual.widgets.data_table import RowDoesNotExist
 
 from ...core.finish.stage import describe_outputs
 from ...core.models import Job, JobStatus
+from .. import messages as msg
 from ..format import (
     JOB_STATUS_STYLE,
     SEAM_STYLE,
@@ -79,7 +80,7 @@ class HistoryScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = "History"
-        self.app.history = self
+        self.app.jobs.subscribe(self)
         table = self.query_one(DataTable)
         table.add_column("Date", key="date", width=11)
         table.add_column("Prompt", key="prompt", width=22)
@@ -92,6 +93,10 @@ class HistoryScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.reload()
+
+    def on_job_state_changed(self, message: msg.JobStateChanged) -> None:
+        if self.is_current:
+            self.reload()
 
     # --- data -------------------------------------------------------------------------
 

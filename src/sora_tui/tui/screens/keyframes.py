@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Header, Label, Static, TextArea
 
 from ...core.models import InputError, JobStatus, SegmentStatus
+from .. import messages as msg
 from ..format import JOB_STATUS_STYLE, duration, excerpt, money
 from ..live import LiveJob
 from ..widgets.footer import Footer
@@ -104,6 +105,7 @@ class KeyframeScreen(Screen):
 
     async def on_mount(self) -> None:
         self.sub_title = "Keyframes — review before rendering the videos"
+        self.app.jobs.subscribe(self)
         live = self.live
         if live is None:
             return
@@ -117,9 +119,13 @@ class KeyframeScreen(Screen):
     def on_screen_resume(self) -> None:
         self.redraw()
 
+    def on_job_updated(self, message: msg.JobUpdated) -> None:
+        if message.job_id == self.job_id and self.is_current:
+            self.redraw()
+
     @property
     def live(self) -> LiveJob | None:
-        return self.app.live_job(self.job_id)
+        return self.app.jobs.get(self.job_id)
 
     @property
     def cards(self) -> list[KeyframeCard]:
@@ -135,7 +141,7 @@ class KeyframeScreen(Screen):
         for card in self.cards:
             kf = live.keyframes.get(card.index)
             card.update_from(kf, busy=card.index == making)
-            thumb = self.app.keyframe_thumbs.get((self.job_id, card.index))
+            thumb = self.app.jobs.keyframe_thumbs.get((self.job_id, card.index))
             if thumb is not None and kf is not None and kf.status == "done" and card.thumb_version != thumb[1]:
                 card.set_thumbnail(*thumb)
             card.set_class(card.index == self.selected, "-selected")

@@ -1,0 +1,384 @@
+"""JobWatch: the one live state of the jobs a window shows, and how it follows them.
+
+Jobs run in runner processes (``core/runner.py``), never in the app. A thread reads,
+a few times a second and without ever holding up the UI loop, what each followed job's
+runner wrote: the new lines of its event log (progress, log lines), who holds its lease,
+and its rows in the store (its own SQLite connection: a WAL reader, never blocked by
+the runner's writes). The UI loop folds each reading into the job's :class:`LiveJob`
+and tells the subscribed screens (and the app) what changed, as messages:
+:class:`~.messages.JobUpdated`, :class:`~.messages.JobsChanged`,
+:class:`~.messages.JobFinished`. Screens draw from ``JobWatch.get(job_id)``.
+
+Followed: every job the store says is queued, generating or joining (a runner
+elsewhere — another terminal, a browser tab, the CLI — or a runner that died:
+"interrupted"), and every job this window started or opened until it rests.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual.message import Message
+
+from ..core import runner
+from ..core.models import Event, Job, JobStatus, KeyframeReady, LogLine, Segment, SegmentStatus
+from ..core.store import Keyframe, Store
+from . import messages as msg
+from .live import LOG_LINES, LiveJob, log_text
+
+if TYPE_CHECKING:
+    from textual.app import App
+    from textual.message_pump import MessagePump
+
+    from ..core.engine import Engine
+
+ACTIVE = (JobStatus.QUEUED, JobStatus.GENERATING, JobStatus.JOINING)
+POLL = 0.25  # seconds between readings of the followed jobs
+DISCOVER = 1.0  # seconds between looks for jobs started elsewhere
+ROWS_EVERY = 2.0  # seconds: a running job's rows are read at least this often (else on status events)
+START_GRACE = 20.0  # seconds a spawned runner has to take its job's lease before the job counts as interrupted
+THUMB_SIZE = (32, 16)  # pixels: up to 32 cells × 8 rows of half blocks
+_ROW_EVENTS = ("SegmentStatusChanged", "JobStatusChanged", "CostUpdate", "KeyframeReady")
+
+
+@dataclass
+class Reading:
+    """What the follower thread read for one job in one pass."""
+
+    job: Job
+    events: list[Event] = field(default_factory=list)
+    holder: runner.Holder | None = None
+    segments: list[Segment] | None = None  # None: rows not read this time
+    keyframes: list[Keyframe] | None = None
+    log: list[str] | None = None  # the log's newest lines, read once when the job is first followed
+
+
+@dataclass
+class _Followed:
+    job_dir: Path
+    offset: int = 0
+    rows_at: float = 0.0
+    holder: runner.Holder | None = None
+    first: bool = True
+
+
+class JobWatch:
+    """The live jobs of one window (one per app); thread-safe where it says so."""
+
+    def __init__(self, engine: Engine, app: App[Any]) -> None:
+        self.engine = engine
+        self.app = app
+        self.live: dict[str, LiveJob] = {}
+        self.current: str | None = None  # the job the board shows
+        self.thumbnails: dict[tuple[str, int], Any] = {}  # (job, segment) -> pixels
+        self.keyframe_thumbs: dict[tuple[str, int], tuple[Any, object]] = {}  # (job, k) -> (pixels, version)
+        self._subscribers: weakref.WeakSet[MessagePump] = weakref.WeakSet()
+        self._wanted: dict[str, float] = {}  # jobs this window follows -> start grace deadline (0: none)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- the UI side ------------------------------------------------------------------
+
+    def subscribe(self, node: MessagePump) -> None:
+        """Send ``node`` the watch's messages (until it is gone)."""
+        self._subscribers.add(node)
+
+    def _publish(self, make: Callable[[], Message], app: bool = False) -> None:
+        for node in [self.app, *self._subscribers] if app else list(self._subscribers):
+            if not (node._closing or node._closed):
+                node.post_message(make())
+
+    def get(self, job_id: str | None) -> LiveJob | None:
+        """The live state of a job: loaded from the store the first time (and followed while it runs)."""
+        if job_id is None:
+            return None
+        live = self.live.get(job_id)
+        if live is None:
+            reading = read_job(self.engine.store, job_id, first=True)
+            if reading is None:
+                return None
+            live = self._add(reading)
+        return live
+
+    def follow(self, job_id: str, started: bool = False) -> LiveJob | None:
+        """Follow a job (``started``: a runner was just spawned for it; until it takes the lease it is "starting")."""
+        live = self.get(job_id)
+        if live is None:
+            return None
+        self._wanted[job_id] = time.monotonic() + START_GRACE if started else 0.0
+        if started:
+            live.running, live.state = True, "starting"
+            self._publish(lambda: msg.JobUpdated(job_id, header=True))
+        self._wake.set()
+        return live
+
+    def reload(self, job_id: str) -> None:
+        """Re-read a job now (after this window changed it: a redo, a new keyframe)."""
+        reading = read_job(self.engine.store, job_id)
+        if reading is None:
+            self.live.pop(job_id, None)
+            self._publish(lambda: msg.JobStateChanged(job_id))
+            return
+        if job_id not in self.live:
+            self._add(reading)
+        else:
+            self.apply({job_id: reading})
+
+    def changed(self, job_id: str | None) -> None:
+        """Someone changed the history (the app passes on its JobsChanged): tell the subscribers."""
+        self._publish(lambda: msg.JobStateChanged(job_id))
+
+    def show(self, job_id: str) -> None:
+        """Make ``job_id`` the board's job (the board follows with its tabs)."""
+        self.current = job_id
+        self._publish(lambda: msg.JobStateChanged(job_id))
+
+    def forget(self, job_id: str) -> None:
+        """A deleted job."""
+        self.live.pop(job_id, None)
+        self._wanted.pop(job_id, None)
+        if self.current == job_id:
+            self.current = self.newest()
+        self._publish(lambda: msg.JobStateChanged(job_id))
+
+    def scan(self) -> tuple[list[LiveJob], list[LiveJob]]:
+        """Follow every job the store calls active; returns (running elsewhere, interrupted), newest first."""
+        for job in self._active_jobs(self.engine.store):
+            if job.id not in self.live:
+                reading = read_job(self.engine.store, job.id, first=True)
+                if reading is not None:
+                    self._add(reading)
+        mine = {j for j, deadline in self._wanted.items() if deadline}
+        live = sorted(self.live.values(), key=lambda lj: lj.job.created_at, reverse=True)
+        running = [lj for lj in live if lj.running and lj.id not in mine]
+        interrupted = [lj for lj in live if lj.state == "interrupted"]
+        return running, interrupted
+
+    def newest(self) -> str | None:
+        """The job a board with nothing chosen shows: the newest running one, else the newest job."""
+        running = [lj for lj in self.live.values() if lj.running]
+        if running:
+            return max(running, key=lambda lj: lj.job.created_at).id
+        jobs = self.engine.store.list_jobs(limit=1)
+        return jobs[0].id if jobs else None
+
+    def _add(self, reading: Reading) -> LiveJob:
+        job = reading.job
+        live = LiveJob.from_rows(job, reading.segments or [], reading.keyframes or [], reading.log or [])
+        self._set_holder(live, reading.holder)
+        self.live[job.id] = live
+        self._thumbs(live, set(live.segments), keyframes=True)
+        if live.running or job.status in ACTIVE:
+            self._wanted.setdefault(job.id, 0.0)
+            self._wake.set()
+        self._publish(lambda: msg.JobStateChanged(job.id))
+        return live
+
+    def _set_holder(self, live: LiveJob, holder: runner.Holder | None) -> None:
+        grace = self._wanted.get(live.id, 0.0)
+        if holder is not None:
+            self._wanted[live.id] = 0.0
+            live.running, live.state = True, runner.display_status(live.job, holder)
+            live.runner = f"process {holder.pid} on host {holder.host}"
+            return
+        live.runner = ""
+        if grace and time.monotonic() < grace and not live.job.status.finished:
+            live.running, live.state = True, "starting"  # spawned, not yet holding its lease
+            return
+        if grace:
+            self._wanted[live.id] = 0.0
+        live.running, live.state = False, runner.display_status(live.job, None)
+
+    def apply(self, readings: dict[str, Reading]) -> None:
+        """Fold the follower's readings into the live state; tell the screens what changed (UI loop)."""
+        for job_id, reading in readings.items():
+            live = self.live.get(job_id)
+            if live is None:
+                self._add(reading)
+                continue
+            before = (live.state, live.running)
+            indexes: set[int] = set()
+            log: list[str] = []
+            keyframes = False
+            for event in reading.events:
+                live.apply(event)
+                index = getattr(event, "index", None)
+                if isinstance(event, LogLine):
+                    log.append(log_text(event.level, event.message, event.index))
+                elif isinstance(event, KeyframeReady):
+                    keyframes = True
+                    self._keyframe_thumb(job_id, event.index, event.path)
+                elif index is not None:
+                    indexes.add(index)
+            if reading.segments is not None:
+                changed = live.update_rows(reading.job, reading.segments, reading.keyframes or [])
+                indexes |= changed
+                keyframes = keyframes or live.is_keyframe_job
+                self._thumbs(live, changed)
+            else:
+                live.job, live.spent_usd = reading.job, reading.job.cost_usd
+            self._set_holder(live, reading.holder)
+            after = (live.state, live.running)
+            self._publish(lambda j=job_id, i=frozenset(indexes), t=tuple(log), k=keyframes: msg.JobUpdated(j, i, t, k))
+            if after != before:
+                self._publish(lambda j=job_id: msg.JobStateChanged(j))
+                if before[1] and not live.running:
+                    self._wanted.pop(job_id, None)
+                    state, error = live.state, live.job.error
+                    self._publish(lambda j=job_id, s=state, e=error: msg.JobFinished(j, s, e), app=True)
+
+    # --- thumbnails (thread workers) ------------------------------------------------------
+
+    def _thumbs(self, live: LiveJob, indexes: set[int], keyframes: bool = False) -> None:
+        for idx in indexes:
+            seg = live.segments.get(idx)
+            if seg is not None and seg.status is SegmentStatus.DONE and seg.thumbnail_source:
+                source = seg.thumbnail_source
+                self.app.run_worker(
+                    lambda j=live.id, i=idx, p=source: self._make_thumb(j, i, p),
+                    thread=True,
+                    group="thumbs",
+                    exit_on_error=False,
+                )
+        if keyframes:
+            for kf in live.keyframes.values():
+                if kf.status == "done" and kf.file:
+                    self._keyframe_thumb(live.id, kf.index, kf.file)
+
+    def _keyframe_thumb(self, job_id: str, index: int, path: str) -> None:
+        self.app.run_worker(
+            lambda: self._make_keyframe_thumb(job_id, index, path), thread=True, group="thumbs", exit_on_error=False
+        )
+
+    def _make_thumb(self, job_id: str, index: int, path: str) -> None:
+        from ..core import media
+
+        try:
+            pixels = media.thumbnail(path, *THUMB_SIZE)
+        except Exception:
+            return
+        self.app.call_from_thread(self._thumb_ready, job_id, index, pixels)
+
+    def _make_keyframe_thumb(self, job_id: str, index: int, path: str) -> None:
+        from ..core import media
+
+        try:
+            version = (path, Path(path).stat().st_mtime_ns)
+            pixels = media.thumbnail(path, *THUMB_SIZE)
+        except Exception:
+            return
+        self.app.call_from_thread(self._keyframe_thumb_ready, job_id, index, pixels, version)
+
+    def _thumb_ready(self, job_id: str, index: int, pixels: Any) -> None:
+        self.thumbnails[(job_id, index)] = pixels
+        self._publish(lambda: msg.JobUpdated(job_id, frozenset({index}), header=False))
+
+    def _keyframe_thumb_ready(self, job_id: str, index: int, pixels: Any, version: object) -> None:
+        self.keyframe_thumbs[(job_id, index)] = (pixels, version)
+        self._publish(lambda: msg.JobUpdated(job_id, header=False, keyframes=True))
+
+    # --- the follower thread ----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._follow, name="sora-tui-follow", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+
+    @staticmethod
+    def _active_jobs(store: Store) -> list[Job]:
+        return [job for status in ACTIVE for job in store.list_jobs(status=str(status), limit=50)]
+
+    def _follow(self) -> None:
+        """The follower: reads the followed jobs; hands each pass's readings to the UI loop."""
+        store = Store(self.engine.store.path)  # its own connection: a WAL reader beside the UI's
+        followed: dict[str, _Followed] = {}
+        discovered = 0.0
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                wanted = set(self._wanted)
+                if now - discovered >= DISCOVER:
+                    discovered = now
+                    wanted |= {job.id for job in self._active_jobs(store)}
+                readings: dict[str, Reading] = {}
+                for job_id in wanted:
+                    state = followed.get(job_id)
+                    if state is None:
+                        job = store.get_job(job_id)
+                        if job is None:
+                            continue
+                        # events before this window looked are already in the rows: read from the end
+                        state = followed[job_id] = _Followed(job.job_dir, _size(job.job_dir / "events.jsonl"))
+                    reading = self._read(store, job_id, state, now, self._wanted.get(job_id, 0.0))
+                    if reading is not None:
+                        readings[job_id] = reading
+                for job_id in set(followed) - wanted:
+                    followed.pop(job_id)
+                if readings and not self._stop.is_set():
+                    self.app.post_message(msg.JobReadings(readings))  # thread-safe; the app hands them to apply()
+                self._wake.wait(POLL)
+                self._wake.clear()
+        finally:
+            store.close()
+
+    @staticmethod
+    def _read(store: Store, job_id: str, state: _Followed, now: float, grace: float) -> Reading | None:
+        """One job's news since the last pass (None: nothing new). ``grace``: its runner is starting."""
+        events, state.offset = runner.EventLog(state.job_dir).read(state.offset)
+        holder = runner.holder(state.job_dir)
+        rows = (
+            state.first
+            or bool(grace)  # a starting runner: until it holds the lease (or the job failed before it could)
+            or any(type(e).__name__ in _ROW_EVENTS for e in events)
+            or holder != state.holder
+            or (holder is not None and now - state.rows_at >= ROWS_EVERY)
+        )
+        if not rows and not events:
+            return None
+        job = store.get_job(job_id)
+        if job is None:
+            return None
+        reading = Reading(job, events, holder)
+        if rows:
+            if state.first:
+                reading.log = [log_text(r.level, r.message, r.index) for r in store.logs(job_id, tail=LOG_LINES)]
+            state.rows_at, state.holder, state.first = now, holder, False
+            reading.segments = store.segments(job_id)
+            reading.keyframes = store.keyframes(job_id)
+        return reading
+
+
+def read_job(store: Store, job_id: str, first: bool = False) -> Reading | None:
+    """One job's rows now (and, the first time, the newest lines of its log); cheap reads."""
+    job = store.get_job(job_id)
+    if job is None:
+        return None
+    reading = Reading(job, [], runner.holder(job.job_dir), store.segments(job_id), store.keyframes(job_id))
+    if first:
+        reading.log = [log_text(r.level, r.message, r.index) for r in store.logs(job_id, tail=LOG_LINES)]
+    return reading
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def in_flight(live: LiveJob) -> dict[int, float]:
+    """The segments whose paid request is still out (submitted or rendering) -> what each was charged."""
+    flying = (SegmentStatus.SUBMITTED, SegmentStatus.RUNNING)
+    return {i: seg.cost_usd for i, seg in sorted(live.segments.items()) if seg.status in flying}
