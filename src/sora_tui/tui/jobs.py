@@ -80,6 +80,7 @@ class JobWatch:
         self.keyframe_thumbs: dict[tuple[str, int], tuple[Any, object]] = {}  # (job, k) -> (pixels, version)
         self._subscribers: weakref.WeakSet[MessagePump] = weakref.WeakSet()
         self._wanted: dict[str, float] = {}  # jobs this window follows -> start grace deadline (0: none)
+        self._spawned: dict[str, float] = {}  # when this window spawned a runner for the job (wall clock)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,6 +115,7 @@ class JobWatch:
             return None
         self._wanted[job_id] = time.monotonic() + START_GRACE if started else 0.0
         if started:
+            self._spawned[job_id] = time.time()
             live.running, live.state = True, "starting"
             self._publish(lambda: msg.JobUpdated(job_id, header=True))
         self._wake.set()
@@ -189,8 +191,10 @@ class JobWatch:
             live.runner = f"process {holder.pid} on host {holder.host}"
             return
         live.runner = ""
-        if grace and time.monotonic() < grace and not live.job.status.finished:
-            live.running, live.state = True, "starting"  # spawned, not yet holding its lease
+        # spawned, not yet holding its lease (a status from before the spawn says nothing about this runner)
+        rested = live.job.status.finished and live.job.updated_at >= self._spawned.get(live.id, 0.0)
+        if grace and time.monotonic() < grace and not rested:
+            live.running, live.state = True, "starting"
             return
         if grace:
             self._wanted[live.id] = 0.0

@@ -156,17 +156,22 @@ class LiveJob:
                 reset = seg.status in (SegmentStatus.PENDING, SegmentStatus.WAITING, SegmentStatus.FAILED)
                 live.fraction = floor if reset else max(live.fraction, floor)
                 changed.add(seg.index)
-        self.attach_seams()
+        changed |= self.attach_seams()
         self.keyframes = {k.index: k for k in keyframes}
         if job.status is JobStatus.COMPLETED:
             self.join_fraction = 1.0
         return changed
 
-    def attach_seams(self) -> None:
-        """Give each segment the seam before it (from the last join's report)."""
+    def attach_seams(self) -> set[int]:
+        """Give each segment the seam before it (from the last join's report); returns those that changed."""
         by_index = {s["index"]: s for s in (self.job.seams or {}).get("seams", [])}
+        changed = set()
         for idx, seg in self.segments.items():
-            seg.seam = by_index.get(idx - 1)
+            seam = by_index.get(idx - 1)
+            if seam != seg.seam:
+                seg.seam = seam
+                changed.add(idx)
+        return changed
 
     @property
     def is_keyframe_job(self) -> bool:
