@@ -73,6 +73,12 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--output", "-o", help="also copy the final video to this .mp4 path")
     p.add_argument("--json", action="store_true", help="print one JSON object with the result")
+    p.add_argument(
+        "--detach",
+        "-d",
+        action="store_true",
+        help="render in a background runner that outlives this shell (follow: `sora-tui show --follow JOB`)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="show one job: plan, segments, output, logs")
     p.add_argument("job", help="job id, unique prefix, or `last`")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--follow",
+        "-f",
+        action="store_true",
+        help="stream the job's progress until it ends (also when another process runs it); exits with its outcome",
+    )
+
+    for name in ("stop", "cancel"):
+        p = sub.add_parser(name, help="ask the process that renders a job to stop it (request ids are kept)")
+        p.add_argument("job", help="job id, unique prefix, or `last`")
+        p.add_argument("--wait", action="store_true", help="wait until the job has stopped")
 
     p = sub.add_parser("resume", help="continue an interrupted or failed job (nothing done is rendered again)")
     p.add_argument("job", help="job id, unique prefix, or `last`")
@@ -177,10 +194,14 @@ def _console(stderr: bool = False):
 
 
 def job_summary(engine: Engine, job: Job) -> dict[str, Any]:
+    from .core.runner import display_status, holder
+
     segments = engine.store.segments(job.id)
+    who = holder(job.job_dir) if job.folder else None
     return {
         "job_id": job.id,
-        "status": str(job.status),
+        "status": display_status(job, who),  # "interrupted" when no live process works on it
+        "runner": who.to_dict() if who is not None else None,
         "output": job.output,
         "duration_s": round(job.duration_s, 3) if job.duration_s is not None else None,
         "segments": [
@@ -426,6 +447,8 @@ async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask
             _err(f"not rendered; the job is saved as a draft: `sora-tui resume {job.id}` renders it")
             return EXIT_INTERRUPTED
     review = bool(getattr(args, "review_keyframes", False))
+    if getattr(args, "detach", False):
+        return _detach(engine, job, args, review)
     with ProgressView(engine, job, quiet=False) as view:
         final = await engine.run(job.id, on_event=view, output=output, max_cost=args.max_cost, review_keyframes=review)
     summary = job_summary(engine, final)
@@ -449,6 +472,26 @@ async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask
     return EXIT_FAILED
 
 
+def _detach(engine: Engine, job: Job, args: argparse.Namespace, review: bool) -> int:
+    """Hand the job to a background runner; print how to follow and stop it."""
+    from .core.runner import LOG_FILE, spawn
+
+    engine.check_idle(job)
+    if job.status.name == "DRAFT":
+        from .core.models import JobStatus
+
+        engine.store.update_job(job.id, status=JobStatus.QUEUED)
+    pid = spawn(None, job.id, max_cost=args.max_cost, review_keyframes=review, output=args.output)
+    follow, stop = f"sora-tui show --follow {job.id}", f"sora-tui stop {job.id}"
+    if args.json:
+        print(json.dumps({"job_id": job.id, "status": "running", "runner_pid": pid, "follow": follow, "stop": stop}))
+    else:
+        out = _console()
+        out.print(f"job {job.id} is rendering in the background (runner process {pid})", markup=False)
+        out.print(f"  follow it: {follow}\n  stop it:   {stop}\n  its log:   {job.job_dir / LOG_FILE}", markup=False)
+    return EXIT_OK
+
+
 async def cmd_generate(engine: Engine, args: argparse.Namespace) -> int:
     from .core.models import JobStatus
 
@@ -460,6 +503,11 @@ async def cmd_generate(engine: Engine, args: argparse.Namespace) -> int:
         from .cli_finish import check_music
 
         check_music(args.music)
+        if args.detach:
+            raise CliError(
+                "--music runs the finishing stage in the foreground; leave out --detach, or run "
+                "`sora-tui finish JOB --music FILE` once the detached job has completed"
+            )
     if args.plan_file:
         plan = engine.load_plan_file(args.plan_file)
     else:
@@ -490,6 +538,7 @@ async def cmd_render(engine: Engine, args: argparse.Namespace) -> int:
 
 async def cmd_resume(engine: Engine, args: argparse.Namespace) -> int:
     job = engine.find_job(args.job)
+    engine.check_idle(job)  # a live runner has it: follow or stop it instead of running it twice
     if job.status.name == "COMPLETED" and job.output and os.path.exists(job.output):
         if args.json:
             print(json.dumps(job_summary(engine, job), indent=2))
@@ -558,6 +607,8 @@ async def cmd_keyframes(engine: Engine, args: argparse.Namespace) -> int:
 def cmd_history(engine: Engine, args: argparse.Namespace) -> int:
     import time
 
+    from .core.runner import live_status
+
     jobs = engine.store.list_jobs(search=args.search, status=args.status)
     if args.json:
         print(
@@ -575,7 +626,7 @@ def cmd_history(engine: Engine, args: argparse.Namespace) -> int:
         table.add_row(
             j.id,
             time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at)),
-            str(j.status),
+            live_status(j),
             j.model,
             f"{j.duration_s:.1f} s" if j.duration_s else "",
             f"${j.cost_usd:.2f}",
@@ -587,6 +638,8 @@ def cmd_history(engine: Engine, args: argparse.Namespace) -> int:
 
 def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
     job = engine.find_job(args.job)
+    if args.follow:
+        return follow_job(engine, job, args)
     summary = job_summary(engine, job)
     summary["plan"] = job.plan.to_dict() if job.plan else None
     summary["outputs"] = [
@@ -606,7 +659,9 @@ def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
         return EXIT_OK
     out = _console()
-    out.print(f"[b]job {job.id}[/b] — {job.status} — {job.model}, {job.mode} mode")
+    runner = summary["runner"]
+    held = f" (process {runner['pid']} on {runner['host']})" if runner else ""
+    out.print(f"[b]job {job.id}[/b] — {summary['status']}{held} — {job.model}, {job.mode} mode")
     out.print(f"prompt: {job.prompt}")
     if job.plan:
         print_plan(engine, job.plan, out)
@@ -626,6 +681,85 @@ def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
     out.print("[b]log[/b]")
     for r in engine.store.logs(job.id, tail=30):
         out.print(f"  {r.level:<7} {r.message}", markup=False)
+    return EXIT_OK
+
+
+FOLLOW_POLL = 0.2  # seconds between looks at the store and the event log
+INTERRUPT_GRACE = (
+    3.0  # seconds an active job may show no holder (a foreground run taking its lease) before it counts as interrupted
+)
+
+
+def follow_job(engine: Engine, job: Job, args: argparse.Namespace) -> int:
+    """`show --follow`: the job's progress from the store and its runner's event log, until it ends."""
+    import time
+
+    from .core.models import JobStatus
+    from .core.runner import EventLog, display_status, exit_code, holder
+
+    log = EventLog(job.job_dir)
+    offset = log.end()  # the store says where the job is; the log says what happens from now on
+    who = holder(job.job_dir)
+    where = f" in {who.describe()}" if who else ""
+    _err(f"following job {job.id} ({display_status(job, who)}{where}); Ctrl-C stops following, not the job")
+    lost_at: float | None = None
+    try:
+        with ProgressView(engine, job, quiet=args.json) as view:
+            while True:
+                events, offset = log.read(offset)
+                for event in events:
+                    view(event)
+                current = engine.store.get_job(job.id) or job
+                who = holder(job.job_dir)
+                if who is not None:
+                    lost_at = None
+                elif current.status.finished or current.status in (JobStatus.DRAFT, JobStatus.AWAITING_REVIEW):
+                    break
+                else:
+                    lost_at = lost_at or time.monotonic()
+                    if time.monotonic() - lost_at >= INTERRUPT_GRACE:
+                        break
+                time.sleep(FOLLOW_POLL)
+            events, offset = log.read(offset)
+            for event in events:
+                view(event)
+    except KeyboardInterrupt:
+        _err(f"stopped following; job {job.id} goes on (`sora-tui stop {job.id}` stops it)")
+        return EXIT_INTERRUPTED
+    final = engine.store.get_job(job.id) or job
+    status = display_status(final, holder(job.job_dir))
+    if args.json:
+        print(json.dumps(job_summary(engine, final), indent=2))
+    elif final.status is JobStatus.COMPLETED:
+        _console().print(
+            f"[green]done[/green]: {final.output} ({(final.duration_s or 0):.1f} s, ${final.cost_usd:.2f}) — job {final.id}"
+        )
+    if status == "interrupted":
+        _err(f"job {final.id} was interrupted (its runner is gone); `sora-tui resume {final.id}` continues it")
+        return EXIT_FAILED
+    if final.status is not JobStatus.COMPLETED:
+        _err(f"job {final.id} {final.status}" + (f": {final.error}" if final.error else ""))
+    return exit_code(final.status)
+
+
+def cmd_stop(engine: Engine, args: argparse.Namespace) -> int:
+    """`stop` / `cancel`: a request to the process that holds the job (it cancels; request ids are kept)."""
+    import time
+
+    from .core.runner import holder, live_status, request_stop
+
+    job = engine.find_job(args.job)
+    who = holder(job.job_dir)
+    quote = engine.cancel_quote(job.id)
+    if who is None or not request_stop(job.job_dir):
+        raise CliError(f"job {job.id} is not running ({live_status(job)}); there is nothing to stop")
+    _console().print(f"asked {who.describe()} to stop job {job.id}; {quote.summary()}", markup=False)
+    if not args.wait:
+        return EXIT_OK
+    while holder(job.job_dir) is not None:
+        time.sleep(FOLLOW_POLL)
+    final = engine.store.get_job(job.id) or job
+    _console().print(f"job {job.id} {live_status(final)}", markup=False)
     return EXIT_OK
 
 
@@ -776,7 +910,14 @@ async def _dispatch(args: argparse.Namespace) -> int:
         }.get(args.command)
         if handler is not None:
             return await handler(engine, args)
-        sync = {"history": cmd_history, "show": cmd_show, "models": cmd_models, **SYNC_HANDLERS}[args.command]
+        sync = {
+            "history": cmd_history,
+            "show": cmd_show,
+            "stop": cmd_stop,
+            "cancel": cmd_stop,
+            "models": cmd_models,
+            **SYNC_HANDLERS,
+        }[args.command]
         return sync(engine, args)
     finally:
         await engine.aclose()

@@ -8,6 +8,7 @@ a restarted process re-attaches to stored requests.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -23,15 +24,17 @@ from .catalog import (
     fit_plan,
     frame_size,
     load_catalog,
+    plan_segment_cost,
     resolve_request,
     validate_plan,
 )
 from .errors import JobFailed
-from .jobfiles import check_output_path, fit_image, write_json_atomic
+from .jobfiles import fit_image, write_json_atomic
 from .keys import get_key, known_secrets, redact
 from .models import InputError, Job, JobStatus, Mode, Plan, Request, SeamSettings, Segment, SegmentStatus
 from .providers.base import Provider
-from .run import EventSink, JobRun, RunControl
+from .run import EventSink, JobRun, RunControl, job_spent
+from .runner import CancelQuote, InFlight, Lease, holder, refusal, watch_stop
 from .settings import Paths, Settings, get_paths, load_settings
 from .store import Keyframe, Store, new_job_id
 
@@ -231,10 +234,17 @@ class Engine:
     def find_job(self, ref: str) -> Job:
         return self._job(ref)
 
-    def delete_job(self, job_id: str, remove_files: bool = True) -> None:
-        job = self._job(job_id)
+    def check_idle(self, job: Job) -> None:
+        """Raise InputError when a run of ``job`` is going on, here or in any other process."""
         if job.id in self.controls:
             raise InputError("job", f"{job.id} is running; cancel it first")
+        who = holder(job.job_dir) if job.folder else None
+        if who is not None:
+            raise refusal(job.id, who)
+
+    def delete_job(self, job_id: str, remove_files: bool = True) -> None:
+        job = self._job(job_id)
+        self.check_idle(job)
         self.store.delete_job(job.id)
         if remove_files and job.folder and Path(job.folder).is_dir():
             shutil.rmtree(job.folder, ignore_errors=True)
@@ -273,8 +283,7 @@ class Engine:
     def prepare_redo(self, job_id: str, from_index: int, only: bool = False) -> Job:
         """Reset segments K..N (or K alone) for a new render, each with a fresh seed."""
         job = self._job(job_id)
-        if job.id in self.controls:
-            raise InputError("job", f"{job.id} is running; cancel it first")
+        self.check_idle(job)
         plan, indexes = self._redo_plan(job, from_index, only)
         old = {s.index: s for s in self.store.segments(job.id)}
         fresh = {s.index: s for s in self._segments_for(job.id, plan) if s.index in indexes}
@@ -319,6 +328,19 @@ class Engine:
         control.cancel()
         return True
 
+    def cancel_quote(self, job_id: str) -> CancelQuote:
+        """What cancelling ``job_id`` leaves paid: spent so far, and the requests in flight."""
+        job = self._job(job_id)
+        plan = job.plan
+        spec = self.catalog.get(plan.model) if plan is not None else None
+        flying = []
+        for seg in self.store.segments(job.id):
+            if not seg.request_id or seg.status in (SegmentStatus.DONE, SegmentStatus.DOWNLOADED):
+                continue
+            cost = plan_segment_cost(plan, spec, seg.index, seg.seconds) if plan and spec else 0.0
+            flying.append(InFlight(seg.index, seg.request_id, round(cost, 4), str(seg.status), seg.cancelled_at is not None))
+        return CancelQuote(job.id, job_spent(self.store, job.id), job.estimated_cost_usd, flying)
+
     async def run(
         self,
         job_id: str,
@@ -338,13 +360,19 @@ class Engine:
             raise InputError("job", f"{job.id} is already running")
         if job.status is JobStatus.COMPLETED and job.output and Path(job.output).exists():
             return job
-        out_path = check_output_path(output) if output else None
-        runner = JobRun(self, job, on_event, out_path, max_cost, review_keyframes)
-        self.controls[job.id] = runner.control
-        try:
-            return await runner.run()
-        finally:
-            self.controls.pop(job.id, None)
+        # one run of a job at a time, across processes: a second one refuses with the holder's name
+        with Lease(job.job_dir, job.id):
+            job = self._job(job_id)  # as the previous holder left it
+            if job.status is JobStatus.COMPLETED and job.output and Path(job.output).exists():
+                return job
+            runner = JobRun(self, job, on_event, output, max_cost, review_keyframes)
+            self.controls[job.id] = runner.control
+            watcher = asyncio.create_task(watch_stop(job.job_dir, runner.control))
+            try:
+                return await runner.run()
+            finally:
+                watcher.cancel()
+                self.controls.pop(job.id, None)
 
     def keyframe_path(self, job: Job, index: int) -> Path:
         return job.job_dir / f"kf_{index:02d}.png"
@@ -387,8 +415,7 @@ class Engine:
         n = len(job.plan.segments)
         if not (0 <= index <= n):
             raise InputError("keyframe", f"keyframe {index} does not exist", [f"0-{n}"])
-        if job.id in self.controls:
-            raise InputError("job", f"{job.id} is running; cancel it first")
+        self.check_idle(job)
         if not self.store.keyframes(job.id):
             self.reset_keyframes(job.id, job.plan)
         return job

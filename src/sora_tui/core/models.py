@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -327,6 +327,7 @@ class Segment:
     started_at: float | None = None
     finished_at: float | None = None
     seed: int | None = None  # None: the segment's number (a redo draws a fresh one)
+    cancelled_at: float | None = None  # its stored request was cancelled (kept: a retry re-attaches first)
 
 
 @dataclass
@@ -422,3 +423,37 @@ class FinishProgress(Event):
     fraction: float
     eta_s: float | None = None
     message: str = ""
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        JobStatusChanged,
+        SegmentStatusChanged,
+        SegmentProgress,
+        KeyframeReady,
+        LogLine,
+        CostUpdate,
+        JoinProgress,
+        FinishProgress,
+    )
+}
+
+
+def event_to_dict(event: Event, t: float | None = None) -> dict[str, Any]:
+    """One event as plain JSON data: ``{"t": time, "type": "SegmentProgress", ...fields}``."""
+    return {"t": time.time() if t is None else t, **event.to_dict()}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event | None:
+    """The event ``event_to_dict`` wrote (None for a type this version does not know)."""
+    cls = EVENT_TYPES.get(str(data.get("type")))
+    if cls is None:
+        return None
+    names = {f.name for f in fields(cls)}
+    values = {k: v for k, v in data.items() if k in names}
+    if cls is JobStatusChanged:
+        values["status"] = JobStatus(values["status"])
+    elif cls is SegmentStatusChanged:
+        values["status"] = SegmentStatus(values["status"])
+    return cls(**values)

@@ -18,7 +18,13 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 # segment columns cleared when a provider request must not be re-attached to (ended in error, cancelled, expired)
-FORGET_REQUEST: dict[str, object] = {"request_id": None, "status_url": None, "response_url": None, "cancel_url": None}
+FORGET_REQUEST: dict[str, object] = {
+    "request_id": None,
+    "status_url": None,
+    "response_url": None,
+    "cancel_url": None,
+    "cancelled_at": None,
+}
 
 
 async def with_retries(run: JobRun, call: Callable[[], Awaitable[T]], idx: int, what: str, segment: bool = True) -> T:

@@ -33,9 +33,21 @@ from .models import (
     SegmentStatus,
     SegmentStatusChanged,
 )
-from .providers.base import BadResult, ImageRequest, Provider, ProviderError, RenderRequest, RequestNotFound, Submission
+from .providers.base import (
+    AuthError,
+    BadResult,
+    ContentPolicyError,
+    ImageRequest,
+    ModelUnavailable,
+    Provider,
+    ProviderError,
+    RenderRequest,
+    RenderResult,
+    RequestNotFound,
+    Submission,
+)
 from .retry import FORGET_REQUEST, with_retries
-from .store import Keyframe
+from .store import Keyframe, Store
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -69,7 +81,7 @@ class JobRun:
         engine: Engine,
         job: Job,
         on_event: EventSink | None,
-        output: Path | None,
+        output: str | Path | None,
         max_cost: float | None,
         review_keyframes: bool = False,
     ) -> None:
@@ -82,7 +94,8 @@ class JobRun:
         self.spec = engine.catalog.get(self.plan.model)
         self.dir = job.job_dir
         self.on_event = on_event
-        self.output = output
+        self.output_arg = output  # checked before the run starts (see preflight)
+        self.output: Path | None = None
         self.max_cost = max_cost
         self.review_keyframes = review_keyframes
         self.control = RunControl()
@@ -115,10 +128,7 @@ class JobRun:
             self.emit(SegmentStatusChanged(self.job.id, index, status, message))
 
     def spent(self) -> float:
-        videos = sum(s.cost_usd for s in self.store.segments(self.job.id))
-        images = sum(k.cost_usd for k in self.store.keyframes(self.job.id))
-        speech = self.store.finishing_cost(self.job.id)  # narration made by the finishing stage
-        return round(videos + images + speech, 4)
+        return job_spent(self.store, self.job.id)
 
     def emit_cost(self) -> None:
         spent = self.spent()
@@ -132,8 +142,7 @@ class JobRun:
         # cv2 and numpy load in a worker while the first segment renders, not on the hand-off
         asyncio.get_running_loop().run_in_executor(None, _import_media_libs)
         try:
-            self.check_budget()
-            await self.verify_done_segments()
+            await self.preflight()
             self.set_job_status(JobStatus.GENERATING, error=None)
             self.log(f"rendering {len(self.plan.segments)} segments on {self.spec.id} ({self.plan.mode} mode)")
             if self.plan.mode is Mode.CHAIN:
@@ -154,6 +163,13 @@ class JobRun:
                 start = Path(self.plan.start_image) if self.plan.start_image else None
                 await self.run_parallel(lambda seg: (start if seg.index == 1 else None, None))
             await self.join()
+        except InputError as exc:
+            # it cannot start (or go on) until the user fixes something: say so, never stay "generating"
+            self.control.in_flight.clear()
+            message = self.engine.redact(str(exc))
+            self.set_job_status(JobStatus.FAILED, message, error=message)
+            self.log(message, "error")
+            raise
         except JobCancelled:
             await self.cancel_in_flight()
             self.set_job_status(JobStatus.CANCELLED, "cancelled")
@@ -174,6 +190,17 @@ class JobRun:
         finally:
             self.emit_cost()
         return self.engine.find_job(job_id)
+
+    async def preflight(self) -> None:
+        """What must hold before anything is paid for: a writable output, a provider (its key), the
+        budget, and done segments whose files still play. Raises InputError naming what to fix."""
+        from .jobfiles import check_output_path
+
+        if self.output_arg:
+            self.output = check_output_path(self.output_arg)
+        self.engine.provider(self.spec)
+        self.check_budget()
+        await self.verify_done_segments()
 
     def check_budget(self) -> None:
         if self.max_cost is None:
@@ -481,30 +508,40 @@ class JobRun:
         provider = self.engine.provider(self.spec)
         idx = seg.index
         req = self.render_request(seg, start, end, source)
+        if seg.status is SegmentStatus.DOWNLOADED and seg.file and Path(seg.file).is_file():
+            # paid for and delivered before the run stopped: verify the file and finish it
+            finished = await self.finish_downloaded(seg, req, source)
+            if finished is not None:
+                return finished
         if seg.started_at is None:
             self.set_segment(idx, started_at=time.time())
         sub: Submission | None = None
+        cancelled = False  # re-attaching to a request that a cancel asked the provider to stop
         if seg.request_id:
             sub = Submission(seg.request_id, seg.endpoint or "", seg.status_url, seg.response_url, seg.cancel_url)
-            self.log(f"re-attaching to request {seg.request_id}", index=idx)
+            cancelled = seg.cancelled_at is not None
+            note = " (cancelled earlier; its video is used if it finished)" if cancelled else ""
+            self.log(f"re-attaching to request {seg.request_id}{note}", index=idx)
         while True:
             self.check_cancel()
             if sub is None:
                 sub = await self.submit(provider, seg, req)
+                cancelled = False
             self.control.in_flight[idx] = sub
             try:
-                await self.wait(provider, sub, idx)
+                await self.wait(provider, sub, idx, cancelled)
+                result = await self.fetch_result(provider, sub, idx, cancelled)
                 break
-            except RequestNotFound:
+            except RequestNotFound as exc:
                 cost = plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds)
-                self.log(
-                    f"the provider no longer knows request {sub.request_id}; submitting again (cost ${cost:.2f})",
-                    "warning",
-                    idx,
+                why = (
+                    f"request {sub.request_id} was cancelled ({exc})"
+                    if isinstance(exc, RequestCancelled)
+                    else f"the provider no longer knows request {sub.request_id}"
                 )
+                self.log(f"{why}; submitting again (cost ${cost:.2f})", "warning", idx)
                 self.set_segment(idx, **FORGET_REQUEST)
                 sub = None
-        result = await self.retry(lambda: provider.result(sub), idx, "fetching the result")
         dest = self.dir / seg_name(idx, ".returned.mp4" if source is not None else ".mp4")
         self.emit(SegmentProgress(self.job.id, idx, 0.0, "downloading"))
         sent_at = time.monotonic()
@@ -518,12 +555,38 @@ class JobRun:
 
         await self.retry(lambda: provider.download(result, dest, on_bytes), idx, "downloading")
         self.control.in_flight.pop(idx, None)
-        self.set_segment(idx, SegmentStatus.DOWNLOADED, file=str(dest))
+        self.set_segment(idx, SegmentStatus.DOWNLOADED, file=str(dest), cancelled_at=None)
+        _test_hook(self.engine.env, "downloaded", idx)
+        return await self.finish_delivered(seg, dest, req, source)
+
+    async def fetch_result(self, provider: Provider, sub: Submission, idx: int, cancelled: bool) -> RenderResult:
+        return await self.retry(
+            lambda: _gone_if_cancelled(provider.result(sub), sub, cancelled), idx, "fetching the result"
+        )
+
+    async def finish_downloaded(self, seg: Segment, req: RenderRequest, source: Path | None) -> Segment | None:
+        """Finish a segment whose file arrived before the run stopped (no fetch, no render); None
+        when that file does not play (then its request is re-attached to as usual)."""
+        from . import media
+
+        dest = Path(seg.file or "")
+        try:
+            await asyncio.to_thread(media.probe, dest)
+        except (media.MediaError, OSError) as exc:
+            self.log(
+                f"segment {seg.index}: the downloaded file {dest.name} does not play ({exc})", "warning", seg.index
+            )
+            return None
+        self.log(f"segment {seg.index} was downloaded before the interruption; finishing it", index=seg.index)
+        self.control.in_flight.pop(seg.index, None)
+        return await self.finish_delivered(seg, dest, req, source)
+
+    async def finish_delivered(self, seg: Segment, dest: Path, req: RenderRequest, source: Path | None) -> Segment:
         sent = req.start_image
         if source is not None:
             dest = await self.keep_extension(seg, dest, source)
             # an extension may begin on the source's last picture: the seam work checks for it
-            sent = self.dir / seg_name(idx - 1, "_last.png")
+            sent = self.dir / seg_name(seg.index - 1, "_last.png")
         return await self.finish_segment(seg, dest, sent)
 
     async def finish_segment(self, seg: Segment, dest: Path, sent: Path | None = None) -> Segment:
@@ -599,7 +662,7 @@ class JobRun:
         self.emit_cost()
         return sub
 
-    async def wait(self, provider: Provider, sub: Submission, idx: int) -> None:
+    async def wait(self, provider: Provider, sub: Submission, idx: int, cancelled: bool = False) -> None:
         seen_logs = 0
         state = ""
         sent: tuple[Any, ...] | None = None  # the last SegmentProgress sent: (stage, queue, message)
@@ -607,7 +670,9 @@ class JobRun:
         sent_at = 0.0
         while True:
             self.check_cancel()
-            st = await self.retry(lambda: provider.status(sub), idx, "checking status")
+            st = await self.retry(
+                lambda: _gone_if_cancelled(provider.status(sub), sub, cancelled), idx, "checking status"
+            )
             if st.state != state:
                 state = st.state
                 if state == "running":
@@ -634,17 +699,24 @@ class JobRun:
         return min(self.settings.poll_interval, 0.05) if provider.name == "preview" else self.settings.poll_interval
 
     async def cancel_in_flight(self) -> None:
+        """Ask the provider to stop each request in flight, keeping its id (and its cost, paid at
+        submit): a retry re-attaches to it and uses its video if it finished anyway."""
         provider = self.engine.existing_provider(self.spec.provider)
         for idx, sub in list(self.control.in_flight.items()):
             if provider is not None:
                 try:
                     await provider.cancel(sub)
-                    self.log(f"cancelled request {sub.request_id}", "warning", idx)
+                    self.log(f"asked the provider to cancel request {sub.request_id}", "warning", idx)
                 except Exception as exc:
                     self.log(f"could not cancel request {sub.request_id}: {exc}", "warning", idx)
             seg = self.store.segment(self.job.id, idx)
-            if seg.status is not SegmentStatus.DONE:
-                self.set_segment(idx, SegmentStatus.PENDING, "cancelled", **FORGET_REQUEST)
+            if seg.status is not SegmentStatus.DONE and seg.request_id == sub.request_id:
+                self.set_segment(idx, SegmentStatus.PENDING, "cancelled", cancelled_at=time.time())
+                self.log(
+                    f"request {sub.request_id} is kept: a retry re-attaches to it and uses its video if it "
+                    "finished, instead of paying again",
+                    index=idx,
+                )
         self.control.in_flight.clear()
 
     async def retry(self, call: Callable[[], Awaitable[T]], idx: int, what: str, segment: bool = True) -> T:
@@ -712,6 +784,32 @@ class JobRun:
         )
 
 
+class RequestCancelled(RequestNotFound):
+    """A request that was cancelled at the provider has no video: it is submitted again."""
+
+
+async def _gone_if_cancelled(call: Awaitable[T], sub: Submission, cancelled: bool) -> T:
+    """``call`` (a status or result of ``sub``); when ``sub`` was cancelled, the provider's refusal
+    to deliver it (not a key, policy or model problem) means it is gone: RequestCancelled."""
+    try:
+        return await call
+    except ProviderError as exc:
+        if not cancelled or exc.retryable or isinstance(exc, AuthError | ContentPolicyError | ModelUnavailable):
+            raise
+        raise RequestCancelled(str(exc)) from None
+
+
+TEST_HOOK_ENV = "SORA_TUI_TEST_KILL_AT"  # tests only: "downloaded:K" SIGKILLs the run right after that commit
+
+
+def _test_hook(env: dict[str, str], stage: str, index: int) -> None:
+    """Kill this process at a named point (tests of crash windows); inert unless the variable is set."""
+    if env.get(TEST_HOOK_ENV) == f"{stage}:{index}":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _import_media_libs() -> None:
     try:
         import cv2  # noqa: F401
@@ -730,3 +828,12 @@ async def _gather_first_error(tasks: list[asyncio.Task]) -> None:
                 p.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             raise t.exception()  # type: ignore[misc]
+
+
+def job_spent(store: Store, job_id: str) -> float:
+    """What a job has paid for: every accepted video request (cancelled ones too), keyframe images
+    and the finishing stage's speech."""
+    videos = sum(s.cost_usd for s in store.segments(job_id))
+    images = sum(k.cost_usd for k in store.keyframes(job_id))
+    speech = store.finishing_cost(job_id)  # narration made by the finishing stage
+    return round(videos + images + speech, 4)

@@ -19,7 +19,7 @@ from typing import Any
 
 from .models import Job, JobStatus, Mode, Plan, Segment, SegmentStatus
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -118,6 +118,10 @@ _MIGRATIONS: dict[int, list[str]] = {
             cost_usd REAL NOT NULL DEFAULT 0,
             PRIMARY KEY (job_id, idx)
         )""",
+    ],
+    5: [
+        # cancel keeps a segment's request (a retry re-attaches to it first): when it was cancelled
+        "ALTER TABLE segments ADD COLUMN cancelled_at REAL",
     ],
 }
 

@@ -1,0 +1,173 @@
+"""The runner API (core/runner.py): lease, holder, stop requests, event log, honest states."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sora_tui.core import runner
+from sora_tui.core.models import (
+    CostUpdate,
+    InputError,
+    Job,
+    JobStatus,
+    JobStatusChanged,
+    LogLine,
+    Mode,
+    SegmentProgress,
+    SegmentStatus,
+    SegmentStatusChanged,
+    event_from_dict,
+    event_to_dict,
+)
+
+HOLD = """
+import sys, time
+from sora_tui.core.runner import Lease
+with Lease(sys.argv[1], "job-x"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.02) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def hold_in_child(job_dir: Path) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(job_dir)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_lease_is_exclusive_and_names_the_holder(tmp_path: Path):
+    assert runner.holder(tmp_path) is None
+    with runner.Lease(tmp_path, "job-a") as lease:
+        assert lease.held
+        who = runner.holder(tmp_path)
+        assert who is not None and who.pid == os.getpid() and who.host == runner.this_host()
+        with pytest.raises(InputError) as err:
+            runner.Lease(tmp_path, "job-a").acquire()
+        text = str(err.value)
+        assert f"job job-a is running in process {os.getpid()} on host {runner.this_host()}" in text
+        assert "sora-tui stop job-a" in text
+    assert runner.holder(tmp_path) is None
+    with runner.Lease(tmp_path, "job-a"):  # free again
+        pass
+
+
+def test_sigkill_frees_the_lease(tmp_path: Path):
+    proc = hold_in_child(tmp_path)
+    try:
+        who = runner.holder(tmp_path)
+        assert who is not None and who.pid == proc.pid
+        with pytest.raises(InputError, match=f"process {proc.pid}"):
+            runner.Lease(tmp_path, "job-x").acquire()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert wait_until(lambda: runner.holder(tmp_path) is None)
+    with runner.Lease(tmp_path, "job-x"):
+        assert runner.holder(tmp_path).pid == os.getpid()
+
+
+def test_stop_request_goes_to_the_holder_only(tmp_path: Path):
+    assert runner.request_stop(tmp_path) is False  # nobody to ask
+    assert not runner.stop_requested(tmp_path)
+    with runner.Lease(tmp_path, "job-s"):
+        assert runner.request_stop(tmp_path) is True
+        assert runner.stop_requested(tmp_path)
+    assert not runner.stop_requested(tmp_path)  # cleared with the lease: the next run starts clean
+
+
+async def test_watch_stop_cancels_the_run(tmp_path: Path):
+    import asyncio
+
+    from sora_tui.core.run import RunControl
+
+    control = RunControl()
+    with runner.Lease(tmp_path, "job-w"):
+        task = asyncio.create_task(runner.watch_stop(tmp_path, control, interval=0.01))
+        await asyncio.sleep(0.05)
+        assert not control.cancelled
+        runner.request_stop(tmp_path)
+        await asyncio.wait_for(task, timeout=30)
+    assert control.cancelled
+
+
+def test_events_round_trip_and_follow(tmp_path: Path):
+    log = runner.EventLog(tmp_path)
+    events = [
+        JobStatusChanged("j", JobStatus.GENERATING, "go"),
+        SegmentStatusChanged("j", 1, SegmentStatus.RUNNING, "rendering"),
+        SegmentProgress("j", 1, 0.5, "rendering", None, ""),
+        LogLine("j", "hello", "warning", 1),
+        CostUpdate("j", 0.4, 1.2),
+    ]
+    assert log.read(0) == ([], 0)
+    log.append(events[0])
+    got, offset = log.read(0)
+    assert got == events[:1] and offset == log.end()
+    for e in events[1:]:
+        log(e)
+    # a half-written line is not read until it is complete
+    with open(log.path, "ab") as fh:
+        fh.write(b'{"t": 1, "type": "JoinProg')
+    got, offset2 = log.read(offset)
+    assert got == events[1:]
+    assert isinstance(got[0].status, SegmentStatus) and isinstance(events[0].status, JobStatus)
+    with open(log.path, "ab") as fh:
+        fh.write(b'ress", "job_id": "j", "fraction": 0.25}\n{"type": "FutureEvent", "job_id": "j"}\n')
+    got, offset3 = log.read(offset2)
+    assert [type(e).__name__ for e in got] == ["JoinProgress"] and got[0].fraction == 0.25
+    assert offset3 == log.path.stat().st_size
+    log.close()
+    rows, _ = log.read_dicts(0)
+    assert len(rows) == 7 and all("t" in r for r in rows[:5])
+    # a log replaced by a shorter one is read from its start
+    log.path.write_text("")
+    assert log.read(offset3) == ([], 0)
+
+
+def test_event_dicts():
+    e = SegmentStatusChanged("j", 2, SegmentStatus.DONE, "4.0 s")
+    d = event_to_dict(e, t=5.0)
+    assert d == {
+        "t": 5.0,
+        "type": "SegmentStatusChanged",
+        "job_id": "j",
+        "index": 2,
+        "status": "done",
+        "message": "4.0 s",
+    }
+    assert event_from_dict(d) == e
+    assert event_from_dict({"type": "Nope"}) is None
+
+
+def test_display_status(tmp_path: Path):
+    job = Job(id="j", prompt="p", model="preview", mode=Mode.CHAIN, status=JobStatus.GENERATING, folder=str(tmp_path))
+    assert runner.display_status(job, None) == "interrupted"
+    assert runner.live_status(job) == "interrupted"
+    who = runner.Holder(1, "h", 0.0)
+    assert runner.display_status(job, who) == "generating"
+    with runner.Lease(tmp_path, "j"):
+        assert runner.live_status(job) == "generating"
+    for status in (JobStatus.QUEUED, JobStatus.JOINING):
+        job.status = status
+        assert runner.display_status(job, None) == "interrupted"
+    for status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DRAFT):
+        job.status = status
+        assert runner.display_status(job, None) == str(status)
