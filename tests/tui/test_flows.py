@@ -85,7 +85,7 @@ async def test_cancel_then_resume_from_history(make_app):
         await pilot.pause(0.2)
         await pilot.press("c")  # asks first, saying what was spent and what is in flight
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the stop question")
-        assert "Spent so far" in str(app.screen.message)
+        assert "spent $" in str(app.screen.message)
         await pilot.press("y")
         await wait_jobs(pilot)
         assert app.engine.store.get_job(job.id).status is JobStatus.CANCELLED

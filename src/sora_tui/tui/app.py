@@ -28,7 +28,7 @@ from . import messages as msg
 from .commands import SoraCommands
 from .format import money
 from .idle_gc import IdleCollector
-from .jobs import JobWatch, in_flight
+from .jobs import JobWatch
 from .live import LiveJob
 from .screens.board import BoardScreen
 from .screens.files import FilesModal
@@ -79,7 +79,13 @@ class SoraApp(App[int]):
         Binding(
             "f5", "switch_mode('settings')", "Settings", id="app.settings", tooltip="Keys and defaults", priority=True
         ),
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", tooltip="Quit (running jobs keep rendering; start the app again to follow them)"),
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            id="app.quit",
+            tooltip="Quit (running jobs keep rendering; start the app again to follow them)",
+        ),
     ]
 
     def __init__(
@@ -253,8 +259,13 @@ class SoraApp(App[int]):
         output = self._output_for(job_id)
         try:
             runner.spawn(self.engine.env, job_id, review_keyframes=review, output=str(output) if output else None)
-        except InputError as exc:  # a runner holds it already (here, another window, the CLI): follow that one
-            self.notify(f"{exc}; following it.", severity="warning", title="Already running")
+        except InputError as exc:
+            who = runner.holder(job.job_dir)
+            if who is None:
+                self.notify(str(exc), severity="error", title="Not started")
+                return
+            # a runner holds it already (another window, a browser tab, the CLI): follow that one
+            self.notify(f"{job_id} is rendering in {who.describe()}; following it.", title="Already running")
             self.jobs.follow(job_id)
             review = False
         except OSError as exc:
@@ -360,7 +371,7 @@ class SoraApp(App[int]):
         if live is None or not live.running:
             self.notify("This job is not running.", severity="warning")
             return
-        flying = in_flight(live)
+        quote = self.engine.cancel_quote(job_id)
 
         def done(yes: bool | None) -> None:
             if yes and runner.request_stop(live.job.job_dir):
@@ -371,16 +382,7 @@ class SoraApp(App[int]):
         self.push_screen(
             ConfirmModal(
                 "Stop this job?",
-                f"Spent so far: {money(live.spent_usd)}. "
-                + (
-                    f"{money(sum(flying.values()))} of it is for {plural(len(flying), 'request')} still rendering "
-                    f"(segment {', '.join(map(str, flying))}): the provider may bill them although they are "
-                    "stopped. Their ids are kept, so resuming re-attaches to them and uses what they made: "
-                    "nothing is paid twice."
-                    if flying
-                    else "No request is in flight."
-                )
-                + " Finished segments are kept.",
+                f"So far this job has {quote.summary()}. Finished segments are kept; t resumes it.",
                 yes="Stop",
             ),
             done,

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 from ..core import runner
-from ..core.models import Event, Job, JobStatus, KeyframeReady, LogLine, Segment, SegmentStatus
+from ..core.models import Event, Job, KeyframeReady, LogLine, Segment, SegmentStatus
 from ..core.store import Keyframe, Store
 from . import messages as msg
 from .live import LOG_LINES, LiveJob, log_text
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
     from ..core.engine import Engine
 
-ACTIVE = (JobStatus.QUEUED, JobStatus.GENERATING, JobStatus.JOINING)
 POLL = 0.25  # seconds between readings of the followed jobs
 DISCOVER = 1.0  # seconds between looks for jobs started elsewhere
 ROWS_EVERY = 2.0  # seconds: a running job's rows are read at least this often (else on status events)
@@ -177,7 +176,7 @@ class JobWatch:
         self._set_holder(live, reading.holder)
         self.live[job.id] = live
         self._thumbs(live, set(live.segments), keyframes=True)
-        if live.running or job.status in ACTIVE:
+        if live.running or job.status in runner.ACTIVE:
             self._wanted.setdefault(job.id, 0.0)
             self._wake.set()
         self._publish(lambda: msg.JobStateChanged(job.id))
@@ -188,7 +187,7 @@ class JobWatch:
         if holder is not None:
             self._wanted[live.id] = 0.0
             live.running, live.state = True, runner.display_status(live.job, holder)
-            live.runner = f"process {holder.pid} on host {holder.host}"
+            live.runner = holder.describe()
             return
         live.runner = ""
         # spawned, not yet holding its lease (a status from before the spawn says nothing about this runner)
@@ -302,7 +301,7 @@ class JobWatch:
 
     @staticmethod
     def _active_jobs(store: Store) -> list[Job]:
-        return [job for status in ACTIVE for job in store.list_jobs(status=str(status), limit=50)]
+        return [job for status in runner.ACTIVE for job in store.list_jobs(status=str(status), limit=50)]
 
     def _follow(self) -> None:
         """The follower: reads the followed jobs; hands each pass's readings to the UI loop."""
@@ -324,7 +323,7 @@ class JobWatch:
                         if job is None:
                             continue
                         # events before this window looked are already in the rows: read from the end
-                        state = followed[job_id] = _Followed(job.job_dir, _size(job.job_dir / "events.jsonl"))
+                        state = followed[job_id] = _Followed(job.job_dir, runner.EventLog(job.job_dir).end())
                     reading = self._read(store, job_id, state, now, self._wanted.get(job_id, 0.0))
                     if reading is not None:
                         readings[job_id] = reading
@@ -373,16 +372,3 @@ def read_job(store: Store, job_id: str, first: bool = False) -> Reading | None:
     if first:
         reading.log = [log_text(r.level, r.message, r.index) for r in store.logs(job_id, tail=LOG_LINES)]
     return reading
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def in_flight(live: LiveJob) -> dict[int, float]:
-    """The segments whose paid request is still out (submitted or rendering) -> what each was charged."""
-    flying = (SegmentStatus.SUBMITTED, SegmentStatus.RUNNING)
-    return {i: seg.cost_usd for i, seg in sorted(live.segments.items()) if seg.status in flying}
