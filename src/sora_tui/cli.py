@@ -486,9 +486,9 @@ def _detach(engine: Engine, job: Job, args: argparse.Namespace, review: bool) ->
     if args.json:
         print(json.dumps({"job_id": job.id, "status": "running", "runner_pid": pid, "follow": follow, "stop": stop}))
     else:
-        out = _console()
-        out.print(f"job {job.id} is rendering in the background (runner process {pid})", markup=False)
-        out.print(f"  follow it: {follow}\n  stop it:   {stop}\n  its log:   {job.job_dir / LOG_FILE}", markup=False)
+        # plain lines (no wrapping): the commands are for copying
+        print(f"job {job.id} is rendering in the background (runner process {pid})")
+        print(f"  follow it: {follow}\n  stop it:   {stop}\n  its log:   {job.job_dir / LOG_FILE}", flush=True)
     return EXIT_OK
 
 

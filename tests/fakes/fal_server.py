@@ -127,6 +127,9 @@ class FalFake:
     * ``drop_downloads``: the next N video downloads close the connection half-way.
     * ``download_delay``: seconds slept between chunks of a file download (slow network).
     * ``forget()``: drop every request (provider expiry: 404 on status/result).
+    * ``running_ignores_cancel``: a cancel of an IN_PROGRESS request is accepted (202
+      CANCELLATION_REQUESTED) but the app does not stop: it completes and delivers, as a fal app
+      that does not handle cancellation does (a queued request is still dropped).
     * ``sse``: offer the status stream (server-sent events, closed after COMPLETED); False answers 404.
     * latencies: ``queue_time``, ``run_time`` (per request, fixed at submit), ``submit_delay``.
     """
@@ -157,6 +160,7 @@ class FalFake:
         self.hold: bool | str | int | None = None
         self.drop_downloads = 0
         self.download_delay = 0.0
+        self.running_ignores_cancel = False
         self.extend_echo: set[str] = set(ECHO_EXTEND)
         self.sse = True  # offer GET …/requests/{id}/status/stream (False: 404 there, like a gateway)
         self.sse_keepalive = 15.0  # seconds between ": ping" comments on an open stream
@@ -886,6 +890,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fake._state(req) == "COMPLETED":
             self._send(400, {"detail": "Request already completed"})
+            return
+        if fake.running_ignores_cancel and fake._state(req) == "IN_PROGRESS":
+            self._send(202, {"status": "CANCELLATION_REQUESTED"})
             return
         req.cancelled = True
         self._send(202, {"status": "CANCELLATION_REQUESTED"})

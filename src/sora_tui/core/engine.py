@@ -338,7 +338,9 @@ class Engine:
             if not seg.request_id or seg.status in (SegmentStatus.DONE, SegmentStatus.DOWNLOADED):
                 continue
             cost = plan_segment_cost(plan, spec, seg.index, seg.seconds) if plan and spec else 0.0
-            flying.append(InFlight(seg.index, seg.request_id, round(cost, 4), str(seg.status), seg.cancelled_at is not None))
+            cancelled = seg.cancelled_at is not None
+            started = seg.cancelled_while == "running" if cancelled else seg.status is SegmentStatus.RUNNING
+            flying.append(InFlight(seg.index, seg.request_id, round(cost, 4), str(seg.status), cancelled, started))
         return CancelQuote(job.id, job_spent(self.store, job.id), job.estimated_cost_usd, flying)
 
     async def run(

@@ -328,6 +328,7 @@ class Segment:
     finished_at: float | None = None
     seed: int | None = None  # None: the segment's number (a redo draws a fresh one)
     cancelled_at: float | None = None  # its stored request was cancelled (kept: a retry re-attaches first)
+    cancelled_while: str | None = None  # "queued" (dropped, not billed) or "running" (may finish, billed)
 
 
 @dataclass

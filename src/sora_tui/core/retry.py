@@ -24,6 +24,7 @@ FORGET_REQUEST: dict[str, object] = {
     "response_url": None,
     "cancel_url": None,
     "cancelled_at": None,
+    "cancelled_while": None,
 }
 
 

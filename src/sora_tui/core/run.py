@@ -534,13 +534,16 @@ class JobRun:
                 break
             except RequestNotFound as exc:
                 cost = plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds)
-                why = (
-                    f"request {sub.request_id} was cancelled ({exc})"
-                    if isinstance(exc, RequestCancelled)
-                    else f"the provider no longer knows request {sub.request_id}"
-                )
+                why = f"the provider no longer knows request {sub.request_id}"
+                changes: dict[str, Any] = {}
+                if isinstance(exc, RequestCancelled):
+                    row = self.store.segment(self.job.id, idx)
+                    why = f"request {sub.request_id} was cancelled ({exc})"
+                    if row.cancelled_while == "queued":  # dropped from the queue before it started: not billed
+                        why = f"request {sub.request_id} was cancelled while queued, so it was not billed"
+                        changes["cost_usd"] = round(max(0.0, row.cost_usd - cost), 4)
                 self.log(f"{why}; submitting again (cost ${cost:.2f})", "warning", idx)
-                self.set_segment(idx, **FORGET_REQUEST)
+                self.set_segment(idx, **FORGET_REQUEST, **changes)
                 sub = None
         dest = self.dir / seg_name(idx, ".returned.mp4" if source is not None else ".mp4")
         self.emit(SegmentProgress(self.job.id, idx, 0.0, "downloading"))
@@ -555,7 +558,7 @@ class JobRun:
 
         await self.retry(lambda: provider.download(result, dest, on_bytes), idx, "downloading")
         self.control.in_flight.pop(idx, None)
-        self.set_segment(idx, SegmentStatus.DOWNLOADED, file=str(dest), cancelled_at=None)
+        self.set_segment(idx, SegmentStatus.DOWNLOADED, file=str(dest), cancelled_at=None, cancelled_while=None)
         _test_hook(self.engine.env, "downloaded", idx)
         return await self.finish_delivered(seg, dest, req, source)
 
@@ -711,7 +714,10 @@ class JobRun:
                     self.log(f"could not cancel request {sub.request_id}: {exc}", "warning", idx)
             seg = self.store.segment(self.job.id, idx)
             if seg.status is not SegmentStatus.DONE and seg.request_id == sub.request_id:
-                self.set_segment(idx, SegmentStatus.PENDING, "cancelled", cancelled_at=time.time())
+                # what the provider was doing with it as last seen: a queued request is dropped (not
+                # billed); a running one may finish anyway (and is billed)
+                was = "running" if seg.status is SegmentStatus.RUNNING else "queued"
+                self.set_segment(idx, SegmentStatus.PENDING, "cancelled", cancelled_at=time.time(), cancelled_while=was)
                 self.log(
                     f"request {sub.request_id} is kept: a retry re-attaches to it and uses its video if it "
                     "finished, instead of paying again",

@@ -122,6 +122,7 @@ _MIGRATIONS: dict[int, list[str]] = {
     5: [
         # cancel keeps a segment's request (a retry re-attaches to it first): when it was cancelled
         "ALTER TABLE segments ADD COLUMN cancelled_at REAL",
+        "ALTER TABLE segments ADD COLUMN cancelled_while TEXT",  # queued | running: what the cancel stopped
     ],
 }
 
