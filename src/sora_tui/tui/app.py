@@ -118,7 +118,6 @@ class SoraApp(App[int]):
         theme = self.engine.settings.theme
         if theme in self.available_themes:
             self.theme = theme
-        self.jobs.subscribe(self)
         running, interrupted = self.jobs.scan()
         self.jobs.current = running[0].id if running else self.jobs.newest()
         self.jobs.start()
@@ -404,7 +403,7 @@ class SoraApp(App[int]):
         def done(value: str | None) -> None:
             if not value:
                 return
-            if self._leased(job_id, "Cannot redo", lambda: self.engine.prepare_redo(job_id, int(value))):
+            if self._change(job_id, "Cannot redo", lambda: self.engine.prepare_redo(job_id, int(value))):
                 self.start_job(job_id)
 
         self.push_screen(
@@ -430,7 +429,7 @@ class SoraApp(App[int]):
         def done(yes: bool | None) -> None:
             if not yes:
                 return
-            if self._leased(job_id, "Cannot re-render", lambda: self.engine.prepare_redo(job_id, index, only=True)):
+            if self._change(job_id, "Cannot re-render", lambda: self.engine.prepare_redo(job_id, index, only=True)):
                 self.start_job(job_id)
 
         reasons = "; ".join(seam["reasons"]) or seam["verdict"]
@@ -454,13 +453,12 @@ class SoraApp(App[int]):
         self.open_plan(copy.deepcopy(job.plan))
         self.notify("Copied the plan into a new draft; ctrl+r renders it as a new job.")
 
-    def _leased(self, job_id: str, title: str, change: Callable[[], object]) -> bool:
-        """Make ``change`` to a job while holding its lease (so no runner works on it meanwhile)."""
+    def _change(self, job_id: str, title: str, change: Callable[[], object]) -> bool:
+        """Change a job that no runner holds (the engine refuses one that is held); say what went wrong."""
         if self._held(job_id, title):
             return False
         try:
-            with runner.Lease(self.engine.find_job(job_id).job_dir):
-                change()
+            change()
         except InputError as exc:
             self.notify(str(exc), severity="error", title=title)
             return False
@@ -473,7 +471,7 @@ class SoraApp(App[int]):
             return
 
         def done(yes: bool | None) -> None:
-            if yes and self._leased(job_id, "Not deleted", lambda: self.engine.delete_job(job_id)):
+            if yes and self._change(job_id, "Not deleted", lambda: self.engine.delete_job(job_id)):
                 self.notify(f"Deleted job {job_id} and its files.")
 
         self.push_screen(
