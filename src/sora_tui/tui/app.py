@@ -136,7 +136,8 @@ class SoraApp(App[int]):
             self.push_screen(FoundJobsModal(running, interrupted))
         elif running:
             names = ", ".join(f"{lj.id} ({lj.runner})" for lj in running[:3])
-            self.notify(f"Following {names} on the board (F3).", title=plural(len(running), "job") + " rendering")
+            title = plural(len(running), "job") + " rendering"
+            self.notify(f"Following {names} on the board (F3).", title=title, timeout=10)
 
     @work(thread=True, group="clean", exit_on_error=False)
     def auto_clean(self) -> None:
