@@ -288,10 +288,10 @@ def test_closing_the_tab_leaves_the_job_rendering(tmp_path, fal_fake):
                     page.screenshot(path=os.environ["SORA_TUI_BROWSER_SHOT"].replace(".png", "-follow.png"))
             finally:
                 browser.close()
-                for job, who in _live_jobs(home):  # never leave a runner behind
-                    if who is not None and who.pid:
+                for _left, holder in _live_jobs(home):  # never leave a runner behind
+                    if holder is not None and holder.pid:
                         with contextlib.suppress(ProcessLookupError):
-                            os.kill(who.pid, 9)
+                            os.kill(holder.pid, 9)
     assert str(job.status) == "completed", job.error
     assert job.plan is not None and len(job.plan.segments) >= 2
     assert len(fal_fake.submits) == len(job.plan.segments)  # one paid submit per segment
