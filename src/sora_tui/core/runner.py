@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import media
 from .models import Event, InputError, Job, JobStatus, LogLine, event_from_dict, event_to_dict
 
 if TYPE_CHECKING:
@@ -442,6 +443,9 @@ def spawn(
                 start_new_session=True,  # no SIGHUP from the terminal, no Ctrl-C from its process group
                 pass_fds=(fd,),
             )
+        # a runner is background work, like the renders and ffmpeg runs it starts (media.lower_priority):
+        # the keys of the windows that follow it come first
+        media.lower_priority(proc.pid)
         _write_info(job_dir, Holder(proc.pid, this_host(), time.time(), detached=True))
     finally:
         os.close(fd)  # the child keeps the lock through its copy of the descriptor
