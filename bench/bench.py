@@ -224,23 +224,23 @@ def bench_tui(workdir: Path) -> list[Row]:
             f"best {paint['best']:.3f} s, imports {paint['import_s']:.3f} s",
         ),
         row(
-            "tui key → screen, 5 jobs rendering + 1 joining (median)",
+            "tui key → screen, 5 jobs rendering + 1 joining, in runner processes (median)",
             keys["value"],
             "ms",
-            "≤ 100 ms",
-            keys["value"] <= 100,
+            "reference",
+            None,
             f"{keys['samples']} F3/F4 presses; by key {keys['median_ms_by_key']}",
         ),
         row(
             "tui key → screen, same load (95th percentile)",
             keys["p95_ms"],
             "ms",
-            "≤ 100 ms",
-            keys["p95_ms"] <= 100,
+            "≤ 50 ms",
+            keys["p95_ms"] <= 50,
             f"max {keys['max_ms']:.0f} ms (the first visit of a screen builds it); "
             f"{keys['joining_samples']} presses while the 12-segment job was joining "
             f"(joined {keys['joins_during_sampling']} times), {keys['jobs_rendering_at_end']} of 5 jobs "
-            "still rendering at the end",
+            f"still rendering at the end, {keys['jobs_in_app_process']} in the app's process",
         ),
     ]
 
