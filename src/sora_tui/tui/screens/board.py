@@ -12,7 +12,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Header, ProgressBar, RichLog, Static, Tab, Tabs
 
-from .. import boardtext
+from .. import jobtext
 from .. import messages as msg
 from ..format import excerpt, worst_seam
 from ..live import LiveJob
@@ -33,45 +33,15 @@ def tab_id(job_id: str) -> str:
 
 class BoardScreen(Screen):
     BINDINGS = [
+        Binding("c", "job('cancel_job')", "Stop", id="board.cancel", tooltip="Stop the job (says what it cost)"),
+        Binding("t", "job('resume_job')", "Retry", id="board.retry", tooltip="Retry failed segments / resume"),
+        Binding("o", "job('open_output')", "Open", id="board.open", tooltip="Open the video in the system player"),
+        Binding("y", "job('copy_output')", "Copy path", id="board.copy", tooltip="Copy its path (over SSH: scp)"),
+        Binding("d", "job('open_files')", "Download", id="board.download", tooltip="Get the video, a segment…"),
+        Binding("p", "job('open_preview')", "Preview", id="board.preview", tooltip="Step through frames and seams"),
+        Binding("v", "review", "Keyframes", id="board.review", tooltip="Review a keyframe-mode job's keyframes"),
         Binding(
-            "c",
-            "job('cancel_job')",
-            "Stop",
-            id="board.cancel",
-            tooltip="Stop the shown job (says what it has cost; resumable)",
-        ),
-        Binding("t", "job('resume_job')", "Retry", id="board.retry", tooltip="Retry failed segments / resume the job"),
-        Binding(
-            "o", "job('open_output')", "Open", id="board.open", tooltip="Open the finished video in the system player"
-        ),
-        Binding(
-            "y",
-            "job('copy_output')",
-            "Copy path",
-            id="board.copy",
-            tooltip="Copy the video's path (over SSH: the scp line)",
-        ),
-        Binding(
-            "d",
-            "job('open_files')",
-            "Download",
-            id="board.download",
-            tooltip="Get the video, a segment or the seam report",
-        ),
-        Binding(
-            "p",
-            "job('open_preview')",
-            "Preview",
-            id="board.preview",
-            tooltip="Step through the video's frames and seams",
-        ),
-        Binding("v", "review", "Keyframes", id="board.review", tooltip="Review the keyframes of a keyframe-mode job"),
-        Binding(
-            "r",
-            "rerender",
-            "Re-render seam",
-            id="board.rerender",
-            tooltip="Render the segment after the worst flagged seam again (its cost is shown first)",
+            "r", "rerender", "Re-render seam", id="board.rerender", tooltip="Render the worst seam's segment again"
         ),
         Binding("left_square_bracket", "switch(-1)", "Prev job", id="board.prev", tooltip="Show the previous job"),
         Binding("right_square_bracket", "switch(1)", "Next job", id="board.next", tooltip="Show the next job"),
@@ -260,10 +230,10 @@ class BoardScreen(Screen):
         self._update_tab(live)
         if job_id != self.shown:
             return
-        self._show("#job-summary", boardtext.summary(live))
+        self._show("#job-summary", jobtext.summary(live))
         self.query_one("#overall", ProgressBar).update(total=1.0, progress=live.overall)
-        self._show("#overall-text", boardtext.progress(live))
-        self._show("#output-line", boardtext.outcome(live))
+        self._show("#overall-text", jobtext.progress(live))
+        self._show("#output-line", jobtext.outcome(live))
 
     def _show(self, selector: str, content: str | Text) -> None:
         """Update a header line only when its text changed (each update lays the board out again)."""

@@ -16,9 +16,9 @@ from textual.widgets.data_table import RowDoesNotExist
 
 from ...core.finish.stage import describe_outputs
 from ...core.models import Job, JobStatus
+from .. import jobtext
 from .. import messages as msg
 from ..format import (
-    JOB_STATUS_STYLE,
     SEAM_STYLE,
     SEGMENT_STATUS_STYLE,
     STATUS_ICON,
@@ -117,7 +117,7 @@ class HistoryScreen(Screen):
             cells = (
                 date(job.created_at, short=True),
                 excerpt(job.prompt, 22),
-                Text(f"{job.status}", style=JOB_STATUS_STYLE.get(job.status, "")),
+                jobtext.state(job),
                 duration(length),
                 money(job.cost_usd if job.cost_usd else job.estimated_cost_usd),
                 job.model,
@@ -154,7 +154,7 @@ class HistoryScreen(Screen):
             return
         out = Text()
         out.append(f"{job.id}\n", "bold")
-        out.append(f"{job.status}", JOB_STATUS_STYLE.get(job.status, ""))
+        out.append_text(jobtext.state(job))
         out.append(f" · {job.model} · {job.mode} · created {date(job.created_at)}\n")
         out.append(f"cost {money(job.cost_usd)} (est. {money(job.estimated_cost_usd)})\n")
         if job.output:

@@ -1,14 +1,21 @@
-"""The board's header lines for one live job, as rich Text (outside strings are never parsed as markup)."""
+"""How a job's state reads on the board and in History, as rich Text (outside strings are never markup)."""
 
 from __future__ import annotations
 
 from rich.text import Text
 
-from ..core.models import JobStatus, SegmentStatus
+from ..core import runner
+from ..core.models import Job, JobStatus, SegmentStatus
 from .format import JOB_STATUS_STYLE, SEAM_STYLE, duration, excerpt, money, seam_label, worst_seam
 from .live import LiveJob
 
 STATE_STYLE = {"interrupted": "bold yellow", "starting": "cyan"}
+
+
+def state(job: Job) -> Text:
+    """A job's honest state from the store and its lease: a working status with no live runner is "interrupted"."""
+    name = runner.live_status(job) if job.status in runner.ACTIVE else str(job.status)
+    return Text(name, style=STATE_STYLE.get(name) or JOB_STATUS_STYLE.get(job.status, ""))
 
 
 def summary(live: LiveJob) -> Text:
