@@ -84,7 +84,7 @@ class SoraApp(App[int]):
             "quit",
             "Quit",
             id="app.quit",
-            tooltip="Quit (running jobs keep rendering; start the app again to follow them)",
+            tooltip="Quit (running jobs keep rendering)",
         ),
     ]
 
@@ -121,9 +121,12 @@ class SoraApp(App[int]):
         running, interrupted = self.jobs.scan()
         self.jobs.current = running[0].id if running else self.jobs.newest()
         self.jobs.start()
-        self.switch_mode(self.initial_mode or ("board" if running else "prompt"))
-        if running or interrupted:
-            self.call_after_refresh(self.report_found, running, interrupted)
+        if self.initial_mode is not None:  # the caller chose what to show (tests, screenshots)
+            self.switch_mode(self.initial_mode)
+        else:  # as `sora-tui` starts: the board when a job renders; what was found, and what was interrupted
+            self.switch_mode("board" if running else "prompt")
+            if running or interrupted:
+                self.call_after_refresh(self.report_found, running, interrupted)
         # full garbage collections only while the user is idle (see idle_gc)
         self.idle_gc.start()
         self.set_interval(1.0, self.idle_gc.tick)
