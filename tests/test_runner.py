@@ -171,3 +171,20 @@ def test_display_status(tmp_path: Path):
     for status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DRAFT):
         job.status = status
         assert runner.display_status(job, None) == str(status)
+
+
+def test_display_segment_status():
+    from sora_tui.core.models import Segment
+
+    seg = Segment(job_id="j", index=1, prompt="p", seconds=4)
+    for status, shown in (
+        (SegmentStatus.RUNNING, "interrupted"),
+        (SegmentStatus.SUBMITTED, "interrupted"),
+        (SegmentStatus.WAITING, "interrupted"),
+        (SegmentStatus.DOWNLOADED, "downloaded"),
+        (SegmentStatus.DONE, "done"),
+        (SegmentStatus.PENDING, "pending"),
+    ):
+        seg.status = status
+        assert runner.display_segment_status(seg, "interrupted") == shown
+        assert runner.display_segment_status(seg, "generating") == str(status)

@@ -154,8 +154,10 @@ async def test_two_runners_one_runs_then_sigkill_and_takeover_reattaches(fal_fak
         kill(pid)
     request_2 = engine.store.segment(job.id, 2).request_id
     assert request_2
-    hist = await asyncio.to_thread(cli, env, "history", "--json")
-    assert [j["status"] for j in json.loads(hist.stdout)] == ["interrupted"]
+    hist = await asyncio.to_thread(cli, env, "history", "--json", "--status", "interrupted")
+    ((row,),) = [json.loads(hist.stdout)]
+    assert row["status"] == "interrupted" and row["runner"] is None
+    assert [s["status"] for s in row["segments"]] == ["done", "interrupted", "pending"]
     text = (await asyncio.to_thread(cli, env | {"COLUMNS": "200"}, "history")).stdout
     assert "interrupted" in text and "generating" not in text
 
@@ -177,26 +179,38 @@ async def test_two_runners_one_runs_then_sigkill_and_takeover_reattaches(fal_fak
     await engine.aclose()
 
 
+def start_following(env: dict[str, str], job_id: str, *extra: str) -> subprocess.Popen:
+    """`show --follow JOB` in a child process, returned once it has said it follows (its first line)."""
+    proc = subprocess.Popen(
+        [*CMD, "show", "--follow", job_id, *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()
+    assert f"following job {job_id}" in first, first
+    return proc
+
+
 def test_detached_generate_and_follow_to_the_end(fal_fake: FalFake, tmp_path: Path):
     home = tmp_path / "home"
     env = proc_env(fal_fake, home)
-    fal_fake.run_time = 0.6
+    fal_fake.hold = True  # the job waits at fal until the follower is attached
     res = cli(env, "generate", PROMPT, "--model", "veo3.1-fast", "-n", "2", "-s", "4", "--yes", "--detach", "--json")
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     job_id, pid = out["job_id"], out["runner_pid"]
     assert out["follow"] == f"sora-tui show --follow {job_id}"
     try:
-        follow = subprocess.run(
-            [*CMD, "show", "--follow", job_id], env=env, capture_output=True, text=True, timeout=DEADLINE
-        )
+        follower = start_following(env, job_id)
+        fal_fake.release()
+        stdout, stderr = follower.communicate(timeout=DEADLINE)
     finally:
         kill(pid)
-    assert follow.returncode == 0, follow.stderr
-    assert f"following job {job_id}" in follow.stderr
-    assert "[job] completed" in follow.stderr  # the runner's events, streamed as they came
-    assert "segment 2 submitted" in follow.stderr
-    assert "done:" in follow.stdout
+        if follower.poll() is None:
+            follower.kill()
+    assert follower.returncode == 0, stderr
+    assert "[job] completed" in stderr  # the runner's events, streamed as they came
+    assert "segment 2 submitted" in stderr
+    assert "done:" in stdout
     assert len(fal_fake.submits) == 2
     # following a finished job returns at once with its outcome
     again = cli(env, "show", "--follow", job_id, "--json")
@@ -287,7 +301,7 @@ async def test_read_only_output_folder_ends_failed(home: Path, monkeypatch: pyte
 
 
 async def _cancel_while_rendering(fal_fake: FalFake, engine: Engine, job) -> str:
-    fal_fake.run_time = 3.0  # segment 1 renders for a while
+    fal_fake.run_time = 3600.0  # segment 1 renders until the test says otherwise
     task = asyncio.create_task(engine.run(job.id))
     running = lambda: engine.store.segment(job.id, 1).status is SegmentStatus.RUNNING  # noqa: E731
     assert await await_until(running)
@@ -305,6 +319,7 @@ async def _cancel_while_rendering(fal_fake: FalFake, engine: Engine, job) -> str
     assert seg.request_id == flying.request_id and seg.cancelled_at is not None  # kept
     assert engine.cancel_quote(job.id).in_flight[0].cancelled
     assert len(fal_fake.of("cancel")) == 1
+    fal_fake.requests[flying.request_id].run_time = 0.0  # if it goes on rendering, it is finished now
     return flying.request_id
 
 
@@ -349,6 +364,10 @@ def test_sigkill_after_download_then_resume_fetches_nothing(fal_fake: FalFake, t
     seg2 = probe.store.segment(job.id, 2)
     assert seg2.status is SegmentStatus.DOWNLOADED and Path(seg2.file).is_file()
     assert runner.live_status(job) == "interrupted"
+    shown = cli(proc_env(fal_fake, home) | {"COLUMNS": "200"}, "show", job.id)
+    assert f"job {job.id} — interrupted —" in shown.stdout
+    follow = cli(proc_env(fal_fake, home), "show", "--follow", job.id)
+    assert follow.returncode == 1 and f"`sora-tui resume {job.id}` continues it" in follow.stderr
     submits, results, files = len(fal_fake.submits), len(fal_fake.of("result")), len(fal_fake.of("file"))
 
     res = cli(proc_env(fal_fake, home), "resume", job.id, "--json")
@@ -378,3 +397,54 @@ def test_sigkill_after_download_on_preview_is_not_rendered_again(cli_env: dict[s
     assert Path(seg2.file).stat().st_mtime_ns == stamp
     text = "\n".join(db_logs(home, job.id))
     assert "no longer knows request" not in text and "submitting again" not in text
+
+
+async def test_runner_survives_sighup_and_turns_sigterm_into_a_cancel(fal_fake: FalFake, tmp_path: Path):
+    home = tmp_path / "home"
+    engine = Engine(env=engine_env(fal_fake, home))
+    job = await fal_job(engine, segments=2)
+    fal_fake.hold = True
+    pid = runner.spawn(proc_env(fal_fake, home), job.id)
+    try:
+        assert os.getsid(pid) == pid  # its own session: a closing terminal's SIGHUP does not reach it
+        assert await await_until(lambda: any(r.polls >= 1 for r in fal_fake.requests.values()))
+        os.kill(pid, signal.SIGHUP)  # ignored
+        os.kill(pid, signal.SIGTERM)  # a stop: cancel in flight, keep the request id, end "cancelled"
+        assert await await_until(lambda: runner.holder(job.job_dir) is None)
+        assert await await_until(lambda: not alive(pid))
+    finally:
+        kill(pid)
+    done = engine.store.get_job(job.id)
+    log = (job.job_dir / runner.LOG_FILE).read_text()
+    assert done.status is JobStatus.CANCELLED, log
+    assert "SIGTERM received" in log and "SIGHUP" not in log
+    seg = engine.store.segment(job.id, 1)
+    assert seg.request_id and seg.cancelled_while == "queued"
+    assert len(fal_fake.of("cancel")) == 1
+    await engine.aclose()
+
+
+def test_follow_a_foreground_run_from_another_shell(fal_fake: FalFake, tmp_path: Path):
+    home = tmp_path / "home"
+    env = proc_env(fal_fake, home)
+    fal_fake.hold = True
+    args = ["generate", PROMPT, "--model", "veo3.1-fast", "-n", "2", "-s", "4", "--yes", "--json"]
+    fg = subprocess.Popen([*CMD, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    follower = None
+    try:
+        jobs = home / "data" / "jobs"
+        held = lambda: jobs.is_dir() and any(runner.holder(d) for d in jobs.iterdir())  # noqa: E731
+        assert wait_until(held)
+        (job_dir,) = list(jobs.iterdir())
+        assert runner.holder(job_dir).pid == fg.pid and not runner.holder(job_dir).detached
+        follower = start_following(env, job_dir.name)
+        fal_fake.release()
+        _, err = fg.communicate(timeout=DEADLINE)
+        _, follow_err = follower.communicate(timeout=DEADLINE)
+    finally:
+        for proc in (fg, follower):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    assert fg.returncode == 0, err
+    assert follower.returncode == 0, follow_err
+    assert "[job] completed" in follow_err and "segment 2 done" in follow_err

@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("history", help="list jobs")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--status", help="only jobs with this status")
+    p.add_argument("--status", help="only jobs with this status (also `interrupted`: their process is gone)")
     p.add_argument("--search", default="", help="only jobs whose prompt, id or model contains this")
 
     p = sub.add_parser("show", help="show one job: plan, segments, output, logs")
@@ -194,18 +194,20 @@ def _console(stderr: bool = False):
 
 
 def job_summary(engine: Engine, job: Job) -> dict[str, Any]:
-    from .core.runner import display_status, holder
+    from .core.runner import display_segment_status, display_status, holder
 
     segments = engine.store.segments(job.id)
     who = holder(job.job_dir) if job.folder else None
+    status = display_status(job, who)  # "interrupted" when no live process works on it
     return {
         "job_id": job.id,
-        "status": display_status(job, who),  # "interrupted" when no live process works on it
+        "status": status,
         "runner": who.to_dict() if who is not None else None,
         "output": job.output,
         "duration_s": round(job.duration_s, 3) if job.duration_s is not None else None,
         "segments": [
-            {"index": s.index, "status": str(s.status), "seconds": s.seconds, "file": s.file} for s in segments
+            {"index": s.index, "status": display_segment_status(s, status), "seconds": s.seconds, "file": s.file}
+            for s in segments
         ],
         "cost_usd": round(job.cost_usd, 4),
         "estimated_cost_usd": round(job.estimated_cost_usd, 4),
@@ -609,7 +611,10 @@ def cmd_history(engine: Engine, args: argparse.Namespace) -> int:
 
     from .core.runner import live_status
 
-    jobs = engine.store.list_jobs(search=args.search, status=args.status)
+    if args.status == "interrupted":  # not a stored status: working jobs that nothing holds
+        jobs = [j for j in engine.store.list_jobs(search=args.search) if live_status(j) == "interrupted"]
+    else:
+        jobs = engine.store.list_jobs(search=args.search, status=args.status)
     if args.json:
         print(
             json.dumps(
@@ -665,8 +670,11 @@ def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
     out.print(f"prompt: {job.prompt}")
     if job.plan:
         print_plan(engine, job.plan, out)
-    for s in engine.store.segments(job.id):
-        out.print(f"  segment {s.index:>2}: {s.status:<10} {s.file or ''} {('— ' + s.error) if s.error else ''}")
+    for s in summary["segments"]:
+        seg = engine.store.segment(job.id, s["index"])
+        out.print(
+            f"  segment {seg.index:>2}: {s['status']:<11} {seg.file or ''} {('— ' + seg.error) if seg.error else ''}"
+        )
     out.print(f"output: {job.output or '—'}   cost: ${job.cost_usd:.2f}   folder: {job.folder}")
     print_seams(job, out)
     from .core.finish.stage import describe_outputs

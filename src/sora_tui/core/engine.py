@@ -3,12 +3,15 @@
 It resolves requests against the catalog, plans, creates jobs in the store and runs them
 (each run is a ``run.JobRun``). A run is resumable at any point: every provider request id is
 committed to SQLite before the run waits on it, finished segments are never rendered again, and
-a restarted process re-attaches to stored requests.
+a restarted process re-attaches to stored requests. One process runs a job at a time: ``run``
+holds the job's lease (``runner.Lease``) and writes every event to its event log, so any other
+process can follow it; a second run refuses and names the holder.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -31,10 +34,10 @@ from .catalog import (
 from .errors import JobFailed
 from .jobfiles import fit_image, write_json_atomic
 from .keys import get_key, known_secrets, redact
-from .models import InputError, Job, JobStatus, Mode, Plan, Request, SeamSettings, Segment, SegmentStatus
+from .models import Event, InputError, Job, JobStatus, Mode, Plan, Request, SeamSettings, Segment, SegmentStatus
 from .providers.base import Provider
 from .run import EventSink, JobRun, RunControl, job_spent
-from .runner import CancelQuote, InFlight, Lease, holder, refusal, watch_stop
+from .runner import CancelQuote, EventLog, InFlight, Lease, holder, refusal, watch_stop
 from .settings import Paths, Settings, get_paths, load_settings
 from .store import Keyframe, Store, new_job_id
 
@@ -367,7 +370,17 @@ class Engine:
             job = self._job(job_id)  # as the previous holder left it
             if job.status is JobStatus.COMPLETED and job.output and Path(job.output).exists():
                 return job
-            runner = JobRun(self, job, on_event, output, max_cost, review_keyframes)
+            events = EventLog(job.job_dir)  # any process can follow this run (show --follow, other windows)
+
+            def sink(event: Event) -> None:
+                try:
+                    if on_event is not None:
+                        on_event(event)
+                finally:
+                    with contextlib.suppress(OSError):  # a full disk must not stop a paid render here
+                        events.append(event)
+
+            runner = JobRun(self, job, sink, output, max_cost, review_keyframes)
             self.controls[job.id] = runner.control
             watcher = asyncio.create_task(watch_stop(job.job_dir, runner.control))
             try:
@@ -375,6 +388,7 @@ class Engine:
             finally:
                 watcher.cancel()
                 self.controls.pop(job.id, None)
+                events.close()
 
     def keyframe_path(self, job: Job, index: int) -> Path:
         return job.job_dir / f"kf_{index:02d}.png"
@@ -405,10 +419,11 @@ class Engine:
         kf = next(k for k in self.store.keyframes(job.id) if k.index == index)
         self.store.upsert_keyframe(Keyframe(job.id, index, prompt or kf.prompt, "pending", None, cost_usd=kf.cost_usd))
         runner = JobRun(self, job, on_event, None, None, False)
-        try:
-            return await runner.make_keyframe(index, force=True)
-        except JobFailed as exc:
-            raise InputError(f"keyframe {index}", str(exc)) from None
+        with Lease(job.job_dir, job.id):  # not while a run of the job goes on anywhere
+            try:
+                return await runner.make_keyframe(index, force=True)
+            except JobFailed as exc:
+                raise InputError(f"keyframe {index}", str(exc)) from None
 
     def _keyframe_job(self, job_id: str, index: int) -> Job:
         job = self._job(job_id)

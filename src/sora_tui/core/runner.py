@@ -10,8 +10,9 @@
   unheld between the two and two spawns of one job cannot both start.
 * A stop is a request: ``request_stop`` writes ``JOB_DIR/stop.request``; the holder's run watches
   for it and cancels the way ``Engine.cancel`` does (SIGTERM/SIGINT to a runner do the same).
-* Every engine event is appended to ``JOB_DIR/events.jsonl``; ``EventLog.read`` lets any process
-  follow a job that another process runs (with the store for the state itself).
+* Every event of a run (``Engine.run``: runners and foreground runs alike) is appended to
+  ``JOB_DIR/events.jsonl``; ``EventLog.read`` lets any process follow a job that another process
+  runs (with the store for the state itself).
 """
 
 from __future__ import annotations
@@ -32,7 +33,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import media
-from .models import Event, InputError, Job, JobStatus, LogLine, event_from_dict, event_to_dict
+from .models import (
+    Event,
+    InputError,
+    Job,
+    JobStatus,
+    LogLine,
+    Segment,
+    SegmentStatus,
+    event_from_dict,
+    event_to_dict,
+)
 
 if TYPE_CHECKING:
     from .run import RunControl
@@ -117,6 +128,15 @@ def display_status(job: Job, holder: Holder | None) -> str:
     if job.status in ACTIVE and holder is None:
         return INTERRUPTED
     return str(job.status)
+
+
+def display_segment_status(segment: Segment, job_status: str) -> str:
+    """A segment's honest state: one that was being rendered when its job was interrupted is
+    interrupted too (its request id is kept: a resume re-attaches to it)."""
+    working = (SegmentStatus.WAITING, SegmentStatus.SUBMITTED, SegmentStatus.RUNNING)
+    if job_status == INTERRUPTED and segment.status in working:
+        return INTERRUPTED
+    return str(segment.status)
 
 
 def live_status(job: Job) -> str:
@@ -411,12 +431,13 @@ def spawn(
 ) -> int:
     """Start a detached runner for ``job_id`` and return its pid.
 
-    ``paths_env`` is the runner's environment (None: this process's), which also says where the
-    job lives (SORA_TUI_HOME). Raises InputError when a live process already holds the job.
+    ``paths_env`` is laid over this process's environment for the runner (an Engine's ``env``);
+    it also says where the job lives (SORA_TUI_HOME). Raises InputError when a live process
+    already holds the job. Returns at once: the runner holds the lease from the start.
     """
     from .settings import get_paths
 
-    env = dict(os.environ if paths_env is None else paths_env)
+    env = {**os.environ, **(paths_env or {})}
     job_dir = get_paths(env).jobs_dir / job_id
     if not job_dir.is_dir():
         raise InputError("job", f"no folder for job {job_id} ({job_dir}); see `sora-tui history`")
@@ -478,11 +499,9 @@ async def _run(args: argparse.Namespace) -> int:
     except InputError as exc:
         _say(f"runner: {exc}")
         return EXIT_INPUT
-    events = EventLog(job.job_dir)
     job_dir = job.job_dir
 
-    def on_event(event: Event) -> None:
-        events.append(event)
+    def on_event(event: Event) -> None:  # Engine.run also appends every event to the job's EventLog
         if isinstance(event, LogLine):  # already redacted by the engine
             seg = f" [segment {event.index}]" if event.index is not None else ""
             _say(f"{event.level}{seg}: {event.message}")
@@ -518,7 +537,6 @@ async def _run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     finally:
         await engine.aclose()
-        events.close()
     _say(f"runner: job {final.id} {final.status}" + (f": {final.error}" if final.error else ""))
     return exit_code(final.status)
 
