@@ -119,7 +119,7 @@ class SoraApp(App[int]):
         if theme in self.available_themes:
             self.theme = theme
         running, interrupted = self.jobs.scan()
-        self.jobs.current = running[0].id if running else self.jobs.newest()
+        self.jobs.select(running[0].id if running else self.jobs.newest())
         self.jobs.start()
         if self.initial_mode is not None:  # the caller chose what to show (tests, screenshots)
             self.switch_mode(self.initial_mode)
@@ -669,6 +669,9 @@ class SoraApp(App[int]):
 
     def on_job_readings(self, message: msg.JobReadings) -> None:
         self.jobs.apply(message.readings)
+
+    def on_thumbnail_ready(self, message: msg.ThumbnailReady) -> None:
+        self.jobs.thumbnail_ready(message)
 
     def on_jobs_changed(self, message: msg.JobsChanged) -> None:
         self.jobs.changed(message.job_id)

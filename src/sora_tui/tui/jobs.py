@@ -20,6 +20,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,7 @@ class JobWatch:
         self._subscribers: weakref.WeakSet[MessagePump] = weakref.WeakSet()
         self._wanted: dict[str, float] = {}  # jobs this window follows -> start grace deadline (0: none)
         self._spawned: dict[str, float] = {}  # when this window spawned a runner for the job (wall clock)
+        self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sora-tui-thumbs")
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -138,7 +140,7 @@ class JobWatch:
 
     def show(self, job_id: str) -> None:
         """Make ``job_id`` the board's job (the board follows with its tabs)."""
-        self.current = job_id
+        self.select(job_id)
         self._publish(lambda: msg.JobStateChanged(job_id))
 
     def forget(self, job_id: str) -> None:
@@ -146,7 +148,7 @@ class JobWatch:
         self.live.pop(job_id, None)
         self._wanted.pop(job_id, None)
         if self.current == job_id:
-            self.current = self.newest()
+            self.select(self.newest())
         self._publish(lambda: msg.JobStateChanged(job_id))
 
     def scan(self) -> tuple[list[LiveJob], list[LiveJob]]:
@@ -237,39 +239,30 @@ class JobWatch:
                     state, error = live.state, live.job.error
                     self._publish(lambda j=job_id, s=state, e=error: msg.JobFinished(j, s, e), app=True)
 
-    # --- thumbnails (thread workers) ------------------------------------------------------
+    # --- thumbnails (one thread: a burst of finished segments never crowds the UI loop) -------------
+
+    def select(self, job_id: str | None) -> None:
+        """The board shows ``job_id`` now: make the thumbnails it lacks (only the shown job's are made)."""
+        self.current = job_id
+        live = self.live.get(job_id) if job_id else None
+        if live is not None:
+            self._thumbs(live, {i for i in live.segments if (live.id, i) not in self.thumbnails})
 
     def _thumbs(self, live: LiveJob, indexes: set[int], keyframes: bool = False) -> None:
-        for idx in indexes:
-            seg = live.segments.get(idx)
-            if seg is not None and seg.status is SegmentStatus.DONE and seg.thumbnail_source:
-                source = seg.thumbnail_source
-                self.app.run_worker(
-                    lambda j=live.id, i=idx, p=source: self._make_thumb(j, i, p),
-                    thread=True,
-                    group="thumbs",
-                    exit_on_error=False,
-                )
+        if live.id == self.current:
+            for idx in indexes:
+                seg = live.segments.get(idx)
+                if seg is not None and seg.status is SegmentStatus.DONE and seg.thumbnail_source:
+                    self._pictures.submit(self._make_thumb, live.id, idx, seg.thumbnail_source, False)
         if keyframes:
             for kf in live.keyframes.values():
                 if kf.status == "done" and kf.file:
                     self._keyframe_thumb(live.id, kf.index, kf.file)
 
     def _keyframe_thumb(self, job_id: str, index: int, path: str) -> None:
-        self.app.run_worker(
-            lambda: self._make_keyframe_thumb(job_id, index, path), thread=True, group="thumbs", exit_on_error=False
-        )
+        self._pictures.submit(self._make_thumb, job_id, index, path, True)
 
-    def _make_thumb(self, job_id: str, index: int, path: str) -> None:
-        from ..core import media
-
-        try:
-            pixels = media.thumbnail(path, *THUMB_SIZE)
-        except Exception:
-            return
-        self.app.call_from_thread(self._thumb_ready, job_id, index, pixels)
-
-    def _make_keyframe_thumb(self, job_id: str, index: int, path: str) -> None:
+    def _make_thumb(self, job_id: str, index: int, path: str, keyframe: bool) -> None:
         from ..core import media
 
         try:
@@ -277,15 +270,17 @@ class JobWatch:
             pixels = media.thumbnail(path, *THUMB_SIZE)
         except Exception:
             return
-        self.app.call_from_thread(self._keyframe_thumb_ready, job_id, index, pixels, version)
+        self.app.post_message(msg.ThumbnailReady(job_id, index, pixels, version, keyframe))  # thread-safe
 
-    def _thumb_ready(self, job_id: str, index: int, pixels: Any) -> None:
-        self.thumbnails[(job_id, index)] = pixels
-        self._publish(lambda: msg.JobUpdated(job_id, frozenset({index}), header=False))
-
-    def _keyframe_thumb_ready(self, job_id: str, index: int, pixels: Any, version: object) -> None:
-        self.keyframe_thumbs[(job_id, index)] = (pixels, version)
-        self._publish(lambda: msg.JobUpdated(job_id, header=False, keyframes=True))
+    def thumbnail_ready(self, message: msg.ThumbnailReady) -> None:
+        """A thumbnail made in the thread (the app hands it over on the UI loop)."""
+        job_id, index = message.job_id, message.index
+        if message.keyframe:
+            self.keyframe_thumbs[(job_id, index)] = (message.pixels, message.version)
+            self._publish(lambda: msg.JobUpdated(job_id, header=False, keyframes=True))
+        else:
+            self.thumbnails[(job_id, index)] = message.pixels
+            self._publish(lambda: msg.JobUpdated(job_id, frozenset({index}), header=False))
 
     # --- the follower thread ----------------------------------------------------------------
 
@@ -294,6 +289,7 @@ class JobWatch:
         self._thread.start()
 
     def stop(self) -> None:
+        self._pictures.shutdown(wait=False, cancel_futures=True)
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

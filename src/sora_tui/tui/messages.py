@@ -13,7 +13,9 @@ from textual.message import Message
 
 from ..core import models as m
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy loads with the first thumbnail, not at start-up
+    import numpy as np
+
     from .jobs import Reading
 
 
@@ -57,6 +59,18 @@ class JobReadings(Message, bubble=False):
     """The follower thread's readings of one pass, for JobWatch.apply on the UI loop."""
 
     readings: dict[str, Reading]
+
+
+@dataclass
+class ThumbnailReady(Message, bubble=False):
+    """A thumbnail made in JobWatch's picture thread (a segment's, or with ``keyframe`` a keyframe's;
+    ``version`` (path, mtime) tells a regenerated image from the old one)."""
+
+    job_id: str
+    index: int
+    pixels: np.ndarray
+    version: object
+    keyframe: bool = False
 
 
 class EngineMessage(Message):

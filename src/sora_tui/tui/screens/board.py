@@ -86,7 +86,7 @@ class BoardScreen(Screen):
         """One tab per live job; show the watch's current job (the newest running one, else the newest)."""
         jobs = self.app.jobs
         if jobs.current is None or jobs.get(jobs.current) is None:
-            jobs.current = jobs.newest()
+            jobs.select(jobs.newest())
         jobs.get(jobs.current)
         tabs = self.query_one(Tabs)
         have = {t.id for t in tabs.query(Tab)}
@@ -121,7 +121,7 @@ class BoardScreen(Screen):
         if event.tab is None or event.tab.id is None:
             return
         job_id = event.tab.id.removeprefix("job-")
-        self.app.jobs.current = job_id
+        self.app.jobs.select(job_id)
         if job_id != self.shown:
             await self.show_job(job_id)
 
