@@ -101,6 +101,20 @@ def _jobs(home: Path) -> list:
         store.close()
 
 
+def _studio_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "OPENAI_"))}
+    env.update(SORA_TUI_HOME=str(home), PYTHONUNBUFFERED="1", PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    return env
+
+
+def _open_tab(browser, port: int):
+    """A new tab on the studio, once its terminal is on the page (the tab's app is still starting)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
+    page.wait_for_selector("canvas, .xterm-screen, #terminal", timeout=20_000)
+    return page
+
+
 def test_render_in_browser(tmp_path):
     _need_browser()
     from playwright.sync_api import sync_playwright
@@ -110,15 +124,12 @@ def test_render_in_browser(tmp_path):
     # small, fast defaults for the app the server spawns
     (home / "config").mkdir()
     (home / "config" / "settings.toml").write_text('default_resolution = "180p"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "OPENAI_"))}
-    env.update(SORA_TUI_HOME=str(home), PYTHONUNBUFFERED="1", PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    env = _studio_env(home)
     with _serving(env) as port:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             try:
-                page = browser.new_page(viewport={"width": 1280, "height": 800})
-                page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
-                page.wait_for_selector("canvas, .xterm-screen, #terminal", timeout=20_000)
+                page = _open_tab(browser, port)
                 time.sleep(3)  # the app process starts and paints
                 page.mouse.click(400, 200)
                 page.keyboard.type("a lantern floating over a dark lake", delay=5)
@@ -237,16 +248,13 @@ def test_closing_the_tab_leaves_the_job_rendering(tmp_path, fal_fake):
     home = tmp_path / "home"
     (home / "config").mkdir(parents=True)
     (home / "config" / "settings.toml").write_text('default_model = "veo3.1-fast"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "OPENAI_"))}
-    env.update(SORA_TUI_HOME=str(home), PYTHONUNBUFFERED="1", PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    env = _studio_env(home)
     env.update(fal_fake.env(), SORA_TUI_POLL_INTERVAL="0.05", SORA_TUI_RETRY_BASE_DELAY="0.01")
     with _serving(env) as port:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             try:
-                page = browser.new_page(viewport={"width": 1280, "height": 800})
-                page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
-                page.wait_for_selector("canvas, .xterm-screen, #terminal", timeout=20_000)
+                page = _open_tab(browser, port)
                 # type the prompt, plan, render; again if the tab's app was still starting (a busy box)
                 for _attempt in range(4):
                     time.sleep(3)  # the app process starts and paints
@@ -270,9 +278,7 @@ def test_closing_the_tab_leaves_the_job_rendering(tmp_path, fal_fake):
                 assert who_after is not None and who_after.pid == who.pid, "the job's runner ended with the tab"
                 assert str(job.status) == "generating"
                 # a new tab follows the job (its board opens on it) while it renders to the end
-                page = browser.new_page(viewport={"width": 1280, "height": 800})
-                page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
-                page.wait_for_selector("canvas, .xterm-screen, #terminal", timeout=20_000)
+                page = _open_tab(browser, port)
                 time.sleep(3)
                 page.screenshot(path=str(tmp_path / "new-tab.png"))
                 fal_fake.release()
