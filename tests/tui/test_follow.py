@@ -18,6 +18,7 @@ from sora_tui.core import runner
 from sora_tui.core.models import JobStatus, Mode, Request, SegmentStatus
 from sora_tui.tui.screens.board import BoardScreen
 from sora_tui.tui.screens.found import FoundJobsModal
+from sora_tui.tui.widgets.segment_card import SegmentCard
 
 from .conftest import SIZE, wait_for, wait_jobs
 
@@ -113,6 +114,9 @@ async def test_a_job_whose_runner_died_is_interrupted_and_one_key_resumes_it(fal
         os.kill(who.pid, signal.SIGKILL)  # the runner dies mid-render (its request stays in the queue)
         await wait_for(pilot, lambda: first.jobs.live[job_id].state == "interrupted", 30, "interrupted")
         assert not first.jobs.live[job_id].running  # never shown as running
+        card = next(iter(first.screen.query(SegmentCard)))  # the board: its segment says so too
+        await wait_for(pilot, lambda: "interrupted" in card.text_lines()[1], 30, "the card saying interrupted")
+        assert "Interrupted" in str(first.screen.query_one("#output-line").render())
         assert first.engine.store.get_job(job_id).status is JobStatus.GENERATING  # what the store still says
 
     second = create_app(fal_env)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.message import Message
 
@@ -200,6 +200,10 @@ class JobWatch:
         if grace:
             self._wanted[live.id] = 0.0
         live.running, live.state = False, runner.display_status(live.job, None)
+        if live.state == runner.INTERRUPTED:  # its segments that were being rendered say so too
+            for seg in live.segments.values():
+                if runner.display_segment_status(cast(Segment, seg), live.state) == runner.INTERRUPTED:
+                    seg.message = "interrupted · t resumes"
 
     def apply(self, readings: dict[str, Reading]) -> None:
         """Fold the follower's readings into the live state; tell the screens what changed (UI loop)."""
@@ -231,6 +235,8 @@ class JobWatch:
                 live.job, live.spent_usd = reading.job, reading.job.cost_usd
             self._set_holder(live, reading.holder)
             after = (live.state, live.running)
+            if after != before:
+                indexes |= set(live.segments)  # each card says how it rests
             self._publish(lambda j=job_id, i=frozenset(indexes), t=tuple(log), k=keyframes: msg.JobUpdated(j, i, t, k))
             if after != before:
                 self._publish(lambda j=job_id: msg.JobStateChanged(j))
