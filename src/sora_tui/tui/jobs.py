@@ -16,6 +16,7 @@ elsewhere — another terminal, a browser tab, the CLI — or a runner that died
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
@@ -44,6 +45,7 @@ DISCOVER = 1.0  # seconds between looks for jobs started elsewhere
 ROWS_EVERY = 2.0  # seconds: a running job's rows are read at least this often (else on status events)
 START_GRACE = 20.0  # seconds a spawned runner has to take its job's lease before the job counts as interrupted
 THUMB_SIZE = (32, 16)  # pixels: up to 32 cells × 8 rows of half blocks
+log = logging.getLogger(__name__)
 _ROW_EVENTS = ("SegmentStatusChanged", "JobStatusChanged", "CostUpdate", "KeyframeReady")
 
 
@@ -309,30 +311,33 @@ class JobWatch:
         """The follower: reads the followed jobs; hands each pass's readings to the UI loop."""
         store = Store(self.engine.store.path)  # its own connection: a WAL reader beside the UI's
         followed: dict[str, _Followed] = {}
+        found: set[str] = set()  # jobs the store calls active (started elsewhere, or interrupted)
         discovered = 0.0
         try:
             while not self._stop.is_set():
-                now = time.monotonic()
-                wanted = set(self._wanted)
-                if now - discovered >= DISCOVER:
-                    discovered = now
-                    wanted |= {job.id for job in self._active_jobs(store)}
-                readings: dict[str, Reading] = {}
-                for job_id in wanted:
-                    state = followed.get(job_id)
-                    if state is None:
-                        job = store.get_job(job_id)
-                        if job is None:
-                            continue
-                        # events before this window looked are already in the rows: read from the end
-                        state = followed[job_id] = _Followed(job.job_dir, runner.EventLog(job.job_dir).end())
-                    reading = self._read(store, job_id, state, now, self._wanted.get(job_id, 0.0))
-                    if reading is not None:
-                        readings[job_id] = reading
-                for job_id in set(followed) - wanted:
-                    followed.pop(job_id)
-                if readings and not self._stop.is_set():
-                    self.app.post_message(msg.JobReadings(readings))  # thread-safe; the app hands them to apply()
+                try:
+                    now = time.monotonic()
+                    if now - discovered >= DISCOVER:
+                        discovered, found = now, {job.id for job in self._active_jobs(store)}
+                    wanted = set(self._wanted) | found
+                    readings: dict[str, Reading] = {}
+                    for job_id in wanted:
+                        state = followed.get(job_id)
+                        if state is None:
+                            job = store.get_job(job_id)
+                            if job is None:
+                                continue
+                            # events before this window looked are already in the rows: read from the end
+                            state = followed[job_id] = _Followed(job.job_dir, runner.EventLog(job.job_dir).end())
+                        reading = self._read(store, job_id, state, now, self._wanted.get(job_id, 0.0))
+                        if reading is not None:
+                            readings[job_id] = reading
+                    for job_id in set(followed) - wanted:
+                        followed.pop(job_id)
+                    if readings and not self._stop.is_set():
+                        self.app.post_message(msg.JobReadings(readings))  # thread-safe; the app hands them on
+                except Exception:  # a pass that failed (a file vanishing mid-read): log it, try again
+                    log.exception("following jobs")
                 self._wake.wait(POLL)
                 self._wake.clear()
         finally:
