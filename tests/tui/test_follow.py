@@ -91,6 +91,9 @@ async def test_quit_mid_render_then_a_new_app_follows_the_job_to_the_end(fal_fak
         await wait_for(pilot, lambda: board.shown == job_id, 30, "the board on the running job")
         live = second.jobs.live[job_id]
         assert live.running and live.state == "generating" and str(who.pid) in live.runner
+        await pilot.press("t")  # retry from this window: never a second run, it follows the one running
+        await wait_for(pilot, lambda: any("Already running" in str(n.title) for n in second._notifications), 30)
+        assert runner.holder(job_dir).pid == who.pid and len(fal_fake.submits) == 1
         fal_fake.release()
         await wait_jobs(pilot, timeout=120)
         assert live.state == "completed"
