@@ -131,7 +131,9 @@ def test_user_catalog_extends_and_overrides(tmp_path: Path):
 # --- the seven facts of the catalog issue, each against fal's recorded input types or pages ---------
 
 
-def test_ltx_text_to_video_has_no_auto_aspect(catalog):
+def test_ltx_text_to_video_has_no_auto_aspect(catalog, tmp_path):
+    picture = tmp_path / "start.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(32))  # resolve checks the signature (the CLI decodes it)
     for model in ("ltx-2.3", "ltx-2.3-fast"):
         spec = catalog.get(model)
         assert spec.for_kind(Kind.T2V).aspects == ["16:9", "9:16"]
@@ -139,7 +141,7 @@ def test_ltx_text_to_video_has_no_auto_aspect(catalog):
         with pytest.raises(InputError) as info:
             resolve_request(Request(prompt="p", model=model, aspect="auto"), catalog)
         assert info.value.field == "aspect" and "start image" in str(info.value)
-        resolve_request(Request(prompt="p", model=model, aspect="auto", start_image=__file__), catalog)
+        resolve_request(Request(prompt="p", model=model, aspect="auto", start_image=str(picture)), catalog)
 
 
 def test_ltx_fast_over_10_s_needs_1080p(catalog):

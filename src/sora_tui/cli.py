@@ -183,8 +183,36 @@ def build_parser() -> argparse.ArgumentParser:
 # --- output helpers -------------------------------------------------------------------
 
 
+def _x(value: object) -> str:
+    """Outside text (paths, prompts, provider errors) made safe to put inside Rich markup."""
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
 def _err(message: str) -> None:
     print(f"sora-tui: {message}", file=sys.stderr)
+
+
+def cli_advice(exc: Exception) -> str:
+    """What to do about an engine error, in the command line's words (flags and commands)."""
+    from .core.errors import Code, InputError
+
+    if not isinstance(exc, InputError):
+        return ""
+    ctx = exc.context
+    if exc.code is Code.RENDER_KEY:
+        env = ctx.get("env_var", "FAL_KEY")
+        return f"; run `sora-tui keys set {ctx.get('key', 'fal')}` or export {env}, or use --model preview to render offline"
+    if exc.code is Code.OVER_BUDGET:
+        return "; raise --max-cost, use fewer or shorter segments, or a cheaper model"
+    if exc.code is Code.SEGMENT_FILE:
+        return f"; run `sora-tui redo {ctx.get('job')} --from {ctx.get('index')}` to render it again"
+    if exc.code is Code.JOB_NOT_FOUND:
+        return "; see `sora-tui history`"
+    if exc.code is Code.BAD_IMAGE:
+        return "; give a PNG or JPEG picture"
+    return ""
 
 
 def _console(stderr: bool = False):
@@ -272,11 +300,13 @@ def print_seams(job: Job, out) -> None:
 
 
 def print_plan(engine: Engine, plan: Plan, out) -> None:
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     spec = engine.catalog.get(plan.model)
     audio = spec.has_audio(plan.audio)
-    table = Table(title=f"Plan: {plan.prompt[:70]}", title_justify="left", show_lines=True)
+    table = Table(title=Text(f"Plan: {plan.prompt[:70]}"), title_justify="left", show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("title")
     table.add_column("s", justify="right")
@@ -284,7 +314,7 @@ def print_plan(engine: Engine, plan: Plan, out) -> None:
     table.add_column("cost", justify="right")
     for i, seg in enumerate(plan.segments, 1):
         cost = spec.segment_cost(seg.seconds, plan.resolution, audio)
-        table.add_row(str(i), seg.title, str(seg.seconds), seg.prompt, f"${cost:.2f}")
+        table.add_row(str(i), Text(seg.title), str(seg.seconds), Text(seg.prompt), f"${cost:.2f}")
     out.print(table)
     out.print(
         f"[b]{len(plan.segments)} segments, {plan.total_seconds} s[/b] on {spec.name} "
@@ -294,7 +324,7 @@ def print_plan(engine: Engine, plan: Plan, out) -> None:
     from .core.finish.narration import check_plan
 
     for issue in check_plan(plan):
-        out.print(f"[yellow]narration too long:[/yellow] {issue}", markup=True, highlight=False)
+        out.print(f"[yellow]narration too long:[/yellow] {escape(str(issue))}", markup=True, highlight=False)
 
 
 def _confirm(question: str) -> bool:
@@ -364,7 +394,7 @@ class ProgressView:
             elif isinstance(event, m.JoinProgress):
                 self.progress.update(self.tasks[0], completed=event.fraction, state="joining")
             elif isinstance(event, m.LogLine) and event.level in ("warning", "error"):
-                self.progress.console.print(f"[yellow]{event.message}[/yellow]")
+                self.progress.console.print(event.message, style="yellow", markup=False)
             return
         if self.quiet:
             return
@@ -398,6 +428,10 @@ def _request(engine: Engine, args: argparse.Namespace):
     if args.colour_reference:
         seams.colour_reference = engine.check_reference_image(args.colour_reference)
     seams.validate("--")
+    if args.start_image:
+        from .core.jobfiles import check_image_file
+
+        check_image_file(args.start_image)  # decoded: random bytes named .png are refused here (exit 2)
     return engine.resolve(
         Request(
             prompt=args.prompt,
@@ -416,10 +450,12 @@ def _request(engine: Engine, args: argparse.Namespace):
     )
 
 
-async def _make_plan(engine: Engine, args: argparse.Namespace) -> Plan:
+async def _make_plan(engine: Engine, args: argparse.Namespace, render: bool = True) -> Plan:
     from .core.planner.base import PlannerError
 
     req = _request(engine, args)
+    if render:  # before planning: an openai plan costs money, and the render would be refused
+        engine.check_render_key(req.model)
     try:
         return await engine.plan(req)
     except PlannerError as exc:
@@ -427,14 +463,20 @@ async def _make_plan(engine: Engine, args: argparse.Namespace) -> Plan:
 
 
 async def cmd_plan(engine: Engine, args: argparse.Namespace) -> int:
-    plan = await _make_plan(engine, args)
+    from .core.models import InputError
+
+    plan = await _make_plan(engine, args, render=False)  # planning and estimates need no render key
     path = engine.save_plan_file(plan, args.plan_out)
     if args.json:
         print(json.dumps(plan.to_dict(), indent=2))
     else:
         out = _console()
         print_plan(engine, plan, out)
-        out.print(f"plan written to {path}; edit it, then `sora-tui render {path}`")
+        out.print(f"plan written to {path}; edit it, then `sora-tui render {path}`", markup=False, highlight=False)
+    try:
+        engine.check_render_key(plan.model)
+    except InputError as exc:
+        _err(f"note: rendering it needs a key — {exc.problem}{cli_advice(exc)}")
     return EXIT_OK
 
 
@@ -463,7 +505,7 @@ async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask
     if final.status is JobStatus.COMPLETED:
         if not args.json:
             _console().print(
-                f"[green]done[/green]: {final.output} ({final.duration_s:.1f} s, ${final.cost_usd:.2f}) — job {final.id}"
+                f"[green]done[/green]: {_x(final.output)} ({final.duration_s:.1f} s, ${final.cost_usd:.2f}) — job {final.id}"
             )
         if getattr(args, "music", None) or (final.plan is not None and final.plan.has_narration):
             from .cli_finish import finish_after_render
@@ -512,8 +554,10 @@ async def cmd_generate(engine: Engine, args: argparse.Namespace) -> int:
             )
     if args.plan_file:
         plan = engine.load_plan_file(args.plan_file)
+        if not args.plan_only:
+            engine.check_render_key(plan.model)
     else:
-        plan = await _make_plan(engine, args)
+        plan = await _make_plan(engine, args, render=not args.plan_only)
     cost = engine.estimate(plan)
     if args.max_cost is not None and cost > args.max_cost + 1e-9:
         from .core.models import InputError
@@ -532,6 +576,7 @@ async def cmd_generate(engine: Engine, args: argparse.Namespace) -> int:
 
 async def cmd_render(engine: Engine, args: argparse.Namespace) -> int:
     plan = engine.load_plan_file(args.plan_file)
+    engine.check_render_key(plan.model)
     if not args.json:
         print_plan(engine, plan, _console())
     job = engine.create_job(plan)
@@ -545,7 +590,7 @@ async def cmd_resume(engine: Engine, args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(job_summary(engine, job), indent=2))
         else:
-            _console().print(f"job {job.id} is already complete: {job.output}")
+            _console().print(f"job {job.id} is already complete: {job.output}", markup=False)
         return EXIT_OK
     return await _render_job(engine, job, args, ask=False)
 
@@ -573,7 +618,7 @@ def _print_keyframes(engine: Engine, job: Job) -> None:
     out = _console()
     out.print(f"[b]keyframes of job {job.id}[/b] (review them before any video is paid for):")
     for kf in engine.store.keyframes(job.id):
-        out.print(f"  {kf.index:>2}  {kf.status:<8} {kf.file or '—'}  [dim]{kf.source}[/dim]", highlight=False)
+        out.print(f"  {kf.index:>2}  {kf.status:<8} {_x(kf.file or '—')}  [dim]{kf.source}[/dim]", highlight=False)
     out.print(
         f"change one: `sora-tui keyframes {job.id} --regenerate K [--prompt TEXT]` or "
         f"`--replace K IMAGE`; render the videos: `sora-tui resume {job.id}`"
@@ -609,8 +654,12 @@ async def cmd_keyframes(engine: Engine, args: argparse.Namespace) -> int:
 def cmd_history(engine: Engine, args: argparse.Namespace) -> int:
     import time
 
+    from .core.models import InputError, JobStatus
     from .core.runner import live_status
 
+    statuses = [str(s) for s in JobStatus] + ["interrupted"]
+    if args.status and args.status not in statuses:
+        raise InputError("--status", f"unknown status {args.status!r}", statuses)
     if args.status == "interrupted":  # not a stored status: working jobs that nothing holds
         jobs = [j for j in engine.store.list_jobs(search=args.search) if live_status(j) == "interrupted"]
     else:
@@ -622,22 +671,53 @@ def cmd_history(engine: Engine, args: argparse.Namespace) -> int:
             )
         )
         return EXIT_OK
+    if not jobs:
+        if args.search or args.status:
+            print(
+                "no job matches "
+                + " and ".join(
+                    f
+                    for f in (f"{args.search!r}" if args.search else "", f"status {args.status}" if args.status else "")
+                    if f
+                )
+            )
+        else:
+            print('no jobs yet: `sora-tui generate "..."` makes one')
+        return EXIT_OK
+    if not sys.stdout.isatty():  # piped: one tab-separated line per job, nothing cut
+        print("job\tdate\tstatus\tmodel\tduration\tcost\tprompt")
+        for j in jobs:
+            cells = [
+                j.id,
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at)),
+                live_status(j),
+                j.model,
+                f"{j.duration_s:.1f} s" if j.duration_s else "",
+                f"${j.cost_usd:.2f}",
+                " ".join(j.prompt.split()),
+            ]
+            print("\t".join(cells))
+        return EXIT_OK
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="History")
-    for col in ("job", "date", "status", "model", "duration", "cost", "prompt"):
-        table.add_column(col)
+    table.add_column("job", no_wrap=True, min_width=max(len(j.id) for j in jobs))
+    for col in ("date", "status", "model", "duration", "cost"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("prompt", overflow="ellipsis", no_wrap=True, ratio=1)
     for j in jobs:
-        table.add_row(
+        cells = (
             j.id,
             time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at)),
             live_status(j),
             j.model,
             f"{j.duration_s:.1f} s" if j.duration_s else "",
             f"${j.cost_usd:.2f}",
-            j.prompt[:50],
+            " ".join(j.prompt.split()),
         )
-    _console().print(table if jobs else 'no jobs yet: `sora-tui generate "..."` makes one')
+        table.add_row(*(Text(c) for c in cells))  # outside text: never parsed as markup
+    _console().print(table)
     return EXIT_OK
 
 
@@ -667,15 +747,16 @@ def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
     runner = summary["runner"]
     held = f" (process {runner['pid']} on {runner['host']})" if runner else ""
     out.print(f"[b]job {job.id}[/b] — {summary['status']}{held} — {job.model}, {job.mode} mode")
-    out.print(f"prompt: {job.prompt}")
+    out.print(f"prompt: {job.prompt}", markup=False)
     if job.plan:
         print_plan(engine, job.plan, out)
     for s in summary["segments"]:
         seg = engine.store.segment(job.id, s["index"])
         out.print(
-            f"  segment {seg.index:>2}: {s['status']:<11} {seg.file or ''} {('— ' + seg.error) if seg.error else ''}"
+            f"  segment {seg.index:>2}: {s['status']:<11} {seg.file or ''} {('— ' + seg.error) if seg.error else ''}",
+            markup=False,
         )
-    out.print(f"output: {job.output or '—'}   cost: ${job.cost_usd:.2f}   folder: {job.folder}")
+    out.print(f"output: {job.output or '—'}   cost: ${job.cost_usd:.2f}   folder: {job.folder}", markup=False)
     print_seams(job, out)
     from .core.finish.stage import describe_outputs
 
@@ -685,7 +766,7 @@ def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
     for line in describe_outputs(engine.store.outputs(job.id, include_removed=True)):
         out.print(f"  {line}", markup=False)
     if job.error:
-        out.print(f"[red]error:[/red] {job.error}")
+        out.print(f"[red]error:[/red] {_x(job.error)}")
     out.print("[b]log[/b]")
     for r in engine.store.logs(job.id, tail=30):
         out.print(f"  {r.level:<7} {r.message}", markup=False)
@@ -947,7 +1028,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return asyncio.run(_dispatch(args))
     except (InputError, CliError) as exc:
-        _err(str(exc))
+        _err(str(exc) + cli_advice(exc))
         return EXIT_INPUT
     except KeyboardInterrupt:
         _err("interrupted; finished segments are kept — `sora-tui resume last` continues")

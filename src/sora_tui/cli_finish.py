@@ -157,9 +157,13 @@ async def cmd_finish(engine: Engine, args: argparse.Namespace) -> int:
         out = _console()
         if result.placeholder_voice:
             out.print(f"[yellow]note:[/yellow] {PlaceholderTTS.LABEL}")
-        out.print(f"[green]finished[/green] v{result.version}: {result.path}")
+        from rich.markup import escape
+
+        out.print(f"[green]finished[/green] v{result.version}: {escape(str(result.path))}")
         if result.srt:
-            out.print(f"subtitles: {result.srt} and {result.vtt} ({len(result.cues)} cues; also a soft track)")
+            out.print(
+                f"subtitles: {result.srt} and {result.vtt} ({len(result.cues)} cues; also a soft track)", markup=False
+            )
     return EXIT_OK
 
 
@@ -191,7 +195,9 @@ async def cmd_export(engine: Engine, args: argparse.Namespace) -> int:
     else:
         out = _console()
         for r in rows:
-            out.print(f"[green]{r['preset']}[/green]: {r['path']} ({human_size(r['size_bytes'])}, {r['seconds']} s)")
+            out.print(
+                f"[green]{r['preset']}[/green]: {_escape(r['path'])} ({human_size(r['size_bytes'])}, {r['seconds']} s)"
+            )
     return EXIT_OK
 
 
@@ -293,3 +299,9 @@ async def finish_after_render(engine: Engine, job: Any, args: argparse.Namespace
 
 ASYNC_HANDLERS = {"finish": cmd_finish, "export": cmd_export}
 SYNC_HANDLERS = {"meta": cmd_meta, "clean": cmd_clean}
+
+
+def _escape(value: object) -> str:
+    from rich.markup import escape
+
+    return escape(str(value))

@@ -575,9 +575,9 @@ def resolve_request(req: Request, catalog: Catalog) -> Request:
     if req.planner not in ("offline", "openai"):
         raise InputError("planner", f"unknown planner {req.planner!r}", ["offline", "openai"])
     if req.start_image is not None:
-        path = Path(req.start_image).expanduser()
-        if not path.is_file():
-            raise InputError("start_image", f"{req.start_image} is not a readable file")
+        from .jobfiles import check_image_file
+
+        check_image_file(req.start_image, decode=False)  # the signature here; CLI and Plan decode it too
     if req.max_cost is not None and req.max_cost < 0:
         raise InputError("max_cost", "must be zero or more (USD)")
     return Request(

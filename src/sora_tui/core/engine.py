@@ -18,7 +18,6 @@ import random
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from .catalog import (
     Catalog,
@@ -31,10 +30,23 @@ from .catalog import (
     resolve_request,
     validate_plan,
 )
-from .errors import JobFailed
+from .errors import Code, JobFailed
 from .jobfiles import fit_image, write_json_atomic
 from .keys import get_key, known_secrets, redact
-from .models import Event, InputError, Job, JobStatus, Mode, Plan, Request, SeamSettings, Segment, SegmentStatus
+from .models import (
+    Event,
+    InputError,
+    Job,
+    JobStatus,
+    Mode,
+    Plan,
+    Request,
+    SeamSettings,
+    Segment,
+    SegmentPlan,
+    SegmentStatus,
+)
+from .plans import keep_lengths, planner_for, request_for
 from .providers.base import Provider
 from .run import EventSink, JobRun, RunControl, job_spent
 from .runner import CancelQuote, EventLog, InFlight, Lease, holder, refusal, watch_stop
@@ -73,14 +85,18 @@ class Engine:
     def resolve(self, req: Request) -> Request:
         resolved = resolve_request(req, self.catalog)
         resolved.narration = req.narration  # the finishing stage's request field (not the catalog's)
-        spec = self.catalog.get(resolved.model)
-        if spec.provider == "fal" and not self.has_key("fal"):
+        return resolved
+
+    def check_render_key(self, model: str) -> None:
+        """Rendering ``model`` needs its service's key (planning and estimates do not)."""
+        spec = self.catalog.get(model)
+        if spec.provider == "fal" and self._provider_factory is None and not self.has_key("fal"):
             raise InputError(
                 "model",
-                f"{spec.id} runs on fal.ai and no fal key is set; run `sora-tui keys set fal` or export FAL_KEY, "
-                "or use --model preview to render offline",
+                f"{spec.id} renders on fal.ai and no fal key is set",
+                code=Code.RENDER_KEY,
+                context={"model": spec.id, "key": "fal", "env_var": "FAL_KEY"},
             )
-        return resolved
 
     def provider(self, spec: ModelSpec) -> Provider:
         if spec.provider not in self._providers:
@@ -102,7 +118,7 @@ class Engine:
         if spec.provider == "fal":
             key = get_key("fal", self.env)
             if not key.present:
-                raise InputError("fal key", "not set; run `sora-tui keys set fal` or export FAL_KEY")
+                self.check_render_key(spec.id)
             from .providers.fal import FalProvider  # type: ignore[import-not-found]
 
             return FalProvider(key.value or "", self.settings)
@@ -122,17 +138,22 @@ class Engine:
     # --- planning -----------------------------------------------------------------
 
     async def plan(self, req: Request) -> Plan:
-        from .planner.base import get_planner
-
         spec = self.catalog.get(req.model)
-        kwargs: dict[str, Any] = {}
-        if req.planner == "openai":
-            kwargs = {"settings": self.settings, "env": self.env}
-        planner = get_planner(req.planner, **kwargs)
+        planner = planner_for(req.planner, self.settings, self.env)
         plan = fit_plan(await planner.plan(req, spec), self.catalog)
         plan.seams = req.seams or self.default_seam_settings()
         plan.seams.validate()
+        plan.max_cost = req.max_cost
         return plan
+
+    async def replan_segment(self, plan: Plan, index: int) -> SegmentPlan:
+        """A new version of segment ``index`` (1-based) from the planner the plan names."""
+        planner = planner_for(plan.planner, self.settings, self.env)
+        return await planner.replan_segment(plan, index, self.catalog.get(plan.model))
+
+    async def replan(self, plan: Plan) -> Plan:
+        """Every segment planned again; the lengths, cap and seams the user chose stay."""
+        return keep_lengths(await self.plan(request_for(plan)), plan)
 
     def default_seam_settings(self) -> SeamSettings:
         s = self.settings
@@ -231,7 +252,17 @@ class Engine:
     def _job(self, job_id: str) -> Job:
         job = self.store.find_job(job_id)
         if job is None:
-            raise InputError("job", f"no job {job_id!r} in the history; see `sora-tui history`")
+            matches = [j.id for j in self.store.list_jobs(search=job_id) if j.id.startswith(job_id)]
+            if len(matches) > 1:
+                raise InputError(
+                    "job",
+                    f"{job_id!r} matches {len(matches)} jobs: {', '.join(matches[:10])}; give more of the id",
+                    code=Code.JOB_AMBIGUOUS,
+                    context={"ref": job_id, "matches": matches},
+                )
+            raise InputError(
+                "job", f"no job {job_id!r} in the history", code=Code.JOB_NOT_FOUND, context={"ref": job_id}
+            )
         return job
 
     def find_job(self, ref: str) -> Job:
@@ -365,6 +396,8 @@ class Engine:
             raise InputError("job", f"{job.id} is already running")
         if job.status is JobStatus.COMPLETED and job.output and Path(job.output).exists():
             return job
+        if max_cost is None and job.plan is not None:
+            max_cost = job.plan.max_cost  # the cap saved with the plan (the studio's budget field)
         # one run of a job at a time, across processes: a second one refuses with the holder's name
         with Lease(job.job_dir, job.id):
             job = self._job(job_id)  # as the previous holder left it

@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .models import InputError
+from .errors import Code, InputError
+
+IMAGE_KINDS = "PNG, JPEG, WebP or BMP"
 
 
 def seg_name(index: int, suffix: str = ".mp4") -> str:
@@ -33,6 +35,73 @@ def check_output_path(output: str | Path) -> Path:
     if out.suffix.lower() not in (".mp4", ".mov", ".m4v"):
         raise InputError("output", f"{out.name} must end in .mp4", [".mp4", ".mov", ".m4v"])
     return out.resolve()
+
+
+def check_folder_writable(folder: str | Path, field: str = "output_dir") -> Path:
+    """A folder finished videos can be written to; raises InputError naming what to change."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise InputError(field, f"{path} is not a folder; create it or leave this empty", code=Code.NOT_WRITABLE)
+    probe = path / f".sora-tui-write-test-{os.getpid()}"
+    try:  # a real write: permissions, read-only mounts and full quotas all show here (root included)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(
+            field,
+            f"{path} is not writable ({exc.strerror}); choose a folder you can write to",
+            code=Code.NOT_WRITABLE,
+            context={"path": str(path)},
+        ) from None
+    return path
+
+
+def _image_kind(head: bytes) -> str | None:
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head.startswith(b"BM"):
+        return "BMP"
+    return None
+
+
+def image_problem(path: str | Path, decode: bool = False) -> str | None:
+    """Why ``path`` cannot be used as a picture (None when it can).
+
+    Without ``decode`` only the file's signature is read (cheap enough for a form that checks
+    as the user types); with it the whole picture is decoded, as rendering will.
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        return f"{p} does not exist"
+    if p.is_dir():
+        return f"{p} is a folder; give an image file"
+    try:
+        with p.open("rb") as f:
+            head = f.read(16)
+    except OSError as exc:
+        return f"{p} is not a readable file ({exc.strerror})"
+    if _image_kind(head) is None:
+        return f"{p.name} is not a {IMAGE_KINDS} image"
+    if decode:
+        from . import media
+
+        try:
+            media.read_image(p)
+        except (media.MediaError, OSError) as exc:
+            return f"{p.name} cannot be decoded as an image ({exc})"
+    return None
+
+
+def check_image_file(path: str | Path, field: str = "start_image", decode: bool = True) -> str:
+    """``path`` as an absolute path to a readable picture; raises InputError (code bad_image)."""
+    problem = image_problem(path, decode)
+    if problem is not None:
+        raise InputError(field, problem, code=Code.BAD_IMAGE, context={"path": str(path)})
+    return str(Path(path).expanduser().resolve())
 
 
 def fit_image(src: Path, dest: Path, width: int, height: int) -> Path:

@@ -12,21 +12,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError as InputError  # re-exported: the engine raises it everywhere
+
 PLAN_VERSION = 1
 MIN_SEGMENTS = 1
 MAX_SEGMENTS = 60
-
-
-class InputError(ValueError):
-    """Bad input a user can fix: names the field and, where known, the allowed values."""
-
-    def __init__(self, field: str, message: str, allowed: list[Any] | None = None) -> None:
-        self.field = field
-        self.allowed = allowed
-        text = f"{field}: {message}"
-        if allowed:
-            text += " (allowed: " + ", ".join(str(a) for a in allowed) + ")"
-        super().__init__(text)
 
 
 class JobStatus(enum.StrEnum):
@@ -208,6 +198,7 @@ class Plan:
     seams: SeamSettings = field(default_factory=SeamSettings)
     version: int = PLAN_VERSION
     metadata: Metadata = field(default_factory=Metadata)
+    max_cost: float | None = None  # budget cap in USD for rendering this plan (None: no cap)
 
     @property
     def has_narration(self) -> bool:
@@ -239,6 +230,7 @@ class Plan:
             "keyframes": list(self.keyframes),
             "seams": self.seams.to_dict(),
             **({"metadata": self.metadata.to_dict()} if self.metadata else {}),
+            **({"max_cost": self.max_cost} if self.max_cost is not None else {}),
         }
 
     @classmethod
@@ -286,6 +278,11 @@ class Plan:
         start_image = data.get("start_image")
         if start_image is not None and not isinstance(start_image, str):
             raise InputError("plan.start_image", "must be a path or null")
+        max_cost = data.get("max_cost")
+        if max_cost is not None and (isinstance(max_cost, bool) or not isinstance(max_cost, int | float)):
+            raise InputError("plan.max_cost", "must be a number of dollars or null")
+        if max_cost is not None and max_cost < 0:
+            raise InputError("plan.max_cost", f"{max_cost} is negative; give a cap of 0 or more dollars")
         return cls(
             prompt=req_str("prompt"),
             model=req_str("model"),
@@ -299,6 +296,7 @@ class Plan:
             planner=str(data.get("planner") or "offline"),
             seams=SeamSettings.from_dict(data.get("seams")),
             metadata=Metadata.from_dict(data.get("metadata")),
+            max_cost=None if max_cost is None else float(max_cost),
         )
 
 

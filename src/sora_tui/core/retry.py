@@ -41,15 +41,15 @@ async def with_retries(run: JobRun, call: Callable[[], Awaitable[T]], idx: int, 
         except ContentPolicyError as exc:
             if not segment:
                 raise JobFailed(
-                    f"{what} was refused by the image model's content policy: {exc}. Edit its description "
-                    f"(plan screen or {run.dir / 'plan.json'}) and regenerate it"
+                    f"{what} was refused by the image model's content policy: {exc}. Change its description "
+                    "and regenerate it"
                 ) from None
             prompt = run.store.segment(run.job.id, idx).prompt
             excerpt = prompt[:80] + ("…" if len(prompt) > 80 else "")
             run.set_segment(idx, SegmentStatus.FAILED, "content policy", error=str(exc), **FORGET_REQUEST)
             raise JobFailed(
                 f"segment {idx} was refused by {run.spec.name}'s content policy: {exc}. "
-                f'Prompt: "{excerpt}". Edit segment {idx} (in the plan screen, or in {run.dir / "plan.json"}) '
+                f'Prompt: "{excerpt}". Edit segment {idx} in {run.dir / "plan.json"} '
                 f"and run `sora-tui redo {run.job.id} --from {idx}`"
             ) from None
         except AuthError as exc:

@@ -4,6 +4,7 @@ the budget, cancellation and the join. The engine starts it; the retry policy is
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import time
@@ -12,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .catalog import frame_size, keyframe_count, plan_segment_cost
-from .errors import DiskFull, JobCancelled, JobFailed
+from .catalog import frame_size, plan_segment_cost
+from .errors import Code, DiskFull, JobCancelled, JobFailed
 from .jobfiles import fit_image, seg_name, write_json_atomic
 from .models import (
     CostUpdate,
@@ -33,6 +34,7 @@ from .models import (
     SegmentStatus,
     SegmentStatusChanged,
 )
+from .plans import remaining_cost
 from .providers.base import (
     AuthError,
     BadResult,
@@ -51,6 +53,8 @@ from .store import Keyframe, Store
 
 if TYPE_CHECKING:
     from .engine import Engine
+
+logger = logging.getLogger(__name__)
 
 EventSink = Callable[[Event], None]
 T = TypeVar("T")
@@ -108,8 +112,8 @@ class JobRun:
         if self.on_event is not None:
             try:
                 self.on_event(event)
-            except Exception:  # a broken listener must not kill a paid render
-                pass
+            except Exception:  # a broken listener must not kill a paid render, nor hide its bug
+                logger.exception("event listener failed on %s of job %s", type(event).__name__, self.job.id)
 
     def log(self, message: str, level: str = "info", index: int | None = None) -> None:
         message = self.engine.log(self.job.id, message, level, index)
@@ -198,6 +202,7 @@ class JobRun:
 
         if self.output_arg:
             self.output = check_output_path(self.output_arg)
+        self.engine.check_render_key(self.spec.id)
         self.engine.provider(self.spec)
         self.check_budget()
         await self.verify_done_segments()
@@ -205,21 +210,16 @@ class JobRun:
     def check_budget(self) -> None:
         if self.max_cost is None:
             return
-        remaining = sum(
-            plan_segment_cost(self.plan, self.spec, s.index, s.seconds)
-            for s in self.store.segments(self.job.id)
-            if s.status is not SegmentStatus.DONE and not s.request_id
+        left = remaining_cost(
+            self.plan, self.engine.catalog, self.store.segments(self.job.id), self.store.keyframes(self.job.id)
         )
-        if self.plan.mode is Mode.KEYFRAMES:
-            done = sum(1 for k in self.store.keyframes(self.job.id) if k.status == "done")
-            missing = max(0, keyframe_count(self.plan) - done)
-            remaining += missing * self.engine.catalog.image_model_for(self.spec).price_per_image
-        total = self.spent() + remaining
+        total = self.spent() + left.total
         if total > self.max_cost + 1e-9:
             raise InputError(
                 "max_cost",
-                f"this job would cost ${total:.2f}, over the cap of ${self.max_cost:.2f}; "
-                "raise --max-cost, use fewer or shorter segments, or a cheaper model",
+                f"this job would cost ${total:.2f}, over the cap of ${self.max_cost:.2f}",
+                code=Code.OVER_BUDGET,
+                context={"total": round(total, 4), "cap": self.max_cost, "job": self.job.id},
             )
 
     async def verify_done_segments(self) -> None:
@@ -235,8 +235,9 @@ class JobRun:
             except (media.MediaError, OSError) as exc:
                 raise InputError(
                     f"segment {seg.index}",
-                    f"file {path} is missing or corrupt ({exc}); "
-                    f"run `sora-tui redo {self.job.id} --from {seg.index}` to render it again",
+                    f"file {path} is missing or corrupt ({exc})",
+                    code=Code.SEGMENT_FILE,
+                    context={"job": self.job.id, "index": seg.index},
                 ) from None
 
     def check_cancel(self) -> None:

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import statistics
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -194,6 +195,12 @@ def _cache_key(path: Path, sent: Path | None) -> str:
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
 
 
+# numpy reads an .npy header with ast.literal_eval, and CPython 3.11 before 3.11.8 can fail with
+# "SystemError: AST constructor recursion depth mismatch" when two threads build ASTs at once
+# (gh-106905): the join analyses two segments in parallel, so cache reads take turns.
+_NPZ_LOCK = threading.Lock()
+
+
 def cache_path(video: Path) -> Path:
     return video.with_name(f".{video.stem}.seam.npz")
 
@@ -205,7 +212,7 @@ def load_cached(video: Path, sent: Path | None) -> SegmentAnalysis | None:
     if not p.exists():
         return None
     try:
-        with np.load(p, allow_pickle=False) as z:
+        with _NPZ_LOCK, np.load(p, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             if meta.get("key") != _cache_key(video, sent):
                 return None

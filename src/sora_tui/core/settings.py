@@ -172,3 +172,34 @@ def save_settings(settings: Settings, paths: Paths | None = None) -> Path:
     tmp.write_text("\n".join(lines) + "\n", "utf-8")
     os.replace(tmp, paths.settings_file)
     return paths.settings_file
+
+
+def update_settings_file(changes: dict[str, Any], paths: Paths | None = None) -> Path:
+    """Write ``changes`` into settings.toml, keeping what the file already says and nothing else.
+
+    Only the file's own values and the given changes are written: values that come from
+    environment overrides (``SORA_TUI_*``, ``OPENAI_BASE_URL``) never land in the file.
+    """
+    paths = paths or get_paths()
+    defaults = Settings()
+    unknown = sorted(set(changes) - set(Settings.field_names()))
+    if unknown:
+        raise InputError(unknown[0], "is not a setting", Settings.field_names())
+    current: dict[str, Any] = {}
+    if paths.settings_file.exists():
+        try:
+            raw = tomllib.loads(paths.settings_file.read_text("utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InputError(str(paths.settings_file), f"cannot read settings: {exc}") from None
+        current = {k: v for k, v in raw.items() if k in Settings.field_names()}
+    for name, value in changes.items():
+        current[name] = _coerce(name, value, getattr(defaults, name), "the settings form")
+    lines = ["# sora-tui settings; environment variables SORA_TUI_<NAME> override these."]
+    for name in Settings.field_names():
+        if name in current and current[name] != getattr(defaults, name):
+            lines.append(f"{name} = {_toml_value(current[name])}")
+    paths.config_dir.mkdir(parents=True, exist_ok=True)
+    tmp = paths.settings_file.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n", "utf-8")
+    os.replace(tmp, paths.settings_file)
+    return paths.settings_file

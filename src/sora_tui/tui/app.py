@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import events, work
 from textual.app import App
@@ -25,8 +25,9 @@ from textual.widgets import Input, TextArea
 from ..core import reach, runner
 from ..core.models import InputError, JobStatus, Mode, Plan, Request, SegmentStatus
 from . import messages as msg
+from .advice import explain, studio_words
 from .commands import SoraCommands
-from .format import money
+from .format import money, plural
 from .idle_gc import IdleCollector
 from .jobs import JobWatch
 from .live import LiveJob
@@ -48,10 +49,6 @@ if TYPE_CHECKING:
 UI_SWITCH_INTERVAL = 0.001  # seconds (CPython's default is 0.005)
 SWITCH_PAUSE = 0.005  # seconds: updates held back while a kept screen comes back (its resume handler runs)
 DELIVERY = "sora-tui:"  # prefix of the names of our browser deliveries (Textual's screenshots use others)
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 class SoraApp(App[int]):
@@ -177,6 +174,18 @@ class SoraApp(App[int]):
     def delay_update(self, delay: float = 0.05) -> None:
         super().delay_update(SWITCH_PAUSE if self._mounted_mode else delay)
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every toast is plain text: messages carry paths, prompts and provider errors, never markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     def freeze(self) -> None:
         """Stop cursor blinking on the current screen (stable snapshots and screenshots)."""
         for widget in self.screen.query("Input, TextArea"):
@@ -265,7 +274,7 @@ class SoraApp(App[int]):
         except InputError as exc:
             who = runner.holder(job.job_dir)
             if who is None:
-                self.notify(str(exc), severity="error", title="Not started")
+                self.notify(explain(exc), severity="error", title="Not started")
                 return
             # a runner holds it already (another window, a browser tab, the CLI): follow that one
             self.notify(f"{job_id} is rendering in {who.describe()}; following it.", title="Already running")
@@ -464,7 +473,7 @@ class SoraApp(App[int]):
         try:
             change()
         except InputError as exc:
-            self.notify(str(exc), severity="error", title=title)
+            self.notify(explain(exc), severity="error", title=title)
             return False
         self.jobs.reload(job_id)
         self.post_message(msg.JobsChanged(job_id))
@@ -658,7 +667,7 @@ class SoraApp(App[int]):
                 await into.load(plan)
             else:
                 self.open_plan(plan)
-            self.notify(f"Loaded {len(plan.segments)} segments from {value}")
+            self.notify(f"Loaded {plural(len(plan.segments), 'segment')} from {value}", markup=False)
 
         self.push_screen(AskModal("Load plan", "Path of a plan JSON file:", value=str(Path.cwd() / "plan.json")), done)
 
@@ -695,7 +704,8 @@ class SoraApp(App[int]):
                 title="Interrupted",
             )
         elif message.status == "failed":
-            self.notify(message.error or "the job failed", severity="error", title="Job stopped", timeout=10)
+            error = studio_words(message.error or "the job failed")
+            self.notify(error, severity="error", title="Job stopped", timeout=10)
 
 
 def create_app(

@@ -1,10 +1,16 @@
-"""Small text formatters shared by screens (no Textual)."""
+"""Small text formatters shared by screens (Rich text, no Textual)."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
+from rich.text import Text
+
+from ..core.catalog import Catalog
+from ..core.errors import InputError
 from ..core.models import JobStatus, SegmentStatus
+from ..core.plans import remaining_cost, videos_started
 
 STATUS_ICON = {
     SegmentStatus.PENDING: "·",
@@ -100,3 +106,43 @@ def date(ts: float | None, short: bool = False) -> str:
 def excerpt(text: str, width: int = 48) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 segment``, ``3 segments``, ``1 job``: never ``1 segments`` or ``1 job(s)``."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
+RENDERING = (JobStatus.GENERATING, JobStatus.JOINING, JobStatus.COMPLETED)
+
+
+def review_money(catalog: Catalog, live: Any) -> Text:
+    """The keyframe review's money lines: images made and spent, what the videos will cost."""
+    plan = live.job.plan
+    spec = catalog.get(plan.model)
+    try:
+        image_name = catalog.image_model_for(spec).name
+    except InputError:
+        image_name = "image model"
+    kfs = live.keyframes
+    made = sum(1 for k in kfs.values() if k.status == "done")
+    spent = sum(k.cost_usd for k in kfs.values())
+    left = remaining_cost(plan, catalog, live.segments.values(), kfs.values())
+    out = Text.assemble(
+        ("◆ Keyframes", "bold"), f" {made}/{len(kfs)} ready · {money(spent)} spent on images ({image_name})"
+    )
+    if left.images:
+        out.append(f" · {money(left.images)} more for the rest")
+    out.append("\n")
+    if live.job.status is JobStatus.COMPLETED:
+        out.append("✓ Videos rendered", "bold green").append(" — the job is complete (F3 shows it on the board)")
+    elif (videos_started(live.segments.values()) or live.job.status in RENDERING) and live.running:
+        out.append("▶ Videos rendering", "bold").append(" — F3 shows them on the board")
+    else:
+        seconds = sorted({s.seconds for s in live.segments.values() if s.status is not SegmentStatus.DONE})
+        each = f"{seconds[0]} s" if len(seconds) == 1 else "various lengths"
+        out.append("▶ Videos: ", "bold").append("nothing paid for yet", "bold green")
+        out.append(f" · {plural(left.videos_left, 'video')} × {each} on {spec.name} est. ")
+        out.append(money(left.videos), "bold").append(" · job total est. ")
+        out.append(money(spent + left.total), "bold")
+    return out

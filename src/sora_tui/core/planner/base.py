@@ -21,17 +21,9 @@ class Planner(abc.ABC):
 
     async def replan_segment(self, plan: Plan, index: int, spec: ModelSpec) -> SegmentPlan:
         """A new version of segment ``index`` (1-based) that fits between its neighbours."""
-        req = Request(
-            prompt=plan.prompt,
-            segments=len(plan.segments),
-            seconds=plan.segments[index - 1].seconds,
-            model=plan.model,
-            resolution=plan.resolution,
-            aspect=plan.aspect,
-            mode=plan.mode,
-            audio=plan.audio,
-            narration=plan.has_narration,
-        )
+        from ..plans import request_for
+
+        req = request_for(plan, index)
         fresh = await self.plan(req, spec)
         new = fresh.segments[index - 1]
         new.seconds = plan.segments[index - 1].seconds

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import logging
 import math
 import os
 import subprocess
@@ -60,6 +61,8 @@ from .base import (
     RequestNotFound,
     Submission,
 )
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -770,8 +773,7 @@ class PreviewProvider(Provider):
             return
         if job.task is not None and not job.task.done():
             job.task.cancel()
-            with contextlib.suppress(BaseException):
-                await job.task
+            await _reap(job.task)
         for path in (job.path, self._record(sub.request_id)):
             with contextlib.suppress(OSError):
                 path.unlink()
@@ -794,8 +796,20 @@ class PreviewProvider(Provider):
         for task in tasks:
             task.cancel()
         for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+            await _reap(task)
+
+
+async def _reap(task: asyncio.Task[Any]) -> None:
+    """Wait for a task we cancelled. Its own CancelledError is expected; ours (the caller being
+    cancelled) and KeyboardInterrupt go on up; any other failure is logged with its traceback."""
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+    except Exception:
+        logger.exception("preview render task failed while being cancelled")
 
 
 def _copy_atomic(src: Path, dest: Path, progress: DownloadProgress | None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,6 +21,7 @@ from ...core.finish.export import PRESETS
 from ...core.finish.stage import Finisher, FinishOptions, describe_outputs
 from ...core.models import InputError
 from .. import messages as msg
+from ..advice import studio_words
 from ..widgets.footer import Footer
 
 if TYPE_CHECKING:
@@ -108,7 +110,7 @@ class ExportScreen(Screen):
 
     def show_outputs(self) -> None:
         lines = describe_outputs(self.app.engine.store.outputs(self.job_id, include_removed=True))
-        self.query_one("#outputs", Static).update("\n".join(lines) or "none yet", layout=True)
+        self.query_one("#outputs", Static).update(Text("\n".join(lines) or "none yet"), layout=True)
 
     def _busy(self) -> bool:
         if self.finisher is not None:
@@ -220,7 +222,7 @@ class ExportScreen(Screen):
 
     def on_finish_work_done(self, message: msg.FinishWorkDone) -> None:
         self.query_one("#stage", Label).update(
-            f"{message.what}: {'done' if message.error is None else message.error[:60]}"
+            Text(f"{message.what}: {'done' if message.error is None else studio_words(message.error)[:60]}")
         )
         if message.error is None:
             self.query_one("#progress", ProgressBar).update(progress=1.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -51,11 +52,27 @@ class HelpScreen(ModalScreen[None]):
             yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
+        self.fill()
+        self.query_one(DataTable).focus()
+
+    def on_resize(self) -> None:
+        self.fill()
+
+    def fill(self) -> None:
+        """One row per binding; the last column takes the width left and wraps, so nothing is cut."""
         table = self.query_one(DataTable)
-        table.add_columns("Screen", "Key", "Action", "What it does")
-        for row in binding_rows(self.app):
-            table.add_row(*row)
-        table.focus()
+        width = table.size.width or self.size.width
+        fixed = [("Screen", 11), ("Key", 10), ("Action", 14)]
+        rest = max(16, width - sum(w for _, w in fixed) - 2 * (len(fixed) + 1) - 2)
+        if getattr(self, "_filled_for", None) == rest:
+            return
+        self._filled_for = rest
+        table.clear(columns=True)
+        for name, w in fixed:
+            table.add_column(name, width=w)
+        table.add_column("What it does", width=rest)
+        for where, key, action, tip in binding_rows(self.app):
+            table.add_row(where, key, action, Text(tip), height=None)
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)

@@ -14,22 +14,16 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Label, RichLog, Select, Static
 from textual.widgets.data_table import RowDoesNotExist
 
-from ...core.finish.stage import describe_outputs
 from ...core.models import Job, JobStatus
 from .. import jobtext
 from .. import messages as msg
+from ..advice import studio_words
 from ..format import (
-    SEAM_STYLE,
-    SEGMENT_STATUS_STYLE,
-    STATUS_ICON,
-    date,
     duration,
     excerpt,
     money,
-    seam_details,
-    seam_label,
-    worst_seam,
 )
+from ..job_detail import job_detail
 from ..widgets.footer import Footer
 
 if TYPE_CHECKING:
@@ -47,6 +41,7 @@ class HistoryScreen(Screen):
         Binding("u", "duplicate", "Duplicate", id="history.duplicate", tooltip="Copy the plan into a new draft"),
         Binding("delete,x", "delete", "Delete", id="history.delete", tooltip="Delete the job (asks first)"),
         Binding("slash", "search", "Search", id="history.search", tooltip="Search prompts, ids and models"),
+        Binding("c", "copy_id", "Copy id", id="history.copy", tooltip="Copy the job id to the clipboard"),
         Binding("ctrl+o", "open", "Open video", id="history.open", tooltip="Open the finished video"),
         Binding("e", "export", "Finish/Export", id="history.export", tooltip="Narration, music, subtitles, exports"),
         Binding(
@@ -67,8 +62,8 @@ class HistoryScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="history-filters"):
-            yield Input(placeholder="search prompt, id or model  (/)", id="search")
-            yield Select(STATUS_FILTER, id="status-filter", allow_blank=False, value="")
+            yield Input(placeholder="search prompt, id or model  (/)", id="search", compact=True)
+            yield Select(STATUS_FILTER, id="status-filter", allow_blank=False, value="", compact=True)
         with Horizontal(id="history-body"):
             yield DataTable(id="jobs", cursor_type="row", zebra_stripes=True)
             with Vertical(id="detail"):
@@ -82,11 +77,12 @@ class HistoryScreen(Screen):
         self.sub_title = "History"
         self.app.jobs.subscribe(self)
         table = self.query_one(DataTable)
-        table.add_column("Date", key="date", width=11)
-        table.add_column("Prompt", key="prompt", width=22)
+        table.add_column("Job", key="job", width=22)
+        table.add_column("Prompt", key="prompt", width=20)
         table.add_column("Status", key="status", width=15)
         table.add_column("Length", key="length", width=6)
-        table.add_column("Cost", key="cost", width=7)
+        table.add_column("Spent", key="spent", width=7)
+        table.add_column("Est.", key="estimate", width=7)
         table.add_column("Model", key="model", width=12)
         self.reload()
         table.focus()
@@ -97,6 +93,9 @@ class HistoryScreen(Screen):
     def on_job_state_changed(self, message: msg.JobStateChanged) -> None:
         if self.is_current:
             self.reload()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width >= 150, "-wide")  # the detail beside the table, else below it
 
     # --- data -------------------------------------------------------------------------
 
@@ -115,12 +114,13 @@ class HistoryScreen(Screen):
         for job in self.jobs():
             length = job.duration_s if job.duration_s is not None else (job.plan.total_seconds if job.plan else None)
             cells = (
-                date(job.created_at, short=True),
-                excerpt(job.prompt, 22),
+                Text(job.id, style="bold"),
+                Text(excerpt(job.prompt, 20)),
                 jobtext.state(job),
                 duration(length),
-                money(job.cost_usd if job.cost_usd else job.estimated_cost_usd),
-                job.model,
+                money(job.cost_usd),
+                Text(money(job.estimated_cost_usd), style="dim"),
+                Text(job.model),
             )
             rows.append((job.id, cells))
         if rows != self._rows:
@@ -149,62 +149,15 @@ class HistoryScreen(Screen):
         store = self.app.engine.store
         job = store.get_job(job_id) if job_id else None
         if job is None:
-            self._show(text, "No jobs yet: press F2 to make one." if job_id is None else "")
+            self._show(text, Text(self.empty_text() if job_id is None else ""))
             self._show_log(log, None, [])
             return
-        out = Text()
-        out.append(f"{job.id}\n", "bold")
-        out.append_text(jobtext.state(job))
-        out.append(f" · {job.model} · {job.mode} · created {date(job.created_at)}\n")
-        out.append(f"cost {money(job.cost_usd)} (est. {money(job.estimated_cost_usd)})\n")
-        if job.output:
-            out.append("output ", "bold green")
-            out.append(f"{job.output}\n")
-        if job.error:
-            out.append(f"error {job.error}\n", "red")
-        meta = job.plan.metadata if job.plan else None
-        if meta:
-            out.append("title ", "bold")
-            out.append(f"{meta.title}  {' '.join(meta.hashtags)}\n")
-        for line in describe_outputs(store.outputs(job.id, include_removed=True)):
-            out.append(f"▸ {line}\n", "cyan")
-        keyframes = store.keyframes(job.id)
-        if keyframes:
-            made = sum(1 for k in keyframes if k.status == "done")
-            mine = sum(1 for k in keyframes if k.source == "user" and k.status == "done")
-            out.append(f"◆ keyframes {made}/{len(keyframes)} ready" + (f" ({mine} your image)" if mine else ""), "bold")
-            if job.status is JobStatus.AWAITING_REVIEW:
-                out.append(" · no video paid for yet · r reviews them")
-            out.append("\n")
-        out.append("\n")
-        out.append(job.prompt + "\n\n", "italic")
-        for seg in store.segments(job.id):
-            out.append(f"{STATUS_ICON.get(seg.status, '')} #{seg.index} ", SEGMENT_STATUS_STYLE.get(seg.status, ""))
-            out.append(f"{seg.title or '(untitled)'} · {seg.seconds}s · {seg.status}", "bold")
-            if seg.cost_usd:
-                out.append(f" · {money(seg.cost_usd)}")
-            out.append(f"\n   {excerpt(seg.prompt, 200)}\n", "dim")
-        seams = (job.seams or {}).get("seams") or []
-        if seams:
-            report = job.seams or {}
-            out.append("\nSeams", "bold")
-            out.append(
-                f" · {report.get('reencoded_frames')} of {report.get('frames')} frames re-encoded · "
-                f"sound {report.get('audio')}\n"
-            )
-            for seam in seams:
-                out.append(seam_label(seam), SEAM_STYLE.get(seam["verdict"], ""))
-                out.append(f"\n   {seam_details(seam)}\n", "dim")
-                for line in seam["reasons"]:
-                    out.append(f"   {line}\n", SEAM_STYLE.get(seam["verdict"], ""))
-            worst = worst_seam(job.seams)
-            if worst is not None:
-                out.append(f"   the board's r re-renders segment {worst['index'] + 1}\n", "dim")
+        out = job_detail(job, store)
         self._show(text, out)
         lines = []
         for rec in store.logs(job.id, tail=LOG_TAIL):
             prefix = f"[seg {rec.index}] " if rec.index is not None else ""
-            lines.append(f"{rec.level[:4]:4} {prefix}{rec.message}")
+            lines.append(f"{rec.level[:4]:4} {prefix}{studio_words(rec.message)}")
         self._show_log(log, job.id, lines)
 
     def _show(self, text: Static, content: str | Text) -> None:
@@ -256,6 +209,22 @@ class HistoryScreen(Screen):
         if job_id is None:
             self.notify("No job selected.", severity="warning")
         return job_id
+
+    def empty_text(self) -> str:
+        search = self.query_one("#search", Input).value.strip()
+        status = self.query_one("#status-filter", Select).value
+        if search or status:
+            return (
+                "No job matches the search"
+                + (f" {search!r}" if search else "")
+                + (f" with status {status}" if status else "")
+            )
+        return "No jobs yet: press F2 to make one."
+
+    def action_copy_id(self) -> None:
+        if job_id := self._need_job():
+            self.app.copy_to_clipboard(job_id)
+            self.notify(f"Job id {job_id} copied", markup=False)
 
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()

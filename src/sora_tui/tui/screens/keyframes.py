@@ -1,9 +1,5 @@
-"""Keyframe review: every boundary image of a keyframe-mode job, before any video is paid for.
-
-Regenerate a keyframe (with its description as edited here), use your own image
-instead, then render the videos. The money line says what the keyframes cost and
-what the videos will.
-"""
+"""Keyframe review: every boundary image of a keyframe-mode job, before any video is paid for
+(regenerate one with an edited description, use your own image, then render the videos)."""
 
 from __future__ import annotations
 
@@ -18,9 +14,11 @@ from textual.containers import Grid, Vertical
 from textual.screen import Screen
 from textual.widgets import Header, Label, Static, TextArea
 
-from ...core.models import InputError, JobStatus, SegmentStatus
+from ...core.jobfiles import image_problem
+from ...core.models import InputError, JobStatus
 from .. import messages as msg
-from ..format import JOB_STATUS_STYLE, duration, excerpt, money
+from ..advice import explain, studio_words
+from ..format import JOB_STATUS_STYLE, duration, excerpt, plural, review_money
 from ..live import LiveJob
 from ..widgets.footer import Footer
 from ..widgets.keyframe_card import KeyframeCard
@@ -30,56 +28,26 @@ from .modals import AskModal, ConfirmModal
 if TYPE_CHECKING:
     from ..app import SoraApp
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-
 
 def check_image_path(value: str) -> str | None:
     """Why ``value`` cannot be a keyframe image (None when it can)."""
-    if not value:
-        return "enter the path of a PNG or JPEG image"
-    path = Path(value).expanduser()
-    if not path.exists():
-        return f"{path} does not exist"
-    if path.is_dir():
-        return f"{path} is a folder; enter an image file"
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
-        return f"{path.name} is not an image ({', '.join(IMAGE_SUFFIXES)})"
-    return None
+    return image_problem(value) if value else "enter the path of a PNG or JPEG image"
+
+
+_REGENERATE = "Make the selected keyframe again, with its description as edited below"
+_RENDER = "Accept the keyframes and render the videos (shows the estimate first)"
+_BACK = "Close the review (the job waits; History → r reopens it)"
 
 
 class KeyframeScreen(Screen):
     BINDINGS = [
-        Binding(
-            "ctrl+g",
-            "regenerate",
-            "Regenerate",
-            id="keyframes.regenerate",
-            tooltip="Make the selected keyframe again, with its description as edited below",
-        ),
-        Binding(
-            "ctrl+o",
-            "replace",
-            "Use my image",
-            id="keyframes.replace",
-            tooltip="Replace the selected keyframe with an image file",
-        ),
-        Binding(
-            "ctrl+r",
-            "render",
-            "Render videos",
-            id="keyframes.render",
-            tooltip="Accept the keyframes and render the videos (shows the estimate first)",
-        ),
+        Binding("ctrl+g", "regenerate", "Regenerate", id="keyframes.regenerate", tooltip=_REGENERATE),
+        Binding("ctrl+o", "replace", "Use my image", id="keyframes.replace", tooltip="Use an image file instead"),
+        Binding("ctrl+r", "render", "Render videos", id="keyframes.render", tooltip=_RENDER),
         Binding("enter", "edit", "Edit text", id="keyframes.edit", tooltip="Edit the selected keyframe's description"),
         Binding("left", "select(-1)", "Prev", id="keyframes.prev", tooltip="Select the previous keyframe"),
         Binding("right", "select(1)", "Next", id="keyframes.next", tooltip="Select the next keyframe"),
-        Binding(
-            "escape",
-            "back",
-            "Back",
-            id="keyframes.back",
-            tooltip="Close the review (the job waits; History → r reopens it)",
-        ),
+        Binding("escape", "back", "Back", id="keyframes.back", tooltip=_BACK),
     ]
 
     app: SoraApp
@@ -150,68 +118,33 @@ class KeyframeScreen(Screen):
 
     def making(self) -> int | None:
         """The keyframe being made now (here, or by the job's first run), if any."""
-        if self.busy is not None:
-            return self.busy
         live = self.live
-        if live is None or not live.running:
-            return None
+        if self.busy is not None or live is None or not live.running:
+            return self.busy
         return next((k for k, kf in sorted(live.keyframes.items()) if kf.status != "done"), None)
 
     def update_summary(self) -> None:
         live = self.live
         if live is None:
             return
-        engine = self.app.engine
         job = live.job
-        spec = engine.catalog.get(job.model)
+        spec = self.app.engine.catalog.get(job.model)
         plan = job.plan
         n = len(live.segments)
         head = Text.assemble(
             (f"{job.status}", JOB_STATUS_STYLE.get(job.status, "")),
-            f"  {job.id}  ·  {spec.name} {plan.resolution if plan else ''}  ·  {n} segments  ·  "
+            f"  {job.id}  ·  {spec.name} {plan.resolution if plan else ''}  ·  {plural(n, 'segment')}  ·  "
             f"{duration(live.total_seconds)}\n",
             (excerpt(job.prompt, 110), "italic"),
         )
         self.query_one("#kf-summary", Static).update(head)
-        self.query_one("#kf-money", Static).update(self.money_text())
+        text = self.money_text()
+        if not live.running and live.job.status is not JobStatus.COMPLETED:
+            text.append("   (ctrl+r Render videos)", "dim")
+        self.query_one("#kf-money", Static).update(text)
 
-    def money_text(self) -> str:
-        live = self.live
-        assert live is not None
-        engine = self.app.engine
-        spec = engine.catalog.get(live.job.model)
-        try:
-            image = engine.catalog.image_model_for(spec)
-            image_name, price = image.name, image.price_per_image
-        except InputError:
-            image_name, price = "image model", 0.0
-        kfs = live.keyframes
-        made = sum(1 for k in kfs.values() if k.status == "done")
-        spent = sum(k.cost_usd for k in kfs.values())
-        todo = [s for s in live.segments.values() if s.status is not SegmentStatus.DONE]
-        resolution = live.job.plan.resolution if live.job.plan else ""
-        audio = spec.has_audio(live.job.plan.audio) if live.job.plan else False
-        videos = sum(spec.segment_cost(s.seconds, resolution, audio) for s in todo)
-        missing = (len(kfs) - made) * price
-        total = spent + missing + videos
-        lines = [f"[b $warning]◆ Keyframes[/] {made}/{len(kfs)} ready · {money(spent)} spent on images ({image_name})"]
-        if missing:
-            lines[0] += f" · {money(missing)} more for the rest"
-        video_started = any(
-            s.status is not SegmentStatus.PENDING or s.submits for s in live.segments.values()
-        ) or live.job.status in (JobStatus.GENERATING, JobStatus.JOINING, JobStatus.COMPLETED)
-        if live.job.status is JobStatus.COMPLETED:
-            lines.append("[b green]✓ Videos rendered[/] — the job is complete (F3 shows it on the board)")
-        elif video_started and live.running:
-            lines.append("[b]▶ Videos rendering[/] — F3 shows them on the board")
-        else:
-            seconds = sorted({s.seconds for s in todo})
-            each = f"{seconds[0]} s" if len(seconds) == 1 else "various lengths"
-            lines.append(
-                f"[b]▶ Videos:[/] [b $success]nothing paid for yet[/] · {len(todo)} × {each} on {spec.name} "
-                f"est. [b]{money(videos)}[/] · job total est. [b]{money(total)}[/]   [dim](ctrl+r Render videos)[/]"
-            )
-        return "\n".join(lines)
+    def money_text(self) -> Text:
+        return review_money(self.app.engine.catalog, self.live)
 
     def show_selected(self, load_text: bool = True) -> None:
         live = self.live
@@ -264,7 +197,8 @@ class KeyframeScreen(Screen):
     # --- actions --------------------------------------------------------------------------
 
     def _can_change(self) -> bool:
-        if self.job_id in self.app.engine.controls or self.busy is not None:
+        live = self.live
+        if self.busy is not None or (live is not None and live.running):
             self.notify("Wait until the keyframe being made is ready.", severity="warning")
             return False
         return True
@@ -289,16 +223,16 @@ class KeyframeScreen(Screen):
         try:
             await self.app.regenerate_keyframe(self.job_id, index, new_prompt)
         except InputError as exc:
-            error = str(exc)
+            error = explain(exc)
         except Exception as exc:  # provider errors: a message, never a traceback
-            error = f"{type(exc).__name__}: {exc}"
+            error = studio_words(f"{type(exc).__name__}: {exc}")
         finally:
             self.busy = None
         self.drafts.pop(index, None)
         self.redraw()
         if error:
             self.query_one("#kf-error", FieldError).show(error)
-            self.notify(error, severity="error", title=f"Keyframe {index} not made")
+            self.notify(error, severity="error", title=f"Keyframe {index} not made", markup=False)
             return
         n = len(live.segments) if live else 0
         later = (
@@ -319,10 +253,10 @@ class KeyframeScreen(Screen):
             problem = self.app.replace_keyframe(self.job_id, index, value)
             if problem:
                 self.query_one("#kf-error", FieldError).show(problem)
-                self.notify(problem, severity="error", title="Image not used")
+                self.notify(studio_words(problem), severity="error", title="Image not used", markup=False)
                 return
             self.query_one("#kf-error", FieldError).show("")
-            self.notify(f"Keyframe {index} is now {Path(value).name}", title="Keyframe")
+            self.notify(f"Keyframe {index} is now {Path(value).name}", title="Keyframe", markup=False)
             self.redraw()
 
         self.app.push_screen(
@@ -354,8 +288,7 @@ class KeyframeScreen(Screen):
         self.app.push_screen(
             ConfirmModal(
                 "Render the videos?",
-                self.money_text().replace("   [dim](ctrl+r Render videos)[/]", "")
-                + "\n\nThe segments render side by side, each between its two keyframes.",
+                self.money_text().append("\n\nThe segments render side by side, each between its two keyframes."),
                 yes="Render videos",
                 danger=False,
             ),

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from ...core.catalog import Catalog, keyframe_count
+from ...core.models import Mode, Plan
+from ..format import duration, money
 from ..widgets.request_form import FieldError
 
 
@@ -21,7 +25,7 @@ class ConfirmModal(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No", id="modal.no", tooltip="Keep things as they are"),
     ]
 
-    def __init__(self, title: str, message: str, yes: str = "Yes", danger: bool = True) -> None:
+    def __init__(self, title: str, message: str | Text, yes: str = "Yes", danger: bool = True) -> None:
         super().__init__()
         self.title_text = title
         self.message = message
@@ -44,6 +48,30 @@ class ConfirmModal(ModalScreen[bool]):
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)
+
+
+class ConfirmStart(ConfirmModal):
+    """Every paid start asks first, with the estimate, the cap and the sound setting."""
+
+    def __init__(self, plan: Plan, catalog: Catalog, cost: float) -> None:
+        """``cost``: the whole job's estimate (keyframe mode pays only the images now)."""
+        n = len(plan.segments)
+        spec = catalog.get(plan.model)
+        images = keyframe_count(plan)
+        now = images * catalog.image_model_for(spec).price_per_image if images else cost
+        cap = f"Budget cap {money(plan.max_cost)}." if plan.max_cost is not None else "No budget cap."
+        sound = "with sound" if spec.has_audio(plan.audio) else "silent"
+        body = Text.assemble(
+            f"{n} segment{'s' if n != 1 else ''} · {duration(plan.total_seconds)} on {spec.name} "
+            f"{plan.resolution} {plan.aspect}, {sound}.\nEstimated cost ",
+            (money(cost), "bold"),
+            f" (billed by {spec.provider}). {cap}",
+        )
+        if plan.mode is Mode.KEYFRAMES:
+            body.append("\nNow only the keyframe images are paid for (")
+            body.append(money(now), "bold").append("); you review them before any video.")
+        what = "make the keyframes for review" if plan.mode is Mode.KEYFRAMES else "render"
+        super().__init__(f"Start a paid job ({what})?", body, yes=f"Pay ~{money(now)}", danger=False)
 
 
 class AskModal(ModalScreen[str | None]):

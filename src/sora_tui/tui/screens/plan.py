@@ -4,21 +4,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
 from ...core.catalog import keyframe_count, validate_plan
-from ...core.models import InputError, Mode, Plan, Request
+from ...core.models import InputError, Mode, Plan
+from ..advice import explain
 from ..format import duration, money
 from ..widgets.footer import Footer
 from ..widgets.plan_editor import PlanEditor
+from ..widgets.plan_options import PlanOptions
 from ..widgets.request_form import FieldError
+from .modals import ConfirmModal, ConfirmStart
 
 if TYPE_CHECKING:
     from ..app import SoraApp
+
+
+WIDE = 160  # columns from which the prompt and the plan's totals sit beside the storyboard
 
 
 class PlanScreen(Screen):
@@ -41,7 +49,7 @@ class PlanScreen(Screen):
         Binding("ctrl+g", "replan_all", "Re-plan all", id="plan.replan_all", tooltip="Re-plan every segment"),
         Binding("ctrl+s", "save", "Save", id="plan.save", tooltip="Save the plan as JSON"),
         Binding("ctrl+l", "load", "Load", id="plan.load", tooltip="Load a plan JSON file"),
-        Binding("escape", "back", "Back", id="plan.back", tooltip="Back to the prompt (the plan is discarded)"),
+        Binding("escape", "back", "Back", id="plan.back", tooltip="Back to the prompt (asks before dropping edits)"),
     ]
 
     app: SoraApp
@@ -49,14 +57,22 @@ class PlanScreen(Screen):
     def __init__(self, plan: Plan, job_id: str | None = None) -> None:
         super().__init__()
         self.initial_plan = plan
+        self.shown: Plan | None = None  # the plan as last put on screen, to tell edits from it
         self.job_id = job_id
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="plan-summary")
-        yield FieldError(id="plan-error")
-        yield PlanEditor(self.app.engine.catalog, id="plan-editor")
+        with Horizontal(id="plan-body"):  # side by side on wide terminals (the prompt beside the storyboard)
+            with Vertical(id="plan-side"):
+                yield Static("", id="plan-summary")
+                yield PlanOptions(self.initial_plan, id="plan-options")
+                yield FieldError(id="plan-error")
+                yield Static(Text(self.initial_plan.prompt, style="italic"), id="plan-prompt")
+            yield PlanEditor(self.app.engine.catalog, id="plan-editor")
         yield Footer(compact=True)
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width >= WIDE, "-wide")
 
     async def on_mount(self) -> None:
         if self.keyframe_mode:
@@ -64,6 +80,7 @@ class PlanScreen(Screen):
         else:
             self.sub_title = "Plan — edit, then ctrl+r to render"
         await self.editor.load_plan(self.initial_plan, focus=1)
+        self.shown = self.to_plan()
 
     @property
     def keyframe_mode(self) -> bool:
@@ -85,7 +102,14 @@ class PlanScreen(Screen):
         return self.query_one(PlanEditor)
 
     def to_plan(self) -> Plan:
-        return self.editor.to_plan()
+        return self.query_one(PlanOptions).apply(self.editor.to_plan())
+
+    async def on_plan_options_changed(self, event: PlanOptions.Changed) -> None:
+        editor = self.editor
+        if event.audio and editor.has_plan and editor.to_plan().audio != self.to_plan().audio:
+            await editor.load_plan(self.to_plan(), focus=editor.current_index())  # segment prices change
+        else:
+            self.refresh_summary()
 
     def on_plan_editor_changed(self, event: PlanEditor.Changed) -> None:
         self.refresh_summary()
@@ -95,21 +119,28 @@ class PlanScreen(Screen):
         plan = self.to_plan()
         engine = self.app.engine
         spec = engine.catalog.get(plan.model)
+        self.query_one(PlanOptions).set_sound_available(spec.audio == "optional")
         try:
-            cost = engine.estimate(plan)
-        except Exception:
+            cost: float | None = engine.estimate(plan)
+        except InputError:
             cost = None
-        text = (
-            f"[b]{len(plan.segments)}[/] segments · [b]{duration(plan.total_seconds)}[/] · {spec.name} "
-            f"{plan.resolution} {plan.aspect} · {plan.mode} mode · estimate [b]{money(cost)}[/]"
-            + (f" · job {self.job_id}" if self.job_id else "")
+        n = len(plan.segments)
+        text = Text.assemble(
+            (f"{n}", "bold"),
+            f" segment{'s' if n != 1 else ''} · ",
+            (duration(plan.total_seconds), "bold"),
+            f" · {spec.name} {plan.resolution} {plan.aspect} · {plan.mode} mode · estimate ",
+            (money(cost), "bold"),
+            f" · job {self.job_id}" if self.job_id else "",
         )
+        if plan.max_cost is not None and cost is not None and cost > plan.max_cost + 1e-9:
+            text.append(f"  over the {money(plan.max_cost)} cap", "bold red")
         if plan.mode is Mode.KEYFRAMES:
             try:
                 image = engine.catalog.image_model_for(spec)
                 images = keyframe_count(plan) * image.price_per_image
-                text += (
-                    f"\n◆ {len(plan.segments) + 1} keyframes first ({image.name}, {money(images)}); "
+                text.append(
+                    f"\n◆ {n + 1} keyframes first ({image.name}, {money(images)}); "
                     f"you review them before any video is paid for (videos {money((cost or 0) - images)})"
                 )
             except InputError:
@@ -126,13 +157,15 @@ class PlanScreen(Screen):
         if blank is not None:
             self.notify(f"Keyframe {blank} has no description.", severity="error", title="Fix the plan")
             return None
+        if problem := self.query_one(PlanOptions).cap_problem():
+            error.show(problem)
+            return None
         try:
             validate_plan(plan, self.app.engine.catalog)
         except InputError as exc:
-            where = self.editor.show_error(exc)
-            if where is None:
-                error.show(str(exc))
-            self.notify(str(exc), severity="error", title="Fix the plan")
+            if self.editor.show_error(exc) is None:
+                error.show(explain(exc))
+            self.notify(explain(exc), severity="error", title="Fix the plan", markup=False)
             return None
         return plan
 
@@ -140,8 +173,30 @@ class PlanScreen(Screen):
 
     def action_render(self) -> None:
         plan = self.check()
-        if plan is not None:
+        if plan is None:
+            return
+        engine = self.app.engine
+        try:
+            engine.check_render_key(plan.model)
+        except InputError as exc:
+            self.notify(explain(exc), severity="error", title="Cannot render yet", markup=False)
+            return
+        cost = engine.estimate(plan)
+        if plan.max_cost is not None and cost > plan.max_cost + 1e-9:
+            self.query_one("#plan-error", FieldError).show(
+                f"The estimate {money(cost)} is over the budget cap of {money(plan.max_cost)}: raise the cap, "
+                "use fewer or shorter segments, or a cheaper model"
+            )
+            return
+        if cost <= 0:  # free (the offline preview): nothing to confirm
             self.app.render_plan(plan, self.job_id)
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.app.render_plan(plan, self.job_id)
+
+        self.app.push_screen(ConfirmStart(plan, engine.catalog, cost), answer)
 
     def action_make_keyframes(self) -> None:
         self.action_render()  # render_plan stops a keyframe-mode job for review before any video
@@ -182,45 +237,30 @@ class PlanScreen(Screen):
 
     @work(exclusive=True, group="replan", exit_on_error=False)
     async def action_replan_one(self) -> None:
-        from ...core.planner.base import get_planner
-
         index = self.editor.current_index()
-        plan = self.to_plan()
-        engine = self.app.engine
         try:
-            kwargs = {"settings": engine.settings, "env": engine.env} if plan.planner == "openai" else {}
-            planner = get_planner(plan.planner, **kwargs)
-            seg = await planner.replan_segment(plan, index, engine.catalog.get(plan.model))
-        except Exception as exc:
-            self.notify(str(exc), severity="error", title="Re-plan failed")
+            seg = await self.app.engine.replan_segment(self.to_plan(), index)
+        except InputError as exc:
+            self.notify(explain(exc), severity="error", title="Re-plan failed", markup=False)
+            return
+        except Exception as exc:  # planner errors (network, refusals) carry a message for the user
+            self.notify(str(exc), severity="error", title="Re-plan failed", markup=False)
             return
         await self.editor.replace_segment(index, seg)
         self.notify(f"Segment {index} re-planned")
 
     @work(exclusive=True, group="replan", exit_on_error=False)
     async def action_replan_all(self) -> None:
-        plan = self.to_plan()
-        seconds = plan.segments[0].seconds if plan.segments else None
-        req = Request(
-            prompt=plan.prompt,
-            segments=len(plan.segments),
-            seconds=seconds,
-            model=plan.model,
-            resolution=plan.resolution,
-            aspect=plan.aspect,
-            mode=plan.mode,
-            planner=plan.planner,
-            start_image=plan.start_image,
-            audio=plan.audio,
-        )
         try:
-            fresh = await self.app.engine.plan(req)
-        except Exception as exc:
-            self.notify(str(exc), severity="error", title="Re-plan failed")
+            fresh = await self.app.engine.replan(self.to_plan())
+        except InputError as exc:
+            self.notify(explain(exc), severity="error", title="Re-plan failed", markup=False)
             return
-        for new, old in zip(fresh.segments, plan.segments, strict=False):
-            new.seconds = old.seconds
+        except Exception as exc:
+            self.notify(str(exc), severity="error", title="Re-plan failed", markup=False)
+            return
         await self.editor.load_plan(fresh, focus=1)
+        self.shown = self.to_plan()
         self.notify("All segments re-planned")
 
     def action_save(self) -> None:
@@ -231,6 +271,28 @@ class PlanScreen(Screen):
 
     async def load(self, plan: Plan) -> None:
         await self.editor.load_plan(plan, focus=1)
+        self.query_one(PlanOptions).load(plan)
+        self.shown = self.to_plan()
+
+    def edited(self) -> bool:
+        """Has the user changed the plan since it was shown (planned, loaded or re-planned)?"""
+        return self.shown is not None and self.to_plan().to_dict() != self.shown.to_dict()
 
     def action_back(self) -> None:
-        self.dismiss()
+        if not self.edited():
+            self.dismiss()
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.dismiss()
+
+        self.app.push_screen(
+            ConfirmModal(
+                "Discard your edits?",
+                "Going back drops the changes made to this plan. Cancel keeps editing; "
+                "ctrl+s saves the plan to a file first.",
+                yes="Discard edits",
+            ),
+            answer,
+        )

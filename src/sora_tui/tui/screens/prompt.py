@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,14 +12,19 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Header, Static, TextArea
 
-from ...core.catalog import estimate_cost, fit_plan
-from ...core.models import InputError, Plan, Request, SegmentPlan
-from ..format import duration, money
+from ...core.jobfiles import check_image_file
+from ...core.models import InputError, Request
+from ...core.plans import sketch_plan
+from ..advice import explain, problem, studio_words
+from ..format import duration, money, plural
 from ..widgets.footer import Footer
 from ..widgets.request_form import RequestForm
 
 if TYPE_CHECKING:
     from ..app import SoraApp
+
+
+WIDE = 160  # columns from which the prompt and its settings sit side by side
 
 
 class PromptScreen(Screen):
@@ -38,7 +44,7 @@ class PromptScreen(Screen):
             yield RequestForm(engine.catalog, defaults, id="request-form")
             with Horizontal(id="prompt-actions"):
                 yield Static("", id="estimate")
-                yield Button("Plan segments ▸  (ctrl+r)", id="plan-button", variant="primary")
+                yield Button("Plan segments ▸ ctrl+r", id="plan-button", variant="primary", compact=True)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -49,6 +55,14 @@ class PromptScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.update_notice()
+
+    def on_resize(self) -> None:
+        # wide terminals: the prompt and the settings side by side
+        wide = self.size.width >= WIDE
+        self.form.set_class(wide, "-wide")
+        # the prompt takes the rows the fields leave (5 at 80x24, more on tall terminals)
+        rows = self.size.height - (14 if wide else 19)
+        self.query_one("#prompt", TextArea).styles.height = max(5, min(24 if wide else 16, rows))
 
     @property
     def form(self) -> RequestForm:
@@ -63,9 +77,16 @@ class PromptScreen(Screen):
         else:
             notice.display = True
             notice.update(
-                "No fal.ai key: the studio uses the offline [b]preview[/] renderer (free, no network). "
-                "To render with hosted models add a key: [b]sora-tui keys set fal[/], export [b]FAL_KEY[/], "
-                "or Settings (F5)."
+                Text.assemble(
+                    "No fal.ai key: the studio renders with the offline ",
+                    ("preview", "bold"),
+                    " model (free, no network); hosted models can still be planned and priced. "
+                    "To render with them add a key in ",
+                    ("Settings (F5)", "bold"),
+                    " or export ",
+                    ("FAL_KEY", "bold"),
+                    " before starting.",
+                )
             )
 
     def on_request_form_changed(self, event: RequestForm.Changed) -> None:
@@ -76,6 +97,7 @@ class PromptScreen(Screen):
         form = self.form
         form.clear_errors()
         estimate = self.query_one("#estimate", Static)
+        engine = self.app.engine
         blank = False
         try:
             req = form.to_request()
@@ -83,37 +105,34 @@ class PromptScreen(Screen):
                 # a blank prompt is reported on Plan, not while typing; the other fields are checked anyway
                 blank = strict
                 req.prompt = "(draft)"
-            resolved = self.app.engine.resolve(req)
+            resolved = engine.resolve(req)
+            if strict and resolved.start_image:  # decoded once, on Plan (typing checks the file's signature)
+                check_image_file(resolved.start_image)
         except InputError as exc:
             form.show_error(exc)
             resolved = None
         if blank:
             form.show_error(InputError("prompt", "is empty; describe the video you want"))
         if resolved is None or blank:
-            estimate.update("[b]Fix the field marked ✗[/] to see the estimate")
+            estimate.update(Text("Fix the field marked ✗ to see the estimate", style="bold"))
             return None
-        spec = self.app.engine.catalog.get(resolved.model)
-        seconds = int(resolved.seconds or 0)
-        plan = Plan(
-            prompt=resolved.prompt,
-            model=resolved.model,
-            resolution=resolved.resolution or "",
-            aspect=resolved.aspect or "",
-            segments=[SegmentPlan(prompt="x", seconds=seconds) for _ in range(resolved.segments)],
-            mode=resolved.mode,
-            audio=bool(resolved.audio),
-            start_image=resolved.start_image,
-        )
-        fit_plan(plan, self.app.engine.catalog)  # extend mode: the extensions' own lengths
-        cost = estimate_cost(plan, self.app.engine.catalog)
-        free = " (free, offline)" if spec.provider == "preview" else ""
-        later = plan.segments[-1].seconds
-        parts = f"{resolved.segments} × {seconds} s"
-        if later != seconds:
-            parts = f"{seconds} s + {resolved.segments - 1} × {later} s"
+        try:
+            engine.check_render_key(resolved.model)
+        except InputError as exc:  # planning and the estimate need no key; rendering will
+            form.show_note("model", problem(exc))
+        spec = engine.catalog.get(resolved.model)
+        plan = sketch_plan(resolved, engine.catalog)
+        cost = engine.estimate(plan)
+        n, first, later = resolved.segments, plan.segments[0].seconds, plan.segments[-1].seconds
+        parts = f"{n} × {first} s" if later == first else f"{first} s + {n - 1} × {later} s"
         estimate.update(
-            f"Total [b]{duration(plan.total_seconds)}[/] = {parts} · "
-            f"{spec.name} {resolved.resolution} {resolved.aspect} · estimate [b]{money(cost)}[/]{free}"
+            Text.assemble(
+                "Total ",
+                (duration(plan.total_seconds), "bold"),
+                f" = {parts} · {spec.name} {resolved.resolution} {resolved.aspect} · estimate ",
+                (money(cost), "bold"),
+                " (free, offline)" if spec.provider == "preview" else "",
+            )
         )
         return resolved
 
@@ -131,15 +150,15 @@ class PromptScreen(Screen):
 
     @work(exclusive=True, group="plan", exit_on_error=False)
     async def plan_request(self, req: Request) -> None:
-        self.notify(f"Planning {req.segments} segments with the {req.planner} planner…", timeout=2)
+        self.notify(f"Planning {plural(req.segments, 'segment')} with the {req.planner} planner…", timeout=2)
         try:
             plan = await self.app.engine.plan(req)
         except InputError as exc:
             self.form.show_error(exc)
-            self.notify(str(exc), severity="error", title="Cannot plan")
+            self.notify(explain(exc), severity="error", title="Cannot plan", markup=False)
             return
         except Exception as exc:  # planner errors (network, refusals) carry a message for the user
-            self.notify(f"{exc}", severity="error", title="Planning failed")
+            self.notify(studio_words(str(exc)), severity="error", title="Planning failed", markup=False)
             return
         self.app.open_plan(plan)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -12,8 +13,10 @@ from textual.screen import Screen
 from textual.widgets import Button, Header, Input, Label, Select, Static
 
 from ...core import keys
+from ...core.jobfiles import check_folder_writable
 from ...core.models import InputError
-from ...core.settings import save_settings
+from ...core.settings import update_settings_file
+from ..advice import problem
 from ..widgets.footer import Footer
 from ..widgets.key_panel import KeyPanel
 from ..widgets.request_form import PLANNERS, FieldError, model_label
@@ -28,6 +31,16 @@ LOUDNESS = [
     ("-18 LUFS", -18.0),
     ("-23 LUFS (EBU R128 TV)", -23.0),
 ]
+# the Select fields of the form and the type each value has in Settings
+FORM_FIELDS: dict[str, type] = {
+    "default_model": str,
+    "default_resolution": str,
+    "default_planner": str,
+    "theme": str,
+    "tts_provider": str,
+    "loudness_lufs": float,
+    "auto_clean_days": int,
+}
 AUTO_CLEAN = [("off", 0), ("after 1 day", 1), ("after 7 days", 7), ("after 30 days", 30)]
 
 NO_KEYRING = (
@@ -66,6 +79,7 @@ class SettingsScreen(Screen):
                         + [(model_label(m), m.id) for m in engine.catalog if not m.retired],
                         value=s.default_model if s.default_model in engine.catalog.models else "",
                         allow_blank=False,
+                        compact=True,
                         id="default_model",
                     )
                 with Vertical(classes="field"):
@@ -74,20 +88,26 @@ class SettingsScreen(Screen):
                         [("the model's default", "")] + [(r, r) for r in all_res],
                         value=s.default_resolution if s.default_resolution in all_res else "",
                         allow_blank=False,
+                        compact=True,
                         id="default_resolution",
                     )
             with Horizontal(classes="settings-row"):
                 with Vertical(classes="field"):
                     yield Label("Planner")
                     yield Select(
-                        PLANNERS, value=s.default_planner or "offline", allow_blank=False, id="default_planner"
+                        PLANNERS,
+                        value=s.default_planner or "offline",
+                        allow_blank=False,
+                        id="default_planner",
+                        compact=True,
                     )
                 with Vertical(classes="field"):
                     yield Label("Theme")
                     yield Select(
-                        [(t, t) for t in themes],
+                        [(f"{t} (light)" if not self.app.available_themes[t].dark else t, t) for t in themes],
                         value=s.theme if s.theme in themes else "textual-dark",
                         allow_blank=False,
+                        compact=True,
                         id="theme",
                     )
             yield Label("Finishing (narration, loudness, clean-up)", classes="section-title")
@@ -98,6 +118,7 @@ class SettingsScreen(Screen):
                         SPEECH,
                         value=s.tts_provider if s.tts_provider == "openai" else "offline",
                         allow_blank=False,
+                        compact=True,
                         id="tts_provider",
                     )
                 with Vertical(classes="field"):
@@ -105,24 +126,25 @@ class SettingsScreen(Screen):
                     lufs = [(label, v) for label, v in LOUDNESS]
                     if s.loudness_lufs not in [v for _, v in LOUDNESS]:
                         lufs.append((f"{s.loudness_lufs:g} LUFS", s.loudness_lufs))
-                    yield Select(lufs, value=s.loudness_lufs, allow_blank=False, id="loudness_lufs")
+                    yield Select(lufs, value=s.loudness_lufs, allow_blank=False, id="loudness_lufs", compact=True)
                 with Vertical(classes="field"):
                     yield Label("Clean intermediates at start")
                     days = list(AUTO_CLEAN)
                     if s.auto_clean_days not in [v for _, v in AUTO_CLEAN]:
                         days.append((f"after {s.auto_clean_days} days", s.auto_clean_days))
-                    yield Select(days, value=s.auto_clean_days, allow_blank=False, id="auto_clean_days")
+                    yield Select(days, value=s.auto_clean_days, allow_blank=False, id="auto_clean_days", compact=True)
             with Vertical(classes="field"):
                 yield Label("Output folder (finished videos are also copied here; empty: only the job folder)")
-                yield Input(s.output_dir, placeholder="e.g. ~/Videos", id="output_dir")
+                yield Input(s.output_dir, placeholder="e.g. ~/Videos", id="output_dir", compact=True)
                 yield FieldError(id="err-output_dir")
             with Horizontal(id="settings-actions"):
-                yield Button("Save (ctrl+s)", id="save", variant="primary")
-                yield Static(f"settings file: {engine.paths.settings_file}", id="settings-path")
+                yield Button("Save (ctrl+s)", id="save", variant="primary", compact=True)
+                yield Static(Text(f"settings file: {engine.paths.settings_file}"), id="settings-path")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "Settings"
+        self.loaded = self.form_values()  # what Save compares against: only changes are written
 
     def on_screen_resume(self) -> None:
         for panel in self.query(KeyPanel):
@@ -164,37 +186,38 @@ class SettingsScreen(Screen):
         self.query_one(f"#key-{name}", KeyPanel).refresh_status()
         self.app.keys_changed()
 
+    def form_values(self) -> dict[str, Any]:
+        """The settings as the form shows them (the fields it has, nothing else)."""
+        values: dict[str, Any] = {"output_dir": self.query_one("#output_dir", Input).value.strip()}
+        for name, kind in FORM_FIELDS.items():
+            value = self.query_one(f"#{name}", Select).value
+            values[name] = kind(value) if value is not Select.BLANK else kind()
+        return values
+
     def action_save(self) -> None:
         engine = self.app.engine
         error = self.query_one("#err-output_dir", FieldError)
         error.show("")
-        out = self.query_one("#output_dir", Input).value.strip()
-        if out:
-            from pathlib import Path
-
-            folder = Path(out).expanduser()
-            if not folder.is_dir():
-                error.show(f"{folder} is not a folder; create it or leave this empty")
+        values = self.form_values()
+        if values["output_dir"]:
+            try:
+                check_folder_writable(values["output_dir"])
+            except InputError as exc:
+                error.show(problem(exc))
                 self.notify("Settings not saved: fix the output folder.", severity="error")
                 return
-        new = replace(
-            engine.settings,
-            default_model=str(self.query_one("#default_model", Select).value or ""),
-            default_resolution=str(self.query_one("#default_resolution", Select).value or ""),
-            default_planner=str(self.query_one("#default_planner", Select).value or "offline"),
-            theme=str(self.query_one("#theme", Select).value or "textual-dark"),
-            output_dir=out,
-            tts_provider=str(self.query_one("#tts_provider", Select).value or "offline"),
-            loudness_lufs=float(self.query_one("#loudness_lufs", Select).value),  # type: ignore[arg-type]
-            auto_clean_days=int(self.query_one("#auto_clean_days", Select).value),  # type: ignore[arg-type]
-        )
-        try:
-            path = save_settings(new, engine.paths)
-        except OSError as exc:
-            self.notify(f"Cannot write settings: {exc.strerror}", severity="error")
+        changed = {k: v for k, v in values.items() if v != self.loaded.get(k)}
+        if not changed:
+            self.notify("Nothing changed.", title="Settings")
             return
-        engine.settings = new
-        self.notify(f"Saved to {path}", title="Settings saved")
+        try:
+            path = update_settings_file(changed, engine.paths)
+        except OSError as exc:
+            self.notify(f"Cannot write settings: {exc.strerror}", severity="error", markup=False)
+            return
+        engine.settings = replace(engine.settings, **changed)
+        self.loaded = values
+        self.notify(f"Saved {', '.join(sorted(changed))} to {path}", title="Settings saved", markup=False)
 
 
 def _res_order(res: str) -> int:

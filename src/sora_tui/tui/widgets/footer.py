@@ -21,6 +21,13 @@ class Footer(TextualFooter):
     milliseconds a time, on the path from a key to the next screen. This one keeps its keys
     when the bindings it would show are the same as the ones it shows."""
 
+    DEFAULT_CSS = """
+    /* The stock footer docks the palette key one cell short of the right edge; when the keys
+       overflow, that cell shows a character of a key scrolled under it. Cover the cell. */
+    Footer FooterKey.-command-palette { offset-x: 1; }
+    Footer.-compact FooterKey.-command-palette { padding-right: 1; }
+    """
+
     _composed_for: tuple[object, ...] | None = None
 
     def _ready(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -14,12 +15,16 @@ from ...core import keys
 LABELS = {"fal": "fal.ai (video models)", "openai": "OpenAI (planner)"}
 
 
+KEY_LABELS = {"fal": "fal.ai", "openai": "OpenAI"}
+
+
 class KeyPanel(Vertical):
     DEFAULT_CSS = """
     KeyPanel { height: auto; border: round $primary 40%; padding: 0 1; margin-bottom: 1; }
     KeyPanel .key-title { text-style: bold; }
-    KeyPanel .key-row { height: 3; }
-    KeyPanel .key-row Input { width: 1fr; }
+    KeyPanel .key-row { height: 1; margin-top: 1; }
+    KeyPanel .key-row Input { width: 1fr; background: $boost; }
+    KeyPanel .key-row Button { margin-left: 1; width: auto; min-width: 8; }
     KeyPanel .key-status { color: $text-muted; }
     """
 
@@ -46,19 +51,30 @@ class KeyPanel(Vertical):
         with Horizontal(classes="key-row"):
             yield Input(
                 password=True,
-                placeholder=f"paste a {self.key_name} key to store in the OS keyring",
+                placeholder=f"paste your {KEY_LABELS.get(self.key_name, self.key_name)} key to store it in the OS keyring",
                 classes="key-input",
                 disabled=not self.keyring_ok,
+                compact=True,
             )
-            yield Button("Set", classes="key-set", variant="primary", disabled=not self.keyring_ok)
-            yield Button("Delete", classes="key-delete", variant="error", disabled=not self.keyring_ok)
+            yield Button("Set", classes="key-set", variant="primary", disabled=not self.keyring_ok, compact=True)
+            yield Button("Delete", classes="key-delete", variant="error", disabled=not self.keyring_ok, compact=True)
 
     def on_mount(self) -> None:
         self.refresh_status()
 
     def refresh_status(self) -> None:
         info = keys.get_key(self.key_name, self.env)
-        text = {"env": "[green]●[/] ", "keyring": "[green]●[/] "}.get(info.source, "[red]○[/] ") + info.describe()
+        if info.present:
+            text = Text.assemble(("● ", "green"), info.describe())
+        else:  # the studio's own way: paste it below (or export the variable before starting)
+            how = (
+                f"paste it below, or export {info.env_var}"
+                if self.keyring_ok
+                else f"export {info.env_var} before starting"
+            )
+            text = Text.assemble(("○ ", "red"), f"{info.name}: not set — {how}")
+            if info.detail:
+                text.append(f"; {info.detail}", "dim")
         self.query_one(".key-status", Static).update(text)
 
     def _set(self) -> None:

@@ -80,7 +80,7 @@ class KeyframeCard(Vertical):
         self.set_class(compact, "-compact")
         self.thumb_version: object = None
         where = f"◆ {index}" if compact else f"◆ Keyframe {index} · {boundary_label(index, segments)}"
-        self._title = Label(excerpt(where, 60), classes="kf-title")
+        self._title = Label(Text(excerpt(where, 60)), classes="kf-title")
         self._state = Static("", classes="kf-state")
         self._thumb = HalfBlockImage(placeholder="not made yet")
         self._desc = Static("", classes="kf-desc")

@@ -14,26 +14,12 @@ from typing import Any
 from textual.containers import VerticalScroll
 from textual.message import Message
 
+from ...core import plans
 from ...core.catalog import Catalog, ModelSpec, segment_kind
 from ...core.models import InputError, Mode, Plan, SegmentPlan
+from ..advice import problem
 from .keyframe_editor import KeyframeEditor
 from .segment_editor import SegmentEditor
-
-
-def split_durations(seconds: int, allowed: list[int]) -> tuple[int, int]:
-    """Two allowed durations that add up to ``seconds`` (or as near as the model allows), halves first."""
-    best: tuple[tuple[int, int], tuple[int, int]] | None = None
-    for a in allowed:
-        for b in allowed:
-            score = (abs(a + b - seconds), abs(a - b))
-            if best is None or score < best[0]:
-                best = (score, (a, b))
-    assert best is not None
-    return best[1]
-
-
-def nearest_duration(seconds: int, allowed: list[int]) -> int:
-    return min(allowed, key=lambda d: (abs(d - seconds), -d))
 
 
 class PlanEditor(VerticalScroll):
@@ -104,7 +90,7 @@ class PlanEditor(VerticalScroll):
         plan.segments = [e.to_segment() for e in self.editors]
         if plan.mode is Mode.KEYFRAMES:
             texts = [k.to_text() for k in self.keyframe_editors]
-            plan.keyframes = _fit_keyframes(texts or plan.keyframes, plan.segments)
+            plan.keyframes = plans.fit_keyframes(texts or plan.keyframes, plan.segments)
         return plan
 
     def current_index(self) -> int:
@@ -139,9 +125,7 @@ class PlanEditor(VerticalScroll):
     def show_error(self, exc: InputError) -> int | None:
         """Put a plan error next to its segment; returns the segment index (None: plan-wide)."""
         field = exc.field or ""
-        message = str(exc)
-        if message.startswith(f"{field}: "):
-            message = message[len(field) + 2 :]
+        message = problem(exc)
         if field.startswith("plan.segments[") and "]" in field:
             try:
                 index = int(field[len("plan.segments[") : field.index("]")])
@@ -155,86 +139,32 @@ class PlanEditor(VerticalScroll):
                 return index
         return None
 
-    # --- operations (1-based indexes) -------------------------------------------------
-    #
-    # Each operation works on the segments and, in keyframe mode, on ``ends``: ends[i] is the
-    # description of the keyframe at the end of segment i+1 (keyframes[0], the opening, stays put).
-
-    def _parts(self) -> tuple[list[SegmentPlan], list[str]]:
-        plan = self.to_plan()
-        return plan.segments, plan.keyframes[1:] if plan.mode is Mode.KEYFRAMES else []
-
-    async def _apply(self, segments: list[SegmentPlan], focus: int, ends: list[str] | None = None) -> None:
-        plan = self.to_plan()
-        plan.segments = segments
-        if plan.mode is Mode.KEYFRAMES:
-            start = plan.keyframes[:1]
-            plan.keyframes = _fit_keyframes(start + list(ends or []), segments)
-        await self.load_plan(plan, focus=focus)
+    # --- operations (1-based indexes): the rules live in core.plans; here they are shown -------
 
     async def add_segment(self, after: int) -> None:
-        segs, ends = self._parts()
-        ref = segs[after - 1] if segs else None
-        seconds = ref.seconds if ref else (self.spec.default_duration or self.spec.durations[0])
-        prompt = self.to_plan().prompt + ". The shot continues seamlessly."
-        segs.insert(after, SegmentPlan(prompt=prompt, seconds=seconds, title="New shot"))
-        if self.keyframe_mode:
-            ends.insert(after, f"{prompt} Final frame of this part.")
-        await self._apply(segs, after + 1, ends)
+        await self.load_plan(plans.add_segment(self.to_plan(), after, self.spec), focus=after + 1)
 
     async def delete_segment(self, index: int) -> None:
-        segs, ends = self._parts()
-        if len(segs) <= 1:
-            raise InputError("plan.segments", "a plan needs at least one segment")
-        del segs[index - 1]
-        if self.keyframe_mode:
-            del ends[index - 1]
-        await self._apply(segs, min(index, len(segs)), ends)
+        plan = plans.delete_segment(self.to_plan(), index)
+        await self.load_plan(plan, focus=min(index, len(plan.segments)))
 
     async def move_segment(self, index: int, delta: int) -> None:
-        segs, ends = self._parts()
-        target = index + delta
-        if not (1 <= target <= len(segs)):
-            return
-        segs[index - 1], segs[target - 1] = segs[target - 1], segs[index - 1]
-        if self.keyframe_mode:
-            ends[index - 1], ends[target - 1] = ends[target - 1], ends[index - 1]
-        await self._apply(segs, target, ends)
+        plan = plans.move_segment(self.to_plan(), index, delta)
+        await self.load_plan(plan, focus=max(1, min(index + delta, len(plan.segments))))
 
     async def split_segment(self, index: int) -> tuple[int, int]:
-        segs, ends = self._parts()
-        seg = segs[index - 1]
-        a, b = split_durations(seg.seconds, self.spec.durations)
-        title = seg.title or f"Segment {index}"
-        first = SegmentPlan(prompt=seg.prompt, seconds=a, title=f"{title} (1/2)")
-        second = SegmentPlan(
-            prompt=seg.prompt + " The same shot continues from the previous moment.", seconds=b, title=f"{title} (2/2)"
-        )
-        segs[index - 1 : index] = [first, second]
-        if self.keyframe_mode:  # the first half ends on a new midway frame; the second keeps the old end
-            ends.insert(index - 1, f"{seg.prompt} Midway through this part.")
-        await self._apply(segs, index, ends)
-        return a, b
+        plan, halves = plans.split_segment(self.to_plan(), index, self.spec)
+        await self.load_plan(plan, focus=index)
+        return halves
 
     async def merge_segment(self, index: int) -> int:
         """Merge segment ``index`` with the next one; returns the merged duration."""
-        segs, ends = self._parts()
-        if index >= len(segs):
-            raise InputError("plan.segments", f"segment {index} is the last one; nothing to merge it with")
-        a, b = segs[index - 1], segs[index]
-        seconds = nearest_duration(a.seconds + b.seconds, self.spec.durations)
-        title = (a.title or b.title).removesuffix(" (1/2)")
-        merged = SegmentPlan(prompt=f"{a.prompt} Then: {b.prompt}", seconds=seconds, title=title)
-        segs[index - 1 : index + 1] = [merged]
-        if self.keyframe_mode:  # the boundary between them goes; the merged part ends where the second did
-            del ends[index - 1]
-        await self._apply(segs, index, ends)
+        plan, seconds = plans.merge_segments(self.to_plan(), index, self.spec)
+        await self.load_plan(plan, focus=index)
         return seconds
 
     async def replace_segment(self, index: int, segment: SegmentPlan) -> None:
-        segs, ends = self._parts()
-        segs[index - 1] = segment
-        await self._apply(segs, index, ends)
+        await self.load_plan(plans.replace_segment(self.to_plan(), index, segment), focus=index)
 
     def on_segment_editor_changed(self, event: SegmentEditor.Changed) -> None:
         event.stop()
@@ -243,13 +173,3 @@ class PlanEditor(VerticalScroll):
     def on_keyframe_editor_changed(self, event: KeyframeEditor.Changed) -> None:
         event.stop()
         self.post_message(self.Changed(self))
-
-
-def _fit_keyframes(keyframes: list[str], segments: list[SegmentPlan]) -> list[str]:
-    """Keyframe mode needs N+1 boundary descriptions; pad from the segment prompts or trim."""
-    want = len(segments) + 1
-    out = list(keyframes[:want])
-    while len(out) < want:
-        seg = segments[min(len(out), len(segments)) - 1]
-        out.append(f"{seg.prompt} Final frame of this part.")
-    return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -15,16 +16,16 @@ from textual.widgets import Input, Label, Select, Static, TextArea
 
 from ...core.catalog import Catalog, ModelSpec, form_choices
 from ...core.models import MAX_SEGMENTS, MIN_SEGMENTS, InputError, Mode, Request
+from ..advice import explain, problem
 
 FIELDS = ("prompt", "segments", "seconds", "model", "resolution", "aspect", "mode", "planner", "start_image")
-PLANNERS = [("offline (built-in, free)", "offline"), ("openai (needs OPENAI_API_KEY)", "openai")]
+PLANNERS = [("offline (built-in, free)", "offline"), ("openai (needs an OpenAI key)", "openai")]
 NARRATION = [("none", False), ("the planner writes it", True)]
-MODES = [
-    ("chain: last frame → next start", "chain"),
-    ("parallel: all at once", "parallel"),
-    ("keyframes: shared boundary frames", "keyframes"),
-    ("extend: each segment extends the video before", "extend"),
-]
+MODES = [("chain", "chain"), ("parallel", "parallel"), ("keyframes", "keyframes"), ("extend", "extend")]
+MODE_HELP = (
+    "chain: each segment starts on the last frame of the one before · parallel: all at once · "
+    "keyframes: shared boundary pictures you review first · extend: each segment extends the video before"
+)
 
 
 def model_label(spec: ModelSpec) -> str:
@@ -40,25 +41,37 @@ class FieldError(Static):
     DEFAULT_CSS = """
     FieldError { color: $text-error; height: auto; display: none; }
     FieldError.-shown { display: block; }
+    FieldError.-note { color: $text-warning; }
     """
 
     _message = ""
 
-    def show(self, message: str) -> None:
+    def show(self, message: str, note: bool = False) -> None:
+        """Show ``message`` as plain text (paths, provider errors: never parsed as markup)."""
         if message != self._message:
             self._message = message
-            self.update(message)
+            self.update(Text(message))
             self.set_class(bool(message), "-shown")
+        self.set_class(note, "-note")
 
 
 class RequestForm(Vertical):
     DEFAULT_CSS = """
-    RequestForm { height: auto; }
-    RequestForm #prompt { height: 8; }
+    RequestForm { height: auto; layout: vertical; }
+    RequestForm #form-prompt, RequestForm #form-fields { height: auto; }
+    RequestForm #prompt { height: 5; border: none; padding: 0 1; background: $boost; }
+    RequestForm #prompt:focus { background: $boost; border: none; }
     RequestForm .fields { height: auto; }
     RequestForm .field { width: 1fr; height: auto; padding-right: 1; }
-    RequestForm .field Label { color: $text-muted; }
+    RequestForm .field Label, RequestForm #form-prompt Label { color: $text-muted; }
     RequestForm Select { width: 100%; }
+    RequestForm SelectCurrent Static#label { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    RequestForm Input { width: 100%; background: $boost; }
+    RequestForm SelectCurrent { background: $boost; }
+    RequestForm.-wide { layout: horizontal; }
+    RequestForm.-wide #form-prompt { width: 1fr; padding-right: 2; }
+    RequestForm.-wide #form-fields { width: 1fr; }
+    RequestForm.-wide #prompt { height: 14; }
     """
 
     class Changed(Message):
@@ -79,69 +92,70 @@ class RequestForm(Vertical):
 
     def compose(self) -> ComposeResult:
         spec = self._spec(self.defaults.model)
-        yield Label("Prompt — what the whole video shows")
-        yield TextArea(self.defaults.prompt, id="prompt", soft_wrap=True, show_line_numbers=False)
-        yield FieldError(id="err-prompt")
-        with Horizontal(classes="fields"):
+        with Vertical(id="form-prompt"):
+            yield Label("Prompt — what the whole video shows")
+            yield TextArea(self.defaults.prompt, id="prompt", soft_wrap=True, show_line_numbers=False, compact=True)
+            yield FieldError(id="err-prompt")
+        with Vertical(id="form-fields"):
+            with Horizontal(classes="fields"):
+                yield self._field(
+                    "segments",
+                    f"Segments ({MIN_SEGMENTS}-{MAX_SEGMENTS})",
+                    Input(str(self.defaults.segments), id="segments", type="integer", max_length=3, compact=True),
+                )
+                yield self._field(
+                    "seconds",
+                    "Seconds each",
+                    self._choice(self._seconds_options(spec), "seconds", self._seconds_value(spec)),
+                )
+                yield self._field(
+                    "model",
+                    "Model · price",
+                    self._choice([(model_label(m), m.id) for m in self.catalog], "model", spec.id),
+                )
+            with Horizontal(classes="fields"):
+                yield self._field(
+                    "resolution",
+                    "Resolution",
+                    self._choice(
+                        [(r, r) for r in spec.resolutions],
+                        "resolution",
+                        self._pick(self.defaults.resolution, spec.resolutions, spec.default_resolution),
+                    ),
+                )
+                yield self._field(
+                    "aspect",
+                    "Aspect",
+                    self._choice(
+                        [(a, a) for a in spec.aspects], "aspect", self._pick(self.defaults.aspect, spec.aspects, None)
+                    ),
+                )
+                mode = self._choice(MODES, "mode", str(Mode(self.defaults.mode)))
+                mode.tooltip = MODE_HELP
+                yield self._field("mode", "Mode", mode)
+            with Horizontal(classes="fields"):
+                yield self._field(
+                    "planner", "Planner", self._choice(PLANNERS, "planner", self.defaults.planner or "offline")
+                )
+                yield self._field(
+                    "narration",
+                    "Narration",
+                    self._choice(NARRATION, "narration", bool(self.defaults.narration)),
+                )
             yield self._field(
-                "segments",
-                f"Segments ({MIN_SEGMENTS}-{MAX_SEGMENTS})",
-                Input(str(self.defaults.segments), id="segments", type="integer", max_length=3),
-            )
-            yield self._field(
-                "seconds",
-                "Seconds per segment",
-                Select(self._seconds_options(spec), id="seconds", allow_blank=False, value=self._seconds_value(spec)),
-            )
-            yield self._field(
-                "model",
-                "Model (price per second)",
-                Select(
-                    [(model_label(m), m.id) for m in self.catalog],
-                    id="model",
-                    allow_blank=False,
-                    value=spec.id,
+                "start_image",
+                "Start image (optional: a PNG/JPEG the first segment starts on)",
+                Input(
+                    self.defaults.start_image or "",
+                    id="start_image",
+                    placeholder="e.g. ~/Pictures/first-frame.png",
+                    compact=True,
                 ),
             )
-            yield self._field(
-                "narration",
-                "Narration",
-                Select(NARRATION, id="narration", allow_blank=False, value=bool(self.defaults.narration)),
-            )
-        with Horizontal(classes="fields"):
-            yield self._field(
-                "resolution",
-                "Resolution",
-                Select(
-                    [(r, r) for r in spec.resolutions],
-                    id="resolution",
-                    allow_blank=False,
-                    value=self._pick(self.defaults.resolution, spec.resolutions, spec.default_resolution),
-                ),
-            )
-            yield self._field(
-                "aspect",
-                "Aspect",
-                Select(
-                    [(a, a) for a in spec.aspects],
-                    id="aspect",
-                    allow_blank=False,
-                    value=self._pick(self.defaults.aspect, spec.aspects, None),
-                ),
-            )
-            yield self._field(
-                "mode", "Mode", Select(MODES, id="mode", allow_blank=False, value=str(Mode(self.defaults.mode)))
-            )
-            yield self._field(
-                "planner",
-                "Planner",
-                Select(PLANNERS, id="planner", allow_blank=False, value=self.defaults.planner or "offline"),
-            )
-        yield self._field(
-            "start_image",
-            "Start image (optional path to a PNG/JPEG the first segment starts on)",
-            Input(self.defaults.start_image or "", id="start_image", placeholder="e.g. ~/Pictures/first-frame.png"),
-        )
+
+    @staticmethod
+    def _choice(options: list[tuple[str, Any]], name: str, value: Any) -> Select[Any]:
+        return Select(options, id=name, allow_blank=False, value=value, compact=True)
 
     # --- helpers ------------------------------------------------------------------
 
@@ -254,9 +268,14 @@ class RequestForm(Vertical):
             err.show("")
 
     def show_error(self, exc: InputError) -> str:
-        """Put the message next to its field; returns the field it went to."""
+        """Put the message next to its field (the label above it names the field); returns the field."""
         name = exc.field.split(".")[-1] if exc.field else "prompt"
         if name not in FIELDS:
             name = "model" if "key" in name else "prompt"
-        self.query_one(f"#err-{name}", FieldError).show(f"✗ {exc}")
+        text = problem(exc) if name == exc.field.split(".")[-1] else explain(exc)
+        self.query_one(f"#err-{name}", FieldError).show(f"✗ {text}")
         return name
+
+    def show_note(self, name: str, text: str) -> None:
+        """Not an error (planning goes on): something to know about a field, e.g. that rendering needs a key."""
+        self.query_one(f"#err-{name}", FieldError).show(f"ⓘ {text}", note=True)

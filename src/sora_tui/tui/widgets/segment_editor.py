@@ -25,12 +25,14 @@ class SegmentEditor(Vertical):
         margin-bottom: 0;
     }
     SegmentEditor:focus-within { border: round $accent; }
-    SegmentEditor .seg-head { height: 3; }
-    SegmentEditor .seg-num { width: 5; padding-top: 1; text-style: bold; }
-    SegmentEditor .seg-title { width: 1fr; }
-    SegmentEditor .seg-seconds { width: 14; }
-    SegmentEditor .seg-cost { width: 12; padding-top: 1; content-align: right top; color: $text-muted; }
-    SegmentEditor .seg-prompt { height: 6; }
+    SegmentEditor .seg-head { height: 1; }
+    SegmentEditor .seg-num { width: 4; text-style: bold; }
+    SegmentEditor .seg-title { width: 1fr; background: $boost; }
+    SegmentEditor .seg-seconds { width: 14; margin-left: 1; }
+    SegmentEditor .seg-seconds SelectCurrent { background: $boost; }
+    SegmentEditor .seg-cost { width: 10; content-align: right top; color: $text-muted; }
+    SegmentEditor .seg-prompt { height: 5; margin: 1 0 0 0; background: $boost; }
+    SegmentEditor .seg-narration { background: $boost 60%; }
     """
 
     class Changed(Message):
@@ -64,14 +66,15 @@ class SegmentEditor(Vertical):
             options.append((f"{seconds} s (not allowed)", seconds))
         with Horizontal(classes="seg-head"):
             yield Label(f"#{self.index}", classes="seg-num")
-            yield Input(self.segment.title, placeholder="title", classes="seg-title")
-            yield Select(options, value=seconds, allow_blank=False, classes="seg-seconds")
+            yield Input(self.segment.title, placeholder="title", classes="seg-title", compact=True)
+            yield Select(options, value=seconds, allow_blank=False, classes="seg-seconds", compact=True)
             yield Static(self._cost_text(seconds), classes="seg-cost")
-        yield TextArea(self.segment.prompt, soft_wrap=True, classes="seg-prompt")
+        yield TextArea(self.segment.prompt, soft_wrap=True, classes="seg-prompt", compact=True)
         yield Input(
             self.segment.narration,
             placeholder=f"narration (optional): words spoken over this segment, about {WORDS_PER_SECOND:g} a second",
             classes="seg-narration",
+            compact=True,
         )
         yield FieldError(classes="seg-error")
 
