@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -239,13 +240,12 @@ class JobWatch:
             after = (live.state, live.running)
             if after != before:
                 indexes |= set(live.segments)  # each card says how it rests
-            self._publish(lambda j=job_id, i=frozenset(indexes), t=tuple(log), k=keyframes: msg.JobUpdated(j, i, t, k))
+            self._publish(partial(msg.JobUpdated, job_id, frozenset(indexes), tuple(log), keyframes))
             if after != before:
-                self._publish(lambda j=job_id: msg.JobStateChanged(j))
+                self._publish(partial(msg.JobStateChanged, job_id))
                 if before[1] and not live.running:
                     self._wanted.pop(job_id, None)
-                    state, error = live.state, live.job.error
-                    self._publish(lambda j=job_id, s=state, e=error: msg.JobFinished(j, s, e), app=True)
+                    self._publish(partial(msg.JobFinished, job_id, live.state, live.job.error), app=True)
 
     # --- thumbnails (one thread: a burst of finished segments never crowds the UI loop) -------------
 
