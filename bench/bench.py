@@ -227,20 +227,21 @@ def bench_tui(workdir: Path) -> list[Row]:
             "tui key → screen, 5 jobs rendering + 1 joining (median)",
             keys["value"],
             "ms",
-            "≤ 100 ms",
-            keys["value"] <= 100,
-            f"{keys['samples']} F3/F4 presses; by key {keys['median_ms_by_key']}",
+            "reference",
+            None,
+            f"{keys['samples']} F3/F4 presses; by key {keys['median_ms_by_key']}; every job in its own runner "
+            f"process, the app's CPU share {keys['app_cpu_share']:.0%}",
         ),
         row(
             "tui key → screen, same load (95th percentile)",
             keys["p95_ms"],
             "ms",
-            "≤ 100 ms",
-            keys["p95_ms"] <= 100,
+            "≤ 50 ms",
+            keys["p95_ms"] <= 50,
             f"max {keys['max_ms']:.0f} ms (the first visit of a screen builds it); "
             f"{keys['joining_samples']} presses while the 12-segment job was joining "
             f"(joined {keys['joins_during_sampling']} times), {keys['jobs_rendering_at_end']} of 5 jobs "
-            "still rendering at the end",
+            f"still rendering at the end, {keys['jobs_in_app_process']} in the app's process",
         ),
     ]
 

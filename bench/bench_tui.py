@@ -1,5 +1,8 @@
 """Studio benchmarks (figures, not asserts): first paint, and key-to-screen latency under load.
 
+Under load means: five preview jobs rendering and one joining, each in its own runner process
+(as the studio starts them), followed by the app through its JobWatch.
+
 .venv/bin/python bench/bench_tui.py
 """
 
@@ -98,6 +101,7 @@ def _rendered_job(home: Path, segments: int, seconds: int) -> str:
 async def _key_latency(home: Path, joiner_id: str, jobs: int, latency: float, samples: int) -> dict[str, Any]:
     from textual import events
 
+    from sora_tui.core import runner
     from sora_tui.core.models import JobStatus
     from sora_tui.tui.app import create_app
 
@@ -108,8 +112,13 @@ async def _key_latency(home: Path, joiner_id: str, jobs: int, latency: float, sa
     joins = 0
     async with app.run_test(size=(120, 40)) as pilot:
         engine = app.engine
-        # five jobs render (parallel segments, simulated provider latency, as many renders at once
-        # as there are cores) ...
+
+        def running(job_id: str) -> bool:
+            live = app.jobs.live.get(job_id)
+            return live is not None and live.running
+
+        # five jobs render in five runner processes (parallel segments, simulated provider latency,
+        # as many renders at once as there are cores) ...
         ids = [engine.create_job(_plan(6, 8, f"render job {k}")).id for k in range(jobs)]
         for job_id in ids:
             app.start_job(job_id)
@@ -121,7 +130,7 @@ async def _key_latency(home: Path, joiner_id: str, jobs: int, latency: float, sa
             nonlocal joins
             job = engine.store.get_job(joiner_id)
             while True:
-                if joiner_id not in engine.controls:
+                if not running(joiner_id):
                     if job and job.output:
                         Path(job.output).unlink(missing_ok=True)
                     app.start_job(joiner_id, show=False)
@@ -139,6 +148,7 @@ async def _key_latency(home: Path, joiner_id: str, jobs: int, latency: float, sa
             painted.append(time.perf_counter())
 
         app._display = display  # type: ignore[method-assign]
+        cpu0, wall0 = time.process_time(), time.perf_counter()
         keys = ["f4", "f3"]
         names = {"f4": "HistoryScreen", "f3": "BoardScreen"}
         for i in range(samples):
@@ -159,14 +169,15 @@ async def _key_latency(home: Path, joiner_id: str, jobs: int, latency: float, sa
             if joining or (joiner_id and engine.store.get_job(joiner_id).status is JobStatus.JOINING):
                 joining_times.append(dt)
             await asyncio.sleep(0.05)
+        app_cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
         joiner.cancel()
-        rendering_at_end = sum(1 for job_id in ids if job_id in engine.controls)
-        for job_id in list(engine.controls):
-            engine.cancel(job_id)
-        try:
-            await asyncio.wait_for(app.workers.wait_for_complete(), 60)
-        except TimeoutError:
-            pass
+        rendering_at_end = sum(1 for job_id in ids if running(job_id))
+        in_app = len(engine.controls)  # jobs rendering in the app's own process: none
+        for job_id in [*ids, joiner_id] if joiner_id else ids:
+            runner.request_stop(engine.find_job(job_id).job_dir)
+        deadline = time.monotonic() + 60
+        while any(runner.holder(engine.find_job(j).job_dir) for j in ids) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
     times.sort()
     p95 = times[int(0.95 * (len(times) - 1))]
     return {
@@ -179,15 +190,17 @@ async def _key_latency(home: Path, joiner_id: str, jobs: int, latency: float, sa
         "joining_samples": len(joining_times),
         "joining_max_ms": round(max(joining_times) * 1000, 2) if joining_times else None,
         "jobs_rendering_at_end": rendering_at_end,
+        "jobs_in_app_process": in_app,
+        "app_cpu_share": round(app_cpu, 3),  # the app process's CPU time per second of sampling
         "median_ms_by_key": {k: round(statistics.median(v) * 1000, 2) for k, v in per_key.items()},
         "unit": "ms (median)",
-        "target": "<= 100 ms",
-        "ok": p95 <= 0.1,
+        "target": "p95 <= 50 ms",
+        "ok": p95 <= 0.05,
     }
 
 
 def bench_key_latency(jobs: int = 5, latency: float = 3.0, samples: int = 80) -> dict[str, Any]:
-    """Key → screen switch → painted, while ``jobs`` preview jobs render and one long job renders then joins."""
+    """Key → screen switch → painted, while ``jobs`` preview jobs render and one 12-segment job joins (runners)."""
     with tempfile.TemporaryDirectory() as tmp:
         joiner_id = _rendered_job(Path(tmp), 12, 8)
         return asyncio.run(_key_latency(Path(tmp), joiner_id, jobs, latency, samples))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import Callable
@@ -55,9 +54,10 @@ async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 30.0, 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-async def wait_jobs(pilot, timeout: float = 60.0) -> None:
-    """Wait for the app's job workers to finish, then for their messages to be handled."""
-    await asyncio.wait_for(pilot.app.workers.wait_for_complete(), timeout)
+async def wait_jobs(pilot, timeout: float = 90.0) -> None:
+    """Wait until no job the app follows runs (each renders in its own runner process), then for the messages."""
+    app = pilot.app
+    await wait_for(pilot, lambda: not any(lj.running for lj in app.jobs.live.values()), timeout, "the jobs to rest")
     await pilot.pause(0.1)
 
 

@@ -101,6 +101,20 @@ def _jobs(home: Path) -> list:
         store.close()
 
 
+def _studio_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "OPENAI_"))}
+    env.update(SORA_TUI_HOME=str(home), PYTHONUNBUFFERED="1", PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    return env
+
+
+def _open_tab(browser, port: int):
+    """A new tab on the studio, once its terminal is on the page (the tab's app is still starting)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
+    page.wait_for_selector("canvas, .xterm-screen, #terminal", timeout=20_000)
+    return page
+
+
 def test_render_in_browser(tmp_path):
     _need_browser()
     from playwright.sync_api import sync_playwright
@@ -110,15 +124,12 @@ def test_render_in_browser(tmp_path):
     # small, fast defaults for the app the server spawns
     (home / "config").mkdir()
     (home / "config" / "settings.toml").write_text('default_resolution = "180p"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "OPENAI_"))}
-    env.update(SORA_TUI_HOME=str(home), PYTHONUNBUFFERED="1", PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    env = _studio_env(home)
     with _serving(env) as port:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             try:
-                page = browser.new_page(viewport={"width": 1280, "height": 800})
-                page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
-                page.wait_for_selector("canvas, .xterm-screen, #terminal", timeout=20_000)
+                page = _open_tab(browser, port)
                 time.sleep(3)  # the app process starts and paints
                 page.mouse.click(400, 200)
                 page.keyboard.type("a lantern floating over a dark lake", delay=5)
@@ -216,3 +227,78 @@ def test_download_in_browser(tmp_path):
         assert download.suggested_filename == f"sora-{job.id}.mp4"
         assert saved.read_bytes() == final
         assert Path(job.output).read_bytes() == final  # the source is untouched
+
+
+def _live_jobs(home: Path) -> list:
+    """The jobs and, for each, the process holding its lease (None when no runner holds it)."""
+    from sora_tui.core import runner
+
+    return [(job, runner.holder(job.job_dir)) for job in _jobs(home)]
+
+
+def test_closing_the_tab_leaves_the_job_rendering(tmp_path, fal_fake):
+    """Start a hosted job in a tab, close the tab mid-render, open a new one: the job goes on and finishes,
+    one paid submit per segment (its runner is its own process, not the tab's app)."""
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    from sora_tui.core import runner
+
+    fal_fake.hold = True  # requests wait in the fake's queue until released: the job is mid-render
+    home = tmp_path / "home"
+    (home / "config").mkdir(parents=True)
+    (home / "config" / "settings.toml").write_text('default_model = "veo3.1-fast"\n')
+    env = _studio_env(home)
+    env.update(fal_fake.env(), SORA_TUI_POLL_INTERVAL="0.05", SORA_TUI_RETRY_BASE_DELAY="0.01")
+    with _serving(env) as port:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            try:
+                page = _open_tab(browser, port)
+                # type the prompt, plan, render; again if the tab's app was still starting (a busy box)
+                for _attempt in range(4):
+                    time.sleep(3)  # the app process starts and paints
+                    page.mouse.click(400, 100)  # into the prompt (no key notice above it: a fal key is set)
+                    page.keyboard.type("a lantern floating over a dark lake", delay=5)
+                    time.sleep(0.5)
+                    page.keyboard.press("Control+r")  # plan (the default number of segments)
+                    time.sleep(3)
+                    page.keyboard.press("Control+r")  # render (a paid start may ask first: yes)
+                    time.sleep(1)
+                    page.keyboard.press("y")
+                    if fal_fake.wait_for(lambda: len(fal_fake.submits) == 1, timeout=30):
+                        break
+                page.screenshot(path=str(tmp_path / "rendering.png"))
+                assert len(fal_fake.submits) == 1, "no submit from the tab"
+                (job, who) = _live_jobs(home)[0]
+                assert who is not None and str(job.status) == "generating"
+                page.close()  # textual-serve ends this tab's app process
+                time.sleep(3)
+                (job, who_after) = _live_jobs(home)[0]
+                assert who_after is not None and who_after.pid == who.pid, "the job's runner ended with the tab"
+                assert str(job.status) == "generating"
+                # a new tab follows the job (its board opens on it) while it renders to the end
+                page = _open_tab(browser, port)
+                time.sleep(3)
+                page.screenshot(path=str(tmp_path / "new-tab.png"))
+                fal_fake.release()
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    (job, who) = _live_jobs(home)[0]
+                    if str(job.status) in ("completed", "failed", "cancelled") and who is None:
+                        break
+                    time.sleep(0.5)
+                time.sleep(1)
+                page.screenshot(path=str(tmp_path / "finished.png"))
+                if os.environ.get("SORA_TUI_BROWSER_SHOT"):
+                    page.screenshot(path=os.environ["SORA_TUI_BROWSER_SHOT"].replace(".png", "-follow.png"))
+            finally:
+                browser.close()
+                for _left, holder in _live_jobs(home):  # never leave a runner behind
+                    if holder is not None and holder.pid:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(holder.pid, 9)
+    assert str(job.status) == "completed", job.error
+    assert job.plan is not None and len(job.plan.segments) >= 2
+    assert len(fal_fake.submits) == len(job.plan.segments)  # one paid submit per segment
+    assert runner.holder(job.job_dir) is None

@@ -8,6 +8,7 @@ from textual.widgets import DataTable, Input, Select, TextArea
 
 from sora_tui.core.models import JobStatus, SegmentStatus
 from sora_tui.tui.screens.board import BoardScreen
+from sora_tui.tui.screens.found import FoundJobsModal
 from sora_tui.tui.screens.history import HistoryScreen
 from sora_tui.tui.screens.modals import AskModal, ConfirmModal
 from sora_tui.tui.screens.plan import PlanScreen
@@ -53,7 +54,7 @@ async def test_prompt_plan_edit_render_history(make_app):
         assert job.status is JobStatus.COMPLETED, job.error
         assert job.output and Path(job.output).exists()
         assert app.engine.store.segments(job.id)[0].title == "Boat launch"
-        live = app.live[job.id]
+        live = app.jobs.live[job.id]
         assert live.overall == 1.0
         assert all(s.status is SegmentStatus.DONE for s in live.segments.values())
         # each card on the board says so, with the segment's last frame as its thumbnail
@@ -82,7 +83,10 @@ async def test_cancel_then_resume_from_history(make_app):
             what="generating",
         )
         await pilot.pause(0.2)
-        await pilot.press("c")
+        await pilot.press("c")  # asks first, saying what was spent and what is in flight
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the stop question")
+        assert "spent $" in str(app.screen.message)
+        await pilot.press("y")
         await wait_jobs(pilot)
         assert app.engine.store.get_job(job.id).status is JobStatus.CANCELLED
         # resume from history, faster this time
@@ -99,16 +103,17 @@ async def test_cancel_then_resume_from_history(make_app):
 
 
 async def test_resume_crashed_generating_job(make_app):
-    app = make_app(mode="history")
-    # a job left "generating" by a crashed run
+    app = make_app(mode=None)  # as `sora-tui` starts
+    # a job left "generating" by a runner that died (no process holds its lease)
     job = app.engine.create_job(small_plan(2))
     app.engine.store.update_job(job.id, status="generating")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        assert app.screen.selected_id() == job.id
+        # at start the app lists it as interrupted, never as running; one key resumes it
+        await wait_for(pilot, lambda: isinstance(app.screen, FoundJobsModal), what="the list of interrupted jobs")
+        assert [lj.id for lj in app.screen.interrupted] == [job.id]
+        assert app.jobs.live[job.id].state == "interrupted" and not app.jobs.live[job.id].running
         await pilot.press("r")
-        await pilot.pause()
-        assert isinstance(app.screen, BoardScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, BoardScreen), what="the board")
         await wait_jobs(pilot)
         assert app.engine.store.get_job(job.id).status is JobStatus.COMPLETED
 
@@ -333,7 +338,8 @@ async def test_two_jobs_on_the_board(make_app):
         app.start_job(a.id)
         app.start_job(b.id)
         await pilot.pause()
-        assert set(app.engine.controls) <= {a.id, b.id}
+        assert all(app.jobs.live[j.id].running for j in (a, b))  # each in its own runner
+        assert not app.engine.controls  # none in the app's process
         board = app.screen
         assert isinstance(board, BoardScreen)
         await pilot.press("left_square_bracket")
@@ -373,7 +379,7 @@ async def test_help_and_palette_list_actions(make_app):
         await pilot.pause()
         table = app.screen.query_one(DataTable)
         actions = {str(table.get_row_at(i)[2]) for i in range(table.row_count)}
-        assert {"Plan", "Render", "Cancel", "Resume", "Delete", "Save", "Split", "Merge"} <= actions
+        assert {"Plan", "Render", "Stop", "Resume", "Delete", "Save", "Split", "Merge"} <= actions
         await pilot.press("escape")
         await pilot.pause()
         from sora_tui.tui.commands import SoraCommands
@@ -417,7 +423,7 @@ async def test_keyframe_mode_review_regenerate_replace_render(make_app, tmp_path
         assert job.status is JobStatus.AWAITING_REVIEW
         assert job.plan.keyframes[0] == "the lighthouse at dusk, calm sea"
         assert all(s.status is SegmentStatus.PENDING for s in app.engine.store.segments(job.id))
-        await wait_for(pilot, lambda: len(app.keyframe_thumbs) == 3, what="keyframe thumbnails")
+        await wait_for(pilot, lambda: len(app.jobs.keyframe_thumbs) == 3, what="keyframe thumbnails")
         await pilot.pause()
         cards = list(review.query(KeyframeCard))
         assert [c.index for c in cards] == [0, 1, 2]

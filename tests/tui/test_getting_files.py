@@ -43,7 +43,7 @@ async def test_download_in_a_local_terminal_saves_a_copy(make_app, downloads):
     app = make_app(mode="history", SSH_CONNECTION="", SSH_CLIENT="", SSH_TTY="")
     async with app.run_test(size=SIZE) as pilot:
         job = await _finished_job(app, pilot)
-        app.history.reload(select=job.id)
+        app.screen.reload(select=job.id)
         await pilot.pause()
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, FilesModal), what="the files list")

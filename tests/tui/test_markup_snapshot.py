@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import pytest
-from sora_tui.tui.screenshots import SIZE, demo_app, settle
+
+from .demo import SIZE, demo_app, settle
 
 FAILED = "20260920-183000-d4e5f6"
 ERROR = "segment 2 failed: provider said [/bold] content policy [/] on [red]frame[/red]"

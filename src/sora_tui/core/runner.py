@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import media
 from .models import (
     Event,
     InputError,
@@ -463,6 +464,12 @@ def spawn(
                 start_new_session=True,  # no SIGHUP from the terminal, no Ctrl-C from its process group
                 pass_fds=(fd,),
             )
+        # a runner is background work, like the renders and ffmpeg runs it starts (media.lower_priority):
+        # the keys of the windows that follow it come first. On Linux a new session is also its own
+        # scheduling group (autogroup), shared fairly with the app's whatever the nice value: lower it too.
+        media.lower_priority(proc.pid)
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{proc.pid}/autogroup").write_text(f"{media.BACKGROUND_NICE}\n")
         _write_info(job_dir, Holder(proc.pid, this_host(), time.time(), detached=True))
     finally:
         os.close(fd)  # the child keeps the lock through its copy of the descriptor

@@ -19,20 +19,22 @@ from typing import TYPE_CHECKING, Any
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding
-from textual.timer import Timer
 from textual.widget import AwaitMount
 from textual.widgets import Input, TextArea
-from textual.worker import Worker, WorkerState
 
-from ..core import reach
+from ..core import reach, runner
 from ..core.models import InputError, JobStatus, Mode, Plan, Request, SegmentStatus
+from ..core.plans import videos_started
 from . import messages as msg
+from .advice import explain, studio_words
 from .commands import SoraCommands
 from .format import money, plural
 from .idle_gc import IdleCollector
+from .jobs import JobWatch
 from .live import LiveJob
 from .screens.board import BoardScreen
 from .screens.files import FilesModal
+from .screens.found import FoundJobsModal
 from .screens.help import HelpScreen
 from .screens.history import HistoryScreen
 from .screens.keyframes import KeyframeScreen
@@ -46,9 +48,7 @@ if TYPE_CHECKING:
     from ..core.engine import Engine
 
 UI_SWITCH_INTERVAL = 0.001  # seconds (CPython's default is 0.005)
-THUMB_SIZE = (32, 16)  # pixels: up to 32 cells × 8 rows of half blocks
 SWITCH_PAUSE = 0.005  # seconds: updates held back while a kept screen comes back (its resume handler runs)
-BOARD_REFRESH = 0.1  # seconds: engine events are folded into the live state at once, drawn at most this often
 DELIVERY = "sora-tui:"  # prefix of the names of our browser deliveries (Textual's screenshots use others)
 
 
@@ -77,7 +77,13 @@ class SoraApp(App[int]):
         Binding(
             "f5", "switch_mode('settings')", "Settings", id="app.settings", tooltip="Keys and defaults", priority=True
         ),
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", tooltip="Quit (running jobs stop and stay resumable)"),
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            id="app.quit",
+            tooltip="Quit (running jobs keep rendering)",
+        ),
     ]
 
     def __init__(
@@ -85,7 +91,7 @@ class SoraApp(App[int]):
         engine: Engine,
         *,
         clock: Callable[[], float] = time.time,
-        initial_mode: str = "prompt",
+        initial_mode: str | None = None,
         cursor_blink: bool = True,
         picture_mode: str = "halfblock",
     ) -> None:
@@ -95,15 +101,8 @@ class SoraApp(App[int]):
         self.clock = clock
         self.initial_mode = initial_mode
         self.cursor_blink = cursor_blink
-        self.live: dict[str, LiveJob] = {}
-        self.current_job: str | None = None
-        self.thumbnails: dict[tuple[str, int], Any] = {}
-        self.keyframe_thumbs: dict[tuple[str, int], tuple[Any, object]] = {}  # (pixels, version)
-        self.job_workers: dict[str, Worker] = {}
-        self.board: BoardScreen | None = None
-        self._board_dirty: set[tuple[str, int | None]] = set()  # (job, segment or None for the header)
-        self._board_timer: Timer | None = None
-        self.history: HistoryScreen | None = None
+        self.jobs = JobWatch(engine, self)  # the live jobs: followed from the store and their runners
+
         self.exit_code = 0
         self._mounted_mode = False  # switching to a mode whose screen exists already
         self.idle_gc = IdleCollector()
@@ -111,18 +110,35 @@ class SoraApp(App[int]):
     # --- start-up ---------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        # Render threads (preview frames, joins, thumbnails) share the GIL with the UI loop: hand it
-        # over more often so keys stay responsive while segments render.
+        # Thumbnail and file threads share the GIL with the UI loop: hand it over more often so keys
+        # stay responsive (jobs render in runner processes, never here).
         sys.setswitchinterval(UI_SWITCH_INTERVAL)
         theme = self.engine.settings.theme
         if theme in self.available_themes:
             self.theme = theme
-        self.switch_mode(self.initial_mode)
+        running, interrupted = self.jobs.scan()
+        self.jobs.select(running[0].id if running else self.jobs.newest())
+        self.jobs.start()
+        if self.initial_mode is not None:  # the caller chose what to show (tests, screenshots)
+            self.switch_mode(self.initial_mode)
+        else:  # as `sora-tui` starts: the board when a job renders; what was found, and what was interrupted
+            self.switch_mode("board" if running else "prompt")
+            if running or interrupted:
+                self.call_after_refresh(self.report_found, running, interrupted)
         # full garbage collections only while the user is idle (see idle_gc)
         self.idle_gc.start()
         self.set_interval(1.0, self.idle_gc.tick)
         if self.engine.settings.auto_clean_days > 0:
             self.auto_clean()
+
+    def report_found(self, running: list[LiveJob], interrupted: list[LiveJob]) -> None:
+        """At start: jobs that run elsewhere (followed on the board) and jobs whose runner died (resume?)."""
+        if interrupted:
+            self.push_screen(FoundJobsModal(running, interrupted))
+        elif running:
+            names = ", ".join(f"{lj.id} ({lj.runner})" for lj in running[:3])
+            title = plural(len(running), "job") + " rendering"
+            self.notify(f"Following {names} on the board (F3).", title=title, timeout=10)
 
     @work(thread=True, group="clean", exit_on_error=False)
     def auto_clean(self) -> None:
@@ -139,6 +155,7 @@ class SoraApp(App[int]):
 
     def on_unmount(self) -> None:
         self.idle_gc.stop()
+        self.jobs.stop()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent):
@@ -205,79 +222,24 @@ class SoraApp(App[int]):
         self.push_screen(PlanScreen(plan, job_id))
 
     def show_on_board(self, job_id: str) -> None:
-        if job_id not in self.live:
-            live = LiveJob.load(self.engine.store, job_id)
-            if live is None:
-                self.notify(f"No job {job_id} in the history.", severity="error")
-                return
-            live.running = job_id in self.engine.controls
-            self.live[job_id] = live
-            for seg in live.segments.values():
-                if seg.thumbnail_source:
-                    self.make_thumbnail(job_id, seg.index, seg.thumbnail_source)
-            self._keyframe_thumbs(live)
-        self.current_job = job_id
-        if self.current_mode == "board" and self.board is not None:
-            self.call_later(self.board.sync_tabs)
-        else:
+        if self.jobs.get(job_id) is None:
+            self.notify(f"No job {job_id} in the history.", severity="error")
+            return
+        self.jobs.show(job_id)
+        if self.current_mode != "board":
             self.switch_mode("board")
-
-    def live_job(self, job_id: str) -> LiveJob | None:
-        """The live state of a job, loaded from the store (with its thumbnails) the first time."""
-        live = self.live.get(job_id)
-        if live is None:
-            live = LiveJob.load(self.engine.store, job_id)
-            if live is None:
-                return None
-            live.running = job_id in self.engine.controls
-            self.live[job_id] = live
-            for seg in live.segments.values():
-                if seg.thumbnail_source and seg.status is SegmentStatus.DONE:
-                    self.make_thumbnail(job_id, seg.index, seg.thumbnail_source)
-            self._keyframe_thumbs(live)
-        return live
-
-    def _keyframe_thumbs(self, live: LiveJob) -> None:
-        for kf in live.keyframes.values():
-            if kf.status == "done" and kf.file:
-                self.make_keyframe_thumbnail(live.id, kf.index, kf.file)
 
     def open_review(self, job_id: str) -> None:
         """Show the keyframe review of a keyframe-mode job (on top of the current screen)."""
-        if self.live_job(job_id) is None:
+        if self.jobs.get(job_id) is None:
             self.notify(f"No job {job_id} in the history.", severity="error")
             return
         screen = self.screen
         if isinstance(screen, KeyframeScreen) and screen.job_id == job_id:
-            screen.redraw()
             return
         if isinstance(screen, PlanScreen | KeyframeScreen):
             self.pop_screen()
         self.push_screen(KeyframeScreen(job_id))
-
-    def _review_screen(self, job_id: str) -> KeyframeScreen | None:
-        screen = self.screen
-        return screen if isinstance(screen, KeyframeScreen) and screen.job_id == job_id else None
-
-    async def action_quit(self) -> None:
-        running = [j for j in self.engine.controls]
-        if not running:
-            self.exit(self.exit_code)
-            return
-
-        def answer(yes: bool | None) -> None:
-            if yes:
-                self.exit(self.exit_code)
-
-        self.push_screen(
-            ConfirmModal(
-                "Quit while rendering?",
-                f"{plural(len(running), 'job is', 'jobs are')} rendering. Quitting stops them; finished segments are kept and "
-                "History (F4) → Resume continues them later.",
-                yes="Quit",
-            ),
-            answer,
-        )
 
     # --- jobs -------------------------------------------------------------------------
 
@@ -289,7 +251,7 @@ class SoraApp(App[int]):
             else:
                 job = self.engine.create_job(plan)
         except InputError as exc:
-            self.notify(str(exc), severity="error", title="Cannot render")
+            self.notify(explain(exc), severity="error", title="Cannot render")
             return
         if isinstance(self.screen, PlanScreen):
             self.pop_screen()
@@ -298,27 +260,33 @@ class SoraApp(App[int]):
         self.start_job(job.id, review=plan.mode is Mode.KEYFRAMES)
 
     def start_job(self, job_id: str, review: bool = False, show: bool = True) -> None:
-        """Run (or resume) a job and show it (``show``: on the board, or its keyframe review).
+        """Start a runner for a job (a new one, or resume) and show it (on the board, or its keyframe review).
 
-        ``review`` stops a keyframe-mode job once its keyframes exist.
+        The runner is its own process: quitting the app or closing its browser tab leaves it
+        rendering. ``review`` stops a keyframe-mode job once its keyframes exist.
         """
-        if job_id in self.engine.controls or (
-            job_id in self.job_workers and self.job_workers[job_id].state in (WorkerState.PENDING, WorkerState.RUNNING)
-        ):
-            self.notify(f"Job {job_id} is already running.", severity="warning")
-            self.show_on_board(job_id)
-            return
-        live = LiveJob.load(self.engine.store, job_id)
-        if live is None:
+        job = self.engine.store.get_job(job_id)
+        if job is None:
             self.notify(f"No job {job_id} in the history.", severity="error")
             return
-        live.running = True
-        self.live[job_id] = live
-        for seg in live.segments.values():
-            if seg.thumbnail_source and seg.status is SegmentStatus.DONE:
-                self.make_thumbnail(job_id, seg.index, seg.thumbnail_source)
-        self._keyframe_thumbs(live)
-        self.job_workers[job_id] = self.run_job(job_id, review)
+        output = self._output_for(job_id)
+        try:
+            runner.spawn(self.engine.env, job_id, review_keyframes=review, output=str(output) if output else None)
+        except InputError as exc:
+            who = runner.holder(job.job_dir)
+            if who is None:
+                self.notify(explain(exc), severity="error", title="Not started")
+                return
+            # a runner holds it already (another window, a browser tab, the CLI): follow that one
+            self.notify(f"{job_id} is rendering in {who.describe()}; following it.", title="Already running")
+            self.jobs.follow(job_id)
+            review = False
+        except OSError as exc:
+            self.notify(f"Could not start a runner for {job_id}: {exc}", severity="error", title="Not started")
+            return
+        else:
+            self.jobs.follow(job_id, started=True)
+        self.post_message(msg.JobsChanged(job_id))
         if not show:
             return
         if review:
@@ -328,8 +296,7 @@ class SoraApp(App[int]):
 
     def render_videos(self, job_id: str) -> None:
         """The keyframes are accepted: render every segment between its two keyframes."""
-        screen = self._review_screen(job_id)
-        if screen is not None:
+        if isinstance(self.screen, KeyframeScreen) and self.screen.job_id == job_id:
             self.pop_screen()
         self.start_job(job_id)
 
@@ -340,23 +307,14 @@ class SoraApp(App[int]):
         path = Path(folder).expanduser()
         return path / f"{job_id}.mp4" if path.is_dir() else None
 
-    def _sink(self, event: Any) -> None:
-        self.post_message(msg.event_message(event))
-
-    @work(group="jobs", exit_on_error=False)
-    async def run_job(self, job_id: str, review: bool = False) -> None:
-        """Run (or resume) one job on the app's loop; engine events become messages."""
-        try:
-            job = await self.engine.run(
-                job_id, on_event=self._sink, output=self._output_for(job_id), review_keyframes=review
-            )
-        except InputError as exc:
-            self.post_message(msg.JobFinished(job_id, "refused", str(exc)))
-            return
-        except Exception as exc:  # never a traceback in the UI: the job stays resumable
-            self.post_message(msg.JobFinished(job_id, "error", f"{type(exc).__name__}: {exc}"))
-            return
-        self.post_message(msg.JobFinished(job_id, str(job.status), job.error))
+    def _held(self, job_id: str, doing: str) -> bool:
+        """True (and says so) when a runner holds the job: ``doing`` would change it under that runner."""
+        live = self.jobs.get(job_id)
+        if live is None or not live.running:
+            return False
+        who = f" ({live.runner})" if live.runner else ""
+        self.notify(f"{job_id} is rendering{who}; stop it first (c on the board).", severity="warning", title=doing)
+        return True
 
     def resume_job(self, job_id: str) -> None:
         job = self.engine.store.get_job(job_id)
@@ -378,26 +336,23 @@ class SoraApp(App[int]):
         self.start_job(job_id)
 
     def _videos_started(self, job_id: str) -> bool:
-        return any(
-            s.status is not SegmentStatus.PENDING or s.request_id or s.submits
-            for s in self.engine.store.segments(job_id)
-        )
+        return videos_started(self.engine.store.segments(job_id))
 
     # --- keyframes ------------------------------------------------------------------------
 
     async def regenerate_keyframe(self, job_id: str, index: int, prompt: str | None = None) -> None:
         """Make keyframe ``index`` again; a new description also goes into the job's plan."""
-        await self.engine.regenerate_keyframe(job_id, index, prompt, on_event=self._sink)
+        await self.engine.regenerate_keyframe(job_id, index, prompt)
         if prompt is not None:
             self._plan_keyframe(job_id, index, prompt)
-        self._keyframe_changed(job_id, index)
+        self.jobs.reload(job_id)
 
     def replace_keyframe(self, job_id: str, index: int, image: str) -> str | None:
         """Use the user's image as keyframe ``index``; returns what went wrong, if anything."""
         try:
             path = self.engine.replace_keyframe(job_id, index, image)
         except InputError as exc:
-            return str(exc)
+            return explain(exc)
         except Exception as exc:  # an unreadable or corrupt image
             return f"cannot use {Path(image).name} as an image: {exc}"
         self._keyframe_changed(job_id, index, str(path))
@@ -417,29 +372,31 @@ class SoraApp(App[int]):
             return
 
     def _keyframe_changed(self, job_id: str, index: int, path: str | None = None) -> None:
-        live = self.live_job(job_id)
-        if live is None:
-            return
-        live.refresh(self.engine.store)
-        live.refresh_keyframes(self.engine.store)
-        kf = live.keyframes.get(index)
-        if kf is not None and kf.file and kf.status == "done":
-            self.make_keyframe_thumbnail(job_id, index, path or kf.file)
-        self._keyframes_redraw(job_id, index)
-        self._history_changed()
-
-    def _keyframes_redraw(self, job_id: str, index: int | None = None) -> None:
-        if self.board is not None:
-            self.board.update_keyframes(job_id)
-        review = self._review_screen(job_id)
-        if review is not None:
-            review.redraw()
+        self.jobs.reload(job_id)
+        self.post_message(msg.JobsChanged(job_id))
 
     def cancel_job(self, job_id: str) -> None:
-        if self.engine.cancel(job_id):
-            self.notify("Cancelling… finished segments are kept.", title="Cancel")
-        else:
+        """Ask, saying what has been paid and what a stopped request may still cost; then ask the runner to stop."""
+        live = self.jobs.get(job_id)
+        if live is None or not live.running:
             self.notify("This job is not running.", severity="warning")
+            return
+        quote = self.engine.cancel_quote(job_id)
+
+        def done(yes: bool | None) -> None:
+            if yes and runner.request_stop(live.job.job_dir):
+                self.notify("Stopping… finished segments are kept; t resumes it.", title="Stop")
+            elif yes:
+                self.notify("This job is not running any more.", severity="warning")
+
+        self.push_screen(
+            ConfirmModal(
+                "Stop this job?",
+                f"So far this job has {quote.summary()}. Finished segments are kept; t resumes it.",
+                yes="Stop",
+            ),
+            done,
+        )
 
     def ask_redo(self, job_id: str) -> None:
         job = self.engine.store.get_job(job_id)
@@ -457,14 +414,8 @@ class SoraApp(App[int]):
         def done(value: str | None) -> None:
             if not value:
                 return
-            try:
-                self.engine.prepare_redo(job_id, int(value))
-            except InputError as exc:
-                self.notify(str(exc), severity="error", title="Cannot redo")
-                return
-            self.live.pop(job_id, None)
-            self.post_message(msg.JobsChanged(job_id))
-            self.start_job(job_id)
+            if self._change(job_id, "Cannot redo", lambda: self.engine.prepare_redo(job_id, int(value))):
+                self.start_job(job_id)
 
         self.push_screen(
             AskModal(
@@ -483,20 +434,14 @@ class SoraApp(App[int]):
         try:
             cost, _ = self.engine.redo_cost(job_id, index, only=True)
         except InputError as exc:
-            self.notify(str(exc), severity="error", title="Cannot re-render")
+            self.notify(explain(exc), severity="error", title="Cannot re-render")
             return
 
         def done(yes: bool | None) -> None:
             if not yes:
                 return
-            try:
-                self.engine.prepare_redo(job_id, index, only=True)
-            except InputError as exc:
-                self.notify(str(exc), severity="error", title="Cannot re-render")
-                return
-            self.live.pop(job_id, None)
-            self.post_message(msg.JobsChanged(job_id))
-            self.start_job(job_id)
+            if self._change(job_id, "Cannot re-render", lambda: self.engine.prepare_redo(job_id, index, only=True)):
+                self.start_job(job_id)
 
         reasons = "; ".join(seam["reasons"]) or seam["verdict"]
         self.push_screen(
@@ -519,24 +464,26 @@ class SoraApp(App[int]):
         self.open_plan(copy.deepcopy(job.plan))
         self.notify("Copied the plan into a new draft; ctrl+r renders it as a new job.")
 
+    def _change(self, job_id: str, title: str, change: Callable[[], object]) -> bool:
+        """Change a job that no runner holds (the engine refuses one that is held); say what went wrong."""
+        if self._held(job_id, title):
+            return False
+        try:
+            change()
+        except InputError as exc:
+            self.notify(explain(exc), severity="error", title=title)
+            return False
+        self.jobs.reload(job_id)
+        self.post_message(msg.JobsChanged(job_id))
+        return True
+
     def ask_delete(self, job_id: str) -> None:
-        if job_id in self.engine.controls:
-            self.notify("That job is running; cancel it first (c on the board).", severity="warning")
+        if self._held(job_id, "Not deleted"):
             return
 
         def done(yes: bool | None) -> None:
-            if not yes:
-                return
-            try:
-                self.engine.delete_job(job_id)
-            except InputError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            self.live.pop(job_id, None)
-            if self.current_job == job_id:
-                self.current_job = next(iter(self.live), None)
-            self.post_message(msg.JobsChanged(job_id))
-            self.notify(f"Deleted job {job_id} and its files.")
+            if yes and self._change(job_id, "Not deleted", lambda: self.engine.delete_job(job_id)):
+                self.notify(f"Deleted job {job_id} and its files.")
 
         self.push_screen(
             ConfirmModal(
@@ -725,86 +672,18 @@ class SoraApp(App[int]):
     def keys_changed(self) -> None:
         self.engine.reload_keys()
 
-    # --- engine events ----------------------------------------------------------------------
+    # --- what the live jobs say -----------------------------------------------------------
 
-    def _live(self, job_id: str) -> LiveJob | None:
-        return self.live.get(job_id)
+    def on_job_readings(self, message: msg.JobReadings) -> None:
+        self.jobs.apply(message.readings)
 
-    def on_job_status_message(self, message: msg.JobStatusMessage) -> None:
-        live = self._live(message.job_id)
-        if live is None:
-            return
-        live.apply(message.event)
-        live.refresh(self.engine.store)
-        self.mark_board(message.job_id)
-        review = self._review_screen(message.job_id)
-        if review is not None:
-            review.redraw()
-        self._history_changed()
+    def on_thumbnail_ready(self, message: msg.ThumbnailReady) -> None:
+        self.jobs.thumbnail_ready(message)
 
-    def on_segment_status_message(self, message: msg.SegmentStatusMessage) -> None:
-        live = self._live(message.job_id)
-        if live is None:
-            return
-        ev = message.event
-        live.refresh(self.engine.store, ev.index)
-        live.apply(ev)
-        seg = live.segments.get(ev.index)
-        if seg is not None and ev.status is SegmentStatus.DONE and seg.thumbnail_source:
-            self.make_thumbnail(message.job_id, ev.index, seg.thumbnail_source)
-        self.mark_board(message.job_id, ev.index)
-        self._history_changed()  # the detail pane lists segment states
-
-    def on_segment_progress_message(self, message: msg.SegmentProgressMessage) -> None:
-        live = self._live(message.job_id)
-        if live is None:
-            return
-        live.apply(message.event)
-        self.mark_board(message.job_id, message.event.index)
-
-    def on_log_message(self, message: msg.LogMessage) -> None:
-        live = self._live(message.job_id)
-        if live is None:
-            return
-        live.apply(message.event)
-        if self.board is not None:
-            self.board.append_log(message.job_id, live.log[-1])
-
-    def on_cost_message(self, message: msg.CostMessage) -> None:
-        live = self._live(message.job_id)
-        if live is not None:
-            live.apply(message.event)
-            self.mark_board(message.job_id)
-            review = self._review_screen(message.job_id)
-            if review is not None:
-                review.update_summary()
-
-    def on_join_progress_message(self, message: msg.JoinProgressMessage) -> None:
-        live = self._live(message.job_id)
-        if live is not None:
-            live.apply(message.event)
-            self.mark_board(message.job_id)
-
-    def on_keyframe_message(self, message: msg.KeyframeMessage) -> None:
-        live = self._live(message.job_id)
-        if live is None:
-            return
-        live.refresh_keyframes(self.engine.store)
-        live.apply(message.event)
-        self.make_keyframe_thumbnail(message.job_id, message.event.index, message.event.path)
-        self._keyframes_redraw(message.job_id, message.event.index)
+    def on_jobs_changed(self, message: msg.JobsChanged) -> None:
+        self.jobs.changed(message.job_id)
 
     def on_job_finished(self, message: msg.JobFinished) -> None:
-        live = self._live(message.job_id)
-        if live is not None:
-            live.running = False
-            live.refresh(self.engine.store)
-        for idx in live.segments if live else []:
-            self.mark_board(message.job_id, idx)
-        self.mark_board(message.job_id)
-        if live is not None:
-            live.refresh_keyframes(self.engine.store)
-            self._keyframes_redraw(message.job_id)
         job = self.engine.store.get_job(message.job_id)
         if message.status == "awaiting_review":
             self.notify(
@@ -815,77 +694,16 @@ class SoraApp(App[int]):
         elif message.status == "completed" and job is not None:
             self.notify(f"Video ready: {job.output}", title="Done", timeout=8)
         elif message.status == "cancelled":
-            self.notify("Job cancelled; History → Resume continues it.", severity="warning")
-        elif message.status in ("failed", "refused", "error"):
-            self.notify(message.error or "the job failed", severity="error", title="Job stopped", timeout=10)
-        self._history_changed()
-
-    def on_jobs_changed(self, message: msg.JobsChanged) -> None:
-        self._history_changed()
-
-    def _history_changed(self) -> None:
-        if self.history is not None and self.history.is_attached and self.screen is self.history:
-            self.history.reload()
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker.group == "jobs" and event.state is WorkerState.ERROR:
-            self.notify(f"Job worker failed: {worker.error}", severity="error")
-
-    # --- thumbnails ---------------------------------------------------------------------------
-
-    @work(thread=True, group="thumbs", exit_on_error=False)
-    def make_thumbnail(self, job_id: str, index: int, path: str) -> None:
-        from ..core import media
-
-        try:
-            pixels = media.thumbnail(path, *THUMB_SIZE)
-        except Exception:
-            return
-        self.post_message(msg.ThumbnailReady(job_id, index, pixels))
-
-    @work(thread=True, group="thumbs", exit_on_error=False)
-    def make_keyframe_thumbnail(self, job_id: str, index: int, path: str) -> None:
-        from ..core import media
-
-        try:
-            version = (path, Path(path).stat().st_mtime_ns)
-            pixels = media.thumbnail(path, *THUMB_SIZE)
-        except Exception:
-            return
-        self.post_message(msg.KeyframeThumbnailReady(job_id, index, pixels, version))
-
-    def on_keyframe_thumbnail_ready(self, message: msg.KeyframeThumbnailReady) -> None:
-        self.keyframe_thumbs[(message.job_id, message.index)] = (message.pixels, message.version)
-        self._keyframes_redraw(message.job_id, message.index)
-
-    def on_thumbnail_ready(self, message: msg.ThumbnailReady) -> None:
-        self.thumbnails[(message.job_id, message.index)] = message.pixels
-        self.mark_board(message.job_id, message.index)
-
-    # --- drawing the board --------------------------------------------------------------------
-
-    def mark_board(self, job_id: str, index: int | None = None) -> None:
-        """Ask for a segment card (or, with no index, the job's header) to be redrawn soon.
-
-        Running jobs send many events a second; the board draws what changed at most every
-        BOARD_REFRESH seconds, so keys stay quick however many jobs render.
-        """
-        self._board_dirty.add((job_id, index))
-        if self._board_timer is None:
-            self._board_timer = self.set_timer(BOARD_REFRESH, self._draw_board, name="board-refresh")
-
-    def _draw_board(self) -> None:
-        self._board_timer = None
-        dirty, self._board_dirty = self._board_dirty, set()
-        board = self.board
-        if board is None or not board.is_current:
-            return  # a board that comes back on screen redraws itself from the live state
-        for job_id, index in dirty:
-            if index is not None:
-                board.update_card(job_id, index)
-        for job_id in {job_id for job_id, _ in dirty}:
-            board.update_header(job_id)
+            self.notify("Job stopped; t on the board (or r in History) resumes it.", severity="warning")
+        elif message.status == "interrupted":
+            self.notify(
+                f"The runner of {message.job_id} ended without finishing it; t on the board resumes it.",
+                severity="warning",
+                title="Interrupted",
+            )
+        elif message.status == "failed":
+            error = studio_words(message.error or "the job failed")
+            self.notify(error, severity="error", title="Job stopped", timeout=10)
 
 
 def create_app(
@@ -893,7 +711,7 @@ def create_app(
     *,
     engine: Engine | None = None,
     clock: Callable[[], float] | None = None,
-    initial_mode: str = "prompt",
+    initial_mode: str | None = None,
     cursor_blink: bool = True,
     picture_mode: str = "halfblock",
 ) -> SoraApp:

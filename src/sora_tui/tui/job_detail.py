@@ -7,9 +7,9 @@ from rich.text import Text
 from ..core.finish.stage import describe_outputs
 from ..core.models import Job, JobStatus
 from ..core.store import Store
+from . import jobtext
 from .advice import studio_words
 from .format import (
-    JOB_STATUS_STYLE,
     SEAM_STYLE,
     SEGMENT_STATUS_STYLE,
     STATUS_ICON,
@@ -26,7 +26,7 @@ def job_detail(job: Job, store: Store) -> Text:
     """Everything about ``job`` as plain text with styles (outside strings are never markup)."""
     out = Text()
     out.append(f"{job.id}\n", "bold")
-    out.append(f"{job.status}", JOB_STATUS_STYLE.get(job.status, ""))
+    out.append_text(jobtext.state(job))
     out.append(f" · {job.model} · {job.mode} · created {date(job.created_at)}\n")
     out.append(f"spent {money(job.cost_usd)} · estimate {money(job.estimated_cost_usd)}\n")
     if job.output:

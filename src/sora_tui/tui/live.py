@@ -1,7 +1,8 @@
-"""Live state of running (or opened) jobs, fed by engine events; no Textual here.
+"""Live state of one job as a window shows it: its rows from the store, folded with its runner's events.
 
-The board draws from these objects, so a board screen that is not on screen
-loses nothing: when it comes back it redraws from the state.
+No Textual here. ``tui/jobs.py`` (JobWatch) keeps one LiveJob per job it follows; the
+board and the keyframe review draw from them, so a screen that is not on screen loses
+nothing: when it comes back it redraws from the state.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ..core.models import (
     SegmentStatus,
     SegmentStatusChanged,
 )
-from ..core.store import Keyframe, Store
+from ..core.store import Keyframe
 
 LOG_LINES = 500
 
@@ -61,6 +62,7 @@ class LiveSegment:
     last_frame: str | None = None
     error: str | None = None
     seam: dict | None = None  # the seam before this segment, from the job's seam report
+    row: tuple = ()  # the store row's fields this state was last updated from
 
     @classmethod
     def from_segment(cls, seg: Segment) -> LiveSegment:
@@ -70,6 +72,7 @@ class LiveSegment:
         return live
 
     def update_from(self, seg: Segment) -> None:
+        self.row = _row(seg)
         self.status = seg.status
         self.title = seg.title
         self.seconds = seg.seconds
@@ -111,7 +114,9 @@ class LiveJob:
     log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
     join_fraction: float = 0.0
     spent_usd: float = 0.0
-    running: bool = False
+    running: bool = False  # a runner holds the job's lease (or is starting)
+    state: str = ""  # what to call it: the job's status, or "interrupted" (runner.display_status), or "starting"
+    runner: str = ""  # who runs it: "process N on host H"
 
     @property
     def id(self) -> str:
@@ -122,53 +127,58 @@ class LiveJob:
         return self.job.status
 
     @classmethod
-    def load(cls, store: Store, job_id: str) -> LiveJob | None:
-        job = store.get_job(job_id)
-        if job is None:
-            return None
-        live = cls(job=job, spent_usd=job.cost_usd)
-        for seg in store.segments(job_id):
+    def from_rows(cls, job: Job, segments: list[Segment], keyframes: list[Keyframe], log: list[str]) -> LiveJob:
+        live = cls(job=job, spent_usd=job.cost_usd, state=str(job.status))
+        for seg in segments:
             live.segments[seg.index] = LiveSegment.from_segment(seg)
         live.attach_seams()
-        live.refresh_keyframes(store)
-        for rec in store.logs(job_id, tail=LOG_LINES):  # the newest lines
-            live.log.append(_log_text(rec.level, rec.message, rec.index))
+        live.keyframes = {k.index: k for k in keyframes}
+        live.log.extend(log)
         if job.status is JobStatus.COMPLETED:
             live.join_fraction = 1.0
         return live
 
-    def refresh(self, store: Store, index: int | None = None) -> None:
-        """Re-read the job (and one segment, or all) from the store."""
-        job = store.get_job(self.job.id)
-        if job is not None:
-            self.job = job
-        segs = [store.segment(self.job.id, index)] if index is not None else store.segments(self.job.id)
-        if index is None:
-            self.segments = {k: v for k, v in self.segments.items() if k in {s.index for s in segs}}
-        for seg in segs:
+    def update_rows(self, job: Job, segments: list[Segment], keyframes: list[Keyframe]) -> set[int]:
+        """Take the store's rows (they win over events); returns the segments whose row changed."""
+        self.job = job
+        self.spent_usd = job.cost_usd
+        changed = set(self.segments) - {s.index for s in segments}
+        for idx in changed:
+            self.segments.pop(idx)
+        for seg in segments:
             live = self.segments.get(seg.index)
             if live is None:
                 self.segments[seg.index] = LiveSegment.from_segment(seg)
-            else:
+                changed.add(seg.index)
+            elif live.row != _row(seg):
                 live.update_from(seg)
-        self.attach_seams()
+                floor = _STATUS_FLOOR.get(seg.status, 0.0)
+                reset = seg.status in (SegmentStatus.PENDING, SegmentStatus.WAITING, SegmentStatus.FAILED)
+                live.fraction = floor if reset else max(live.fraction, floor)
+                changed.add(seg.index)
+        changed |= self.attach_seams()
+        self.keyframes = {k.index: k for k in keyframes}
+        if job.status is JobStatus.COMPLETED:
+            self.join_fraction = 1.0
+        return changed
 
-    def attach_seams(self) -> None:
-        """Give each segment the seam before it (from the last join's report)."""
+    def attach_seams(self) -> set[int]:
+        """Give each segment the seam before it (from the last join's report); returns those that changed."""
         by_index = {s["index"]: s for s in (self.job.seams or {}).get("seams", [])}
+        changed = set()
         for idx, seg in self.segments.items():
-            seg.seam = by_index.get(idx - 1)
-
-    def refresh_keyframes(self, store: Store) -> None:
-        """Re-read the keyframe rows (prompt, status, file, source, cost) from the store."""
-        self.keyframes = {k.index: k for k in store.keyframes(self.job.id)}
+            seam = by_index.get(idx - 1)
+            if seam != seg.seam:
+                seg.seam = seam
+                changed.add(idx)
+        return changed
 
     @property
     def is_keyframe_job(self) -> bool:
         return str(self.job.mode) == Mode.KEYFRAMES
 
     def apply(self, event: Event) -> None:
-        """Fold one engine event into the state (store-independent part)."""
+        """Fold one engine event (from the runner's event log) into the state."""
         if isinstance(event, JobStatusChanged):
             self.job.status = event.status
             if event.status is JobStatus.JOINING:
@@ -200,7 +210,7 @@ class LiveJob:
                 if event.message:
                     seg.message = event.message
         elif isinstance(event, LogLine):
-            self.log.append(_log_text(event.level, event.message, event.index))
+            self.log.append(log_text(event.level, event.message, event.index))
         elif isinstance(event, CostUpdate):
             self.spent_usd = event.spent_usd
             self.job.cost_usd = event.spent_usd
@@ -233,7 +243,24 @@ class LiveJob:
         return out
 
 
-def _log_text(level: str, message: str, index: int | None) -> str:
+def _row(seg: Segment) -> tuple:
+    return (
+        seg.status,
+        seg.title,
+        seg.seconds,
+        seg.prompt,
+        seg.started_at,
+        seg.finished_at,
+        seg.attempts,
+        seg.submits,
+        seg.cost_usd,
+        seg.first_frame,
+        seg.last_frame,
+        seg.error,
+    )
+
+
+def log_text(level: str, message: str, index: int | None) -> str:
     prefix = f"[seg {index}] " if index is not None else ""
     marker = {"warning": "! ", "error": "✗ "}.get(level, "")
     return f"{marker}{prefix}{message}"

@@ -1,13 +1,12 @@
-"""Textual messages: one type per engine event kind, plus a few of the app's own.
+"""Textual messages: what the live jobs (tui/jobs.py) tell the app and the screens, and a few of the app's own.
 
-Engine events are plain core dataclasses; ``event_message`` wraps each in the
-matching message. Progress messages coalesce (``can_replace``) like toolong's, so
-a fast renderer cannot flood the queue.
+Jobs run in runner processes; JobWatch follows them and posts these. They do not
+bubble: each subscriber gets its own copy.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from textual.message import Message
@@ -17,9 +16,65 @@ from ..core import models as m
 if TYPE_CHECKING:  # numpy loads with the first thumbnail, not at start-up
     import numpy as np
 
+    from .jobs import Reading
+
+
+@dataclass
+class JobUpdated(Message, bubble=False):
+    """A followed job changed: ``indexes`` (segments to redraw), new ``log`` lines, ``keyframes``; its header."""
+
+    job_id: str
+    indexes: frozenset[int] = field(default_factory=frozenset)
+    log: tuple[str, ...] = ()
+    keyframes: bool = False
+    header: bool = True
+
+
+@dataclass
+class JobFinished(Message, bubble=False):
+    """A job's runner let go of it: ``status`` is where it rests (completed, failed, cancelled,
+    awaiting_review, or interrupted when the runner died)."""
+
+    job_id: str
+    status: str
+    error: str | None = None
+
+
+@dataclass
+class JobsChanged(Message):
+    """Posted to the app by whoever changed the history (a job created, deleted, finished or exported)."""
+
+    job_id: str | None = None
+
+
+@dataclass
+class JobStateChanged(Message, bubble=False):
+    """From JobWatch to its subscribers: a job was added, removed, or changed state (tabs, the history)."""
+
+    job_id: str | None = None
+
+
+@dataclass
+class JobReadings(Message, bubble=False):
+    """The follower thread's readings of one pass, for JobWatch.apply on the UI loop."""
+
+    readings: dict[str, Reading]
+
+
+@dataclass
+class ThumbnailReady(Message, bubble=False):
+    """A thumbnail made in JobWatch's picture thread (a segment's, or with ``keyframe`` a keyframe's;
+    ``version`` (path, mtime) tells a regenerated image from the old one)."""
+
+    job_id: str
+    index: int
+    pixels: np.ndarray
+    version: object
+    keyframe: bool = False
+
 
 class EngineMessage(Message):
-    """Base of messages that carry one engine event."""
+    """Base of messages that carry one engine event (the finishing stage's, which runs in the app)."""
 
     def __init__(self, event: m.Event) -> None:
         super().__init__()
@@ -28,47 +83,6 @@ class EngineMessage(Message):
     @property
     def job_id(self) -> str:
         return self.event.job_id
-
-
-class JobStatusMessage(EngineMessage):
-    event: m.JobStatusChanged
-
-
-class SegmentStatusMessage(EngineMessage):
-    event: m.SegmentStatusChanged
-
-
-class SegmentProgressMessage(EngineMessage):
-    event: m.SegmentProgress
-
-    def can_replace(self, message: Message) -> bool:
-        return (
-            isinstance(message, SegmentProgressMessage)
-            and message.event.job_id == self.event.job_id
-            and message.event.index == self.event.index
-        )
-
-
-class KeyframeMessage(EngineMessage):
-    event: m.KeyframeReady
-
-
-class LogMessage(EngineMessage):
-    event: m.LogLine
-
-
-class CostMessage(EngineMessage):
-    event: m.CostUpdate
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, CostMessage) and message.event.job_id == self.event.job_id
-
-
-class JoinProgressMessage(EngineMessage):
-    event: m.JoinProgress
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, JoinProgressMessage) and message.event.job_id == self.event.job_id
 
 
 class FinishProgressMessage(EngineMessage):
@@ -82,57 +96,6 @@ class FinishProgressMessage(EngineMessage):
             and message.event.job_id == self.event.job_id
             and message.event.stage == self.event.stage
         )
-
-
-_MESSAGE_FOR: dict[type[m.Event], type[EngineMessage]] = {
-    m.JobStatusChanged: JobStatusMessage,
-    m.SegmentStatusChanged: SegmentStatusMessage,
-    m.SegmentProgress: SegmentProgressMessage,
-    m.KeyframeReady: KeyframeMessage,
-    m.LogLine: LogMessage,
-    m.CostUpdate: CostMessage,
-    m.JoinProgress: JoinProgressMessage,
-    m.FinishProgress: FinishProgressMessage,
-}
-
-
-def event_message(event: m.Event) -> EngineMessage:
-    return _MESSAGE_FOR.get(type(event), EngineMessage)(event)
-
-
-@dataclass
-class JobFinished(Message):
-    """A job's worker ended (completed, failed, cancelled or refused to start)."""
-
-    job_id: str
-    status: str
-    error: str | None = None
-
-
-@dataclass
-class JobsChanged(Message):
-    """The history changed (a job was created, deleted or changed state)."""
-
-    job_id: str | None = None
-
-
-@dataclass
-class ThumbnailReady(Message):
-    """A thumbnail made in a thread worker, ready to draw."""
-
-    job_id: str
-    index: int
-    pixels: np.ndarray
-
-
-@dataclass
-class KeyframeThumbnailReady(Message):
-    """A keyframe image's thumbnail; ``version`` (path, mtime) tells a regenerated image from the old one."""
-
-    job_id: str
-    index: int
-    pixels: np.ndarray
-    version: object
 
 
 @dataclass

@@ -12,8 +12,9 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Header, ProgressBar, RichLog, Static, Tab, Tabs
 
-from ...core.models import JobStatus, SegmentStatus
-from ..format import JOB_STATUS_STYLE, SEAM_STYLE, duration, excerpt, money, seam_label, worst_seam
+from .. import jobtext
+from .. import messages as msg
+from ..format import excerpt, worst_seam
 from ..live import LiveJob
 from ..widgets.footer import Footer
 from ..widgets.keyframe_card import KeyframeCard
@@ -23,27 +24,24 @@ if TYPE_CHECKING:
     from ..app import SoraApp
 
 
+NO_JOB = "No job yet. Press F2 to start one."
+
+
 def tab_id(job_id: str) -> str:
     return "job-" + job_id
 
 
 class BoardScreen(Screen):
     BINDINGS = [
-        Binding("c", "cancel", "Cancel", id="board.cancel", tooltip="Cancel the shown job (resumable)"),
-        Binding("t", "retry", "Retry", id="board.retry", tooltip="Retry failed segments / resume the job"),
-        Binding("o", "open", "Open", id="board.open", tooltip="Open the finished video in the system player"),
-        Binding("y", "copy", "Copy path", id="board.copy", tooltip="Copy the video's path (over SSH: the scp line)"),
+        Binding("c", "job('cancel_job')", "Stop", id="board.cancel", tooltip="Stop the job (says what it cost)"),
+        Binding("t", "job('resume_job')", "Retry", id="board.retry", tooltip="Retry failed segments / resume"),
+        Binding("o", "job('open_output')", "Open", id="board.open", tooltip="Open the video in the system player"),
+        Binding("y", "job('copy_output')", "Copy path", id="board.copy", tooltip="Copy its path (over SSH: scp)"),
+        Binding("d", "job('open_files')", "Download", id="board.download", tooltip="Get the video, a segment…"),
+        Binding("p", "job('open_preview')", "Preview", id="board.preview", tooltip="Step through frames and seams"),
+        Binding("v", "review", "Keyframes", id="board.review", tooltip="Review a keyframe-mode job's keyframes"),
         Binding(
-            "d", "download", "Download", id="board.download", tooltip="Get the video, a segment or the seam report"
-        ),
-        Binding("p", "preview", "Preview", id="board.preview", tooltip="Step through the video's frames and seams"),
-        Binding("v", "review", "Keyframes", id="board.review", tooltip="Review the keyframes of a keyframe-mode job"),
-        Binding(
-            "r",
-            "rerender",
-            "Re-render seam",
-            id="board.rerender",
-            tooltip="Render the segment after the worst flagged seam again (its cost is shown first)",
+            "r", "rerender", "Re-render seam", id="board.rerender", tooltip="Render the worst seam's segment again"
         ),
         Binding("left_square_bracket", "switch(-1)", "Prev job", id="board.prev", tooltip="Show the previous job"),
         Binding("right_square_bracket", "switch(1)", "Next job", id="board.next", tooltip="Show the next job"),
@@ -54,7 +52,7 @@ class BoardScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Tabs(id="job-tabs")
-        yield Static("No job yet. Press F2 to start one, or open one from History (F4).", id="job-summary")
+        yield Static(NO_JOB, id="job-summary")
         with Horizontal(id="overall-row"):
             yield ProgressBar(total=1.0, show_eta=False, id="overall")
             yield Static("", id="overall-text")
@@ -73,37 +71,42 @@ class BoardScreen(Screen):
 
     async def on_mount(self) -> None:
         self.sub_title = "Board"
-        self.app.board = self
+        self.app.jobs.subscribe(self)
         self.set_interval(1.0, self.tick)
         await self.sync_tabs()
 
     async def on_screen_resume(self) -> None:
-        # the app draws only a board that is on screen: catch up with what happened meanwhile
+        # the board draws only while on screen: catch up with what happened meanwhile
         await self.sync_tabs()
         self.redraw()
 
     # --- which job -------------------------------------------------------------------
 
     async def sync_tabs(self) -> None:
-        """One tab per live job; show the app's current job."""
+        """One tab per live job; show the watch's current job (the newest running one, else the newest)."""
+        jobs = self.app.jobs
+        if jobs.current is None or jobs.get(jobs.current) is None:
+            jobs.select(jobs.newest())
+        jobs.get(jobs.current)
         tabs = self.query_one(Tabs)
         have = {t.id for t in tabs.query(Tab)}
-        for job_id, live in self.app.live.items():
+        for job_id, live in list(jobs.live.items()):
             if tab_id(job_id) not in have:
                 tabs.add_tab(Tab(self._tab_label(live), id=tab_id(job_id)))
-        want = self.app.current_job
+        for tab in list(tabs.query(Tab)):
+            if tab.id and tab.id.removeprefix("job-") not in jobs.live:
+                tabs.remove_tab(tab.id)
+        want = jobs.current
         if want and tabs.active != tab_id(want):
             tabs.active = tab_id(want)
-        elif want and self.shown != want:
+        elif self.shown != want:
             await self.show_job(want)
-        for live in self.app.live.values():
+        for live in jobs.live.values():
             self._update_tab(live)
-        if not self.app.live:
-            await self.show_job(None)
 
     def _tab_label(self, live: LiveJob) -> Text:
-        icon = {"completed": "✓", "failed": "✗", "cancelled": "■"}.get(str(live.status), "▶" if live.running else "·")
-        return Text(f"{icon} {excerpt(live.job.prompt, 18)}")
+        icon = {"completed": "✓", "failed": "✗", "cancelled": "■", "interrupted": "!"}.get(live.state)
+        return Text(f"{icon or ('▶' if live.running else '·')} {excerpt(live.job.prompt, 18)}")
 
     def _update_tab(self, live: LiveJob) -> None:
         try:
@@ -118,7 +121,7 @@ class BoardScreen(Screen):
         if event.tab is None or event.tab.id is None:
             return
         job_id = event.tab.id.removeprefix("job-")
-        self.app.current_job = job_id
+        self.app.jobs.select(job_id)
         if job_id != self.shown:
             await self.show_job(job_id)
 
@@ -137,9 +140,9 @@ class BoardScreen(Screen):
         await grid.remove_children()
         await kf_row.remove_children()
         log.clear()
-        live = self.app.live.get(job_id) if job_id else None
+        live = self.live
         if live is None:
-            self._show("#job-summary", "No job yet. Press F2 to start one, or open one from History (F4).")
+            self._show("#job-summary", NO_JOB)
             self.query_one("#overall", ProgressBar).update(progress=0)
             self._show("#overall-text", "")
             self._show("#output-line", "")
@@ -155,6 +158,27 @@ class BoardScreen(Screen):
         self.redraw()
         self.refresh_bindings()
 
+    # --- what the live jobs say --------------------------------------------------------------
+
+    async def on_job_state_changed(self, message: msg.JobStateChanged) -> None:
+        if self.is_current:
+            await self.sync_tabs()
+            self.refresh_bindings()
+
+    def on_job_updated(self, message: msg.JobUpdated) -> None:
+        if message.job_id == self.shown and message.log and self.is_mounted:
+            log = self.query_one(RichLog)
+            for line in message.log:
+                log.write(line)
+        if not self.is_current:
+            return  # drawn from the live state when the board comes back
+        for index in message.indexes:
+            self.update_card(message.job_id, index)
+        if message.keyframes:
+            self.update_keyframes(message.job_id)
+        if message.header:
+            self.update_header(message.job_id)
+
     def redraw(self) -> None:
         """Redraw everything of the shown job from its live state."""
         live = self.live
@@ -169,27 +193,25 @@ class BoardScreen(Screen):
         """Redraw the keyframe row (states and thumbnails as they become ready)."""
         if job_id != self.shown or not self.is_mounted:
             return
-        live = self.app.live.get(job_id)
+        live = self.app.jobs.live.get(job_id)
         if live is None or not live.is_keyframe_job:
             return
         making = next((k for k, kf in sorted(live.keyframes.items()) if kf.status != "done"), None)
         for card in self.query(KeyframeCard):
             kf = live.keyframes.get(card.index)
             card.update_from(kf, busy=live.running and card.index == making)
-            thumb = self.app.keyframe_thumbs.get((job_id, card.index))
+            thumb = self.app.jobs.keyframe_thumbs.get((job_id, card.index))
             if thumb is not None and kf is not None and kf.status == "done" and card.thumb_version != thumb[1]:
                 card.set_thumbnail(*thumb)
 
     @property
     def live(self) -> LiveJob | None:
-        return self.app.live.get(self.shown) if self.shown else None
-
-    # --- updates from the app -------------------------------------------------------------
+        return self.app.jobs.get(self.shown)
 
     def update_card(self, job_id: str, index: int) -> None:
         if job_id != self.shown or not self.is_mounted or not self.is_current:
             return
-        live = self.app.live.get(job_id)
+        live = self.app.jobs.live.get(job_id)
         if live is None or index not in live.segments:
             return
         card = next((c for c in self.query(SegmentCard) if c.index == index), None)
@@ -197,70 +219,27 @@ class BoardScreen(Screen):
             return
         seg = live.segments[index]
         card.update_from(seg, self.app.clock())
-        pixels = self.app.thumbnails.get((job_id, index))
+        pixels = self.app.jobs.thumbnails.get((job_id, index))
         if pixels is not None and card.thumb_source != seg.thumbnail_source:
             card.set_thumbnail(pixels, seg.thumbnail_source)
 
     def update_header(self, job_id: str) -> None:
-        live = self.app.live.get(job_id)
+        live = self.app.jobs.live.get(job_id)
         if live is None or not self.is_current:
             return
         self._update_tab(live)
         if job_id != self.shown:
             return
-        job = live.job
-        counts = live.counts()
-        done = counts.get(SegmentStatus.DONE, 0)
-        failed = counts.get(SegmentStatus.FAILED, 0)
-        summary = Text.assemble(
-            (f"{job.status}", JOB_STATUS_STYLE.get(job.status, "")),
-            f"  {job.id}  ·  {job.model}  ·  {job.mode} mode  ·  {duration(live.total_seconds)}\n",
-            (excerpt(job.prompt, 110), "italic"),
-        )
-        self._show("#job-summary", summary)
+        self._show("#job-summary", jobtext.summary(live))
         self.query_one("#overall", ProgressBar).update(total=1.0, progress=live.overall)
-        joining = f" · joining {live.join_fraction:.0%}" if job.status is JobStatus.JOINING else ""
-        self._show(
-            "#overall-text",
-            f"{done}/{len(live.segments)} segments done"
-            + (f", {failed} failed" if failed else "")
-            + joining
-            + f" · spent {money(live.spent_usd)} of est. {money(job.estimated_cost_usd)}",
-        )
-        out: Text | str
-        if job.status is JobStatus.COMPLETED and job.output:
-            out = Text.assemble(("✓ Video: ", "bold green"), job.output, ("   (o open · y copy path)", "dim"))
-            seams = (job.seams or {}).get("seams") or []
-            worst = worst_seam(job.seams)
-            if worst is not None:
-                out.append("\n")
-                out.append(seam_label(worst), SEAM_STYLE[worst["verdict"]])
-                out.append(f" — {'; '.join(worst['reasons'])}   ")
-                out.append(f"(r re-renders segment {worst['index'] + 1})", "dim")
-            elif seams:
-                out.append(f"\n✓ all {len(seams)} seams clean", "green")
-        elif job.status is JobStatus.FAILED and job.error:
-            out = f"[b red]✗ {excerpt(job.error, 200)}[/]   [dim](t retry)[/]"
-        elif job.status is JobStatus.CANCELLED:
-            out = "[yellow]■ Cancelled.[/] [dim]t resumes it; finished segments are kept.[/]"
-        elif job.status is JobStatus.AWAITING_REVIEW:
-            out = (
-                "[b $warning]◆ Keyframes ready for review[/] — nothing paid for video yet.   "
-                "[dim](v review the keyframes, then ctrl+r there renders the videos)[/]"
-            )
-        else:
-            out = ""
-        self._show("#output-line", out)
+        self._show("#overall-text", jobtext.progress(live))
+        self._show("#output-line", jobtext.outcome(live))
 
     def _show(self, selector: str, content: str | Text) -> None:
         """Update a header line only when its text changed (each update lays the board out again)."""
         if self._shown_text.get(selector) != content:
             self._shown_text[selector] = content
             self.query_one(selector, Static).update(content)
-
-    def append_log(self, job_id: str, line: str) -> None:
-        if job_id == self.shown and self.is_mounted:
-            self.query_one(RichLog).write(line)
 
     def tick(self) -> None:
         live = self.live
@@ -271,34 +250,17 @@ class BoardScreen(Screen):
 
     # --- actions ----------------------------------------------------------------------
 
-    def action_cancel(self) -> None:
+    def action_job(self, action: str) -> None:
+        """Ask the app to act on the shown job (stop, resume, open, copy, download, preview)."""
         if self.shown:
-            self.app.cancel_job(self.shown)
-
-    def action_retry(self) -> None:
-        if self.shown:
-            self.app.resume_job(self.shown)
-
-    def action_open(self) -> None:
-        if self.shown:
-            self.app.open_output(self.shown)
-
-    def action_copy(self) -> None:
-        if self.shown:
-            self.app.copy_output(self.shown)
-
-    def action_download(self) -> None:
-        if self.shown:
-            self.app.open_files(self.shown)
-
-    def action_preview(self) -> None:
-        if self.shown:
-            self.app.open_preview(self.shown)
+            getattr(self.app, action)(self.shown)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         live = self.live
         if action == "review":  # only keyframe-mode jobs have keyframes
             return live is not None and live.is_keyframe_job
+        if action == "job" and parameters == ("cancel_job",):  # only a running job can be stopped
+            return live is not None and live.running
         if action == "rerender":  # only a finished job with a flagged seam
             return live is not None and not live.running and worst_seam(live.job.seams) is not None
         return True

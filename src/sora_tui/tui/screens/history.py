@@ -15,9 +15,10 @@ from textual.widgets import DataTable, Header, Input, Label, RichLog, Select, St
 from textual.widgets.data_table import RowDoesNotExist
 
 from ...core.models import Job, JobStatus
+from .. import jobtext
+from .. import messages as msg
 from ..advice import studio_words
 from ..format import (
-    JOB_STATUS_STYLE,
     duration,
     excerpt,
     money,
@@ -74,7 +75,7 @@ class HistoryScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = "History"
-        self.app.history = self
+        self.app.jobs.subscribe(self)
         table = self.query_one(DataTable)
         table.add_column("Job", key="job", width=22)
         table.add_column("Prompt", key="prompt", width=20)
@@ -88,6 +89,10 @@ class HistoryScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.reload()
+
+    def on_job_state_changed(self, message: msg.JobStateChanged) -> None:
+        if self.is_current:
+            self.reload()
 
     def on_resize(self) -> None:
         self.set_class(self.size.width >= 150, "-wide")  # the detail beside the table, else below it
@@ -111,7 +116,7 @@ class HistoryScreen(Screen):
             cells: tuple[object, ...] = (
                 Text(job.id, style="bold"),
                 Text(excerpt(job.prompt, 20)),
-                Text(f"{job.status}", style=JOB_STATUS_STYLE.get(job.status, "")),
+                jobtext.state(job),
                 duration(length),
                 money(job.cost_usd),
                 Text(money(job.estimated_cost_usd), style="dim"),

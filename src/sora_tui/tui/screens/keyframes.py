@@ -16,6 +16,7 @@ from textual.widgets import Header, Label, Static, TextArea
 
 from ...core.jobfiles import image_problem
 from ...core.models import InputError, JobStatus
+from .. import messages as msg
 from ..advice import explain, studio_words
 from ..format import JOB_STATUS_STYLE, duration, excerpt, plural, review_money
 from ..live import LiveJob
@@ -72,6 +73,7 @@ class KeyframeScreen(Screen):
 
     async def on_mount(self) -> None:
         self.sub_title = "Keyframes — review before rendering the videos"
+        self.app.jobs.subscribe(self)
         live = self.live
         if live is None:
             return
@@ -85,9 +87,13 @@ class KeyframeScreen(Screen):
     def on_screen_resume(self) -> None:
         self.redraw()
 
+    def on_job_updated(self, message: msg.JobUpdated) -> None:
+        if message.job_id == self.job_id and self.is_current:
+            self.redraw()
+
     @property
     def live(self) -> LiveJob | None:
-        return self.app.live_job(self.job_id)
+        return self.app.jobs.get(self.job_id)
 
     @property
     def cards(self) -> list[KeyframeCard]:
@@ -103,7 +109,7 @@ class KeyframeScreen(Screen):
         for card in self.cards:
             kf = live.keyframes.get(card.index)
             card.update_from(kf, busy=card.index == making)
-            thumb = self.app.keyframe_thumbs.get((self.job_id, card.index))
+            thumb = self.app.jobs.keyframe_thumbs.get((self.job_id, card.index))
             if thumb is not None and kf is not None and kf.status == "done" and card.thumb_version != thumb[1]:
                 card.set_thumbnail(*thumb)
             card.set_class(card.index == self.selected, "-selected")
@@ -112,20 +118,17 @@ class KeyframeScreen(Screen):
 
     def making(self) -> int | None:
         """The keyframe being made now (here, or by the job's first run), if any."""
-        if self.busy is not None:
-            return self.busy
         live = self.live
-        if live is None or not live.running:
-            return None
+        if self.busy is not None or live is None or not live.running:
+            return self.busy
         return next((k for k, kf in sorted(live.keyframes.items()) if kf.status != "done"), None)
 
     def update_summary(self) -> None:
         live = self.live
         if live is None:
             return
-        engine = self.app.engine
         job = live.job
-        spec = engine.catalog.get(job.model)
+        spec = self.app.engine.catalog.get(job.model)
         plan = job.plan
         n = len(live.segments)
         head = Text.assemble(
@@ -136,14 +139,12 @@ class KeyframeScreen(Screen):
         )
         self.query_one("#kf-summary", Static).update(head)
         text = self.money_text()
-        if not self.app.engine.controls.get(self.job_id) and live.job.status is not JobStatus.COMPLETED:
+        if not live.running and live.job.status is not JobStatus.COMPLETED:
             text.append("   (ctrl+r Render videos)", "dim")
         self.query_one("#kf-money", Static).update(text)
 
     def money_text(self) -> Text:
-        live = self.live
-        assert live is not None
-        return review_money(self.app.engine.catalog, live)
+        return review_money(self.app.engine.catalog, self.live)
 
     def show_selected(self, load_text: bool = True) -> None:
         live = self.live
@@ -196,7 +197,8 @@ class KeyframeScreen(Screen):
     # --- actions --------------------------------------------------------------------------
 
     def _can_change(self) -> bool:
-        if self.job_id in self.app.engine.controls or self.busy is not None:
+        live = self.live
+        if self.busy is not None or (live is not None and live.running):
             self.notify("Wait until the keyframe being made is ready.", severity="warning")
             return False
         return True
