@@ -49,7 +49,7 @@ from .models import (
 from .plans import keep_lengths, planner_for, request_for
 from .providers.base import Provider
 from .run import EventSink, JobRun, RunControl, job_spent
-from .runner import CancelQuote, EventLog, InFlight, Lease, holder, refusal, watch_stop
+from .runner import CancelQuote, EventLog, InFlight, Lease, holder, refusal, this_host, watch_stop
 from .settings import Paths, Settings, get_paths, load_settings
 from .store import Keyframe, Store, new_job_id
 
@@ -273,7 +273,7 @@ class Engine:
         if job.id in self.controls:
             raise InputError("job", f"{job.id} is running; cancel it first")
         who = holder(job.job_dir) if job.folder else None
-        if who is not None:
+        if who is not None and not (who.pid == os.getpid() and who.host == this_host()):  # not this runner
             raise refusal(job.id, who)
 
     def delete_job(self, job_id: str, remove_files: bool = True) -> None:

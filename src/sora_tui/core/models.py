@@ -423,6 +423,27 @@ class FinishProgress(Event):
     message: str = ""
 
 
+@dataclass(frozen=True)
+class TaskStarted(Event):
+    """A runner started a task on a job other than rendering it: ``task`` is "finish", "export" or
+    "keyframe"; ``what`` names it for people ("finish", a preset, "keyframe 2")."""
+
+    task: str
+    what: str
+
+
+@dataclass(frozen=True)
+class TaskDone(Event):
+    """A runner's task ended: ``outcome`` is "done", "failed" or "cancelled"; ``result`` the file it
+    wrote (when done), ``error`` what went wrong (when failed)."""
+
+    task: str
+    what: str
+    outcome: str
+    result: str | None = None
+    error: str | None = None
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -434,6 +455,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CostUpdate,
         JoinProgress,
         FinishProgress,
+        TaskStarted,
+        TaskDone,
     )
 }
 

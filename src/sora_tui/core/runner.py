@@ -53,6 +53,10 @@ INFO_FILE = "runner.json"
 EVENTS_FILE = "events.jsonl"
 LOG_FILE = "runner.log"
 STOP_FILE = "stop.request"
+TASK_FILE = "task.json"  # a runner task's options (JSON, never keys)
+
+RENDER = "render"  # a runner's task when it renders the job; the others are in core/tasks.py
+_task = RENDER  # what this process's leases are for (a runner of a task sets it)
 
 INTERRUPTED = "interrupted"
 # statuses that mean "a process is working on it": without a live holder the job was interrupted
@@ -72,6 +76,7 @@ class Holder:
     host: str
     started_at: float
     detached: bool = False  # a runner process (spawn), not a foreground CLI or an app's own run
+    task: str = RENDER  # what it does to the job: render it, or a task (finish, export, keyframe)
 
     def describe(self) -> str:
         if not self.pid:
@@ -79,7 +84,13 @@ class Holder:
         return f"process {self.pid} on host {self.host}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pid": self.pid, "host": self.host, "started_at": self.started_at, "detached": self.detached}
+        return {
+            "pid": self.pid,
+            "host": self.host,
+            "started_at": self.started_at,
+            "detached": self.detached,
+            "task": self.task,
+        }
 
 
 def this_host() -> str:
@@ -89,7 +100,13 @@ def this_host() -> str:
 def _read_info(job_dir: Path) -> Holder | None:
     try:
         data = json.loads((Path(job_dir) / INFO_FILE).read_text("utf-8"))
-        return Holder(int(data["pid"]), str(data["host"]), float(data["started_at"]), bool(data.get("detached")))
+        return Holder(
+            int(data["pid"]),
+            str(data["host"]),
+            float(data["started_at"]),
+            bool(data.get("detached")),
+            str(data.get("task") or RENDER),
+        )
     except (OSError, ValueError, TypeError, KeyError):
         return None
 
@@ -234,7 +251,7 @@ class Lease:
                 raise refusal(self.job_id, holder(self.dir) or _read_info(self.dir))
             _clear_stop(self.dir)  # a request meant for an earlier holder
         self.fd = fd
-        _write_info(self.dir, Holder(os.getpid(), this_host(), time.time(), detached))
+        _write_info(self.dir, Holder(os.getpid(), this_host(), time.time(), detached, _task))
         return self
 
     def release(self) -> None:
@@ -428,8 +445,13 @@ def spawn(
     max_cost: float | None = None,
     review_keyframes: bool = False,
     output: str | None = None,
+    task: str = RENDER,
+    options: dict[str, Any] | None = None,
 ) -> int:
     """Start a detached runner for ``job_id`` and return its pid.
+
+    ``task``: what it does — render the job (the default), or one of ``core.tasks.TASKS`` (finish,
+    export, keyframe) with its ``options`` (plain JSON data, written to ``JOB_DIR/task.json``).
 
     ``paths_env`` is laid over this process's environment for the runner (an Engine's ``env``);
     it also says where the job lives (SORA_TUI_HOME). Raises InputError when a live process
@@ -447,6 +469,12 @@ def spawn(
     try:
         _clear_stop(job_dir)
         cmd = [sys.executable, "-m", "sora_tui.core.runner", job_id, "--lock-fd", str(fd)]
+        if task != RENDER:
+            path = job_dir / TASK_FILE
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"task": task, "options": options or {}}) + "\n", "utf-8")
+            os.replace(tmp, path)
+            cmd += ["--task", task]
         if max_cost is not None:
             cmd += ["--max-cost", repr(float(max_cost))]
         if review_keyframes:
@@ -470,7 +498,7 @@ def spawn(
         media.lower_priority(proc.pid)
         with contextlib.suppress(OSError):
             Path(f"/proc/{proc.pid}/autogroup").write_text(f"{media.BACKGROUND_NICE}\n")
-        _write_info(job_dir, Holder(proc.pid, this_host(), time.time(), detached=True))
+        _write_info(job_dir, Holder(proc.pid, this_host(), time.time(), detached=True, task=task))
     finally:
         os.close(fd)  # the child keeps the lock through its copy of the descriptor
     return proc.pid
@@ -548,10 +576,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-cost", type=float)
     parser.add_argument("--review-keyframes", action="store_true")
     parser.add_argument("--output")
+    parser.add_argument("--task", default=RENDER, help="finish, export or keyframe (options in JOB_DIR/task.json)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a closed terminal or SSH session does not end the job
     if args.lock_fd is not None:
         adopt(args.lock_fd)
+    if args.task != RENDER:
+        from .tasks import run_task
+
+        global _task
+        _task = args.task
+        return asyncio.run(run_task(args.job, args.task, _say))
     return asyncio.run(_run(args))
 
 

@@ -14,12 +14,13 @@ import fcntl
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..media import MediaError, probe
 from ..models import Event, FinishProgress, InputError, Job, JobStatus, LogLine, Metadata, Plan, normalise_hashtags
+from ..runner import Lease
 from ..store import NarrationRecord, OutputRecord
 from . import narration as rules
 from .export import ExportResult, export, get_preset, poster
@@ -49,6 +50,19 @@ class FinishOptions:
     burn_subtitles: bool = False
     loudness: float | None = None  # LUFS; None = the loudness_lufs setting
     max_cost: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (what a runner task is given); ``from_dict`` reads it back."""
+        data = asdict(self)
+        data["music"] = str(self.music) if self.music is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FinishOptions:
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        if values.get("music"):
+            values["music"] = Path(values["music"])
+        return cls(**values)
 
 
 @dataclass
@@ -109,7 +123,14 @@ class Finisher:
 
     @contextlib.contextmanager
     def _locked(self, job: Job) -> Iterator[None]:
-        """One finishing or export at a time per job, across processes (the OS frees the lock)."""
+        """One finishing or export at a time per job, never while a run of the job goes on, across
+        processes: the job's lease (a runner of this task already holds it), then the finishing lock
+        (``clean`` skips a job that holds it). The OS frees both when the process dies."""
+        with Lease(job.job_dir, job.id), self._finish_lock(job):
+            yield
+
+    @contextlib.contextmanager
+    def _finish_lock(self, job: Job) -> Iterator[None]:
         fh = open(job.job_dir / ".finish.lock", "a+")  # noqa: SIM115
         try:
             try:
