@@ -433,9 +433,9 @@ async def test_keyframe_mode_review_regenerate_replace_render(make_app, tmp_path
         await pilot.press("right")
         assert review.selected == 1
         review.query_one("#kf-prompt", TextArea).load_text("the lamp blazes, waves crash on the rocks")
-        await pilot.press("ctrl+g")
-        await pilot.pause()
-        await app.workers.wait_for_complete()
+        await pilot.press("ctrl+g")  # a runner makes it; the review follows it
+        await wait_for(pilot, lambda: review.busy == 1, what="the keyframe runner started")
+        await wait_for(pilot, lambda: review.busy is None, timeout=60, what="the keyframe made again")
         await pilot.pause()
         kfs = app.engine.store.keyframes(job.id)
         assert kfs[1].prompt == "the lamp blazes, waves crash on the rocks" and kfs[1].status == "done"

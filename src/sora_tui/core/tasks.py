@@ -78,6 +78,7 @@ async def run_task(job_ref: str, task: str, say: Callable[[str], None]) -> int:
     say(f"runner {os.getpid()} on {runner.this_host()}: {what} of job {job.id}")
     emit(TaskStarted(job.id, task, what))
     try:
+        await _test_gate()
         result = await _do(engine, job.id, task, options, emit)
     except InputError as exc:
         return _end(emit, say, TaskDone(job.id, task, what, "failed", error=engine.redact(str(exc))), runner.EXIT_INPUT)
@@ -95,6 +96,14 @@ async def run_task(job_ref: str, task: str, say: Callable[[str], None]) -> int:
         with contextlib.suppress(OSError):
             (job.job_dir / runner.TASK_FILE).unlink()
     return _end(emit, say, TaskDone(job.id, task, what, "done", result=result), runner.EXIT_OK)
+
+
+async def _test_gate() -> None:
+    """Test hook: with ``SORA_TUI_TEST_TASK_GATE=PATH`` the task waits until PATH exists (a test
+    quits a window while the task is surely running)."""
+    gate = os.environ.get("SORA_TUI_TEST_TASK_GATE")
+    while gate and not os.path.exists(gate):
+        await asyncio.sleep(0.05)
 
 
 def _end(emit: Callable[[Event], None], say: Callable[[str], None], done: TaskDone, code: int) -> int:

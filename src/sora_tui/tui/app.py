@@ -23,7 +23,7 @@ from textual.widget import AwaitMount
 from textual.widgets import Input, TextArea
 
 from ..core import reach, runner
-from ..core.models import InputError, JobStatus, Mode, Plan, Request, SegmentStatus
+from ..core.models import InputError, JobStatus, Mode, Plan, Request, SegmentStatus, TaskDone
 from ..core.plans import videos_started
 from . import messages as msg
 from .advice import explain, studio_words
@@ -340,12 +340,24 @@ class SoraApp(App[int]):
 
     # --- keyframes ------------------------------------------------------------------------
 
-    async def regenerate_keyframe(self, job_id: str, index: int, prompt: str | None = None) -> None:
-        """Make keyframe ``index`` again; a new description also goes into the job's plan."""
-        await self.engine.regenerate_keyframe(job_id, index, prompt)
-        if prompt is not None:
-            self._plan_keyframe(job_id, index, prompt)
-        self.jobs.reload(job_id)
+    def start_task(self, job_id: str, task: str, options: dict[str, Any]) -> bool:
+        """Start a runner task on a job (core/tasks.py: finish, export, keyframe) and follow it; False
+        (and says why) when it cannot start: another process holds the job (a render, another window's finish)."""
+        job = self.engine.store.get_job(job_id)
+        if job is None:
+            self.notify(f"No job {job_id} in the history.", severity="error")
+            return False
+        since = runner.EventLog(job.job_dir).end()
+        try:
+            runner.spawn(self.engine.env, job_id, task=task, options=options)
+        except InputError as exc:
+            self.notify(explain(exc), severity="warning", title="Not started")
+            return False
+        except OSError as exc:
+            self.notify(f"Could not start a runner for {job_id}: {exc}", severity="error", title="Not started")
+            return False
+        self.jobs.follow(job_id, since=since)
+        return True
 
     def replace_keyframe(self, job_id: str, index: int, image: str) -> str | None:
         """Use the user's image as keyframe ``index``; returns what went wrong, if anything."""
@@ -357,19 +369,6 @@ class SoraApp(App[int]):
             return f"cannot use {Path(image).name} as an image: {exc}"
         self._keyframe_changed(job_id, index, str(path))
         return None
-
-    def _plan_keyframe(self, job_id: str, index: int, prompt: str) -> None:
-        """Keep plan.json's keyframe descriptions in step (only while no video has started)."""
-        job = self.engine.store.get_job(job_id)
-        if job is None or job.plan is None or self._videos_started(job_id):
-            return
-        plan = copy.deepcopy(job.plan)
-        plan.keyframes = plan.keyframe_prompts()
-        plan.keyframes[index] = prompt
-        try:
-            self.engine.update_plan(job_id, plan)
-        except InputError:
-            return
 
     def _keyframe_changed(self, job_id: str, index: int, path: str | None = None) -> None:
         self.jobs.reload(job_id)
@@ -682,6 +681,31 @@ class SoraApp(App[int]):
 
     def on_jobs_changed(self, message: msg.JobsChanged) -> None:
         self.jobs.changed(message.job_id)
+
+    def on_task_update(self, message: msg.TaskUpdate) -> None:
+        """A runner task ended (JobWatch sends the app only ``TaskDone``): tell the user, wherever they are."""
+        done = message.event
+        if not isinstance(done, TaskDone):
+            return
+        if done.outcome == "done":
+            title = {"finish": "Finished", "keyframe": "Keyframe"}.get(done.task, "Exported")
+            text = f"{done.what}: {done.result}"
+            if done.task == "keyframe":
+                text = f"{done.what.capitalize()} made again.{self._later_keyframes(done)}"
+            self.notify(text, title=title, markup=False)
+        elif done.outcome == "cancelled":
+            self.notify(f"{done.what} cancelled; nothing the job had was changed.", severity="warning")
+        else:
+            error = studio_words(done.error or "it failed")
+            self.notify(error, title=f"{done.what} failed", severity="error", timeout=10, markup=False)
+        self.post_message(msg.JobsChanged(message.job_id))
+
+    def _later_keyframes(self, done: TaskDone) -> str:
+        job = self.engine.store.get_job(done.job_id)
+        n = len(job.plan.segments) if job and job.plan else 0
+        if done.what.split()[-1].isdigit() and int(done.what.split()[-1]) < n:
+            return " Later keyframes were made from the old one; regenerate them too if they should follow."
+        return ""
 
     def on_job_finished(self, message: msg.JobFinished) -> None:
         job = self.engine.store.get_job(message.job_id)

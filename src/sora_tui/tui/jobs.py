@@ -30,7 +30,17 @@ from typing import TYPE_CHECKING, Any, cast
 from textual.message import Message
 
 from ..core import runner
-from ..core.models import Event, Job, KeyframeReady, LogLine, Segment, SegmentStatus
+from ..core.models import (
+    Event,
+    FinishProgress,
+    Job,
+    KeyframeReady,
+    LogLine,
+    Segment,
+    SegmentStatus,
+    TaskDone,
+    TaskStarted,
+)
 from ..core.store import Keyframe, Store
 from . import messages as msg
 from .live import LOG_LINES, LiveJob, log_text
@@ -84,6 +94,7 @@ class JobWatch:
         self._subscribers: weakref.WeakSet[MessagePump] = weakref.WeakSet()
         self._wanted: dict[str, float] = {}  # jobs this window follows -> start grace deadline (0: none)
         self._spawned: dict[str, float] = {}  # when this window spawned a runner for the job (wall clock)
+        self._since: dict[str, int] = {}  # event log offset to start following a job from (a task it started)
         self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sora-tui-thumbs")
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -112,12 +123,15 @@ class JobWatch:
             live = self._add(reading)
         return live
 
-    def follow(self, job_id: str, started: bool = False) -> LiveJob | None:
-        """Follow a job (``started``: a runner was just spawned for it; until it takes the lease it is "starting")."""
+    def follow(self, job_id: str, started: bool = False, since: int | None = None) -> LiveJob | None:
+        """Follow a job (``started``: a runner was just spawned for it; until it takes the lease it is "starting";
+        ``since``: read its event log from there, when it is not followed yet — a task started here)."""
         live = self.get(job_id)
         if live is None:
             return None
-        self._wanted[job_id] = time.monotonic() + START_GRACE if started else 0.0
+        if since is not None:
+            self._since.setdefault(job_id, since)
+        self._wanted[job_id] = time.monotonic() + START_GRACE if started else self._wanted.get(job_id, 0.0)
         if started:
             self._spawned[job_id] = time.time()
             live.running, live.state = True, "starting"
@@ -189,6 +203,11 @@ class JobWatch:
 
     def _set_holder(self, live: LiveJob, holder: runner.Holder | None) -> None:
         grace = self._wanted.get(live.id, 0.0)
+        live.task = holder.task if holder is not None and holder.task != runner.RENDER else ""
+        if live.task:  # a finish, an export or a keyframe: the job is not rendering
+            assert holder is not None
+            live.running, live.state, live.runner = False, runner.display_status(live.job, holder), holder.describe()
+            return
         if holder is not None:
             self._wanted[live.id] = 0.0
             live.running, live.state = True, runner.display_status(live.job, holder)
@@ -227,6 +246,8 @@ class JobWatch:
                 elif isinstance(event, KeyframeReady):
                     keyframes = True
                     self._keyframe_thumb(job_id, event.index, event.path)
+                if isinstance(event, TaskStarted | TaskDone | FinishProgress):  # a runner task's news
+                    self._publish(partial(msg.TaskUpdate, job_id, event), app=isinstance(event, TaskDone))
                 elif index is not None:
                     indexes.add(index)
             if reading.segments is not None:
@@ -328,7 +349,10 @@ class JobWatch:
                             if job is None:
                                 continue
                             # events before this window looked are already in the rows: read from the end
-                            state = followed[job_id] = _Followed(job.job_dir, runner.EventLog(job.job_dir).end())
+                            # (or from where a task this window started began)
+                            since = self._since.pop(job_id, None)
+                            offset = runner.EventLog(job.job_dir).end() if since is None else since
+                            state = followed[job_id] = _Followed(job.job_dir, offset)
                         reading = self._read(store, job_id, state, now, self._wanted.get(job_id, 0.0))
                         if reading is not None:
                             readings[job_id] = reading

@@ -117,6 +117,7 @@ class LiveJob:
     running: bool = False  # a runner holds the job's lease (or is starting)
     state: str = ""  # what to call it: the job's status, or "interrupted" (runner.display_status), or "starting"
     runner: str = ""  # who runs it: "process N on host H"
+    task: str = ""  # a runner task on the job (finish, export, keyframe: core/tasks.py), while one holds it
 
     @property
     def id(self) -> str:

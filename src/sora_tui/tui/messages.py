@@ -73,36 +73,19 @@ class ThumbnailReady(Message, bubble=False):
     keyframe: bool = False
 
 
-class EngineMessage(Message):
-    """Base of messages that carry one engine event (the finishing stage's, which runs in the app)."""
-
-    def __init__(self, event: m.Event) -> None:
-        super().__init__()
-        self.event = event
-
-    @property
-    def job_id(self) -> str:
-        return self.event.job_id
-
-
-class FinishProgressMessage(EngineMessage):
-    """Progress of a finishing or export step (with an ETA)."""
-
-    event: m.FinishProgress
-
-    def can_replace(self, message: Message) -> bool:
-        return (
-            isinstance(message, FinishProgressMessage)
-            and message.event.job_id == self.event.job_id
-            and message.event.stage == self.event.stage
-        )
-
-
 @dataclass
-class FinishWorkDone(Message):
-    """A finishing or export run ended: ``error`` is None when it worked."""
+class TaskUpdate(Message, bubble=False):
+    """A runner task's news from a followed job's event log (core/tasks.py): ``TaskStarted``,
+    ``FinishProgress`` or ``TaskDone`` (the app gets the ``TaskDone`` too, to tell the user)."""
 
     job_id: str
-    what: str  # "finish" or a preset name
-    result: str | None = None  # the file it wrote
-    error: str | None = None
+    event: m.TaskStarted | m.TaskDone | m.FinishProgress
+
+    def can_replace(self, message: Message) -> bool:  # only the newest progress of a stage matters
+        return (
+            isinstance(message, TaskUpdate)
+            and isinstance(self.event, m.FinishProgress)
+            and isinstance(message.event, m.FinishProgress)
+            and message.job_id == self.job_id
+            and message.event.stage == self.event.stage
+        )

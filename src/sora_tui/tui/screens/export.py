@@ -1,7 +1,9 @@
 """Finish & export one completed job: metadata, narration + music bed + subtitles, delivery presets.
 
-The work runs in an async worker of the app (ffmpeg in threads), so the studio never waits
-on it, and it keeps going when this screen is closed; progress and ETA come as messages.
+The work runs in a runner process (``runner.spawn(..., task="finish"|"export")``, core/tasks.py)
+under the job's lease: the app does no ffmpeg work, and leaving this screen or quitting the app
+leaves it going. This screen follows it like any window does: progress, ETA and the outcome come
+from the job's event log as JobWatch's ``TaskUpdate`` messages; reopening it shows a running one.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Header, Input, Label, ProgressBar, Select, Static
 
+from ...core import runner
 from ...core.finish.export import PRESETS
 from ...core.finish.stage import Finisher, FinishOptions, describe_outputs
-from ...core.models import InputError
+from ...core.models import FinishProgress, InputError, TaskDone, TaskStarted
+from ...core.tasks import EXPORT, FINISH
 from .. import messages as msg
 from ..advice import studio_words
 from ..widgets.footer import Footer
@@ -63,7 +67,6 @@ class ExportScreen(Screen):
     def __init__(self, job_id: str) -> None:
         super().__init__()
         self.job_id = job_id
-        self.finisher: Finisher | None = None  # the running finish or export, if any
 
     def compose(self) -> ComposeResult:
         job = self.app.engine.store.get_job(self.job_id)
@@ -104,6 +107,10 @@ class ExportScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = "Finish & export"
+        self.app.jobs.subscribe(self)
+        live = self.app.jobs.follow(self.job_id)  # a finish or export started elsewhere shows here too
+        if live is not None and live.task in (FINISH, EXPORT):
+            self.query_one("#stage", Label).update(f"{live.task}: running in {live.runner}")
         self.show_outputs()
 
     # --- state --------------------------------------------------------------------------
@@ -113,8 +120,9 @@ class ExportScreen(Screen):
         self.query_one("#outputs", Static).update(Text("\n".join(lines) or "none yet"), layout=True)
 
     def _busy(self) -> bool:
-        if self.finisher is not None:
-            self.notify("A finish or export of this job is running; F8 cancels it.", severity="warning")
+        live = self.app.jobs.get(self.job_id)
+        if live is not None and live.task in (FINISH, EXPORT):
+            self.notify(f"A {live.task} of this job is running ({live.runner}); F8 cancels it.", severity="warning")
             return True
         return False
 
@@ -143,21 +151,23 @@ class ExportScreen(Screen):
         music = self.query_one("#music", Input).value.strip()
         opts = FinishOptions(
             narration=self.query_one("#narration", Checkbox).value,
-            music=Path(music).expanduser() if music else None,
+            music=Path(music).expanduser().resolve() if music else None,
             burn_subtitles=self.query_one("#burn", Checkbox).value,
         )
-        self._start("finish", opts)
+        self._start(FINISH, "finish", opts.to_dict())
 
     def action_export(self) -> None:
         if self._busy():
             return
-        self._start(str(self.query_one("#preset", Select).value))
+        preset = str(self.query_one("#preset", Select).value)
+        self._start(EXPORT, preset, {"preset": preset})
 
     def action_cancel_work(self) -> None:
-        if self.finisher is None:
+        live = self.app.jobs.get(self.job_id)
+        if live is None or live.task not in (FINISH, EXPORT) or not runner.request_stop(live.job.job_dir):
             self.notify("Nothing is running.")
             return
-        self.finisher.cancel()
+        self.notify(f"Stopping the {live.task}…")
 
     @on(Button.Pressed, "#do-finish")
     def _finish_pressed(self) -> None:
@@ -167,64 +177,31 @@ class ExportScreen(Screen):
     def _export_pressed(self) -> None:
         self.action_export()
 
-    # --- the work -----------------------------------------------------------------------
+    # --- the work (in a runner; this screen follows it) -------------------------------------
 
-    def _start(self, what: str, opts: FinishOptions | None = None) -> None:
-        self.finisher = Finisher(self.app.engine, self._sink)
-        self.query_one("#stage", Label).update(f"{what}: starting")
-        self.query_one("#progress", ProgressBar).update(progress=0.0)
-        finisher = self.finisher
-        self.app.run_worker(self._work(finisher, what, opts), group="finishing", exit_on_error=False)
+    def _start(self, task: str, what: str, options: dict[str, object]) -> None:
+        if self.app.start_task(self.job_id, task, options):
+            self.query_one("#stage", Label).update(f"{what}: starting")
+            self.query_one("#progress", ProgressBar).update(progress=0.0)
+            self.query_one("#eta", Label).update(eta_text(None))
 
-    def _sink(self, event: object) -> None:
-        from ...core.models import FinishProgress
-
-        if isinstance(event, FinishProgress):
-            self.post_message(msg.FinishProgressMessage(event))
-
-    async def _work(self, finisher: Finisher, what: str, opts: FinishOptions | None) -> None:
-        from ...core.finish.ffmpeg import Cancelled
-
-        try:
-            if what == "finish":
-                assert opts is not None
-                result = await finisher.finish(self.job_id, opts)
-                path = str(result.path)
-            else:
-                path = str((await finisher.export(self.job_id, what)).path)
-        except Cancelled:
-            self._done(msg.FinishWorkDone(self.job_id, what, None, "cancelled"))
-            return
-        except Exception as exc:  # InputError, FinishError: the message says what to fix
-            self._done(msg.FinishWorkDone(self.job_id, what, None, str(exc)))
-            return
-        self._done(msg.FinishWorkDone(self.job_id, what, path))
-
-    def _done(self, message: msg.FinishWorkDone) -> None:
-        self.finisher = None
-        if message.error is None:
-            self.app.notify(
-                f"{message.what}: {message.result}", title="Finished" if message.what == "finish" else "Exported"
-            )
-        elif message.error == "cancelled":
-            self.app.notify(f"{message.what} cancelled; nothing the job had was changed.", severity="warning")
-        else:
-            self.app.notify(message.error, title=f"{message.what} failed", severity="error", timeout=10)
-        if self.is_attached:
-            self.post_message(message)
-        self.app.post_message(msg.JobsChanged(self.job_id))
-
-    def on_finish_progress_message(self, message: msg.FinishProgressMessage) -> None:
+    def on_task_update(self, message: msg.TaskUpdate) -> None:
         event = message.event
-        self.query_one("#stage", Label).update(event.stage)
-        self.query_one("#progress", ProgressBar).update(progress=event.fraction)
-        self.query_one("#eta", Label).update(eta_text(event.eta_s))
-
-    def on_finish_work_done(self, message: msg.FinishWorkDone) -> None:
-        self.query_one("#stage", Label).update(
-            Text(f"{message.what}: {'done' if message.error is None else studio_words(message.error)[:60]}")
-        )
-        if message.error is None:
-            self.query_one("#progress", ProgressBar).update(progress=1.0)
-            self.query_one("#eta", Label).update(eta_text(0))
-        self.show_outputs()
+        if message.job_id != self.job_id or (not isinstance(event, FinishProgress) and event.task == "keyframe"):
+            return
+        stage = self.query_one("#stage", Label)
+        if isinstance(event, TaskStarted):
+            stage.update(f"{event.what}: started")
+        elif isinstance(event, FinishProgress):
+            stage.update(event.stage)
+            self.query_one("#progress", ProgressBar).update(progress=event.fraction)
+            self.query_one("#eta", Label).update(eta_text(event.eta_s))
+        elif isinstance(event, TaskDone):
+            word = {"done": "done", "cancelled": "cancelled"}.get(event.outcome) or studio_words(
+                event.error or "failed"
+            )
+            stage.update(Text(f"{event.what}: {word[:60]}"))
+            if event.outcome == "done":
+                self.query_one("#progress", ProgressBar).update(progress=1.0)
+                self.query_one("#eta", Label).update(eta_text(0))
+            self.show_outputs()

@@ -1,5 +1,8 @@
 """Keyframe review: every boundary image of a keyframe-mode job, before any video is paid for
-(regenerate one with an edited description, use your own image, then render the videos)."""
+(regenerate one with an edited description, use your own image, then render the videos).
+
+A regeneration (one paid image call) runs in a runner process (``task="keyframe"``, core/tasks.py);
+this screen follows it through JobWatch (``TaskUpdate``, ``JobUpdated``), as any window does."""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
@@ -15,9 +17,10 @@ from textual.screen import Screen
 from textual.widgets import Header, Label, Static, TextArea
 
 from ...core.jobfiles import image_problem
-from ...core.models import InputError, JobStatus
+from ...core.models import JobStatus, TaskDone
+from ...core.tasks import KEYFRAME
 from .. import messages as msg
-from ..advice import explain, studio_words
+from ..advice import studio_words
 from ..format import JOB_STATUS_STYLE, duration, excerpt, plural, review_money
 from ..live import LiveJob
 from ..widgets.footer import Footer
@@ -119,7 +122,7 @@ class KeyframeScreen(Screen):
     def making(self) -> int | None:
         """The keyframe being made now (here, or by the job's first run), if any."""
         live = self.live
-        if self.busy is not None or live is None or not live.running:
+        if self.busy is not None or live is None or not (live.running or live.task == KEYFRAME):
             return self.busy
         return next((k for k, kf in sorted(live.keyframes.items()) if kf.status != "done"), None)
 
@@ -198,7 +201,7 @@ class KeyframeScreen(Screen):
 
     def _can_change(self) -> bool:
         live = self.live
-        if self.busy is not None or (live is not None and live.running):
+        if self.busy is not None or (live is not None and (live.running or live.task)):
             self.notify("Wait until the keyframe being made is ready.", severity="warning")
             return False
         return True
@@ -212,35 +215,29 @@ class KeyframeScreen(Screen):
             return
         self.regenerate(self.selected, text)
 
-    @work(group="keyframe", exit_on_error=False)
-    async def regenerate(self, index: int, text: str) -> None:
+    def regenerate(self, index: int, text: str) -> None:
+        """Ask a runner to make keyframe ``index`` again (the app says how it went, wherever the user is)."""
         live = self.live
         kf = live.keyframes.get(index) if live else None
         new_prompt = text if kf is None or text != kf.prompt else None
-        self.busy = index
-        self.redraw()
-        error = None
-        try:
-            await self.app.regenerate_keyframe(self.job_id, index, new_prompt)
-        except InputError as exc:
-            error = explain(exc)
-        except Exception as exc:  # provider errors: a message, never a traceback
-            error = studio_words(f"{type(exc).__name__}: {exc}")
-        finally:
-            self.busy = None
-        self.drafts.pop(index, None)
-        self.redraw()
-        if error:
-            self.query_one("#kf-error", FieldError).show(error)
-            self.notify(error, severity="error", title=f"Keyframe {index} not made", markup=False)
+        if self.app.start_task(self.job_id, KEYFRAME, {"index": index, "prompt": new_prompt}):
+            self.busy = index
+            self.query_one("#kf-error", FieldError).show("")
+            self.redraw()
+
+    def on_task_update(self, message: msg.TaskUpdate) -> None:
+        done = message.event
+        if message.job_id != self.job_id or not isinstance(done, TaskDone) or done.task != KEYFRAME:
             return
-        n = len(live.segments) if live else 0
-        later = (
-            " Later keyframes were made from the old one; regenerate them too if they should follow."
-            if index < n
-            else ""
-        )
-        self.notify(f"Keyframe {index} made again.{later}", title="Keyframe")
+        index = int(done.what.split()[-1])
+        if self.busy == index:
+            self.busy = None
+        if done.outcome == "done":
+            self.drafts.pop(index, None)
+        elif done.error:
+            self.query_one("#kf-error", FieldError).show(studio_words(done.error))
+        self.app.jobs.reload(self.job_id)
+        self.redraw()
 
     def action_replace(self) -> None:
         if not self._can_change():
