@@ -93,3 +93,55 @@ async def test_finishing_settings_are_saved(make_app, home):
         assert 'tts_provider = "openai"' in text and "loudness_lufs = -23.0" in text and "auto_clean_days = 7" in text
         settings = app.engine.settings
         assert (settings.tts_provider, settings.loudness_lufs, settings.auto_clean_days) == ("openai", -23.0, 7)
+
+
+async def test_a_finish_outlives_the_app_and_a_new_app_sees_it_complete(make_app, tmp_path):
+    """The finish runs in a runner: quitting the app mid-way leaves it going; a new app's Export
+    screen follows it to the end; the new version is recorded once."""
+    import os
+    import signal
+
+    from sora_tui.core import runner
+
+    gate = tmp_path / "gate"  # the runner waits here (SORA_TUI_TEST_TASK_GATE): surely mid-way at the quit
+    app = make_app("history", SORA_TUI_TEST_TASK_GATE=str(gate))
+    job = app.engine.create_job(small_plan(n=2, seconds=2))
+    assert (await app.engine.run(job.id)).status is JobStatus.COMPLETED
+    finishes = lambda: [o for o in app.engine.store.outputs(job.id, include_removed=True) if o.kind == "finish"]  # noqa: E731
+    who = None
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            app.open_export(job.id)
+            await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen), what="the export screen")
+            await wait_for(pilot, lambda: bool(app.screen.query("#stage")), what="the export screen drawn")
+            stage = app.screen.query_one("#stage", Label)
+            await pilot.press("f6")
+            await wait_for(pilot, lambda: str(stage.render()) == "finish: started", what="the runner's TaskStarted")
+            who = runner.holder(job.job_dir)
+            assert who is not None and who.task == "finish" and who.pid != os.getpid()
+            await pilot.press("ctrl+q")
+        # the app is gone; its runner is not, and has recorded nothing yet
+        assert runner.holder(job.job_dir) == who and finishes() == []
+
+        app2 = make_app("history", SORA_TUI_TEST_TASK_GATE=str(gate))
+        async with app2.run_test(size=SIZE) as pilot:
+            app2.open_export(job.id)
+            await wait_for(pilot, lambda: isinstance(app2.screen, ExportScreen), what="the export screen")
+            await wait_for(pilot, lambda: bool(app2.screen.query("#stage")), what="the export screen drawn")
+            await pilot.pause()
+            screen = app2.screen
+            stage = screen.query_one("#stage", Label)
+            assert str(stage.render()) == f"finish: running in process {who.pid} on host {who.host}"
+            await pilot.press("f6")  # a second finish from this window: refused, nothing started
+            await pilot.pause()
+            assert runner.holder(job.job_dir) == who
+            gate.touch()
+            outputs = screen.query_one("#outputs", Static)
+            await wait_for(pilot, lambda: "finished v1" in str(outputs.render()), timeout=60, what="the finish")
+            await wait_for(pilot, lambda: str(stage.render()) == "finish: done", what="the outcome")
+            assert screen.query_one("#progress", ProgressBar).progress == 1.0
+        assert [Path(o.path).name for o in finishes()] == ["finished_v1.mp4"]
+        assert Path(job.folder, "finished_v1.mp4").is_file()
+    finally:
+        if who is not None and runner.holder(job.job_dir) is not None:
+            os.kill(who.pid, signal.SIGKILL)
