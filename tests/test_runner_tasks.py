@@ -139,3 +139,23 @@ async def test_keyframe_regeneration_in_a_runner_makes_one_image_call(fal_fake: 
     text = (job.job_dir / runner.LOG_FILE).read_text() + log.path.read_text()
     assert fal_fake.key not in text
     await engine.aclose()
+
+
+def test_cli_export_detach_then_follow(home: Path, cli_env: dict[str, str], sora_cmd: list[str]):
+    import json
+    import subprocess
+
+    engine = make_engine(home)
+    job_id = make_job(engine, segments=2, seconds=2)
+    run = lambda *a: subprocess.run([*sora_cmd, *a], env=cli_env, capture_output=True, text=True, timeout=DEADLINE)  # noqa: E731
+    res = run("export", job_id, "-p", "webm", "-p", "hls", "--detach")
+    assert res.returncode == 2 and "one preset at a time" in res.stderr
+    res = run("export", job_id, "-p", "gif-preview", "--detach", "--json")
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["task"] == "export" and data["runner_pid"] > 0
+    res = run("show", "--follow", job_id)  # follows the runner until it lets go of the job
+    assert res.returncode == 0, res.stderr
+    assert runner.holder(engine.store.get_job(job_id).job_dir) is None
+    assert [o.name for o in engine.store.outputs(job_id) if o.kind == "export"] == ["gif-preview"]
+    assert "export gif-preview:" in res.stdout + res.stderr

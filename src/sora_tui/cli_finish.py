@@ -16,8 +16,26 @@ if TYPE_CHECKING:
     from .core.engine import Engine
     from .core.finish.stage import Finisher
 
-EXIT_OK, EXIT_FAILED = 0, 1
+EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 PRESET_NAMES = ["web-720p", "web-1080p", "webm", "hls", "gif-preview", "source"]
+
+
+DETACH_HELP = "run it in a background runner and return at once (follow: show --follow JOB)"
+
+
+def detach(engine: Engine, job_ref: str, task: str, options: dict[str, Any], as_json: bool) -> int:
+    """`finish|export --detach`: start a runner task on the job; print how to follow and stop it."""
+    from .core import runner
+
+    job = engine.find_job(job_ref)
+    pid = runner.spawn(engine.env, job.id, task=task, options=options)
+    follow, stop = f"sora-tui show --follow {job.id}", f"sora-tui stop {job.id}"
+    if as_json:
+        print(json.dumps({"job_id": job.id, "task": task, "runner_pid": pid, "follow": follow, "stop": stop}))
+    else:
+        print(f"{task} of job {job.id} runs in process {pid}; follow it with `{follow}`, stop it with `{stop}`")
+        print(f"its log: {job.job_dir / runner.LOG_FILE}")
+    return EXIT_OK
 
 
 def add_parsers(sub: Any, money: Any) -> None:
@@ -30,11 +48,13 @@ def add_parsers(sub: Any, money: Any) -> None:
     p.add_argument("--burn-subtitles", action="store_true", help="also draw the subtitles into the picture")
     p.add_argument("--lufs", type=float, help="target loudness (EBU R128), default -16")
     p.add_argument("--max-cost", type=money, help="refuse if speech would take the job over this many USD")
+    p.add_argument("--detach", "-d", action="store_true", help=DETACH_HELP)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("export", help="export a finished job for delivery (web MP4, WebM, HLS, GIF, poster)")
     p.add_argument("job", help="job id, unique prefix, or `last`")
     p.add_argument("--preset", "-p", action="append", choices=PRESET_NAMES, required=True, help="repeatable")
+    p.add_argument("--detach", "-d", action="store_true", help=DETACH_HELP + " (one preset)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("meta", help="show or edit a job's title, description and hashtags")
@@ -131,6 +151,10 @@ async def cmd_finish(engine: Engine, args: argparse.Namespace) -> int:
         loudness=args.lufs,
         max_cost=args.max_cost,
     )
+    if getattr(args, "detach", False):
+        if opts.music is not None:
+            opts.music = opts.music.expanduser().resolve()
+        return detach(engine, args.job, "finish", opts.to_dict(), args.json)
     with FinishView(quiet=args.json) as view:
         finisher = Finisher(engine, view)
         try:
@@ -170,6 +194,12 @@ async def cmd_finish(engine: Engine, args: argparse.Namespace) -> int:
 async def cmd_export(engine: Engine, args: argparse.Namespace) -> int:
     from .core.finish.stage import Finisher, FinishError, human_size
 
+    if getattr(args, "detach", False):
+        presets = list(dict.fromkeys(args.preset))
+        if len(presets) > 1:
+            print("sora-tui: --detach exports one preset at a time; run it once per preset", file=sys.stderr)
+            return EXIT_INPUT
+        return detach(engine, args.job, "export", {"preset": presets[0]}, args.json)
     rows = []
     with FinishView(quiet=args.json) as view:
         finisher = Finisher(engine, view)
