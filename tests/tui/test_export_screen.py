@@ -145,3 +145,27 @@ async def test_a_finish_outlives_the_app_and_a_new_app_sees_it_complete(make_app
     finally:
         if who is not None and runner.holder(job.job_dir) is not None:
             os.kill(who.pid, signal.SIGKILL)
+
+
+async def test_f8_stops_the_finish_runner(make_app, tmp_path):
+    from sora_tui.core import runner
+
+    gate = tmp_path / "gate"
+    app = make_app("history", SORA_TUI_TEST_TASK_GATE=str(gate))
+    job = app.engine.create_job(small_plan(n=2, seconds=2))
+    assert (await app.engine.run(job.id)).status is JobStatus.COMPLETED
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_export(job.id)
+        await wait_for(pilot, lambda: bool(app.screen.query("#stage")), what="the export screen drawn")
+        stage = app.screen.query_one("#stage", Label)
+        await pilot.press("f8")
+        await pilot.pause()
+        assert not (Path(job.folder) / runner.STOP_FILE).exists()  # nothing running: nothing asked
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: str(stage.render()) == "finish: started", what="the runner's TaskStarted")
+        await pilot.press("f8")
+        await pilot.pause()
+        gate.touch()
+        await wait_for(pilot, lambda: str(stage.render()) == "finish: cancelled", timeout=60, what="the cancel")
+    assert not [o for o in app.engine.store.outputs(job.id, include_removed=True) if o.kind == "finish"]
+    assert not Path(job.folder, "finished_v1.mp4").exists()
