@@ -15,6 +15,17 @@ SIZE = (120, 40)
 
 
 @pytest.fixture
+def demo_home_lock():
+    """The snapshot tests draw the fixed demo history in /tmp/sora-tui-demo (its path is in the
+    pictures): two test runs on one machine take turns instead of rebuilding it under each other."""
+    import fcntl
+
+    with open("/tmp/sora-tui-demo.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture
 def tui_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "OPENAI_"))}
     env["SORA_TUI_HOME"] = str(home)

@@ -169,3 +169,51 @@ async def test_f8_stops_the_finish_runner(make_app, tmp_path):
         await wait_for(pilot, lambda: str(stage.render()) == "finish: cancelled", timeout=60, what="the cancel")
     assert not [o for o in app.engine.store.outputs(job.id, include_removed=True) if o.kind == "finish"]
     assert not Path(job.folder, "finished_v1.mp4").exists()
+
+
+async def test_the_board_names_a_running_finish_and_c_stops_it(make_app, tmp_path):
+    """A finish holds the job: the board says which process finishes it, and c asks that runner to stop."""
+    import os
+    import signal
+
+    from sora_tui.core import runner
+
+    gate = tmp_path / "gate"
+    app = make_app("history", SORA_TUI_TEST_TASK_GATE=str(gate))
+    job = app.engine.create_job(small_plan(n=2, seconds=2))
+    assert (await app.engine.run(job.id)).status is JobStatus.COMPLETED
+    try:
+        await _board_stops_the_finish(app, job, gate)
+    finally:
+        who = runner.holder(job.job_dir)
+        if who is not None:  # a failed test leaves no runner behind
+            os.kill(who.pid, signal.SIGKILL)
+    assert not [o for o in app.engine.store.outputs(job.id, include_removed=True) if o.kind == "finish"]
+
+
+async def _board_stops_the_finish(app, job, gate) -> None:
+    from sora_tui.core import runner
+    from sora_tui.tui.screens.board import BoardScreen
+
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_export(job.id)
+        await wait_for(pilot, lambda: bool(app.screen.query("#stage")), what="the export screen drawn")
+        stage = app.screen.query_one("#stage", Label)
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: str(stage.render()) == "finish: started", what="the runner's TaskStarted")
+        who = runner.holder(job.job_dir)
+        assert who is not None
+        app.show_on_board(job.id)
+        await wait_for(pilot, lambda: bool(app.screen.query("#job-summary")), what="the board")
+        assert isinstance(app.screen, BoardScreen)
+        summary = app.screen.query_one("#job-summary", Static)
+        await wait_for(
+            pilot,
+            lambda: f"finish running in process {who.pid}" in str(summary.render()),
+            what="the board naming the finish",
+        )
+        await pilot.press("c")
+        await pilot.pause()
+        assert (Path(job.folder) / runner.STOP_FILE).exists()
+        gate.touch()
+        await wait_for(pilot, lambda: runner.holder(job.job_dir) is None, timeout=60, what="the runner to stop")

@@ -8,6 +8,8 @@ import pytest
 
 from .demo import SIZE, demo_app, settle
 
+pytestmark = pytest.mark.usefixtures("demo_home_lock")
+
 FAILED = "20260920-183000-d4e5f6"
 ERROR = "segment 2 failed: provider said [/bold] content policy [/] on [red]frame[/red]"
 OUTPUT = "/tmp/sora-tui-demo/[word]/final [v2].mp4"

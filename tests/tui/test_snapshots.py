@@ -9,6 +9,8 @@ import pytest
 
 from .demo import SCREENS, SIZE, demo_app
 
+pytestmark = pytest.mark.usefixtures("demo_home_lock")
+
 
 @pytest.fixture(autouse=True)
 def _fixed_keyring(monkeypatch):

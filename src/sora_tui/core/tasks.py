@@ -23,6 +23,7 @@ import copy
 import json
 import os
 import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ from . import runner
 from .models import Event, InputError, LogLine, TaskDone, TaskStarted
 
 FINISH, EXPORT, KEYFRAME = "finish", "export", "keyframe"
+GATE_LIMIT = 300.0  # seconds the test gate waits at most
 TASKS = (FINISH, EXPORT, KEYFRAME)
 
 
@@ -100,9 +102,11 @@ async def run_task(job_ref: str, task: str, say: Callable[[str], None]) -> int:
 
 async def _test_gate() -> None:
     """Test hook: with ``SORA_TUI_TEST_TASK_GATE=PATH`` the task waits until PATH exists (a test
-    quits a window while the task is surely running)."""
+    quits a window while the task is surely running). A test that fails before it opens the gate
+    leaves no runner behind: the wait gives up after ``GATE_LIMIT`` seconds."""
     gate = os.environ.get("SORA_TUI_TEST_TASK_GATE")
-    while gate and not os.path.exists(gate):
+    deadline = time.monotonic() + GATE_LIMIT
+    while gate and not os.path.exists(gate) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
 
 

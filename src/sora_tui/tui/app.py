@@ -22,7 +22,7 @@ from textual.binding import Binding
 from textual.widget import AwaitMount
 from textual.widgets import Input, TextArea
 
-from ..core import reach, runner
+from ..core import reach, runner, tasks
 from ..core.models import InputError, JobStatus, Mode, Plan, Request, SegmentStatus, TaskDone
 from ..core.plans import videos_started
 from . import messages as msg
@@ -377,6 +377,13 @@ class SoraApp(App[int]):
     def cancel_job(self, job_id: str) -> None:
         """Ask, saying what has been paid and what a stopped request may still cost; then ask the runner to stop."""
         live = self.jobs.get(job_id)
+        if live is not None and live.task and not live.running:  # a finish, an export or a keyframe
+            task = live.task
+            if task == tasks.KEYFRAME:  # one image call, already paid for: it finishes by itself
+                self.notify("A keyframe is being made (one image call); it cannot be stopped.", severity="warning")
+            elif runner.request_stop(live.job.job_dir):
+                self.notify(f"Stopping the {task}… the video and earlier versions are kept.", title="Stop")
+            return
         if live is None or not live.running:
             self.notify("This job is not running.", severity="warning")
             return

@@ -24,6 +24,8 @@ def summary(live: LiveJob) -> Text:
     job = live.job
     style = STATE_STYLE.get(live.state) or JOB_STATUS_STYLE.get(job.status, "")
     where = f"  ·  {live.runner}" if live.runner else ""
+    if live.task and live.runner:  # a finish, an export or a keyframe holds the job
+        where = f"  ·  {live.task} running in {live.runner} (c stops it)"
     return Text.assemble(
         (live.state or str(job.status), style),
         f"  {job.id}  ·  {job.model}  ·  {job.mode} mode  ·  {duration(live.total_seconds)}{where}\n",

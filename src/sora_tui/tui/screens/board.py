@@ -36,15 +36,17 @@ class BoardScreen(Screen):
         Binding("c", "job('cancel_job')", "Stop", id="board.cancel", tooltip="Stop the job (says what it cost)"),
         Binding("t", "job('resume_job')", "Retry", id="board.retry", tooltip="Retry failed segments / resume"),
         Binding("o", "job('open_output')", "Open", id="board.open", tooltip="Open the video in the system player"),
-        Binding("y", "job('copy_output')", "Copy path", id="board.copy", tooltip="Copy its path (over SSH: scp)"),
+        Binding(
+            "y", "job('copy_output')", "Copy path", id="board.copy", show=False, tooltip="Copy its path (over SSH: scp)"
+        ),
         Binding("d", "job('open_files')", "Download", id="board.download", tooltip="Get the video, a segment…"),
         Binding("p", "job('open_preview')", "Preview", id="board.preview", tooltip="Step through frames and seams"),
         Binding("v", "review", "Keyframes", id="board.review", tooltip="Review a keyframe-mode job's keyframes"),
+        Binding("r", "rerender", "Re-render", id="board.rerender", tooltip="Render the worst seam's segment again"),
         Binding(
-            "r", "rerender", "Re-render seam", id="board.rerender", tooltip="Render the worst seam's segment again"
+            "left_square_bracket", "switch(-1)", "Prev", id="board.prev", show=False, tooltip="Show the previous job"
         ),
-        Binding("left_square_bracket", "switch(-1)", "Prev job", id="board.prev", tooltip="Show the previous job"),
-        Binding("right_square_bracket", "switch(1)", "Next job", id="board.next", tooltip="Show the next job"),
+        Binding("right_square_bracket", "switch(1)", "Next", id="board.next", show=False, tooltip="Show the next job"),
     ]
 
     app: SoraApp
@@ -89,6 +91,9 @@ class BoardScreen(Screen):
             jobs.select(jobs.newest())
         jobs.get(jobs.current)
         tabs = self.query_one(Tabs)
+        if not tabs.query("#tabs-list"):  # shown before the Tabs composed their row: once they have
+            self.call_after_refresh(self.sync_tabs)
+            return
         have = {t.id for t in tabs.query(Tab)}
         for job_id, live in list(jobs.live.items()):
             if tab_id(job_id) not in have:
@@ -260,7 +265,7 @@ class BoardScreen(Screen):
         if action == "review":  # only keyframe-mode jobs have keyframes
             return live is not None and live.is_keyframe_job
         if action == "job" and parameters == ("cancel_job",):  # only a running job can be stopped
-            return live is not None and live.running
+            return live is not None and (live.running or bool(live.task))
         if action == "rerender":  # only a finished job with a flagged seam
             return live is not None and not live.running and worst_seam(live.job.seams) is not None
         return True
