@@ -291,3 +291,31 @@ async def test_full_disk_during_join_is_input_error_and_keeps_segments(home, mon
     assert done.status is JobStatus.COMPLETED
     assert [s.submits for s in engine.store.segments(job.id)] == [1, 1]
     await engine.aclose()
+
+
+def test_only_a_paid_render_asks_first(sora_cmd, cli_env, home):
+    """A free preview render starts without --yes even with no terminal to ask on; a paid one asks
+    (and without a terminal says to pass --yes, paying nothing and keeping the plan as a draft)."""
+    common = ["generate", PROMPT, "--segments", "2", "--seconds", "4"]
+    free = subprocess.run(
+        [*sora_cmd, *common, "--resolution", "360p", "--json"],
+        env=cli_env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert free.returncode == 0, free.stderr
+    assert json.loads(free.stdout)["status"] == "completed"
+
+    paid_env = {**cli_env, "FAL_KEY": "test-key-not-used"}
+    paid = subprocess.run(
+        [*sora_cmd, *common, "--model", "veo3.1-fast", "--resolution", "720p"],
+        env=paid_env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert paid.returncode != 0 and "pass --yes" in paid.stderr
+    assert db_rows(home, "SELECT status FROM jobs WHERE model = 'veo3.1-fast'") == [("draft",)]

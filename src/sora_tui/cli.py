@@ -499,7 +499,7 @@ async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask
     from .core.models import JobStatus
 
     output = check_output_path(args.output) if args.output else None
-    if ask and not args.yes:
+    if ask and not args.yes and job.estimated_cost_usd > 0:  # a free (preview) render asks nothing
         assert job.plan is not None
         if not _confirm(f"Render {len(job.plan.segments)} segments for about ${job.estimated_cost_usd:.2f}?"):
             _err(f"not rendered; the job is saved as a draft: `sora-tui resume {job.id}` renders it")
@@ -584,7 +584,7 @@ async def cmd_generate(engine: Engine, args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"plan": plan.to_dict(), "estimated_cost_usd": cost}, indent=2))
         return EXIT_OK
-    job = engine.create_job(plan, status=JobStatus.QUEUED if args.yes else JobStatus.DRAFT)
+    job = engine.create_job(plan, status=JobStatus.QUEUED if args.yes or cost <= 0 else JobStatus.DRAFT)
     return await _render_job(engine, job, args, ask=True)
 
 

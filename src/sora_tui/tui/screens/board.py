@@ -9,7 +9,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.css.query import NoMatches
-from textual.screen import Screen
 from textual.widgets import Header, ProgressBar, RichLog, Static, Tab, Tabs
 
 from .. import jobtext
@@ -19,6 +18,7 @@ from ..live import LiveJob
 from ..widgets.footer import Footer
 from ..widgets.keyframe_card import KeyframeCard
 from ..widgets.segment_card import SegmentCard
+from .mode import ModeScreen
 
 if TYPE_CHECKING:
     from ..app import SoraApp
@@ -31,7 +31,7 @@ def tab_id(job_id: str) -> str:
     return "job-" + job_id
 
 
-class BoardScreen(Screen):
+class BoardScreen(ModeScreen):
     BINDINGS = [
         Binding("c", "job('cancel_job')", "Stop", id="board.cancel", tooltip="Stop the job (says what it cost)"),
         Binding("t", "job('resume_job')", "Retry", id="board.retry", tooltip="Retry failed segments / resume"),

@@ -10,7 +10,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Label, RichLog, Select, Static
 from textual.widgets.data_table import RowDoesNotExist
 
@@ -25,6 +24,7 @@ from ..format import (
 )
 from ..job_detail import job_detail
 from ..widgets.footer import Footer
+from .mode import ModeScreen
 
 if TYPE_CHECKING:
     from ..app import SoraApp
@@ -33,7 +33,7 @@ LOG_TAIL = 120  # newest log lines shown in the detail pane (`sora-tui show` has
 STATUS_FILTER = [("all statuses", "")] + [(str(s), str(s)) for s in JobStatus]
 
 
-class HistoryScreen(Screen):
+class HistoryScreen(ModeScreen):
     BINDINGS = [
         Binding("enter", "show", "Board", id="history.show", tooltip="Show the job on the board", show=False),
         Binding("r", "resume", "Resume", id="history.resume", tooltip="Resume the job (keeps finished segments)"),

@@ -9,7 +9,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, Header, Static, TextArea
 
 from ...core.jobfiles import check_image_file
@@ -19,6 +18,7 @@ from ..advice import explain, problem, studio_words
 from ..format import duration, money, plural
 from ..widgets.footer import Footer
 from ..widgets.request_form import RequestForm
+from .mode import ModeScreen
 
 if TYPE_CHECKING:
     from ..app import SoraApp
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 WIDE = 160  # columns from which the prompt and its settings sit side by side
 
 
-class PromptScreen(Screen):
+class PromptScreen(ModeScreen):
     BINDINGS = [
         Binding("ctrl+r", "plan", "Plan", id="prompt.plan", tooltip="Check the request and plan the segments"),
         Binding("ctrl+l", "load_plan", "Load plan", id="prompt.load", tooltip="Open a saved plan JSON file"),

@@ -9,7 +9,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, Header, Input, Label, Select, Static
 
 from ...core import keys
@@ -20,6 +19,7 @@ from ..advice import problem
 from ..widgets.footer import Footer
 from ..widgets.key_panel import KeyPanel
 from ..widgets.request_form import PLANNERS, FieldError, model_label
+from .mode import ModeScreen
 
 if TYPE_CHECKING:
     from ..app import SoraApp
@@ -50,7 +50,7 @@ NO_KEYRING = (
 )
 
 
-class SettingsScreen(Screen):
+class SettingsScreen(ModeScreen):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="settings.save", tooltip="Save the defaults to settings.toml"),
     ]

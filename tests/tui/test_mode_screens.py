@@ -1,0 +1,45 @@
+"""Switching between the studio's modes skips Textual's full style pass unless the theme changed."""
+
+from __future__ import annotations
+
+from textual.screen import Screen
+
+from sora_tui.tui.screens.board import BoardScreen
+from sora_tui.tui.screens.history import HistoryScreen
+
+from .conftest import SIZE, wait_for
+
+
+async def _switch(pilot, key: str, screen_type: type[Screen]) -> Screen:
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, screen_type), what=screen_type.__name__)
+    await pilot.pause()
+    return pilot.app.screen
+
+
+async def test_mode_switch_restyles_only_after_a_theme_change(make_app):
+    app = make_app("board")
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(2):  # each screen's first visits (Textual records its CSS generation on the second)
+            await _switch(pilot, "f4", HistoryScreen)
+            board = await _switch(pilot, "f3", BoardScreen)
+        dark_bg = board.styles.background
+
+        restyled: list[int] = []
+        update_nodes = app.stylesheet.update_nodes
+
+        def counting(nodes, animate=False):
+            nodes = list(nodes)
+            restyled.append(len(nodes))
+            return update_nodes(nodes, animate=animate)
+
+        app.stylesheet.update_nodes = counting  # type: ignore[method-assign]
+        await _switch(pilot, "f4", HistoryScreen)
+        await _switch(pilot, "f3", BoardScreen)
+        whole_board = len(list(board.walk_children(with_self=True)))
+        assert sum(restyled) < whole_board  # no full pass over the board on the way back
+
+        app.theme = "textual-light"  # changed while the board is away (as Settings does)
+        await _switch(pilot, "f4", HistoryScreen)
+        board = await _switch(pilot, "f3", BoardScreen)
+        assert board.styles.background != dark_bg  # the board took the new theme on its return
