@@ -41,15 +41,15 @@ class PlanScreen(Screen):
         ),
         Binding("ctrl+n", "add", "Add", id="plan.add", tooltip="Add a segment after the current one"),
         Binding("ctrl+delete", "delete", "Delete", id="plan.delete", tooltip="Delete the current segment"),
-        Binding("alt+up", "move(-1)", "Up", id="plan.up", tooltip="Move the current segment up"),
-        Binding("alt+down", "move(1)", "Down", id="plan.down", tooltip="Move the current segment down"),
+        Binding("alt+up", "move(-1)", "Up", id="plan.up", show=False, tooltip="Move the current segment up"),
+        Binding("alt+down", "move(1)", "Down", id="plan.down", show=False, tooltip="Move the current segment down"),
         Binding("ctrl+t", "split", "Split", id="plan.split", tooltip="Split the current segment into two halves"),
         Binding("ctrl+j", "merge", "Merge", id="plan.merge", tooltip="Merge the current segment with the next"),
-        Binding("ctrl+f", "replan_one", "Re-plan seg", id="plan.replan_one", tooltip="Re-plan the current segment"),
+        Binding("ctrl+f", "replan_one", "Re-plan", id="plan.replan_one", tooltip="Re-plan the current segment"),
         Binding("ctrl+g", "replan_all", "Re-plan all", id="plan.replan_all", tooltip="Re-plan every segment"),
         Binding("ctrl+s", "save", "Save", id="plan.save", tooltip="Save the plan as JSON"),
         Binding("ctrl+l", "load", "Load", id="plan.load", tooltip="Load a plan JSON file"),
-        Binding("escape", "back", "Back", id="plan.back", tooltip="Back to the prompt (asks before dropping edits)"),
+        Binding("escape", "back", "Back", id="plan.back", show=False, tooltip="Back (asks before dropping edits)"),
     ]
 
     app: SoraApp
