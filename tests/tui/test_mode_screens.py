@@ -34,8 +34,10 @@ async def test_mode_switch_restyles_only_after_a_theme_change(make_app):
             return update_nodes(nodes, animate=animate)
 
         app.stylesheet.update_nodes = counting  # type: ignore[method-assign]
+        resumes = board.stack_updates
         await _switch(pilot, "f4", HistoryScreen)
         await _switch(pilot, "f3", BoardScreen)
+        assert board.stack_updates == resumes + 2  # one suspend, one resume: Textual's handler ran once each
         whole_board = len(list(board.walk_children(with_self=True)))
         assert sum(restyled) < whole_board  # no full pass over the board on the way back
 

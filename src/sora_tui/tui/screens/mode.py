@@ -16,10 +16,11 @@ from textual.screen import Screen
 class ModeScreen(Screen[None]):
     _styled_theme: str | None = None  # the theme the last full style pass used
 
-    def _on_screen_resume(self, event: events.ScreenResume) -> None:  # Textual's own handler, extended
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Textual calls the handler of each class in the MRO in turn: this one first, then
+        # Screen's own, which reads the flag set here (so no super() call)
         theme = self.app.theme
         if self._styled_theme == theme:
             event.refresh_styles = False
         elif event.refresh_styles:
             self._styled_theme = theme
-        super()._on_screen_resume(event)
