@@ -210,14 +210,25 @@ def test_download_in_browser(tmp_path):
                 page.keyboard.press("d")  # its files
                 time.sleep(1)
                 page.screenshot(path=str(tmp_path / "files.png"))
-                page.keyboard.press("Enter")  # the final video, through the browser
-                deadline = time.monotonic() + 30
-                while not downloads and time.monotonic() < deadline:
-                    page.wait_for_timeout(200)
-                assert downloads, "the browser got no download"
-                download = downloads[0]
                 saved = tmp_path / "got.mp4"
-                download.save_as(saved)
+                # Chromium cancelled the download once in four fresh-clone CI runs of 2026-11-22 (the popup
+                # tab textual-serve opens for it; not reproduced since, also under load): a user presses
+                # Enter again, and so does the test, once. Both attempts failing fails the test.
+                for attempt in (1, 2):
+                    downloads.clear()
+                    page.keyboard.press("Enter")  # the final video, through the browser
+                    deadline = time.monotonic() + 30
+                    while not downloads and time.monotonic() < deadline:
+                        page.wait_for_timeout(200)
+                    assert downloads, "the browser got no download"
+                    download = downloads[0]
+                    try:
+                        download.save_as(saved)
+                        break
+                    except Exception as exc:  # playwright's Error: "Download.save_as: canceled"
+                        if attempt == 2 or "canceled" not in str(exc):
+                            raise
+                        print(f"download attempt 1 was cancelled by the browser ({exc}); pressing Enter again")
                 time.sleep(1)
                 page.screenshot(path=str(tmp_path / "browser-download.png"))
                 if os.environ.get("SORA_TUI_BROWSER_SHOT"):
