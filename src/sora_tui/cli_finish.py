@@ -192,7 +192,8 @@ async def cmd_finish(engine: Engine, args: argparse.Namespace) -> int:
 
 
 async def cmd_export(engine: Engine, args: argparse.Namespace) -> int:
-    from .core.finish.stage import Finisher, FinishError, human_size
+    from .core.finish.stage import Finisher, FinishError
+    from .core.reach import human_size
 
     if getattr(args, "detach", False):
         presets = list(dict.fromkeys(args.preset))
@@ -254,7 +255,7 @@ def cmd_meta(engine: Engine, args: argparse.Namespace) -> int:
 
 def cmd_clean(engine: Engine, args: argparse.Namespace) -> int:
     from .core.finish.clean import apply_clean, parse_age, plan_clean
-    from .core.finish.stage import human_size
+    from .core.reach import human_size
 
     report = plan_clean(engine, parse_age(args.older_than), args.keep)
     if not args.dry_run:

@@ -128,19 +128,26 @@ def _coerce(name: str, value: Any, default: Any, source: str) -> Any:
         raise InputError(name, f"{value!r} from {source} is not a valid {kind.__name__}") from None
 
 
+def _file_values(paths: Paths) -> dict[str, Any]:
+    """The settings the file itself holds (known names only, as written)."""
+    if not paths.settings_file.exists():
+        return {}
+    try:
+        raw = tomllib.loads(paths.settings_file.read_text("utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(str(paths.settings_file), f"cannot read settings: {exc}") from None
+    names = Settings.field_names()
+    return {k: v for k, v in raw.items() if k in names}
+
+
 def load_settings(paths: Paths | None = None, env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     paths = paths or get_paths(env)
     defaults = Settings()
-    values: dict[str, Any] = {}
-    if paths.settings_file.exists():
-        try:
-            raw = tomllib.loads(paths.settings_file.read_text("utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise InputError(str(paths.settings_file), f"cannot read settings: {exc}") from None
-        for name in Settings.field_names():
-            if name in raw:
-                values[name] = _coerce(name, raw[name], getattr(defaults, name), str(paths.settings_file))
+    values: dict[str, Any] = {
+        name: _coerce(name, value, getattr(defaults, name), str(paths.settings_file))
+        for name, value in _file_values(paths).items()
+    }
     if env.get("OPENAI_BASE_URL"):
         values["openai_base_url"] = env["OPENAI_BASE_URL"]
     for name in Settings.field_names():
@@ -186,13 +193,7 @@ def update_settings_file(changes: dict[str, Any], paths: Paths | None = None) ->
     unknown = sorted(set(changes) - set(Settings.field_names()))
     if unknown:
         raise InputError(unknown[0], "is not a setting", Settings.field_names())
-    current: dict[str, Any] = {}
-    if paths.settings_file.exists():
-        try:
-            raw = tomllib.loads(paths.settings_file.read_text("utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise InputError(str(paths.settings_file), f"cannot read settings: {exc}") from None
-        current = {k: v for k, v in raw.items() if k in Settings.field_names()}
+    current = _file_values(paths)
     for name, value in changes.items():
         current[name] = _coerce(name, value, getattr(defaults, name), "the settings form")
     lines = ["# sora-tui settings; environment variables SORA_TUI_<NAME> override these."]

@@ -144,7 +144,7 @@ class SoraApp(App[int]):
     def auto_clean(self) -> None:
         """The clean-up at start that the auto_clean_days setting asks for (a thread: never in the way)."""
         from ..core.finish.clean import auto_clean
-        from ..core.finish.stage import human_size
+        from ..core.reach import human_size
 
         report = auto_clean(self.engine)
         if report is not None and report.items:

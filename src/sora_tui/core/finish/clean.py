@@ -177,7 +177,7 @@ def plan_clean(
 
 def apply_clean(engine: Engine, report: CleanReport) -> CleanReport:
     """Remove what ``report`` lists; log it in each job's history."""
-    from .stage import human_size
+    from ..reach import human_size
 
     done: list[CleanItem] = []
     for job_id, items in report.by_job().items():

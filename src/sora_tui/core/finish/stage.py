@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..media import MediaError, probe
 from ..models import Event, FinishProgress, InputError, Job, JobStatus, LogLine, Metadata, Plan, normalise_hashtags
+from ..reach import human_size
 from ..runner import Lease
 from ..store import NarrationRecord, OutputRecord
 from . import narration as rules
@@ -508,14 +509,6 @@ class Finisher:
         if not m:
             return []
         return [p for p in (src.with_suffix(".srt"), src.with_suffix(".vtt")) if p.is_file()]
-
-
-def human_size(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"  # pragma: no cover
 
 
 def describe_outputs(records: list[OutputRecord]) -> list[str]:
