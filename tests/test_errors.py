@@ -29,7 +29,7 @@ def test_a_broken_listener_is_logged_with_its_traceback_and_the_run_goes_on(home
     assert record.exc_info is not None and "listener bug" in str(record.exc_info[1])
 
 
-async def test_reap_eats_only_the_reaped_task_cancellation():
+async def test_reap_eats_only_the_reaped_task_cancellation(caplog):
     async def slow_to_stop() -> None:
         try:
             await asyncio.sleep(10)
@@ -57,4 +57,9 @@ async def test_reap_eats_only_the_reaped_task_cancellation():
 
     task = asyncio.create_task(broken())
     await asyncio.sleep(0)
-    await _reap(task)  # logged, not raised (the task was being cancelled anyway)
+    with caplog.at_level(logging.ERROR, logger="sora_tui.core.providers.preview"):
+        await _reap(task)  # logged, not raised (the task was being cancelled anyway)
+    (record,) = [r for r in caplog.records if r.name == "sora_tui.core.providers.preview"]
+    assert record.levelno == logging.ERROR and "failed while being cancelled" in record.getMessage()
+    assert record.exc_info is not None and isinstance(record.exc_info[1], ValueError)
+    assert str(record.exc_info[1]) == "render bug"

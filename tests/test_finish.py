@@ -18,6 +18,7 @@ import pytest
 
 from finishkit import (
     decode_frames,
+    ffmpeg_err,
     frame_rgb,
     make_engine,
     make_job,
@@ -202,15 +203,27 @@ def test_poster_is_a_well_exposed_frame(sound_job):
 
 
 def test_history_lists_versions_and_exports_with_sizes(sound_job):
-    engine, job_id, *_ = sound_job
+    engine, job_id, _, exports = sound_job
     from sora_tui.core.finish.stage import describe_outputs
 
+    from sora_tui.core.reach import human_size
+
+    records = [r for r in engine.store.outputs(job_id) if r.kind in ("finish", "export")]
     lines = describe_outputs(engine.store.outputs(job_id))
-    assert lines[0].startswith("finished v1 · ") and "MB" in lines[0] or "kB" in lines[0]
+    assert lines[0].startswith("finished v1 · ")
     assert {ln.split(" · ")[0] for ln in lines} >= {f"export {p}" for p in ("web-720p", "webm", "hls")}
+    for rec, line in zip(records, lines, strict=True):
+        # each line shows the size on disk of what was made, in human units: a finished version's
+        # file; an export's files (every HLS rendition, the subtitles that travel with it)
+        made = [Path(rec.path)] if rec.kind == "finish" else exports[rec.name].files
+        size = sum(f.stat().st_size for f in made if f.is_file())
+        assert rec.size_bytes == size > 0
+        assert line.endswith(f" · {human_size(size)}"), line
     job = engine.find_job(job_id)
     assert job.plan.metadata.title and job.plan.metadata.hashtags[-1] == "#aivideo"
-    assert job.plan.metadata.title in streams(job.job_dir / "finished_v1.mp4") or True
+    # the finished file carries the title in its container tags (ffmpeg -i lists them as "title : …")
+    tags = ffmpeg_err("-i", str(job.job_dir / "finished_v1.mp4"))
+    assert re.search(rf"^\s+title\s*: {re.escape(job.plan.metadata.title)}$", tags, re.M), tags
 
 
 def test_finishing_again_reuses_the_speech_and_burns_subtitles_in(silent_job):

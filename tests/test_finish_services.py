@@ -12,10 +12,11 @@ import pytest
 
 from fakes.openai_server import OpenAIFake
 from finishkit import audio_seconds, decode_frames, make_engine, make_job
+from sora_tui.core.costs import job_spent
 from sora_tui.core.engine import Engine
 from sora_tui.core.finish.clean import apply_clean, parse_age, plan_clean
 from sora_tui.core.finish.narration import WORDS_PER_SECOND
-from sora_tui.core.finish.stage import Finisher, FinishOptions, job_spent
+from sora_tui.core.finish.stage import Finisher, FinishOptions
 from sora_tui.core.finish.tts import PlaceholderTTS, get_tts, tts_price
 from sora_tui.core.models import InputError
 from sora_tui.core.settings import Settings
@@ -42,7 +43,7 @@ def test_openai_speech_is_requested_once_per_line_and_costed(tmp_path, openai_fa
         assert rec.headers["authorization"] == f"Bearer {openai_fake.key}" and rec.status == 200
     assert result.voice == "openai/tts-1/nova" and not result.placeholder_voice
     assert result.speech_cost_usd == pytest.approx(expected, abs=1e-6)
-    assert engine.find_job(job_id).cost_usd == job_spent(engine, job_id) == pytest.approx(expected, abs=1e-4)
+    assert engine.find_job(job_id).cost_usd == job_spent(engine.store, job_id) == pytest.approx(expected, abs=1e-4)
     # the fake speaks 2.5 words a second: each clip keeps that length (trimmed silence only)
     for rec in engine.store.narration(job_id):
         words = len(rec.text.split())

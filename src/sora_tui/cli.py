@@ -221,6 +221,8 @@ def cli_advice(exc: Exception) -> str:
         env = ctx.get("env_var", "FAL_KEY")
         return f"; run `sora-tui keys set {ctx.get('key', 'fal')}` or export {env}, or use --model preview to render offline"
     if exc.code is Code.OVER_BUDGET:
+        if ctx.get("speech"):
+            return "; raise --max-cost or narrate offline (--tts offline)"
         return "; raise --max-cost, use fewer or shorter segments, or a cheaper model"
     if exc.code is Code.SEGMENT_FILE:
         return f"; run `sora-tui redo {ctx.get('job')} --from {ctx.get('index')}` to render it again"
@@ -320,8 +322,11 @@ def print_plan(engine: Engine, plan: Plan, out) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from .core.costs import quote
+
     spec = engine.catalog.get(plan.model)
     audio = spec.has_audio(plan.audio)
+    prices = quote(plan, engine.catalog)
     table = Table(title=Text(f"Plan: {plan.prompt[:70]}"), title_justify="left", show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("title")
@@ -329,7 +334,7 @@ def print_plan(engine: Engine, plan: Plan, out) -> None:
     table.add_column("prompt", ratio=1)
     table.add_column("cost", justify="right")
     for i, seg in enumerate(plan.segments, 1):
-        cost = spec.segment_cost(seg.seconds, plan.resolution, audio)
+        cost = prices.segment(i)  # at its kind's price (t2v, i2v, extend), as the run charges it
         table.add_row(str(i), Text(seg.title), str(seg.seconds), Text(seg.prompt), f"${cost:.2f}")
     out.print(table)
     out.print(
@@ -573,10 +578,18 @@ async def cmd_generate(engine: Engine, args: argparse.Namespace) -> int:
     else:
         plan = await _make_plan(engine, args, render=not args.plan_only)
     cost = engine.estimate(plan)
-    if args.max_cost is not None and cost > args.max_cost + 1e-9:
+    from .core.costs import over_cap
+    from .core.errors import Code
+
+    if over_cap(cost, args.max_cost):
         from .core.models import InputError
 
-        raise InputError("max_cost", f"the plan would cost ${cost:.2f}, over the cap of ${args.max_cost:.2f}")
+        raise InputError(
+            "max_cost",
+            f"the plan would cost ${cost:.2f}, over the cap of ${args.max_cost:.2f}",
+            code=Code.OVER_BUDGET,
+            context={"total": cost, "cap": args.max_cost},
+        )
     if not args.json or args.plan_only:
         out = _console(stderr=args.json)
         print_plan(engine, plan, out)
@@ -615,11 +628,17 @@ async def cmd_redo(engine: Engine, args: argparse.Namespace) -> int:
     what = f"segment {indexes[0]}" if len(indexes) == 1 else f"segments {indexes[0]}..{indexes[-1]}"
     # the cost first, on stderr (also with --json)
     _console(stderr=True).print(f"redo {what} of job {job.id} with fresh seeds: estimated ${cost:.2f}", markup=False)
-    if args.max_cost is not None and cost > args.max_cost + 1e-9:
+    from .core.costs import over_cap
+    from .core.errors import Code
+
+    if over_cap(cost, args.max_cost):
         from .core.models import InputError
 
         raise InputError(
-            "max_cost", f"re-rendering {what} would cost ${cost:.2f}, over the cap of ${args.max_cost:.2f}"
+            "max_cost",
+            f"re-rendering {what} would cost ${cost:.2f}, over the cap of ${args.max_cost:.2f}",
+            code=Code.OVER_BUDGET,
+            context={"total": cost, "cap": args.max_cost, "job": job.id},
         )
     if cost > 0 and not args.yes and not _confirm(f"Re-render {what} for about ${cost:.2f}?"):
         _err("nothing re-rendered")

@@ -290,7 +290,7 @@ async def test_redo_from_k_and_duplicate(make_app):
 
 async def test_board_shows_seams_and_re_renders_a_flagged_one(make_app):
     from sora_tui.core.models import SeamSettings
-    from sora_tui.tui.format import worst_seam
+    from sora_tui.core.seams import worst_flagged as worst_seam
 
     app = make_app(mode="board")
     async with app.run_test(size=SIZE) as pilot:

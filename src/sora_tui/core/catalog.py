@@ -654,8 +654,6 @@ def plan_segment_cost(plan: Plan, spec: ModelSpec, index: int, seconds: int | No
 
 def estimate_cost(plan: Plan, catalog: Catalog) -> float:
     """Videos (each at its kind's price) plus, in keyframe mode, the keyframe images."""
-    spec = catalog.get(plan.model)
-    total = sum(plan_segment_cost(plan, spec, i) for i in range(1, len(plan.segments) + 1))
-    if plan.mode is Mode.KEYFRAMES:
-        total += keyframe_count(plan) * catalog.image_model_for(spec).price_per_image
-    return round(total, 4)
+    from .costs import quote  # costs builds on this module's prices
+
+    return quote(plan, catalog).total

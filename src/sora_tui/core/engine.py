@@ -30,6 +30,7 @@ from .catalog import (
     resolve_request,
     validate_plan,
 )
+from .costs import job_spent, quote
 from .errors import Code, JobFailed
 from .jobfiles import fit_image, owned_job_folder, write_json_atomic
 from .keys import get_key, known_secrets, redact
@@ -48,7 +49,7 @@ from .models import (
 )
 from .plans import keep_lengths, planner_for, request_for
 from .providers.base import Provider
-from .run import EventSink, JobRun, RunControl, job_spent
+from .run import EventSink, JobRun, RunControl
 from .runner import CancelQuote, EventLog, InFlight, Lease, holder, refusal, this_host, watch_stop
 from .settings import Paths, Settings, get_paths, load_settings
 from .store import Keyframe, Store, new_job_id
@@ -310,10 +311,9 @@ class Engine:
         """What re-rendering costs (before anything is paid) and which segments it renders."""
         job = self._job(job_id)
         plan, indexes = self._redo_plan(job, from_index, only)
-        spec = self.catalog.get(plan.model)
-        audio = spec.has_audio(plan.audio)
-        cost = sum(spec.segment_cost(plan.segments[i - 1].seconds, plan.resolution, audio) for i in indexes)
-        return round(cost, 4), indexes
+        # each segment at its kind's price, as the run's budget check will charge it (no keyframes:
+        # a redo renders videos from the keyframes the job has)
+        return quote(plan, self.catalog, indexes, keyframes=False).total, indexes
 
     def prepare_redo(self, job_id: str, from_index: int, only: bool = False) -> Job:
         """Reset segments K..N (or K alone) for a new render, each with a fresh seed."""

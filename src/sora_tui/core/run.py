@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .catalog import frame_size, plan_segment_cost
+from .costs import job_spent, over_cap
 from .errors import Code, DiskFull, JobCancelled, JobFailed
 from .jobfiles import fit_image, seg_name, write_json_atomic
 from .models import (
@@ -49,7 +50,7 @@ from .providers.base import (
     Submission,
 )
 from .retry import FORGET_REQUEST, with_retries
-from .store import Keyframe, Store
+from .store import Keyframe
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -214,7 +215,7 @@ class JobRun:
             self.plan, self.engine.catalog, self.store.segments(self.job.id), self.store.keyframes(self.job.id)
         )
         total = self.spent() + left.total
-        if total > self.max_cost + 1e-9:
+        if over_cap(total, self.max_cost):
             raise InputError(
                 "max_cost",
                 f"this job would cost ${total:.2f}, over the cap of ${self.max_cost:.2f}",
@@ -443,7 +444,7 @@ class JobRun:
             if not source.is_file():
                 raise JobFailed(f"keyframe {index - 1} is missing; regenerate it first")
         price = image_model.price_per_image
-        if self.max_cost is not None and self.spent() + price > self.max_cost + 1e-9:
+        if over_cap(price, self.max_cost, self.spent()):
             raise JobFailed(f"budget cap reached before keyframe {index}; resume with a higher --max-cost")
         req = ImageRequest(
             endpoint=image_model.edit if source is not None else image_model.t2i,
@@ -640,7 +641,7 @@ class JobRun:
     async def submit(self, provider: Provider, seg: Segment, req: RenderRequest) -> Submission:
         idx = seg.index
         cost = plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds)
-        if self.max_cost is not None and self.spent() + cost > self.max_cost + 1e-9:
+        if over_cap(cost, self.max_cost, self.spent()):
             raise JobFailed(
                 f"budget cap reached: ${self.spent():.2f} spent, segment {idx} would cost ${cost:.2f} "
                 f"over the cap of ${self.max_cost:.2f}; resume with a higher --max-cost"
@@ -835,12 +836,3 @@ async def _gather_first_error(tasks: list[asyncio.Task[Any]]) -> None:
                 p.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             raise t.exception()  # type: ignore[misc]  # not None: checked in the if above
-
-
-def job_spent(store: Store, job_id: str) -> float:
-    """What a job has paid for: every accepted video request (cancelled ones too), keyframe images
-    and the finishing stage's speech."""
-    videos = sum(s.cost_usd for s in store.segments(job_id))
-    images = sum(k.cost_usd for k in store.keyframes(job_id))
-    speech = store.finishing_cost(job_id)  # narration made by the finishing stage
-    return round(videos + images + speech, 4)

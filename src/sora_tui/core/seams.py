@@ -498,6 +498,12 @@ def worst(seams: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(seams, key=lambda s: (VERDICT_ORDER.get(s.get("verdict", "clean"), 0), s.get("delta_e_after") or 0))
 
 
+def worst_flagged(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The seam a user should look at first in a seam report: the worst flagged one, in the order
+    of ``worst`` (None when every seam is clean)."""
+    return worst([s for s in (report or {}).get("seams") or [] if s.get("verdict", "clean") != "clean"])
+
+
 def _verdict(r: SeamReport, repeat_left: bool) -> None:
     bad, warn = [], []
     if repeat_left:

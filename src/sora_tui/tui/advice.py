@@ -49,6 +49,8 @@ def advice(exc: InputError, where: str = "") -> str:
             "planning and estimates need no key"
         )
     if exc.code is Code.OVER_BUDGET:
+        if ctx.get("speech"):
+            return "raise the budget cap, or choose the offline voice"
         return "raise the budget cap, use fewer or shorter segments, or choose a cheaper model"
     if exc.code is Code.SEGMENT_FILE:
         return f"History (F4) → k renders it again from segment {ctx.get('index')}"

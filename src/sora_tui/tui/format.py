@@ -67,14 +67,6 @@ def seam_details(seam: dict) -> str:
     )
 
 
-def worst_seam(report: dict | None) -> dict | None:
-    """The seam a user should look at first: the worst flagged one (None when all are clean)."""
-    seams = (report or {}).get("seams") or []
-    order = {"clean": 0, "warn": 1, "bad": 2}
-    flagged = [s for s in seams if s["verdict"] != "clean"]
-    return max(flagged, key=lambda s: (order[s["verdict"]], s["delta_e_after"])) if flagged else None
-
-
 def money(usd: float | None) -> str:
     if usd is None:
         return "–"

@@ -6,6 +6,7 @@ from rich.text import Text
 
 from ..core.finish.stage import describe_outputs
 from ..core.models import Job, JobStatus
+from ..core.seams import worst_flagged as worst_seam
 from ..core.store import Store
 from . import jobtext
 from .advice import studio_words
@@ -18,7 +19,6 @@ from .format import (
     money,
     seam_details,
     seam_label,
-    worst_seam,
 )
 
 

@@ -6,8 +6,9 @@ from rich.text import Text
 
 from ..core import runner
 from ..core.models import Job, JobStatus, SegmentStatus
+from ..core.seams import worst_flagged as worst_seam
 from .advice import studio_words
-from .format import JOB_STATUS_STYLE, SEAM_STYLE, duration, excerpt, money, seam_label, worst_seam
+from .format import JOB_STATUS_STYLE, SEAM_STYLE, duration, excerpt, money, seam_label
 from .live import LiveJob
 
 STATE_STYLE = {"interrupted": "bold yellow", "starting": "cyan"}

@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..costs import job_spent, over_cap
+from ..errors import Code
 from ..media import MediaError, probe
 from ..models import Event, FinishProgress, InputError, Job, JobStatus, LogLine, Metadata, Plan, normalise_hashtags
 from ..reach import human_size
@@ -80,13 +82,6 @@ class FinishResult:
     speech_cost_usd: float
     mix: MixResult
     placements: list[Placement] = field(default_factory=list)
-
-
-def job_spent(engine: Engine, job_id: str) -> float:
-    store = engine.store
-    videos = sum(s.cost_usd for s in store.segments(job_id))
-    images = sum(k.cost_usd for k in store.keyframes(job_id))
-    return round(videos + images + store.finishing_cost(job_id), 4)
 
 
 def slug(text: str, fallback: str) -> str:
@@ -297,7 +292,7 @@ class Finisher:
                 f"narration {i}: {clip.seconds:.2f} s spoken by {tts.voice}" + (f" (${cost:.4f})" if cost else ""),
             )
         if todo:
-            self.store.update_job(job.id, cost_usd=job_spent(self.engine, job.id))
+            self.store.update_job(job.id, cost_usd=job_spent(self.store, job.id))
         self.emit(FinishProgress(job.id, "narration", 1.0, 0.0))
         return {r.index: r for r in self.store.narration(job.id)}
 
@@ -355,11 +350,13 @@ class Finisher:
             if not has_audio_stream(music):
                 raise InputError("music", f"{music} holds no sound that ffmpeg can read")
         cost = self.estimate_speech(job, tts) if tts is not None else 0.0
-        if opts.max_cost is not None and job_spent(self.engine, job.id) + cost > opts.max_cost + 1e-9:
+        spent = job_spent(self.store, job.id)
+        if over_cap(cost, opts.max_cost, spent):
             raise InputError(
                 "max_cost",
-                f"narration would cost ${cost:.4f} on top of ${job_spent(self.engine, job.id):.2f} spent, over the "
-                f"cap of ${opts.max_cost:.2f}; raise --max-cost or narrate offline (--tts offline)",
+                f"narration would cost ${cost:.4f} on top of ${spent:.2f} spent, over the cap of ${opts.max_cost:.2f}",
+                code=Code.OVER_BUDGET,
+                context={"total": round(spent + cost, 4), "cap": opts.max_cost, "job": job.id, "speech": True},
             )
         return cost
 

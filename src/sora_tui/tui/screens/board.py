@@ -11,9 +11,10 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.css.query import NoMatches
 from textual.widgets import Header, ProgressBar, RichLog, Static, Tab, Tabs
 
+from ...core.seams import worst_flagged as worst_seam
 from .. import jobtext
 from .. import messages as msg
-from ..format import excerpt, worst_seam
+from ..format import excerpt
 from ..live import LiveJob
 from ..widgets.footer import Footer
 from ..widgets.keyframe_card import KeyframeCard

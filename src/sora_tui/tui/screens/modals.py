@@ -11,7 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from ...core.catalog import Catalog, keyframe_count
+from ...core.catalog import Catalog
+from ...core.costs import quote
 from ...core.models import Mode, Plan
 from ..format import duration, money
 from ..widgets.request_form import FieldError
@@ -57,8 +58,8 @@ class ConfirmStart(ConfirmModal):
         """``cost``: the whole job's estimate (keyframe mode pays only the images now)."""
         n = len(plan.segments)
         spec = catalog.get(plan.model)
-        images = keyframe_count(plan)
-        now = images * catalog.image_model_for(spec).price_per_image if images else cost
+        images = quote(plan, catalog)
+        now = images.images_cost if plan.mode is Mode.KEYFRAMES else cost
         cap = f"Budget cap {money(plan.max_cost)}." if plan.max_cost is not None else "No budget cap."
         sound = "with sound" if spec.has_audio(plan.audio) else "silent"
         body = Text.assemble(

@@ -12,10 +12,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
-from ...core.catalog import keyframe_count, validate_plan
+from ...core.catalog import validate_plan
+from ...core.costs import Quote, over_cap, quote
 from ...core.models import InputError, Mode, Plan
 from ..advice import explain
-from ..format import duration, money
+from ..format import duration, money, plural
 from ..widgets.footer import Footer
 from ..widgets.plan_editor import PlanEditor
 from ..widgets.plan_options import PlanOptions
@@ -121,9 +122,10 @@ class PlanScreen(Screen):
         spec = engine.catalog.get(plan.model)
         self.query_one(PlanOptions).set_sound_available(spec.audio == "optional")
         try:
-            cost: float | None = engine.estimate(plan)
+            prices: Quote | None = quote(plan, engine.catalog)
         except InputError:
-            cost = None
+            prices = None
+        cost = prices.total if prices is not None else None
         n = len(plan.segments)
         text = Text.assemble(
             (f"{n}", "bold"),
@@ -133,18 +135,14 @@ class PlanScreen(Screen):
             (money(cost), "bold"),
             f" · job {self.job_id}" if self.job_id else "",
         )
-        if plan.max_cost is not None and cost is not None and cost > plan.max_cost + 1e-9:
+        if cost is not None and over_cap(cost, plan.max_cost):
             text.append(f"  over the {money(plan.max_cost)} cap", "bold red")
-        if plan.mode is Mode.KEYFRAMES:
-            try:
-                image = engine.catalog.image_model_for(spec)
-                images = keyframe_count(plan) * image.price_per_image
-                text.append(
-                    f"\n◆ {n + 1} keyframes first ({image.name}, {money(images)}); "
-                    f"you review them before any video is paid for (videos {money((cost or 0) - images)})"
-                )
-            except InputError:
-                pass
+        if plan.mode is Mode.KEYFRAMES and prices is not None:
+            image = engine.catalog.image_model_for(spec)
+            text.append(
+                f"\n◆ {plural(prices.images, 'keyframe')} first ({image.name}, {money(prices.images_cost)}); "
+                f"you review them before any video is paid for (videos {money(prices.videos)})"
+            )
         self.query_one("#plan-summary", Static).update(text)
 
     def check(self) -> Plan | None:
@@ -182,7 +180,7 @@ class PlanScreen(Screen):
             self.notify(explain(exc), severity="error", title="Cannot render yet", markup=False)
             return
         cost = engine.estimate(plan)
-        if plan.max_cost is not None and cost > plan.max_cost + 1e-9:
+        if over_cap(cost, plan.max_cost):
             self.query_one("#plan-error", FieldError).show(
                 f"The estimate {money(cost)} is over the budget cap of {money(plan.max_cost)}: raise the cap, "
                 "use fewer or shorter segments, or a cheaper model"

@@ -1,0 +1,72 @@
+"""What things cost, once: the quote every front end shows and the run's budget check charges.
+
+- ``quote(plan, catalog, indexes)``: the videos (each segment at its *kind's* price: t2v, i2v,
+  first-last, extend) plus, in keyframe mode, the keyframe images. ``estimate_cost``, the redo
+  quote, the CLI's plan table, the studio's plan summary and its confirm dialog all read it.
+- ``over_cap(cost, cap, spent)``: the one cap test (with the one float tolerance).
+- ``job_spent(store, job_id)``: what a job has paid so far (videos, keyframe images, speech).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .catalog import Catalog, keyframe_count, plan_segment_cost
+from .models import Mode, Plan
+
+if TYPE_CHECKING:
+    from .store import Store
+
+CAP_TOLERANCE = 1e-9  # USD: sums of float prices may land a hair over a cap they meet exactly
+
+
+def over_cap(cost: float, cap: float | None, spent: float = 0.0) -> bool:
+    """Would paying ``cost`` on top of ``spent`` go over ``cap``? (No cap: never.)"""
+    return cap is not None and spent + cost > cap + CAP_TOLERANCE
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A price before anything is paid: each segment at its kind's price, and the keyframe images."""
+
+    segments: tuple[tuple[int, float], ...]  # (segment index, USD)
+    images: int  # keyframe images to make
+    image_price: float  # USD per image
+
+    @property
+    def videos(self) -> float:
+        return round(sum(c for _, c in self.segments), 4)
+
+    @property
+    def images_cost(self) -> float:
+        return round(self.images * self.image_price, 4)
+
+    @property
+    def total(self) -> float:
+        return round(self.videos + self.images_cost, 4)
+
+    def segment(self, index: int) -> float:
+        return dict(self.segments)[index]
+
+
+def quote(plan: Plan, catalog: Catalog, indexes: list[int] | None = None, *, keyframes: bool = True) -> Quote:
+    """The price of rendering ``indexes`` (all segments when None) of ``plan``; in keyframe mode and
+    with ``keyframes``, plus the keyframe images (n + 1 boundaries, less one for a start image)."""
+    spec = catalog.get(plan.model)
+    which = list(range(1, len(plan.segments) + 1)) if indexes is None else indexes
+    segments = tuple((i, plan_segment_cost(plan, spec, i)) for i in which)
+    images, price = 0, 0.0
+    if keyframes and plan.mode is Mode.KEYFRAMES:
+        images = keyframe_count(plan)
+        price = catalog.image_model_for(spec).price_per_image
+    return Quote(segments, images, price)
+
+
+def job_spent(store: Store, job_id: str) -> float:
+    """What a job has paid for: every accepted video request (cancelled ones too), keyframe images
+    and the finishing stage's speech."""
+    videos = sum(s.cost_usd for s in store.segments(job_id))
+    images = sum(k.cost_usd for k in store.keyframes(job_id))
+    speech = store.finishing_cost(job_id)  # narration made by the finishing stage
+    return round(videos + images + speech, 4)

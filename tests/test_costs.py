@@ -1,0 +1,120 @@
+"""The cost rules, once (core.costs): the kind-aware quote, the cap test, what a job has spent."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from sora_tui.core import costs
+from sora_tui.core.catalog import estimate_cost, load_catalog, plan_segment_cost
+from sora_tui.core.engine import Engine
+from sora_tui.core.models import Mode, Plan, SegmentPlan, SegmentStatus
+from sora_tui.core.store import Keyframe
+
+CATALOG = load_catalog(None)
+
+
+def ltx_plan(mode: Mode = Mode.CHAIN, n: int = 2, start_image: str | None = None) -> Plan:
+    return Plan(
+        prompt="a lighthouse at dusk",
+        model="ltx-2.3",
+        resolution="1080p",
+        aspect="16:9",
+        segments=[SegmentPlan(prompt=f"shot {i}", seconds=8) for i in range(1, n + 1)],
+        mode=mode,
+        audio=False,
+        start_image=start_image,
+    )
+
+
+def kind_rate(model: str, kind: str, resolution: str) -> float:
+    """The catalog's per-second price of one kind of call (read from the table, not the code)."""
+    spec = CATALOG.get(model)
+    table = spec.kind.get(kind, {}).get("price", spec.price)
+    return float(table["per_second"][resolution])
+
+
+def test_ltx_text_to_video_is_priced_at_its_own_kind():
+    # chain mode with no start image: segment 1 is text-to-video, segment 2 image-to-video
+    q = costs.quote(ltx_plan(), CATALOG)
+    t2v, i2v = kind_rate("ltx-2.3", "t2v", "1080p"), kind_rate("ltx-2.3", "i2v", "1080p")
+    assert t2v != i2v  # the catalog prices them apart: the test would not tell otherwise
+    assert q.segment(1) == pytest.approx(8 * t2v) and q.segment(2) == pytest.approx(8 * i2v)
+    assert q.total == estimate_cost(ltx_plan(), CATALOG) == pytest.approx(8 * (t2v + i2v))
+
+
+def test_redo_quote_is_what_the_run_charges(home):
+    """The redo quote is the sum the run's budget check charges at each submit (plan_segment_cost,
+    each segment at its kind's price), not the model's main price for every segment."""
+    engine = Engine(env={"SORA_TUI_HOME": str(home)})
+    plan = ltx_plan(n=3)
+    job = engine.create_job(plan)
+    spec = CATALOG.get(plan.model)
+    cost, indexes = engine.redo_cost(job.id, 1)
+    assert indexes == [1, 2, 3]
+    charged = sum(plan_segment_cost(plan, spec, i) for i in indexes)  # what JobRun.submit checks and bills
+    assert cost == pytest.approx(charged)
+    blind = sum(spec.segment_cost(8, "1080p", False) for _ in indexes)
+    assert cost != pytest.approx(blind)  # the old, kind-blind quote
+
+
+def test_redo_of_an_extension_is_priced_at_the_extend_price(home):
+    engine = Engine(env={"SORA_TUI_HOME": str(home)})
+    plan = Plan(
+        prompt="a lighthouse",
+        model="veo3.1-fast",
+        resolution="720p",
+        aspect="16:9",
+        segments=[SegmentPlan(prompt="open", seconds=8), SegmentPlan(prompt="more", seconds=7)],
+        mode=Mode.EXTEND,
+        audio=False,
+    )
+    job = engine.create_job(plan)
+    engine.store.update_segment(job.id, 1, status=SegmentStatus.DONE)
+    cost, indexes = engine.redo_cost(job.id, 2, only=True)
+    assert indexes == [2]
+    assert cost == pytest.approx(7 * float(CATALOG.get("veo3.1-fast").kind["extend"]["price"]["per_second"]["default"]))
+    assert cost == pytest.approx(costs.quote(plan, CATALOG, [2]).total)
+
+
+def test_keyframe_images_are_n_plus_one_less_a_start_image(tmp_path):
+    price = CATALOG.image_model_for(CATALOG.get("ltx-2.3")).price_per_image
+    assert price > 0
+    q = costs.quote(ltx_plan(Mode.KEYFRAMES, n=3), CATALOG)
+    assert q.images == 4 and q.images_cost == pytest.approx(4 * price)
+    q = costs.quote(ltx_plan(Mode.KEYFRAMES, n=3, start_image=str(tmp_path / "a.png")), CATALOG)
+    assert q.images == 3 and q.images_cost == pytest.approx(3 * price)
+    assert q.total == pytest.approx(q.videos + 3 * price)
+    assert costs.quote(ltx_plan(Mode.KEYFRAMES, n=3), CATALOG, keyframes=False).images == 0
+
+
+def test_over_cap():
+    assert not costs.over_cap(5.0, None)
+    assert not costs.over_cap(1.0, 1.0)
+    assert not costs.over_cap(0.1 + 0.2, 0.3)  # float sums that meet the cap are not over it
+    assert costs.over_cap(1.01, 1.0)
+    assert costs.over_cap(0.6, 1.0, spent=0.5)
+    assert not costs.over_cap(0.5, 1.0, spent=0.5)
+
+
+def test_job_spent_counts_videos_images_and_speech(home):
+    engine = Engine(env={"SORA_TUI_HOME": str(home)})
+    job = engine.create_job(ltx_plan())
+    engine.store.update_segment(job.id, 1, cost_usd=0.64)
+    engine.store.upsert_keyframe(Keyframe(job.id, 0, "k", "done", None, cost_usd=0.08))
+    assert costs.job_spent(engine.store, job.id) == pytest.approx(0.72)
+    assert engine.cancel_quote(job.id).spent_usd == pytest.approx(0.72)
+
+
+def test_cli_plan_table_prices_each_segment_at_its_kind(home):
+    from rich.console import Console
+
+    from sora_tui.cli import print_plan
+
+    engine = Engine(env={"SORA_TUI_HOME": str(home)})
+    out = Console(file=io.StringIO(), width=200, highlight=False)
+    print_plan(engine, ltx_plan(), out)
+    text = out.file.getvalue()  # type: ignore[attr-defined]
+    t2v, i2v = kind_rate("ltx-2.3", "t2v", "1080p"), kind_rate("ltx-2.3", "i2v", "1080p")
+    assert f"${8 * t2v:.2f}" in text and f"${8 * i2v:.2f}" in text
