@@ -205,7 +205,6 @@ def test_poster_is_a_well_exposed_frame(sound_job):
 def test_history_lists_versions_and_exports_with_sizes(sound_job):
     engine, job_id, _, exports = sound_job
     from sora_tui.core.finish.stage import describe_outputs
-
     from sora_tui.core.reach import human_size
 
     records = [r for r in engine.store.outputs(job_id) if r.kind in ("finish", "export")]
