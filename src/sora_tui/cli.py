@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import TYPE_CHECKING, Any
+
+from .core.planner import PLANNERS
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -53,7 +54,7 @@ def _add_request_args(p: argparse.ArgumentParser) -> None:
         help="how segments connect (default chain; extend: each segment extends the video before, "
         "on models with an extend endpoint)",
     )
-    p.add_argument("--planner", choices=["offline", "openai"], help="who writes the segment prompts")
+    p.add_argument("--planner", choices=list(PLANNERS), help="who writes the segment prompts")
     p.add_argument("--start-image", help="image file the first segment starts on")
     p.add_argument("--no-audio", action="store_true", help="silent video (models with optional audio)")
     p.add_argument(
@@ -451,16 +452,19 @@ def _request(engine: Engine, args: argparse.Namespace):
         from .core.jobfiles import check_image_file
 
         check_image_file(args.start_image)  # decoded: random bytes named .png are refused here (exit 2)
+    from .core.plans import default_request
+
+    base = default_request(engine.settings, args.model or engine.default_model())
     return engine.resolve(
         Request(
             prompt=args.prompt,
             segments=args.segments,
             seconds=args.seconds,
-            model=args.model or engine.default_model(),
-            resolution=args.resolution or engine.settings.default_resolution or None,
+            model=base.model,
+            resolution=args.resolution or base.resolution,
             aspect=args.aspect,
-            mode=Mode(args.mode or engine.settings.default_mode or "chain"),
-            planner=args.planner or engine.settings.default_planner or "offline",
+            mode=Mode(args.mode) if args.mode else base.mode,
+            planner=args.planner or base.planner,
             start_image=args.start_image,
             audio=False if args.no_audio else None,
             seams=seams,
@@ -613,7 +617,12 @@ async def cmd_render(engine: Engine, args: argparse.Namespace) -> int:
 async def cmd_resume(engine: Engine, args: argparse.Namespace) -> int:
     job = engine.find_job(args.job)
     engine.check_idle(job)  # a live runner has it: follow or stop it instead of running it twice
-    if job.status.name == "COMPLETED" and job.output and os.path.exists(job.output):
+    from .core.plans import ResumeStep, resume_step
+
+    # the CLI's resume is how keyframes are accepted: it renders on unless --review-keyframes
+    review = bool(getattr(args, "review_keyframes", False))
+    step = resume_step(job, engine.store.segments(job.id), engine.store.keyframes(job.id), review=review)
+    if step is ResumeStep.COMPLETE:
         if args.json:
             print(json.dumps(job_summary(engine, job), indent=2))
         else:

@@ -32,7 +32,7 @@ from .catalog import (
 )
 from .costs import job_spent, quote
 from .errors import Code, JobFailed
-from .jobfiles import fit_image, owned_job_folder, write_json_atomic
+from .jobfiles import default_output, fit_image, owned_job_folder, write_json_atomic
 from .keys import get_key, known_secrets, redact
 from .models import (
     Event,
@@ -399,6 +399,8 @@ class Engine:
             return job
         if max_cost is None and job.plan is not None:
             max_cost = job.plan.max_cost  # the cap saved with the plan (the studio's budget field)
+        if output is None:  # the settings' output folder, in every front end (and the runner)
+            output = default_output(self.settings.output_dir, job.id)
         # one run of a job at a time, across processes: a second one refuses with the holder's name
         with Lease(job.job_dir, job.id):
             job = self._job(job_id)  # as the previous holder left it

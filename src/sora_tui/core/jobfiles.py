@@ -37,6 +37,14 @@ def check_output_path(output: str | Path) -> Path:
     return out.resolve()
 
 
+def default_output(output_dir: str, job_id: str) -> Path | None:
+    """Where a finished video is also copied when the user named no path: ``<output_dir>/<job id>.mp4``
+    (the setting; "" = only the job folder). Every front end and the runner use this."""
+    if not output_dir:
+        return None
+    return Path(output_dir).expanduser() / f"{job_id}.mp4"
+
+
 def check_folder_writable(folder: str | Path, field: str = "output_dir") -> Path:
     """A folder finished videos can be written to; raises InputError naming what to change."""
     path = Path(folder).expanduser()

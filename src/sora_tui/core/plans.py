@@ -12,12 +12,15 @@ No Textual, no Rich: the TUI and the CLI call these and only show the result.
 from __future__ import annotations
 
 import copy
+import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .catalog import Catalog, ModelSpec, fit_plan, keyframe_count, plan_segment_cost
-from .models import InputError, Mode, Plan, Request, SegmentPlan, SegmentStatus
+from .models import InputError, Job, JobStatus, Mode, Plan, Request, SegmentPlan, SegmentStatus
+from .planner import DEFAULT_PLANNER
 
 if TYPE_CHECKING:
     from .planner.base import Planner
@@ -201,6 +204,19 @@ def request_for(plan: Plan, index: int | None = None) -> Request:
     )
 
 
+def default_request(settings: Settings, model: str) -> Request:
+    """A new video's request before the user changes anything: the settings' defaults (checked
+    when the settings were loaded: a bad value is an InputError naming it, in every front end)."""
+    return Request(
+        prompt="",
+        segments=3,
+        model=model,
+        resolution=settings.default_resolution or None,
+        mode=Mode(settings.default_mode or Mode.CHAIN),
+        planner=settings.default_planner or DEFAULT_PLANNER,
+    )
+
+
 def planner_for(name: str, settings: Settings, env: Mapping[str, str]) -> Planner:
     """The planner called ``name`` (the openai one reads its model, URL and key from settings and env)."""
     from .planner.base import get_planner
@@ -289,3 +305,29 @@ def sketch_plan(req: Request, catalog: Catalog) -> Plan:
         max_cost=req.max_cost,
     )
     return fit_plan(plan, catalog)
+
+
+class ResumeStep(enum.StrEnum):
+    """What resuming a job does (the one decision; each front end words and wires it)."""
+
+    COMPLETE = "complete"  # the video exists: nothing to render (redo renders segments again)
+    REVIEW = "review"  # keyframe mode, every keyframe made, no video started: review them first
+    KEYFRAMES = "keyframes"  # keyframe mode, keyframes missing, no video started: make them, then review
+    RENDER = "render"  # render (or re-attach to) the segments not done, then join
+
+
+def resume_step(
+    job: Job, segments: Iterable[Any], keyframes: Iterable[KeyframeLike], *, review: bool = True
+) -> ResumeStep:
+    """What resuming ``job`` does. A keyframe-mode job whose videos have not started never renders
+    videos blindly when ``review`` (the studio; the CLI's ``--review-keyframes``): its keyframes are
+    reviewed first. Without ``review`` (the CLI's ``resume``, which is how it accepts keyframes) it
+    renders on."""
+    if job.status is JobStatus.COMPLETED and job.output and Path(job.output).exists():
+        return ResumeStep.COMPLETE
+    if review and job.mode is Mode.KEYFRAMES and not videos_started(segments):
+        kfs = list(keyframes)
+        if job.status is JobStatus.AWAITING_REVIEW and kfs and all(k.status == "done" for k in kfs):
+            return ResumeStep.REVIEW
+        return ResumeStep.KEYFRAMES
+    return ResumeStep.RENDER

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .models import InputError
+from .models import InputError, Mode
 
 APP_NAME = "sora-tui"
 
@@ -112,7 +112,40 @@ class Settings:
         return {name: getattr(self, name) for name in self.field_names()}
 
 
+def choices(name: str) -> list[str] | None:
+    """The values a setting may take, when it is a choice (None: any value of its type)."""
+    from .planner import PLANNERS
+
+    table: dict[str, list[str]] = {
+        "default_mode": [m.value for m in Mode],
+        "default_planner": list(PLANNERS),
+        "seams": ["auto", "off"],
+        "auto_clean_keep": ["finals", "all"],
+    }
+    return table.get(name)
+
+
+def field_type(name: str) -> type:
+    """The type a setting's value has (read from the Settings schema): str, int, float or bool."""
+    if name not in Settings.field_names():
+        raise InputError(name, "is not a setting", Settings.field_names())
+    return type(getattr(Settings(), name))
+
+
+def coerce_setting(name: str, value: Any, source: str = "the settings form") -> Any:
+    """``value`` as the type ``name`` has in Settings (raises InputError naming the setting)."""
+    return _coerce(name, value, getattr(Settings(), name), source) if name in Settings.field_names() else value
+
+
 def _coerce(name: str, value: Any, default: Any, source: str) -> Any:
+    value = _typed(name, value, default, source)
+    allowed = choices(name)
+    if allowed is not None and value not in allowed:
+        raise InputError(name, f"{value!r} from {source} is not one of the choices", allowed)
+    return value
+
+
+def _typed(name: str, value: Any, default: Any, source: str) -> Any:
     kind = type(default)
     try:
         if kind is bool:

@@ -24,7 +24,7 @@ from textual.widgets import Input, TextArea
 
 from ..core import reach, runner, tasks
 from ..core.models import InputError, JobStatus, Mode, Plan, Request, SegmentStatus, TaskDone
-from ..core.plans import videos_started
+from ..core.plans import ResumeStep, default_request, resume_step, videos_started
 from . import messages as msg
 from .advice import explain, studio_words
 from .commands import SoraCommands
@@ -194,19 +194,7 @@ class SoraApp(App[int]):
                 widget.cursor_blink = False
 
     def default_request(self) -> Request:
-        s = self.engine.settings
-        try:
-            mode = Mode(s.default_mode)
-        except ValueError:
-            mode = Mode.CHAIN
-        return Request(
-            prompt="",
-            segments=3,
-            model=self.engine.default_model(),
-            resolution=s.default_resolution or None,
-            mode=mode,
-            planner=s.default_planner if s.default_planner in ("offline", "openai") else "offline",
-        )
+        return default_request(self.engine.settings, self.engine.default_model())
 
     # --- navigation -------------------------------------------------------------------
 
@@ -269,9 +257,8 @@ class SoraApp(App[int]):
         if job is None:
             self.notify(f"No job {job_id} in the history.", severity="error")
             return
-        output = self._output_for(job_id)
-        try:
-            runner.spawn(self.engine.env, job_id, review_keyframes=review, output=str(output) if output else None)
+        try:  # the settings' output folder is the engine's to apply (core.jobfiles.default_output)
+            runner.spawn(self.engine.env, job_id, review_keyframes=review)
         except InputError as exc:
             who = runner.holder(job.job_dir)
             if who is None:
@@ -300,13 +287,6 @@ class SoraApp(App[int]):
             self.pop_screen()
         self.start_job(job_id)
 
-    def _output_for(self, job_id: str) -> Path | None:
-        folder = self.engine.settings.output_dir
-        if not folder:
-            return None
-        path = Path(folder).expanduser()
-        return path / f"{job_id}.mp4" if path.is_dir() else None
-
     def _held(self, job_id: str, doing: str) -> bool:
         """True (and says so) when a runner holds the job: ``doing`` would change it under that runner."""
         live = self.jobs.get(job_id)
@@ -321,19 +301,14 @@ class SoraApp(App[int]):
         if job is None:
             self.notify(f"No job {job_id} in the history.", severity="error")
             return
-        if job.status is JobStatus.COMPLETED and job.output and Path(job.output).exists():
+        step = resume_step(job, self.engine.store.segments(job_id), self.engine.store.keyframes(job_id))
+        if step is ResumeStep.COMPLETE:
             self.notify("This job is complete; use Redo (k in History) to render segments again.")
             self.show_on_board(job_id)
-            return
-        if job.mode is Mode.KEYFRAMES and not self._videos_started(job_id):
-            # never render videos blindly: review the keyframes first (made now if some are missing)
-            kfs = self.engine.store.keyframes(job_id)
-            if job.status is JobStatus.AWAITING_REVIEW and kfs and all(k.status == "done" for k in kfs):
-                self.open_review(job_id)
-            else:
-                self.start_job(job_id, review=True)
-            return
-        self.start_job(job_id)
+        elif step is ResumeStep.REVIEW:
+            self.open_review(job_id)
+        else:  # keyframes missing: made now, then reviewed before any video is paid for
+            self.start_job(job_id, review=step is ResumeStep.KEYFRAMES)
 
     def _videos_started(self, job_id: str) -> bool:
         return videos_started(self.engine.store.segments(job_id))

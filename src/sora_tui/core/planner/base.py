@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from ..catalog import ModelSpec
 from ..models import Plan, Request, SegmentPlan
 from ..settings import Settings
+from . import PLANNERS
 
 
 class PlannerError(Exception):
@@ -44,4 +45,4 @@ def get_planner(name: str, *, settings: Settings | None = None, env: Mapping[str
         return OpenAIPlanner(settings=settings, env=env)
     from ..models import InputError
 
-    raise InputError("planner", f"unknown planner {name!r}", ["offline", "openai"])
+    raise InputError("planner", f"unknown planner {name!r}", list(PLANNERS))

@@ -14,7 +14,7 @@ from textual.widgets import Button, Header, Input, Label, Select, Static
 from ...core import keys
 from ...core.jobfiles import check_folder_writable
 from ...core.models import InputError
-from ...core.settings import update_settings_file
+from ...core.settings import coerce_setting, field_type, update_settings_file
 from ..advice import problem
 from ..widgets.footer import Footer
 from ..widgets.key_panel import KeyPanel
@@ -31,16 +31,16 @@ LOUDNESS = [
     ("-18 LUFS", -18.0),
     ("-23 LUFS (EBU R128 TV)", -23.0),
 ]
-# the Select fields of the form and the type each value has in Settings
-FORM_FIELDS: dict[str, type] = {
-    "default_model": str,
-    "default_resolution": str,
-    "default_planner": str,
-    "theme": str,
-    "tts_provider": str,
-    "loudness_lufs": float,
-    "auto_clean_days": int,
-}
+# the Select fields of the form (each value's type is read from the Settings schema)
+FORM_FIELDS = (
+    "default_model",
+    "default_resolution",
+    "default_planner",
+    "theme",
+    "tts_provider",
+    "loudness_lufs",
+    "auto_clean_days",
+)
 AUTO_CLEAN = [("off", 0), ("after 1 day", 1), ("after 7 days", 7), ("after 30 days", 30)]
 
 NO_KEYRING = (
@@ -189,9 +189,9 @@ class SettingsScreen(ModeScreen):
     def form_values(self) -> dict[str, Any]:
         """The settings as the form shows them (the fields it has, nothing else)."""
         values: dict[str, Any] = {"output_dir": self.query_one("#output_dir", Input).value.strip()}
-        for name, kind in FORM_FIELDS.items():
+        for name in FORM_FIELDS:
             value = self.query_one(f"#{name}", Select).value
-            values[name] = kind(value) if value is not Select.BLANK else kind()
+            values[name] = coerce_setting(name, value) if value is not Select.BLANK else field_type(name)()
         return values
 
     def action_save(self) -> None:

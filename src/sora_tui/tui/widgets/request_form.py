@@ -16,10 +16,11 @@ from textual.widgets import Input, Label, Select, Static, TextArea
 
 from ...core.catalog import Catalog, ModelSpec, form_choices
 from ...core.models import MAX_SEGMENTS, MIN_SEGMENTS, InputError, Mode, Request
+from ...core.planner import PLANNERS as planner_registry
 from ..advice import explain, problem
 
 FIELDS = ("prompt", "segments", "seconds", "model", "resolution", "aspect", "mode", "planner", "start_image")
-PLANNERS = [("offline (built-in, free)", "offline"), ("openai (needs an OpenAI key)", "openai")]
+PLANNERS = [(f"{name} ({needs})", name) for name, needs in planner_registry.items()]
 NARRATION = [("none", False), ("the planner writes it", True)]
 MODES = [("chain", "chain"), ("parallel", "parallel"), ("keyframes", "keyframes"), ("extend", "extend")]
 MODE_HELP = (

@@ -1,0 +1,96 @@
+"""Rules that live once in the core, each read by every front end (issue 18, item 3): the default
+request from settings, planner names, the output folder, the resume decision, settings' types."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from sora_tui.core.engine import Engine
+from sora_tui.core.errors import InputError
+from sora_tui.core.models import Job, JobStatus, Mode, Plan, SegmentPlan, SegmentStatus
+from sora_tui.core.planner import PLANNERS
+from sora_tui.core.plans import ResumeStep, default_request, resume_step
+from sora_tui.core.settings import Settings, choices, coerce_setting, field_type, load_settings
+
+
+def test_default_request_reads_the_settings():
+    s = Settings(default_resolution="1080p", default_mode="keyframes", default_planner="openai")
+    req = default_request(s, "veo3.1-fast")
+    assert (req.model, req.resolution, req.mode, req.planner) == ("veo3.1-fast", "1080p", Mode.KEYFRAMES, "openai")
+    plain = default_request(Settings(), "preview")
+    assert (plain.resolution, plain.mode, plain.planner) == (None, Mode.CHAIN, "offline")
+
+
+def test_a_bad_default_is_refused_when_the_settings_load_naming_the_setting(home):
+    (home / "config").mkdir()
+    (home / "config" / "settings.toml").write_text('default_mode = "sideways"\n')
+    with pytest.raises(InputError) as err:
+        load_settings(env={"SORA_TUI_HOME": str(home)})
+    assert err.value.field == "default_mode" and "chain" in err.value.allowed
+    (home / "config" / "settings.toml").write_text('default_mode = "keyframes"\n')
+    assert load_settings(env={"SORA_TUI_HOME": str(home)}).default_mode == "keyframes"
+    with pytest.raises(InputError, match="default_planner"):
+        load_settings(env={"SORA_TUI_HOME": str(home), "SORA_TUI_DEFAULT_PLANNER": "x"})
+
+
+def test_planner_names_come_from_one_registry():
+    from sora_tui.cli import build_parser
+    from sora_tui.core.planner.base import get_planner
+    from sora_tui.tui.widgets.request_form import PLANNERS as FORM_PLANNERS
+
+    assert choices("default_planner") == list(PLANNERS)
+    assert [value for _, value in FORM_PLANNERS] == list(PLANNERS)
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices["generate"]  # noqa: SLF001
+    planner = next(a for a in sub._actions if a.dest == "planner")  # noqa: SLF001
+    assert list(planner.choices) == list(PLANNERS)
+    with pytest.raises(InputError) as err:
+        get_planner("nope")
+    assert err.value.allowed == list(PLANNERS)
+
+
+def test_settings_types_come_from_the_schema():
+    assert field_type("loudness_lufs") is float and field_type("auto_clean_days") is int
+    assert coerce_setting("loudness_lufs", "-14") == -14.0 and coerce_setting("auto_clean_days", "7") == 7
+    with pytest.raises(InputError, match="auto_clean_days"):
+        coerce_setting("auto_clean_days", "soon")
+
+
+def test_the_output_folder_setting_is_honoured_by_the_engine(home, tmp_path):
+    """The engine applies output_dir, so the CLI, the runner and the studio all copy the video there."""
+    out = tmp_path / "videos"
+    out.mkdir()
+    engine = Engine(env={"SORA_TUI_HOME": str(home), "SORA_TUI_OUTPUT_DIR": str(out)})
+    plan = Plan("boat", "preview", "180p", "16:9", [SegmentPlan("boat", 1)], audio=False)
+    job = engine.create_job(plan)
+    final = asyncio.run(engine.run(job.id))
+    assert final.status is JobStatus.COMPLETED
+    assert Path(final.output) == (out / f"{job.id}.mp4").resolve() and Path(final.output).stat().st_size > 0
+
+
+def _job(status: JobStatus, mode: Mode, output: str | None = None) -> Job:
+    return SimpleNamespace(status=status, mode=mode, output=output)  # type: ignore[return-value]
+
+
+def test_one_resume_decision(tmp_path):
+    video = tmp_path / "final.mp4"
+    video.write_bytes(b"x")
+    pending = [SimpleNamespace(status=SegmentStatus.PENDING, request_id=None, submits=0)]
+    started = [SimpleNamespace(status=SegmentStatus.RUNNING, request_id="r", submits=1)]
+    done_kfs = [SimpleNamespace(status="done", cost_usd=0.0)] * 2
+    some_kfs = [SimpleNamespace(status="done", cost_usd=0.0), SimpleNamespace(status="pending", cost_usd=0.0)]
+    complete = _job(JobStatus.COMPLETED, Mode.CHAIN, str(video))
+    assert resume_step(complete, started, []) is ResumeStep.COMPLETE
+    gone = _job(JobStatus.COMPLETED, Mode.CHAIN, str(tmp_path / "gone.mp4"))
+    assert resume_step(gone, started, []) is ResumeStep.RENDER
+    review = _job(JobStatus.AWAITING_REVIEW, Mode.KEYFRAMES)
+    assert resume_step(review, pending, done_kfs) is ResumeStep.REVIEW
+    assert resume_step(review, pending, some_kfs) is ResumeStep.KEYFRAMES
+    assert resume_step(_job(JobStatus.FAILED, Mode.KEYFRAMES), pending, done_kfs) is ResumeStep.KEYFRAMES
+    assert resume_step(_job(JobStatus.FAILED, Mode.KEYFRAMES), started, done_kfs) is ResumeStep.RENDER
+    # the CLI's resume (no --review-keyframes) is how keyframes are accepted: it renders on
+    assert resume_step(review, pending, done_kfs, review=False) is ResumeStep.RENDER
