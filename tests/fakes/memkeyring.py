@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from pathlib import Path
 
 from keyring.backend import KeyringBackend
@@ -39,6 +41,32 @@ class MemKeyring(KeyringBackend):
         if (service, username) not in self.data:
             raise PasswordDeleteError("not stored")
         del self.data[(service, username)]
+
+
+class SlowKeyring(MemKeyring):
+    """A keyring that answers every call after ``delay`` seconds (a desktop's D-Bus, a locked
+    keyring), and counts the calls and the threads they came from."""
+
+    def __init__(self, delay: float = 0.2) -> None:
+        super().__init__()
+        self.delay = delay
+        self.calls: list[tuple[str, str]] = []  # (method, thread name)
+
+    def _wait(self, what: str) -> None:
+        self.calls.append((what, threading.current_thread().name))
+        time.sleep(self.delay)
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self._wait("get")
+        return super().get_password(service, username)
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self._wait("set")
+        super().set_password(service, username, password)
+
+    def delete_password(self, service: str, username: str) -> None:
+        self._wait("delete")
+        super().delete_password(service, username)
 
 
 class FileKeyring(KeyringBackend):

@@ -16,8 +16,8 @@ SIZE = (120, 40)
 
 @pytest.fixture
 def demo_home_lock():
-    """The snapshot tests draw the fixed demo history in /tmp/sora-tui-demo (its path is in the
-    pictures): two test runs on one machine take turns instead of rebuilding it under each other."""
+    """Each snapshot test draws the fixed demo history in its own /tmp/sora-tui-demo-NAME (the path
+    is in the pictures): two test runs on one machine take turns instead of rebuilding it under each other."""
     import fcntl
 
     with open("/tmp/sora-tui-demo.lock", "a") as lock:
@@ -65,11 +65,32 @@ async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 30.0, 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+async def settle(pilot) -> None:
+    """Wait for what the last key or call started: the app's workers, then its queued messages and
+    animations (no fixed delay)."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.wait_for_scheduled_animations()
+
+
+async def on_board(pilot, job_id: str, timeout: float = 30.0) -> None:
+    """Wait until the board is the screen and shows ``job_id``."""
+    from sora_tui.tui.screens.board import BoardScreen
+
+    app = pilot.app
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, BoardScreen) and app.screen.shown == job_id,
+        timeout,
+        f"the board showing {job_id}",
+    )
+    await settle(pilot)
+
+
 async def wait_jobs(pilot, timeout: float = 90.0) -> None:
     """Wait until no job the app follows runs (each renders in its own runner process), then for the messages."""
     app = pilot.app
     await wait_for(pilot, lambda: not any(lj.running for lj in app.jobs.live.values()), timeout, "the jobs to rest")
-    await pilot.pause(0.1)
+    await settle(pilot)
 
 
 async def fill_prompt(pilot, prompt: str, segments: str = "2", seconds: int = 1, resolution: str = "180p") -> None:

@@ -14,11 +14,20 @@ import shutil
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-DEMO_HOME = Path("/tmp/sora-tui-demo")
+DEMO_HOME = Path("/tmp/sora-tui-demo")  # the README's screenshots; each snapshot test has its own (demo_home)
 FROZEN_TIME = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC
+DEMO_TZ = UTC  # dates are drawn in UTC whatever the machine's zone (given to the app, not the process)
+
+
+def demo_home(name: str) -> Path:
+    """A snapshot test's own demo folder: fixed (its path is in the pictures), one per test."""
+    return Path(f"/tmp/sora-tui-demo-{name}")
+
+
 SIZE = (120, 40)
 
 DEMO_PROMPT = (
@@ -190,101 +199,92 @@ def demo_env(home: Path = DEMO_HOME) -> dict[str, str]:
 
 def build_demo(home: Path = DEMO_HOME) -> Any:
     """A fresh demo history under ``home``; returns its Engine."""
-    from sora_tui.core import engine as engine_module
     from sora_tui.core.engine import Engine
     from sora_tui.core.models import JobStatus, Mode, Plan, SegmentPlan, SegmentStatus
 
-    os.environ["TZ"] = "UTC"
-    time.tzset()
     if home.exists():
         shutil.rmtree(home)
     engine = Engine(env=demo_env(home))
-    ids = iter([j["id"] for j in _JOBS])
-    original = engine_module.new_job_id
-    engine_module.new_job_id = lambda: next(ids)
-    try:
-        for n, spec in enumerate(_JOBS):
-            titles = ["Establishing", "Ascent", "The lamp", "Storm"]
-            plan = Plan(
-                prompt=spec["prompt"],
-                model=spec["model"],
-                resolution=spec["resolution"],
-                aspect="16:9",
-                segments=[
-                    SegmentPlan(
-                        prompt=f"{spec['prompt']}. Part {i} of {len(spec['seconds'])}. Consistent cinematic style.",
-                        seconds=s,
-                        title=titles[i - 1],
-                    )
-                    for i, s in enumerate(spec["seconds"], 1)
-                ],
-                mode=Mode(spec.get("mode", "chain")),
-                audio=False,
-            )
-            job = engine.create_job(plan)
-            created = FROZEN_TIME - spec["age"]
-            store = engine.store
-            spent = 0.0
-            cat = engine.catalog.get(spec["model"])
-            for i, seconds in enumerate(spec["seconds"], 1):
-                cost = cat.segment_cost(seconds, spec["resolution"], False)
-                if i <= spec["done"]:
-                    spent += cost
-                    store.update_segment(
-                        job.id,
-                        i,
-                        status=SegmentStatus.DONE,
-                        file=str(Path(job.folder or "") / f"seg_{i:02d}.mp4"),
-                        first_frame=_frame(Path(job.folder or "") / f"seg_{i:02d}_first.png", n * 10 + i),
-                        last_frame=_frame(Path(job.folder or "") / f"seg_{i:02d}_last.png", n * 10 + i + 1),
-                        cost_usd=cost,
-                        submits=1,
-                        started_at=created + 20 * i,
-                        finished_at=created + 20 * i + 17,
-                    )
-                elif i == spec.get("failed"):
-                    spent += cost
-                    store.update_segment(
-                        job.id,
-                        i,
-                        status=SegmentStatus.FAILED,
-                        error="content policy",
-                        cost_usd=cost,
-                        submits=1,
-                        attempts=1,
-                        started_at=created + 20 * i,
-                        finished_at=created + 20 * i + 5,
-                    )
-            if plan.mode is Mode.KEYFRAMES:
-                price = engine.catalog.image_model_for(cat).price_per_image
-                for kf in store.keyframes(job.id):
-                    user = kf.index in spec.get("user_keyframes", [])
-                    kf.file = _frame(Path(job.folder or "") / f"kf_{kf.index:02d}.png", n * 10 + kf.index)
-                    kf.status, kf.source, kf.cost_usd = "done", "user" if user else "generated", 0.0 if user else price
-                    spent += kf.cost_usd
-                    store.upsert_keyframe(kf)
-            status = JobStatus(spec["status"])
-            changes: dict[str, Any] = {"status": status, "created_at": created, "cost_usd": round(spent, 4)}
-            if status is JobStatus.COMPLETED:
-                _videos(Path(job.folder or ""), [n * 10 + i for i in range(1, spec["done"] + 1)], spec["seconds"])
-                changes["output"] = str(Path(job.folder or "") / "final.mp4")
-                changes["seams"] = _demo_seams(spec["seconds"])
-                changes["duration_s"] = changes["seams"]["duration_s"]
-                _demo_finishing(engine, job.id, Path(job.folder or ""))
-            if spec.get("error"):
-                changes["error"] = spec["error"]
-            store.update_job(job.id, **changes)
-            with store._lock:  # fixed log times, for stable pictures
-                store._db.execute("UPDATE logs SET ts=? WHERE job_id=?", (created, job.id))
-            store.log(job.id, f"rendering {len(spec['seconds'])} segments on {spec['model']} ({plan.mode} mode)")
-            if plan.mode is Mode.KEYFRAMES:
-                store.log(job.id, f"keyframes ready in {job.folder}; replace or regenerate any, then render the videos")
-            for i in range(1, spec["done"] + 1):
-                store.log(job.id, f"segment {i} done ({spec['seconds'][i - 1]:.2f} s)", index=i)
-            if spec.get("error"):
-                store.log(job.id, spec["error"], "error")
-    finally:
-        engine_module.new_job_id = original
+    for n, spec in enumerate(_JOBS):
+        titles = ["Establishing", "Ascent", "The lamp", "Storm"]
+        plan = Plan(
+            prompt=spec["prompt"],
+            model=spec["model"],
+            resolution=spec["resolution"],
+            aspect="16:9",
+            segments=[
+                SegmentPlan(
+                    prompt=f"{spec['prompt']}. Part {i} of {len(spec['seconds'])}. Consistent cinematic style.",
+                    seconds=s,
+                    title=titles[i - 1],
+                )
+                for i, s in enumerate(spec["seconds"], 1)
+            ],
+            mode=Mode(spec.get("mode", "chain")),
+            audio=False,
+        )
+        job = engine.create_job(plan, job_id=spec["id"])
+        created = FROZEN_TIME - spec["age"]
+        store = engine.store
+        spent = 0.0
+        cat = engine.catalog.get(spec["model"])
+        for i, seconds in enumerate(spec["seconds"], 1):
+            cost = cat.segment_cost(seconds, spec["resolution"], False)
+            if i <= spec["done"]:
+                spent += cost
+                store.update_segment(
+                    job.id,
+                    i,
+                    status=SegmentStatus.DONE,
+                    file=str(Path(job.folder or "") / f"seg_{i:02d}.mp4"),
+                    first_frame=_frame(Path(job.folder or "") / f"seg_{i:02d}_first.png", n * 10 + i),
+                    last_frame=_frame(Path(job.folder or "") / f"seg_{i:02d}_last.png", n * 10 + i + 1),
+                    cost_usd=cost,
+                    submits=1,
+                    started_at=created + 20 * i,
+                    finished_at=created + 20 * i + 17,
+                )
+            elif i == spec.get("failed"):
+                spent += cost
+                store.update_segment(
+                    job.id,
+                    i,
+                    status=SegmentStatus.FAILED,
+                    error="content policy",
+                    cost_usd=cost,
+                    submits=1,
+                    attempts=1,
+                    started_at=created + 20 * i,
+                    finished_at=created + 20 * i + 5,
+                )
+        if plan.mode is Mode.KEYFRAMES:
+            price = engine.catalog.image_model_for(cat).price_per_image
+            for kf in store.keyframes(job.id):
+                user = kf.index in spec.get("user_keyframes", [])
+                kf.file = _frame(Path(job.folder or "") / f"kf_{kf.index:02d}.png", n * 10 + kf.index)
+                kf.status, kf.source, kf.cost_usd = "done", "user" if user else "generated", 0.0 if user else price
+                spent += kf.cost_usd
+                store.upsert_keyframe(kf)
+        status = JobStatus(spec["status"])
+        changes: dict[str, Any] = {"status": status, "created_at": created, "cost_usd": round(spent, 4)}
+        if status is JobStatus.COMPLETED:
+            _videos(Path(job.folder or ""), [n * 10 + i for i in range(1, spec["done"] + 1)], spec["seconds"])
+            changes["output"] = str(Path(job.folder or "") / "final.mp4")
+            changes["seams"] = _demo_seams(spec["seconds"])
+            changes["duration_s"] = changes["seams"]["duration_s"]
+            _demo_finishing(engine, job.id, Path(job.folder or ""))
+        if spec.get("error"):
+            changes["error"] = spec["error"]
+        store.update_job(job.id, **changes)
+        with store._lock:  # fixed log times, for stable pictures
+            store._db.execute("UPDATE logs SET ts=? WHERE job_id=?", (created, job.id))
+        store.log(job.id, f"rendering {len(spec['seconds'])} segments on {spec['model']} ({plan.mode} mode)")
+        if plan.mode is Mode.KEYFRAMES:
+            store.log(job.id, f"keyframes ready in {job.folder}; replace or regenerate any, then render the videos")
+        for i in range(1, spec["done"] + 1):
+            store.log(job.id, f"segment {i} done ({spec['seconds'][i - 1]:.2f} s)", index=i)
+        if spec.get("error"):
+            store.log(job.id, spec["error"], "error")
     return engine
 
 
@@ -306,18 +306,30 @@ def demo_app(home: Path = DEMO_HOME, mode: str = "prompt") -> Any:
     from sora_tui.tui.app import create_app
 
     engine = build_demo(home)
-    return create_app(engine=engine, clock=lambda: FROZEN_TIME, initial_mode=mode, cursor_blink=False)
+    return create_app(engine=engine, clock=lambda: FROZEN_TIME, tz=DEMO_TZ, initial_mode=mode, cursor_blink=False)
 
 
 # --- per-screen set-up (shared with the snapshot tests) ------------------------------------
 
 
 async def settle(pilot: Any) -> None:
+    """Wait for the workers, then for the messages and animations they queued; freeze the cursor."""
     await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.pause(0.1)
+    await pilot.wait_for_scheduled_animations()
+    await pilot.app.workers.wait_for_complete()  # a message handled above may have started another
+    await pilot.wait_for_scheduled_animations()
     pilot.app.freeze()
     await pilot.pause()
+
+
+async def until(pilot: Any, ready: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Wait (turn by turn of the app's loop, to a deadline) until ``ready()``."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
 
 
 async def to_prompt(pilot: Any) -> None:
@@ -342,17 +354,14 @@ async def to_prompt_errors(pilot: Any) -> None:
 async def to_plan(pilot: Any) -> None:
     await to_prompt(pilot)
     await pilot.press("ctrl+r")
-    for _ in range(100):
-        await pilot.pause(0.02)
-        if type(pilot.app.screen).__name__ == "PlanScreen":
-            break
+    await until(pilot, lambda: type(pilot.app.screen).__name__ == "PlanScreen", "the plan screen")
     await settle(pilot)
 
 
 async def to_board(pilot: Any) -> None:
-    pilot.app.show_on_board(_JOBS[0]["id"])
-    await settle(pilot)
-    await pilot.pause(0.1)
+    job_id = _JOBS[0]["id"]
+    pilot.app.show_on_board(job_id)
+    await until(pilot, lambda: getattr(pilot.app.screen, "shown", None) == job_id, "the board showing the job")
     await settle(pilot)
 
 
@@ -365,14 +374,18 @@ async def to_keyframes(pilot: Any) -> None:
 
 async def to_preview(pilot: Any) -> None:
     pilot.app.open_preview(_JOBS[0]["id"])
-    for _ in range(100):
-        await pilot.pause(0.02)
+
+    def loaded() -> bool:
         screen = pilot.app.screen
-        if type(screen).__name__ == "PreviewScreen" and getattr(screen, "timeline", None) is not None:
-            break
+        return type(screen).__name__ == "PreviewScreen" and getattr(screen, "timeline", None) is not None
+
+    def drawn() -> bool:  # the wanted frame decoded and shown (PreviewScreen.request's own test)
+        screen = pilot.app.screen
+        return not screen._busy and screen._shown == (screen.source, screen.frame, screen.box())
+
+    await until(pilot, loaded, "the preview's timeline")
     await pilot.press("right", "right")  # the first frame after seam 1|2
-    await settle(pilot)
-    await pilot.pause(0.1)
+    await until(pilot, drawn, "the frame after seam 1|2")
     await settle(pilot)
 
 

@@ -10,7 +10,7 @@ from sora_tui.core.models import JobStatus
 from sora_tui.tui.screens.export import ExportScreen, eta_text
 from sora_tui.tui.screens.history import HistoryScreen
 
-from .conftest import SIZE, small_plan, wait_for
+from .conftest import SIZE, settle, small_plan, wait_for
 
 
 async def test_finish_and_export_from_history(make_app):
@@ -23,7 +23,7 @@ async def test_finish_and_export_from_history(make_app):
     assert done.status is JobStatus.COMPLETED
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), what="history")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: app.screen.selected_id() == job.id, what="the job selected in history")
         await pilot.press("e")
         await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen), what="the export screen")
         screen = app.screen
@@ -47,9 +47,13 @@ async def test_finish_and_export_from_history(make_app):
         assert Path(job.folder, "exports", "poster.jpg").is_file()
         # back in History, the job lists its version and export with sizes
         await pilot.press("escape")
-        await pilot.pause(0.2)
-        detail = str(app.screen.query_one("#detail-text", Static).render())
-        assert "finished v1 · " in detail and "export gif-preview · " in detail and "Boat" in detail
+
+        def detail() -> str:
+            return str(app.screen.query_one("#detail-text", Static).render()) if app.screen.is_mounted else ""
+
+        # back in History, the job lists its version and export with sizes
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and "export gif-preview · " in detail())
+        assert "finished v1 · " in detail() and "Boat" in detail()
 
 
 def test_eta_text():
@@ -67,17 +71,21 @@ async def test_plan_editor_keeps_narration_and_reports_overlong_lines(make_app):
     plan.segments[1].narration = "far too many words for two seconds of a segment to carry"
     async with app.run_test(size=SIZE) as pilot:
         app.open_plan(plan)
-        await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen), what="the plan screen")
-        await pilot.pause(0.2)
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, PlanScreen) and bool(app.screen.query(PlanEditor)),
+            what="the plan screen and its editor",
+        )
         editor = app.screen.query_one(PlanEditor)
+        await wait_for(pilot, lambda: len(editor.editors) == 2 and all(e.is_mounted for e in editor.editors))
+        await settle(pilot)
         errors = [e.query_one(".seg-error", FieldError) for e in editor.editors]
         assert not errors[0].has_class("-shown")
         assert errors[1].has_class("-shown") and "narration: 12 words, 2 s fit about 5" in str(errors[1].render())
         edited = app.screen.to_plan()
         assert [s.narration for s in edited.segments] == [s.narration for s in plan.segments]
         editor.editors[1].query_one(".seg-narration", Input).value = "Now it fits."
-        await pilot.pause(0.1)
-        assert not errors[1].has_class("-shown")
+        await wait_for(pilot, lambda: not errors[1].has_class("-shown"), what="the narration error to clear")
 
 
 async def test_finishing_settings_are_saved(make_app, home):

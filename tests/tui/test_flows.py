@@ -17,7 +17,7 @@ from sora_tui.tui.widgets.request_form import FieldError
 from sora_tui.tui.widgets.segment_card import SegmentCard
 from sora_tui.tui.widgets.segment_editor import SegmentEditor
 
-from .conftest import SIZE, fill_prompt, focus_segment, small_plan, wait_for, wait_jobs
+from .conftest import SIZE, fill_prompt, focus_segment, on_board, settle, small_plan, wait_for, wait_jobs
 
 
 def error_text(screen, selector: str) -> str:
@@ -82,7 +82,7 @@ async def test_cancel_then_resume_from_history(make_app):
             lambda: app.engine.store.get_job(job.id).status is JobStatus.GENERATING,
             what="generating",
         )
-        await pilot.pause(0.2)
+        await on_board(pilot, job.id)
         await pilot.press("c")  # asks first, saying what was spent and what is in flight
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the stop question")
         assert "spent $" in str(app.screen.message)
@@ -319,7 +319,9 @@ async def test_board_shows_seams_and_re_renders_a_flagged_one(make_app):
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the re-render question")
         assert "Estimated cost: $0.00" in str(app.screen.query_one(".modal-body").render())
         await pilot.press("y")
-        await pilot.pause(0.2)
+        # the answer's callback resets the segment and starts the runner before the modal is gone
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmModal), what="the question to close")
+        await settle(pilot)
         await wait_jobs(pilot)
         segs = app.engine.store.segments(flagged.id)
         # the segment after the worst flagged seam was rendered again with a fresh seed; the others were kept
@@ -455,8 +457,7 @@ async def test_keyframe_mode_review_regenerate_replace_render(make_app, tmp_path
         assert app.screen is review
         kf2 = app.engine.store.keyframes(job.id)[2]
         assert kf2.source == "user" and kf2.status == "done"
-        await pilot.pause(0.2)
-        assert "your image" in str(review.cards[2]._state.render())
+        await wait_for(pilot, lambda: "your image" in str(review.cards[2]._state.render()), what="the card to say so")
         # render the videos: the estimate is shown first
         await pilot.press("ctrl+r")
         await pilot.pause()

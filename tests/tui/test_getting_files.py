@@ -12,7 +12,7 @@ from sora_tui.tui.screens.files import FilesModal
 from sora_tui.tui.screens.preview import PreviewScreen
 from sora_tui.tui.widgets.halfblock import HalfBlockImage
 
-from .conftest import SIZE, small_plan, wait_for, wait_jobs
+from .conftest import SIZE, on_board, small_plan, wait_for, wait_jobs
 
 SSH = {"SSH_CONNECTION": "198.51.100.7 53122 145.40.1.5 22", "USER": "ana", "DISPLAY": ""}
 
@@ -60,8 +60,7 @@ async def test_download_in_a_local_terminal_saves_a_copy(make_app, downloads):
         await pilot.press("down", "down", "down", "enter")
         await wait_for(pilot, (downloads / f"sora-{job.id}-seams.json").exists, what="the seam report copy")
         assert media.probe(job.output).frames > 0
-        await pilot.pause(0.1)
-        assert "Saved a copy" in _notes(app)
+        await wait_for(pilot, lambda: "Saved a copy" in _notes(app), what="the saved-a-copy note")
 
 
 async def test_over_ssh_download_shows_and_copies_the_scp_line(make_app, downloads):
@@ -69,23 +68,22 @@ async def test_over_ssh_download_shows_and_copies_the_scp_line(make_app, downloa
     async with app.run_test(size=SIZE) as pilot:
         job = await _finished_job(app, pilot, n=1)
         app.show_on_board(job.id)
-        await pilot.pause(0.2)
+        await on_board(pilot, job.id)
         await pilot.press("o")  # no display over SSH: said plainly, nothing started
-        await pilot.pause(0.1)
-        assert "SSH session" in _notes(app) and "Opening" not in _notes(app)
+        await wait_for(pilot, lambda: "SSH session" in _notes(app), what="the SSH note")
+        assert "Opening" not in _notes(app)
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, FilesModal), what="the files list")
         how = str(app.screen.query_one("#files-how").render())
         scp = f"scp ana@145.40.1.5:{job.output} ."
         assert scp in how and f"rsync -P ana@145.40.1.5:{job.output} ." in how
         await pilot.press("enter")
-        await pilot.pause(0.1)
-        assert app.clipboard == scp
+        await wait_for(pilot, lambda: app.clipboard == scp, what="the scp line on the clipboard")
         assert not downloads.exists()  # nothing saved on the server's side
         await pilot.press("escape")
+        app.copy_to_clipboard("")  # so the next line shows that y copied it
         await pilot.press("y")  # copy path: over SSH, the line that fetches it
-        await pilot.pause(0.1)
-        assert app.clipboard == scp
+        await wait_for(pilot, lambda: app.clipboard == scp, what="the scp line on the clipboard again")
 
 
 async def test_preview_steps_through_seams(make_app):
@@ -93,7 +91,7 @@ async def test_preview_steps_through_seams(make_app):
     async with app.run_test(size=SIZE) as pilot:
         job = await _finished_job(app, pilot, n=2)
         app.show_on_board(job.id)
-        await pilot.pause(0.2)
+        await on_board(pilot, job.id)
         await pilot.press("p")
         await wait_for(pilot, lambda: isinstance(app.screen, PreviewScreen), what="the preview")
         screen = app.screen
@@ -142,7 +140,10 @@ async def test_preview_and_download_say_when_there_is_nothing(make_app):
     async with app.run_test(size=SIZE) as pilot:
         job = app.engine.create_job(small_plan(1))
         app.show_on_board(job.id)
-        await pilot.pause(0.2)
+        await on_board(pilot, job.id)
         await pilot.press("p", "d")
-        await pilot.pause(0.1)
-        assert "No video to preview yet" in _notes(app) and "Nothing to get yet" in _notes(app)
+        await wait_for(
+            pilot,
+            lambda: "No video to preview yet" in _notes(app) and "Nothing to get yet" in _notes(app),
+            what="both notes",
+        )

@@ -16,7 +16,7 @@ import textual_image.widget  # noqa: F401  (imported while stdout is no terminal
 from sora_tui.tui import graphics
 from sora_tui.tui.screens.preview import PreviewScreen
 
-from .conftest import SIZE, small_plan, wait_for, wait_jobs
+from .conftest import SIZE, settle, small_plan, wait_for, wait_jobs
 
 
 class FakeTerminal(io.StringIO):
@@ -87,7 +87,8 @@ async def test_preview_draws_with_kitty_graphics_when_chosen(make_app, monkeypat
         picture = screen.query_one("#picture")
         assert isinstance(picture, TGPImage)
         await wait_for(pilot, lambda: screen._shown is not None, what="a frame")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: picture.image is not None, what="the frame in the picture widget")
+        await settle(pilot)
         (w, h), (bw, bh) = picture.image.size, screen._shown[2]  # the frame fits the picture area's pixels
         assert w <= bw and h <= bh and (w == bw or h == bh)
     sent = out.getvalue()

@@ -1,12 +1,12 @@
 """Outside text is shown as text (issue 10, item 5): a provider error with ``[/`` and a path with
 ``[word]`` in the History detail and a toast, on the fixed demo history. Run under the snapshot lock
-(``flock /tmp/snapshots.lock``): it shares /tmp/sora-tui-demo with test_snapshots.py."""
+(``flock /tmp/snapshots.lock``); its demo history has its own folder (``demo_home``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from .demo import SIZE, demo_app, settle
+from .demo import SIZE, demo_app, demo_home, settle
 
 pytestmark = pytest.mark.usefixtures("demo_home_lock")
 
@@ -21,7 +21,7 @@ def _fixed_keyring(monkeypatch):
 
 
 def test_error_with_closing_tag_and_bracketed_path_render_as_text(snap_compare):
-    app = demo_app()
+    app = demo_app(demo_home("markup"))
     app.engine.store.update_job(FAILED, error=ERROR, output=OUTPUT)
 
     async def run_before(pilot) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from .demo import SCREENS, SIZE, demo_app
+from .demo import SCREENS, SIZE, demo_app, demo_home
 
 pytestmark = pytest.mark.usefixtures("demo_home_lock")
 
@@ -19,5 +19,5 @@ def _fixed_keyring(monkeypatch):
 
 @pytest.mark.parametrize("name", list(SCREENS))
 def test_screen_snapshot(name, snap_compare):
-    app = demo_app()
+    app = demo_app(demo_home(name))  # its own folder (the app has its own frozen clock and time zone)
     assert snap_compare(app, terminal_size=SIZE, run_before=SCREENS[name])

@@ -33,7 +33,7 @@ from .catalog import (
 from .costs import job_spent, quote
 from .errors import Code, JobFailed
 from .jobfiles import default_output, fit_image, owned_job_folder, write_json_atomic
-from .keys import get_key, known_secrets, redact
+from .keys import KeyCache, redact
 from .models import (
     Event,
     InputError,
@@ -71,12 +71,13 @@ class Engine:
         self._provider_factory = provider_factory
         self._providers: dict[str, Provider] = {}
         self.controls: dict[str, RunControl] = {}
-        self._secrets = known_secrets(self.env)
+        self.keys = KeyCache(self.env)  # read once; set/delete through it (or reload_keys) read again
+        self._secrets = self.keys.secrets()
 
     # --- set-up -------------------------------------------------------------------
 
     def has_key(self, name: str) -> bool:
-        return get_key(name, self.env).present
+        return self.keys.get(name).present
 
     def default_model(self) -> str:
         if self.settings.default_model and self.settings.default_model in self.catalog.models:
@@ -117,7 +118,7 @@ class Engine:
                 drift=self.settings.preview_drift,
             )
         if spec.provider == "fal":
-            key = get_key("fal", self.env)
+            key = self.keys.get("fal")
             if not key.present:
                 self.check_render_key(spec.id)
             from .providers.fal import FalProvider
@@ -125,9 +126,12 @@ class Engine:
             return FalProvider(key.value or "", self.settings)
         raise InputError("model", f"unknown provider {spec.provider!r} for {spec.id}")
 
-    def reload_keys(self) -> None:
-        """After a key was set or deleted: scrub the new values, rebuild providers on next use."""
-        self._secrets = known_secrets(self.env)
+    def reload_keys(self, reread: bool = True) -> None:
+        """After a key was set or deleted: scrub the new values, rebuild providers on next use.
+        ``reread=False``: the change went through ``self.keys`` (which read it again already)."""
+        if reread:
+            self.keys.forget()
+        self._secrets = self.keys.secrets()
         for name in [n for n in self._providers if n != "preview"]:
             self._providers.pop(name)
 
@@ -194,9 +198,10 @@ class Engine:
 
     # --- jobs ---------------------------------------------------------------------
 
-    def create_job(self, plan: Plan, status: JobStatus = JobStatus.QUEUED) -> Job:
+    def create_job(self, plan: Plan, status: JobStatus = JobStatus.QUEUED, *, job_id: str | None = None) -> Job:
+        """A new job for ``plan`` (``job_id``: a fixed id, for demos and tests; else a new one)."""
         validate_plan(plan, self.catalog)
-        job_id = new_job_id()
+        job_id = job_id or new_job_id()
         folder = self.paths.jobs_dir / job_id
         folder.mkdir(parents=True, exist_ok=True)
         write_json_atomic(folder / "plan.json", plan.to_dict())

@@ -7,6 +7,7 @@ repr masks the value so that an accidental log line cannot leak it.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -140,6 +141,73 @@ def delete_key(name: str) -> bool:
     except Exception as exc:
         raise KeyringUnavailable(name, type(exc).__name__) from None
     return True
+
+
+class KeyCache:
+    """Keys read once (environment, then the OS keyring) and kept until they change.
+
+    A front end may ask on every keystroke: the keyring (D-Bus on a desktop, seconds when it is
+    locked) is read once per key, at ``load`` (call it off any UI loop) or on first use. Setting or
+    deleting a key through the cache reads it again; ``forget`` drops what is known.
+    """
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.env: Mapping[str, str] = os.environ if env is None else env
+        self._keys: dict[str, KeyInfo] = {}
+        self._backend: tuple[str | None] | None = None  # (problem,) once probed
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> KeyInfo:
+        with self._lock:
+            info = self._keys.get(name)
+        if info is None:
+            info = get_key(name, self.env)
+            with self._lock:
+                self._keys[name] = info
+        return info
+
+    def known(self, name: str) -> KeyInfo | None:
+        """The key as last read, or None when it has not been read yet (never touches the keyring)."""
+        with self._lock:
+            return self._keys.get(name)
+
+    def keyring_problem(self) -> str | None:
+        """Why the OS keyring cannot be used (None: it can); probed once."""
+        if self._backend is None:
+            self._backend = (_backend_problem(),)
+        return self._backend[0]
+
+    def keyring_available(self) -> bool:
+        return self.keyring_problem() is None
+
+    def load(self) -> KeyCache:
+        """Read every key and probe the keyring now (a slow keyring waits here, not later)."""
+        self.keyring_problem()
+        for name in NAMES:
+            self.get(name)
+        return self
+
+    def forget(self, name: str | None = None) -> None:
+        with self._lock:
+            if name is None:
+                self._keys.clear()
+            else:
+                self._keys.pop(name, None)
+
+    def set(self, name: str, value: str) -> KeyInfo:
+        set_key(name, value)
+        self.forget(name)
+        return self.get(name)
+
+    def delete(self, name: str) -> bool:
+        try:
+            return delete_key(name)
+        finally:
+            self.forget(name)
+
+    def secrets(self) -> list[str]:
+        """The key values in effect (to scrub them from any text written)."""
+        return [v for n in NAMES if (v := self.get(n).value) and len(v) >= 6]
 
 
 def known_secrets(env: Mapping[str, str] | None = None) -> list[str]:

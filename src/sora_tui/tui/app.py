@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.widget import AwaitMount
 from textual.widgets import Input, TextArea
+from textual.worker import Worker
 
 from ..core import reach, runner, tasks
 from ..core.models import InputError, JobStatus, Mode, Plan, Request, SegmentStatus, TaskDone
@@ -43,6 +45,7 @@ from .screens.plan import PlanScreen
 from .screens.preview import PreviewScreen
 from .screens.prompt import PromptScreen
 from .screens.settings import SettingsScreen
+from .workers import report_failure
 
 if TYPE_CHECKING:
     from ..core.engine import Engine
@@ -91,6 +94,7 @@ class SoraApp(App[int]):
         engine: Engine,
         *,
         clock: Callable[[], float] = time.time,
+        tz: tzinfo | None = None,
         initial_mode: str | None = None,
         cursor_blink: bool = True,
         picture_mode: str = "halfblock",
@@ -99,6 +103,7 @@ class SoraApp(App[int]):
         self.engine = engine
         self.picture_mode = picture_mode  # how the preview draws frames (tui/graphics.py)
         self.clock = clock
+        self.tz = tz  # the time zone dates are shown in (None: the machine's)
         self.initial_mode = initial_mode
         self.cursor_blink = cursor_blink
         self.jobs = JobWatch(engine, self)  # the live jobs: followed from the store and their runners
@@ -108,6 +113,10 @@ class SoraApp(App[int]):
         self.idle_gc = IdleCollector()
 
     # --- start-up ---------------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A failed worker of the app says so (tui.workers: the one wording; exit_on_error=False)."""
+        report_failure(self, event)
 
     def on_mount(self) -> None:
         # Thumbnail and file threads share the GIL with the UI loop: hand it over more often so keys
@@ -651,7 +660,7 @@ class SoraApp(App[int]):
         self.push_screen(AskModal("Load plan", "Path of a plan JSON file:", value=str(Path.cwd() / "plan.json")), done)
 
     def keys_changed(self) -> None:
-        self.engine.reload_keys()
+        self.engine.reload_keys(reread=False)  # set/delete went through engine.keys, in a worker
 
     # --- what the live jobs say -----------------------------------------------------------
 
@@ -717,6 +726,7 @@ def create_app(
     *,
     engine: Engine | None = None,
     clock: Callable[[], float] | None = None,
+    tz: tzinfo | None = None,
     initial_mode: str | None = None,
     cursor_blink: bool = True,
     picture_mode: str = "halfblock",
@@ -726,9 +736,13 @@ def create_app(
         from ..core.engine import Engine
 
         engine = Engine(env=env)
+    # keys and the keyring probe are read here, before the app's loop runs: a slow or locked
+    # keyring delays the start once, never a key press (screens read engine.keys, cached)
+    engine.keys.load()
     return SoraApp(
         engine,
         clock=clock or time.time,
+        tz=tz,
         initial_mode=initial_mode,
         cursor_blink=cursor_blink,
         picture_mode=picture_mode,

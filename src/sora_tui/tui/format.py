@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from datetime import datetime, tzinfo
 from typing import Any
 
 from rich.text import Text
@@ -88,10 +88,12 @@ def duration(seconds: float | None) -> str:
     return f"{h}h{m:02d}m"
 
 
-def date(ts: float | None, short: bool = False) -> str:
+def date(ts: float | None, short: bool = False, tz: tzinfo | None = None) -> str:
+    """A time stamp in ``tz`` (None: the machine's time zone)."""
     if ts is None:
         return "–"
-    return time.strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M", time.localtime(ts))
+    when = datetime.fromtimestamp(ts, tz) if tz is not None else datetime.fromtimestamp(ts).astimezone()
+    return when.strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M")
 
 
 def excerpt(text: str, width: int = 48) -> str:

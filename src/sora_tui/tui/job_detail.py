@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
+
 from rich.text import Text
 
 from ..core.finish.stage import describe_outputs
@@ -22,12 +24,12 @@ from .format import (
 )
 
 
-def job_detail(job: Job, store: Store) -> Text:
+def job_detail(job: Job, store: Store, tz: tzinfo | None = None) -> Text:
     """Everything about ``job`` as plain text with styles (outside strings are never markup)."""
     out = Text()
     out.append(f"{job.id}\n", "bold")
     out.append_text(jobtext.state(job))
-    out.append(f" · {job.model} · {job.mode} · created {date(job.created_at)}\n")
+    out.append(f" · {job.model} · {job.mode} · created {date(job.created_at, tz=tz)}\n")
     out.append(f"spent {money(job.cost_usd)} · estimate {money(job.estimated_cost_usd)}\n")
     if job.output:
         out.append("output ", "bold green")

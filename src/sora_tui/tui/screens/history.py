@@ -152,7 +152,7 @@ class HistoryScreen(ModeScreen):
             self._show(text, Text(self.empty_text() if job_id is None else ""))
             self._show_log(log, None, [])
             return
-        out = job_detail(job, store)
+        out = job_detail(job, store, self.app.tz)
         self._show(text, out)
         lines = []
         for rec in store.logs(job.id, tail=LOG_TAIL):

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from textual import events
 from textual.screen import Screen
+from textual.worker import Worker
+
+from ..workers import report_failure
 
 
 class ModeScreen(Screen[None]):
@@ -24,3 +27,6 @@ class ModeScreen(Screen[None]):
             event.refresh_styles = False
         elif event.refresh_styles:
             self._styled_theme = theme
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_failure(self, event)  # the screen's workers' failures, worded once (tui.workers)

@@ -6,9 +6,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Button, Header, Input, Label, Select, Static
 
 from ...core import keys
@@ -60,7 +62,7 @@ class SettingsScreen(ModeScreen):
     def compose(self) -> ComposeResult:
         engine = self.app.engine
         s = engine.settings
-        keyring_ok = keys.keyring_available()
+        keyring_ok = engine.keys.keyring_available()  # probed once, before the app's loop (create_app)
         all_res = sorted({r for m in engine.catalog for r in m.resolutions}, key=_res_order)
         themes = sorted(self.app.available_themes)
         yield Header()
@@ -69,7 +71,7 @@ class SettingsScreen(ModeScreen):
             if not keyring_ok:
                 yield Static(NO_KEYRING, id="no-keyring")
             for name in keys.NAMES:
-                yield KeyPanel(name, engine.env, keyring_ok)
+                yield KeyPanel(name, engine.keys, keyring_ok)
             yield Label("Defaults for new videos", classes="section-title")
             with Horizontal(classes="settings-row"):
                 with Vertical(classes="field"):
@@ -158,29 +160,55 @@ class SettingsScreen(ModeScreen):
         if event.select.id == "theme" and event.value:
             self.app.theme = str(event.value)
 
+    class KeyStored(Message):
+        """A keyring write finished (in a worker): what to say, and which key to show again."""
+
+        def __init__(self, name: str, notes: list[tuple[str, str, str]]) -> None:
+            super().__init__()
+            self.name = name
+            self.notes = notes  # (text, severity, title)
+
     def on_key_panel_set(self, event: KeyPanel.Set) -> None:
-        try:
-            keys.set_key(event.name, event.value)
-        except (InputError, keys.KeyringUnavailable) as exc:
-            self.notify(str(exc), severity="error", title=f"{event.name} key not stored")
-            return
-        self.notify(f"{event.name} key stored in the OS keyring", title="Key saved")
-        self._keys_changed(event.name)
+        self.store_key(event.name, event.value)
 
     def on_key_panel_delete(self, event: KeyPanel.Delete) -> None:
-        try:
-            removed = keys.delete_key(event.name)
-        except keys.KeyringUnavailable as exc:
-            self.notify(str(exc), severity="error", title=f"{event.name} key not deleted")
-            return
-        if removed:
-            self.notify(f"{event.name} key removed from the OS keyring")
+        self.store_key(event.name, None)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="keys")
+    def store_key(self, name: str, value: str | None) -> None:
+        """Set (``value``) or delete a key in the OS keyring: off the UI loop (a locked keyring waits)."""
+        cache = self.app.engine.keys
+        notes: list[tuple[str, str, str]] = []
+        if value is not None:
+            try:
+                cache.set(name, value)
+            except (InputError, keys.KeyringUnavailable) as exc:
+                notes.append((str(exc), "error", f"{name} key not stored"))
+            else:
+                notes.append((f"{name} key stored in the OS keyring", "information", "Key saved"))
         else:
-            self.notify(f"No {event.name} key was stored in the keyring", severity="warning")
-        info = keys.get_key(event.name, self.app.engine.env)
-        if info.source == "env":
-            self.notify(f"${info.env_var} is still set in the environment and stays in effect", severity="warning")
-        self._keys_changed(event.name)
+            try:
+                removed = cache.delete(name)
+            except keys.KeyringUnavailable as exc:
+                notes.append((str(exc), "error", f"{name} key not deleted"))
+            else:
+                if removed:
+                    notes.append((f"{name} key removed from the OS keyring", "information", ""))
+                else:
+                    notes.append((f"No {name} key was stored in the keyring", "warning", ""))
+                info = cache.get(name)
+                if info.source == "env":
+                    notes.append(
+                        (f"${info.env_var} is still set in the environment and stays in effect", "warning", "")
+                    )
+        cache.get(name)  # read again here, so the panel's refresh finds it cached
+        self.post_message(self.KeyStored(name, notes))
+
+    def on_settings_screen_key_stored(self, message: KeyStored) -> None:
+        for text, severity, title in message.notes:
+            self.notify(text, severity=severity, title=title, markup=False)  # type: ignore[arg-type]
+        if not any(severity == "error" for _, severity, _ in message.notes):
+            self._keys_changed(message.name)
 
     def _keys_changed(self, name: str) -> None:
         self.query_one(f"#key-{name}", KeyPanel).refresh_status()

@@ -39,10 +39,10 @@ class KeyPanel(Vertical):
             super().__init__()
             self.name = name
 
-    def __init__(self, name: str, env: dict[str, str], keyring_ok: bool, **kwargs: Any) -> None:
+    def __init__(self, name: str, cache: keys.KeyCache, keyring_ok: bool, **kwargs: Any) -> None:
         super().__init__(id=f"key-{name}", **kwargs)
         self.key_name = name
-        self.env = env
+        self.cache = cache  # read once (before the app's loop runs); set/delete go through a worker
         self.keyring_ok = keyring_ok
 
     def compose(self) -> ComposeResult:
@@ -63,7 +63,7 @@ class KeyPanel(Vertical):
         self.refresh_status()
 
     def refresh_status(self) -> None:
-        info = keys.get_key(self.key_name, self.env)
+        info = self.cache.get(self.key_name)
         if info.present:
             text = Text.assemble(("● ", "green"), info.describe())
         else:  # the studio's own way: paste it below (or export the variable before starting)
