@@ -94,3 +94,19 @@ def test_one_resume_decision(tmp_path):
     assert resume_step(_job(JobStatus.FAILED, Mode.KEYFRAMES), started, done_kfs) is ResumeStep.RENDER
     # the CLI's resume (no --review-keyframes) is how keyframes are accepted: it renders on
     assert resume_step(review, pending, done_kfs, review=False) is ResumeStep.RENDER
+
+
+def test_history_search_in_memory_matches_the_store_query(home):
+    """The studio filters its cached history with plans.job_matches: the same jobs as Store.list_jobs."""
+    from sora_tui.core.plans import job_matches
+
+    engine = Engine(env={"SORA_TUI_HOME": str(home)})
+    for prompt in ("A Paper boat", "lighthouse at dusk", "100% rain_drops", "boat race"):
+        engine.create_job(Plan(prompt, "preview", "180p", "16:9", [SegmentPlan(prompt, 1)], audio=False))
+    jobs = engine.store.list_jobs()
+    engine.store.update_job(jobs[0].id, status=JobStatus.FAILED)
+    jobs = engine.store.list_jobs()
+    for search in ("", "boat", "BOAT", "preview", "100%", "_d", jobs[1].id[:10], "nothing"):
+        for status in (None, "failed", "queued"):
+            want = [j.id for j in engine.store.list_jobs(search=search, status=status)]
+            assert [j.id for j in jobs if job_matches(j, search, status)] == want, (search, status)

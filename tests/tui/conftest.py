@@ -65,10 +65,27 @@ async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 30.0, 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+async def workers_done(app, rounds: int = 50) -> None:
+    """Wait until no worker of the app runs (an exclusive worker cancelled by a newer one is not a
+    failure: wait for the newer one); a worker that starts another is waited for too."""
+    from textual.worker import WorkerCancelled
+
+    for _ in range(rounds):
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerCancelled:
+            continue
+        if not any(w.is_running for w in app.workers):
+            return
+    raise AssertionError("the app's workers kept running")
+
+
 async def settle(pilot) -> None:
     """Wait for what the last key or call started: the app's workers, then its queued messages and
-    animations (no fixed delay)."""
-    await pilot.app.workers.wait_for_complete()
+    animations (no fixed delay), then the workers those messages started."""
+    await workers_done(pilot.app)
+    await pilot.wait_for_scheduled_animations()
+    await workers_done(pilot.app)
     await pilot.wait_for_scheduled_animations()
 
 

@@ -314,12 +314,24 @@ def demo_app(home: Path = DEMO_HOME, mode: str = "prompt") -> Any:
 
 async def settle(pilot: Any) -> None:
     """Wait for the workers, then for the messages and animations they queued; freeze the cursor."""
-    await pilot.app.workers.wait_for_complete()
+    await _workers_done(pilot.app)
     await pilot.wait_for_scheduled_animations()
-    await pilot.app.workers.wait_for_complete()  # a message handled above may have started another
+    await _workers_done(pilot.app)  # a message handled above may have started another
     await pilot.wait_for_scheduled_animations()
     pilot.app.freeze()
     await pilot.pause()
+
+
+async def _workers_done(app: Any) -> None:
+    from textual.worker import WorkerCancelled
+
+    for _ in range(50):
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerCancelled:  # replaced by a newer exclusive worker: wait for that one
+            continue
+        if not any(w.is_running for w in app.workers):
+            return
 
 
 async def until(pilot: Any, ready: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
@@ -328,7 +340,7 @@ async def until(pilot: Any, ready: Callable[[], bool], what: str, timeout: float
     while not ready():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await pilot.app.workers.wait_for_complete()
+        await _workers_done(pilot.app)
         await pilot.pause()
 
 

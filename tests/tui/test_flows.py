@@ -17,7 +17,7 @@ from sora_tui.tui.widgets.request_form import FieldError
 from sora_tui.tui.widgets.segment_card import SegmentCard
 from sora_tui.tui.widgets.segment_editor import SegmentEditor
 
-from .conftest import SIZE, fill_prompt, focus_segment, on_board, settle, small_plan, wait_for, wait_jobs
+from .conftest import SIZE, fill_prompt, focus_segment, on_board, settle, small_plan, wait_for, wait_jobs, workers_done
 
 
 def error_text(screen, selector: str) -> str:
@@ -195,7 +195,7 @@ async def test_plan_bad_input_and_operations(make_app):
         await focus_segment(pilot, editor, 0)
         await pilot.press("ctrl+f")
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert "Part 1 of 2" in screen.to_plan().segments[0].prompt
         # a plan with a length the model does not allow
@@ -241,17 +241,18 @@ async def test_delete_asks_first(make_app):
     job = app.engine.create_job(small_plan(1))
     folder = Path(job.folder)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await settle(pilot)  # History reads the jobs in a worker
         await pilot.press("delete")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("n")
-        await pilot.pause()
+        await settle(pilot)
         assert folder.exists() and app.engine.store.get_job(job.id) is not None
         await pilot.press("delete")
         await pilot.pause()
         await pilot.press("y")
-        await pilot.pause()
+        await settle(pilot)  # the folder is removed in a worker, then History reads the jobs again
+        await settle(pilot)
         assert app.engine.store.get_job(job.id) is None
         assert not folder.exists()
         assert app.screen.query_one(DataTable).row_count == 0
@@ -453,7 +454,7 @@ async def test_keyframe_mode_review_regenerate_replace_render(make_app, tmp_path
         assert "does not exist" in error_text(app.screen, "#ask-error")
         app.screen.query_one(Input).value = str(picture)
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)  # the picture is decoded and fitted in a worker
         assert app.screen is review
         kf2 = app.engine.store.keyframes(job.id)[2]
         assert kf2.source == "user" and kf2.status == "done"

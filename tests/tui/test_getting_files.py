@@ -12,7 +12,7 @@ from sora_tui.tui.screens.files import FilesModal
 from sora_tui.tui.screens.preview import PreviewScreen
 from sora_tui.tui.widgets.halfblock import HalfBlockImage
 
-from .conftest import SIZE, on_board, small_plan, wait_for, wait_jobs
+from .conftest import SIZE, on_board, small_plan, wait_for, wait_jobs, workers_done
 
 SSH = {"SSH_CONNECTION": "198.51.100.7 53122 145.40.1.5 22", "USER": "ana", "DISPLAY": ""}
 
@@ -54,7 +54,7 @@ async def test_download_in_a_local_terminal_saves_a_copy(make_app, downloads):
         await pilot.press("enter")
         copy = downloads / f"sora-{job.id}.mp4"
         await wait_for(pilot, copy.exists, what="the copy in Downloads")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         assert copy.read_bytes() == open(job.output, "rb").read()
         # the seam report too; the original files are untouched
         await pilot.press("down", "down", "down", "enter")

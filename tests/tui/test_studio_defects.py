@@ -17,7 +17,7 @@ from sora_tui.tui.screens.plan import PlanScreen
 from sora_tui.tui.widgets.plan_options import PlanOptions
 from sora_tui.tui.widgets.request_form import FieldError
 
-from .conftest import SIZE, small_plan, wait_for
+from .conftest import SIZE, small_plan, wait_for, workers_done
 
 
 def error_text(screen, selector: str) -> str:
@@ -100,7 +100,7 @@ async def test_the_budget_cap_travels_with_the_plan(make_app, tmp_path):
         job = app.engine.store.list_jobs()[0]
         saved = json.loads((Path(job.folder) / "plan.json").read_text())
         assert saved["max_cost"] == 3.0 and job.plan.max_cost == 3.0
-        await app.workers.wait_for_complete()
+        await workers_done(app)
 
 
 async def test_render_key_is_asked_for_on_render_not_on_plan(make_app):
@@ -184,6 +184,7 @@ async def test_history_shows_and_copies_the_id_spent_apart_and_no_match(make_app
     job = app.engine.create_job(plan)
     app.engine.store.update_job(job.id, cost_usd=0.12, estimated_cost_usd=0.5)
     async with app.run_test(size=SIZE) as pilot:
+        await workers_done(app)  # History reads the jobs in a worker
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, HistoryScreen)
@@ -194,6 +195,9 @@ async def test_history_shows_and_copies_the_id_spent_apart_and_no_match(make_app
         await pilot.pause()
         assert app.clipboard == job.id
         screen.query_one("#search", Input).value = "no such words"
+        # the search is debounced and filters the cached list (no store read on a keystroke)
+        await wait_for(pilot, lambda: table.row_count == 0, what="the filtered table")
+        await workers_done(app)
         await pilot.pause()
         assert "No job matches" in str(screen.query_one("#detail-text", Static).render())
 

@@ -331,3 +331,12 @@ def resume_step(
             return ResumeStep.REVIEW
         return ResumeStep.KEYFRAMES
     return ResumeStep.RENDER
+
+
+def job_matches(job: Job, search: str = "", status: str | None = None) -> bool:
+    """Does ``job`` match a history search, as ``Store.list_jobs`` filters it: ``search`` a
+    case-insensitive substring of the prompt, id or model; ``status`` its stored status."""
+    if status and str(job.status) != status:
+        return False
+    needle = search.strip().casefold()
+    return not needle or any(needle in text.casefold() for text in (job.prompt, job.id, job.model))

@@ -343,21 +343,6 @@ class SoraApp(App[int]):
         self.jobs.follow(job_id, since=since)
         return True
 
-    def replace_keyframe(self, job_id: str, index: int, image: str) -> str | None:
-        """Use the user's image as keyframe ``index``; returns what went wrong, if anything."""
-        try:
-            path = self.engine.replace_keyframe(job_id, index, image)
-        except InputError as exc:
-            return explain(exc)
-        except Exception as exc:  # an unreadable or corrupt image
-            return f"cannot use {Path(image).name} as an image: {exc}"
-        self._keyframe_changed(job_id, index, str(path))
-        return None
-
-    def _keyframe_changed(self, job_id: str, index: int, path: str | None = None) -> None:
-        self.jobs.reload(job_id)
-        self.post_message(msg.JobsChanged(job_id))
-
     def cancel_job(self, job_id: str) -> None:
         """Ask, saying what has been paid and what a stopped request may still cost; then ask the runner to stop."""
         live = self.jobs.get(job_id)
@@ -472,8 +457,8 @@ class SoraApp(App[int]):
             return
 
         def done(yes: bool | None) -> None:
-            if yes and self._change(job_id, "Not deleted", lambda: self.engine.delete_job(job_id)):
-                self.notify(f"Deleted job {job_id} and its files.")
+            if yes and not self._held(job_id, "Not deleted"):
+                self._delete_job(job_id)
 
         self.push_screen(
             ConfirmModal(
@@ -483,6 +468,18 @@ class SoraApp(App[int]):
             ),
             done,
         )
+
+    @work(thread=True, exit_on_error=False, group="delete")
+    def _delete_job(self, job_id: str) -> None:
+        """The store row and the job's folder (rmtree): off the UI loop; a refusal is reported by
+        the one worker-failure handler (on_worker_state_changed)."""
+        self.engine.delete_job(job_id)
+        self.call_from_thread(self._deleted, job_id)
+
+    def _deleted(self, job_id: str) -> None:
+        self.jobs.reload(job_id)
+        self.post_message(msg.JobsChanged(job_id))
+        self.notify(f"Deleted job {job_id} and its files.")
 
     # --- the finished video -------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -9,11 +10,24 @@ from typing import Any
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from ..core.models import Job
 from .format import excerpt
 
 
 class SoraCommands(Provider):
-    """Context-aware: offers the actions of the screen the palette was opened from."""
+    """Context-aware: offers the actions of the screen the palette was opened from.
+
+    The recent jobs are read once when the palette opens (in a thread: the UI loop never waits on
+    the store); each keystroke searches that list."""
+
+    _recent: list[Job] | None = None
+
+    async def startup(self) -> None:
+        from .app import SoraApp
+
+        app = self.app
+        assert isinstance(app, SoraApp), "the palette's provider serves the studio app only"
+        self._recent = await asyncio.to_thread(app.engine.store.list_jobs, limit=15)
 
     def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
         from .app import SoraApp
@@ -33,7 +47,7 @@ class SoraCommands(Provider):
                 seen.add(b.action)
                 label = f"{b.description} ({app.get_key_display(b)})"
                 out.append((label, b.tooltip or "", partial(node.run_action, b.action)))
-        for job in app.engine.store.list_jobs(limit=15):
+        for job in self._recent or []:
             out.append(
                 (
                     f"Show job {job.id} on the board",

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import tzinfo
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import DataTable, Header, Input, Label, RichLog, Select, Static
 from textual.widgets.data_table import RowDoesNotExist
 
 from ...core.models import Job, JobStatus
+from ...core.plans import job_matches
+from ...core.store import Store
 from .. import jobtext
 from .. import messages as msg
 from ..advice import studio_words
@@ -52,8 +57,28 @@ class HistoryScreen(ModeScreen):
 
     app: SoraApp
 
+    SEARCH_DEBOUNCE = 0.15  # seconds: the table is filtered once typing pauses (in memory, no disk)
+
+    class JobsLoaded(Message):
+        """The worker read the history: every job with its table cells (lock probes included)."""
+
+        def __init__(self, rows: list[tuple[Job, tuple[object, ...]]], select: str | None) -> None:
+            super().__init__()
+            self.rows = rows
+            self.select = select
+
+    class DetailLoaded(Message):
+        def __init__(self, job_id: str | None, found: bool, text: Text, lines: list[str]) -> None:
+            super().__init__()
+            self.job_id = job_id
+            self.found = found
+            self.text = text
+            self.lines = lines
+
     def __init__(self) -> None:
         super().__init__()
+        self._all: list[tuple[Job, tuple[object, ...]]] = []  # every job, as last read (a worker reads it)
+        self._search_timer: Timer | None = None
         self._rows: list[tuple[str, tuple[object, ...]]] | None = None  # what the table shows
         self._detail: str | Text | None = None  # what the detail pane shows
         self._log_job: str | None = None  # whose log it shows
@@ -100,18 +125,24 @@ class HistoryScreen(ModeScreen):
     # --- data -------------------------------------------------------------------------
 
     def jobs(self) -> list[Job]:
-        search = self.query_one("#search", Input).value.strip()
+        """The jobs the table shows: the cached history filtered by the search and the status (no disk)."""
+        return [job for job, _ in self._shown_rows()]
+
+    def _shown_rows(self) -> list[tuple[Job, tuple[object, ...]]]:
+        search = self.query_one("#search", Input).value
         status = self.query_one("#status-filter", Select).value
-        return self.app.engine.store.list_jobs(search=search, status=str(status) if status else None)
+        return [(job, cells) for job, cells in self._all if job_matches(job, search, str(status) if status else None)]
 
     def reload(self, select: str | None = None) -> None:
-        """Re-read the jobs; the table and the detail pane change only where their content did."""
-        if not self.is_mounted:
-            return
-        table = self.query_one(DataTable)
-        keep = select or self.selected_id()
-        rows: list[tuple[str, tuple[object, ...]]] = []
-        for job in self.jobs():
+        """Read the history again, in a worker; the table follows when it has (JobsLoaded)."""
+        if self.is_mounted:
+            self.load_jobs(self.app.engine.store, select)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="history")
+    def load_jobs(self, store: Store, select: str | None) -> None:
+        """Every job with its cells, lock probes and plan decoding included: off the UI loop."""
+        rows: list[tuple[Job, tuple[object, ...]]] = []
+        for job in store.list_jobs():
             length = job.duration_s if job.duration_s is not None else (job.plan.total_seconds if job.plan else None)
             cells: tuple[object, ...] = (
                 Text(job.id, style="bold"),
@@ -122,7 +153,21 @@ class HistoryScreen(ModeScreen):
                 Text(money(job.estimated_cost_usd), style="dim"),
                 Text(job.model),
             )
-            rows.append((job.id, cells))
+            rows.append((job, cells))
+        self.post_message(self.JobsLoaded(rows, select))
+
+    def on_history_screen_jobs_loaded(self, message: JobsLoaded) -> None:
+        self._all = message.rows
+        self.refilter(message.select)
+
+    def refilter(self, select: str | None = None) -> None:
+        """Show the cached jobs that match the search and the filter; the table and the detail pane
+        change only where their content did."""
+        if not self.is_mounted:
+            return
+        table = self.query_one(DataTable)
+        keep = select or self.selected_id()
+        rows = [(job.id, cells) for job, cells in self._shown_rows()]
         if rows != self._rows:
             self._rows = rows
             table.clear()
@@ -144,21 +189,36 @@ class HistoryScreen(ModeScreen):
         return str(key.value) if key.value is not None else None
 
     def show_detail(self, job_id: str | None) -> None:
-        text = self.query_one("#detail-text", Static)
-        log = self.query_one("#detail-log", RichLog)
-        store = self.app.engine.store
-        job = store.get_job(job_id) if job_id else None
-        if job is None:
-            self._show(text, Text(self.empty_text() if job_id is None else ""))
-            self._show_log(log, None, [])
+        """The job's detail and log, read in a worker (a cursor move never waits on the store)."""
+        if job_id is None:
+            self.on_history_screen_detail_loaded(self.DetailLoaded(None, False, Text(""), []))
             return
-        out = job_detail(job, store, self.app.tz)
-        self._show(text, out)
+        self.load_detail(self.app.engine.store, job_id, self.app.tz)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="history-detail")
+    def load_detail(self, store: Store, job_id: str, tz: tzinfo | None) -> None:
+        job = store.get_job(job_id)
+        if job is None:
+            self.post_message(self.DetailLoaded(job_id, False, Text(""), []))
+            return
+        out = job_detail(job, store, tz)
         lines = []
         for rec in store.logs(job.id, tail=LOG_TAIL):
             prefix = f"[seg {rec.index}] " if rec.index is not None else ""
             lines.append(f"{rec.level[:4]:4} {prefix}{studio_words(rec.message)}")
-        self._show_log(log, job.id, lines)
+        self.post_message(self.DetailLoaded(job_id, True, out, lines))
+
+    def on_history_screen_detail_loaded(self, message: DetailLoaded) -> None:
+        if not self.is_mounted or message.job_id != self.selected_id():
+            return  # the cursor moved on: a newer read is on its way
+        text = self.query_one("#detail-text", Static)
+        log = self.query_one("#detail-log", RichLog)
+        if not message.found:
+            self._show(text, Text(self.empty_text() if message.job_id is None else ""))
+            self._show_log(log, None, [])
+            return
+        self._show(text, message.text)
+        self._show_log(log, message.job_id, message.lines)
 
     def _show(self, text: Static, content: str | Text) -> None:
         if content != self._detail:
@@ -192,7 +252,10 @@ class HistoryScreen(ModeScreen):
 
     @on(Input.Changed, "#search")
     def _search(self) -> None:
-        self.reload()
+        # debounced, and in memory: typing never reads the store
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        self._search_timer = self.set_timer(self.SEARCH_DEBOUNCE, self.refilter)
 
     @on(Input.Submitted, "#search")
     def _search_done(self) -> None:
@@ -200,7 +263,7 @@ class HistoryScreen(ModeScreen):
 
     @on(Select.Changed, "#status-filter")
     def _filter(self) -> None:
-        self.reload()
+        self.refilter()
 
     # --- actions ----------------------------------------------------------------------
 

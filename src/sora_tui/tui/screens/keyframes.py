@@ -10,17 +10,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Header, Label, Static, TextArea
 
 from ...core.jobfiles import image_problem
-from ...core.models import JobStatus, TaskDone
+from ...core.models import InputError, JobStatus, TaskDone
 from ...core.tasks import KEYFRAME
 from .. import messages as msg
-from ..advice import studio_words
+from ..advice import explain, studio_words
 from ..format import JOB_STATUS_STYLE, duration, excerpt, plural, review_money
 from ..live import LiveJob
 from ..widgets.footer import Footer
@@ -29,6 +31,7 @@ from ..widgets.request_form import FieldError
 from .modals import AskModal, ConfirmModal
 
 if TYPE_CHECKING:
+    from ...core.engine import Engine
     from ..app import SoraApp
 
 
@@ -245,16 +248,8 @@ class KeyframeScreen(Screen):
         index = self.selected
 
         def done(value: str | None) -> None:
-            if not value:
-                return
-            problem = self.app.replace_keyframe(self.job_id, index, value)
-            if problem:
-                self.query_one("#kf-error", FieldError).show(problem)
-                self.notify(studio_words(problem), severity="error", title="Image not used", markup=False)
-                return
-            self.query_one("#kf-error", FieldError).show("")
-            self.notify(f"Keyframe {index} is now {Path(value).name}", title="Keyframe", markup=False)
-            self.redraw()
+            if value:
+                self.replace_image(self.app.engine, index, value)
 
         self.app.push_screen(
             AskModal(
@@ -265,6 +260,36 @@ class KeyframeScreen(Screen):
             ),
             done,
         )
+
+    class ImageReplaced(Message):
+        def __init__(self, index: int, image: str, problem: str | None) -> None:
+            super().__init__()
+            self.index = index
+            self.image = image
+            self.problem = problem
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="keyframe-image")
+    def replace_image(self, engine: Engine, index: int, image: str) -> None:
+        """Decode and fit the user's picture as keyframe ``index``: off the UI loop."""
+        problem = None
+        try:
+            engine.replace_keyframe(self.job_id, index, image)
+        except InputError as exc:
+            problem = explain(exc)
+        except Exception as exc:  # an unreadable or corrupt image
+            problem = f"cannot use {Path(image).name} as an image: {exc}"
+        self.post_message(self.ImageReplaced(index, image, problem))
+
+    def on_keyframe_screen_image_replaced(self, message: ImageReplaced) -> None:
+        if message.problem:
+            self.query_one("#kf-error", FieldError).show(message.problem)
+            self.notify(studio_words(message.problem), severity="error", title="Image not used", markup=False)
+            return
+        self.query_one("#kf-error", FieldError).show("")
+        self.app.jobs.reload(self.job_id)
+        self.app.post_message(msg.JobsChanged(self.job_id))
+        self.notify(f"Keyframe {message.index} is now {Path(message.image).name}", title="Keyframe", markup=False)
+        self.redraw()
 
     def action_render(self) -> None:
         live = self.live
