@@ -198,7 +198,7 @@ def bench_join(workdir: Path) -> list[Row]:
 def _judge_join(r: dict[str, Any], rows: list[Row]) -> list[Row]:
     targets = {
         "speedup_vs_moviepy": ("≥ 100×", lambda v: v >= 100),
-        "ratio_vs_bare_copy": ("≤ 2×", lambda v: v <= 2),
+        "ratio_vs_floor": ("≤ 1.3× (copy + one sound encode)", lambda v: v <= 1.3),
         "peak_rss_mb": ("< 100 MB", lambda v: v < 100),
     }
     for rw in rows:
@@ -214,7 +214,20 @@ def bench_tui(workdir: Path) -> list[Row]:
 
     paint = bench_tui.bench_first_paint()
     keys = bench_tui.bench_key_latency()
-    return [
+    quiet = [
+        row(
+            f"tui key → screen, {q['history_jobs']} jobs in history, keyring answering in 200 ms (95th percentile)",
+            q["p95_ms"],
+            "ms",
+            "≤ 50 ms",
+            q["p95_ms"] <= 50,
+            f"median {q['value']:.1f} ms, max {q['max_ms']:.0f} ms over {q['samples']} keys (F2–F5 switches, a letter "
+            f"in History's search and in the prompt); p95 by key {q['p95_ms_by_key']}; keyring calls after start: "
+            f"{q['keyring_calls_after_start']} (the keys were read once, before the UI loop, in {q['create_app_s']:.2f} s)",
+        )
+        for q in bench_tui.bench_key_latency_quiet()
+    ]
+    return quiet + [
         row(
             "tui first paint (median of 5)",
             paint["value"],

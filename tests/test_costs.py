@@ -118,3 +118,24 @@ def test_cli_plan_table_prices_each_segment_at_its_kind(home):
     text = out.file.getvalue()  # type: ignore[attr-defined]
     t2v, i2v = kind_rate("ltx-2.3", "t2v", "1080p"), kind_rate("ltx-2.3", "i2v", "1080p")
     assert f"${8 * t2v:.2f}" in text and f"${8 * i2v:.2f}" in text
+
+
+async def test_the_run_charges_the_quote_and_a_cap_stop_is_coded(home):
+    """The run's submit checks the cap with what the quote says the segment costs; over it, the
+    run stops with an OVER_BUDGET InputError carrying its facts, and no CLI flag in its words."""
+    from sora_tui.core.errors import Code, InputError
+    from sora_tui.core.run import JobRun
+
+    engine = Engine(env={"SORA_TUI_HOME": str(home)})
+    plan = ltx_plan(n=2)
+    job = engine.create_job(plan)
+    spec = CATALOG.get(plan.model)
+    first = costs.quote(plan, CATALOG).segment(1)
+    run = JobRun(engine, job, lambda e: None, None, first - 0.01, False)
+    seg = engine.store.segment(job.id, 1)
+    with pytest.raises(InputError) as err:
+        await run.submit(None, seg, None)  # type: ignore[arg-type]  # the cap is checked before any call
+    assert err.value.code is Code.OVER_BUDGET
+    assert err.value.context["total"] == pytest.approx(plan_segment_cost(plan, spec, 1))
+    assert err.value.context["cap"] == pytest.approx(first - 0.01) and err.value.context["index"] == 1
+    assert "--max-cost" not in str(err.value)

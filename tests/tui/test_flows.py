@@ -65,7 +65,7 @@ async def test_prompt_plan_edit_render_history(make_app):
         assert cards[0].text_lines()[0] == "#1 Boat launch · 1s" and cards[0].text_lines()[2] == "100%"
         # the job appears in history
         await pilot.press("f4")
-        await pilot.pause()
+        await settle(pilot)  # History reads the jobs in a worker
         table = app.screen.query_one(DataTable)
         assert isinstance(app.screen, HistoryScreen)
         assert table.row_count == 1
@@ -93,7 +93,7 @@ async def test_cancel_then_resume_from_history(make_app):
         app.engine.settings.preview_latency = 0.0
         app.engine._providers.clear()
         await pilot.press("f4")
-        await pilot.pause()
+        await settle(pilot)  # History reads the jobs in a worker
         assert app.screen.selected_id() == job.id
         await pilot.press("r")
         await pilot.pause()
@@ -266,7 +266,7 @@ async def test_redo_from_k_and_duplicate(make_app):
         await wait_jobs(pilot)
         assert app.engine.store.get_job(job.id).status is JobStatus.COMPLETED
         await pilot.press("f4")
-        await pilot.pause()
+        await settle(pilot)  # History reads the jobs in a worker
         await pilot.press("k")
         await pilot.pause()
         assert isinstance(app.screen, AskModal)
@@ -282,7 +282,7 @@ async def test_redo_from_k_and_duplicate(make_app):
         assert any("redo from segment 2" in r.message for r in app.engine.store.logs(job.id))
         # duplicate opens the plan screen with a copy
         await pilot.press("f4")
-        await pilot.pause()
+        await settle(pilot)  # History reads the jobs in a worker
         await pilot.press("u")
         await pilot.pause()
         assert isinstance(app.screen, PlanScreen)
@@ -471,7 +471,7 @@ async def test_keyframe_mode_review_regenerate_replace_render(make_app, tmp_path
         assert done.status is JobStatus.COMPLETED, done.error
         assert [s.status for s in app.engine.store.segments(job.id)] == [SegmentStatus.DONE] * 2
         await pilot.press("f4")
-        await pilot.pause()
+        await settle(pilot)  # History reads the jobs in a worker
         assert isinstance(app.screen, HistoryScreen) and app.screen.selected_id() == job.id
 
 

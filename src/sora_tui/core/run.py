@@ -445,7 +445,16 @@ class JobRun:
                 raise JobFailed(f"keyframe {index - 1} is missing; regenerate it first")
         price = image_model.price_per_image
         if over_cap(price, self.max_cost, self.spent()):
-            raise JobFailed(f"budget cap reached before keyframe {index}; resume with a higher --max-cost")
+            # the user must act (a higher cap): an InputError with its code and facts, worded by each
+            # front end; the job is left failed and resumable (see run())
+            spent = self.spent()
+            raise InputError(
+                "max_cost",
+                f"budget cap reached before keyframe {index}: ${spent:.2f} spent, the image costs ${price:.2f}, "
+                f"over the cap of ${self.max_cost:.2f}",
+                code=Code.OVER_BUDGET,
+                context={"total": round(spent + price, 4), "cap": self.max_cost, "job": self.job.id},
+            )
         req = ImageRequest(
             endpoint=image_model.edit if source is not None else image_model.t2i,
             prompt=kf.prompt,
@@ -642,9 +651,13 @@ class JobRun:
         idx = seg.index
         cost = plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds)
         if over_cap(cost, self.max_cost, self.spent()):
-            raise JobFailed(
-                f"budget cap reached: ${self.spent():.2f} spent, segment {idx} would cost ${cost:.2f} "
-                f"over the cap of ${self.max_cost:.2f}; resume with a higher --max-cost"
+            spent = self.spent()
+            raise InputError(
+                "max_cost",
+                f"budget cap reached: ${spent:.2f} spent, segment {idx} would cost ${cost:.2f} "
+                f"over the cap of ${self.max_cost:.2f}",
+                code=Code.OVER_BUDGET,
+                context={"total": round(spent + cost, 4), "cap": self.max_cost, "job": self.job.id, "index": idx},
             )
         self.set_segment(idx, SegmentStatus.WAITING, "submitting")
         sub = await self.retry(lambda: provider.submit(req), idx, "submitting")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from datetime import tzinfo
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,7 @@ class HistoryScreen(ModeScreen):
     app: SoraApp
 
     SEARCH_DEBOUNCE = 0.15  # seconds: the table is filtered once typing pauses (in memory, no disk)
+    MAX_AGE = 10.0  # seconds: coming back to History reads the jobs again when the list is older
 
     class JobsLoaded(Message):
         """The worker read the history: every job with its table cells (lock probes included)."""
@@ -78,6 +80,8 @@ class HistoryScreen(ModeScreen):
     def __init__(self) -> None:
         super().__init__()
         self._all: list[tuple[Job, tuple[object, ...]]] = []  # every job, as last read (a worker reads it)
+        self._loaded_at = float("-inf")  # time.monotonic() of that read
+        self._stale = True  # a job changed since
         self._search_timer: Timer | None = None
         self._rows: list[tuple[str, tuple[object, ...]]] | None = None  # what the table shows
         self._detail: str | Text | None = None  # what the detail pane shows
@@ -113,11 +117,16 @@ class HistoryScreen(ModeScreen):
         table.focus()
 
     def on_screen_resume(self) -> None:
-        self.reload()
+        # the cached list is read again when a job changed while away, or when it is older than
+        # MAX_AGE (jobs made by other processes): a quick F4 back and forth reads nothing
+        if self._stale or time.monotonic() - self._loaded_at > self.MAX_AGE:
+            self.reload()
 
     def on_job_state_changed(self, message: msg.JobStateChanged) -> None:
         if self.is_current:
             self.reload()
+        else:
+            self._stale = True
 
     def on_resize(self) -> None:
         self.set_class(self.size.width >= 150, "-wide")  # the detail beside the table, else below it
@@ -158,6 +167,7 @@ class HistoryScreen(ModeScreen):
 
     def on_history_screen_jobs_loaded(self, message: JobsLoaded) -> None:
         self._all = message.rows
+        self._loaded_at, self._stale = time.monotonic(), False
         self.refilter(message.select)
 
     def refilter(self, select: str | None = None) -> None:
