@@ -368,6 +368,9 @@ async def to_plan(pilot: Any) -> None:
     await pilot.press("ctrl+r")
     await until(pilot, lambda: type(pilot.app.screen).__name__ == "PlanScreen", "the plan screen")
     await settle(pilot)
+    # "Planning 4 segments…" is a toast that times out on the wall clock: drawn or not by chance
+    pilot.app.clear_notifications()
+    await settle(pilot)
 
 
 async def to_board(pilot: Any) -> None:

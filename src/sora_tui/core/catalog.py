@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .models import MAX_SEGMENTS, MIN_SEGMENTS, InputError, Kind, Mode, Plan, Request
+from .planner import PLANNERS
 
 # Height in pixels of each named resolution; width follows from the aspect ratio.
 RESOLUTION_HEIGHT = {
@@ -579,8 +580,8 @@ def resolve_request(req: Request, catalog: Catalog) -> Request:
         raise InputError("aspect", f"{spec.name} does not offer {aspect}", spec.aspects)
     plan_seconds = [seconds] + [extend_seconds(spec, seconds) if mode is Mode.EXTEND else seconds] * (req.segments - 1)
     _check_segments(spec, mode, plan_seconds, resolution, aspect, req.start_image is not None, plan=False)
-    if req.planner not in ("offline", "openai"):
-        raise InputError("planner", f"unknown planner {req.planner!r}", ["offline", "openai"])
+    if req.planner not in PLANNERS:
+        raise InputError("planner", f"unknown planner {req.planner!r}", list(PLANNERS))
     if req.start_image is not None:
         from .jobfiles import check_image_file
 

@@ -17,7 +17,7 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import events, work
+from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.widget import AwaitMount
@@ -655,6 +655,24 @@ class SoraApp(App[int]):
             self.notify(f"Loaded {plural(len(plan.segments), 'segment')} from {value}", markup=False)
 
         self.push_screen(AskModal("Load plan", "Path of a plan JSON file:", value=str(Path.cwd() / "plan.json")), done)
+
+    @on(msg.JobRequested)
+    def _job_requested(self, message: msg.JobRequested) -> None:
+        """What a screen asked for a job, turned into work (a fixed table: no dispatch by name)."""
+        handlers: dict[msg.JobAction, Callable[[str], object]] = {
+            msg.JobAction.SHOW: self.show_on_board,
+            msg.JobAction.STOP: self.cancel_job,
+            msg.JobAction.RESUME: self.resume_job,
+            msg.JobAction.REDO: self.ask_redo,
+            msg.JobAction.DUPLICATE: self.duplicate_job,
+            msg.JobAction.DELETE: self.ask_delete,
+            msg.JobAction.OPEN: self.open_output,
+            msg.JobAction.COPY: self.copy_output,
+            msg.JobAction.FILES: self.open_files,
+            msg.JobAction.EXPORT: self.open_export,
+            msg.JobAction.PREVIEW: self.open_preview,
+        }
+        handlers[message.action](message.job_id)
 
     def keys_changed(self) -> None:
         self.engine.reload_keys(reread=False)  # set/delete went through engine.keys, in a worker

@@ -6,6 +6,7 @@ bubble: each subscriber gets its own copy.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,30 @@ class JobsChanged(Message):
     """Posted to the app by whoever changed the history (a job created, deleted, finished or exported)."""
 
     job_id: str | None = None
+
+
+class JobAction(enum.StrEnum):
+    """What a screen asks the app to do with a job (the app turns it into work: ``JobRequested``)."""
+
+    SHOW = "show"  # on the board
+    STOP = "stop"
+    RESUME = "resume"
+    REDO = "redo"  # asks from which segment
+    DUPLICATE = "duplicate"
+    DELETE = "delete"  # asks first
+    OPEN = "open"  # the finished video, in the system player
+    COPY = "copy"  # its path (over SSH: the scp line)
+    FILES = "files"  # the download list
+    EXPORT = "export"
+    PREVIEW = "preview"
+
+
+@dataclass
+class JobRequested(Message):
+    """A screen asks for ``action`` on ``job_id``; the app handles it (screens call no app method)."""
+
+    job_id: str
+    action: JobAction
 
 
 @dataclass

@@ -34,14 +34,12 @@ def tab_id(job_id: str) -> str:
 
 class BoardScreen(ModeScreen):
     BINDINGS = [
-        Binding("c", "job('cancel_job')", "Stop", id="board.cancel", tooltip="Stop the job (says what it cost)"),
-        Binding("t", "job('resume_job')", "Retry", id="board.retry", tooltip="Retry failed segments / resume"),
-        Binding("o", "job('open_output')", "Open", id="board.open", tooltip="Open the video in the system player"),
-        Binding(
-            "y", "job('copy_output')", "Copy path", id="board.copy", show=False, tooltip="Copy its path (over SSH: scp)"
-        ),
-        Binding("d", "job('open_files')", "Download", id="board.download", tooltip="Get the video, a segment…"),
-        Binding("p", "job('open_preview')", "Preview", id="board.preview", tooltip="Step through frames and seams"),
+        Binding("c", "job('stop')", "Stop", id="board.cancel", tooltip="Stop the job (says what it cost)"),
+        Binding("t", "job('resume')", "Retry", id="board.retry", tooltip="Retry failed segments / resume"),
+        Binding("o", "job('open')", "Open", id="board.open", tooltip="Open the video in the system player"),
+        Binding("y", "job('copy')", "Copy path", id="board.copy", show=False, tooltip="Copy its path (over SSH: scp)"),
+        Binding("d", "job('files')", "Download", id="board.download", tooltip="Get the video, a segment…"),
+        Binding("p", "job('preview')", "Preview", id="board.preview", tooltip="Step through frames and seams"),
         Binding("v", "review", "Keyframes", id="board.review", tooltip="Review a keyframe-mode job's keyframes"),
         Binding("r", "rerender", "Re-render", id="board.rerender", tooltip="Render the worst seam's segment again"),
         Binding(
@@ -259,13 +257,13 @@ class BoardScreen(ModeScreen):
     def action_job(self, action: str) -> None:
         """Ask the app to act on the shown job (stop, resume, open, copy, download, preview)."""
         if self.shown:
-            getattr(self.app, action)(self.shown)
+            self.post_message(msg.JobRequested(self.shown, msg.JobAction(action)))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         live = self.live
         if action == "review":  # only keyframe-mode jobs have keyframes
             return live is not None and live.is_keyframe_job
-        if action == "job" and parameters == ("cancel_job",):  # only a running job can be stopped
+        if action == "job" and parameters == (msg.JobAction.STOP.value,):  # only a running job can be stopped
             return live is not None and (live.running or bool(live.task))
         if action == "rerender":  # only a finished job with a flagged seam
             return live is not None and not live.running and worst_seam(live.job.seams) is not None

@@ -304,36 +304,36 @@ class HistoryScreen(ModeScreen):
 
     def action_show(self) -> None:
         if job_id := self._need_job():
-            self.app.show_on_board(job_id)
+            self.post_message(msg.JobRequested(job_id, msg.JobAction.SHOW))
 
     def action_resume(self) -> None:
         if job_id := self._need_job():
-            self.app.resume_job(job_id)
+            self.post_message(msg.JobRequested(job_id, msg.JobAction.RESUME))
 
     def action_redo(self) -> None:
         if job_id := self._need_job():
-            self.app.ask_redo(job_id)
+            self.post_message(msg.JobRequested(job_id, msg.JobAction.REDO))
 
     def action_duplicate(self) -> None:
         if job_id := self._need_job():
-            self.app.duplicate_job(job_id)
+            self.post_message(msg.JobRequested(job_id, msg.JobAction.DUPLICATE))
 
     def action_delete(self) -> None:
         if job_id := self._need_job():
-            self.app.ask_delete(job_id)
+            self.post_message(msg.JobRequested(job_id, msg.JobAction.DELETE))
 
     def action_open(self) -> None:
         if job_id := self._need_job():
-            self.app.open_output(job_id)
+            self.post_message(msg.JobRequested(job_id, msg.JobAction.OPEN))
 
     def action_export(self) -> None:
         if job_id := self._need_job():
-            self.app.open_export(job_id)
+            self.post_message(msg.JobRequested(job_id, msg.JobAction.EXPORT))
 
     def action_download(self) -> None:
         if job_id := self._need_job():
-            self.app.open_files(job_id)
+            self.post_message(msg.JobRequested(job_id, msg.JobAction.FILES))
 
     def action_preview(self) -> None:
         if job_id := self._need_job():
-            self.app.open_preview(job_id)
+            self.post_message(msg.JobRequested(job_id, msg.JobAction.PREVIEW))
