@@ -110,3 +110,13 @@ def test_history_search_in_memory_matches_the_store_query(home):
         for status in (None, "failed", "queued"):
             want = [j.id for j in engine.store.list_jobs(search=search, status=status)]
             assert [j.id for j in jobs if job_matches(j, search, status)] == want, (search, status)
+
+
+def test_settings_choices_are_the_ones_their_users_accept():
+    from sora_tui.core.finish.clean import KEEP_CHOICES
+    from sora_tui.core.models import SeamSettings
+
+    assert choices("auto_clean_keep") == list(KEEP_CHOICES)
+    assert choices("seams") == list(SeamSettings.MODES)
+    assert choices("default_mode") == [m.value for m in Mode]
+    assert choices("theme") is None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .models import InputError, Mode
+from .models import InputError, Mode, SeamSettings
 
 APP_NAME = "sora-tui"
 
@@ -119,8 +119,8 @@ def choices(name: str) -> list[str] | None:
     table: dict[str, list[str]] = {
         "default_mode": [m.value for m in Mode],
         "default_planner": list(PLANNERS),
-        "seams": ["auto", "off"],
-        "auto_clean_keep": ["finals", "all"],
+        "seams": list(SeamSettings.MODES),
+        "auto_clean_keep": ["finals", "all"],  # finish.clean.KEEP_CHOICES (a test holds them equal)
     }
     return table.get(name)
 
