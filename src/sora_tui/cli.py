@@ -228,6 +228,8 @@ def cli_advice(exc: Exception) -> str:
         return "; see `sora-tui history`"
     if exc.code is Code.BAD_IMAGE:
         return "; give a PNG or JPEG picture"
+    if exc.code is Code.DISK_SPACE:
+        return "; free some space there (`sora-tui clean` removes intermediate files), or set SORA_TUI_HOME to a bigger disk"
     return ""
 
 
@@ -1046,9 +1048,13 @@ def main(argv: list[str] | None = None) -> int:
         _err("interrupted; finished segments are kept — `sora-tui resume last` continues")
         return EXIT_INTERRUPTED
     except Exception as exc:  # last resort: a clear line, never a traceback for users
+        from .core.errors import JobFailed, describe_os_error
         from .core.store import StoreError
 
-        if isinstance(exc, StoreError | OSError):
+        if isinstance(exc, OSError):  # a full, read-only or missing disk: which, where, what is free
+            _err(describe_os_error(exc))
+            return EXIT_FAILED
+        if isinstance(exc, StoreError | JobFailed):
             _err(str(exc))
             return EXIT_FAILED
         raise

@@ -4,9 +4,11 @@ the budget, cancellation and the join. The engine starts it; the retry policy is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .catalog import frame_size, plan_segment_cost
-from .errors import Code, DiskFull, JobCancelled, JobFailed
+from .errors import Code, DiskFull, FileProblem, JobCancelled, JobFailed, os_failure
 from .jobfiles import fit_image, seg_name, write_json_atomic
 from .models import (
     CostUpdate,
@@ -178,26 +180,54 @@ class JobRun:
             await self.cancel_in_flight()
             self.set_job_status(JobStatus.CANCELLED, "cancelled")
             self.log("job cancelled; `sora-tui resume " + job_id + "` continues it", "warning")
-        except (JobFailed, ProviderError) as exc:
+        except (JobFailed, ProviderError, OSError) as exc:
             # Keep accepted requests stored (not cancelled): they are paid for, and a resume
             # re-attaches to them instead of submitting again.
             self.control.in_flight.clear()
-            message = self.engine.redact(str(exc))
-            self.set_job_status(JobStatus.FAILED, message, error=message)
-            self.log(message, "error")
-            if isinstance(exc, DiskFull):  # the user must act (free space): bad input, exit 2
-                raise InputError("disk", message) from None
+            failure: Exception = os_failure(exc, exc.filename or self.dir) if isinstance(exc, OSError) else exc
+            message = self.engine.redact(str(failure))
+            if isinstance(failure, DiskFull | FileProblem):
+                message += f"; finished segments are kept, and `sora-tui resume {job_id}` carries on once it is fixed"
+            self.record_failure(message)
+            if isinstance(failure, DiskFull):  # the user must act (free space): bad input, exit 2
+                raise InputError(
+                    "disk",
+                    message,
+                    code=Code.DISK_FULL,
+                    context={"path": str(failure.path), "free": failure.free, "job": job_id},
+                ) from None
+            if isinstance(failure, FileProblem):
+                raise InputError(
+                    "files", message, code=Code.NOT_WRITABLE, context={"path": str(failure.path)}
+                ) from None
         except asyncio.CancelledError:
             # the task itself was cancelled (app quit, Ctrl-C): leave the job resumable
             self.store.update_job(job_id, status=JobStatus.CANCELLED, error="interrupted")
             raise
         finally:
-            self.emit_cost()
+            with contextlib.suppress(JobFailed, sqlite3.Error):  # a full disk: the failure is already said
+                self.emit_cost()
         return self.engine.find_job(job_id)
+
+    def record_failure(self, message: str) -> None:
+        """The job ends ``failed`` with ``message`` in history, its log and the board. On a full disk
+        the history may refuse the write: the event still reaches every follower that can hear it."""
+        self.job.status = JobStatus.FAILED
+        try:
+            self.store.update_job(self.job.id, status=JobStatus.FAILED, error=message)
+        except (JobFailed, sqlite3.Error):
+            pass
+        self.emit(JobStatusChanged(self.job.id, JobStatus.FAILED, message))
+        try:
+            self.log(message, "error")
+        except (JobFailed, sqlite3.Error):
+            self.emit(LogLine(self.job.id, message, "error", None))
 
     async def preflight(self) -> None:
         """What must hold before anything is paid for: a writable output, a provider (its key), the
-        budget, and done segments whose files still play. Raises InputError naming what to fix."""
+        budget, done segments whose files still play, and room on the disk for what the render
+        writes (``disk.check_disk``). Raises InputError naming what to fix."""
+        from .disk import check_disk
         from .jobfiles import check_output_path
 
         if self.output_arg:
@@ -206,6 +236,7 @@ class JobRun:
         self.engine.provider(self.spec)
         self.check_budget()
         await self.verify_done_segments()
+        check_disk(self.plan, self.spec, self.dir, self.store.segments(self.job.id), self.settings.disk_margin_mb)
 
     def check_budget(self) -> None:
         if self.max_cost is None:
@@ -754,9 +785,9 @@ class JobRun:
         try:
             outcome = await asyncio.to_thread(joiner.join_segments, inputs, final, opts, progress)
         except media.MediaError as exc:
-            message = f"join failed: {exc} The segments are kept; `sora-tui resume {self.job.id}` joins again"
             if "No space left" in str(exc):
-                raise DiskFull(message) from None
+                raise DiskFull(final, detail=f"join failed: {exc}") from None
+            message = f"join failed: {exc} The segments are kept; `sora-tui resume {self.job.id}` joins again"
             raise JobFailed(message) from None
         result = outcome.result
         report = outcome.report(opts)

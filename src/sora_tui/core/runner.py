@@ -556,12 +556,18 @@ async def _run(args: argparse.Namespace) -> int:
         _say(f"runner: {engine.redact(str(exc))}")
         return EXIT_INPUT
     except Exception as exc:  # a bug or an OS error: the job says so instead of looking alive
-        message = engine.redact(f"the runner stopped on an unexpected error: {type(exc).__name__}: {exc}")
+        from .errors import JobFailed, describe_os_error
+
+        if isinstance(exc, OSError | JobFailed):  # a disk fault (full, read-only, gone): named, no traceback
+            message = engine.redact(describe_os_error(exc) if isinstance(exc, OSError) else str(exc))
+        else:
+            message = engine.redact(f"the runner stopped on an unexpected error: {type(exc).__name__}: {exc}")
         _say(message)
-        current = engine.store.get_job(job.id)
-        if current is not None and current.status in ACTIVE:
-            engine.store.update_job(job.id, status=JobStatus.FAILED, error=message)
-            engine.log(job.id, message, "error")
+        with contextlib.suppress(Exception):  # best effort: a full disk may refuse this write too
+            current = engine.store.get_job(job.id)
+            if current is not None and current.status in ACTIVE:
+                engine.store.update_job(job.id, status=JobStatus.FAILED, error=message)
+                engine.log(job.id, message, "error")
         return EXIT_FAILED
     finally:
         await engine.aclose()
