@@ -187,7 +187,10 @@ async def test_preflight_refuses_a_job_that_does_not_fit_before_any_submit(
     assert info.value.code is Code.DISK_SPACE and info.value.field == "disk"
     assert info.value.context["need"] == need and info.value.context["free"] == free
     text = str(info.value)
-    assert "not enough free space" in text and "needs about" in text and "is free at" in text
+    from sora_tui.core.reach import human_size
+
+    assert "not enough free space" in text and f"this job needs {human_size(need)}: about " in text
+    assert f"{human_size(free)} is free at {job.job_dir}" in text
     failed = engine.find_job(job.id)
     assert failed.status is JobStatus.FAILED and "not enough free space" in (failed.error or "")
     assert fal_fake.submits == []  # nothing paid
@@ -382,3 +385,43 @@ def test_cli_words_disk_faults_without_a_traceback(cli_env, tmp_path: Path, faul
     assert words in res.stderr, res.stderr
     if fault == "small":
         assert "free some space" in res.stderr
+
+
+async def test_a_full_disk_keeps_the_paid_request_and_says_why_through_the_reserve(fal_fake: FalFake, home: Path):
+    """From segment 2's submit on, the disk is full: every history write fails, except a few once the
+    space reserve next to the database is freed. The paid request's id and the failure still land in
+    history; the resume re-attaches to the request and the reserve is made again."""
+    engine = fal_engine(fal_fake, home)
+    job = await fal_job(engine)
+    real = engine.store._db
+    reserve = engine.store.path.parent / disk.RESERVE_FILE
+    state = {"armed": True, "granted": 5}
+
+    class FullDisk:
+        @property
+        def in_transaction(self) -> bool:
+            return real.in_transaction
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            write = sql.startswith(("INSERT", "UPDATE", "DELETE"))
+            if write and state["armed"] and len(fal_fake.submits) >= 2:
+                if reserve.exists() or state["granted"] <= 0:
+                    raise sqlite3.OperationalError("database or disk is full")
+                state["granted"] -= 1  # the space the reserve gave back
+            return real.execute(sql, *args)
+
+    engine.store._db = FullDisk()  # type: ignore[assignment]
+    with pytest.raises(InputError) as info:
+        await engine.run(job.id)
+    assert not reserve.exists()
+    assert_failed_on_disk(engine, job.id, info, str(engine.store.path))
+    seg2 = engine.store.segment(job.id, 2)
+    assert seg2.request_id and seg2.status is SegmentStatus.SUBMITTED
+    assert len(fal_fake.submits) == 2 and kept(engine, job.id) == [1]
+    state["armed"] = False  # space freed
+    engine.store._db = real
+    done = await engine.run(job.id)
+    await engine.aclose()
+    assert done.status is JobStatus.COMPLETED, done.error
+    assert len(fal_fake.submits) == 3 and [s.submits for s in engine.store.segments(job.id)] == [1, 1, 1]
+    assert reserve.stat().st_size == disk.RESERVE_BYTES

@@ -614,6 +614,9 @@ async def cmd_resume(engine: Engine, args: argparse.Namespace) -> int:
         else:
             _console().print(f"job {job.id} is already complete: {job.output}", markup=False)
         return EXIT_OK
+    from .core.runner import reset_crashes
+
+    reset_crashes(job.job_dir)  # the user's resume: a job held after a crash loop runs again
     return await _render_job(engine, job, args, ask=False)
 
 

@@ -13,6 +13,8 @@ disk when something else fills it, and then ends ``failed`` with ``DiskFull`` (`
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,8 +127,8 @@ class DiskCheck:
         from .reach import human_size
 
         return (
-            f"this job needs about {self.need.describe()} plus {human_size(self.required - self.need.total)} "
-            f"to spare; {human_size(self.free)} is free at {self.path}"
+            f"this job needs {human_size(self.required)}: about {self.need.describe()}, plus "
+            f"{human_size(self.required - self.need.total)} kept spare; {human_size(self.free)} is free at {self.path}"
         )
 
 
@@ -156,3 +158,46 @@ def check_disk(
             context={"path": str(check.path), "need": check.required, "free": check.free},
         )
     return check
+
+
+# --- a reserve for the last words -------------------------------------------------------------
+
+RESERVE_FILE = ".space-reserve"  # next to the history database, on the same file system
+RESERVE_BYTES = 2_000_000
+
+
+def ensure_reserve(folder: Path) -> bool:
+    """Keep ``RESERVE_BYTES`` allocated in ``folder`` (best effort): when the disk fills, freeing it
+    lets the history record what must not be lost (a paid request's id, the job's failure)."""
+    path = Path(folder) / RESERVE_FILE
+    try:
+        if path.stat().st_size >= RESERVE_BYTES:
+            return True
+    except OSError:
+        pass
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return False
+    try:
+        try:
+            os.posix_fallocate(fd, 0, RESERVE_BYTES)
+        except (OSError, AttributeError):  # a file system without fallocate: write it
+            os.ftruncate(fd, 0)
+            os.write(fd, b"\0" * RESERVE_BYTES)
+        return True
+    except OSError:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return False
+    finally:
+        os.close(fd)
+
+
+def release_reserve(folder: Path) -> bool:
+    """Free the reserve (the disk is full); False when there was none."""
+    try:
+        (Path(folder) / RESERVE_FILE).unlink()
+        return True
+    except OSError:
+        return False
