@@ -169,9 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="video models: kinds, audio, price per kind, modes (--json for scripts)")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("keys", help="API keys for fal and OpenAI (env var first, then the OS keyring)")
+    p = sub.add_parser("keys", help="API keys for fal and OpenAI (env var first, then the OS keyring, then a key file)")
     p.add_argument("action", choices=["status", "set", "delete"])
     p.add_argument("name", nargs="?", choices=["fal", "openai"])
+    p.add_argument(
+        "--file",
+        action="store_true",
+        help="set: store the key unencrypted in a file only you can read (for machines without a keyring)",
+    )
+    p.add_argument("--yes", "-y", action="store_true", help="set --file: do not ask before storing it unencrypted")
 
     from .cli_finish import add_parsers
 
@@ -228,6 +234,8 @@ def cli_advice(exc: Exception) -> str:
         return "; see `sora-tui history`"
     if exc.code is Code.BAD_IMAGE:
         return "; give a PNG or JPEG picture"
+    if exc.code is Code.DISK_SPACE:
+        return "; free some space there (`sora-tui clean` removes intermediate files), or set SORA_TUI_HOME to a bigger disk"
     return ""
 
 
@@ -606,6 +614,9 @@ async def cmd_resume(engine: Engine, args: argparse.Namespace) -> int:
         else:
             _console().print(f"job {job.id} is already complete: {job.output}", markup=False)
         return EXIT_OK
+    from .core.runner import reset_crashes
+
+    reset_crashes(job.job_dir)  # the user's resume: a job held after a crash loop runs again
     return await _render_job(engine, job, args, ask=False)
 
 
@@ -953,33 +964,54 @@ def cmd_keys(args: argparse.Namespace) -> int:
         for name in keys.NAMES:
             print(keys.get_key(name).describe())
         if not keys.keyring_available():
-            print("note: no OS keyring is available here; keys can only come from the environment variables")
+            print(
+                "note: no OS keyring is available here; keys come from the environment variables or from "
+                f"key files in {keys.key_dir()} (`sora-tui keys set NAME --file`)"
+            )
         return EXIT_OK
     if not args.name:
         raise CliError(f"keys {args.action}: name the key (fal or openai)")
     if args.action == "set":
         import getpass
 
-        if not keys.keyring_available():
+        if not args.file and not keys.keyring_available():
             raise CliError(str(keys.KeyringUnavailable(args.name)))
+        if args.file:
+            _err("warning: " + keys.file_warning(args.name))
+            if not args.yes:
+                if not sys.stdin.isatty():
+                    raise CliError("keys set --file: add --yes to store the key unencrypted (stdin is not a terminal)")
+                if input("Store it there? [y/N] ").strip().lower() not in ("y", "yes"):
+                    print("not stored")
+                    return EXIT_INPUT
+        # the key comes from a hidden prompt or stdin, never from the command line (the process list)
         if sys.stdin.isatty():
             value = getpass.getpass(f"{args.name} key (input hidden): ")
         else:
             value = sys.stdin.readline()
         try:
-            keys.set_key(args.name, value)
+            path = keys.set_key(args.name, value, to_file=args.file)
         except keys.KeyringUnavailable as exc:
             raise CliError(str(exc)) from None
-        print(f"{args.name} key stored in the OS keyring")
-        env_info = keys.get_key(args.name)
-        if env_info.source == "env":
-            print(f"note: ${env_info.env_var} is set and takes precedence over the keyring")
+        print(f"{args.name} key stored in {path} (mode 0600)" if path else f"{args.name} key stored in the OS keyring")
+        info = keys.get_key(args.name)
+        if info.source == "env":
+            print(f"note: ${info.env_var} is set and takes precedence")
+        elif args.file and info.source == "keyring":
+            print("note: the OS keyring also holds this key and takes precedence over the file")
         return EXIT_OK
     try:
-        removed = keys.delete_key(args.name)
+        removed = keys.remove_key(args.name)
     except keys.KeyringUnavailable as exc:
         raise CliError(str(exc)) from None
-    print(f"{args.name} key {'deleted from the OS keyring' if removed else 'was not in the OS keyring'}")
+    places = {"keyring": "the OS keyring", "file": f"the key file {keys.key_file(args.name)}"}
+    if removed:
+        print(f"{args.name} key deleted from " + " and ".join(places[p] for p in removed))
+    else:
+        print(f"{args.name} key was not stored in the OS keyring or a key file")
+    info = keys.get_key(args.name)
+    if info.source == "env":
+        print(f"note: ${info.env_var} is still set in this shell's environment and stays in effect")
     return EXIT_OK
 
 
@@ -1046,9 +1078,13 @@ def main(argv: list[str] | None = None) -> int:
         _err("interrupted; finished segments are kept — `sora-tui resume last` continues")
         return EXIT_INTERRUPTED
     except Exception as exc:  # last resort: a clear line, never a traceback for users
+        from .core.errors import JobFailed, describe_os_error
         from .core.store import StoreError
 
-        if isinstance(exc, StoreError | OSError):
+        if isinstance(exc, OSError):  # a full, read-only or missing disk: which, where, what is free
+            _err(describe_os_error(exc))
+            return EXIT_FAILED
+        if isinstance(exc, StoreError | JobFailed):
             _err(str(exc))
             return EXIT_FAILED
         raise

@@ -4,17 +4,20 @@ the budget, cancellation and the join. The engine starts it; the retry policy is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import runner
 from .catalog import frame_size, plan_segment_cost
-from .errors import Code, DiskFull, JobCancelled, JobFailed
+from .errors import Code, DiskFull, FileProblem, JobCancelled, JobFailed, os_failure
 from .jobfiles import fit_image, seg_name, write_json_atomic
 from .models import (
     CostUpdate,
@@ -145,7 +148,12 @@ class JobRun:
         job_id = self.job.id
         # cv2 and numpy load in a worker while the first segment renders, not on the hand-off
         asyncio.get_running_loop().run_in_executor(None, _import_media_libs)
+        looping = self.note_start()
+        if looping:  # its runner keeps dying: wait for the user instead of dying again
+            self.record_failure(looping)
+            return self.engine.find_job(job_id)
         try:
+            _test_hook(self.engine.env, "started", 0)
             await self.preflight()
             self.set_job_status(JobStatus.GENERATING, error=None)
             self.log(f"rendering {len(self.plan.segments)} segments on {self.spec.id} ({self.plan.mode} mode)")
@@ -178,26 +186,92 @@ class JobRun:
             await self.cancel_in_flight()
             self.set_job_status(JobStatus.CANCELLED, "cancelled")
             self.log("job cancelled; `sora-tui resume " + job_id + "` continues it", "warning")
-        except (JobFailed, ProviderError) as exc:
+        except (JobFailed, ProviderError, OSError) as exc:
             # Keep accepted requests stored (not cancelled): they are paid for, and a resume
             # re-attaches to them instead of submitting again.
             self.control.in_flight.clear()
-            message = self.engine.redact(str(exc))
-            self.set_job_status(JobStatus.FAILED, message, error=message)
-            self.log(message, "error")
-            if isinstance(exc, DiskFull):  # the user must act (free space): bad input, exit 2
-                raise InputError("disk", message) from None
+            failure: Exception = os_failure(exc, exc.filename or self.dir) if isinstance(exc, OSError) else exc
+            message = self.engine.redact(str(failure))
+            if isinstance(failure, DiskFull | FileProblem):
+                message += f"; finished segments are kept, and `sora-tui resume {job_id}` carries on once it is fixed"
+            self.record_failure(message)
+            if isinstance(failure, DiskFull):  # the user must act (free space): bad input, exit 2
+                raise InputError(
+                    "disk",
+                    message,
+                    code=Code.DISK_FULL,
+                    context={"path": str(failure.path), "free": failure.free, "job": job_id},
+                ) from None
+            if isinstance(failure, FileProblem):
+                raise InputError(
+                    "files", message, code=Code.NOT_WRITABLE, context={"path": str(failure.path)}
+                ) from None
         except asyncio.CancelledError:
             # the task itself was cancelled (app quit, Ctrl-C): leave the job resumable
             self.store.update_job(job_id, status=JobStatus.CANCELLED, error="interrupted")
             raise
         finally:
-            self.emit_cost()
+            runner.note_end(self.dir)  # ended in order (a death never gets here)
+            with contextlib.suppress(JobFailed, sqlite3.Error):  # a full disk: the failure is already said
+                self.emit_cost()
         return self.engine.find_job(job_id)
+
+    def store_critical(self, write: Callable[[], None]) -> None:
+        """A history write that must not be lost (a paid request's id, the job's failure): when the
+        disk is full, free the space reserve kept next to the database (``disk.ensure_reserve``),
+        write it, and still raise DiskFull: the run stops while the freed space lets it record why."""
+        from . import disk
+
+        try:
+            write()
+        except DiskFull:
+            if not disk.release_reserve(self.store.path.parent):
+                raise
+            write()
+            raise
+
+    def note_start(self) -> str:
+        """Count this run's start for crash loops (``runner.note_start``); the message that holds the
+        job when its runner died ``settings.crash_limit`` times in a row without progress, else ""."""
+        done = sum(1 for s in self.store.segments(self.job.id) if s.status is SegmentStatus.DONE)
+        rec = runner.note_start(self.dir, done, self.last_error())
+        limit = self.settings.crash_limit
+        if not rec.looping(limit):
+            return ""
+        runner.note_end(self.dir, keep_count=True)
+        last = f"; last error: {rec.last_error}" if rec.last_error else ""
+        return (
+            f"the runner of this job died {rec.deaths} time{'s' if rec.deaths != 1 else ''} in a row without finishing a segment (a crash "
+            f"loop), so it is not restarted by itself{last}. Fix the cause, then `sora-tui resume {self.job.id}` "
+            "tries again"
+        )
+
+    def last_error(self) -> str:
+        """What a runner that died last said: its last error or warning in the log, else its last line."""
+        for rec in reversed(self.store.logs(self.job.id, tail=40)):
+            if rec.level in ("error", "warning"):
+                return rec.message
+        return self.engine.redact(runner.last_words(self.dir))
+
+    def record_failure(self, message: str) -> None:
+        """The job ends ``failed`` with ``message`` in history, its log and the board. On a full disk
+        the history may refuse the write: the event still reaches every follower that can hear it."""
+        self.job.status = JobStatus.FAILED
+        try:
+            self.store_critical(lambda: self.store.update_job(self.job.id, status=JobStatus.FAILED, error=message))
+        except (JobFailed, sqlite3.Error):
+            pass
+        self.emit(JobStatusChanged(self.job.id, JobStatus.FAILED, message))
+        try:
+            self.log(message, "error")
+        except (JobFailed, sqlite3.Error):
+            self.emit(LogLine(self.job.id, message, "error", None))
 
     async def preflight(self) -> None:
         """What must hold before anything is paid for: a writable output, a provider (its key), the
-        budget, and done segments whose files still play. Raises InputError naming what to fix."""
+        budget, done segments whose files still play, and room on the disk for what the render
+        writes (``disk.check_disk``). Raises InputError naming what to fix."""
+        from .disk import check_disk, ensure_reserve
         from .jobfiles import check_output_path
 
         if self.output_arg:
@@ -206,6 +280,8 @@ class JobRun:
         self.engine.provider(self.spec)
         self.check_budget()
         await self.verify_done_segments()
+        check_disk(self.plan, self.spec, self.dir, self.store.segments(self.job.id), self.settings.disk_margin_mb)
+        ensure_reserve(self.store.path.parent)  # room for the last words if the disk fills anyway
 
     def check_budget(self) -> None:
         if self.max_cost is None:
@@ -649,19 +725,23 @@ class JobRun:
         sub = await self.retry(lambda: provider.submit(req), idx, "submitting")
         # Committed before we wait on it: a restart re-attaches instead of paying again.
         current = self.store.segment(self.job.id, idx)
-        self.set_segment(
-            idx,
-            SegmentStatus.SUBMITTED,
-            f"request {sub.request_id}",
-            request_id=sub.request_id,
-            endpoint=sub.endpoint,
-            status_url=sub.status_url,
-            response_url=sub.response_url,
-            cancel_url=sub.cancel_url,
-            cost_usd=round(current.cost_usd + cost, 4),
-            error=None,
-        )
-        self.store.increment_segment(self.job.id, idx, "submits")
+
+        def commit() -> None:
+            self.set_segment(
+                idx,
+                SegmentStatus.SUBMITTED,
+                f"request {sub.request_id}",
+                request_id=sub.request_id,
+                endpoint=sub.endpoint,
+                status_url=sub.status_url,
+                response_url=sub.response_url,
+                cancel_url=sub.cancel_url,
+                cost_usd=round(current.cost_usd + cost, 4),
+                error=None,
+            )
+            self.store.increment_segment(self.job.id, idx, "submits")
+
+        self.store_critical(commit)
         self.log(f"segment {idx} submitted as {req.kind} to {sub.endpoint} (request {sub.request_id})", index=idx)
         self.emit_cost()
         return sub
@@ -754,9 +834,9 @@ class JobRun:
         try:
             outcome = await asyncio.to_thread(joiner.join_segments, inputs, final, opts, progress)
         except media.MediaError as exc:
-            message = f"join failed: {exc} The segments are kept; `sora-tui resume {self.job.id}` joins again"
             if "No space left" in str(exc):
-                raise DiskFull(message) from None
+                raise DiskFull(final, detail=f"join failed: {exc}") from None
+            message = f"join failed: {exc} The segments are kept; `sora-tui resume {self.job.id}` joins again"
             raise JobFailed(message) from None
         result = outcome.result
         report = outcome.report(opts)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import colour
 from .colour import IDENTITY, ColorStats, Grade, Matrix
+from .errors import DiskFull
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -238,6 +239,8 @@ def _save_cache(video: Path, sent: Path | None, a: SegmentAnalysis) -> None:
     np.savez(buf, meta=np.array(meta), first=a.first_small, last=a.last_small)
     try:
         write_atomic(cache_path(video), buf.getvalue())
+    except DiskFull:  # the disk is full: the run ends naming it (the next write would fail anyway)
+        raise
     except Exception:  # noqa: BLE001 - a cache; the analysis itself stands
         pass
 

@@ -103,6 +103,9 @@ class Settings:
     music_lufs: float = -30.0  # the music bed's loudness before ducking (speech sits near -18)
     auto_clean_days: int = 0  # > 0: at start, clean finished jobs older than this many days
     auto_clean_keep: str = "finals"  # finals | all
+    # unattended runs: free space kept beyond a job's estimated need; runner deaths before a job is held
+    disk_margin_mb: int = 100
+    crash_limit: int = 3
 
     @classmethod
     def field_names(cls) -> list[str]:

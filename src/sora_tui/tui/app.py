@@ -321,6 +321,8 @@ class SoraApp(App[int]):
         if job is None:
             self.notify(f"No job {job_id} in the history.", severity="error")
             return
+        if job.folder and runner.holder(job.job_dir) is None:
+            runner.reset_crashes(job.job_dir)  # the user's resume: a job held after a crash loop runs again
         if job.status is JobStatus.COMPLETED and job.output and Path(job.output).exists():
             self.notify("This job is complete; use Redo (k in History) to render segments again.")
             self.show_on_board(job_id)

@@ -52,6 +52,7 @@ import fal_client.client as fal_impl
 import httpx
 
 from ..catalog import KindSpec, ModelSpec
+from ..errors import os_failure
 from ..keys import redact
 from ..models import InputError, Kind
 from ..settings import Settings
@@ -619,7 +620,9 @@ class FalProvider(Provider):
                 break
             except (httpx.TransportError, OSError) as exc:
                 if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
-                    raise self._error(ProviderError, f"cannot write {part}: {exc.strerror or exc}") from None
+                    # our disk, not the request: the job fails naming it and keeps the request (a resume
+                    # downloads again, no second submit); what was written stays for a ranged resume
+                    raise os_failure(exc, part) from None
                 failures += 1
                 if failures >= DOWNLOAD_ATTEMPTS:
                     raise self._error(

@@ -1,4 +1,4 @@
-"""Settings: API keys (env, keyring, none) and the defaults for new videos."""
+"""Settings: API keys (env, keyring, key file, none) and the defaults for new videos."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.widgets import Button, Header, Input, Label, Select, Static
 
 from ...core import keys
@@ -44,9 +45,9 @@ FORM_FIELDS: dict[str, type] = {
 AUTO_CLEAN = [("off", 0), ("after 1 day", 1), ("after 7 days", 7), ("after 30 days", 30)]
 
 NO_KEYRING = (
-    "This machine has no OS keyring (no Secret Service / Keychain backend), so keys cannot be stored here. "
-    "Set them in the environment instead, e.g. [b]export FAL_KEY=...[/] and [b]export OPENAI_API_KEY=...[/] "
-    "in your shell profile, then start sora-tui again."
+    "This machine has no OS keyring (no Secret Service / Keychain backend). A key you store here goes into a "
+    "[b]file, unencrypted[/], readable only by your user (and root): {folder}. "
+    "Or set it in the environment instead, e.g. [b]export FAL_KEY=...[/] in your shell profile."
 )
 
 
@@ -67,7 +68,7 @@ class SettingsScreen(ModeScreen):
         with VerticalScroll(id="settings-body"):
             yield Label("API keys", classes="section-title")
             if not keyring_ok:
-                yield Static(NO_KEYRING, id="no-keyring")
+                yield Static(NO_KEYRING.format(folder=escape(str(keys.key_dir(engine.env)))), id="no-keyring")
             for name in keys.NAMES:
                 yield KeyPanel(name, engine.env, keyring_ok)
             yield Label("Defaults for new videos", classes="section-title")
@@ -159,24 +160,31 @@ class SettingsScreen(ModeScreen):
             self.app.theme = str(event.value)
 
     def on_key_panel_set(self, event: KeyPanel.Set) -> None:
-        try:
-            keys.set_key(event.name, event.value)
-        except (InputError, keys.KeyringUnavailable) as exc:
-            self.notify(str(exc), severity="error", title=f"{event.name} key not stored")
+        env = self.app.engine.env
+        try:  # no keyring here: the panel offered "Store in file", under the warning above it
+            path = keys.set_key(event.name, event.value, to_file=not keys.keyring_available(), env=env)
+        except (InputError, keys.KeyringUnavailable, OSError) as exc:
+            self.notify(escape(str(exc)), severity="error", title=f"{event.name} key not stored")
             return
-        self.notify(f"{event.name} key stored in the OS keyring", title="Key saved")
+        if path is not None:
+            self.notify(
+                f"{event.name} key stored unencrypted in {escape(str(path))} (readable only by you)", title="Key saved"
+            )
+        else:
+            self.notify(f"{event.name} key stored in the OS keyring", title="Key saved")
         self._keys_changed(event.name)
 
     def on_key_panel_delete(self, event: KeyPanel.Delete) -> None:
         try:
-            removed = keys.delete_key(event.name)
-        except keys.KeyringUnavailable as exc:
-            self.notify(str(exc), severity="error", title=f"{event.name} key not deleted")
+            removed = keys.remove_key(event.name, self.app.engine.env)
+        except (keys.KeyringUnavailable, OSError) as exc:
+            self.notify(escape(str(exc)), severity="error", title=f"{event.name} key not deleted")
             return
         if removed:
-            self.notify(f"{event.name} key removed from the OS keyring")
+            where = " and ".join({"keyring": "the OS keyring", "file": "its key file"}[p] for p in removed)
+            self.notify(f"{event.name} key removed from {where}")
         else:
-            self.notify(f"No {event.name} key was stored in the keyring", severity="warning")
+            self.notify(f"No {event.name} key was stored in the keyring or a key file", severity="warning")
         info = keys.get_key(event.name, self.app.engine.env)
         if info.source == "env":
             self.notify(f"${info.env_var} is still set in the environment and stays in effect", severity="warning")
