@@ -503,3 +503,21 @@ def enqueue(
 
 def position_of(snap: Snapshot, job_id: str) -> Row | None:
     return next((r for r in snap.rows if r.job_id == job_id), None)
+
+
+def describe_wait(store: Store, job_id: str, max_jobs: int) -> str:
+    """One line for a job's header: where it stands in the queue and what it waits for ("" when it
+    is not in the queue or waits for nothing)."""
+    if entry(store, job_id) is None:
+        return ""
+    row = position_of(snapshot(store, max_jobs), job_id)
+    if row is None:
+        return ""
+    if row.state == RUNNING:
+        return f"waits for {row.waits_for}" if row.waits_for else ""
+    where = f"queued #{row.position}"
+    if row.state == HELD:
+        return f"{where} · {row.waits_for}"
+    if row.state == NEXT:
+        return f"{where} · starting"
+    return f"{where} · waits for {row.waits_for}" if row.waits_for else where
