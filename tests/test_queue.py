@@ -238,6 +238,8 @@ def test_queue_commands_name_what_to_fix(engine: Engine, capsys):
     queue.set_paused(engine.store, True)  # no scheduler starts anything in this test
     code, out, err = run_cli(capsys, "queue")
     assert code == 0 and "PAUSED" in out and j.id in out and "paused" in out
+    code, out, err = run_cli(capsys, "stop", j.id)
+    assert code == cli.EXIT_INPUT and f"waits in the queue; `sora-tui queue rm {j.id}` takes it out" in err
     code, out, err = run_cli(capsys, "queue", "rm", j.id)
     assert code == 0 and "taken out of the queue" in out
     assert queue.entries(engine.store) == [] and engine.store.get_job(j.id).status is JobStatus.CANCELLED

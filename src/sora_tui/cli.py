@@ -866,7 +866,10 @@ def cmd_stop(engine: Engine, args: argparse.Namespace) -> int:
     who = holder(job.job_dir)
     quote = engine.cancel_quote(job.id)
     if who is None or not request_stop(job.job_dir):
-        raise CliError(f"job {job.id} is not running ({live_status(job)}); there is nothing to stop")
+        state = live_status(job)
+        if state == "queued":
+            raise CliError(f"job {job.id} waits in the queue; `sora-tui queue rm {job.id}` takes it out")
+        raise CliError(f"job {job.id} is not running ({state}); there is nothing to stop")
     _console().print(f"asked {who.describe()} to stop job {job.id}; {quote.summary()}", markup=False)
     if not args.wait:
         return EXIT_OK

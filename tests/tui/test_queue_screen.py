@@ -7,6 +7,7 @@ from textual.widgets import DataTable, Static
 
 from sora_tui.core import queue, scheduler
 from sora_tui.core.models import JobStatus
+from sora_tui.tui.screens.board import BoardScreen
 from sora_tui.tui.screens.queue import QueueScreen
 
 from .conftest import SIZE, small_plan, wait_for
@@ -63,8 +64,17 @@ async def test_queue_screen_reorders_pauses_and_removes(make_app):
         await wait_for(pilot, lambda: table.row_count == 2, what="two rows")
         note = str(screen.query_one("#queue-note", Static).render())
         assert f"{jobs[0].id} taken out of the queue" in note
+        # Enter shows the job on the board, whose header says where it stands and what it waits for
+        table.move_cursor(row=1)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, BoardScreen), what="the board")
+        summary = app.screen.query_one("#job-summary", Static)
+        await wait_for(
+            pilot,
+            lambda: "queued #2 · waits for the queue to resume" in str(summary.render()),
+            what="the board's header naming the wait",
+        )
         # F6 comes back to it from another screen
-        await pilot.press("f3")
         await pilot.press("f6")
         assert isinstance(app.screen, QueueScreen)
     assert scheduler.running(engine.env) is None or queue.paused_all(engine.store)

@@ -188,7 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     _say(f"process {os.getpid()} runs the queue (at most {engine.settings.queue_max_jobs} jobs at once)")
     try:
         while True:
-            snap, started = tick(engine)
+            try:
+                snap, started = tick(engine)
+            except Exception as exc:  # a busy or full disk, a store being migrated: say so, look again
+                _say(f"could not read the queue ({type(exc).__name__}: {exc}); trying again")
+                time.sleep(TICK * 4)
+                continue
             if idle(snap, started):
                 # let go, then look once more: a job queued while we decided to stop found the lease
                 # held and relied on us

@@ -392,6 +392,8 @@ class JobWatch:
             or any(type(e).__name__ in _ROW_EVENTS for e in events)
             or holder != state.holder
             or (holder is not None and now - state.rows_at >= ROWS_EVERY)
+            # waiting in the queue: its place and what it waits for change without events
+            or (holder is None and now - state.rows_at >= ROWS_EVERY and (state.job_dir / runner.QUEUED_FILE).exists())
         )
         if not rows and not events:
             return None
