@@ -462,7 +462,12 @@ class JobRun:
             f"keyframe {index}: {'editing keyframe ' + str(index - 1) if source else 'text-to-image'} "
             f"on {image_model.name} (${price:.2f})"
         )
-        await self.retry(lambda: provider.generate_image(req, dest), 0, f"keyframe {index}", segment=False)
+        slot = await self.take_slot(provider, 0, new=True, label=f"keyframe {index}")  # an image request is one too
+        try:
+            await self.retry(lambda: provider.generate_image(req, dest), 0, f"keyframe {index}", segment=False)
+        finally:
+            if slot is not None:
+                slot.release()
         await asyncio.to_thread(fit_image, dest, dest, self.width, self.height)
         self.store.upsert_keyframe(
             Keyframe(
@@ -571,7 +576,7 @@ class JobRun:
         _test_hook(self.engine.env, "downloaded", idx)
         return await self.finish_delivered(seg, dest, req, source)
 
-    async def take_slot(self, provider: Provider, idx: int, new: bool) -> Slot | None:
+    async def take_slot(self, provider: Provider, idx: int, new: bool, label: str = "") -> Slot | None:
         """Wait until this segment may have a request in flight: the queue and the job are not paused
         (for a new submit; a request already in flight goes on) and one of the provider's slots is
         free (``settings.<provider>_slots``; none for the offline preview). What it waits for is
@@ -587,7 +592,9 @@ class JobRun:
                 return
             waiting = what
             queue.note_waiting(self.store, self.job.id, what)
-            if what:
+            if what and label:
+                self.log(f"{label} waits for {what}")
+            elif what:
                 self.log(f"segment {idx} waits for {what}", index=idx)
                 self.emit(SegmentProgress(self.job.id, idx, None, "waiting", None, f"waiting for {what}"))
 
