@@ -125,6 +125,9 @@ def cmd_queue(engine: Engine, args: argparse.Namespace) -> int:
         if args.job:
             raise InputError("queue", f"unknown action {args.job!r}", QUEUE_ACTIONS)
         snap = _snapshot(engine)
+        if not scheduler.idle(snap, []) and scheduler.running(engine.env) is None:
+            # work left and no scheduler (killed, or the box restarted): start it again
+            scheduler.ensure(engine.env)
         if args.json:
             print(json.dumps(queue_json(engine, snap), indent=2))
         else:
