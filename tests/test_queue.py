@@ -245,3 +245,19 @@ def test_queue_commands_name_what_to_fix(engine: Engine, capsys):
     assert queue.entries(engine.store) == [] and engine.store.get_job(j.id).status is JobStatus.CANCELLED
     code, out, err = run_cli(capsys, "batch", "status", "nope")
     assert code == cli.EXIT_INPUT and "'nope' is not a batch" in err
+
+
+def test_detach_queues_the_job_and_says_where_it_stands(engine: Engine, capsys):
+    queue.set_paused(engine.store, True)  # the scheduler it starts finds nothing to do and leaves
+    code, out, err = run_cli(
+        capsys, "generate", "a paper boat", "--model", "preview", "-n", "1", "--yes", "--detach", "--json"
+    )
+    assert code == 0, err
+    shown = json.loads(out.strip().splitlines()[-1])
+    assert shown["status"] == "queued" and shown["position"] == 1 and "runner_pid" not in shown
+    assert shown["waits_for"] == "the queue to resume (`sora-tui queue resume`)"
+    job_id = shown["job_id"]
+    assert [e.job_id for e in queue.entries(engine.store)] == [job_id]
+    assert runner.live_status(engine.store.get_job(job_id)) == "queued"
+    code, out, err = run_cli(capsys, "show", job_id, "--json")
+    assert code == 0 and json.loads(out)["status"] == "queued"
