@@ -97,6 +97,13 @@ def test_batch_cap_holds_the_job_that_would_cross_it_and_lets_others_pass():
     # a running job of the batch counts with its estimate; the runner's own cap is what is left
     row = queue.assess([entry(4, batch_id="b1")], jobs, set(), queue.Limits(5), False, {"b1": batch})[0]
     assert queue.runner_budget(row, {"b1": batch}, jobs, set()) == pytest.approx(0.1)
+    # with room to spare a runner still gets its own estimate: no job eats into what others were promised
+    roomy = queue.Batch("b2", "night", 5.0, 0.0, batch.jobs)
+    assert queue.runner_budget(row, {"b1": roomy}, jobs, set()) == pytest.approx(0.1)
+    own = queue.assess([entry(4, batch_id="b1", options={"max_cost": 0.05})], jobs, set(), queue.Limits(5), False, {})[
+        0
+    ]
+    assert queue.runner_budget(own, {"b1": roomy}, jobs, set()) == pytest.approx(0.05)
     spend = queue.batch_spend(batch, jobs, {"j3"})
     assert spend.spent == pytest.approx(1.2) and spend.committed == pytest.approx(1.6)
 

@@ -408,16 +408,19 @@ def assess(
 
 
 def runner_budget(row: Row, batch_of: dict[str, Batch], jobs: dict[str, Job], running: set[str]) -> float | None:
-    """The ``max_cost`` a job of a capped batch runs under: what the cap leaves once the rest of the
-    batch is counted (so that no runner can cross it), or the job's own cap, whichever is lower."""
+    """The ``max_cost`` a job of a capped batch runs under: its own estimate (the rest of the batch
+    counted it so: a runner that would spend more, e.g. on a resubmit, stops instead of eating into
+    what its neighbours were promised), at most what the cap leaves once the rest of the batch is
+    counted, and at most the job's own cap."""
     own = row.entry.options.get("max_cost")
     batch = batch_of.get(row.entry.batch_id or "")
     if batch is None or batch.max_cost is None:
         return float(own) if own is not None else None
     others = [j for j in batch.jobs if j != row.job_id]
     rest = batch_spend(Batch(batch.id, batch.name, None, batch.created_at, others), jobs, running).committed
-    left = round(batch.max_cost - rest + row.job.cost_usd, 4)  # its own spending so far counts in its cap
-    return min(left, float(own)) if own is not None else left
+    left = round(batch.max_cost - rest, 4)
+    budget = min(left, round(max(row.job.cost_usd, row.job.estimated_cost_usd), 4))
+    return min(budget, float(own)) if own is not None else budget
 
 
 @dataclass

@@ -130,7 +130,10 @@ def tick(engine: Any) -> tuple[queue.Snapshot, list[str]]:
     """One look at the queue: drop what is over, start what may start. Returns the snapshot and the
     ids of the jobs started."""
     from . import runner
+    from .settings import load_settings
 
+    with contextlib.suppress(InputError):  # settings.toml changed (queue_max_jobs): from the next look on
+        engine.settings = load_settings(engine.paths, engine.env)
     snap = queue.snapshot(engine.store, engine.settings.queue_max_jobs)
     for jid in queue.settle(engine.store, snap):
         _say(f"job {jid} left the queue")
