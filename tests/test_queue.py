@@ -208,9 +208,16 @@ def test_batch_refuses_every_bad_line_and_queues_nothing(engine: Engine, tmp_pat
     assert engine.store.list_jobs() == [] and queue.entries(engine.store) == []
 
     csv = tmp_path / "night.csv"
-    csv.write_text("prompt,segments,seconds,model\na lighthouse,2,4,preview\na fox,2,7,preview\n")
+    csv.write_text(
+        "prompt,segments,seconds,model,crossfade,output\n"
+        "a lighthouse,2,4,preview,,out/a.mp4\n"
+        "a fox,2,7,preview,5000,\n"
+        "a hare,1,4,preview,80,no-such-folder/b.mp4\n"
+    )
+    (tmp_path / "out").mkdir()
     code, out, err = run_cli(capsys, "batch", str(csv), "--yes")
-    assert code == cli.EXIT_INPUT and "line 3, field seconds:" in err
+    assert code == cli.EXIT_INPUT and "line 3, field crossfade: 5000.0 is out of range" in err
+    assert "line 4, field output:" in err and "no-such-folder" in err and "line 2" not in err
     assert engine.store.list_jobs() == []
 
 

@@ -183,14 +183,15 @@ def _check_line(engine: Engine, base: Path, lineno: int, raw: dict[str, Any]) ->
         except ValueError as exc:
             raise InputError(name, str(exc)) from None
     line = BatchLine(lineno, values)
-    if values.get("output"):
-        line.options["output"] = str(check_output_path(values["output"]).resolve())
-    if values.get("max_cost") is not None:
-        line.options["max_cost"] = values["max_cost"]
 
-    def rel(p: str) -> Path:
+    def rel(p: str) -> Path:  # a path in a batch file is relative to the file's folder
         q = Path(p).expanduser()
         return q if q.is_absolute() else base / q
+
+    if values.get("output"):
+        line.options["output"] = str(check_output_path(rel(values["output"])).resolve())
+    if values.get("max_cost") is not None:
+        line.options["max_cost"] = values["max_cost"]
 
     if values.get("plan"):
         extra = sorted(set(values) - {"plan", "max_cost", "output"})
@@ -213,7 +214,10 @@ def _check_line(engine: Engine, base: Path, lineno: int, raw: dict[str, Any]) ->
         seams.colour_anchor = False
     if values.get("colour_reference"):
         seams.colour_reference = engine.check_reference_image(rel(values["colour_reference"]))
-    seams.validate("")
+    try:
+        seams.validate("")
+    except InputError as exc:  # named as the batch file names it
+        raise InputError("crossfade" if exc.field == "crossfade_ms" else exc.field, exc.problem, exc.allowed) from None
     start = str(check_image_file(rel(values["start_image"]))) if values.get("start_image") else None
     audio: bool | None = None
     if values.get("no_audio"):
