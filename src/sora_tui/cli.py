@@ -79,7 +79,13 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         "--detach",
         "-d",
         action="store_true",
-        help="render in a background runner that outlives this shell (follow: `sora-tui show --follow JOB`)",
+        help="hand it to the queue: a background runner that outlives this shell starts it when the limits "
+        "allow (follow: `sora-tui show --follow JOB`; the queue: `sora-tui queue`)",
+    )
+    p.add_argument(
+        "--now",
+        action="store_true",
+        help="with --detach: start its runner at once, outside the queue's limits (a foreground run always starts at once)",
     )
 
 
@@ -182,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_finish import add_parsers
 
     add_parsers(sub, _money)
+    from . import cli_queue
+
+    cli_queue.add_parsers(sub, _money)
 
     p = sub.add_parser("serve", help="serve the studio to a browser (textual-serve)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -542,6 +551,10 @@ def _detach(engine: Engine, job: Job, args: argparse.Namespace, review: bool) ->
     """Hand the job to a background runner; print how to follow and stop it."""
     from .core.runner import LOG_FILE, spawn
 
+    if not getattr(args, "now", False):
+        from .cli_queue import detach_to_queue
+
+        return detach_to_queue(engine, job, args, review)
     engine.check_idle(job)
     if job.status.name == "DRAFT":
         from .core.models import JobStatus
@@ -864,7 +877,10 @@ def cmd_stop(engine: Engine, args: argparse.Namespace) -> int:
     who = holder(job.job_dir)
     quote = engine.cancel_quote(job.id)
     if who is None or not request_stop(job.job_dir):
-        raise CliError(f"job {job.id} is not running ({live_status(job)}); there is nothing to stop")
+        state = live_status(job)
+        if state == "queued":
+            raise CliError(f"job {job.id} waits in the queue; `sora-tui queue rm {job.id}` takes it out")
+        raise CliError(f"job {job.id} is not running ({state}); there is nothing to stop")
     _console().print(f"asked {who.describe()} to stop job {job.id}; {quote.summary()}", markup=False)
     if not args.wait:
         return EXIT_OK
@@ -1030,6 +1046,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _dispatch(args: argparse.Namespace) -> int:
     engine = _engine()
     try:
+        from . import cli_queue
         from .cli_finish import ASYNC_HANDLERS, SYNC_HANDLERS
 
         handler = {
@@ -1040,6 +1057,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
             "redo": cmd_redo,
             "keyframes": cmd_keyframes,
             **ASYNC_HANDLERS,
+            **cli_queue.ASYNC_HANDLERS,
         }.get(args.command)
         if handler is not None:
             return await handler(engine, args)
@@ -1050,6 +1068,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
             "cancel": cmd_stop,
             "models": cmd_models,
             **SYNC_HANDLERS,
+            **cli_queue.SYNC_HANDLERS,
         }[args.command]
         return sync(engine, args)
     finally:

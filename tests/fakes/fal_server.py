@@ -158,6 +158,12 @@ class FalFake:
         self.no_video: str | int | None = None
         self.completed_error: str | int | None = None
         self.hold: bool | str | int | None = None
+        # like a fal account: at most this many requests in flight (submitted, result not yet
+        # fetched, not cancelled); a submit beyond it answers 429. ``in_flight`` / ``max_in_flight``
+        # count them whether or not a limit is set.
+        self.concurrency_limit: int | None = None
+        self.in_flight: set[str] = set()
+        self.max_in_flight = 0
         self.drop_downloads = 0
         self.download_delay = 0.0
         self.running_ignores_cancel = False
@@ -239,6 +245,15 @@ class FalFake:
             self.hold = None
             for req in self.requests.values():
                 if req.held:
+                    req.held = False
+                    req.submitted_at = time.monotonic()
+                    req.submitted_wall = time.time()
+
+    def release_only(self, rule: str | int) -> None:
+        """Let the held requests matching ``rule`` (prompt marker or submit number) proceed; others stay held."""
+        with self._lock:
+            for req in self.requests.values():
+                if req.held and _matches(rule, req):
                     req.held = False
                     req.submitted_at = time.monotonic()
                     req.submitted_wall = time.time()
@@ -760,8 +775,13 @@ class _Handler(BaseHTTPRequestHandler):
             if fake.policy_on_submit and _matches(fake.content_policy, req):
                 self._send(422, {"detail": [_policy_detail()]})
                 return
+            if fake.concurrency_limit is not None and len(fake.in_flight) >= fake.concurrency_limit:
+                self._send(429, {"detail": f"too many requests in flight (limit {fake.concurrency_limit})"})
+                return
             req.held = _matches(fake.hold, req)
             fake.requests[req.id] = req
+            fake.in_flight.add(req.id)
+            fake.max_in_flight = max(fake.max_in_flight, len(fake.in_flight))
         base = f"{fake.url}/{app_id(endpoint)}/requests/{req.id}"
         self._send(
             200,
@@ -879,6 +899,8 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a broken render is a 500, as on fal
             self._send(500, {"detail": f"render failed: {exc}"})
             return
+        with fake._lock:
+            fake.in_flight.discard(req.id)
         self._send(200, output)
 
     def _r_cancel(self, path: str, parsed: Any, body: bytes) -> None:
@@ -895,6 +917,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(202, {"status": "CANCELLATION_REQUESTED"})
             return
         req.cancelled = True
+        with fake._lock:
+            fake.in_flight.discard(req.id)
         self._send(202, {"status": "CANCELLATION_REQUESTED"})
 
 

@@ -56,6 +56,7 @@ from .store import Keyframe, Store
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .slots import Slot
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ EventSink = Callable[[Event], None]
 T = TypeVar("T")
 
 PROGRESS_EVERY = 0.2  # seconds: the most often one segment's render progress is reported
+SLOT_POLL = 0.1  # seconds between looks for a free provider slot (or the end of a pause)
 
 
 @dataclass
@@ -536,7 +538,12 @@ class JobRun:
             f"keyframe {index}: {'editing keyframe ' + str(index - 1) if source else 'text-to-image'} "
             f"on {image_model.name} (${price:.2f})"
         )
-        await self.retry(lambda: provider.generate_image(req, dest), 0, f"keyframe {index}", segment=False)
+        slot = await self.take_slot(provider, 0, new=True, label=f"keyframe {index}")  # an image request is one too
+        try:
+            await self.retry(lambda: provider.generate_image(req, dest), 0, f"keyframe {index}", segment=False)
+        finally:
+            if slot is not None:
+                slot.release()
         await asyncio.to_thread(fit_image, dest, dest, self.width, self.height)
         self.store.upsert_keyframe(
             Keyframe(
@@ -599,29 +606,35 @@ class JobRun:
             cancelled = seg.cancelled_at is not None
             note = " (cancelled earlier; its video is used if it finished)" if cancelled else ""
             self.log(f"re-attaching to request {seg.request_id}{note}", index=idx)
-        while True:
-            self.check_cancel()
-            if sub is None:
-                sub = await self.submit(provider, seg, req)
-                cancelled = False
-            self.control.in_flight[idx] = sub
-            try:
-                await self.wait(provider, sub, idx, cancelled)
-                result = await self.fetch_result(provider, sub, idx, cancelled)
-                break
-            except RequestNotFound as exc:
-                cost = plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds)
-                why = f"the provider no longer knows request {sub.request_id}"
-                changes: dict[str, Any] = {}
-                if isinstance(exc, RequestCancelled):
-                    row = self.store.segment(self.job.id, idx)
-                    why = f"request {sub.request_id} was cancelled ({exc})"
-                    if row.cancelled_while == "queued":  # dropped from the queue before it started: not billed
-                        why = f"request {sub.request_id} was cancelled while queued, so it was not billed"
-                        changes["cost_usd"] = round(max(0.0, row.cost_usd - cost), 4)
-                self.log(f"{why}; submitting again (cost ${cost:.2f})", "warning", idx)
-                self.set_segment(idx, **FORGET_REQUEST, **changes)
-                sub = None
+        # a hosted request in flight holds one of the provider's slots, shared by every job (core/slots.py)
+        slot = await self.take_slot(provider, idx, new=sub is None)
+        try:
+            while True:
+                self.check_cancel()
+                if sub is None:
+                    sub = await self.submit(provider, seg, req)
+                    cancelled = False
+                self.control.in_flight[idx] = sub
+                try:
+                    await self.wait(provider, sub, idx, cancelled)
+                    result = await self.fetch_result(provider, sub, idx, cancelled)
+                    break
+                except RequestNotFound as exc:
+                    cost = plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds)
+                    why = f"the provider no longer knows request {sub.request_id}"
+                    changes: dict[str, Any] = {}
+                    if isinstance(exc, RequestCancelled):
+                        row = self.store.segment(self.job.id, idx)
+                        why = f"request {sub.request_id} was cancelled ({exc})"
+                        if row.cancelled_while == "queued":  # dropped from the queue before it started: not billed
+                            why = f"request {sub.request_id} was cancelled while queued, so it was not billed"
+                            changes["cost_usd"] = round(max(0.0, row.cost_usd - cost), 4)
+                    self.log(f"{why}; submitting again (cost ${cost:.2f})", "warning", idx)
+                    self.set_segment(idx, **FORGET_REQUEST, **changes)
+                    sub = None
+        finally:
+            if slot is not None:
+                slot.release()
         dest = self.dir / seg_name(idx, ".returned.mp4" if source is not None else ".mp4")
         self.emit(SegmentProgress(self.job.id, idx, 0.0, "downloading"))
         sent_at = time.monotonic()
@@ -638,6 +651,45 @@ class JobRun:
         self.set_segment(idx, SegmentStatus.DOWNLOADED, file=str(dest), cancelled_at=None, cancelled_while=None)
         _test_hook(self.engine.env, "downloaded", idx)
         return await self.finish_delivered(seg, dest, req, source)
+
+    async def take_slot(self, provider: Provider, idx: int, new: bool, label: str = "") -> Slot | None:
+        """Wait until this segment may have a request in flight: the queue and the job are not paused
+        (for a new submit; a request already in flight goes on) and one of the provider's slots is
+        free (``settings.<provider>_slots``; none for the offline preview). What it waits for is
+        logged, sent as progress and noted in the queue (the board and `sora-tui queue` show it)."""
+        from . import queue, slots
+
+        limit = int(getattr(self.settings, f"{provider.name}_slots", 0) or 0)
+        waiting: str | None = None
+
+        def note(what: str | None) -> None:
+            nonlocal waiting
+            if what == waiting:
+                return
+            waiting = what
+            queue.note_waiting(self.store, self.job.id, what)
+            if what and label:
+                self.log(f"{label} waits for {what}")
+            elif what:
+                self.log(f"segment {idx} waits for {what}", index=idx)
+                self.emit(SegmentProgress(self.job.id, idx, None, "waiting", None, f"waiting for {what}"))
+
+        try:
+            while True:
+                self.check_cancel()
+                why = queue.job_paused(self.store, self.job.id) if new else None
+                if why is None:
+                    if limit <= 0:
+                        return None
+                    slot = slots.try_take(self.engine.paths.data_dir, provider.name, limit)
+                    if slot is not None:
+                        return slot
+                    why = f"a {provider.name} slot"
+                note(why)
+                await asyncio.sleep(SLOT_POLL)
+        finally:
+            if waiting is not None:
+                note(None)
 
     async def fetch_result(self, provider: Provider, sub: Submission, idx: int, cancelled: bool) -> RenderResult:
         return await self.retry(

@@ -54,6 +54,7 @@ EVENTS_FILE = "events.jsonl"
 LOG_FILE = "runner.log"
 STOP_FILE = "stop.request"
 TASK_FILE = "task.json"  # a runner task's options (JSON, never keys)
+QUEUED_FILE = "queued"  # the job waits in the queue (core/queue.py writes and removes it)
 
 RENDER = "render"  # a runner's task when it renders the job; the others are in core/tasks.py
 _task = RENDER  # what this process's leases are for (a runner of a task sets it)
@@ -143,6 +144,8 @@ def holder(job_dir: Path) -> Holder | None:
 def display_status(job: Job, holder: Holder | None) -> str:
     """The honest state of a job: one that says it is working but has no live holder was interrupted."""
     if job.status in ACTIVE and holder is None:
+        if job.status is JobStatus.QUEUED and job.folder and (job.job_dir / QUEUED_FILE).exists():
+            return str(job.status)  # waiting in the queue (core/queue.py) for the scheduler to start it
         return INTERRUPTED
     return str(job.status)
 

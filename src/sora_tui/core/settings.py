@@ -78,6 +78,10 @@ class Settings:
     fal_cdn_url: str = "https://v3.fal.media"
     # scheduling and retries
     concurrency: int = 8  # segments rendering at once in parallel and keyframe modes
+    # the queue (core/queue.py, core/scheduler.py): render jobs at once, and hosted requests in flight
+    # per provider shared by every job (match the fal account's concurrency limit)
+    queue_max_jobs: int = 5
+    fal_slots: int = 4
     poll_interval: float = 2.0
     max_retries: int = 5
     retry_base_delay: float = 1.0

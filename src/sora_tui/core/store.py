@@ -6,6 +6,7 @@ database: a provider request id is committed before the pipeline waits on it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -19,7 +20,7 @@ from typing import Any
 
 from .models import Job, JobStatus, Mode, Plan, Segment, SegmentStatus
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -123,6 +124,29 @@ _MIGRATIONS: dict[int, list[str]] = {
         # cancel keeps a segment's request (a retry re-attaches to it first): when it was cancelled
         "ALTER TABLE segments ADD COLUMN cancelled_at REAL",
         "ALTER TABLE segments ADD COLUMN cancelled_while TEXT",  # queued | running: what the cancel stopped
+    ],
+    6: [
+        # the queue (core/queue.py): one row per job waiting for (or started by) the scheduler
+        """CREATE TABLE queue (
+            job_id TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+            position REAL NOT NULL,
+            paused INTEGER NOT NULL DEFAULT 0,
+            batch_id TEXT,
+            options TEXT NOT NULL DEFAULT '{}',
+            queued_at REAL NOT NULL,
+            started_at REAL,
+            runner_pid INTEGER,
+            waiting TEXT
+        )""",
+        "CREATE INDEX queue_position ON queue(position)",
+        """CREATE TABLE batches (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            max_cost REAL,
+            created_at REAL NOT NULL,
+            jobs TEXT NOT NULL DEFAULT '[]'
+        )""",
+        "CREATE TABLE queue_flags (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ],
 }
 
@@ -265,6 +289,15 @@ class Store:
                 for stmt in _MIGRATIONS[target]:
                     db.execute(stmt)
                 db.execute(f"PRAGMA user_version={target}")
+
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE … COMMIT) for modules that own their tables (core/queue.py)."""
+        return self._tx()
+
+    def query(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """Rows of one read (for modules that own their tables)."""
+        with self._lock:
+            return self._db.execute(sql, tuple(args)).fetchall()
 
     @property
     def schema_version(self) -> int:

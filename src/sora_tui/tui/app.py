@@ -22,7 +22,7 @@ from textual.binding import Binding
 from textual.widget import AwaitMount
 from textual.widgets import Input, TextArea
 
-from ..core import reach, runner, tasks
+from ..core import queue, reach, runner, tasks
 from ..core.models import InputError, JobStatus, Mode, Plan, Request, SegmentStatus, TaskDone
 from ..core.plans import videos_started
 from . import messages as msg
@@ -42,6 +42,7 @@ from .screens.modals import AskModal, ConfirmModal
 from .screens.plan import PlanScreen
 from .screens.preview import PreviewScreen
 from .screens.prompt import PromptScreen
+from .screens.queue import QueueScreen
 from .screens.settings import SettingsScreen
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class SoraApp(App[int]):
         "board": BoardScreen,
         "history": HistoryScreen,
         "settings": SettingsScreen,
+        "queue": QueueScreen,
     }
     COMMANDS = App.COMMANDS | {SoraCommands}
     # F-keys are priority bindings: no widget uses them, and the app answers them at once instead
@@ -76,6 +78,15 @@ class SoraApp(App[int]):
         ),
         Binding(
             "f5", "switch_mode('settings')", "Settings", id="app.settings", tooltip="Keys and defaults", priority=True
+        ),
+        Binding(
+            "f6",
+            "switch_mode('queue')",
+            "Queue",
+            id="app.queue",
+            tooltip="The job queue and batches",
+            priority=True,
+            show=False,  # in Help and the palette; the footer row keeps its width
         ),
         Binding(
             "ctrl+q",
@@ -260,9 +271,9 @@ class SoraApp(App[int]):
         self.start_job(job.id, review=plan.mode is Mode.KEYFRAMES)
 
     def start_job(self, job_id: str, review: bool = False, show: bool = True) -> None:
-        """Start a runner for a job (a new one, or resume) and show it (on the board, or its keyframe review).
+        """Queue a job (a new one, or resume) and show it (on the board, or its keyframe review).
 
-        The runner is its own process: quitting the app or closing its browser tab leaves it
+        The scheduler starts its runner, its own process: quitting the app or closing its browser tab leaves it
         rendering. ``review`` stops a keyframe-mode job once its keyframes exist.
         """
         job = self.engine.store.get_job(job_id)
@@ -271,7 +282,9 @@ class SoraApp(App[int]):
             return
         output = self._output_for(job_id)
         try:
-            runner.spawn(self.engine.env, job_id, review_keyframes=review, output=str(output) if output else None)
+            # the queue starts it when the limits allow (core/queue.py, core/scheduler.py)
+            options = {"review_keyframes": review, "output": str(output) if output else None}
+            queue.enqueue(self.engine, job, options={k: v for k, v in options.items() if v})
         except InputError as exc:
             who = runner.holder(job.job_dir)
             if who is None:
@@ -385,6 +398,13 @@ class SoraApp(App[int]):
                 self.notify("A keyframe is being made (one image call); it cannot be stopped.", severity="warning")
             elif runner.request_stop(live.job.job_dir):
                 self.notify(f"Stopping the {task}… the video and earlier versions are kept.", title="Stop")
+            return
+        if live is not None and live.state == "queued" and runner.holder(live.job.job_dir) is None:
+            queue.drop(self.engine.store, live.job)  # it waits in the queue: nothing was paid, take it out
+            self.engine.store.update_job(job_id, status=JobStatus.CANCELLED, error="taken out of the queue")
+            self.engine.store.log(job_id, "taken out of the queue")
+            self.notify("Taken out of the queue; t resumes it.", title="Stop")
+            self.jobs.follow(job_id)
             return
         if live is None or not live.running:
             self.notify("This job is not running.", severity="warning")
