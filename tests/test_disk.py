@@ -425,3 +425,38 @@ async def test_a_full_disk_keeps_the_paid_request_and_says_why_through_the_reser
     assert done.status is JobStatus.COMPLETED, done.error
     assert len(fal_fake.submits) == 3 and [s.submits for s in engine.store.segments(job.id)] == [1, 1, 1]
     assert reserve.stat().st_size == disk.RESERVE_BYTES
+
+
+async def test_preview_render_runs_out_of_space(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The issue's case: the offline renderer's ffmpeg (a child process) meets a full disk writing
+    segment 2. Failed naming the disk, segment 1 kept; the resume renders segment 2 on the same request."""
+    real = media.ffmpeg_exe()
+    flag = tmp_path / "full"
+    flag.touch()
+    fake = tmp_path / "ffmpeg"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'case "$*" in *pipe:0*) if [ -e "{flag}" ] && [ -e "{flag}.armed" ]; then '
+        'echo "Error writing trailer: No space left on device" >&2; exit 1; fi;; esac\n'
+        f'exec "{real}" "$@"\n'
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(fake))  # the renderer child's ffmpeg
+    engine = Engine(env={"SORA_TUI_HOME": str(home)})
+    job = await preview_job(engine)
+
+    def arm_after_segment_1(event: Any) -> None:
+        if getattr(event, "index", None) == 1 and str(getattr(event, "status", "")) == "done":
+            Path(f"{flag}.armed").touch()
+
+    with pytest.raises(InputError) as info:
+        await engine.run(job.id, arm_after_segment_1)
+    assert_failed_on_disk(engine, job.id, info, str(engine.paths.cache_dir / "preview"))
+    assert kept(engine, job.id) == [1]
+    rid = engine.store.segment(job.id, 2).request_id
+    assert rid
+    flag.unlink()  # space freed
+    done = await engine.run(job.id)
+    await engine.aclose()
+    assert done.status is JobStatus.COMPLETED, done.error
+    assert engine.store.segment(job.id, 2).submits == 1

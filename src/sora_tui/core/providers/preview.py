@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
+from ..errors import DiskFull
 from ..media import (
     SWS_FLAGS,
     MediaError,
@@ -571,6 +572,7 @@ class _Job:
     rendering: bool = False
     logs: list[str] = field(default_factory=list)
     proc: asyncio.subprocess.Process | None = None
+    disk_full_said: bool = False  # its DiskFull was raised once: asked again (a resume), it renders again
 
 
 class PreviewProvider(Provider):
@@ -625,7 +627,11 @@ class PreviewProvider(Provider):
         return job
 
     def _job(self, sub: Submission) -> _Job:
-        job = self._jobs.get(sub.request_id) or self._reattach(sub.request_id)
+        job = self._jobs.get(sub.request_id)
+        if job is not None and job.disk_full_said:  # asked again after a full disk (a resume): render again
+            del self._jobs[sub.request_id]
+            job = None
+        job = job or self._reattach(sub.request_id)
         if job is None:
             raise RequestNotFound(f"preview request {sub.request_id} is unknown")
         return job
@@ -678,6 +684,8 @@ class PreviewProvider(Provider):
                     job.render_fraction = float(line[1])
             err = (await proc.stderr.read()).decode("utf-8", "replace").strip()
             if await proc.wait() != 0:
+                if "No space left" in err:  # our disk, not the request: the job fails naming it, the request stays
+                    raise DiskFull(job.path.parent, detail="the preview renderer could not write its video")
                 raise ProviderError(err.splitlines()[-1] if err else f"preview render exited with {proc.returncode}")
             job.logs.append(f"rendered {job.path.name}")
 
@@ -702,6 +710,9 @@ class PreviewProvider(Provider):
         exc = job.task.exception()
         if exc is None:
             return
+        if isinstance(exc, DiskFull):
+            job.disk_full_said = True
+            raise exc
         if isinstance(exc, ProviderError):
             raise exc
         raise ProviderError(f"preview render failed: {exc}") from exc
