@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ["textual", "rich", "cv2", "numpy", "moviepy", "openai", "fal_client", "pydantic", "httpx"]
+HEAVY = [
+    "textual", "rich", "cv2", "numpy", "moviepy", "openai", "fal_client", "pydantic", "httpx",
+    # the `local` extra: imported only when a local model is used (core/providers/local.py)
+    "torch", "diffusers", "transformers",
+]  # fmt: skip
 
 
 # httpx imports its own command-line client (click, which loads rich) whenever click is installed, and

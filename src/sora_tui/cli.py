@@ -81,6 +81,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="render in a background runner that outlives this shell (follow: `sora-tui show --follow JOB`)",
     )
+    from .cli_local import add_device_args
+
+    add_device_args(p)
 
 
 class _VersionAction(argparse.Action):
@@ -168,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="video models: kinds, audio, price per kind, modes (--json for scripts)")
     p.add_argument("--json", action="store_true")
+    from .cli_local import add_models_local
+
+    add_models_local(p)
 
     p = sub.add_parser("keys", help="API keys for fal and OpenAI (env var first, then the OS keyring)")
     p.add_argument("action", choices=["status", "set", "delete"])
@@ -906,6 +912,10 @@ def _model_row(spec, default: str) -> dict:
 
 
 def cmd_models(engine: Engine, args: argparse.Namespace) -> int:
+    if getattr(args, "models_action", None) == "local":
+        from .cli_local import cmd_models_local
+
+        return cmd_models_local(engine, args)
     default = engine.default_model()
     rows = [_model_row(s, default) for s in engine.catalog]
     if args.json:
@@ -1027,7 +1037,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .cli_local import apply_device_args
     from .core.models import InputError
+
+    apply_device_args(args)
 
     try:
         if args.command is None:

@@ -97,6 +97,11 @@ class Engine:
                 code=Code.RENDER_KEY,
                 context={"model": spec.id, "key": "fal", "env_var": "FAL_KEY"},
             )
+        if spec.provider == "local" and self._provider_factory is None:
+            # no key: the extra, a whole model folder and a usable device (imports torch: a local model is used)
+            from .providers.local import check_local_model
+
+            check_local_model(spec, self.paths, self.settings)
 
     def provider(self, spec: ModelSpec) -> Provider:
         if spec.provider not in self._providers:
@@ -122,6 +127,10 @@ class Engine:
             from .providers.fal import FalProvider
 
             return FalProvider(key.value or "", self.settings)
+        if spec.provider == "local":
+            from .providers.local import LocalProvider
+
+            return LocalProvider(self.paths, self.settings)
         raise InputError("model", f"unknown provider {spec.provider!r} for {spec.id}")
 
     def reload_keys(self) -> None:

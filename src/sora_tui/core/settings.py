@@ -103,6 +103,13 @@ class Settings:
     music_lufs: float = -30.0  # the music bed's loudness before ducking (speech sits near -18)
     auto_clean_days: int = 0  # > 0: at start, clean finished jobs older than this many days
     auto_clean_keep: str = "finals"  # finals | all
+    # local models (provider "local", the `local` extra): the device (`--device`), CPU allowed
+    # (`--allow-cpu`: small models and tests), a folder of model folders named by model id (besides
+    # `sora-tui models local add`), and what a GPU hour costs (turns GPU seconds into an estimate)
+    local_device: str = "cuda"  # cuda | cuda:N | cpu
+    local_allow_cpu: bool = False
+    local_models_dir: str = ""
+    local_cost_per_gpu_hour: float = 0.0
 
     @classmethod
     def field_names(cls) -> list[str]:
