@@ -72,6 +72,35 @@ guidance = 1.0
 memory_gb = 0.01
 max_sequence_length = 16
 repo = "example/tiny-flf2v"
+
+[models.tiny-ltx]
+name = "Tiny LTX (test)"
+provider = "local"
+status = "current"
+durations = [1, 2]
+resolutions = ["180p"]
+aspects = ["1:1"]
+audio = "none"
+fps = {fps}
+image_model = "local-keyframes"
+[models.tiny-ltx.endpoints]
+t2v = "local/LTXConditionPipeline"
+i2v = "local/LTXConditionPipeline"
+flf2v = "local/LTXConditionPipeline"
+[models.tiny-ltx.price]
+per_second = {{ default = 0.0 }}
+[models.tiny-ltx.local]
+pipeline = "LTXConditionPipeline"
+family = "ltx"
+frame_multiple = 8
+max_frames = {max_frames}
+size_multiple = 32
+sizes = {{ "180p" = "{size}x{size}" }}
+steps = 2
+guidance = 1.0
+memory_gb = 0.01
+max_sequence_length = 16
+repo = "example/tiny-ltx"
 """
 
 
@@ -182,6 +211,60 @@ def build_flf2v(dest: Path, seed: int = 0, layers: int = 2) -> Path:
         transformer=_transformer(36, 16, layers),
         image_encoder=None,
         image_processor=None,
+    )
+    pipe.save_pretrained(str(dest))
+    return dest
+
+
+def build_ltx(dest: Path, seed: int = 0) -> Path:
+    """An LTX-Video-shaped ``LTXConditionPipeline`` (conditions at frame indices; after diffusers'
+    tests/pipelines/ltx/test_ltx_condition.py, with a T5 encoder and tokenizer made here)."""
+    import torch
+    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXConditionPipeline
+    from diffusers.models import LTXVideoTransformer3DModel
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(seed)
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=4,
+        attention_head_dim=8,
+        cross_attention_dim=32,
+        num_layers=1,
+        caption_channels=32,
+    )
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, False, False),
+        decoder_spatio_temporal_scaling=(True, True, False, False),
+        decoder_inject_noise=(False, False, False, False, False),
+        upsample_residual=(False, False, False, False),
+        upsample_factor=(1, 1, 1, 1),
+        timestep_conditioning=False,
+        patch_size=1,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
+    )
+    tok = _tokenizer()
+    cfg = T5Config(
+        vocab_size=len(tok), d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4, relative_attention_num_buckets=8
+    )
+    pipe = LTXConditionPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=T5EncoderModel(cfg).eval(),
+        tokenizer=tok,
+        transformer=transformer,
     )
     pipe.save_pretrained(str(dest))
     return dest

@@ -57,6 +57,7 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
         "tiny-ti2v": localkit.build_ti2v(root / "ti2v"),
         "tiny-flf2v": localkit.build_flf2v(root / "flf2v"),
+        "tiny-ltx": localkit.build_ltx(root / "ltx"),
     }
 
 
@@ -80,7 +81,7 @@ def make_engine(home: Path, **env: str) -> Engine:
 def calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """What each pipeline call received (the real pipelines still run)."""
     seen: list[dict[str, Any]] = []
-    for cls in (diffusers.WanPipeline, diffusers.WanImageToVideoPipeline):
+    for cls in (diffusers.WanPipeline, diffusers.WanImageToVideoPipeline, diffusers.LTXConditionPipeline):
         original = cls.__call__
 
         def spy(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
@@ -171,6 +172,35 @@ async def test_keyframe_run_gets_first_and_last_frames(local_home: Path, calls: 
     for seg in engine.store.segments(job.id):
         info = media.probe(seg.file or "")
         assert (info.frames, round(info.fps)) == (17, 8)
+    await engine.aclose()
+
+
+async def test_ltx_conditions_at_frame_indices(local_home: Path, calls: list[dict[str, Any]]) -> None:
+    """LTX: keyframes become conditions at frame 0 and the last frame; the frame rule is 8k+1."""
+    engine = make_engine(local_home)
+    job = await _job(engine, "tiny-ltx", 2, Mode.KEYFRAMES, seconds=2)
+    final = await engine.run(job.id)
+    assert final.status is JobStatus.COMPLETED, final.error
+    kfs = engine.store.keyframes(job.id)
+    assert [c["class"] for c in calls] == ["LTXConditionPipeline"] * 2
+    for k, call in enumerate(calls, 1):
+        args = call["kwargs"]
+        assert args["num_frames"] == 17 and args["frame_rate"] == 8  # 2 s at 8 fps -> 16 -> 8k+1 = 17
+        first, last = args["conditions"]
+        assert (first.frame_index, last.frame_index) == (0, 16)
+        assert _psnr(_picture(first.image, 32), _png(kfs[k - 1].file or "", 32)) >= 30
+        assert _psnr(_picture(last.image, 32), _png(kfs[k].file or "", 32)) >= 30
+    for seg in engine.store.segments(job.id):
+        info = media.probe(seg.file or "")
+        assert (info.frames, round(info.fps)) == (17, 8) and (info.frames - 1) % 8 == 0
+    # chain: text first (no conditions), then the last frame as the condition at frame 0
+    calls.clear()
+    job = await _job(engine, "tiny-ltx", 2, Mode.CHAIN)
+    final = await engine.run(job.id)
+    assert final.status is JobStatus.COMPLETED, final.error
+    assert "conditions" not in calls[0]["kwargs"] and [c.frame_index for c in calls[1]["kwargs"]["conditions"]] == [0]
+    first_seg = engine.store.segments(job.id)[0]
+    assert _psnr(_picture(calls[1]["kwargs"]["conditions"][0].image, 32), _png(first_seg.last_frame or "", 32)) >= 30
     await engine.aclose()
 
 

@@ -150,9 +150,10 @@ class GpuLease:
             while True:
                 if cancel is not None and cancel.is_set():
                     raise LeaseCancelled(f"stopped waiting for {self.device}")
-                if self._try():
+                place = self.place()
+                if place == 2 and self._try():  # first in line: waiters are served in the order they came
                     return time.monotonic() - started
-                now = (self.place(), self.holder())
+                now = (place, self.holder())
                 if now != seen and on_wait is not None:
                     seen = now
                     on_wait(*now)

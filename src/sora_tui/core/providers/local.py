@@ -401,6 +401,7 @@ class LocalProvider(Provider):
             "num_inference_steps": int(req.model.local.get("steps", local.steps)),
             "guidance_scale": local.guidance,
             "output_type": "np",
+            "max_sequence_length": local.max_sequence_length,
         }
         if local.negative_prompt:
             args["negative_prompt"] = local.negative_prompt
@@ -418,7 +419,6 @@ class LocalProvider(Provider):
                 args["conditions"] = conditions
             args["frame_rate"] = req.fps
         else:  # wan
-            args["max_sequence_length"] = local.max_sequence_length
             if start is not None:
                 args["image"] = start
             if end is not None:
