@@ -339,9 +339,13 @@ def test_no_cuda_refuses_unless_allow_cpu(local_home: Path) -> None:
     engine = make_engine(local_home, SORA_TUI_LOCAL_ALLOW_CPU="0")
     if torch.cuda.is_available():  # pragma: no cover - on a GPU box
         pytest.skip("this machine has CUDA")
+    engine.check_render_key("tiny-ti2v", quick=True)  # the folder is fine (the studio's form checks only this)
     with pytest.raises(LocalModelError, match="no CUDA GPU.*--allow-cpu"):
-        engine.check_render_key("tiny-ti2v")
-    make_engine(local_home).check_render_key("tiny-ti2v")  # with --allow-cpu
+        engine.check_render_key("tiny-ti2v")  # the CLI, before planning
+    with pytest.raises(LocalModelError, match="no CUDA GPU.*--allow-cpu"):
+        engine.provider(engine.catalog.get("tiny-ti2v"))  # the run's pre-flight: before the job starts
+    allowed = make_engine(local_home)
+    assert allowed.provider(allowed.catalog.get("tiny-ti2v")).name == "local"  # with --allow-cpu
 
 
 def _copy(src: Path, dest: Path) -> Path:

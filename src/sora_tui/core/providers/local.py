@@ -131,10 +131,11 @@ def resolve_device(settings: Settings) -> str:
     return f"cuda:{index}"
 
 
-def check_local_model(spec: ModelSpec, paths: Paths, settings: Settings) -> tuple[Path, str]:
+def check_local_model(spec: ModelSpec, paths: Paths, settings: Settings, device: bool = True) -> tuple[Path, str]:
     """Everything a local model needs before a job starts: the extra, a whole folder, a device.
 
-    Returns (folder, device); raises LocalModelError naming the fix."""
+    Returns (folder, device); raises LocalModelError naming the fix. ``device=False`` skips the
+    device (the only check that imports torch): the studio's form checks as the user types."""
     LocalSpec.of(spec)
     missing = extra_missing()
     if missing:
@@ -145,7 +146,7 @@ def check_local_model(spec: ModelSpec, paths: Paths, settings: Settings) -> tupl
         )
     folder = folder_for(spec, paths, settings)
     check_folder(spec, folder)
-    return folder, resolve_device(settings)
+    return folder, (resolve_device(settings) if device else "")
 
 
 # --- writing frames ----------------------------------------------------------------------
@@ -527,6 +528,7 @@ class LocalProvider(Provider):
         req = job.req
         lease = self._lease_for(req.job_id)
         if not lease.held:
+            lease.job_id = req.job_id  # the job named to those who wait behind this one
             job.state = "waiting"
 
             def on_wait(place: int, holder: str) -> None:
@@ -547,7 +549,18 @@ class LocalProvider(Provider):
             job.message = f"loading {req.model.name}"
             job.changed.set()
             t0 = time.monotonic()
-            loaded = await asyncio.to_thread(self._load, req.model)
+            try:
+                loaded = await asyncio.to_thread(self._load, req.model)
+            except Exception as exc:
+                if not _is_oom(exc):
+                    raise
+                need = req.model.local.get("memory_gb")
+                raise LocalOutOfMemory(
+                    f"loading {req.model.name} onto {self.device} ran out of memory (the model needs about "
+                    f"{need or '?'} GB; it is put on the device whole when that much is free, else with model CPU "
+                    "offload): free the GPU (other processes) or choose another device (--device cuda:N); "
+                    f"`sora-tui resume {req.job_id or 'JOB'}` continues"
+                ) from None
             self._loaded[req.model.id] = loaded
             job.logs.append(f"loaded {req.model.name} in {time.monotonic() - t0:.1f} s ({loaded.placement})")
         job.message = ""
