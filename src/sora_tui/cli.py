@@ -402,6 +402,8 @@ class ProgressView:
         if self.progress is not None:
             if isinstance(event, m.SegmentProgress) and event.index in self.tasks:
                 state = event.stage + (f" #{event.queue_position}" if event.queue_position is not None else "")
+                if event.message and not event.message.startswith("queue position"):
+                    state = event.message  # e.g. a local model's "denoising step 3 of 50, ETA 2 min 10 s"
                 kwargs: dict[str, Any] = {"state": state}
                 if event.fraction is not None and event.stage == "rendering":
                     kwargs["completed"] = min(0.95, event.fraction * 0.9)

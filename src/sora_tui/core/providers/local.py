@@ -137,6 +137,12 @@ def check_local_model(spec: ModelSpec, paths: Paths, settings: Settings, device:
     Returns (folder, device); raises LocalModelError naming the fix. ``device=False`` skips the
     device (the only check that imports torch): the studio's form checks as the user types."""
     LocalSpec.of(spec)
+    if spec.supports(Kind.EXTEND):
+        raise LocalModelError(
+            "model",
+            f"{spec.id} lists an extend endpoint, which the local provider cannot serve yet: remove it from its "
+            "catalog entry and use chain mode (each segment from the last frame before)",
+        )
     missing = extra_missing()
     if missing:
         raise LocalModelError(
@@ -498,7 +504,7 @@ class LocalProvider(Provider):
             if p is not None and not Path(p).is_file():
                 raise ProviderError(f"local: image {p} does not exist")
         if req.kind is Kind.EXTEND:
-            raise ModelUnavailable(f"{req.model.id}: the local provider does not extend videos")
+            raise ModelUnavailable(f"{req.model.id}: the local provider does not extend videos; use chain mode")
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         rid = "local-" + uuid.uuid4().hex[:16]
         job = _Job(rid=rid, req=req, path=self.cache_dir / f"{rid}.mp4", loop=asyncio.get_running_loop())
