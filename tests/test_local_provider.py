@@ -430,3 +430,49 @@ def test_write_video_sound_and_silence(tmp_path: Path) -> None:
     assert not silent.has_audio and quiet.has_audio and voiced.has_audio
     assert (silent.frames, round(silent.fps)) == (9, 8)
     assert voiced.audio_rate == 48000
+
+
+class _StubVae:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def enable_tiling(self) -> None:
+        self.calls.append("tiling")
+
+    def enable_slicing(self) -> None:
+        self.calls.append("slicing")
+
+
+class _StubPipe:
+    def __init__(self) -> None:
+        self.vae = _StubVae()
+        self.placed: list[str] = []
+
+    def to(self, device: str) -> _StubPipe:
+        self.placed.append(f"to {device}")
+        return self
+
+    def enable_model_cpu_offload(self, device: str) -> None:
+        self.placed.append(f"offload {device}")
+
+
+@pytest.mark.parametrize(
+    ("free_gb", "placed", "vae", "words"),
+    [
+        (80.0, ["to cuda:0"], [], "whole on cuda:0 (80.0 GB free of 80.0 GB)"),
+        (30.0, ["to cuda:0"], ["tiling", "slicing"], "whole on cuda:0 + VAE tiling + VAE slicing"),
+        (12.0, ["offload cuda:0"], ["tiling", "slicing"], "model CPU offload + VAE tiling + VAE slicing (12.0 GB free"),
+    ],
+)
+def test_placement_follows_free_memory(
+    local_home: Path, monkeypatch: pytest.MonkeyPatch, free_gb: float, placed: list[str], vae: list[str], words: str
+) -> None:
+    """Whole on the device when it fits, model CPU offload when it does not, VAE tiling when short."""
+    engine = make_engine(local_home)
+    provider = local_mod.LocalProvider(engine.paths, engine.settings)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (int(free_gb * 2**30), 80 * 2**30))
+    spec = engine.catalog.get("wan2.2-ti2v-5b")  # needs about 24 GB
+    pipe = _StubPipe()
+    described = provider._place(pipe, local_mod.LocalSpec.of(spec), "cuda:0")
+    assert pipe.placed == placed and pipe.vae.calls == vae
+    assert words in described
