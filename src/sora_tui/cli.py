@@ -87,6 +87,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --detach: start its runner at once, outside the queue's limits (a foreground run always starts at once)",
     )
+    from .cli_local import add_device_args
+
+    add_device_args(p)
 
 
 class _VersionAction(argparse.Action):
@@ -174,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="video models: kinds, audio, price per kind, modes (--json for scripts)")
     p.add_argument("--json", action="store_true")
+    from .cli_local import add_models_local
+
+    add_models_local(p)
 
     p = sub.add_parser("keys", help="API keys for fal and OpenAI (env var first, then the OS keyring, then a key file)")
     p.add_argument("action", choices=["status", "set", "delete"])
@@ -413,6 +419,8 @@ class ProgressView:
         if self.progress is not None:
             if isinstance(event, m.SegmentProgress) and event.index in self.tasks:
                 state = event.stage + (f" #{event.queue_position}" if event.queue_position is not None else "")
+                if event.message and not event.message.startswith("queue position"):
+                    state = event.message  # e.g. a local model's "denoising step 3 of 50, ETA 2 min 10 s"
                 kwargs: dict[str, Any] = {"state": state}
                 if event.fraction is not None and event.stage == "rendering":
                     kwargs["completed"] = min(0.95, event.fraction * 0.9)
@@ -933,6 +941,10 @@ def _model_row(spec, default: str) -> dict:
 
 
 def cmd_models(engine: Engine, args: argparse.Namespace) -> int:
+    if getattr(args, "models_action", None) == "local":
+        from .cli_local import cmd_models_local
+
+        return cmd_models_local(engine, args)
     default = engine.default_model()
     rows = [_model_row(s, default) for s in engine.catalog]
     if args.json:
@@ -1078,7 +1090,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .cli_local import apply_device_args
     from .core.models import InputError
+
+    apply_device_args(args)
 
     try:
         if args.command is None:

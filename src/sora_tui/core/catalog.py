@@ -212,6 +212,7 @@ class ModelSpec:
     fps_field: str | None = None
     kind: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-kind overrides (catalog.toml)
     constraints: list[dict[str, Any]] = field(default_factory=list)  # rules over combinations
+    local: dict[str, Any] = field(default_factory=dict)  # provider "local": pipeline, frame rule, ... (localmodels.py)
 
     @property
     def retired(self) -> bool:

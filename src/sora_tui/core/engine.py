@@ -87,8 +87,9 @@ class Engine:
         resolved.narration = req.narration  # the finishing stage's request field (not the catalog's)
         return resolved
 
-    def check_render_key(self, model: str) -> None:
-        """Rendering ``model`` needs its service's key (planning and estimates do not)."""
+    def check_render_key(self, model: str, quick: bool = False) -> None:
+        """Rendering ``model`` needs its service's key (planning and estimates do not); a local model
+        needs the extra, a whole folder and a device (``quick``: not the device, which imports torch)."""
         spec = self.catalog.get(model)
         if spec.provider == "fal" and self._provider_factory is None and not self.has_key("fal"):
             raise InputError(
@@ -97,6 +98,12 @@ class Engine:
                 code=Code.RENDER_KEY,
                 context={"model": spec.id, "key": "fal", "env_var": "FAL_KEY"},
             )
+        if spec.provider == "local" and self._provider_factory is None:
+            # no key: the extra, a whole model folder and the device (imports torch: a local model is used);
+            # ``quick`` for the studio's form, which checks as the user types; the run's pre-flight checks all
+            from .providers.local import check_local_model
+
+            check_local_model(spec, self.paths, self.settings, device=not quick)
 
     def provider(self, spec: ModelSpec) -> Provider:
         if spec.provider not in self._providers:
@@ -122,6 +129,12 @@ class Engine:
             from .providers.fal import FalProvider
 
             return FalProvider(key.value or "", self.settings)
+        if spec.provider == "local":
+            from .providers.local import LocalProvider
+
+            local = LocalProvider(self.paths, self.settings)
+            local.device  # noqa: B018 - refuses here (before a job starts) where the device cannot run it
+            return local
         raise InputError("model", f"unknown provider {spec.provider!r} for {spec.id}")
 
     def reload_keys(self) -> None:

@@ -584,6 +584,7 @@ class JobRun:
             source_video=source,
             seed=seg.seed if seg.seed is not None else seg.index,
             label=f"segment {seg.index} of {len(self.plan.segments)}",
+            job_id=self.job.id,
         )
 
     async def render_segment(
@@ -820,7 +821,7 @@ class JobRun:
                 self.emit(SegmentProgress(self.job.id, idx, 1.0, "rendered"))
                 return
             stage = "queued" if st.state == "queued" else "rendering"
-            msg = f"queue position {st.queue_position}" if st.queue_position is not None else ""
+            msg = st.message or (f"queue position {st.queue_position}" if st.queue_position is not None else "")
             # polls are frequent (the preview: 20 a second): send what changed, and the fraction
             # at most PROGRESS_EVERY seconds apart, so that screens and logs are not flooded
             now = time.monotonic()
@@ -832,7 +833,9 @@ class JobRun:
             await provider.wait_for_change(sub, self.poll_interval(provider), self.control.cancel_event)
 
     def poll_interval(self, provider: Provider) -> float:
-        return min(self.settings.poll_interval, 0.05) if provider.name == "preview" else self.settings.poll_interval
+        if provider.name in ("preview", "local"):  # on this machine: cheap to ask
+            return min(self.settings.poll_interval, 0.05 if provider.name == "preview" else 0.2)
+        return self.settings.poll_interval
 
     async def cancel_in_flight(self) -> None:
         """Ask the provider to stop each request in flight, keeping its id (and its cost, paid at

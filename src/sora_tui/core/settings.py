@@ -110,6 +110,13 @@ class Settings:
     # unattended runs: free space kept beyond a job's estimated need; runner deaths before a job is held
     disk_margin_mb: int = 100
     crash_limit: int = 3
+    # local models (provider "local", the `local` extra): the device (`--device`), CPU allowed
+    # (`--allow-cpu`: small models and tests), a folder of model folders named by model id (besides
+    # `sora-tui models local add`), and what a GPU hour costs (turns GPU seconds into an estimate)
+    local_device: str = "cuda"  # cuda | cuda:N | cpu
+    local_allow_cpu: bool = False
+    local_models_dir: str = ""
+    local_cost_per_gpu_hour: float = 0.0
 
     @classmethod
     def field_names(cls) -> list[str]:

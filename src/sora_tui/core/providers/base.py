@@ -38,6 +38,7 @@ class RenderRequest:
     source_video: Path | None = None  # extend: the video to extend
     seed: int = 0
     label: str = ""  # e.g. "segment 2", for messages
+    job_id: str = ""  # the job it renders for (the local provider's GPU lease names it to waiters)
 
 
 @dataclass
@@ -69,6 +70,7 @@ class ProviderStatus:
     queue_position: int | None = None
     logs: list[str] = field(default_factory=list)
     progress: float | None = None  # 0..1 when the provider knows it
+    message: str = ""  # what it is doing, in words ("waiting for the GPU (2nd in line, behind JOB)")
 
 
 @dataclass
