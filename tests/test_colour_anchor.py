@@ -210,9 +210,12 @@ def test_a_cut_starts_a_new_run_that_is_not_pulled_toward_the_first(tmp_path):
     day = seams.anchor_stats(j.on.analyses, SeamOptions(cuts=cuts))
     night = j.on.analyses[2].ref_stats
     assert day is not None and night is not None and night.delta_e(day) > 15
-    # the same clips planned as one run (today's main, no cuts) would pull run 2: the runs matter
+    # planned as one run (no cut known), segment 3 would be matched to the day picture before it: the runs matter
     plans = seams.plan_colour(j.on.analyses, SeamOptions(), cuts=())
-    assert plans[2].run == 1
+    first3 = j.on.analyses[2].first_stats
+    assert plans[2].run == 1 and plans[2].target_start is not None and first3 is not None
+    assert plans[2].target_start.delta_e(first3) > 15
+    assert seams.plan_colour(j.on.analyses, SeamOptions(), cuts=cuts)[2].target_start is first3
 
 
 def test_runs_of_splits_at_cuts():
@@ -247,3 +250,68 @@ def test_fit_grade_on_a_flat_or_dark_target_fits_the_mean_only(flat):
     assert g.gain == (1.0, 1.0, 1.0)
     chk = colour.check_grade([small], [target], [g], m)
     assert chk.kept and chk.after < 1.0, chk
+
+
+# --- the run of the issue, end to end on the fal fake ------------------------------------------
+
+
+def _flat_server_render(req, dest, progress=None, drift=0.0) -> None:
+    """What the server of the issue answered: text-to-video a flat red field with a moving box,
+    image-to-video its start picture, held."""
+    import cv2
+
+    from seamclips import ff
+    from sora_tui.core import media
+
+    w, h, fps = int(req.width), int(req.height), int(req.fps)
+    n = int(round(req.seconds * fps))
+    if req.start_image is None:
+        frames = np.empty((n, h, w, 3), np.uint8)
+        frames[...] = (190, 30, 40)
+        for i in range(n):  # the box slides in from the left: the last frame is about 2 ΔE off the first
+            x = min(w - 16, i) - 16
+            frames[i, h // 3 : h // 3 + 16, max(0, x) : max(0, x + 16)] = (230, 230, 230)
+    else:
+        still = cv2.resize(media.read_image(req.start_image), (w, h), interpolation=cv2.INTER_AREA)
+        frames = np.repeat(still[None], n, axis=0)
+    args = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "pipe:0"]
+    args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p", "-g", str(fps)]
+    ff(*args, "-movflags", "+faststart", str(dest), stdin=frames.tobytes())
+
+
+async def test_the_flat_field_run_of_the_issue_end_to_end_on_the_fal_fake(fal_fake, home, monkeypatch):
+    import json
+
+    from sora_tui.core import media
+    from sora_tui.core.engine import Engine
+    from sora_tui.core.models import JobStatus, Mode, Request
+    from sora_tui.core.providers import preview
+
+    monkeypatch.setattr(preview, "render_video", _flat_server_render)
+    env = {"SORA_TUI_HOME": str(home), **fal_fake.env(), "SORA_TUI_POLL_INTERVAL": "0.05"}
+    engine = Engine(env=env)
+    req = engine.resolve(
+        Request(prompt="a red field", segments=3, seconds=8, model="veo3.1-fast", mode=Mode.CHAIN, audio=False)
+    )
+    job = engine.create_job(await engine.plan(req))
+    done = await engine.run(job.id)
+    await engine.aclose()
+    assert done.status is JobStatus.COMPLETED, done.error
+    assert len(fal_fake.submits) == 3
+    folder = done.job_dir
+    # the picture sent for segments 2 and 3 matches the frame it stands for
+    for k, sent in enumerate(fal_fake.uploads, 1):
+        (folder / f"sent_{k}.png").write_bytes(sent)
+        assert media.psnr(folder / f"sent_{k}.png", folder / f"seg_{k:02d}_last.png") >= 30
+    logs = [r.message for r in engine.store.logs(job.id)]
+    for line in logs:  # no correction announced that made a picture worse
+        if "corrected to" in line:
+            before, after = line.split("drift is ")[1].split(" ")[0], line.split("corrected to ")[1].split(" ")[0]
+            assert float(after) < float(before), line
+    report = json.loads((folder / "seams.json").read_text())
+    assert all(s["verdict"] != "bad" for s in report["seams"]), report["seams"]
+    # the finished video keeps the opening colour, measured by decoding it
+    frames = decode_video(Path(engine.store.get_job(job.id).output))
+    opening = frames[0]
+    worst = max(_de(f, opening) for f in frames)
+    assert worst <= 3.0, worst
