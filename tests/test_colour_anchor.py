@@ -306,7 +306,7 @@ async def test_the_flat_field_run_of_the_issue_end_to_end_on_the_fal_fake(fal_fa
     logs = [r.message for r in engine.store.logs(job.id)]
     for line in logs:  # no correction announced that made a picture worse
         if "corrected to" in line:
-            before, after = line.split("drift is ")[1].split(" ")[0], line.split("corrected to ")[1].split(" ")[0]
+            before, after = line.split(" ends ")[1].split(" ")[0], line.split("corrected to ")[1].split(" ")[0]
             assert float(after) < float(before), line
     report = json.loads((folder / "seams.json").read_text())
     assert all(s["verdict"] != "bad" for s in report["seams"]), report["seams"]

@@ -71,7 +71,7 @@ async def test_colour_is_held_along_a_drifting_chain(tmp_path):
     assert _end_drift(engine, job_id) <= 7.0
     for r in engine.store.logs(job_id):
         if "hand-off frame is corrected" in r.message:
-            assert float(r.message.split("drift is ")[1].split(" ")[0]) <= 3.2, r.message
+            assert float(r.message.split(" ends ")[1].split(" ")[0]) <= 3.2, r.message
 
 
 def test_redo_only_re_renders_one_segment_with_a_fresh_seed_and_says_its_cost(tmp_path):

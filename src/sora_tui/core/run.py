@@ -300,11 +300,17 @@ class JobRun:
         from . import seams
 
         s = self.plan.seams
+        # a segment planned as a cut (SegmentPlan.transition == "cut", where plans carry it) starts a new run
+        # of continued shots with its own colour reference
+        cuts = frozenset(
+            k for k, sp in enumerate(self.plan.segments, 1) if k > 1 and getattr(sp, "transition", "") == "cut"
+        )
         return seams.SeamOptions(
             enabled=s.seams == "auto",
             crossfade_ms=float(s.crossfade_ms),
             colour=s.colour_anchor,
             reference_image=s.colour_reference,
+            cuts=cuts,
         )
 
     async def prepare_handoff(self, index: int, video: Path, last_png: Path, analysis: Any) -> None:
@@ -342,9 +348,9 @@ class JobRun:
                 db = await asyncio.to_thread(correct)
                 changed = True
                 self.log(
-                    f"segment {index}: the model's colour drift is {decision.de_before:.1f} ΔE; the hand-off frame is "
-                    f"corrected to {decision.de_after:.1f} ΔE ({db:.1f} dB to the frame it stands for) before it "
-                    f"conditions segment {index + 1}",
+                    f"segment {index} ends {decision.de_before:.1f} ΔE off its colour without the model's drift; "
+                    f"the hand-off frame is corrected to {decision.de_after:.1f} ΔE ({db:.1f} dB to the frame it "
+                    f"stands for) before it conditions segment {index + 1}",
                     index=index,
                 )
             elif decision.note:

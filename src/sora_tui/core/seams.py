@@ -384,6 +384,7 @@ class SeamOptions:
             "seams": "auto" if self.enabled else "off",
             "crossfade_ms": self.crossfade_ms,
             "colour_anchor": self.colour,
+            "cuts": sorted(self.cuts),
         }
 
 
