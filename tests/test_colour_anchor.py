@@ -315,3 +315,11 @@ async def test_the_flat_field_run_of_the_issue_end_to_end_on_the_fal_fake(fal_fa
     opening = frames[0]
     worst = max(_de(f, opening) for f in frames)
     assert worst <= 3.0, worst
+
+
+def test_footage_whose_content_swings_more_than_the_drift_is_never_made_worse(tmp_path):
+    # testsrc2's own mean colour swings by ±3 ΔE within a second: a 2 ΔE drift per continuation cannot be
+    # told from it by frame statistics, so whatever is done must not make any frame or seam worse
+    c = chain(tmp_path / "c", n=4, frames=48, drift_per_segment=2.0 / DE_PER_DRIFT)
+    j = _judge(c, tmp_path)
+    assert j.de_on[-1] <= j.de_off[-1] + 0.5

@@ -104,6 +104,7 @@ class SegmentAnalysis:
     ref_stats: ColorStats | None = None  # mean of several frames at the start, after any fade-in
     head_stats: ColorStats | None = None  # mean of several frames from the first shown one on ...
     tail_stats: ColorStats | None = None  # ... and up to the last shown one: how the segment changes by itself
+    change_scale: float = 1.0  # their change times this is the change from the first to the last shown frame
     fade_in_frames: int = 0  # frames of fade-in from black at the start (at least; the head window is short)
     head_motion: float = 0.0  # typical mean |ΔY| between frames at the start
     tail_motion: float = 0.0  # ... and at the end
@@ -343,11 +344,16 @@ def analyze_segment(
     if len(ref_frames) < 2:  # the fade-in outlasts the head window: the middle of the shot stands in
         ref_frames = list(mid) or list(tail[max(0, j - tail_start) :])[:REF_FRAMES] or [first]
     a.ref_stats = colour.mean_stats([colour.stats_of_ycc(f, m) for f in ref_frames])
-    a.head_stats = colour.mean_stats([colour.stats_of_ycc(f, m) for f in head[first_i : first_i + REF_FRAMES]])
+    # how the segment changes by itself: the mean of a window at each end (up to a quarter of it each, the
+    # whole tail window at most), scaled from the windows' centres to its first and last shown frames
+    shown = max(1, a.last_good - first_i)
     tail_end = max(0, last_i) + 1
-    a.tail_stats = colour.mean_stats(
-        [colour.stats_of_ycc(f, m) for f in tail[max(0, tail_end - REF_FRAMES) : tail_end]]
-    )
+    head_n = max(1, min(len(head) - first_i, shown // 4 + 1))
+    tail_n = max(1, min(tail_end, shown // 4 + 1))
+    a.head_stats = colour.mean_stats([colour.stats_of_ycc(f, m) for f in head[first_i : first_i + head_n]])
+    a.tail_stats = colour.mean_stats([colour.stats_of_ycc(f, m) for f in tail[tail_end - tail_n : tail_end]])
+    between = (tail_start + tail_end - 1 - (tail_n - 1) / 2) - (first_i + (head_n - 1) / 2)
+    a.change_scale = shown / between if between >= shown / 4 else 1.0
     a.first_luma = float(first[..., 0].mean())
     a.last_luma = float(last[..., 0].mean())
     a.head_motion = _typical_motion(head[first_i:])
@@ -505,7 +511,9 @@ def _pull(at: list[float], by: list[float], toward: list[float], cap: float) -> 
     return [x * t for x in by]
 
 
-def model_drift(continuations: list[SegmentAnalysis]) -> tuple[list[float], list[float]]:
+def model_drift(
+    continuations: list[SegmentAnalysis], first: SegmentAnalysis | None = None
+) -> tuple[list[float], list[float]]:
     """The drift a model adds per continuation: (Lab mean change, spread ratios).
 
     It is the mean, over the run's continuations, of how each changes by itself from its first frames
@@ -514,14 +522,19 @@ def model_drift(continuations: list[SegmentAnalysis]) -> tuple[list[float], list
     moving the same way from continuation to continuation (more than LIGHT_CHANGE of it per segment, a
     sunset), the light is changing and its colour is the scene's: nothing is taken for drift then
     (weighted from LIGHT_STEADY on), and brightness itself counts only within DRIFT_L.
+
+    The run's first shot (``first``, made from text or a picture, not continued) shows how much the
+    content alone moves the mean colour: a drift must stand out of that too. And a model's drift is
+    warm (more yellow than anything else: b > 0 within 60° of it); a change that is not is content.
     """
     moves, ratios, lum = [], [], []
     for a in continuations:
         h0, h1 = a.head_stats or a.first_stats, a.tail_stats or a.last_stats
         if h0 is None or h1 is None:
             continue
-        moves.append([h1.lab_mean[i] - h0.lab_mean[i] for i in range(3)])
-        ratios.append([h1.lab_std[i] / h0.lab_std[i] if h0.lab_std[i] > 1e-3 else 1.0 for i in range(3)])
+        k = a.change_scale
+        moves.append([(h1.lab_mean[i] - h0.lab_mean[i]) * k for i in range(3)])
+        ratios.append([(h1.lab_std[i] / h0.lab_std[i]) ** k if h0.lab_std[i] > 1e-3 else 1.0 for i in range(3)])
         lum.append(h0.lab_mean[0])
     if not moves:
         return [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
@@ -537,7 +550,12 @@ def model_drift(continuations: list[SegmentAnalysis]) -> tuple[list[float], list
         beta = sum(v * m[i] for v, m in zip(x, moves, strict=True)) / sxx if (n >= 3 and sxx > 1.0) else 0.0
         resid += sum((m[i] - mean[i] - beta * v) ** 2 for v, m in zip(x, moves, strict=True))
     var = resid / max(1, n - (2 if (n >= 3 and sxx > 1.0) else 1))
-    if math.hypot(mean[1], mean[2]) < 2.0 * math.sqrt((DRIFT_NOISE**2 + var) / n):
+    noise = DRIFT_NOISE
+    if first is not None and first.ref_stats is not None and first.tail_stats is not None:
+        own = [(first.tail_stats.lab_mean[i] - first.ref_stats.lab_mean[i]) * first.change_scale for i in (1, 2)]
+        noise = max(noise, math.hypot(*own))
+    chroma = math.hypot(mean[1], mean[2])
+    if chroma < 2.0 * math.sqrt((noise**2 + var) / n) or mean[2] < 0.5 * chroma:
         return [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
     rel = abs(mean[0]) / max(10.0, sum(lum) / len(lum))
     conf = max(0.0, min(1.0, (LIGHT_CHANGE - rel) / (LIGHT_CHANGE - LIGHT_STEADY)))
@@ -598,7 +616,7 @@ def plan_colour(
         ref = run_reference(analyses, run, opts, r == 1) if opts.colour else None
         limited = colour.flat_or_dark(ref) if ref else ""
         shown_prev: ColorStats | None = None
-        drift = model_drift([analyses[k] for k in run[1:]])
+        drift = model_drift([analyses[k] for k in run[1:]], analyses[run[0]])
         for k in run:
             a, p = analyses[k], plans[k]
             p.run = r
