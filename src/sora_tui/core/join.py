@@ -809,6 +809,10 @@ class JoinOutcome:
                     "graded": p.graded,
                     "delta_e_to_anchor": [round(x, 2) for x in p.de_before],
                     "delta_e_to_anchor_after": [round(x, 2) for x in p.de_after],
+                    "delta_e_to_target": [round(x, 2) for x in p.de_target],
+                    "delta_e_to_target_after": [round(x, 2) for x in p.de_target_after],
+                    "run": p.run,
+                    "colour_notes": list(p.notes),
                     "reencoded_frames": r,
                 }
                 for p, a, r in zip(self.parts, self.analyses, self.stats.reencoded_frames, strict=True)

@@ -378,16 +378,22 @@ class JobRun:
         from . import seams
 
         s = self.plan.seams
+        # a segment planned as a cut (SegmentPlan.transition == "cut", where plans carry it) starts a new run
+        # of continued shots with its own colour reference
+        cuts = frozenset(
+            k for k, sp in enumerate(self.plan.segments, 1) if k > 1 and getattr(sp, "transition", "") == "cut"
+        )
         return seams.SeamOptions(
             enabled=s.seams == "auto",
             crossfade_ms=float(s.crossfade_ms),
             colour=s.colour_anchor,
             reference_image=s.colour_reference,
+            cuts=cuts,
         )
 
     async def prepare_handoff(self, index: int, video: Path, last_png: Path, analysis: Any) -> None:
         """Fade guard and colour anchoring for the frame the next chained segment starts from."""
-        from . import colour, media, seams
+        from . import colour, media
 
         handoff = self.handoff_path(index)
         opts = self.seam_options()
@@ -406,39 +412,49 @@ class JobRun:
                 index,
             )
         if opts.colour:
-            anchor = await asyncio.to_thread(self.anchor_stats, analysis)
-            grade, de = seams.handoff_grade(analysis, anchor)
-            if not grade.identity:
+            decision = await asyncio.to_thread(self.handoff_decision, index, analysis)
+            if not decision.grade.identity:
                 m = analysis.matrix_obj
+                grade = decision.grade
 
                 def correct() -> float:
-                    rgb = grade.apply_rgb(media.read_image(src), m)
+                    original = media.read_image(src)
+                    rgb = grade.apply_rgb(original, m)
                     media.write_png(rgb, handoff)
-                    return colour.graded_stats(analysis.last_small, grade, m).delta_e(anchor)
+                    return colour.psnr(rgb, original)
 
-                after = await asyncio.to_thread(correct)
+                db = await asyncio.to_thread(correct)
                 changed = True
                 self.log(
-                    f"segment {index}: colour drifted {de:.1f} ΔE from the anchor; the hand-off frame is "
-                    f"corrected to {after:.1f} ΔE before it conditions segment {index + 1}",
+                    f"segment {index} ends {decision.de_before:.1f} ΔE off its colour without the model's drift; "
+                    f"the hand-off frame is corrected to {decision.de_after:.1f} ΔE ({db:.1f} dB to the frame it "
+                    f"stands for) before it conditions segment {index + 1}",
                     index=index,
                 )
+            elif decision.note:
+                self.log(f"{decision.note}; the hand-off frame is sent as it is", index=index)
         if not changed:
             handoff.unlink(missing_ok=True)
 
-    def anchor_stats(self, like: Any) -> Any:
-        """The colour the chain is held to: the reference picture, else segment 1's first shown frame."""
+    def handoff_decision(self, index: int, like: Any) -> Any:
+        """The colour correction of segment ``index``'s hand-off frame (``like``: its analysis): its end grade
+        as the join will show it, planned over the segments so far (each measured once, then cached)."""
         from . import seams
 
         opts = self.seam_options()
-        if opts.reference_image:
-            return seams.reference_stats(Path(opts.reference_image), like)
-        first = self.store.segment(self.job.id, 1)
-        if first.status is not SegmentStatus.DONE or not first.file:
-            return like.first_stats if Path(like.path).name == seg_name(1) else None
-        if Path(first.file) == Path(like.path):
-            return like.first_stats
-        return seams.analyze_segment(first.file, self.sent_image(first, self.store.segments(self.job.id))).first_stats
+        segments = self.store.segments(self.job.id)
+        analyses: list[Any] = []
+        first_no = 1
+        for seg in segments:
+            if seg.index >= index:
+                break
+            if seg.status is not SegmentStatus.DONE or not seg.file:
+                analyses, first_no = [], seg.index + 1  # a gap: what comes after it is held to itself
+                continue
+            analyses.append(seams.analyze_segment(seg.file, self.sent_image(seg, segments)))
+        analyses.append(like)
+        cuts = {c - first_no + 1 for c in opts.cuts if c > first_no}
+        return seams.handoff_decision(analyses, opts, cuts)
 
     # --- extend mode (segment k+1 extends segment k's video) ------------------------
 
