@@ -68,6 +68,8 @@ def _add_request_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-colour-anchor", action="store_true", help="do not hold colour to the first segment")
     p.add_argument("--colour-reference", metavar="IMAGE", help="hold colour to this picture instead of segment 1")
     p.add_argument("--narration", action="store_true", help="the planner also writes a narration line per segment")
+    p.add_argument("--cast", metavar="NAME[,NAME…]", help="cast library members the planner puts in the shots")
+    p.add_argument("--takes", type=_positive_int, default=1, help="takes of every shot, 1-4 (the best is kept)")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -176,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_finish import add_parsers
 
     add_parsers(sub, _money)
+    from .cli_cast import add_parsers as add_cast_parsers
+
+    add_cast_parsers(sub)
 
     p = sub.add_parser("serve", help="serve the studio to a browser (textual-serve)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -332,6 +337,10 @@ def print_plan(engine: Engine, plan: Plan, out) -> None:
         cost = spec.segment_cost(seg.seconds, plan.resolution, audio)
         table.add_row(str(i), Text(seg.title), str(seg.seconds), Text(seg.prompt), f"${cost:.2f}")
     out.print(table)
+    from .cli_cast import print_shots, shows_shots
+
+    if shows_shots(plan):
+        print_shots(engine, plan, out)
     out.print(
         f"[b]{len(plan.segments)} segments, {plan.total_seconds} s[/b] on {spec.name} "
         f"({plan.resolution}, {plan.aspect}, {plan.mode} mode{', audio' if audio else ''}) — "
@@ -428,6 +437,7 @@ def _engine() -> Engine:
 
 
 def _request(engine: Engine, args: argparse.Namespace):
+    from .cli_cast import request_cast
     from .core.models import InputError, Mode, Request
 
     if args.prompt is None or not args.prompt.strip():
@@ -460,8 +470,18 @@ def _request(engine: Engine, args: argparse.Namespace):
             audio=False if args.no_audio else None,
             seams=seams,
             narration=bool(getattr(args, "narration", False)),
+            cast=request_cast(engine, getattr(args, "cast", None)),
+            takes=_takes(getattr(args, "takes", 1)),
         )
     )
+
+
+def _takes(value: int) -> int:
+    from .core.models import MAX_TAKES, InputError
+
+    if not 1 <= value <= MAX_TAKES:
+        raise InputError("--takes", f"{value} is out of range", [f"1-{MAX_TAKES}"])
+    return value
 
 
 async def _make_plan(engine: Engine, args: argparse.Namespace, render: bool = True) -> Plan:
@@ -864,7 +884,7 @@ def cmd_stop(engine: Engine, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-KIND_SHORT = {"t2v": "t2v", "i2v": "i2v", "flf2v": "flf", "extend": "extend"}
+KIND_SHORT = {"t2v": "t2v", "i2v": "i2v", "flf2v": "flf", "extend": "extend", "r2v": "r2v"}
 
 
 def _model_row(spec, default: str) -> dict:
@@ -998,6 +1018,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _dispatch(args: argparse.Namespace) -> int:
     engine = _engine()
     try:
+        from .cli_cast import cmd_cast
         from .cli_finish import ASYNC_HANDLERS, SYNC_HANDLERS
 
         handler = {
@@ -1017,6 +1038,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
             "stop": cmd_stop,
             "cancel": cmd_stop,
             "models": cmd_models,
+            "cast": cmd_cast,
             **SYNC_HANDLERS,
         }[args.command]
         return sync(engine, args)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import os
 import random
@@ -34,6 +35,7 @@ from .errors import Code, JobFailed
 from .jobfiles import fit_image, owned_job_folder, write_json_atomic
 from .keys import get_key, known_secrets, redact
 from .models import (
+    CastMember,
     Event,
     InputError,
     Job,
@@ -67,6 +69,9 @@ class Engine:
         self.settings = settings or load_settings(self.paths, self.env)
         self.catalog: Catalog = load_catalog(self.paths.catalog_file)
         self.store = Store(self.paths.db_file)
+        from .cast import library_for
+
+        self.cast_library = library_for(self.paths.data_dir)
         self._provider_factory = provider_factory
         self._providers: dict[str, Provider] = {}
         self.controls: dict[str, RunControl] = {}
@@ -85,6 +90,7 @@ class Engine:
     def resolve(self, req: Request) -> Request:
         resolved = resolve_request(req, self.catalog)
         resolved.narration = req.narration  # the finishing stage's request field (not the catalog's)
+        resolved.cast, resolved.takes = list(req.cast), req.takes  # the shots' fields (checked by the plan)
         return resolved
 
     def check_render_key(self, model: str) -> None:
@@ -141,6 +147,11 @@ class Engine:
         spec = self.catalog.get(req.model)
         planner = planner_for(req.planner, self.settings, self.env)
         plan = fit_plan(await planner.plan(req, spec), self.catalog)
+        if req.cast and not plan.cast:
+            plan.cast = [copy.deepcopy(c) for c in req.cast]
+        if req.takes > 1:
+            for seg in plan.segments:
+                seg.takes = max(seg.takes, req.takes)
         plan.seams = req.seams or self.default_seam_settings()
         plan.seams.validate()
         plan.max_cost = req.max_cost
@@ -170,7 +181,7 @@ class Engine:
         # video (and keyframes) plus the narration's speech with the configured TTS provider
         return round(estimate_cost(plan, self.catalog) + estimate_plan_speech(plan, self.settings), 4)
 
-    def load_plan_file(self, path: str | Path) -> Plan:
+    def load_plan_file(self, path: str | Path, job_dir: Path | None = None) -> Plan:
         p = Path(path).expanduser()
         try:
             data = json.loads(p.read_text("utf-8"))
@@ -181,8 +192,34 @@ class Engine:
         except json.JSONDecodeError as exc:
             raise InputError("plan", f"{p} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
         plan = Plan.from_dict(data)
-        validate_plan(plan, self.catalog)
+        self.check_plan(plan, job_dir)
         return plan
+
+    def check_plan(self, plan: Plan, job_dir: Path | None = None) -> list[CastMember]:
+        """Everything about a plan that can be checked before anything is uploaded: its model
+        and values, its cast (library names, pictures) and every shot's route for its cast.
+
+        With ``job_dir`` the members come from the job's own snapshot where it has one (a
+        redo or resume never depends on the library), else from the library."""
+        from .cast import job_cast, resolve_cast
+        from .shots import shot_routes
+
+        validate_plan(plan, self.catalog)
+        kept = {m.name.lower(): m for m in job_cast(job_dir)} if job_dir is not None else {}
+        if kept and all(c.name.lower() in kept for c in plan.cast):
+            members = [kept[c.name.lower()] for c in plan.cast]
+        else:
+            members = resolve_cast(plan, self.cast_library)
+        shot_routes(plan, self.catalog, {m.name: len(m.images) for m in members})
+        return members
+
+    def cast_members(self, names: list[str]) -> list[CastMember]:
+        """Library members by name (``generate --cast``), as plan entries; InputError for an unknown one."""
+        out = []
+        for name in names:
+            found = self.cast_library.get(name, "cast")
+            out.append(CastMember(found.name, found.member.kind, found.member.description))
+        return out
 
     def save_plan_file(self, plan: Plan, path: str | Path) -> Path:
         p = Path(path).expanduser()
@@ -194,10 +231,14 @@ class Engine:
     # --- jobs ---------------------------------------------------------------------
 
     def create_job(self, plan: Plan, status: JobStatus = JobStatus.QUEUED) -> Job:
-        validate_plan(plan, self.catalog)
+        members = self.check_plan(plan)
         job_id = new_job_id()
         folder = self.paths.jobs_dir / job_id
         folder.mkdir(parents=True, exist_ok=True)
+        if members:  # the job keeps its own copies: redo and resume never depend on the library
+            from .cast import snapshot_cast
+
+            snapshot_cast(members, folder)
         write_json_atomic(folder / "plan.json", plan.to_dict())
         job = Job(
             id=job_id,
@@ -216,7 +257,7 @@ class Engine:
 
     def _segments_for(self, job_id: str, plan: Plan, start: int = 1) -> list[Segment]:
         return [
-            Segment(job_id=job_id, index=i, prompt=s.prompt, seconds=s.seconds, title=s.title)
+            Segment(job_id=job_id, index=i, prompt=s.video_prompt(), seconds=s.seconds, title=s.title)
             for i, s in enumerate(plan.segments, 1)
             if i >= start
         ]
@@ -235,7 +276,11 @@ class Engine:
     def update_plan(self, job_id: str, plan: Plan) -> Job:
         """Replace the plan of a job that has not rendered anything yet (draft / review)."""
         job = self._job(job_id)
-        validate_plan(plan, self.catalog)
+        members = self.check_plan(plan, job.job_dir)
+        if members:
+            from .cast import snapshot_cast
+
+            snapshot_cast(members, job.job_dir)
         write_json_atomic(job.job_dir / "plan.json", plan.to_dict())
         self.store.update_job(
             job_id,
@@ -289,7 +334,7 @@ class Engine:
         plan = job.plan
         plan_file = job.job_dir / "plan.json"
         if plan_file.exists():
-            plan = self.load_plan_file(plan_file)
+            plan = self.load_plan_file(plan_file, job.job_dir)
         assert plan is not None
         n = len(plan.segments)
         if not (1 <= from_index <= n):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .catalog import Catalog, ModelSpec, fit_plan, keyframe_count, plan_segment_cost
-from .models import InputError, Mode, Plan, Request, SegmentPlan, SegmentStatus
+from .models import CastMember, InputError, Mode, Plan, Request, SegmentPlan, SegmentStatus
 
 if TYPE_CHECKING:
     from .planner.base import Planner
@@ -198,6 +198,7 @@ def request_for(plan: Plan, index: int | None = None) -> Request:
         seams=copy.deepcopy(plan.seams),
         narration=plan.has_narration,
         max_cost=plan.max_cost,
+        cast=[CastMember(c.name, c.kind, c.description) for c in plan.cast],
     )
 
 
@@ -215,6 +216,8 @@ def keep_lengths(fresh: Plan, old: Plan) -> Plan:
     new = copy.deepcopy(fresh)
     for seg, before in zip(new.segments, old.segments, strict=False):
         seg.seconds = before.seconds
+        seg.model, seg.takes = before.model, before.takes
+    new.cast = copy.deepcopy(old.cast)  # inline members keep their pictures
     new.max_cost = old.max_cost
     new.seams = copy.deepcopy(old.seams)
     return new

@@ -38,6 +38,7 @@ class RenderRequest:
     source_video: Path | None = None  # extend: the video to extend
     seed: int = 0
     label: str = ""  # e.g. "segment 2", for messages
+    references: list[list[Path]] = field(default_factory=list)  # r2v: each member's pictures
 
 
 @dataclass
@@ -52,6 +53,7 @@ class ImageRequest:
     source: Path | None = None
     seed: int = 0
     label: str = ""
+    references: list[Path] = field(default_factory=list)  # cast pictures the edit combines (after source)
 
 
 @dataclass
