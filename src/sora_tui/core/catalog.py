@@ -751,7 +751,7 @@ def estimate_cost(plan: Plan, catalog: Catalog) -> float:
     """Videos (each at its kind's price, once per take) plus, in keyframe mode, the keyframe
     images, plus the cast keyframes a shot's route makes with the image model."""
     spec = catalog.get(plan.model)
-    if plan.cast or any(s.model or s.is_cut or s.takes > 1 for s in plan.segments):
+    if plan.uses_shots:
         from .shots import shot_routes
 
         total = sum(r.cost for r in shot_routes(plan, catalog))

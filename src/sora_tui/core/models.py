@@ -283,6 +283,13 @@ class Plan:
     cast: list[CastMember] = field(default_factory=list)  # members the shots may name
 
     @property
+    def uses_shots(self) -> bool:
+        """Does the plan use any version-2 field (cast, cuts, per-shot models, takes)?"""
+        return (
+            bool(self.cast) or bool(self.cut_indexes()) or any(s.model or s.cast or s.takes > 1 for s in self.segments)
+        )
+
+    @property
     def cast_names(self) -> list[str]:
         return [c.name for c in self.cast]
 

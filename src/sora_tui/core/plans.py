@@ -258,7 +258,10 @@ def remaining_cost(
     paid for and re-attached to, never paid twice), plus the keyframe images not made yet."""
     spec = catalog.get(plan.model)
     todo = [s for s in segments if s.status is not SegmentStatus.DONE and not getattr(s, "request_id", None)]
-    videos = sum(plan_segment_cost(plan, spec, s.index, s.seconds) for s in todo if s.index <= len(plan.segments))
+    shots = catalog if plan.uses_shots else None  # each shot's own model and route
+    videos = sum(
+        plan_segment_cost(plan, spec, s.index, s.seconds, catalog=shots) for s in todo if s.index <= len(plan.segments)
+    )
     images, missing = 0.0, 0
     if plan.mode is Mode.KEYFRAMES:
         done = sum(1 for k in keyframes if k.status == "done")

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .catalog import frame_size, plan_segment_cost
+from .cast import job_cast, shot_members
+from .catalog import ModelSpec, frame_size, plan_segment_cost
 from .errors import Code, DiskFull, JobCancelled, JobFailed
 from .jobfiles import fit_image, seg_name, write_json_atomic
 from .models import (
+    CastMember,
     CostUpdate,
     Event,
     InputError,
@@ -49,6 +51,7 @@ from .providers.base import (
     Submission,
 )
 from .retry import FORGET_REQUEST, with_retries
+from .shots import ShotRoute, shot_routes
 from .store import Keyframe, Store
 
 if TYPE_CHECKING:
@@ -105,6 +108,79 @@ class JobRun:
         self.control = RunControl()
         self.width, self.height = frame_size(self.plan.resolution, self.plan.aspect)
         self.audio = self.spec.has_audio(self.plan.audio)
+        self._routes: dict[int, ShotRoute] | None = None
+        self._members: list[CastMember] | None = None
+
+    # --- shots (per-shot model, cast routes, cuts) -------------------------------------
+
+    def shot_spec(self, index: int) -> ModelSpec:
+        """The model that renders segment ``index``: the shot's own, else the plan's."""
+        if index > len(self.plan.segments):
+            return self.spec
+        return self.engine.catalog.get(self.plan.shot_model(index))
+
+    @property
+    def members(self) -> list[CastMember]:
+        """The cast the job keeps (its own snapshot: never the library as it is now)."""
+        if self._members is None:
+            self._members = job_cast(self.dir) if self.plan.cast else []
+        return self._members
+
+    def route(self, index: int) -> ShotRoute:
+        if self._routes is None:
+            pictures = {m.name: len(m.images) for m in self.members}
+            self._routes = {r.index: r for r in shot_routes(self.plan, self.engine.catalog, pictures)}
+        return self._routes[index]
+
+    def is_cut(self, index: int) -> bool:
+        return 1 < index <= len(self.plan.segments) and self.plan.segments[index - 1].is_cut
+
+    def cast_pictures(self, index: int) -> list[list[Path]]:
+        """Each member's pictures for shot ``index`` (from the job's snapshot)."""
+        return [[Path(p) for p in m.images] for m in shot_members(self.plan, self.members, index)]
+
+    def cast_keyframe_path(self, index: int) -> Path:
+        return self.dir / seg_name(index, "_cast.png")
+
+    async def cast_keyframe(self, seg: Segment, source: Path | None) -> Path:
+        """The first picture of a shot whose cast reaches the model through a keyframe: the image
+        model's edit endpoint combines the members' pictures (and the start picture, if any). Made
+        once: the file is kept, so a resume or a retry never pays for it again."""
+        dest = self.cast_keyframe_path(seg.index)
+        if dest.is_file():
+            return dest
+        spec = self.shot_spec(seg.index)
+        image_model = self.engine.catalog.image_model_for(spec)
+        price = image_model.price_per_image
+        if self.max_cost is not None and self.spent() + price > self.max_cost + 1e-9:
+            raise JobFailed(f"budget cap reached before the cast keyframe of segment {seg.index}")
+        pictures = [p for ps in self.cast_pictures(seg.index) for p in ps]
+        who = ", ".join(self.plan.segments[seg.index - 1].cast)
+        req = ImageRequest(
+            endpoint=image_model.edit,
+            prompt=f"{seg.prompt} Show {who} exactly as in the reference pictures.",
+            width=self.width,
+            height=self.height,
+            aspect=self.plan.aspect,
+            source=source,
+            seed=seg.seed if seg.seed is not None else seg.index,
+            label=f"cast keyframe {seg.index}",
+            references=pictures,
+        )
+        provider = self.engine.provider(spec)
+        self.log(
+            f"segment {seg.index}: a keyframe of {who} from {len(pictures)} picture(s) on {image_model.name} "
+            f"(${price:.2f})",
+            index=seg.index,
+        )
+        tmp = dest.with_name(f".{dest.name}.part.png")
+        await self.retry(lambda: provider.generate_image(req, tmp), seg.index, "making the cast keyframe")
+        await asyncio.to_thread(fit_image, tmp, tmp, self.width, self.height)
+        os.replace(tmp, dest)
+        row = self.store.segment(self.job.id, seg.index)
+        self.set_segment(seg.index, cost_usd=round(row.cost_usd + price, 4))
+        self.emit_cost()
+        return dest
 
     # --- events -------------------------------------------------------------------
 
@@ -202,8 +278,13 @@ class JobRun:
 
         if self.output_arg:
             self.output = check_output_path(self.output_arg)
-        self.engine.check_render_key(self.spec.id)
-        self.engine.provider(self.spec)
+        for model in dict.fromkeys(
+            [self.spec.id] + [self.plan.shot_model(i) for i in range(1, len(self.plan.segments) + 1)]
+        ):
+            self.engine.check_render_key(model)
+            self.engine.provider(self.engine.catalog.get(model))
+        if self.plan.cast or self.plan.cut_indexes():
+            self.route(1)  # every shot's route, checked before anything is paid (the job's own cast)
         self.check_budget()
         await self.verify_done_segments()
 
@@ -245,16 +326,39 @@ class JobRun:
             raise JobCancelled()
 
     async def run_chain(self) -> None:
-        start = Path(self.plan.start_image) if self.plan.start_image else None
+        """Each run of shots joined by ``continue`` renders in order; the runs (split at cuts) are
+        independent and render at once, within the concurrency limit."""
         segments = self.store.segments(self.job.id)
+        runs = self.plan.runs() if len(segments) == len(self.plan.segments) else [[s.index for s in segments]]
+        if len(runs) == 1:
+            await self.run_one_chain(segments)
+            return
+        sem = asyncio.Semaphore(max(1, self.settings.concurrency))
+        by_index = {s.index: s for s in segments}
+        tasks = [
+            asyncio.create_task(self.run_one_chain([by_index[i] for i in run if i in by_index], sem)) for run in runs
+        ]
+        try:
+            await _gather_first_error(tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    async def run_one_chain(self, segments: list[Segment], sem: asyncio.Semaphore | None = None) -> None:
+        first = segments[0].index if segments else 1
+        start = Path(self.plan.start_image) if self.plan.start_image and first == 1 else None
         for pos, seg in enumerate(segments):
             self.check_cancel()
+            if pos > 0 and self.is_cut(seg.index):  # (a single run holds no cut; kept for safety)
+                start = None
             if seg.status is SegmentStatus.DONE:
                 self.emit(SegmentStatusChanged(self.job.id, seg.index, SegmentStatus.DONE, "already rendered"))
                 start = self.handoff_for(seg)
                 continue
             end = None
             nxt = segments[pos + 1] if pos + 1 < len(segments) else None
+            if nxt is not None and self.is_cut(nxt.index):
+                nxt = None  # the next shot is a cut: nothing to end on
             if nxt is not None and nxt.status is SegmentStatus.DONE and nxt.first_frame and start is not None:
                 # re-rendering one segment between kept neighbours (`redo --only`): end on the picture the
                 # next segment starts from, where the model can; otherwise the report shows that seam
@@ -267,7 +371,11 @@ class JobRun:
                         "warning",
                         seg.index,
                     )
-            seg = await self.render_segment(seg, start, end)
+            if sem is None:
+                seg = await self.render_segment(seg, start, end)
+            else:
+                async with sem:
+                    seg = await self.render_segment(seg, start, end)
             start = self.handoff_for(seg)
 
     def handoff_path(self, index: int) -> Path:
@@ -288,11 +396,16 @@ class JobRun:
         if self.plan.mode is Mode.EXTEND and seg.index > 1:
             last = segments[seg.index - 2].last_frame
             return Path(last) if last else None
-        if seg.index == 1 or self.plan.mode is Mode.PARALLEL:
+        if seg.index == 1 or self.plan.mode is Mode.PARALLEL or self.is_cut(seg.index):
             start = Path(self.plan.start_image) if (seg.index == 1 and self.plan.start_image) else None
         else:
             start = self.handoff_for(segments[seg.index - 2])
-        if start is None or not self.spec.supports(Kind.I2V):
+        if self.plan.cast and self.cast_keyframe_path(seg.index).is_file():
+            return self.cast_keyframe_path(seg.index)  # the shot began on its cast keyframe
+        spec = self.shot_spec(seg.index)
+        if self.plan.cast and self.route(seg.index).kind is Kind.R2V:
+            return start if start is not None and spec.for_kind(Kind.R2V).takes_start else None
+        if start is None or not spec.supports(Kind.I2V):
             return None
         return start
 
@@ -313,7 +426,12 @@ class JobRun:
 
         handoff = self.handoff_path(index)
         opts = self.seam_options()
-        if self.plan.mode is not Mode.CHAIN or index == len(self.plan.segments) or not opts.enabled:
+        if (
+            self.plan.mode is not Mode.CHAIN
+            or index == len(self.plan.segments)
+            or not opts.enabled
+            or self.is_cut(index + 1)  # the next shot is a cut: nothing starts from this one
+        ):
             handoff.unlink(missing_ok=True)
             return
         src = last_png
@@ -328,7 +446,7 @@ class JobRun:
                 index,
             )
         if opts.colour:
-            anchor = await asyncio.to_thread(self.anchor_stats, analysis)
+            anchor = await asyncio.to_thread(self.anchor_stats, analysis, index)
             grade, de = seams.handoff_grade(analysis, anchor)
             if not grade.identity:
                 m = analysis.matrix_obj
@@ -348,16 +466,19 @@ class JobRun:
         if not changed:
             handoff.unlink(missing_ok=True)
 
-    def anchor_stats(self, like: Any) -> Any:
-        """The colour the chain is held to: the reference picture, else segment 1's first shown frame."""
+    def anchor_stats(self, like: Any, index: int = 1) -> Any:
+        """The colour the chain is held to: the reference picture, else the first shown frame of the
+        run of shots that segment ``index`` belongs to (segment 1, or the cut that began the run:
+        colour is never pulled across a cut toward another scene)."""
         from . import seams
 
         opts = self.seam_options()
         if opts.reference_image:
             return seams.reference_stats(Path(opts.reference_image), like)
-        first = self.store.segment(self.job.id, 1)
+        head = max([1] + [c for c in self.plan.cut_indexes() if c <= index])
+        first = self.store.segment(self.job.id, head)
         if first.status is not SegmentStatus.DONE or not first.file:
-            return like.first_stats if Path(like.path).name == seg_name(1) else None
+            return like.first_stats if Path(like.path).name == seg_name(head) else None
         if Path(first.file) == Path(like.path):
             return like.first_stats
         return seams.analyze_segment(first.file, self.sent_image(first, self.store.segments(self.job.id))).first_stats
@@ -476,38 +597,60 @@ class JobRun:
     def render_request(
         self, seg: Segment, start: Path | None, end: Path | None = None, source: Path | None = None
     ) -> RenderRequest:
+        spec = self.shot_spec(seg.index)
+        references: list[list[Path]] = []
+        prompt = seg.prompt
+        routed = bool(self.plan.cast) and seg.index <= len(self.plan.segments)
         if source is not None:  # extend mode: continue the video before
             kind = Kind.EXTEND
+        elif routed and self.route(seg.index).kind is Kind.R2V:
+            kind = Kind.R2V
+            ks = spec.for_kind(Kind.R2V)
+            references = self.cast_pictures(seg.index)
+            start = start if ks.takes_start else None
+            end = end if ks.references.get("end_field") else None
+            tag = ks.references.get("prompt_tag")
+            if tag:  # e.g. Kling: "@Element1 is Mara."
+                names = self.plan.segments[seg.index - 1].cast
+                prompt += " " + " ".join(f"{str(tag).format(n=k)} is {name}." for k, name in enumerate(names, 1))
         elif start is not None and end is not None:
             kind = Kind.FLF2V
-        elif start is not None and self.spec.supports(Kind.I2V):
+        elif start is not None and spec.supports(Kind.I2V):
             kind = Kind.I2V
         else:
             kind = Kind.T2V
             start = None
         return RenderRequest(
-            model=self.spec,
+            model=spec,
             kind=kind,
-            prompt=seg.prompt,
+            prompt=prompt,
             seconds=seg.seconds,
             resolution=self.plan.resolution,
             aspect=self.plan.aspect,
-            audio=self.audio,
+            audio=spec.has_audio(self.plan.audio),
             width=self.width,
             height=self.height,
-            fps=self.spec.fps,
+            fps=spec.fps,
             start_image=start,
             end_image=end,
             source_video=source,
             seed=seg.seed if seg.seed is not None else seg.index,
             label=f"segment {seg.index} of {len(self.plan.segments)}",
+            references=references,
         )
 
     async def render_segment(
         self, seg: Segment, start: Path | None, end: Path | None = None, source: Path | None = None
     ) -> Segment:
-        provider = self.engine.provider(self.spec)
+        provider = self.engine.provider(self.shot_spec(seg.index))
         idx = seg.index
+        if (
+            self.plan.cast
+            and source is None
+            and self.plan.mode in (Mode.CHAIN, Mode.PARALLEL)
+            and self.route(idx).route == "keyframe"
+        ):
+            start = await self.cast_keyframe(seg, start)
         req = self.render_request(seg, start, end, source)
         if seg.status is SegmentStatus.DOWNLOADED and seg.file and Path(seg.file).is_file():
             # paid for and delivered before the run stopped: verify the file and finish it
@@ -534,7 +677,7 @@ class JobRun:
                 result = await self.fetch_result(provider, sub, idx, cancelled)
                 break
             except RequestNotFound as exc:
-                cost = plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds)
+                cost = self.segment_cost(seg)
                 why = f"the provider no longer knows request {sub.request_id}"
                 changes: dict[str, Any] = {}
                 if isinstance(exc, RequestCancelled):
@@ -639,7 +782,7 @@ class JobRun:
 
     async def submit(self, provider: Provider, seg: Segment, req: RenderRequest) -> Submission:
         idx = seg.index
-        cost = plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds)
+        cost = self.segment_cost(seg)
         if self.max_cost is not None and self.spent() + cost > self.max_cost + 1e-9:
             raise JobFailed(
                 f"budget cap reached: ${self.spent():.2f} spent, segment {idx} would cost ${cost:.2f} "
@@ -665,6 +808,12 @@ class JobRun:
         self.log(f"segment {idx} submitted as {req.kind} to {sub.endpoint} (request {sub.request_id})", index=idx)
         self.emit_cost()
         return sub
+
+    def segment_cost(self, seg: Segment) -> float:
+        """One call of segment ``seg`` (its shot's model and route; the plan's model otherwise)."""
+        if seg.index <= len(self.plan.segments) and self.plan.uses_shots:
+            return plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds, catalog=self.engine.catalog)
+        return plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds)
 
     async def wait(self, provider: Provider, sub: Submission, idx: int, cancelled: bool = False) -> None:
         seen_logs = 0
@@ -752,7 +901,8 @@ class JobRun:
         inputs = [joiner.SeamInput(Path(s.file or ""), self.sent_image(s, segments)) for s in segments]
         opts = self.seam_options()
         try:
-            outcome = await asyncio.to_thread(joiner.join_segments, inputs, final, opts, progress)
+            cuts = self.plan.cut_indexes() if len(segments) == len(self.plan.segments) else []
+            outcome = await asyncio.to_thread(joiner.join_segments, inputs, final, opts, progress, cuts)
         except media.MediaError as exc:
             message = f"join failed: {exc} The segments are kept; `sora-tui resume {self.job.id}` joins again"
             if "No space left" in str(exc):
