@@ -183,3 +183,46 @@ async def test_version_1_plan_renders_as_before(home: Path):
     assert [s["kind"] for s in report["seams"]] == ["seam"]
     segs = engine.store.segments(job.id)
     assert psnr(media.read_image(segs[0].last_frame or ""), media.read_image(segs[1].first_frame or "")) > 30
+
+
+async def test_a_model_without_references_gets_a_cast_keyframe(
+    cast_library, fal_fake: FalFake, home: Path, tmp_path: Path
+):
+    """Veo 3.1 Fast has no reference endpoint: a cut with cast starts on a keyframe that the image
+    model's edit endpoint makes from the member pictures (priced once, never made twice)."""
+    engine = Engine(env=engine_env(fal_fake, home))
+    data = story("veo3.1-fast", "veo3.1-fast", "720p")
+    data["segments"] = [
+        {"seconds": 4, "prompt": "a street at night"},
+        {"seconds": 4, "prompt": "the lamp on a desk", "cast": ["Lamp"], "transition": "cut"},
+    ]
+    plan = Plan.from_dict(data)
+    job = engine.create_job(plan)
+    done = await engine.run(job.id)
+    assert done.status is JobStatus.COMPLETED, done.error
+    edits = [s for s in fal_fake.submits if s.path.strip("/") == "fal-ai/nano-banana-2/edit"]
+    assert len(edits) == 1 and len(edits[0].json["image_urls"]) == 1
+    assert fal_schemas.errors("fal-ai/nano-banana-2/edit", edits[0].json) == []
+    videos = [s for s in fal_fake.submits if s not in edits]
+    assert [v.path.strip("/") for v in videos] == ["fal-ai/veo3.1/fast", "fal-ai/veo3.1/fast/image-to-video"]
+    segs = engine.store.segments(job.id)
+    assert shows(decoded(Path(segs[1].file or ""), 0, tmp_path), BLUE)
+    image = engine.catalog.image_models["nano-banana-2"].price_per_image
+    assert done.cost_usd == pytest.approx(engine.estimate(plan)) and done.cost_usd > image
+
+
+async def test_keyframe_mode_makes_cast_keyframes_from_the_pictures(cast_library, home: Path, tmp_path: Path):
+    engine = Engine(env={"SORA_TUI_HOME": str(home)})
+    data = story("preview", "preview", "180p")
+    data["mode"] = "keyframes"
+    data["segments"] = [
+        {"seconds": 1, "prompt": "Mara at the door", "cast": ["Mara"]},
+        {"seconds": 1, "prompt": "Mara holds the lamp", "cast": ["Mara", "Lamp"]},
+    ]
+    job = engine.create_job(Plan.from_dict(data))
+    done = await engine.run(job.id)
+    assert done.status is JobStatus.COMPLETED, done.error
+    for k in range(3):
+        frame = media.read_image(engine.keyframe_path(done, k))
+        assert shows(frame, RED), f"keyframe {k} does not show Mara"
+    assert shows(media.read_image(engine.keyframe_path(done, 2)), BLUE)

@@ -566,8 +566,14 @@ class JobRun:
         price = image_model.price_per_image
         if self.max_cost is not None and self.spent() + price > self.max_cost + 1e-9:
             raise JobFailed(f"budget cap reached before keyframe {index}; resume with a higher --max-cost")
+        # a keyframe at the edge of shots with cast is made with the edit endpoint from their pictures
+        n = len(self.plan.segments)
+        shots = [i for i in (index, index + 1) if 1 <= i <= n]
+        refs = list(dict.fromkeys(p for i in shots for ps in self.cast_pictures(i) for p in ps))
+        refs = refs[: max(0, image_model.max_images - (1 if source is not None else 0))]
         req = ImageRequest(
-            endpoint=image_model.edit if source is not None else image_model.t2i,
+            endpoint=image_model.edit if source is not None or refs else image_model.t2i,
+            references=refs,
             prompt=kf.prompt,
             width=self.width,
             height=self.height,
