@@ -94,6 +94,7 @@ async def test_every_buildable_request_matches_fals_schema(images):
                                 end_image=b if kind is Kind.FLF2V else None,
                                 source_video=v if kind is Kind.EXTEND else None, label="segment 2",
                                 references=[[a, b], [b]] if kind is Kind.R2V else [],
+                                send_seed=audio, seed=1234,  # a take's seed, where the endpoint has one
                             )  # fmt: skip
                             try:
                                 body = await provider.build_arguments(req)

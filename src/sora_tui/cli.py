@@ -1018,7 +1018,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _dispatch(args: argparse.Namespace) -> int:
     engine = _engine()
     try:
-        from .cli_cast import cmd_cast
+        from .cli_cast import cmd_cast, cmd_pick, cmd_takes
         from .cli_finish import ASYNC_HANDLERS, SYNC_HANDLERS
 
         handler = {
@@ -1028,6 +1028,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
             "resume": cmd_resume,
             "redo": cmd_redo,
             "keyframes": cmd_keyframes,
+            "pick": cmd_pick,
             **ASYNC_HANDLERS,
         }.get(args.command)
         if handler is not None:
@@ -1039,6 +1040,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
             "cancel": cmd_stop,
             "models": cmd_models,
             "cast": cmd_cast,
+            "takes": cmd_takes,
             **SYNC_HANDLERS,
         }[args.command]
         return sync(engine, args)

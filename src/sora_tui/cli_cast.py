@@ -43,6 +43,17 @@ def add_parsers(sub: Any) -> None:
     r = cs.add_parser("rm", help="remove a member from the library (jobs keep their own copies)")
     r.add_argument("name")
 
+    t = sub.add_parser("takes", help="the takes of one shot of a job: file, status, seed, cost, which is kept")
+    t.add_argument("job", help="job id (or a unique prefix)")
+    t.add_argument("shot", type=int, metavar="K", help="the shot (segment) number")
+    t.add_argument("--json", action="store_true")
+    k = sub.add_parser("pick", help="keep another take of a shot; the shots that continue from it render again")
+    k.add_argument("job", help="job id (or a unique prefix)")
+    k.add_argument("shot", type=int, metavar="K")
+    k.add_argument("take", type=int, metavar="TAKE")
+    k.add_argument("--yes", "-y", action="store_true", help="do not ask before paying for the re-render")
+    k.add_argument("--json", action="store_true", help="print one JSON object with the result")
+
 
 def _member_dict(found: Any) -> dict[str, Any]:
     m = found.member
@@ -89,6 +100,36 @@ def cmd_cast(engine: Engine, args: argparse.Namespace) -> int:
         print(f"removed {found.name} from the cast library (jobs that used it keep their copies)")
         return EXIT_OK
     raise AssertionError(action)  # pragma: no cover - argparse allows only the actions above
+
+
+def cmd_takes(engine: Engine, args: argparse.Namespace) -> int:
+    rows = engine.shot_takes(args.job, args.shot)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    for r in rows:
+        mark = "*" if r["kept"] else " "
+        print(f"{mark} take {r['take']}  {r['status']:<9} seed {r['seed']:<11} ${r['cost_usd']:.2f}  {r['file'] or ''}")
+    return EXIT_OK
+
+
+async def cmd_pick(engine: Engine, args: argparse.Namespace) -> int:
+    from .cli import EXIT_INTERRUPTED, _confirm, _render_job
+
+    cost, redo = engine.pick_quote(args.job, args.shot, args.take)
+    if redo and cost > 0 and not args.yes:
+        shots = ", ".join(map(str, redo))
+        if not _confirm(
+            f"Keep take {args.take} of shot {args.shot}: shots {shots} render again for about ${cost:.2f}?"
+        ):
+            _err("nothing changed")
+            return EXIT_INTERRUPTED
+    job, redo = await engine.pick_take(args.job, args.shot, args.take)
+    if not args.json:
+        again = f"; shots {', '.join(map(str, redo))} render again" if redo else "; nothing else renders again"
+        print(f"shot {args.shot} keeps take {args.take}{again}", file=sys.stderr)
+    args.output, args.max_cost, args.detach = None, None, False
+    return await _render_job(engine, job, args, ask=False)
 
 
 def request_cast(engine: Engine, value: str | None) -> list[Any]:

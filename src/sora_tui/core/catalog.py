@@ -126,6 +126,7 @@ class KindSpec:
     audio_field: str | None
     fps: int
     fps_field: str | None
+    seed_field: str | None
     fields: dict[str, str]
     price: dict[str, Any]
     extra: dict[str, Any]
@@ -229,6 +230,7 @@ class ModelSpec:
     data_uri: bool = False
     image_model: str = ""  # keyframe image model; "" = the first one of the same provider
     fps_field: str | None = None
+    seed_field: str | None = None  # where a take's own seed goes (None: the endpoint takes none)
     kind: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-kind overrides (catalog.toml)
     constraints: list[dict[str, Any]] = field(default_factory=list)  # rules over combinations
 
@@ -311,6 +313,7 @@ class ModelSpec:
             audio_field=pick("audio_field") or None,
             fps=int(pick("fps")),
             fps_field=pick("fps_field") or None,
+            seed_field=pick("seed_field") or None,
             fields=fields,
             price=dict(over["price"]) if "price" in over else dict(self.price),
             extra=dict(over.get("extra", {})),

@@ -19,6 +19,7 @@ import random
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .catalog import (
     Catalog,
@@ -387,6 +388,91 @@ class Engine:
             note = f"redo from segment {from_index}: segments {from_index}..{len(plan.segments)} render again with fresh seeds"
         self.store.log(job.id, note)
         return self._job(job.id)
+
+    # --- takes ----------------------------------------------------------------------
+
+    def shot_takes(self, job_id: str, index: int) -> list[dict[str, Any]]:
+        """The takes of shot ``index``: take, file, status, seed, cost_usd, kept (take 1 is the
+        segment's own render; a shot rendered once has one take)."""
+        from .takes import TakeBook, take_seed
+
+        job = self._job(job_id)
+        n = len(job.plan.segments) if job.plan else 0
+        if not 1 <= index <= n:
+            raise InputError("shot", f"shot {index} does not exist in job {job.id}", [f"1-{n}"])
+        book = TakeBook(job.job_dir)
+        row = self.store.segment(job.id, index)
+        takes = book.takes(index)
+        if not takes:
+            seed = row.seed if row.seed is not None else index
+            takes_rows = [
+                {"take": 1, "file": row.file, "status": str(row.status), "seed": take_seed(seed, 1),
+                 "cost_usd": row.cost_usd, "kept": True}
+            ]  # fmt: skip
+            return takes_rows
+        kept = book.kept.get(index, 1)
+        return [
+            {"take": t.take, "file": t.file, "status": t.status, "seed": t.seed, "cost_usd": t.cost_usd,
+             "kept": t.take == kept, "score": list(t.score)}
+            for t in takes
+        ]  # fmt: skip
+
+    def pick_quote(self, job_id: str, index: int, take: int) -> tuple[float, list[int]]:
+        """What keeping take ``take`` of shot ``index`` costs: the shots that continue from it
+        (to the next cut) render again; none when the next boundary is a cut."""
+        job = self._job(job_id)
+        assert job.plan is not None
+        self._pickable(job, index, take)
+        after = next((run for run in job.plan.runs() if index in run), [index])
+        redo = [i for i in after if i > index]
+        cost = sum(
+            plan_segment_cost(job.plan, self.catalog.get(job.plan.model), i, catalog=self.catalog)
+            * job.plan.segments[i - 1].takes
+            for i in redo
+        )
+        return round(cost, 4), redo
+
+    def _pickable(self, job: Job, index: int, take: int) -> Any:
+        from .takes import TakeBook
+
+        rows = self.shot_takes(job.id, index)
+        found = next((t for t in rows if t["take"] == take), None)
+        if found is None or found["status"] != "done" or not found["file"] or not Path(found["file"]).is_file():
+            allowed = [t["take"] for t in rows if t["status"] == "done"]
+            raise InputError("take", f"shot {index} of job {job.id} has no finished take {take}", allowed)
+        return TakeBook(job.job_dir)
+
+    async def pick_take(self, job_id: str, index: int, take: int) -> tuple[Job, list[int]]:
+        """Keep take ``take`` of shot ``index``: the shot's file becomes that take's, the shots that
+        continue from it are reset to render again (fresh seeds), and the job is queued to render
+        them and join again (run it with ``run``)."""
+        job = self._job(job_id)
+        self.check_idle(job)
+        assert job.plan is not None
+        book = self._pickable(job, index, take)
+        _, redo = self.pick_quote(job_id, index, take)
+        chosen = book.get(index, take)
+        assert chosen is not None and chosen.file
+        with Lease(job.job_dir, job.id):
+            runner = JobRun(self, job, None, None, None, False)
+            row = self.store.segment(job.id, index)
+            sent = runner.sent_image(row, self.store.segments(job.id))
+            await runner.finish_segment(row, Path(chosen.file), sent)
+        book.kept[index] = take
+        for i in redo:
+            book.forget(i)
+        book.save()
+        old = {s.index: s for s in self.store.segments(job.id)}
+        fresh = {s.index: s for s in self._segments_for(job.id, job.plan) if s.index in redo}
+        for seg in fresh.values():
+            seg.seed = random.randrange(1, 2**31)
+            seg.cost_usd = old[seg.index].cost_usd  # what was paid stays spent
+        rows = [fresh.get(i) or old[i] for i in sorted(old)]
+        self.store.replace_segments(job.id, rows)
+        self.store.update_job(job.id, status=JobStatus.QUEUED, error=None, output=None, duration_s=None)
+        again = f"; shots {', '.join(map(str, redo))} continue from it and render again" if redo else ""
+        self.store.log(job.id, f"kept take {take} of shot {index}{again}")
+        return self._job(job.id), redo
 
     def check_reference_image(self, path: str | Path) -> str:
         """A colour reference must be a picture that can be read; returns its absolute path."""

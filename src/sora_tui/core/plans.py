@@ -260,7 +260,9 @@ def remaining_cost(
     todo = [s for s in segments if s.status is not SegmentStatus.DONE and not getattr(s, "request_id", None)]
     shots = catalog if plan.uses_shots else None  # each shot's own model and route
     videos = sum(
-        plan_segment_cost(plan, spec, s.index, s.seconds, catalog=shots) for s in todo if s.index <= len(plan.segments)
+        plan_segment_cost(plan, spec, s.index, s.seconds, catalog=shots) * plan.segments[s.index - 1].takes
+        for s in todo
+        if s.index <= len(plan.segments)
     )
     images, missing = 0.0, 0
     if plan.mode is Mode.KEYFRAMES:

@@ -53,6 +53,7 @@ from .providers.base import (
 from .retry import FORGET_REQUEST, with_retries
 from .shots import ShotRoute, shot_routes
 from .store import Keyframe, Store
+from .takes import Take, TakeBook, best_take, take_file, take_score, take_seed
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -109,6 +110,7 @@ class JobRun:
         self.width, self.height = frame_size(self.plan.resolution, self.plan.aspect)
         self.audio = self.spec.has_audio(self.plan.audio)
         self._routes: dict[int, ShotRoute] | None = None
+        self._takebook: TakeBook | None = None
         self._members: list[CastMember] | None = None
 
     # --- shots (per-shot model, cast routes, cuts) -------------------------------------
@@ -372,10 +374,10 @@ class JobRun:
                         seg.index,
                     )
             if sem is None:
-                seg = await self.render_segment(seg, start, end)
+                seg = await self.render_shot(seg, start, end)
             else:
                 async with sem:
-                    seg = await self.render_segment(seg, start, end)
+                    seg = await self.render_shot(seg, start, end)
             start = self.handoff_for(seg)
 
     def handoff_path(self, index: int) -> Path:
@@ -520,7 +522,7 @@ class JobRun:
             async with sem:
                 self.check_cancel()
                 start, end = frames_for(seg)
-                await self.render_segment(seg, start, end)
+                await self.render_shot(seg, start, end)
 
         pending = [s for s in self.store.segments(self.job.id) if s.status is not SegmentStatus.DONE]
         for seg in pending:
@@ -598,6 +600,110 @@ class JobRun:
         self.emit_cost()
         return dest
 
+    # --- takes ---------------------------------------------------------------------
+
+    @property
+    def takebook(self) -> TakeBook:
+        if self._takebook is None:
+            self._takebook = TakeBook(self.dir)
+        return self._takebook
+
+    def takes_of(self, index: int) -> int:
+        return self.plan.segments[index - 1].takes if index <= len(self.plan.segments) else 1
+
+    async def render_shot(self, seg: Segment, start: Path | None, end: Path | None = None) -> Segment:
+        """A shot: one render, or (``takes`` > 1) every take at once, each with its own seed and
+        paid once; the best by its seam figures is kept (``takes.best_take``)."""
+        n = self.takes_of(seg.index)
+        if n <= 1:
+            return await self.render_segment(seg, start, end)
+        idx = seg.index
+        if self.plan.cast and self.plan.mode in (Mode.CHAIN, Mode.PARALLEL) and self.route(idx).route == "keyframe":
+            start = await self.cast_keyframe(seg, start)  # every take starts on the same cast keyframe
+        self.log(f"segment {idx}: rendering {n} takes at once, each with its own seed", index=idx)
+        results = await asyncio.gather(
+            self.render_segment(seg, start, end), *(self.render_take(seg, t, start, end) for t in range(2, n + 1))
+        )
+        first = results[0]
+        assert isinstance(first, Segment)
+        book = self.takebook
+        base = seg.seed if seg.seed is not None else idx
+        one = book.get(idx, 1) or Take(1, take_seed(base, 1), cost_usd=self.segment_cost(seg))
+        one.status, one.file = "done", first.file
+        one.first_frame, one.last_frame, one.request_id = first.first_frame, first.last_frame, first.request_id
+        book.put(idx, one)
+        sent = self.sent_image(first, self.store.segments(self.job.id))
+        for take in book.takes(idx):
+            if take.status == "done" and take.file:
+                take.score = await asyncio.to_thread(self.score_take, Path(take.file), sent)
+        best = best_take(book.takes(idx))
+        book.kept[idx] = best.take
+        book.save()
+        figures = ", ".join(f"take {t.take} {t.score}" for t in book.takes(idx))
+        self.log(f"segment {idx}: kept take {best.take} of {n} (seam figures {figures})", index=idx)
+        if best.take == 1:
+            return first
+        return await self.finish_segment(first, Path(best.file or ""), sent)
+
+    def score_take(self, video: Path, sent: Path | None) -> list[float]:
+        from . import seams
+
+        a = seams.analyze_segment(video, sent)
+        drift = a.first_stats.delta_e(a.last_stats) if a.first_stats and a.last_stats else 0.0
+        return take_score(a.fade_frames, drift, False)
+
+    async def render_take(self, seg: Segment, take: int, start: Path | None, end: Path | None) -> Take:
+        """Take ``take`` (2..N) of a shot: submitted, its request id saved before waiting (a resume
+        re-attaches), priced and counted once, downloaded beside the segment."""
+        from . import media
+
+        idx = seg.index
+        book = self.takebook
+        rec = book.get(idx, take)
+        dest = take_file(self.dir, idx, take)
+        if rec is not None and rec.status == "done" and rec.file and Path(rec.file).is_file():
+            return rec
+        provider = self.engine.provider(self.shot_spec(idx))
+        base = seg.seed if seg.seed is not None else idx
+        req = self.render_request(seg, start, end)
+        req.seed, req.send_seed = take_seed(base, take), True
+        req.label += f", take {take}"
+        if rec is None or not rec.request_id:
+            cost = self.segment_cost(seg)
+            if self.max_cost is not None and self.spent() + cost > self.max_cost + 1e-9:
+                raise JobFailed(
+                    f"budget cap reached: take {take} of segment {idx} would cost ${cost:.2f} over the cap "
+                    f"of ${self.max_cost:.2f}; resume with a higher --max-cost"
+                )
+            sub = await self.retry(lambda: provider.submit(req), idx, f"submitting take {take}")
+            rec = Take(
+                take, req.seed, "submitted", cost_usd=cost, request_id=sub.request_id, endpoint=sub.endpoint,
+                status_url=sub.status_url, response_url=sub.response_url, cancel_url=sub.cancel_url,
+            )  # fmt: skip
+            book.put(idx, rec)
+            book.save()  # before waiting: a restart re-attaches to this request
+            row = self.store.segment(self.job.id, idx)
+            self.set_segment(idx, cost_usd=round(row.cost_usd + cost, 4))
+            self.log(f"segment {idx} take {take} submitted to {sub.endpoint} (request {sub.request_id})", index=idx)
+            self.emit_cost()
+        else:
+            self.log(f"segment {idx} take {take}: re-attaching to request {rec.request_id}", index=idx)
+        sub = Submission(rec.request_id or "", rec.endpoint or "", rec.status_url, rec.response_url, rec.cancel_url)
+        while True:
+            self.check_cancel()
+            st = await self.retry(lambda: provider.status(sub), idx, f"checking take {take}")
+            if st.state == "completed":
+                break
+            await provider.wait_for_change(sub, self.poll_interval(provider), self.control.cancel_event)
+        result = await self.retry(lambda: provider.result(sub), idx, f"fetching take {take}")
+        await self.retry(lambda: provider.download(result, dest, None), idx, f"downloading take {take}")
+        first, last = take_file(self.dir, idx, take, "_first.png"), take_file(self.dir, idx, take, "_last.png")
+        await asyncio.to_thread(media.boundary_frames, dest, first, last)
+        rec.status, rec.file, rec.first_frame, rec.last_frame = "done", str(dest), str(first), str(last)
+        book.put(idx, rec)
+        book.save()
+        return rec
+
     # --- one segment ----------------------------------------------------------------
 
     def render_request(
@@ -643,6 +749,7 @@ class JobRun:
             seed=seg.seed if seg.seed is not None else seg.index,
             label=f"segment {seg.index} of {len(self.plan.segments)}",
             references=references,
+            send_seed=self.takes_of(seg.index) > 1,
         )
 
     async def render_segment(

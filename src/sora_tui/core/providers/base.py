@@ -39,6 +39,7 @@ class RenderRequest:
     seed: int = 0
     label: str = ""  # e.g. "segment 2", for messages
     references: list[list[Path]] = field(default_factory=list)  # r2v: each member's pictures
+    send_seed: bool = False  # a take: send ``seed`` where the endpoint takes one
 
 
 @dataclass

@@ -346,6 +346,8 @@ class FalProvider(Provider):
             body[ks.audio_field] = bool(req.audio)
         if ks.fps_field:
             body[ks.fps_field] = ks.fps
+        if req.send_seed and ks.seed_field:
+            body[ks.seed_field] = int(req.seed)
         body.update(ks.extra)
 
         def field(role: str) -> str:

@@ -908,6 +908,7 @@ def request_to_record(req: RenderRequest) -> dict[str, Any]:
         "seed": req.seed,
         "label": req.label,
         "references": [[str(p) for p in r] for r in req.references],
+        "send_seed": req.send_seed,
     }
 
 
