@@ -121,3 +121,25 @@ async def test_pick_before_a_cut_renders_nothing_else(fal_fake: FalFake, home: P
     with pytest.raises(Exception) as info:
         engine.pick_quote(job.id, 2, 9)
     assert "no finished take 9" in str(info.value)
+
+
+def test_show_json_gives_each_segment_its_shot_fields(home: Path, capsys):
+    data = plan(cut_after_2=True).to_dict()
+    data["model"], data["resolution"] = "preview", "180p"
+    for seg in data["segments"]:
+        seg["seconds"] = 1
+    data["segments"][1]["model"] = "preview"
+    path = home / "plan.json"
+    path.write_text(json.dumps(data))
+    assert main(["render", str(path), "--yes", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    shots = [{k: s[k] for k in ("take", "takes", "transition", "model", "cast")} for s in out["segments"]]
+    assert [s["takes"] for s in shots] == [1, 3, 1] and [s["transition"] for s in shots] == [
+        "continue",
+        "continue",
+        "cut",
+    ]
+    assert all(s["model"] == "preview" and s["cast"] == [] and 1 <= s["take"] <= 3 for s in shots)
+    assert [s["kind"] for s in out["seams"]] == ["seam", "cut"]
+    assert main(["takes", out["job_id"], "2", "--json"]) == 0
+    assert [t["take"] for t in json.loads(capsys.readouterr().out)] == [1, 2, 3]

@@ -243,6 +243,7 @@ def _console(stderr: bool = False):
 
 
 def job_summary(engine: Engine, job: Job) -> dict[str, Any]:
+    from .cli_cast import shot_fields
     from .core.runner import display_segment_status, display_status, holder
 
     segments = engine.store.segments(job.id)
@@ -256,6 +257,7 @@ def job_summary(engine: Engine, job: Job) -> dict[str, Any]:
         "duration_s": round(job.duration_s, 3) if job.duration_s is not None else None,
         "segments": [
             {"index": s.index, "status": display_segment_status(s, status), "seconds": s.seconds, "file": s.file}
+            | shot_fields(job, s.index)
             for s in segments
         ],
         "cost_usd": round(job.cost_usd, 4),

@@ -132,6 +132,24 @@ async def cmd_pick(engine: Engine, args: argparse.Namespace) -> int:
     return await _render_job(engine, job, args, ask=False)
 
 
+def shot_fields(job: Any, index: int) -> dict[str, Any]:
+    """What ``--json`` tells of a shot: its take (the kept one), takes, transition, model and cast."""
+    from .core.takes import TakeBook
+
+    plan = job.plan
+    if plan is None or index > len(plan.segments):
+        return {}
+    seg = plan.segments[index - 1]
+    kept = TakeBook(job.job_dir).kept.get(index, 1) if job.folder else 1
+    return {
+        "take": kept,
+        "takes": seg.takes,
+        "transition": "cut" if index > 1 and seg.is_cut else "continue",
+        "model": plan.shot_model(index),
+        "cast": list(seg.cast),
+    }
+
+
 def request_cast(engine: Engine, value: str | None) -> list[Any]:
     """``--cast Mara,Kit`` → library members as plan entries (InputError names an unknown one)."""
     if not value:
