@@ -214,6 +214,13 @@ class SoraApp(App[int]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    def open_cast(self) -> None:
+        """The cast library (command palette: "Cast library")."""
+        from .screens.cast import CastScreen
+
+        if not isinstance(self.screen, CastScreen):
+            self.push_screen(CastScreen())
+
     def open_plan(self, plan: Plan, job_id: str | None = None) -> None:
         if self.current_mode != "prompt":
             self.switch_mode("prompt")

@@ -33,6 +33,7 @@ class SoraCommands(Provider):
                 seen.add(b.action)
                 label = f"{b.description} ({app.get_key_display(b)})"
                 out.append((label, b.tooltip or "", partial(node.run_action, b.action)))
+        out.append(("Cast library", "characters, objects, places and styles with their pictures", app.open_cast))
         for job in app.engine.store.list_jobs(limit=15):
             out.append(
                 (
