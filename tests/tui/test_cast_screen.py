@@ -50,3 +50,40 @@ async def test_cast_screen_add_look_delete(make_app, tmp_path: Path):
         assert app.engine.cast_library.members() == []
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, CastScreen), what="closed")
+
+
+async def test_plan_editor_shows_cast_chips_and_keeps_the_shot_fields(make_app):
+    from sora_tui.core.models import CastMember
+    from sora_tui.tui.screens.plan import PlanScreen
+    from sora_tui.tui.widgets.segment_editor import SegmentEditor
+
+    from .conftest import small_plan
+
+    plan = small_plan(3)
+    plan.cast = [CastMember("Mara"), CastMember("Lamp", "object")]
+    plan.segments[0].cast = ["Mara"]
+    plan.segments[1].cast, plan.segments[1].transition, plan.segments[1].takes = ["Lamp"], "cut", 2
+    plan.segments[2].camera = "close-up"
+    app = make_app("prompt")
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_plan(plan)
+        await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen), what="the plan screen")
+        await pilot.pause()
+        screen = app.screen
+        editors = list(screen.query(SegmentEditor))
+        chips = [str(e.query_one(".seg-chips").render()) for e in editors]
+        assert "Mara" in chips[0] and "first shot" in chips[0]
+        assert "Lamp" in chips[1] and "cut" in chips[1] and "2 takes" in chips[1]
+        assert "close-up" in chips[2] and "continue" in chips[2]
+        edited = screen.to_plan()
+        assert [s.cast for s in edited.segments] == [["Mara"], ["Lamp"], []]
+        assert edited.segments[1].transition == "cut" and edited.segments[1].takes == 2
+        assert edited.segments[2].camera == "close-up" and [c.name for c in edited.cast] == ["Mara", "Lamp"]
+        # an unknown member: the message sits next to the shot, naming the allowed names
+        editors[2].query_one(".seg-cast").value = "Mara, Ghost"
+        await pilot.pause()
+        assert "Ghost" in str(editors[2].query_one(".seg-chips").render())
+        assert screen.check() is None
+        await pilot.pause()
+        error = str(editors[2].query_one(".seg-error").render())
+        assert "Ghost" in error and "Mara" in error

@@ -664,6 +664,9 @@ def validate_plan(plan: Plan, catalog: Catalog) -> ModelSpec:
 def _check_shots(plan: Plan, catalog: Catalog) -> None:
     """Version-2 fields: per-shot models (usable, the plan's resolution and aspect, the shot's
     length), cuts (chain or parallel mode only), and a route for every shot's cast."""
+    from .models import check_shot_cast
+
+    check_shot_cast(plan.segments, plan.cast)  # an edited plan: every name a shot gives is in the cast
     cuts = plan.cut_indexes()
     if cuts and plan.mode in (Mode.KEYFRAMES, Mode.EXTEND):
         raise InputError(

@@ -74,7 +74,8 @@ class PlanEditor(VerticalScroll):
             widgets.append(KeyframeEditor(0, keyframes[0], n))
         for i, seg in enumerate(plan.segments, 1):
             kind = segment_kind(spec, plan.mode, i, plan.start_image is not None)
-            widgets.append(SegmentEditor(i, seg, spec, plan.resolution, audio, kind))
+            cast = plan.cast_names if plan.cast else None
+            widgets.append(SegmentEditor(i, seg, spec, plan.resolution, audio, kind, cast_names=cast))
             if keyframes:
                 widgets.append(KeyframeEditor(i, keyframes[i], n))
         await self.remove_children()
