@@ -87,3 +87,43 @@ async def test_plan_editor_shows_cast_chips_and_keeps_the_shot_fields(make_app):
         await pilot.pause()
         error = str(editors[2].query_one(".seg-error").render())
         assert "Ghost" in error and "Mara" in error
+
+
+async def test_takes_screen_shows_takes_and_keeps_another(make_app, home):
+    from sora_tui.core.engine import Engine
+    from sora_tui.core.models import JobStatus
+    from sora_tui.tui.screens.modals import ConfirmModal
+    from sora_tui.tui.screens.takes import TakesScreen
+
+    from .conftest import small_plan
+
+    engine = Engine(env={"SORA_TUI_HOME": str(home)})
+    plan = small_plan(2)
+    plan.segments[0].takes = 2
+    job = engine.create_job(plan)
+    done = await engine.run(job.id)
+    assert done.status is JobStatus.COMPLETED
+    kept = next(r["take"] for r in engine.shot_takes(job.id, 1) if r["kept"])
+    app = make_app("board")
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_takes(job.id)
+        await wait_for(pilot, lambda: isinstance(app.screen, TakesScreen), what="the takes screen")
+        screen = app.screen
+        await wait_for(pilot, lambda: len(screen.rows) == 2, what="two takes listed")
+        assert [r["take"] for _, r in screen.rows] == [1, 2]
+        await wait_for(pilot, lambda: screen.query_one("#takes-picture").has_image, what="a take's picture")
+        other = 2 if kept == 1 else 1
+        screen.query_one("#takes-list").highlighted = other - 1
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the cost is asked first")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not isinstance(app.screen, (TakesScreen, ConfirmModal)), what="kept")
+        await wait_for(
+            pilot,
+            lambda: (
+                engine.store.get_job(job.id).status is JobStatus.COMPLETED
+                and next(r["take"] for r in engine.shot_takes(job.id, 1) if r["kept"]) == other
+            ),
+            timeout=60,
+            what="segment 2 re-rendered and joined again",
+        )
