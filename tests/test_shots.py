@@ -226,3 +226,22 @@ async def test_keyframe_mode_makes_cast_keyframes_from_the_pictures(cast_library
         frame = media.read_image(engine.keyframe_path(done, k))
         assert shows(frame, RED), f"keyframe {k} does not show Mara"
     assert shows(media.read_image(engine.keyframe_path(done, 2)), BLUE)
+
+
+def test_a_cut_is_judged_by_black_or_flash_frames_and_the_sound_step():
+    from sora_tui.core.seams import SeamReport, _cut_verdict
+
+    def report(sound: float | None = None) -> SeamReport:
+        return SeamReport(1, 1.0, 10.0, 0.2, False, None, 20.0, 20.0, 80.0, 30.0, sound, 0, 0, "clean", kind="cut")
+
+    r = report()
+    _cut_verdict(r, 120.0, 90.0)  # a big picture change is what a cut is: clean
+    assert r.verdict == "clean" and r.reasons == []
+    r = report()
+    _cut_verdict(r, 120.0, 8.0)
+    assert r.verdict == "bad" and "first frame after the cut is black" in r.reasons[0]
+    r = report(sound=-14.0)
+    _cut_verdict(r, 245.0, 100.0)
+    assert (
+        r.verdict == "bad" and any("flash" in x for x in r.reasons) and any("sound level jumps" in x for x in r.reasons)
+    )

@@ -143,3 +143,23 @@ def test_show_json_gives_each_segment_its_shot_fields(home: Path, capsys):
     assert [s["kind"] for s in out["seams"]] == ["seam", "cut"]
     assert main(["takes", out["job_id"], "2", "--json"]) == 0
     assert [t["take"] for t in json.loads(capsys.readouterr().out)] == [1, 2, 3]
+
+
+async def test_redo_of_a_shot_with_takes_renders_new_takes(home: Path):
+    data = plan().to_dict()
+    data["model"], data["resolution"] = "preview", "180p"
+    for seg in data["segments"]:
+        seg["seconds"] = 1
+    engine = Engine(env={"SORA_TUI_HOME": str(home)})
+    p = Plan.from_dict(data)
+    job = engine.create_job(p)
+    done = await engine.run(job.id)
+    assert done.status is JobStatus.COMPLETED
+    before = {r["take"]: r["seed"] for r in engine.shot_takes(job.id, 2)}
+    cost, indexes = engine.redo_cost(job.id, 2, only=True)
+    assert indexes == [2] and cost == 0.0
+    engine.prepare_redo(job.id, 2, only=True)
+    again = await engine.run(job.id)
+    assert again.status is JobStatus.COMPLETED
+    after = {r["take"]: r["seed"] for r in engine.shot_takes(job.id, 2)}
+    assert sorted(after) == [1, 2, 3] and all(after[t] != before[t] for t in after)  # fresh seeds, new takes

@@ -358,7 +358,12 @@ class Engine:
         plan, indexes = self._redo_plan(job, from_index, only)
         spec = self.catalog.get(plan.model)
         audio = spec.has_audio(plan.audio)
-        cost = sum(spec.segment_cost(plan.segments[i - 1].seconds, plan.resolution, audio) for i in indexes)
+        if plan.uses_shots:  # each shot's own model and route, once per take
+            cost = sum(
+                plan_segment_cost(plan, spec, i, catalog=self.catalog) * plan.segments[i - 1].takes for i in indexes
+            )
+        else:
+            cost = sum(spec.segment_cost(plan.segments[i - 1].seconds, plan.resolution, audio) for i in indexes)
         return round(cost, 4), indexes
 
     def prepare_redo(self, job_id: str, from_index: int, only: bool = False) -> Job:
@@ -373,6 +378,13 @@ class Engine:
             seg.seed = random.randrange(1, 2**31)
         rows = [fresh.get(i) or old[i] for i in range(1, len(plan.segments) + 1)]
         self.store.replace_segments(job.id, rows)
+        from .takes import TakeBook
+
+        book = TakeBook(job.job_dir)
+        if any(i in book.shots or i in book.kept for i in indexes):  # new takes, with the fresh seeds
+            for i in indexes:
+                book.forget(i)
+            book.save()
         self.store.update_job(
             job.id,
             plan=plan,
