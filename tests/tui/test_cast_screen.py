@@ -72,7 +72,8 @@ async def test_plan_editor_shows_cast_chips_and_keeps_the_shot_fields(make_app):
         screen = app.screen
         editors = list(screen.query(SegmentEditor))
         chips = [str(e.query_one(".seg-chips").render()) for e in editors]
-        assert "Mara" in chips[0] and "first shot" in chips[0]
+        assert "Mara" in chips[0] and "first shot" in chips[0] and "as references" in chips[0]
+        assert "preview r2v" in chips[0] and "$0.00" in chips[0]
         assert "Lamp" in chips[1] and "cut" in chips[1] and "2 takes" in chips[1]
         assert "close-up" in chips[2] and "continue" in chips[2]
         edited = screen.to_plan()

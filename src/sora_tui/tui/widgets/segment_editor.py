@@ -52,9 +52,11 @@ class SegmentEditor(Vertical):
         audio: bool,
         kind: Kind | None = None,
         cast_names: list[str] | None = None,
+        route: str = "",
         **kw: Any,
     ):
         super().__init__(**kw)
+        self.route = route  # how the shot's cast reaches its model, and its cost (core.shots)
         self.cast_names = cast_names  # the plan's cast (None: the plan has none; no cast line)
         self.index = index
         self.segment = segment
@@ -110,6 +112,8 @@ class SegmentEditor(Vertical):
             bits.append(s.camera)
         if s.takes > 1:
             bits.append(f"{s.takes} takes")
+        if self.route:
+            bits.append(self.route)
         text.append(" · ".join(bits), "italic")
         return text
 
