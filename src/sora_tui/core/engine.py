@@ -515,7 +515,8 @@ class Engine:
         for seg in self.store.segments(job.id):
             if not seg.request_id or seg.status in (SegmentStatus.DONE, SegmentStatus.DOWNLOADED):
                 continue
-            cost = plan_segment_cost(plan, spec, seg.index, seg.seconds) if plan and spec else 0.0
+            shots = self.catalog if plan is not None and plan.uses_shots else None
+            cost = plan_segment_cost(plan, spec, seg.index, seg.seconds, catalog=shots) if plan and spec else 0.0
             cancelled = seg.cancelled_at is not None
             started = seg.cancelled_while == "running" if cancelled else seg.status is SegmentStatus.RUNNING
             flying.append(InFlight(seg.index, seg.request_id, round(cost, 4), str(seg.status), cancelled, started))

@@ -967,8 +967,8 @@ class JobRun:
     async def cancel_in_flight(self) -> None:
         """Ask the provider to stop each request in flight, keeping its id (and its cost, paid at
         submit): a retry re-attaches to it and uses its video if it finished anyway."""
-        provider = self.engine.existing_provider(self.spec.provider)
         for idx, sub in list(self.control.in_flight.items()):
+            provider = self.engine.existing_provider(self.shot_spec(idx).provider)  # the shot's own model
             if provider is not None:
                 try:
                     await provider.cancel(sub)
