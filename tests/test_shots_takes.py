@@ -163,3 +163,30 @@ async def test_redo_of_a_shot_with_takes_renders_new_takes(home: Path):
     assert again.status is JobStatus.COMPLETED
     after = {r["take"]: r["seed"] for r in engine.shot_takes(job.id, 2)}
     assert sorted(after) == [1, 2, 3] and all(after[t] != before[t] for t in after)  # fresh seeds, new takes
+
+
+async def test_a_stopped_run_re_attaches_to_its_takes_and_pays_nothing_twice(fal_fake: FalFake, home: Path):
+    engine = Engine(env=engine_env(fal_fake, home))
+    job = engine.create_job(plan())
+    fal_fake.hold = "passes a bridge"  # the three takes of shot 2 stay queued
+    task = asyncio.create_task(engine.run(job.id))
+    assert await asyncio.to_thread(
+        fal_fake.wait_for, lambda: sum("passes a bridge" in s.json["prompt"] for s in fal_fake.submits) == 3
+    )
+    engine.cancel(job.id)
+    stopped = await task
+    assert stopped.status is JobStatus.CANCELLED
+    takes = json.loads((job.job_dir / "takes.json").read_text())["shots"]["2"]
+    assert sorted(t["take"] for t in takes) == [2, 3] and all(t["request_id"] for t in takes)
+    fal_fake.hold = None
+    fal_fake.release()
+    done = await engine.run(job.id)
+    assert done.status is JobStatus.COMPLETED, done.error
+    again = json.loads((job.job_dir / "takes.json").read_text())["shots"]["2"]
+    ids = {t["take"]: t["request_id"] for t in takes}
+    assert all(ids[t["take"]] == t["request_id"] for t in again if t["take"] > 1)  # re-attached, not submitted
+    shot2 = [s for s in fal_fake.submits if "passes a bridge" in s.json["prompt"]]
+    # take 1 was cancelled while queued (dropped unbilled, as any segment) and submitted again; takes 2
+    # and 3 were not: what the job paid is one call per take
+    assert len(shot2) == 4 and len(fal_fake.submits) == 6
+    assert done.cost_usd == pytest.approx(engine.estimate(plan()))
