@@ -285,3 +285,29 @@ def test_generate_cast_offers_library_members(home: Path, tmp_path: Path, capsys
     assert "cast: no member 'Ghost' in the cast library (allowed: Mara)" in capsys.readouterr().err
     assert main(["generate", "a market", "--takes", "7", "--plan-only"]) == 2
     assert "--takes: 7 is out of range (allowed: 1-4)" in capsys.readouterr().err
+
+
+async def test_openai_planner_repairs_a_shot_naming_someone_outside_the_cast(openai_fake: OpenAIFake, monkeypatch):
+    import fakes.openai_server as server
+
+    req = resolve_request(Request(prompt="A market", segments=3, seconds=6, model="veo3.1-fast"), CATALOG)
+    req.cast = [CastMember("Mara")]
+    answers = iter([["Mara", "Ghost"]])
+    original = server.OpenAIFake.answer
+
+    def answer(self, body):
+        content, reason, refusal = original(self, body)
+        data = json.loads(content)
+        bad = next(answers, None)
+        if bad is not None:
+            data["segments"][1]["cast"] = bad
+        return json.dumps(data), reason, refusal
+
+    monkeypatch.setattr(server.OpenAIFake, "answer", answer)
+    s = Settings(openai_base_url=openai_fake.url, openai_model="gpt-test", openai_max_retries=0)
+    planner = get_planner("openai", settings=s, env={"OPENAI_API_KEY": openai_fake.key})
+    plan = await planner.plan(req, CATALOG.get("veo3.1-fast"))
+    assert all(set(seg.cast) <= {"Mara"} for seg in plan.segments)
+    first, second = openai_fake.completions
+    repair = second.json["messages"][-1]["content"]
+    assert "segment 2 names 'Ghost', who is not in the cast (allowed: Mara)" in repair

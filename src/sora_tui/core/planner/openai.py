@@ -127,9 +127,11 @@ def _problems(
     segments = list(getattr(parsed, "segments", None) or [])
     known = {c.lower() for c in cast or []}
     for i, seg in enumerate(segments, 1):
+        if not known:  # no cast was given: any names are dropped, not argued over
+            break
         for name in getattr(seg, "cast", None) or []:
             if name.strip().lower() not in known:
-                allowed = ", ".join(cast or []) or "none: there is no cast"
+                allowed = ", ".join(cast or [])
                 out.append(f"segment {i} names {name!r}, who is not in the cast (allowed: {allowed})")
     for i, seg in enumerate(segments, 1):
         text = getattr(seg, "narration", "") or ""
