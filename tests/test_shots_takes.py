@@ -190,3 +190,26 @@ async def test_a_stopped_run_re_attaches_to_its_takes_and_pays_nothing_twice(fal
     # and 3 were not: what the job paid is one call per take
     assert len(shot2) == 4 and len(fal_fake.submits) == 6
     assert done.cost_usd == pytest.approx(engine.estimate(plan()))
+
+
+def test_review_takes_stops_for_a_choice_then_pick_goes_on(home: Path, capsys):
+    data = plan().to_dict()
+    data["model"], data["resolution"] = "preview", "180p"
+    for seg in data["segments"]:
+        seg["seconds"] = 1
+    path = home / "plan.json"
+    path.write_text(json.dumps(data))
+    assert main(["render", str(path), "--yes", "--review-takes"]) == 0
+    captured = capsys.readouterr()
+    assert "the takes of shot 2 are ready" in captured.err and "sora-tui pick" in captured.err
+    engine = Engine(env={"SORA_TUI_HOME": str(home)})
+    (job,) = engine.store.list_jobs()
+    assert job.status is JobStatus.AWAITING_REVIEW
+    segs = engine.store.segments(job.id)
+    assert [str(s.status) for s in segs] == ["done", "done", "pending"]  # shot 3 waits for the choice
+    kept = next(r["take"] for r in engine.shot_takes(job.id, 2) if r["kept"])
+    other = 3 if kept != 3 else 1
+    assert main(["pick", job.id, "2", str(other), "--yes"]) == 0
+    done = engine.find_job(job.id)
+    assert done.status is JobStatus.COMPLETED
+    assert next(r["take"] for r in engine.shot_takes(job.id, 2) if r["kept"]) == other

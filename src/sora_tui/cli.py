@@ -74,6 +74,9 @@ def _add_request_args(p: argparse.ArgumentParser) -> None:
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-cost", type=_money, help="refuse to spend more than this many USD")
+    p.add_argument(
+        "--review-takes", action="store_true", help="stop after a shot's takes for a choice (`sora-tui pick`)"
+    )
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--output", "-o", help="also copy the final video to this .mp4 path")
     p.add_argument("--json", action="store_true", help="print one JSON object with the result")
@@ -518,7 +521,7 @@ async def cmd_plan(engine: Engine, args: argparse.Namespace) -> int:
 
 async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask: bool) -> int:
     from .core.jobfiles import check_output_path
-    from .core.models import JobStatus
+    from .core.models import JobStatus, Mode
 
     output = check_output_path(args.output) if args.output else None
     if ask and not args.yes and job.estimated_cost_usd > 0:  # a free (preview) render asks nothing
@@ -527,15 +530,29 @@ async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask
             _err(f"not rendered; the job is saved as a draft: `sora-tui resume {job.id}` renders it")
             return EXIT_INTERRUPTED
     review = bool(getattr(args, "review_keyframes", False))
+    review_takes = bool(getattr(args, "review_takes", False))
+    if review_takes and getattr(args, "detach", False):
+        raise CliError("--review-takes stops for a choice in the foreground; leave out --detach")
     if getattr(args, "detach", False):
         return _detach(engine, job, args, review)
     with ProgressView(engine, job, quiet=False) as view:
-        final = await engine.run(job.id, on_event=view, output=output, max_cost=args.max_cost, review_keyframes=review)
+        final = await engine.run(
+            job.id,
+            on_event=view,
+            output=output,
+            max_cost=args.max_cost,
+            review_keyframes=review,
+            review_takes=review_takes,
+        )
     summary = job_summary(engine, final)
     if args.json:
         print(json.dumps(summary, indent=2))
     if final.status is JobStatus.AWAITING_REVIEW:
-        if not args.json:
+        if not args.json and final.mode is not Mode.KEYFRAMES:
+            from .cli_cast import print_takes_review
+
+            print_takes_review(engine, final)
+        elif not args.json:
             _print_keyframes(engine, final)
         return EXIT_OK
     if final.status is JobStatus.COMPLETED:

@@ -150,6 +150,19 @@ def shot_fields(job: Any, index: int) -> dict[str, Any]:
     }
 
 
+def print_takes_review(engine: Engine, job: Any) -> None:
+    """A run stopped for a choice of takes (``--review-takes``): the takes and what to do next."""
+    from .core.takes import TakeBook
+
+    book = TakeBook(job.job_dir)
+    for index in sorted(book.shots):
+        print(f"the takes of shot {index} are ready:", file=sys.stderr)
+        for row in engine.shot_takes(job.id, index):
+            mark = "*" if row["kept"] else " "
+            print(f"{mark} shot {index} take {row['take']}  seed {row['seed']}  ${row['cost_usd']:.2f}  {row['file']}")
+    print(f"keep another: sora-tui pick {job.id} K TAKE · go on: sora-tui resume {job.id}", file=sys.stderr)
+
+
 def request_cast(engine: Engine, value: str | None) -> list[Any]:
     """``--cast Mara,Kit`` → library members as plan entries (InputError names an unknown one)."""
     if not value:

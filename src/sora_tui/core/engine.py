@@ -530,6 +530,7 @@ class Engine:
         output: str | Path | None = None,
         max_cost: float | None = None,
         review_keyframes: bool = False,
+        review_takes: bool = False,
     ) -> Job:
         """Render (or resume) a job to the end. Returns the final Job; never raises for job failures.
 
@@ -559,6 +560,7 @@ class Engine:
                         events.append(event)
 
             runner = JobRun(self, job, sink, output, max_cost, review_keyframes)
+            runner.review_takes = review_takes
             self.controls[job.id] = runner.control
             watcher = asyncio.create_task(watch_stop(job.job_dir, runner.control))
             try:

@@ -111,6 +111,7 @@ class JobRun:
         self.audio = self.spec.has_audio(self.plan.audio)
         self._routes: dict[int, ShotRoute] | None = None
         self._takebook: TakeBook | None = None
+        self.review_takes = False  # stop after a shot's takes (the best kept for now) for the user's choice
         self._members: list[CastMember] | None = None
 
     # --- shots (per-shot model, cast routes, cuts) -------------------------------------
@@ -252,6 +253,11 @@ class JobRun:
             self.set_job_status(JobStatus.FAILED, message, error=message)
             self.log(message, "error")
             raise
+        except TakesToReview as stop:
+            # the requests of other runs stay stored (not cancelled): going on re-attaches to them
+            self.control.in_flight.clear()
+            self.set_job_status(JobStatus.AWAITING_REVIEW, str(stop))
+            self.log(str(stop), "warning", stop.index)
         except JobCancelled:
             await self.cancel_in_flight()
             self.set_job_status(JobStatus.CANCELLED, "cancelled")
@@ -641,9 +647,11 @@ class JobRun:
         book.save()
         figures = ", ".join(f"take {t.take} {t.score}" for t in book.takes(idx))
         self.log(f"segment {idx}: kept take {best.take} of {n} (seam figures {figures})", index=idx)
-        if best.take == 1:
-            return first
-        return await self.finish_segment(first, Path(best.file or ""), sent)
+        if best.take != 1:
+            first = await self.finish_segment(first, Path(best.file or ""), sent)
+        if self.review_takes:
+            raise TakesToReview(idx, best.take)
+        return first
 
     def score_take(self, video: Path, sent: Path | None) -> list[float]:
         from . import seams
@@ -1052,6 +1060,18 @@ class JobRun:
         self.set_job_status(
             JobStatus.COMPLETED, str(output), output=str(output), duration_s=result.duration, error=None
         )
+
+
+class TakesToReview(Exception):
+    """``--review-takes``: a shot's takes are ready; the run stops for the user's choice."""
+
+    def __init__(self, index: int, kept: int) -> None:
+        super().__init__(
+            f"the takes of shot {index} are ready (take {kept} is kept for now): keep another with "
+            f"pick, or resume to go on with take {kept}"
+        )
+        self.index = index
+        self.kept = kept
 
 
 class RequestCancelled(RequestNotFound):
