@@ -1023,7 +1023,8 @@ class JobRun:
         opts = self.seam_options()
         try:
             cuts = self.plan.cut_indexes() if len(segments) == len(self.plan.segments) else []
-            outcome = await asyncio.to_thread(joiner.join_segments, inputs, final, opts, progress, cuts)
+            shots: dict[str, Any] = {"cuts": cuts} if cuts else {}  # hard cuts (a plan without cuts: as before)
+            outcome = await asyncio.to_thread(joiner.join_segments, inputs, final, opts, progress, **shots)
         except media.MediaError as exc:
             message = f"join failed: {exc} The segments are kept; `sora-tui resume {self.job.id}` joins again"
             if "No space left" in str(exc):
