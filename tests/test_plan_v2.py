@@ -311,3 +311,18 @@ async def test_openai_planner_repairs_a_shot_naming_someone_outside_the_cast(ope
     first, second = openai_fake.completions
     repair = second.json["messages"][-1]["content"]
     assert "segment 2 names 'Ghost', who is not in the cast (allowed: Mara)" in repair
+
+
+def test_split_and_merge_keep_the_shot_fields():
+    from sora_tui.core import plans
+
+    plan = Plan.from_dict(v2())
+    spec = CATALOG.get("preview")
+    split, _ = plans.split_segment(plan, 2, spec)
+    a, b = split.segments[1], split.segments[2]
+    assert a.cast == b.cast == ["Mara", "Lamp"] and a.transition == "cut" and b.transition == "continue"
+    assert a.takes == b.takes == 3
+    merged, _ = plans.merge_segments(plan, 1, spec)
+    m = merged.segments[0]
+    assert m.cast == ["Mara", "Lamp"] and m.transition == "continue" and m.camera == "wide, slow push-in"
+    assert m.takes == 3

@@ -136,6 +136,10 @@ def split_segment(plan: Plan, index: int, spec: ModelSpec) -> tuple[Plan, tuple[
     title = seg.title or f"Segment {index}"
     first = SegmentPlan(prompt=seg.prompt, seconds=a, title=f"{title} (1/2)", narration=seg.narration)
     second = SegmentPlan(prompt=seg.prompt + CONTINUES, seconds=b, title=f"{title} (2/2)")
+    # both halves are the same shot: its cast, model, camera and takes; the second continues the first
+    for half in (first, second):
+        half.cast, half.model, half.camera, half.takes = list(seg.cast), seg.model, seg.camera, seg.takes
+    first.transition = seg.transition
     segs[index - 1 : index] = [first, second]
     if ends:  # the first half ends on a new midway frame; the second keeps the old end
         ends.insert(index - 1, f"{seg.prompt}{MIDWAY}")
@@ -163,6 +167,10 @@ def merge_segments(plan: Plan, index: int, spec: ModelSpec) -> tuple[Plan, int]:
     title = (a.title or b.title).removesuffix(" (1/2)")
     narration = " ".join(t for t in (a.narration, b.narration) if t)
     merged = SegmentPlan(prompt=merged_prompt(a.prompt, b.prompt), seconds=seconds, title=title, narration=narration)
+    # one shot: it begins as the first did, with both casts, the first's model and camera
+    merged.transition, merged.model, merged.camera = a.transition, a.model, a.camera or b.camera
+    merged.cast = list(dict.fromkeys(a.cast + b.cast))
+    merged.takes = max(a.takes, b.takes)
     segs[index - 1 : index + 1] = [merged]
     if ends:  # the boundary between them goes; the merged part ends where the second did
         del ends[index - 1]
