@@ -68,10 +68,15 @@ def _add_request_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-colour-anchor", action="store_true", help="do not hold colour to the first segment")
     p.add_argument("--colour-reference", metavar="IMAGE", help="hold colour to this picture instead of segment 1")
     p.add_argument("--narration", action="store_true", help="the planner also writes a narration line per segment")
+    p.add_argument("--cast", metavar="NAME[,NAME…]", help="cast library members the planner puts in the shots")
+    p.add_argument("--takes", type=_positive_int, default=1, help="takes of every shot, 1-4 (the best is kept)")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-cost", type=_money, help="refuse to spend more than this many USD")
+    p.add_argument(
+        "--review-takes", action="store_true", help="stop after a shot's takes for a choice (`sora-tui pick`)"
+    )
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--output", "-o", help="also copy the final video to this .mp4 path")
     p.add_argument("--json", action="store_true", help="print one JSON object with the result")
@@ -197,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import cli_queue
 
     cli_queue.add_parsers(sub, _money)
+    from .cli_cast import add_parsers as add_cast_parsers
+
+    add_cast_parsers(sub)
 
     p = sub.add_parser("serve", help="serve the studio to a browser (textual-serve)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -261,6 +269,7 @@ def _console(stderr: bool = False):
 
 
 def job_summary(engine: Engine, job: Job) -> dict[str, Any]:
+    from .cli_cast import shot_fields
     from .core.runner import display_segment_status, display_status, holder
 
     segments = engine.store.segments(job.id)
@@ -274,6 +283,7 @@ def job_summary(engine: Engine, job: Job) -> dict[str, Any]:
         "duration_s": round(job.duration_s, 3) if job.duration_s is not None else None,
         "segments": [
             {"index": s.index, "status": display_segment_status(s, status), "seconds": s.seconds, "file": s.file}
+            | shot_fields(job, s.index)
             for s in segments
         ],
         "cost_usd": round(job.cost_usd, 4),
@@ -355,6 +365,10 @@ def print_plan(engine: Engine, plan: Plan, out) -> None:
         cost = spec.segment_cost(seg.seconds, plan.resolution, audio)
         table.add_row(str(i), Text(seg.title), str(seg.seconds), Text(seg.prompt), f"${cost:.2f}")
     out.print(table)
+    from .cli_cast import print_shots, shows_shots
+
+    if shows_shots(plan):
+        print_shots(engine, plan, out)
     out.print(
         f"[b]{len(plan.segments)} segments, {plan.total_seconds} s[/b] on {spec.name} "
         f"({plan.resolution}, {plan.aspect}, {plan.mode} mode{', audio' if audio else ''}) — "
@@ -453,6 +467,7 @@ def _engine() -> Engine:
 
 
 def _request(engine: Engine, args: argparse.Namespace):
+    from .cli_cast import request_cast
     from .core.models import InputError, Mode, Request
 
     if args.prompt is None or not args.prompt.strip():
@@ -485,8 +500,18 @@ def _request(engine: Engine, args: argparse.Namespace):
             audio=False if args.no_audio else None,
             seams=seams,
             narration=bool(getattr(args, "narration", False)),
+            cast=request_cast(engine, getattr(args, "cast", None)),
+            takes=_takes(getattr(args, "takes", 1)),
         )
     )
+
+
+def _takes(value: int) -> int:
+    from .core.models import MAX_TAKES, InputError
+
+    if not 1 <= value <= MAX_TAKES:
+        raise InputError("--takes", f"{value} is out of range", [f"1-{MAX_TAKES}"])
+    return value
 
 
 async def _make_plan(engine: Engine, args: argparse.Namespace, render: bool = True) -> Plan:
@@ -521,7 +546,7 @@ async def cmd_plan(engine: Engine, args: argparse.Namespace) -> int:
 
 async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask: bool) -> int:
     from .core.jobfiles import check_output_path
-    from .core.models import JobStatus
+    from .core.models import JobStatus, Mode
 
     output = check_output_path(args.output) if args.output else None
     if ask and not args.yes and job.estimated_cost_usd > 0:  # a free (preview) render asks nothing
@@ -530,15 +555,29 @@ async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask
             _err(f"not rendered; the job is saved as a draft: `sora-tui resume {job.id}` renders it")
             return EXIT_INTERRUPTED
     review = bool(getattr(args, "review_keyframes", False))
+    review_takes = bool(getattr(args, "review_takes", False))
+    if review_takes and getattr(args, "detach", False):
+        raise CliError("--review-takes stops for a choice in the foreground; leave out --detach")
     if getattr(args, "detach", False):
         return _detach(engine, job, args, review)
     with ProgressView(engine, job, quiet=False) as view:
-        final = await engine.run(job.id, on_event=view, output=output, max_cost=args.max_cost, review_keyframes=review)
+        final = await engine.run(
+            job.id,
+            on_event=view,
+            output=output,
+            max_cost=args.max_cost,
+            review_keyframes=review,
+            review_takes=review_takes,
+        )
     summary = job_summary(engine, final)
     if args.json:
         print(json.dumps(summary, indent=2))
     if final.status is JobStatus.AWAITING_REVIEW:
-        if not args.json:
+        if not args.json and final.mode is not Mode.KEYFRAMES:
+            from .cli_cast import print_takes_review
+
+            print_takes_review(engine, final)
+        elif not args.json:
             _print_keyframes(engine, final)
         return EXIT_OK
     if final.status is JobStatus.COMPLETED:
@@ -899,7 +938,7 @@ def cmd_stop(engine: Engine, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-KIND_SHORT = {"t2v": "t2v", "i2v": "i2v", "flf2v": "flf", "extend": "extend"}
+KIND_SHORT = {"t2v": "t2v", "i2v": "i2v", "flf2v": "flf", "extend": "extend", "r2v": "r2v"}
 
 
 def _model_row(spec, default: str) -> dict:
@@ -1059,6 +1098,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
     engine = _engine()
     try:
         from . import cli_queue
+        from .cli_cast import cmd_cast, cmd_pick, cmd_takes
         from .cli_finish import ASYNC_HANDLERS, SYNC_HANDLERS
 
         handler = {
@@ -1068,6 +1108,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
             "resume": cmd_resume,
             "redo": cmd_redo,
             "keyframes": cmd_keyframes,
+            "pick": cmd_pick,
             **ASYNC_HANDLERS,
             **cli_queue.ASYNC_HANDLERS,
         }.get(args.command)
@@ -1079,6 +1120,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
             "stop": cmd_stop,
             "cancel": cmd_stop,
             "models": cmd_models,
+            "cast": cmd_cast,
+            "takes": cmd_takes,
             **SYNC_HANDLERS,
             **cli_queue.SYNC_HANDLERS,
         }[args.command]

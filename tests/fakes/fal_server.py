@@ -380,6 +380,8 @@ class FalFake:
             kind = self._kind_for(spec, endpoint, body)
             roles = {"i2v": ["image"], "flf2v": ["first_frame", "last_frame"], "extend": ["video"]}.get(kind, [])
             needed = [spec.fields[r] for r in roles if spec.fields.get(r)]
+            if kind == "r2v":
+                errors += self._reference_errors(spec.for_kind("r2v").references, body)
         elif endpoint.endswith("/edit"):
             urls = body.get("image_urls")
             if not isinstance(urls, list) or not urls or any(self._image_bytes(u) is None for u in urls):
@@ -394,6 +396,29 @@ class FalFake:
                     {"loc": ["body", name], "msg": "Failed to download the file", "type": "file_download_error"}
                 )
         return errors
+
+    def _reference_errors(self, refs: dict[str, Any], body: dict[str, Any]) -> list[dict[str, Any]]:
+        """A reference-to-video body: its pictures present, downloadable and within the limit."""
+        name = str(refs.get("field"))
+        value = body.get(name)
+        if not isinstance(value, list) or not value:
+            return [{"loc": ["body", name], "msg": "at least one reference is required", "type": "missing"}]
+        if refs.get("style") == "elements":
+            urls = []
+            for e in value:
+                more = e.get("reference_image_urls") or []
+                if not more or len(more) > 3:
+                    return [
+                        {"loc": ["body", name], "msg": "1-3 reference_image_urls per element", "type": "value_error"}
+                    ]
+                urls += [e.get("frontal_image_url"), *more]
+        else:
+            urls = list(value)
+        if len(value) > int(refs.get("max", 0)):
+            return [{"loc": ["body", name], "msg": f"at most {refs.get('max')} references", "type": "value_error"}]
+        if any(self._image_bytes(u) is None for u in urls):
+            return [{"loc": ["body", name], "msg": "Failed to download the file", "type": "file_download_error"}]
+        return []
 
     def _render(self, req: FakeRequest) -> dict[str, Any]:
         """The output of a completed request (rendered once, on first read)."""
@@ -441,7 +466,22 @@ class FalFake:
             return path
 
         start = end = source = None
-        if kind == "i2v":
+        references: list[list[Path]] = []
+        if kind == "r2v":  # draw each reference picture in, as a reference-conditioned model keeps identity
+            refs = ks.references
+            value = body.get(str(refs.get("field")), [])
+            urls = [e.get("frontal_image_url") for e in value] if refs.get("style") == "elements" else list(value)
+            for k, url in enumerate(urls):
+                data = self._image_bytes(url)
+                if data is not None:
+                    path = work / f"ref_{k}.png"
+                    path.write_bytes(data)
+                    references.append([path])
+            data = self._image_bytes(body.get(str(refs.get("start_field") or "")))
+            if data is not None:
+                start = work / "start.png"
+                start.write_bytes(data)
+        elif kind == "i2v":
             start = upload("image")
         elif kind == "flf2v":
             start, end = upload("first_frame"), upload("last_frame")
@@ -470,6 +510,7 @@ class FalFake:
             end_image=end,
             seed=req.number,
             label=f"fal fake {req.id[:8]}",
+            references=references,
         )
         out = work / "out.mp4"
         render_video(rr, out)
@@ -501,14 +542,19 @@ class FalFake:
         work = self._workdir / req.id
         work.mkdir(parents=True, exist_ok=True)
         source = None
+        references: list[Path] = []
         urls = req.body.get("image_urls") or []
-        if urls:
-            data = self._image_bytes(urls[0])
+        for k, url in enumerate(urls):  # the first is edited; the others (cast pictures) are put in it
+            data = self._image_bytes(url)
             if data is not None:
-                source = work / "source.png"
-                source.write_bytes(data)
+                path = work / ("source.png" if k == 0 else f"ref_{k}.png")
+                path.write_bytes(data)
+                if k == 0:
+                    source = path
+                else:
+                    references.append(path)
         out = work / "out.png"
-        render_image(req.prompt, w, h, out, source=source, seed=req.number)
+        render_image(req.prompt, w, h, out, source=source, seed=req.number, references=references)
         data = out.read_bytes()
         name = f"i/{req.id}/output.png"
         with self._lock:

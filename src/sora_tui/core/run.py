@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import runner
-from .catalog import frame_size, plan_segment_cost
+from .cast import job_cast, shot_members
+from .catalog import ModelSpec, frame_size, plan_segment_cost
 from .errors import Code, DiskFull, FileProblem, JobCancelled, JobFailed, os_failure
 from .jobfiles import fit_image, seg_name, write_json_atomic
 from .models import (
+    CastMember,
     CostUpdate,
     Event,
     InputError,
@@ -52,7 +54,9 @@ from .providers.base import (
     Submission,
 )
 from .retry import FORGET_REQUEST, with_retries
+from .shots import ShotRoute, shot_routes
 from .store import Keyframe, Store
+from .takes import Take, TakeBook, best_take, take_file, take_score, take_seed
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -110,6 +114,81 @@ class JobRun:
         self.control = RunControl()
         self.width, self.height = frame_size(self.plan.resolution, self.plan.aspect)
         self.audio = self.spec.has_audio(self.plan.audio)
+        self._routes: dict[int, ShotRoute] | None = None
+        self._takebook: TakeBook | None = None
+        self.review_takes = False  # stop after a shot's takes (the best kept for now) for the user's choice
+        self._members: list[CastMember] | None = None
+
+    # --- shots (per-shot model, cast routes, cuts) -------------------------------------
+
+    def shot_spec(self, index: int) -> ModelSpec:
+        """The model that renders segment ``index``: the shot's own, else the plan's."""
+        if index > len(self.plan.segments):
+            return self.spec
+        return self.engine.catalog.get(self.plan.shot_model(index))
+
+    @property
+    def members(self) -> list[CastMember]:
+        """The cast the job keeps (its own snapshot: never the library as it is now)."""
+        if self._members is None:
+            self._members = job_cast(self.dir) if self.plan.cast else []
+        return self._members
+
+    def route(self, index: int) -> ShotRoute:
+        if self._routes is None:
+            pictures = {m.name: len(m.images) for m in self.members}
+            self._routes = {r.index: r for r in shot_routes(self.plan, self.engine.catalog, pictures)}
+        return self._routes[index]
+
+    def is_cut(self, index: int) -> bool:
+        return 1 < index <= len(self.plan.segments) and self.plan.segments[index - 1].is_cut
+
+    def cast_pictures(self, index: int) -> list[list[Path]]:
+        """Each member's pictures for shot ``index`` (from the job's snapshot)."""
+        return [[Path(p) for p in m.images] for m in shot_members(self.plan, self.members, index)]
+
+    def cast_keyframe_path(self, index: int) -> Path:
+        return self.dir / seg_name(index, "_cast.png")
+
+    async def cast_keyframe(self, seg: Segment, source: Path | None) -> Path:
+        """The first picture of a shot whose cast reaches the model through a keyframe: the image
+        model's edit endpoint combines the members' pictures (and the start picture, if any). Made
+        once: the file is kept, so a resume or a retry never pays for it again."""
+        dest = self.cast_keyframe_path(seg.index)
+        if dest.is_file():
+            return dest
+        spec = self.shot_spec(seg.index)
+        image_model = self.engine.catalog.image_model_for(spec)
+        price = image_model.price_per_image
+        if self.max_cost is not None and self.spent() + price > self.max_cost + 1e-9:
+            raise JobFailed(f"budget cap reached before the cast keyframe of segment {seg.index}")
+        pictures = [p for ps in self.cast_pictures(seg.index) for p in ps]
+        who = ", ".join(self.plan.segments[seg.index - 1].cast)
+        req = ImageRequest(
+            endpoint=image_model.edit,
+            prompt=f"{seg.prompt} Show {who} exactly as in the reference pictures.",
+            width=self.width,
+            height=self.height,
+            aspect=self.plan.aspect,
+            source=source,
+            seed=seg.seed if seg.seed is not None else seg.index,
+            label=f"cast keyframe {seg.index}",
+            references=pictures,
+        )
+        provider = self.engine.provider(spec)
+        self.log(
+            f"segment {seg.index}: a keyframe of {who} from {len(pictures)} picture(s) on {image_model.name} "
+            f"(${price:.2f})",
+            index=seg.index,
+        )
+        tmp = dest.with_name(f".{dest.name}.part.png")
+        await self.retry(lambda: provider.generate_image(req, tmp), seg.index, "making the cast keyframe")
+        await asyncio.to_thread(fit_image, tmp, tmp, self.width, self.height)
+        os.replace(tmp, dest)
+        row = self.store.segment(self.job.id, seg.index)
+        self.set_segment(seg.index, cost_usd=round(row.cost_usd + price, 4))
+        self.emit_cost()
+        return dest
 
     # --- events -------------------------------------------------------------------
 
@@ -184,6 +263,11 @@ class JobRun:
             self.set_job_status(JobStatus.FAILED, message, error=message)
             self.log(message, "error")
             raise
+        except TakesToReview as stop:
+            # the requests of other runs stay stored (not cancelled): going on re-attaches to them
+            self.control.in_flight.clear()
+            self.set_job_status(JobStatus.AWAITING_REVIEW, str(stop))
+            self.log(str(stop), "warning", stop.index)
         except JobCancelled:
             await self.cancel_in_flight()
             self.set_job_status(JobStatus.CANCELLED, "cancelled")
@@ -278,8 +362,13 @@ class JobRun:
 
         if self.output_arg:
             self.output = check_output_path(self.output_arg)
-        self.engine.check_render_key(self.spec.id)
-        self.engine.provider(self.spec)
+        for model in dict.fromkeys(
+            [self.spec.id] + [self.plan.shot_model(i) for i in range(1, len(self.plan.segments) + 1)]
+        ):
+            self.engine.check_render_key(model)
+            self.engine.provider(self.engine.catalog.get(model))
+        if self.plan.cast or self.plan.cut_indexes():
+            self.route(1)  # every shot's route, checked before anything is paid (the job's own cast)
         self.check_budget()
         await self.verify_done_segments()
         check_disk(self.plan, self.spec, self.dir, self.store.segments(self.job.id), self.settings.disk_margin_mb)
@@ -323,16 +412,39 @@ class JobRun:
             raise JobCancelled()
 
     async def run_chain(self) -> None:
-        start = Path(self.plan.start_image) if self.plan.start_image else None
+        """Each run of shots joined by ``continue`` renders in order; the runs (split at cuts) are
+        independent and render at once, within the concurrency limit."""
         segments = self.store.segments(self.job.id)
+        runs = self.plan.runs() if len(segments) == len(self.plan.segments) else [[s.index for s in segments]]
+        if len(runs) == 1:
+            await self.run_one_chain(segments)
+            return
+        sem = asyncio.Semaphore(max(1, self.settings.concurrency))
+        by_index = {s.index: s for s in segments}
+        tasks = [
+            asyncio.create_task(self.run_one_chain([by_index[i] for i in run if i in by_index], sem)) for run in runs
+        ]
+        try:
+            await _gather_first_error(tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    async def run_one_chain(self, segments: list[Segment], sem: asyncio.Semaphore | None = None) -> None:
+        first = segments[0].index if segments else 1
+        start = Path(self.plan.start_image) if self.plan.start_image and first == 1 else None
         for pos, seg in enumerate(segments):
             self.check_cancel()
+            if pos > 0 and self.is_cut(seg.index):  # (a single run holds no cut; kept for safety)
+                start = None
             if seg.status is SegmentStatus.DONE:
                 self.emit(SegmentStatusChanged(self.job.id, seg.index, SegmentStatus.DONE, "already rendered"))
                 start = self.handoff_for(seg)
                 continue
             end = None
             nxt = segments[pos + 1] if pos + 1 < len(segments) else None
+            if nxt is not None and self.is_cut(nxt.index):
+                nxt = None  # the next shot is a cut: nothing to end on
             if nxt is not None and nxt.status is SegmentStatus.DONE and nxt.first_frame and start is not None:
                 # re-rendering one segment between kept neighbours (`redo --only`): end on the picture the
                 # next segment starts from, where the model can; otherwise the report shows that seam
@@ -345,7 +457,11 @@ class JobRun:
                         "warning",
                         seg.index,
                     )
-            seg = await self.render_segment(seg, start, end)
+            if sem is None:
+                seg = await self.render_shot(seg, start, end)
+            else:
+                async with sem:
+                    seg = await self.render_shot(seg, start, end)
             start = self.handoff_for(seg)
 
     def handoff_path(self, index: int) -> Path:
@@ -366,11 +482,16 @@ class JobRun:
         if self.plan.mode is Mode.EXTEND and seg.index > 1:
             last = segments[seg.index - 2].last_frame
             return Path(last) if last else None
-        if seg.index == 1 or self.plan.mode is Mode.PARALLEL:
+        if seg.index == 1 or self.plan.mode is Mode.PARALLEL or self.is_cut(seg.index):
             start = Path(self.plan.start_image) if (seg.index == 1 and self.plan.start_image) else None
         else:
             start = self.handoff_for(segments[seg.index - 2])
-        if start is None or not self.spec.supports(Kind.I2V):
+        if self.plan.cast and self.cast_keyframe_path(seg.index).is_file():
+            return self.cast_keyframe_path(seg.index)  # the shot began on its cast keyframe
+        spec = self.shot_spec(seg.index)
+        if self.plan.cast and self.route(seg.index).kind is Kind.R2V:
+            return start if start is not None and spec.for_kind(Kind.R2V).takes_start else None
+        if start is None or not spec.supports(Kind.I2V):
             return None
         return start
 
@@ -378,11 +499,9 @@ class JobRun:
         from . import seams
 
         s = self.plan.seams
-        # a segment planned as a cut (SegmentPlan.transition == "cut", where plans carry it) starts a new run
-        # of continued shots with its own colour reference
-        cuts = frozenset(
-            k for k, sp in enumerate(self.plan.segments, 1) if k > 1 and getattr(sp, "transition", "") == "cut"
-        )
+        # a shot planned as a cut (SegmentPlan.transition == "cut") starts a new run of continued shots
+        # with its own colour reference
+        cuts = frozenset(self.plan.cut_indexes())
         return seams.SeamOptions(
             enabled=s.seams == "auto",
             crossfade_ms=float(s.crossfade_ms),
@@ -397,7 +516,12 @@ class JobRun:
 
         handoff = self.handoff_path(index)
         opts = self.seam_options()
-        if self.plan.mode is not Mode.CHAIN or index == len(self.plan.segments) or not opts.enabled:
+        if (
+            self.plan.mode is not Mode.CHAIN
+            or index == len(self.plan.segments)
+            or not opts.enabled
+            or self.is_cut(index + 1)  # the next shot is a cut: nothing starts from this one
+        ):
             handoff.unlink(missing_ok=True)
             return
         src = last_png
@@ -493,7 +617,7 @@ class JobRun:
             async with sem:
                 self.check_cancel()
                 start, end = frames_for(seg)
-                await self.render_segment(seg, start, end)
+                await self.render_shot(seg, start, end)
 
         pending = [s for s in self.store.segments(self.job.id) if s.status is not SegmentStatus.DONE]
         for seg in pending:
@@ -539,8 +663,14 @@ class JobRun:
         price = image_model.price_per_image
         if self.max_cost is not None and self.spent() + price > self.max_cost + 1e-9:
             raise JobFailed(f"budget cap reached before keyframe {index}; resume with a higher --max-cost")
+        # a keyframe at the edge of shots with cast is made with the edit endpoint from their pictures
+        n = len(self.plan.segments)
+        shots = [i for i in (index, index + 1) if 1 <= i <= n]
+        refs = list(dict.fromkeys(p for i in shots for ps in self.cast_pictures(i) for p in ps))
+        refs = refs[: max(0, image_model.max_images - (1 if source is not None else 0))]
         req = ImageRequest(
-            endpoint=image_model.edit if source is not None else image_model.t2i,
+            endpoint=image_model.edit if source is not None or refs else image_model.t2i,
+            references=refs,
             prompt=kf.prompt,
             width=self.width,
             height=self.height,
@@ -570,44 +700,173 @@ class JobRun:
         self.emit_cost()
         return dest
 
+    # --- takes ---------------------------------------------------------------------
+
+    @property
+    def takebook(self) -> TakeBook:
+        if self._takebook is None:
+            self._takebook = TakeBook(self.dir)
+        return self._takebook
+
+    def takes_of(self, index: int) -> int:
+        return self.plan.segments[index - 1].takes if index <= len(self.plan.segments) else 1
+
+    async def render_shot(self, seg: Segment, start: Path | None, end: Path | None = None) -> Segment:
+        """A shot: one render, or (``takes`` > 1) every take at once, each with its own seed and
+        paid once; the best by its seam figures is kept (``takes.best_take``)."""
+        n = self.takes_of(seg.index)
+        if n <= 1:
+            return await self.render_segment(seg, start, end)
+        idx = seg.index
+        if self.plan.cast and self.plan.mode in (Mode.CHAIN, Mode.PARALLEL) and self.route(idx).route == "keyframe":
+            start = await self.cast_keyframe(seg, start)  # every take starts on the same cast keyframe
+        self.log(f"segment {idx}: rendering {n} takes at once, each with its own seed", index=idx)
+        results = await asyncio.gather(
+            self.render_segment(seg, start, end), *(self.render_take(seg, t, start, end) for t in range(2, n + 1))
+        )
+        first = results[0]
+        assert isinstance(first, Segment)
+        book = self.takebook
+        base = seg.seed if seg.seed is not None else idx
+        one = book.get(idx, 1) or Take(1, take_seed(base, 1), cost_usd=self.segment_cost(seg))
+        one.status, one.file = "done", first.file
+        one.first_frame, one.last_frame, one.request_id = first.first_frame, first.last_frame, first.request_id
+        book.put(idx, one)
+        sent = self.sent_image(first, self.store.segments(self.job.id))
+        for take in book.takes(idx):
+            if take.status == "done" and take.file:
+                take.score = await asyncio.to_thread(self.score_take, Path(take.file), sent)
+        best = best_take(book.takes(idx))
+        book.kept[idx] = best.take
+        book.save()
+        figures = ", ".join(f"take {t.take} {t.score}" for t in book.takes(idx))
+        self.log(f"segment {idx}: kept take {best.take} of {n} (seam figures {figures})", index=idx)
+        if best.take != 1:
+            first = await self.finish_segment(first, Path(best.file or ""), sent)
+        if self.review_takes:
+            raise TakesToReview(idx, best.take)
+        return first
+
+    def score_take(self, video: Path, sent: Path | None) -> list[float]:
+        from . import seams
+
+        a = seams.analyze_segment(video, sent)
+        drift = a.first_stats.delta_e(a.last_stats) if a.first_stats and a.last_stats else 0.0
+        return take_score(a.fade_frames, drift, False)
+
+    async def render_take(self, seg: Segment, take: int, start: Path | None, end: Path | None) -> Take:
+        """Take ``take`` (2..N) of a shot: submitted, its request id saved before waiting (a resume
+        re-attaches), priced and counted once, downloaded beside the segment."""
+        from . import media
+
+        idx = seg.index
+        book = self.takebook
+        rec = book.get(idx, take)
+        dest = take_file(self.dir, idx, take)
+        if rec is not None and rec.status == "done" and rec.file and Path(rec.file).is_file():
+            return rec
+        provider = self.engine.provider(self.shot_spec(idx))
+        base = seg.seed if seg.seed is not None else idx
+        req = self.render_request(seg, start, end)
+        req.seed, req.send_seed = take_seed(base, take), True
+        req.label += f", take {take}"
+        if rec is None or not rec.request_id:
+            cost = self.segment_cost(seg)
+            if self.max_cost is not None and self.spent() + cost > self.max_cost + 1e-9:
+                raise JobFailed(
+                    f"budget cap reached: take {take} of segment {idx} would cost ${cost:.2f} over the cap "
+                    f"of ${self.max_cost:.2f}; resume with a higher --max-cost"
+                )
+            sub = await self.retry(lambda: provider.submit(req), idx, f"submitting take {take}")
+            rec = Take(
+                take, req.seed, "submitted", cost_usd=cost, request_id=sub.request_id, endpoint=sub.endpoint,
+                status_url=sub.status_url, response_url=sub.response_url, cancel_url=sub.cancel_url,
+            )  # fmt: skip
+            book.put(idx, rec)
+            book.save()  # before waiting: a restart re-attaches to this request
+            row = self.store.segment(self.job.id, idx)
+            self.set_segment(idx, cost_usd=round(row.cost_usd + cost, 4))
+            self.log(f"segment {idx} take {take} submitted to {sub.endpoint} (request {sub.request_id})", index=idx)
+            self.emit_cost()
+        else:
+            self.log(f"segment {idx} take {take}: re-attaching to request {rec.request_id}", index=idx)
+        sub = Submission(rec.request_id or "", rec.endpoint or "", rec.status_url, rec.response_url, rec.cancel_url)
+        while True:
+            self.check_cancel()
+            st = await self.retry(lambda: provider.status(sub), idx, f"checking take {take}")
+            if st.state == "completed":
+                break
+            await provider.wait_for_change(sub, self.poll_interval(provider), self.control.cancel_event)
+        result = await self.retry(lambda: provider.result(sub), idx, f"fetching take {take}")
+        await self.retry(lambda: provider.download(result, dest, None), idx, f"downloading take {take}")
+        first, last = take_file(self.dir, idx, take, "_first.png"), take_file(self.dir, idx, take, "_last.png")
+        await asyncio.to_thread(media.boundary_frames, dest, first, last)
+        rec.status, rec.file, rec.first_frame, rec.last_frame = "done", str(dest), str(first), str(last)
+        book.put(idx, rec)
+        book.save()
+        return rec
+
     # --- one segment ----------------------------------------------------------------
 
     def render_request(
         self, seg: Segment, start: Path | None, end: Path | None = None, source: Path | None = None
     ) -> RenderRequest:
+        spec = self.shot_spec(seg.index)
+        references: list[list[Path]] = []
+        prompt = seg.prompt
+        routed = bool(self.plan.cast) and seg.index <= len(self.plan.segments)
         if source is not None:  # extend mode: continue the video before
             kind = Kind.EXTEND
+        elif routed and self.route(seg.index).kind is Kind.R2V:
+            kind = Kind.R2V
+            ks = spec.for_kind(Kind.R2V)
+            references = self.cast_pictures(seg.index)
+            start = start if ks.takes_start else None
+            end = end if ks.references.get("end_field") else None
+            tag = ks.references.get("prompt_tag")
+            if tag:  # e.g. Kling: "@Element1 is Mara."
+                names = self.plan.segments[seg.index - 1].cast
+                prompt += " " + " ".join(f"{str(tag).format(n=k)} is {name}." for k, name in enumerate(names, 1))
         elif start is not None and end is not None:
             kind = Kind.FLF2V
-        elif start is not None and self.spec.supports(Kind.I2V):
+        elif start is not None and spec.supports(Kind.I2V):
             kind = Kind.I2V
         else:
             kind = Kind.T2V
             start = None
         return RenderRequest(
-            model=self.spec,
+            model=spec,
             kind=kind,
-            prompt=seg.prompt,
+            prompt=prompt,
             seconds=seg.seconds,
             resolution=self.plan.resolution,
             aspect=self.plan.aspect,
-            audio=self.audio,
+            audio=spec.has_audio(self.plan.audio),
             width=self.width,
             height=self.height,
-            fps=self.spec.fps,
+            fps=spec.fps,
             start_image=start,
             end_image=end,
             source_video=source,
             seed=seg.seed if seg.seed is not None else seg.index,
             label=f"segment {seg.index} of {len(self.plan.segments)}",
             job_id=self.job.id,
+            references=references,
+            send_seed=self.takes_of(seg.index) > 1,
         )
 
     async def render_segment(
         self, seg: Segment, start: Path | None, end: Path | None = None, source: Path | None = None
     ) -> Segment:
-        provider = self.engine.provider(self.spec)
+        provider = self.engine.provider(self.shot_spec(seg.index))
         idx = seg.index
+        if (
+            self.plan.cast
+            and source is None
+            and self.plan.mode in (Mode.CHAIN, Mode.PARALLEL)
+            and self.route(idx).route == "keyframe"
+        ):
+            start = await self.cast_keyframe(seg, start)
         req = self.render_request(seg, start, end, source)
         if seg.status is SegmentStatus.DOWNLOADED and seg.file and Path(seg.file).is_file():
             # paid for and delivered before the run stopped: verify the file and finish it
@@ -637,7 +896,7 @@ class JobRun:
                     result = await self.fetch_result(provider, sub, idx, cancelled)
                     break
                 except RequestNotFound as exc:
-                    cost = plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds)
+                    cost = self.segment_cost(seg)
                     why = f"the provider no longer knows request {sub.request_id}"
                     changes: dict[str, Any] = {}
                     if isinstance(exc, RequestCancelled):
@@ -784,7 +1043,7 @@ class JobRun:
 
     async def submit(self, provider: Provider, seg: Segment, req: RenderRequest) -> Submission:
         idx = seg.index
-        cost = plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds)
+        cost = self.segment_cost(seg)
         if self.max_cost is not None and self.spent() + cost > self.max_cost + 1e-9:
             raise JobFailed(
                 f"budget cap reached: ${self.spent():.2f} spent, segment {idx} would cost ${cost:.2f} "
@@ -814,6 +1073,12 @@ class JobRun:
         self.log(f"segment {idx} submitted as {req.kind} to {sub.endpoint} (request {sub.request_id})", index=idx)
         self.emit_cost()
         return sub
+
+    def segment_cost(self, seg: Segment) -> float:
+        """One call of segment ``seg`` (its shot's model and route; the plan's model otherwise)."""
+        if seg.index <= len(self.plan.segments) and self.plan.uses_shots:
+            return plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds, catalog=self.engine.catalog)
+        return plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds)
 
     async def wait(self, provider: Provider, sub: Submission, idx: int, cancelled: bool = False) -> None:
         seen_logs = 0
@@ -856,8 +1121,8 @@ class JobRun:
     async def cancel_in_flight(self) -> None:
         """Ask the provider to stop each request in flight, keeping its id (and its cost, paid at
         submit): a retry re-attaches to it and uses its video if it finished anyway."""
-        provider = self.engine.existing_provider(self.spec.provider)
         for idx, sub in list(self.control.in_flight.items()):
+            provider = self.engine.existing_provider(self.shot_spec(idx).provider)  # the shot's own model
             if provider is not None:
                 try:
                     await provider.cancel(sub)
@@ -903,7 +1168,9 @@ class JobRun:
         inputs = [joiner.SeamInput(Path(s.file or ""), self.sent_image(s, segments)) for s in segments]
         opts = self.seam_options()
         try:
-            outcome = await asyncio.to_thread(joiner.join_segments, inputs, final, opts, progress)
+            cuts = self.plan.cut_indexes() if len(segments) == len(self.plan.segments) else []
+            shots: dict[str, Any] = {"cuts": cuts} if cuts else {}  # hard cuts (a plan without cuts: as before)
+            outcome = await asyncio.to_thread(joiner.join_segments, inputs, final, opts, progress, **shots)
         except media.MediaError as exc:
             if "No space left" in str(exc):
                 raise DiskFull(final, detail=f"join failed: {exc}") from None
@@ -940,6 +1207,18 @@ class JobRun:
         self.set_job_status(
             JobStatus.COMPLETED, str(output), output=str(output), duration_s=result.duration, error=None
         )
+
+
+class TakesToReview(Exception):
+    """``--review-takes``: a shot's takes are ready; the run stops for the user's choice."""
+
+    def __init__(self, index: int, kept: int) -> None:
+        super().__init__(
+            f"the takes of shot {index} are ready (take {kept} is kept for now): keep another with "
+            f"pick, or resume to go on with take {kept}"
+        )
+        self.index = index
+        self.kept = kept
 
 
 class RequestCancelled(RequestNotFound):

@@ -61,6 +61,7 @@ WARN_DE, BAD_DE = 3.0, 6.0  # colour step across a seam (after correction)
 WARN_MOTION, BAD_MOTION = 3.0, 8.0  # frame change across a seam / typical change inside
 WARN_SOUND_DB, BAD_SOUND_DB = 6.0, 12.0  # level step across a seam
 WARN_LUMA, BAD_LUMA = 12.0, 30.0  # mean luma step (8-bit levels) beyond the typical change
+BLACK_LUMA, FLASH_LUMA = 20.0, 235.0  # a cut's frame this dark / bright (mean Y) is a black / flash frame
 
 THRESHOLDS = {
     "repeat_psnr_db": REPEAT_PSNR_DB,
@@ -763,6 +764,7 @@ class SeamReport:
     verdict: str  # clean | warn | bad
     reasons: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
+    kind: str = "seam"  # seam (a continuation) | cut (a new shot: judged by black/flash frames and sound)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -807,13 +809,34 @@ def _verdict(r: SeamReport, repeat_left: bool) -> None:
     r.verdict = "bad" if bad else "warn" if warn else "clean"
 
 
+def _cut_verdict(r: SeamReport, luma_out: float | None, luma_in: float | None) -> None:
+    """A cut changes the picture on purpose: what matters there is a black or flash frame on either
+    side and a jump in the sound level."""
+    bad, warn = [], []
+    for side, y in (("last frame before", luma_out), ("first frame after", luma_in)):
+        if y is not None and y < BLACK_LUMA:
+            bad.append(f"the {side} the cut is black (mean level {y:.0f})")
+        elif y is not None and y > FLASH_LUMA:
+            bad.append(f"the {side} the cut is a flash (mean level {y:.0f})")
+    if r.sound_step_db is not None:
+        if abs(r.sound_step_db) > BAD_SOUND_DB:
+            bad.append(f"sound level jumps {r.sound_step_db:+.1f} dB")
+        elif abs(r.sound_step_db) > WARN_SOUND_DB:
+            warn.append(f"sound level steps {r.sound_step_db:+.1f} dB")
+    r.reasons = bad + warn
+    r.verdict = "bad" if bad else "warn" if warn else "clean"
+
+
 def build_report(
     analyses: list[SegmentAnalysis],
     parts: list[PartPlan],
     opts: SeamOptions,
     sound_steps: list[float | None] | None = None,
     reencoded: list[int] | None = None,
+    cuts: Collection[int] = (),
 ) -> list[SeamReport]:
+    """Describe every boundary of the joined video; ``cuts`` are the 1-based segments that begin
+    with a cut (kind ``cut``: no repeated-frame search, judged as a cut)."""
     """Describe every seam of the joined video from the analyses and what the join did."""
     reports = []
     t = 0.0
@@ -882,7 +905,14 @@ def build_report(
             verdict="clean",
             changes=changes,
         )
-        _verdict(r, repeat_left)
+        if k + 2 in cuts:
+            r.kind = "cut"
+            r.changes = [c for c in changes if not c.startswith("cut the repeated")] + ["hard cut: a new shot"]
+            y_out = float(la[..., 0].mean()) if la is not None else None
+            y_in = float(fb[..., 0].mean()) if fb is not None else None
+            _cut_verdict(r, y_out, y_in)
+        else:
+            _verdict(r, repeat_left)
         reports.append(r)
     return reports
 

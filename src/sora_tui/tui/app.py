@@ -225,6 +225,19 @@ class SoraApp(App[int]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    def open_cast(self) -> None:
+        """The cast library (command palette: "Cast library")."""
+        from .screens.cast import CastScreen
+
+        if not isinstance(self.screen, CastScreen):
+            self.push_screen(CastScreen())
+
+    def open_takes(self, job_id: str) -> None:
+        """The takes of a job's shots side by side; Enter keeps one (command palette: "Takes")."""
+        from .screens.takes import TakesScreen
+
+        self.push_screen(TakesScreen(job_id))
+
     def open_plan(self, plan: Plan, job_id: str | None = None) -> None:
         if self.current_mode != "prompt":
             self.switch_mode("prompt")

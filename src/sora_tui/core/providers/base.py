@@ -39,6 +39,8 @@ class RenderRequest:
     seed: int = 0
     label: str = ""  # e.g. "segment 2", for messages
     job_id: str = ""  # the job it renders for (the local provider's GPU lease names it to waiters)
+    references: list[list[Path]] = field(default_factory=list)  # r2v: each member's pictures
+    send_seed: bool = False  # a take: send ``seed`` where the endpoint takes one
 
 
 @dataclass
@@ -53,6 +55,7 @@ class ImageRequest:
     source: Path | None = None
     seed: int = 0
     label: str = ""
+    references: list[Path] = field(default_factory=list)  # cast pictures the edit combines (after source)
 
 
 @dataclass
