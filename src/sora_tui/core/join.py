@@ -856,10 +856,10 @@ def join_segments(
     if cut_set:
         parts = []
         starts = [0] + sorted(c - 1 for c in cut_set) + [len(analyses)]
-        for lo, hi in zip(starts, starts[1:], strict=False):
+        for r, (lo, hi) in enumerate(zip(starts, starts[1:], strict=False), 1):
             run = seams.plan_join(analyses[lo:hi], opts, cuts=())  # one run of continued shots: no cut inside
             for k, p in enumerate(run):
-                p.index = lo + k + 1
+                p.index, p.run = lo + k + 1, r
             parts += run
     else:
         parts = seams.plan_join(analyses, opts)
