@@ -271,6 +271,17 @@ def bench_finish(workdir: Path) -> list[Row]:
     return run(workdir, row)
 
 
+def bench_local(workdir: Path) -> list[Row]:
+    """The local provider on a tiny pipeline on CPU torch (needs the `local` extra)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("diffusers") is None:
+        return [row("local", 0, "", "", None, "skipped: pip install 'sora-tui[local]'")]
+    import bench_local
+
+    return bench_local.rows(row)
+
+
 def bench_seams(workdir: Path) -> list[Row]:
     """The seams issue's rows, by their names (see bench/bench_seams.py for the inputs)."""
     from bench_seams import N
@@ -368,6 +379,7 @@ SECTIONS: dict[str, Callable[..., list[Row]]] = {
     "handoff": bench_handoff,
     "finish": bench_finish,
     "seams": bench_seams,
+    "local": bench_local,
 }
 
 

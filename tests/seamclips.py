@@ -12,6 +12,7 @@ AAC encoder, whose priming and padding are what real files carry.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,19 @@ def footage(n: int, w: int = W, h: int = H) -> np.ndarray:
     frames = np.frombuffer(raw, np.uint8).reshape(n, h, w, 3).astype(np.float32)
     # testsrc2's colours are at the limits; real footage sits in the middle, where drift shows
     return (frames * 0.55 + 52).astype(np.uint8)
+
+
+def pan(then: Callable[[int, np.ndarray], np.ndarray] | None = None) -> Callable[[int, np.ndarray], np.ndarray]:
+    """A ``look`` for :func:`chain`: a slow camera pan across one picture, whose mean colour holds from
+    frame to frame as most shots' does (testsrc2's own mean colour swings by ±3 ΔE within a second),
+    then ``then`` (the scene's own light, say)."""
+    still = footage(1)[0]
+
+    def look(i: int, f: np.ndarray) -> np.ndarray:
+        x = np.roll(still, i, axis=1)
+        return then(i, x) if then else x
+
+    return look
 
 
 def drift(frame: np.ndarray, amount: float) -> np.ndarray:
@@ -111,31 +125,39 @@ def chain(
     fade_last: int = 0,  # frames of fade to black at the end of segment 2
     rates: list[int] | None = None,
     channels: list[int] | None = None,
+    look: Callable[[int, np.ndarray], np.ndarray] | None = None,  # (footage frame index, frame) -> the true picture
+    cuts: Collection[int] = (),  # segment numbers (1-based) that begin after a cut: unconditioned, drift restarts
 ) -> Chain:
     folder.mkdir(parents=True, exist_ok=True)
     total = n * frames
     src = footage(total + 1)
+    if look is not None:
+        src = np.stack([look(i, f) for i, f in enumerate(src)])
     files: list[Path] = []
     sent: list[Path | None] = []
     drifts = []
     pos = 0
     prev_last: np.ndarray | None = None
+    run_start = 0
     for k in range(n):
-        body_n = frames - (1 if (repeat and k) else 0)
+        if (k + 1) in cuts:
+            run_start = k
+        j = k - run_start  # position in its run of continued shots
+        body_n = frames - (1 if (repeat and j) else 0)
         body = src[pos : pos + body_n]
         # the first segment is the anchor; every continuation drifts further (a ramp along the chain)
-        amounts = [drift_per_segment * max(0.0, k - 1 + (i + 1) / frames) if k else 0.0 for i in range(body_n)]
+        amounts = [drift_per_segment * max(0.0, j - 1 + (i + 1) / frames) if j else 0.0 for i in range(body_n)]
         body = np.stack([drift(f, a) if a else f for f, a in zip(body, amounts, strict=True)])
         if k == 1 and fade_last:
             body = fade(body, fade_last)
         pos += body_n
-        if repeat and k:
+        if repeat and j:
             assert prev_last is not None
             seg = np.concatenate([prev_last[None], body])
             amounts = [drifts[-1][-1], *amounts]
         else:
             seg = body
-        if k:
+        if j:
             png = folder / f"sent_{k + 1:02d}.png"
             cv2.imwrite(str(png), cv2.cvtColor(prev_last, cv2.COLOR_RGB2BGR))
             sent.append(png)

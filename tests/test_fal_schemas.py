@@ -90,8 +90,11 @@ async def test_every_buildable_request_matches_fals_schema(images):
                             req = RenderRequest(
                                 model=spec, kind=kind, prompt="a fox in snow", seconds=seconds,
                                 resolution=resolution, aspect=aspect, audio=audio, width=1280, height=720, fps=24,
-                                start_image=a, end_image=b if kind is Kind.FLF2V else None,
+                                start_image=a if kind is not Kind.R2V or ks.takes_start else None,
+                                end_image=b if kind is Kind.FLF2V else None,
                                 source_video=v if kind is Kind.EXTEND else None, label="segment 2",
+                                references=[[a, b], [b]] if kind is Kind.R2V else [],
+                                send_seed=audio, seed=1234,  # a take's seed, where the endpoint has one
                             )  # fmt: skip
                             try:
                                 body = await provider.build_arguments(req)
@@ -179,8 +182,9 @@ async def test_every_model_and_kind_is_accepted_on_the_wire(fal_fake, tmp_path: 
             req = RenderRequest(
                 model=spec, kind=kind, prompt="a fox in snow", seconds=ks.default_duration or ks.durations[0],
                 resolution=res, aspect=(ks.aspects if ks.aspect_field else spec.aspects)[0], audio=True,
-                width=128, height=72, fps=24, start_image=image, end_image=end if kind is Kind.FLF2V else None,
-                source_video=source if kind is Kind.EXTEND else None, label="segment 1",
+                width=128, height=72, fps=24, start_image=image if kind is not Kind.R2V or ks.takes_start else None,
+                end_image=end if kind is Kind.FLF2V else None, source_video=source if kind is Kind.EXTEND else None,
+                label="segment 1", references=[[end]] if kind is Kind.R2V else [],
             )  # fmt: skip
             sub = await provider.submit(req)
             accepted.append((spec.id, str(kind), sub.endpoint))

@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ["textual", "rich", "cv2", "numpy", "moviepy", "openai", "fal_client", "pydantic", "httpx"]
+HEAVY = [
+    "textual", "rich", "cv2", "numpy", "moviepy", "openai", "fal_client", "pydantic", "httpx",
+    # the `local` extra: imported only when a local model is used (core/providers/local.py)
+    "torch", "diffusers", "transformers",
+]  # fmt: skip
 
 
 # httpx imports its own command-line client (click, which loads rich) whenever click is installed, and
@@ -122,3 +126,26 @@ def test_make_lint_runs_every_check() -> None:
         assert step in dry, f"make lint no longer runs {step!r}:\n{dry}"
     ci = (ROOT / ".ci" / "run").read_text()
     assert ci.index("make lint") < ci.index("make test")
+
+
+LOCAL_EXTRA = ["torch", "diffusers", "transformers"]
+
+
+def test_studio_and_local_model_modules_leave_torch_unloaded():
+    """The studio, the CLI's local commands and the local provider's module import nothing of the
+    `local` extra: torch and diffusers load only when a local model renders or is checked for a device."""
+    code = (
+        "import sora_tui.tui.app, sora_tui.cli_local, sora_tui.core.providers.local, sora_tui.core.gpu, "
+        "sora_tui.core.localmodels\n"
+        "from sora_tui.core.catalog import load_catalog\n"
+        "load_catalog().get('wan2.2-ti2v-5b')\n"
+        "import sora_tui.cli as c\n"
+        "try:\n    c.main(['models', 'local', '--help'])\nexcept SystemExit:\n    pass\n"
+    )
+    probe = (
+        HIDE_HTTPX_CLI
+        + code
+        + f"\nimport sys, json\nprint(json.dumps([m for m in {LOCAL_EXTRA!r} if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

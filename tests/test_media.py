@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from sora_tui.core import media
+from sora_tui.core.errors import DiskFull
 from sora_tui.core.media import MediaError
 
 FPS = 24
@@ -277,9 +278,14 @@ def test_join_disk_full_is_clear_and_keeps_inputs(clips, tmp_path, monkeypatch, 
     out_dir.mkdir()
     files = [clips[n] for n in inputs]
     before = {p: _digest(p) for p in files}
-    with pytest.raises(MediaError) as err:
+    with pytest.raises(DiskFull) as err:  # not a MediaError: the inputs are fine
         media.join(files, out_dir / "final.mp4")
     msg = str(err.value)
-    assert "No space left on device" in msg and str(out_dir) in msg and "final.mp4" in msg
+    assert (
+        msg.startswith(f"disk full at {out_dir}")
+        and "No space left on device" in msg
+        and str(out_dir) in msg
+        and "final.mp4" in msg
+    )
     assert list(out_dir.iterdir()) == []  # no temp file, no list file, no partial output
     assert {p: _digest(p) for p in files} == before

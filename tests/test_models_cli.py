@@ -37,7 +37,7 @@ def test_models_json_lists_kinds_prices_and_modes(sora_cmd, cli_env):
         assert models[new]["status"] == "current"
     for m in models.values():
         for k in m["kinds"].values():
-            assert m["provider"] == "preview" or k["price_source"] and k["price_checked"]
+            assert m["provider"] in ("preview", "local") or k["price_source"] and k["price_checked"]
 
 
 def test_models_table(sora_cmd, cli_env):

@@ -194,7 +194,9 @@ def test_detached_generate_and_follow_to_the_end(fal_fake: FalFake, tmp_path: Pa
     home = tmp_path / "home"
     env = proc_env(fal_fake, home)
     fal_fake.hold = True  # the job waits at fal until the follower is attached
-    res = cli(env, "generate", PROMPT, "--model", "veo3.1-fast", "-n", "2", "-s", "4", "--yes", "--detach", "--json")
+    res = cli(
+        env, "generate", PROMPT, "--model", "veo3.1-fast", "-n", "2", "-s", "4", "--yes", "--detach", "--now", "--json"
+    )
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     job_id, pid = out["job_id"], out["runner_pid"]
@@ -221,7 +223,7 @@ def test_stop_cancels_a_detached_job_and_resume_pays_nothing_twice(fal_fake: Fal
     home = tmp_path / "home"
     env = proc_env(fal_fake, home)
     fal_fake.hold = True
-    res = cli(env, "generate", PROMPT, "--model", "veo3.1-fast", "-n", "2", "-s", "4", "--yes", "--detach")
+    res = cli(env, "generate", PROMPT, "--model", "veo3.1-fast", "-n", "2", "-s", "4", "--yes", "--detach", "--now")
     assert res.returncode == 0, res.stderr
     job_id = re.search(r"^job (\S+) is rendering in the background", res.stdout, re.M).group(1)
     assert f"sora-tui stop {job_id}" in res.stdout

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seamclips import FPS, chain, decode_audio, decode_video, ff, lab_mean, lag_ms, psnr, stream_starts
+from seamclips import FPS, chain, decode_audio, decode_video, ff, lab_mean, lag_ms, pan, psnr, stream_starts
 from sora_tui.core import colour, join, media, seams
 from sora_tui.core.seams import SeamOptions
 
@@ -143,9 +143,12 @@ def test_no_clicks_at_seams_and_the_check_catches_a_hard_cut(tmp_path):
 
 
 def test_colour_drift_is_held_to_the_first_segment(tmp_path):
-    c = chain(tmp_path / "c", n=5, frames=24, drift_per_segment=1.0)
+    # every continuation drifts 2 ΔE warmer (more contrast, more saturation) than the picture it was sent
+    # (issue 17: the drift a model adds is taken out, at most 3 ΔE per segment; the footage's own
+    # colour is not forced onto segment 1's)
+    c = chain(tmp_path / "c", n=5, frames=24, drift_per_segment=0.5, look=pan())
     raw_de = float(np.linalg.norm(lab_mean(decode_video(c.files[-1])[-1]) - lab_mean(c.footage[-1])))
-    assert raw_de > 10  # the chain drifted (about 13 ΔE by segment 5, as users report)
+    assert raw_de > 6  # the chain drifted (about 8 ΔE by segment 5, as users report)
     dest = tmp_path / "joined.mp4"
     out = join.join_segments(_inputs(c), dest)
     frames = decode_video(dest)
@@ -158,8 +161,9 @@ def test_colour_drift_is_held_to_the_first_segment(tmp_path):
     first = decode_video(c.files[0])
     assert all(np.array_equal(frames[i], first[i]) for i in range(len(first)))
     report = out.report(SeamOptions())
-    assert report["segments"][-1]["graded"] and report["segments"][-1]["delta_e_to_anchor"][1] > 10
-    assert report["segments"][-1]["delta_e_to_anchor_after"][1] < 1.5
+    assert report["segments"][-1]["graded"] and report["segments"][-1]["delta_e_to_anchor"][1] > 6
+    assert report["segments"][-1]["delta_e_to_anchor_after"][1] < 3.0
+    assert "graded" in " ".join(out.seams[-1].changes)
     # colour anchoring off: nothing graded
     plain = join.join_segments(_inputs(c), tmp_path / "plain.mp4", SeamOptions(colour=False))
     assert not any(p.graded for p in plain.parts)

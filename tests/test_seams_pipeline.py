@@ -48,20 +48,30 @@ def _end_drift(engine: Engine, job_id: str) -> float:
 
 
 async def test_colour_is_held_along_a_drifting_chain(tmp_path):
-    engine, job_id = await _render(tmp_path / "a", _plan(4), drift="6")
-    assert _end_drift(engine, job_id) <= 3.0
+    # every continuation drifts 2 ΔE (the preview's default, as hosted models do)
+    engine, job_id = await _render(tmp_path / "a", _plan(4), drift="2")
+    assert _end_drift(engine, job_id) <= 2.0
     logs = " ".join(r.message for r in engine.store.logs(job_id))
     assert "hand-off frame is corrected" in logs
     job_dir = engine.store.get_job(job_id).job_dir
-    assert (job_dir / "seg_02_handoff.png").exists() and not (job_dir / "seg_04_handoff.png").exists()
+    # one continuation is not yet evidence of a drift (issue 17); two are: the hand-off of segment 3 is corrected
+    assert (job_dir / "seg_03_handoff.png").exists() and not (job_dir / "seg_04_handoff.png").exists()
     report = json.loads((job_dir / "seams.json").read_text())
     assert all(s["repeat_cut"] for s in report["seams"]) and report["spans"][-1][1] > 7.8
     assert all(s["verdict"] == "clean" for s in report["seams"]), report["seams"]
 
     # the same chain without colour anchoring drifts: the check above can fail
-    engine, job_id = await _render(tmp_path / "b", _plan(4, SeamSettings(colour_anchor=False)), drift="6")
-    assert _end_drift(engine, job_id) > 8.0
-    assert not (engine.store.get_job(job_id).job_dir / "seg_02_handoff.png").exists()
+    engine, job_id = await _render(tmp_path / "b", _plan(4, SeamSettings(colour_anchor=False)), drift="2")
+    assert _end_drift(engine, job_id) > 4.0
+    assert not (engine.store.get_job(job_id).job_dir / "seg_03_handoff.png").exists()
+
+    # a stronger drift (6 ΔE per continuation) is taken out by at most 3 ΔE per segment (issue 17: bounded,
+    # never a fight with the picture's own light); it still ends far closer than the 15 ΔE it drifts
+    engine, job_id = await _render(tmp_path / "c", _plan(4), drift="6")
+    assert _end_drift(engine, job_id) <= 7.0
+    for r in engine.store.logs(job_id):
+        if "hand-off frame is corrected" in r.message:
+            assert float(r.message.split(" ends ")[1].split(" ")[0]) <= 3.2, r.message
 
 
 def test_redo_only_re_renders_one_segment_with_a_fresh_seed_and_says_its_cost(tmp_path):

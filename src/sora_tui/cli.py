@@ -69,10 +69,15 @@ def _add_request_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-colour-anchor", action="store_true", help="do not hold colour to the first segment")
     p.add_argument("--colour-reference", metavar="IMAGE", help="hold colour to this picture instead of segment 1")
     p.add_argument("--narration", action="store_true", help="the planner also writes a narration line per segment")
+    p.add_argument("--cast", metavar="NAME[,NAME…]", help="cast library members the planner puts in the shots")
+    p.add_argument("--takes", type=_positive_int, default=1, help="takes of every shot, 1-4 (the best is kept)")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-cost", type=_money, help="refuse to spend more than this many USD")
+    p.add_argument(
+        "--review-takes", action="store_true", help="stop after a shot's takes for a choice (`sora-tui pick`)"
+    )
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--output", "-o", help="also copy the final video to this .mp4 path")
     p.add_argument("--json", action="store_true", help="print one JSON object with the result")
@@ -80,8 +85,17 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         "--detach",
         "-d",
         action="store_true",
-        help="render in a background runner that outlives this shell (follow: `sora-tui show --follow JOB`)",
+        help="hand it to the queue: a background runner that outlives this shell starts it when the limits "
+        "allow (follow: `sora-tui show --follow JOB`; the queue: `sora-tui queue`)",
     )
+    p.add_argument(
+        "--now",
+        action="store_true",
+        help="with --detach: start its runner at once, outside the queue's limits (a foreground run always starts at once)",
+    )
+    from .cli_local import add_device_args
+
+    add_device_args(p)
 
 
 class _VersionAction(argparse.Action):
@@ -169,14 +183,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="video models: kinds, audio, price per kind, modes (--json for scripts)")
     p.add_argument("--json", action="store_true")
+    from .cli_local import add_models_local
 
-    p = sub.add_parser("keys", help="API keys for fal and OpenAI (env var first, then the OS keyring)")
+    add_models_local(p)
+
+    p = sub.add_parser("keys", help="API keys for fal and OpenAI (env var first, then the OS keyring, then a key file)")
     p.add_argument("action", choices=["status", "set", "delete"])
     p.add_argument("name", nargs="?", choices=["fal", "openai"])
+    p.add_argument(
+        "--file",
+        action="store_true",
+        help="set: store the key unencrypted in a file only you can read (for machines without a keyring)",
+    )
+    p.add_argument("--yes", "-y", action="store_true", help="set --file: do not ask before storing it unencrypted")
 
     from .cli_finish import add_parsers
 
     add_parsers(sub, _money)
+    from . import cli_queue
+
+    cli_queue.add_parsers(sub, _money)
+    from .cli_cast import add_parsers as add_cast_parsers
+
+    add_cast_parsers(sub)
 
     p = sub.add_parser("serve", help="serve the studio to a browser (textual-serve)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -231,6 +260,8 @@ def cli_advice(exc: Exception) -> str:
         return "; see `sora-tui history`"
     if exc.code is Code.BAD_IMAGE:
         return "; give a PNG or JPEG picture"
+    if exc.code is Code.DISK_SPACE:
+        return "; free some space there (`sora-tui clean` removes intermediate files), or set SORA_TUI_HOME to a bigger disk"
     return ""
 
 
@@ -241,6 +272,7 @@ def _console(stderr: bool = False):
 
 
 def job_summary(engine: Engine, job: Job) -> dict[str, Any]:
+    from .cli_cast import shot_fields
     from .core.runner import display_segment_status, display_status, holder
 
     segments = engine.store.segments(job.id)
@@ -254,6 +286,7 @@ def job_summary(engine: Engine, job: Job) -> dict[str, Any]:
         "duration_s": round(job.duration_s, 3) if job.duration_s is not None else None,
         "segments": [
             {"index": s.index, "status": display_segment_status(s, status), "seconds": s.seconds, "file": s.file}
+            | shot_fields(job, s.index)
             for s in segments
         ],
         "cost_usd": round(job.cost_usd, 4),
@@ -338,6 +371,10 @@ def print_plan(engine: Engine, plan: Plan, out) -> None:
         cost = prices.segment(i)  # at its kind's price (t2v, i2v, extend), as the run charges it
         table.add_row(str(i), Text(seg.title), str(seg.seconds), Text(seg.prompt), f"${cost:.2f}")
     out.print(table)
+    from .cli_cast import print_shots, shows_shots
+
+    if shows_shots(plan):
+        print_shots(engine, plan, out)
     out.print(
         f"[b]{len(plan.segments)} segments, {plan.total_seconds} s[/b] on {spec.name} "
         f"({plan.resolution}, {plan.aspect}, {plan.mode} mode{', audio' if audio else ''}) — "
@@ -402,6 +439,8 @@ class ProgressView:
         if self.progress is not None:
             if isinstance(event, m.SegmentProgress) and event.index in self.tasks:
                 state = event.stage + (f" #{event.queue_position}" if event.queue_position is not None else "")
+                if event.message and not event.message.startswith("queue position"):
+                    state = event.message  # e.g. a local model's "denoising step 3 of 50, ETA 2 min 10 s"
                 kwargs: dict[str, Any] = {"state": state}
                 if event.fraction is not None and event.stage == "rendering":
                     kwargs["completed"] = min(0.95, event.fraction * 0.9)
@@ -434,6 +473,7 @@ def _engine() -> Engine:
 
 
 def _request(engine: Engine, args: argparse.Namespace):
+    from .cli_cast import request_cast
     from .core.models import InputError, Mode, Request
 
     if args.prompt is None or not args.prompt.strip():
@@ -469,8 +509,18 @@ def _request(engine: Engine, args: argparse.Namespace):
             audio=False if args.no_audio else None,
             seams=seams,
             narration=bool(getattr(args, "narration", False)),
+            cast=request_cast(engine, getattr(args, "cast", None)),
+            takes=_takes(getattr(args, "takes", 1)),
         )
     )
+
+
+def _takes(value: int) -> int:
+    from .core.models import MAX_TAKES, InputError
+
+    if not 1 <= value <= MAX_TAKES:
+        raise InputError("--takes", f"{value} is out of range", [f"1-{MAX_TAKES}"])
+    return value
 
 
 async def _make_plan(engine: Engine, args: argparse.Namespace, render: bool = True) -> Plan:
@@ -505,7 +555,7 @@ async def cmd_plan(engine: Engine, args: argparse.Namespace) -> int:
 
 async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask: bool) -> int:
     from .core.jobfiles import check_output_path
-    from .core.models import JobStatus
+    from .core.models import JobStatus, Mode
 
     output = check_output_path(args.output) if args.output else None
     if ask and not args.yes and job.estimated_cost_usd > 0:  # a free (preview) render asks nothing
@@ -514,15 +564,29 @@ async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask
             _err(f"not rendered; the job is saved as a draft: `sora-tui resume {job.id}` renders it")
             return EXIT_INTERRUPTED
     review = bool(getattr(args, "review_keyframes", False))
+    review_takes = bool(getattr(args, "review_takes", False))
+    if review_takes and getattr(args, "detach", False):
+        raise CliError("--review-takes stops for a choice in the foreground; leave out --detach")
     if getattr(args, "detach", False):
         return _detach(engine, job, args, review)
     with ProgressView(engine, job, quiet=False) as view:
-        final = await engine.run(job.id, on_event=view, output=output, max_cost=args.max_cost, review_keyframes=review)
+        final = await engine.run(
+            job.id,
+            on_event=view,
+            output=output,
+            max_cost=args.max_cost,
+            review_keyframes=review,
+            review_takes=review_takes,
+        )
     summary = job_summary(engine, final)
     if args.json:
         print(json.dumps(summary, indent=2))
     if final.status is JobStatus.AWAITING_REVIEW:
-        if not args.json:
+        if not args.json and final.mode is not Mode.KEYFRAMES:
+            from .cli_cast import print_takes_review
+
+            print_takes_review(engine, final)
+        elif not args.json:
             _print_keyframes(engine, final)
         return EXIT_OK
     if final.status is JobStatus.COMPLETED:
@@ -543,6 +607,10 @@ def _detach(engine: Engine, job: Job, args: argparse.Namespace, review: bool) ->
     """Hand the job to a background runner; print how to follow and stop it."""
     from .core.runner import LOG_FILE, spawn
 
+    if not getattr(args, "now", False):
+        from .cli_queue import detach_to_queue
+
+        return detach_to_queue(engine, job, args, review)
     engine.check_idle(job)
     if job.status.name == "DRAFT":
         from .core.models import JobStatus
@@ -628,6 +696,9 @@ async def cmd_resume(engine: Engine, args: argparse.Namespace) -> int:
         else:
             _console().print(f"job {job.id} is already complete: {job.output}", markup=False)
         return EXIT_OK
+    from .core.runner import reset_crashes
+
+    reset_crashes(job.job_dir)  # the user's resume: a job held after a crash loop runs again
     return await _render_job(engine, job, args, ask=False)
 
 
@@ -881,7 +952,10 @@ def cmd_stop(engine: Engine, args: argparse.Namespace) -> int:
     who = holder(job.job_dir)
     quote = engine.cancel_quote(job.id)
     if who is None or not request_stop(job.job_dir):
-        raise CliError(f"job {job.id} is not running ({live_status(job)}); there is nothing to stop")
+        state = live_status(job)
+        if state == "queued":
+            raise CliError(f"job {job.id} waits in the queue; `sora-tui queue rm {job.id}` takes it out")
+        raise CliError(f"job {job.id} is not running ({state}); there is nothing to stop")
     _console().print(f"asked {who.describe()} to stop job {job.id}; {quote.summary()}", markup=False)
     if not args.wait:
         return EXIT_OK
@@ -892,7 +966,7 @@ def cmd_stop(engine: Engine, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-KIND_SHORT = {"t2v": "t2v", "i2v": "i2v", "flf2v": "flf", "extend": "extend"}
+KIND_SHORT = {"t2v": "t2v", "i2v": "i2v", "flf2v": "flf", "extend": "extend", "r2v": "r2v"}
 
 
 def _model_row(spec, default: str) -> dict:
@@ -934,6 +1008,10 @@ def _model_row(spec, default: str) -> dict:
 
 
 def cmd_models(engine: Engine, args: argparse.Namespace) -> int:
+    if getattr(args, "models_action", None) == "local":
+        from .cli_local import cmd_models_local
+
+        return cmd_models_local(engine, args)
     default = engine.default_model()
     rows = [_model_row(s, default) for s in engine.catalog]
     if args.json:
@@ -981,33 +1059,54 @@ def cmd_keys(args: argparse.Namespace) -> int:
         for name in keys.NAMES:
             print(keys.get_key(name).describe())
         if not keys.keyring_available():
-            print("note: no OS keyring is available here; keys can only come from the environment variables")
+            print(
+                "note: no OS keyring is available here; keys come from the environment variables or from "
+                f"key files in {keys.key_dir()} (`sora-tui keys set NAME --file`)"
+            )
         return EXIT_OK
     if not args.name:
         raise CliError(f"keys {args.action}: name the key (fal or openai)")
     if args.action == "set":
         import getpass
 
-        if not keys.keyring_available():
+        if not args.file and not keys.keyring_available():
             raise CliError(str(keys.KeyringUnavailable(args.name)))
+        if args.file:
+            _err("warning: " + keys.file_warning(args.name))
+            if not args.yes:
+                if not sys.stdin.isatty():
+                    raise CliError("keys set --file: add --yes to store the key unencrypted (stdin is not a terminal)")
+                if input("Store it there? [y/N] ").strip().lower() not in ("y", "yes"):
+                    print("not stored")
+                    return EXIT_INPUT
+        # the key comes from a hidden prompt or stdin, never from the command line (the process list)
         if sys.stdin.isatty():
             value = getpass.getpass(f"{args.name} key (input hidden): ")
         else:
             value = sys.stdin.readline()
         try:
-            keys.set_key(args.name, value)
+            path = keys.set_key(args.name, value, to_file=args.file)
         except keys.KeyringUnavailable as exc:
             raise CliError(str(exc)) from None
-        print(f"{args.name} key stored in the OS keyring")
-        env_info = keys.get_key(args.name)
-        if env_info.source == "env":
-            print(f"note: ${env_info.env_var} is set and takes precedence over the keyring")
+        print(f"{args.name} key stored in {path} (mode 0600)" if path else f"{args.name} key stored in the OS keyring")
+        info = keys.get_key(args.name)
+        if info.source == "env":
+            print(f"note: ${info.env_var} is set and takes precedence")
+        elif args.file and info.source == "keyring":
+            print("note: the OS keyring also holds this key and takes precedence over the file")
         return EXIT_OK
     try:
-        removed = keys.delete_key(args.name)
+        removed = keys.remove_key(args.name)
     except keys.KeyringUnavailable as exc:
         raise CliError(str(exc)) from None
-    print(f"{args.name} key {'deleted from the OS keyring' if removed else 'was not in the OS keyring'}")
+    places = {"keyring": "the OS keyring", "file": f"the key file {keys.key_file(args.name)}"}
+    if removed:
+        print(f"{args.name} key deleted from " + " and ".join(places[p] for p in removed))
+    else:
+        print(f"{args.name} key was not stored in the OS keyring or a key file")
+    info = keys.get_key(args.name)
+    if info.source == "env":
+        print(f"note: ${info.env_var} is still set in this shell's environment and stays in effect")
     return EXIT_OK
 
 
@@ -1026,6 +1125,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _dispatch(args: argparse.Namespace) -> int:
     engine = _engine()
     try:
+        from . import cli_queue
+        from .cli_cast import cmd_cast, cmd_pick, cmd_takes
         from .cli_finish import ASYNC_HANDLERS, SYNC_HANDLERS
 
         handler = {
@@ -1035,7 +1136,9 @@ async def _dispatch(args: argparse.Namespace) -> int:
             "resume": cmd_resume,
             "redo": cmd_redo,
             "keyframes": cmd_keyframes,
+            "pick": cmd_pick,
             **ASYNC_HANDLERS,
+            **cli_queue.ASYNC_HANDLERS,
         }.get(args.command)
         if handler is not None:
             return await handler(engine, args)
@@ -1045,7 +1148,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
             "stop": cmd_stop,
             "cancel": cmd_stop,
             "models": cmd_models,
+            "cast": cmd_cast,
+            "takes": cmd_takes,
             **SYNC_HANDLERS,
+            **cli_queue.SYNC_HANDLERS,
         }[args.command]
         return sync(engine, args)
     finally:
@@ -1055,7 +1161,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .cli_local import apply_device_args
     from .core.models import InputError
+
+    apply_device_args(args)
 
     try:
         if args.command is None:
@@ -1074,9 +1183,13 @@ def main(argv: list[str] | None = None) -> int:
         _err("interrupted; finished segments are kept — `sora-tui resume last` continues")
         return EXIT_INTERRUPTED
     except Exception as exc:  # last resort: a clear line, never a traceback for users
+        from .core.errors import JobFailed, describe_os_error
         from .core.store import StoreError
 
-        if isinstance(exc, StoreError | OSError):
+        if isinstance(exc, OSError):  # a full, read-only or missing disk: which, where, what is free
+            _err(describe_os_error(exc))
+            return EXIT_FAILED
+        if isinstance(exc, StoreError | JobFailed):
             _err(str(exc))
             return EXIT_FAILED
         raise

@@ -158,6 +158,12 @@ class FalFake:
         self.no_video: str | int | None = None
         self.completed_error: str | int | None = None
         self.hold: bool | str | int | None = None
+        # like a fal account: at most this many requests in flight (submitted, result not yet
+        # fetched, not cancelled); a submit beyond it answers 429. ``in_flight`` / ``max_in_flight``
+        # count them whether or not a limit is set.
+        self.concurrency_limit: int | None = None
+        self.in_flight: set[str] = set()
+        self.max_in_flight = 0
         self.drop_downloads = 0
         self.download_delay = 0.0
         self.running_ignores_cancel = False
@@ -239,6 +245,15 @@ class FalFake:
             self.hold = None
             for req in self.requests.values():
                 if req.held:
+                    req.held = False
+                    req.submitted_at = time.monotonic()
+                    req.submitted_wall = time.time()
+
+    def release_only(self, rule: str | int) -> None:
+        """Let the held requests matching ``rule`` (prompt marker or submit number) proceed; others stay held."""
+        with self._lock:
+            for req in self.requests.values():
+                if req.held and _matches(rule, req):
                     req.held = False
                     req.submitted_at = time.monotonic()
                     req.submitted_wall = time.time()
@@ -365,6 +380,8 @@ class FalFake:
             kind = self._kind_for(spec, endpoint, body)
             roles = {"i2v": ["image"], "flf2v": ["first_frame", "last_frame"], "extend": ["video"]}.get(kind, [])
             needed = [spec.fields[r] for r in roles if spec.fields.get(r)]
+            if kind == "r2v":
+                errors += self._reference_errors(spec.for_kind("r2v").references, body)
         elif endpoint.endswith("/edit"):
             urls = body.get("image_urls")
             if not isinstance(urls, list) or not urls or any(self._image_bytes(u) is None for u in urls):
@@ -379,6 +396,29 @@ class FalFake:
                     {"loc": ["body", name], "msg": "Failed to download the file", "type": "file_download_error"}
                 )
         return errors
+
+    def _reference_errors(self, refs: dict[str, Any], body: dict[str, Any]) -> list[dict[str, Any]]:
+        """A reference-to-video body: its pictures present, downloadable and within the limit."""
+        name = str(refs.get("field"))
+        value = body.get(name)
+        if not isinstance(value, list) or not value:
+            return [{"loc": ["body", name], "msg": "at least one reference is required", "type": "missing"}]
+        if refs.get("style") == "elements":
+            urls = []
+            for e in value:
+                more = e.get("reference_image_urls") or []
+                if not more or len(more) > 3:
+                    return [
+                        {"loc": ["body", name], "msg": "1-3 reference_image_urls per element", "type": "value_error"}
+                    ]
+                urls += [e.get("frontal_image_url"), *more]
+        else:
+            urls = list(value)
+        if len(value) > int(refs.get("max", 0)):
+            return [{"loc": ["body", name], "msg": f"at most {refs.get('max')} references", "type": "value_error"}]
+        if any(self._image_bytes(u) is None for u in urls):
+            return [{"loc": ["body", name], "msg": "Failed to download the file", "type": "file_download_error"}]
+        return []
 
     def _render(self, req: FakeRequest) -> dict[str, Any]:
         """The output of a completed request (rendered once, on first read)."""
@@ -426,7 +466,22 @@ class FalFake:
             return path
 
         start = end = source = None
-        if kind == "i2v":
+        references: list[list[Path]] = []
+        if kind == "r2v":  # draw each reference picture in, as a reference-conditioned model keeps identity
+            refs = ks.references
+            value = body.get(str(refs.get("field")), [])
+            urls = [e.get("frontal_image_url") for e in value] if refs.get("style") == "elements" else list(value)
+            for k, url in enumerate(urls):
+                data = self._image_bytes(url)
+                if data is not None:
+                    path = work / f"ref_{k}.png"
+                    path.write_bytes(data)
+                    references.append([path])
+            data = self._image_bytes(body.get(str(refs.get("start_field") or "")))
+            if data is not None:
+                start = work / "start.png"
+                start.write_bytes(data)
+        elif kind == "i2v":
             start = upload("image")
         elif kind == "flf2v":
             start, end = upload("first_frame"), upload("last_frame")
@@ -455,6 +510,7 @@ class FalFake:
             end_image=end,
             seed=req.number,
             label=f"fal fake {req.id[:8]}",
+            references=references,
         )
         out = work / "out.mp4"
         render_video(rr, out)
@@ -486,14 +542,19 @@ class FalFake:
         work = self._workdir / req.id
         work.mkdir(parents=True, exist_ok=True)
         source = None
+        references: list[Path] = []
         urls = req.body.get("image_urls") or []
-        if urls:
-            data = self._image_bytes(urls[0])
+        for k, url in enumerate(urls):  # the first is edited; the others (cast pictures) are put in it
+            data = self._image_bytes(url)
             if data is not None:
-                source = work / "source.png"
-                source.write_bytes(data)
+                path = work / ("source.png" if k == 0 else f"ref_{k}.png")
+                path.write_bytes(data)
+                if k == 0:
+                    source = path
+                else:
+                    references.append(path)
         out = work / "out.png"
-        render_image(req.prompt, w, h, out, source=source, seed=req.number)
+        render_image(req.prompt, w, h, out, source=source, seed=req.number, references=references)
         data = out.read_bytes()
         name = f"i/{req.id}/output.png"
         with self._lock:
@@ -760,8 +821,13 @@ class _Handler(BaseHTTPRequestHandler):
             if fake.policy_on_submit and _matches(fake.content_policy, req):
                 self._send(422, {"detail": [_policy_detail()]})
                 return
+            if fake.concurrency_limit is not None and len(fake.in_flight) >= fake.concurrency_limit:
+                self._send(429, {"detail": f"too many requests in flight (limit {fake.concurrency_limit})"})
+                return
             req.held = _matches(fake.hold, req)
             fake.requests[req.id] = req
+            fake.in_flight.add(req.id)
+            fake.max_in_flight = max(fake.max_in_flight, len(fake.in_flight))
         base = f"{fake.url}/{app_id(endpoint)}/requests/{req.id}"
         self._send(
             200,
@@ -879,6 +945,8 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a broken render is a 500, as on fal
             self._send(500, {"detail": f"render failed: {exc}"})
             return
+        with fake._lock:
+            fake.in_flight.discard(req.id)
         self._send(200, output)
 
     def _r_cancel(self, path: str, parsed: Any, body: bytes) -> None:
@@ -895,6 +963,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(202, {"status": "CANCELLATION_REQUESTED"})
             return
         req.cancelled = True
+        with fake._lock:
+            fake.in_flight.discard(req.id)
         self._send(202, {"status": "CANCELLATION_REQUESTED"})
 
 

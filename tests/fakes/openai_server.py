@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 SPEC_RE = re.compile(r"PLAN SPEC: segments=(\d+); seconds=(\d+); keyframes=(\d+)")
+CAST_RE = re.compile(r"^PLAN CAST: (.+)$", re.M)
 NARRATION_RE = re.compile(r"narration line per segment, spoken over it: at most (\d+) words")
 SPEECH_FIELDS = {"model", "input", "voice", "instructions", "response_format", "speed", "stream_format"}
 SPEECH_FORMATS = {"mp3", "opus", "aac", "flac", "wav", "pcm"}
@@ -126,8 +127,11 @@ class OpenAIFake:
             return "", "stop", self.refusal
         idea = ""
         budget = 0
+        cast: list[str] = []
         for msg in body.get("messages", []):
             if msg.get("role") == "user" and isinstance(msg.get("content"), str):
+                if c := CAST_RE.search(msg["content"]):
+                    cast = [x.strip() for x in c.group(1).split(",") if x.strip()]
                 if not idea:
                     idea = msg["content"].splitlines()[0].removeprefix("Idea: ")
                 if m := NARRATION_RE.search(msg["content"]):
@@ -146,6 +150,11 @@ class OpenAIFake:
                     "narration": (
                         " ".join(["Part", str(i), *words][: budget + (5 if too_long else -1)]) + "." if budget else ""
                     ),
+                    # a story with a cast: everyone in the odd shots, the first member alone in the
+                    # even ones; every third shot cuts (3, 6, ...)
+                    "cast": (cast if i % 2 else cast[:1]),
+                    "transition": "cut" if i % 3 == 0 else "continue",
+                    "camera": "wide shot, slow push-in" if i % 2 else "close-up, handheld",
                 }
                 for i in range(1, n + 1)
             ],

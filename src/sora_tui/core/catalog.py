@@ -50,7 +50,13 @@ def usd(value: float) -> str:
     return "$" + (text + "0" * (2 - len(text.split(".")[1])))
 
 
-KIND_LABEL = {"t2v": "text-to-video", "i2v": "image-to-video", "flf2v": "first-last-frame", "extend": "extend"}
+KIND_LABEL = {
+    "t2v": "text-to-video",
+    "i2v": "image-to-video",
+    "flf2v": "first-last-frame",
+    "extend": "extend",
+    "r2v": "reference-to-video",
+}
 
 
 def encode_duration(duration_format: str, seconds: int) -> Any:
@@ -121,12 +127,26 @@ class KindSpec:
     audio_field: str | None
     fps: int
     fps_field: str | None
+    seed_field: str | None
     fields: dict[str, str]
     price: dict[str, Any]
     extra: dict[str, Any]
     min_input_seconds: float | None
     max_input_seconds: float | None
     constraints: list[dict[str, Any]]
+    # reference-to-video: field (where the pictures go), style ("list": a list of URLs;
+    # "elements": one element per member, frontal picture + the rest), max (pictures per call),
+    # start_field / end_field (a start / end picture in the same call; "" = none)
+    references: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def max_references(self) -> int:
+        return int(self.references.get("max", 0))
+
+    @property
+    def takes_start(self) -> bool:
+        """Can a start picture go in the same call as the references?"""
+        return bool(self.references.get("start_field"))
 
     @property
     def label(self) -> str:
@@ -211,8 +231,10 @@ class ModelSpec:
     data_uri: bool = False
     image_model: str = ""  # keyframe image model; "" = the first one of the same provider
     fps_field: str | None = None
+    seed_field: str | None = None  # where a take's own seed goes (None: the endpoint takes none)
     kind: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-kind overrides (catalog.toml)
     constraints: list[dict[str, Any]] = field(default_factory=list)  # rules over combinations
+    local: dict[str, Any] = field(default_factory=dict)  # provider "local": pipeline, frame rule, ... (localmodels.py)
 
     @property
     def retired(self) -> bool:
@@ -293,12 +315,14 @@ class ModelSpec:
             audio_field=pick("audio_field") or None,
             fps=int(pick("fps")),
             fps_field=pick("fps_field") or None,
+            seed_field=pick("seed_field") or None,
             fields=fields,
             price=dict(over["price"]) if "price" in over else dict(self.price),
             extra=dict(over.get("extra", {})),
             min_input_seconds=over.get("min_input_seconds"),
             max_input_seconds=over.get("max_input_seconds"),
             constraints=[c for c in self.constraints if str(k) in c.get("kinds", [str(k)])],
+            references=dict(over.get("references", {})),
         )
 
     def price_confirmed(self) -> bool:
@@ -336,6 +360,7 @@ class ImageModelSpec:
     edit: str
     price_per_image: float = 0.0
     status: str = "current"
+    max_images: int = 4  # pictures one edit call combines (cast keyframes)
 
 
 class Catalog:
@@ -634,7 +659,65 @@ def validate_plan(plan: Plan, catalog: Catalog) -> ModelSpec:
                 f"({len(plan.segments) + 1} for {len(plan.segments)} segments), or none to derive them",
             )
         catalog.image_model_for(spec)
+    _check_shots(plan, catalog)
     return spec
+
+
+def _check_shots(plan: Plan, catalog: Catalog) -> None:
+    """Version-2 fields: per-shot models (usable, the plan's resolution and aspect, the shot's
+    length), cuts (chain or parallel mode only), and a route for every shot's cast."""
+    from .models import check_shot_cast
+
+    check_shot_cast(plan.segments, plan.cast)  # an edited plan: every name a shot gives is in the cast
+    cuts = plan.cut_indexes()
+    if cuts and plan.mode in (Mode.KEYFRAMES, Mode.EXTEND):
+        raise InputError(
+            f"plan.segments[{cuts[0]}].transition",
+            f"a cut cannot be made in {plan.mode} mode (every shot there continues); use chain or parallel mode",
+            ["continue"],
+        )
+    for i, seg in enumerate(plan.segments, 1):
+        if not seg.model or seg.model == plan.model:
+            continue
+        where = f"plan.segments[{i}].model"
+        if plan.mode in (Mode.KEYFRAMES, Mode.EXTEND):
+            raise InputError(where, f"a per-shot model cannot be used in {plan.mode} mode; use chain or parallel mode")
+        if seg.model not in catalog.models:
+            raise InputError(where, f"unknown model {seg.model!r}", catalog.ids(False))
+        shot = catalog.get(seg.model)
+        if shot.retired:
+            raise InputError(where, f"{shot.id} is retired and can no longer render", catalog.ids(False))
+
+        def able(m: ModelSpec, seconds: int = seg.seconds) -> bool:
+            return (
+                not m.retired
+                and plan.resolution in m.resolutions
+                and plan.aspect in m.aspects
+                and seconds in m.durations
+            )
+
+        if not able(shot):
+            what = (
+                f"the plan's resolution {plan.resolution}"
+                if plan.resolution not in shot.resolutions
+                else f"the plan's aspect {plan.aspect}"
+                if plan.aspect not in shot.aspects
+                else f"{seg.seconds} s"
+            )
+            raise InputError(
+                where, f"{shot.name} cannot make {what} (shot {i})", [m.id for m in catalog if able(m)] or None
+            )
+        spec_i = catalog.get(seg.model)
+        kind = shot_kind(plan, spec_i, i)
+        if not spec_i.supports(kind):
+            kind = Kind.T2V
+        spec_i.for_kind(kind).check(
+            seg.seconds, plan.resolution, plan.aspect, prefix="plan.", seconds_field=f"plan.segments[{i}].seconds"
+        )
+    if plan.cast or cuts:
+        from .shots import shot_routes
+
+        shot_routes(plan, catalog)  # raises for a shot that cannot carry its cast
 
 
 def keyframe_count(plan: Plan) -> int:
@@ -644,8 +727,27 @@ def keyframe_count(plan: Plan) -> int:
     return len(plan.segments) + 1 - (1 if plan.start_image else 0)
 
 
-def plan_segment_cost(plan: Plan, spec: ModelSpec, index: int, seconds: int | None = None) -> float:
-    """What fal bills for segment ``index`` of ``plan`` (its kind's price)."""
+def shot_kind(plan: Plan, spec: ModelSpec, index: int) -> Kind:
+    """The kind of call that renders shot ``index`` before references are considered: a cut
+    (chain mode) starts from text, anything else as ``segment_kind`` says."""
+    seg = plan.segments[index - 1]
+    if index > 1 and seg.is_cut and plan.mode is Mode.CHAIN:
+        return Kind.T2V
+    return segment_kind(spec, plan.mode, index, plan.start_image is not None)
+
+
+def plan_segment_cost(
+    plan: Plan, spec: ModelSpec, index: int, seconds: int | None = None, *, catalog: Catalog | None = None
+) -> float:
+    """What fal bills for one take of segment ``index`` of ``plan`` (its kind's price); with
+    ``catalog`` the shot's own model and its route's kind (references) are priced."""
+    if catalog is not None and len(plan.segments) >= index:
+        from .shots import shot_route
+
+        route = shot_route(plan, catalog, index)
+        spec = catalog.get(route.model)
+        secs = plan.segments[index - 1].seconds if seconds is None else seconds
+        return spec.for_kind(route.kind).cost(secs, plan.resolution, spec.has_audio(plan.audio))
     kind = segment_kind(spec, plan.mode, index, plan.start_image is not None)
     secs = plan.segments[index - 1].seconds if seconds is None else seconds
     if not spec.supports(kind):
@@ -654,7 +756,8 @@ def plan_segment_cost(plan: Plan, spec: ModelSpec, index: int, seconds: int | No
 
 
 def estimate_cost(plan: Plan, catalog: Catalog) -> float:
-    """Videos (each at its kind's price) plus, in keyframe mode, the keyframe images."""
+    """Videos (each at its kind's price, once per take) plus, in keyframe mode, the keyframe
+    images, plus the cast keyframes a shot's route makes with the image model."""
     from .costs import quote  # costs builds on this module's prices
 
     return quote(plan, catalog).total

@@ -50,6 +50,7 @@ class ColorStats:
     lab_std: list[float]
     ycc_mean: list[float] = field(default_factory=list)
     ycc_std: list[float] = field(default_factory=list)
+    l_spread: float = -1.0  # robust spread of L (interquartile range / 1.349): a small bright box leaves a field flat
 
     def delta_e(self, other: ColorStats) -> float:
         """CIE76 distance between the two mean colours (ΔE; about 2.3 is just noticeable)."""
@@ -64,11 +65,18 @@ class ColorStats:
             "lab_std": r(self.lab_std),
             "ycc_mean": r(self.ycc_mean),
             "ycc_std": r(self.ycc_std),
+            "l_spread": round(self.l_spread, 3),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ColorStats:
-        return cls(list(d["lab_mean"]), list(d["lab_std"]), list(d.get("ycc_mean", [])), list(d.get("ycc_std", [])))
+        return cls(
+            list(d["lab_mean"]),
+            list(d["lab_std"]),
+            list(d.get("ycc_mean", [])),
+            list(d.get("ycc_std", [])),
+            float(d.get("l_spread", -1.0)),
+        )
 
 
 def _coeffs(m: Matrix) -> tuple[float, float, float]:
@@ -125,11 +133,13 @@ def stats_of_ycc(ycc: np.ndarray, m: Matrix) -> ColorStats:
 
     lab = _lab(ycc_to_rgb(ycc, m)).reshape(-1, 3)
     flat = ycc.reshape(-1, 3).astype(np.float32)
+    q1, q3 = np.percentile(lab[:, 0], [25, 75])
     return ColorStats(
         [float(v) for v in lab.mean(0)],
         [float(v) for v in lab.std(0)],
         [float(v) for v in flat.mean(0)],
         [float(v) for v in flat.std(0)],
+        float(q3 - q1) / 1.349,
     )
 
 
@@ -204,12 +214,15 @@ def _measure(ycc: np.ndarray, grade: Grade, m: Matrix) -> np.ndarray:
     return np.concatenate([lab.mean(0), lab.std(0)]).astype(np.float64)
 
 
-def fit_grade(ycc: np.ndarray, target: ColorStats, m: Matrix, iterations: int = 4) -> Grade:
+def fit_grade(ycc: np.ndarray, target: ColorStats, m: Matrix, iterations: int = 5, *, spread: bool = True) -> Grade:
     """The grade that gives frame ``ycc`` (a small Y'CbCr frame) the Lab mean and spread of ``target``.
 
-    Starts from a mean/spread transfer per Y'CbCr plane and refines gains and offsets
-    with Gauss-Newton steps on the measured Lab statistics. Gains stay within 0.5-2
-    so that a wrong target cannot invert or flatten a picture.
+    Starts from a mean/spread transfer per Y'CbCr plane (when ``target`` carries Y'CbCr
+    statistics) and refines gains and offsets with Gauss-Newton steps on the measured Lab
+    statistics. Gains stay within 0.5-2 so that a wrong target cannot invert or flatten a
+    picture. ``spread=False`` fits the mean colour only (gains stay 1): what a flat or dark
+    frame or reference can tell. The result is a proposal: :func:`check_grade` decides
+    whether it is used.
     """
     import numpy as np
 
@@ -218,33 +231,111 @@ def fit_grade(ycc: np.ndarray, target: ColorStats, m: Matrix, iterations: int = 
     offset = []
     for k in range(3):
         s_std, t_std = src.ycc_std[k], target.ycc_std[k] if target.ycc_std else src.ycc_std[k]
-        g = float(np.clip(t_std / s_std, 0.5, 2.0)) if s_std > 1e-3 else 1.0
+        g = float(np.clip(t_std / s_std, 0.5, 2.0)) if (spread and s_std > 1e-3) else 1.0
         t_mean = target.ycc_mean[k] if target.ycc_mean else src.ycc_mean[k]
         gain.append(g)
         offset.append(t_mean - PIVOT - g * (src.ycc_mean[k] - PIVOT))
-    want = np.array(target.lab_mean + target.lab_std, np.float64)
-    weights = np.array([1, 1, 1, 0.5, 0.5, 0.5])  # the mean colour matters most
+    n_out = 6 if spread else 3
+    want = np.array(target.lab_mean + target.lab_std, np.float64)[:n_out]
+    weights = np.array([1, 1, 1, 0.5, 0.5, 0.5])[:n_out]  # the mean colour matters most
     params = np.array(gain + offset, np.float64)
+    free = list(range(6)) if spread else [3, 4, 5]
 
     def grade_of(p: np.ndarray) -> Grade:
         return Grade((float(p[0]), float(p[1]), float(p[2])), (float(p[3]), float(p[4]), float(p[5])))
 
     for _ in range(iterations):
-        base = _measure(ycc, grade_of(params), m)
+        base = _measure(ycc, grade_of(params), m)[:n_out]
         err = (want - base) * weights
-        if np.abs(err[:3]).max() < 0.05 and np.abs(err[3:]).max() < 0.1:
+        if np.abs(err[:3]).max() < 0.05 and (not spread or np.abs(err[3:]).max() < 0.1):
             break
-        jac = np.zeros((6, 6))
-        for j in range(6):
+        jac = np.zeros((n_out, len(free)))
+        for col, j in enumerate(free):
             step = 0.01 if j < 3 else 0.5
             p = params.copy()
             p[j] += step
-            jac[:, j] = (_measure(ycc, grade_of(p), m) - base) * weights / step
+            jac[:, col] = (_measure(ycc, grade_of(p), m)[:n_out] - base) * weights / step
         delta, *_ = np.linalg.lstsq(jac, err, rcond=None)
-        params = params + delta
+        params[free] = params[free] + delta
         params[:3] = np.clip(params[:3], 0.5, 2.0)
         params[3:] = np.clip(params[3:], -80, 80)
     return grade_of(params)
+
+
+# --- when a grade may be used ------------------------------------------------------------
+
+FLAT_SPREAD_L = 4.0  # a picture whose lightness spreads less than this (Lab L std) is flat: fog, sky, a title
+DARK_L = 15.0  # ... and one darker than this (Lab L mean) is dark: a night shot, black
+GRADE_GAIN_DE = 0.5  # a grade must bring its frames at least this much closer to their reference ...
+GRADE_GAIN_REL = 0.2  # ... and at least this share of their distance
+GRADE_WORSE_DE = 0.25  # no frame it changes may end further than this beyond where it was
+GRADE_MAX_LUMA = 16.0  # ... and no frame's mean luma may move by more than this (8-bit levels)
+
+
+def flat_or_dark(s: ColorStats) -> str:
+    """ "flat" / "dark" when a frame (or a reference) can only tell its mean colour, else ""."""
+    if s.lab_mean[0] < DARK_L:
+        return "dark"
+    if (s.l_spread if s.l_spread >= 0 else s.lab_std[0]) < FLAT_SPREAD_L:
+        return "flat"
+    return ""
+
+
+def mean_stats(stats: list[ColorStats]) -> ColorStats:
+    """The mean of several frames' statistics (a reference that one odd frame cannot skew)."""
+    n = len(stats)
+
+    def avg(rows: list[list[float]]) -> list[float]:
+        return [sum(r[k] for r in rows) / n for k in range(len(rows[0]))] if rows and rows[0] else []
+
+    return ColorStats(
+        avg([s.lab_mean for s in stats]),
+        avg([s.lab_std for s in stats]),
+        avg([s.ycc_mean for s in stats]) if all(s.ycc_mean for s in stats) else [],
+        avg([s.ycc_std for s in stats]) if all(s.ycc_std for s in stats) else [],
+        sum(s.l_spread for s in stats) / n if all(s.l_spread >= 0 for s in stats) else -1.0,
+    )
+
+
+@dataclass
+class GradeCheck:
+    """A grade measured on the frames it will change, against each frame's reference."""
+
+    kept: bool
+    de_before: list[float]
+    de_after: list[float]
+    luma_shift: float  # the largest change of a frame's mean luma (8-bit levels)
+    reason: str = ""  # why it was not kept
+
+    @property
+    def before(self) -> float:
+        return max(self.de_before) if self.de_before else 0.0
+
+    @property
+    def after(self) -> float:
+        return max(self.de_after) if self.de_after else 0.0
+
+
+def check_grade(frames: list[np.ndarray], targets: list[ColorStats], grades: list[Grade], m: Matrix) -> GradeCheck:
+    """Keep a grade only if it helps: every frame (small Y'CbCr) graded by its grade ends closer
+    to its target by a clear margin (GRADE_GAIN_DE and GRADE_GAIN_REL on the mean distance), none
+    ends further than GRADE_WORSE_DE beyond where it was, and no frame's mean luma moves by more
+    than GRADE_MAX_LUMA levels."""
+    before, after, shift = [], [], 0.0
+    for f, t, g in zip(frames, targets, grades, strict=True):
+        before.append(stats_of_ycc(f, m).delta_e(t))
+        graded = g.apply_float(f)
+        after.append(stats_of_ycc(graded, m).delta_e(t))
+        shift = max(shift, abs(float(graded[..., 0].mean()) - float(f[..., 0].mean())))
+    mb, ma = sum(before) / len(before), sum(after) / len(after)
+    c = GradeCheck(True, before, after, shift)
+    if shift > GRADE_MAX_LUMA:
+        c.kept, c.reason = False, f"would move luma {shift:.0f} levels"
+    elif any(a > b + GRADE_WORSE_DE for a, b in zip(after, before, strict=True)) or mb - ma < max(
+        GRADE_GAIN_DE, GRADE_GAIN_REL * mb
+    ):
+        c.kept, c.reason = False, f"would not help (ΔE {c.before:.1f} → {c.after:.1f})"
+    return c
 
 
 def graded_stats(ycc: np.ndarray, grade: Grade, m: Matrix) -> ColorStats:

@@ -1,7 +1,8 @@
 """What things cost, once: the quote every front end shows and the run's budget check charges.
 
 - ``quote(plan, catalog, indexes)``: the videos (each segment at its *kind's* price: t2v, i2v,
-  first-last, extend) plus, in keyframe mode, the keyframe images. ``estimate_cost``, the redo
+  first-last, extend, reference; a shot at its own model's price, once per take, plus the cast
+  keyframe its route makes) plus, in keyframe mode, the keyframe images. ``estimate_cost``, the redo
   quote, the CLI's plan table, the studio's plan summary and its confirm dialog all read it.
 - ``over_cap(cost, cap, spent)``: the one cap test (with the one float tolerance).
 - ``job_spent(store, job_id)``: what a job has paid so far (videos, keyframe images, speech).
@@ -55,7 +56,15 @@ def quote(plan: Plan, catalog: Catalog, indexes: list[int] | None = None, *, key
     with ``keyframes``, plus the keyframe images (n + 1 boundaries, less one for a start image)."""
     spec = catalog.get(plan.model)
     which = list(range(1, len(plan.segments) + 1)) if indexes is None else indexes
-    segments = tuple((i, plan_segment_cost(plan, spec, i)) for i in which)
+    if plan.uses_shots:  # each shot's own model and route, once per take, plus its cast keyframe
+        from .shots import shot_route
+
+        routes = [(i, shot_route(plan, catalog, i)) for i in which]
+        segments = tuple(
+            (i, round(r.video_cost * r.takes + (r.image_cost if keyframes else 0.0), 4)) for i, r in routes
+        )
+    else:
+        segments = tuple((i, plan_segment_cost(plan, spec, i)) for i in which)
     images, price = 0, 0.0
     if keyframes and plan.mode is Mode.KEYFRAMES:
         images = keyframe_count(plan)

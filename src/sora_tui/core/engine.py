@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import os
 import random
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .catalog import (
     Catalog,
@@ -35,6 +37,7 @@ from .errors import Code, JobFailed
 from .jobfiles import default_output, fit_image, owned_job_folder, write_json_atomic
 from .keys import KeyCache, redact
 from .models import (
+    CastMember,
     Event,
     InputError,
     Job,
@@ -68,6 +71,9 @@ class Engine:
         self.settings = settings or load_settings(self.paths, self.env)
         self.catalog: Catalog = load_catalog(self.paths.catalog_file)
         self.store = Store(self.paths.db_file)
+        from .cast import library_for
+
+        self.cast_library = library_for(self.paths.data_dir)
         self._provider_factory = provider_factory
         self._providers: dict[str, Provider] = {}
         self.controls: dict[str, RunControl] = {}
@@ -87,10 +93,12 @@ class Engine:
     def resolve(self, req: Request) -> Request:
         resolved = resolve_request(req, self.catalog)
         resolved.narration = req.narration  # the finishing stage's request field (not the catalog's)
+        resolved.cast, resolved.takes = list(req.cast), req.takes  # the shots' fields (checked by the plan)
         return resolved
 
-    def check_render_key(self, model: str) -> None:
-        """Rendering ``model`` needs its service's key (planning and estimates do not)."""
+    def check_render_key(self, model: str, quick: bool = False) -> None:
+        """Rendering ``model`` needs its service's key (planning and estimates do not); a local model
+        needs the extra, a whole folder and a device (``quick``: not the device, which imports torch)."""
         spec = self.catalog.get(model)
         if spec.provider == "fal" and self._provider_factory is None and not self.has_key("fal"):
             raise InputError(
@@ -99,6 +107,12 @@ class Engine:
                 code=Code.RENDER_KEY,
                 context={"model": spec.id, "key": "fal", "env_var": "FAL_KEY"},
             )
+        if spec.provider == "local" and self._provider_factory is None:
+            # no key: the extra, a whole model folder and the device (imports torch: a local model is used);
+            # ``quick`` for the studio's form, which checks as the user types; the run's pre-flight checks all
+            from .providers.local import check_local_model
+
+            check_local_model(spec, self.paths, self.settings, device=not quick)
 
     def provider(self, spec: ModelSpec) -> Provider:
         if spec.provider not in self._providers:
@@ -124,6 +138,12 @@ class Engine:
             from .providers.fal import FalProvider
 
             return FalProvider(key.value or "", self.settings)
+        if spec.provider == "local":
+            from .providers.local import LocalProvider
+
+            local = LocalProvider(self.paths, self.settings)
+            local.device  # noqa: B018 - refuses here (before a job starts) where the device cannot run it
+            return local
         raise InputError("model", f"unknown provider {spec.provider!r} for {spec.id}")
 
     def reload_keys(self, reread: bool = True) -> None:
@@ -146,6 +166,11 @@ class Engine:
         spec = self.catalog.get(req.model)
         planner = planner_for(req.planner, self.settings, self.env)
         plan = fit_plan(await planner.plan(req, spec), self.catalog)
+        if req.cast and not plan.cast:
+            plan.cast = [copy.deepcopy(c) for c in req.cast]
+        if req.takes > 1:
+            for seg in plan.segments:
+                seg.takes = max(seg.takes, req.takes)
         plan.seams = req.seams or self.default_seam_settings()
         plan.seams.validate()
         plan.max_cost = req.max_cost
@@ -175,7 +200,7 @@ class Engine:
         # video (and keyframes) plus the narration's speech with the configured TTS provider
         return round(estimate_cost(plan, self.catalog) + estimate_plan_speech(plan, self.settings), 4)
 
-    def load_plan_file(self, path: str | Path) -> Plan:
+    def load_plan_file(self, path: str | Path, job_dir: Path | None = None) -> Plan:
         p = Path(path).expanduser()
         try:
             data = json.loads(p.read_text("utf-8"))
@@ -186,8 +211,34 @@ class Engine:
         except json.JSONDecodeError as exc:
             raise InputError("plan", f"{p} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
         plan = Plan.from_dict(data)
-        validate_plan(plan, self.catalog)
+        self.check_plan(plan, job_dir)
         return plan
+
+    def check_plan(self, plan: Plan, job_dir: Path | None = None) -> list[CastMember]:
+        """Everything about a plan that can be checked before anything is uploaded: its model
+        and values, its cast (library names, pictures) and every shot's route for its cast.
+
+        With ``job_dir`` the members come from the job's own snapshot where it has one (a
+        redo or resume never depends on the library), else from the library."""
+        from .cast import job_cast, resolve_cast
+        from .shots import shot_routes
+
+        validate_plan(plan, self.catalog)
+        kept = {m.name.lower(): m for m in job_cast(job_dir)} if job_dir is not None else {}
+        if kept and all(c.name.lower() in kept for c in plan.cast):
+            members = [kept[c.name.lower()] for c in plan.cast]
+        else:
+            members = resolve_cast(plan, self.cast_library)
+        shot_routes(plan, self.catalog, {m.name: len(m.images) for m in members})
+        return members
+
+    def cast_members(self, names: list[str]) -> list[CastMember]:
+        """Library members by name (``generate --cast``), as plan entries; InputError for an unknown one."""
+        out = []
+        for name in names:
+            found = self.cast_library.get(name, "cast")
+            out.append(CastMember(found.name, found.member.kind, found.member.description))
+        return out
 
     def save_plan_file(self, plan: Plan, path: str | Path) -> Path:
         p = Path(path).expanduser()
@@ -200,10 +251,14 @@ class Engine:
 
     def create_job(self, plan: Plan, status: JobStatus = JobStatus.QUEUED, *, job_id: str | None = None) -> Job:
         """A new job for ``plan`` (``job_id``: a fixed id, for demos and tests; else a new one)."""
-        validate_plan(plan, self.catalog)
+        members = self.check_plan(plan)
         job_id = job_id or new_job_id()
         folder = self.paths.jobs_dir / job_id
         folder.mkdir(parents=True, exist_ok=True)
+        if members:  # the job keeps its own copies: redo and resume never depend on the library
+            from .cast import snapshot_cast
+
+            snapshot_cast(members, folder)
         write_json_atomic(folder / "plan.json", plan.to_dict())
         job = Job(
             id=job_id,
@@ -222,7 +277,7 @@ class Engine:
 
     def _segments_for(self, job_id: str, plan: Plan, start: int = 1) -> list[Segment]:
         return [
-            Segment(job_id=job_id, index=i, prompt=s.prompt, seconds=s.seconds, title=s.title)
+            Segment(job_id=job_id, index=i, prompt=s.video_prompt(), seconds=s.seconds, title=s.title)
             for i, s in enumerate(plan.segments, 1)
             if i >= start
         ]
@@ -241,7 +296,11 @@ class Engine:
     def update_plan(self, job_id: str, plan: Plan) -> Job:
         """Replace the plan of a job that has not rendered anything yet (draft / review)."""
         job = self._job(job_id)
-        validate_plan(plan, self.catalog)
+        members = self.check_plan(plan, job.job_dir)
+        if members:
+            from .cast import snapshot_cast
+
+            snapshot_cast(members, job.job_dir)
         write_json_atomic(job.job_dir / "plan.json", plan.to_dict())
         self.store.update_job(
             job_id,
@@ -295,7 +354,7 @@ class Engine:
         plan = job.plan
         plan_file = job.job_dir / "plan.json"
         if plan_file.exists():
-            plan = self.load_plan_file(plan_file)
+            plan = self.load_plan_file(plan_file, job.job_dir)
         assert plan is not None
         n = len(plan.segments)
         if not (1 <= from_index <= n):
@@ -332,6 +391,13 @@ class Engine:
             seg.seed = random.randrange(1, 2**31)
         rows = [fresh.get(i) or old[i] for i in range(1, len(plan.segments) + 1)]
         self.store.replace_segments(job.id, rows)
+        from .takes import TakeBook
+
+        book = TakeBook(job.job_dir)
+        if any(i in book.shots or i in book.kept for i in indexes):  # new takes, with the fresh seeds
+            for i in indexes:
+                book.forget(i)
+            book.save()
         self.store.update_job(
             job.id,
             plan=plan,
@@ -347,6 +413,91 @@ class Engine:
             note = f"redo from segment {from_index}: segments {from_index}..{len(plan.segments)} render again with fresh seeds"
         self.store.log(job.id, note)
         return self._job(job.id)
+
+    # --- takes ----------------------------------------------------------------------
+
+    def shot_takes(self, job_id: str, index: int) -> list[dict[str, Any]]:
+        """The takes of shot ``index``: take, file, status, seed, cost_usd, kept (take 1 is the
+        segment's own render; a shot rendered once has one take)."""
+        from .takes import TakeBook, take_seed
+
+        job = self._job(job_id)
+        n = len(job.plan.segments) if job.plan else 0
+        if not 1 <= index <= n:
+            raise InputError("shot", f"shot {index} does not exist in job {job.id}", [f"1-{n}"])
+        book = TakeBook(job.job_dir)
+        row = self.store.segment(job.id, index)
+        takes = book.takes(index)
+        if not takes:
+            seed = row.seed if row.seed is not None else index
+            takes_rows = [
+                {"take": 1, "file": row.file, "status": str(row.status), "seed": take_seed(seed, 1),
+                 "cost_usd": row.cost_usd, "kept": True}
+            ]  # fmt: skip
+            return takes_rows
+        kept = book.kept.get(index, 1)
+        return [
+            {"take": t.take, "file": t.file, "status": t.status, "seed": t.seed, "cost_usd": t.cost_usd,
+             "kept": t.take == kept, "score": list(t.score)}
+            for t in takes
+        ]  # fmt: skip
+
+    def pick_quote(self, job_id: str, index: int, take: int) -> tuple[float, list[int]]:
+        """What keeping take ``take`` of shot ``index`` costs: the shots that continue from it
+        (to the next cut) render again; none when the next boundary is a cut."""
+        job = self._job(job_id)
+        assert job.plan is not None
+        self._pickable(job, index, take)
+        after = next((run for run in job.plan.runs() if index in run), [index])
+        redo = [i for i in after if i > index]
+        cost = sum(
+            plan_segment_cost(job.plan, self.catalog.get(job.plan.model), i, catalog=self.catalog)
+            * job.plan.segments[i - 1].takes
+            for i in redo
+        )
+        return round(cost, 4), redo
+
+    def _pickable(self, job: Job, index: int, take: int) -> Any:
+        from .takes import TakeBook
+
+        rows = self.shot_takes(job.id, index)
+        found = next((t for t in rows if t["take"] == take), None)
+        if found is None or found["status"] != "done" or not found["file"] or not Path(found["file"]).is_file():
+            allowed = [t["take"] for t in rows if t["status"] == "done"]
+            raise InputError("take", f"shot {index} of job {job.id} has no finished take {take}", allowed)
+        return TakeBook(job.job_dir)
+
+    async def pick_take(self, job_id: str, index: int, take: int) -> tuple[Job, list[int]]:
+        """Keep take ``take`` of shot ``index``: the shot's file becomes that take's, the shots that
+        continue from it are reset to render again (fresh seeds), and the job is queued to render
+        them and join again (run it with ``run``)."""
+        job = self._job(job_id)
+        self.check_idle(job)
+        assert job.plan is not None
+        book = self._pickable(job, index, take)
+        _, redo = self.pick_quote(job_id, index, take)
+        chosen = book.get(index, take)
+        assert chosen is not None and chosen.file
+        with Lease(job.job_dir, job.id):
+            runner = JobRun(self, job, None, None, None, False)
+            row = self.store.segment(job.id, index)
+            sent = runner.sent_image(row, self.store.segments(job.id))
+            await runner.finish_segment(row, Path(chosen.file), sent)
+        book.kept[index] = take
+        for i in redo:
+            book.forget(i)
+        book.save()
+        old = {s.index: s for s in self.store.segments(job.id)}
+        fresh = {s.index: s for s in self._segments_for(job.id, job.plan) if s.index in redo}
+        for seg in fresh.values():
+            seg.seed = random.randrange(1, 2**31)
+            seg.cost_usd = old[seg.index].cost_usd  # what was paid stays spent
+        rows = [fresh.get(i) or old[i] for i in sorted(old)]
+        self.store.replace_segments(job.id, rows)
+        self.store.update_job(job.id, status=JobStatus.QUEUED, error=None, output=None, duration_s=None)
+        again = f"; shots {', '.join(map(str, redo))} continue from it and render again" if redo else ""
+        self.store.log(job.id, f"kept take {take} of shot {index}{again}")
+        return self._job(job.id), redo
 
     def check_reference_image(self, path: str | Path) -> str:
         """A colour reference must be a picture that can be read; returns its absolute path."""
@@ -377,7 +528,8 @@ class Engine:
         for seg in self.store.segments(job.id):
             if not seg.request_id or seg.status in (SegmentStatus.DONE, SegmentStatus.DOWNLOADED):
                 continue
-            cost = plan_segment_cost(plan, spec, seg.index, seg.seconds) if plan and spec else 0.0
+            shots = self.catalog if plan is not None and plan.uses_shots else None
+            cost = plan_segment_cost(plan, spec, seg.index, seg.seconds, catalog=shots) if plan and spec else 0.0
             cancelled = seg.cancelled_at is not None
             started = seg.cancelled_while == "running" if cancelled else seg.status is SegmentStatus.RUNNING
             flying.append(InFlight(seg.index, seg.request_id, round(cost, 4), str(seg.status), cancelled, started))
@@ -391,6 +543,7 @@ class Engine:
         output: str | Path | None = None,
         max_cost: float | None = None,
         review_keyframes: bool = False,
+        review_takes: bool = False,
     ) -> Job:
         """Render (or resume) a job to the end. Returns the final Job; never raises for job failures.
 
@@ -422,6 +575,7 @@ class Engine:
                         events.append(event)
 
             runner = JobRun(self, job, sink, output, max_cost, review_keyframes)
+            runner.review_takes = review_takes
             self.controls[job.id] = runner.control
             watcher = asyncio.create_task(watch_stop(job.job_dir, runner.control))
             try:

@@ -10,6 +10,10 @@ and ``sora_tui.tui.advice``).
 from __future__ import annotations
 
 import enum
+import errno
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 
@@ -25,6 +29,8 @@ class Code(enum.StrEnum):
     JOB_RUNNING = "job_running"  # the job is running (context: job)
     BAD_IMAGE = "bad_image"  # not a picture that can be read (context: path)
     NOT_WRITABLE = "not_writable"  # a folder that cannot be written to (context: path)
+    DISK_SPACE = "disk_space"  # too little free space to start a render (context: path, need, free)
+    DISK_FULL = "disk_full"  # a write ran out of space during a run (context: path, free, job)
 
 
 class InputError(ValueError):
@@ -62,4 +68,83 @@ class JobCancelled(Exception):
 
 
 class DiskFull(JobFailed):
-    """The disk filled up (e.g. during the join): the job fails resumable and the caller gets an InputError."""
+    """A write failed for want of space: names the path and what is free there.
+
+    The job fails resumable (finished segments are kept) and the caller gets an InputError
+    (field ``disk``). ``str(exc)`` is ``"disk full at <path>: <free> free"``, plus ``detail``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], free: int | None = None, detail: str = "") -> None:
+        self.path = Path(path)
+        self.free = free_bytes(self.path) if free is None else free
+        self.detail = detail
+        text = f"disk full at {self.path}: {_size(self.free)} free"
+        super().__init__(text + (f" ({detail})" if detail else ""))
+
+
+class FileProblem(JobFailed):
+    """A write or read the OS refused for a reason a user can fix (permissions, a read-only disk,
+    a folder that is gone): names the path and the reason."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{reason}: {self.path}")
+
+
+# OSError numbers the project can name, and how (a DiskFull for space, a FileProblem for the rest)
+SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+_REASONS = {
+    errno.EACCES: "permission denied",
+    errno.EPERM: "not permitted",
+    errno.EROFS: "read-only file system",
+    errno.ENOENT: "no such file or folder",
+    errno.ENOTDIR: "not a folder",
+    errno.EISDIR: "is a folder",
+    errno.EEXIST: "already exists",
+    errno.ENAMETOOLONG: "name too long",
+    errno.EIO: "input/output error (a failing disk or a dropped network mount)",
+    errno.EMFILE: "too many open files",
+}
+
+
+def free_bytes(path: str | os.PathLike[str]) -> int:
+    """Free bytes on the file system that holds ``path`` (its nearest existing folder); 0 when unknown."""
+    p = Path(path)
+    for candidate in (p, *p.parents):
+        try:
+            return int(shutil.disk_usage(candidate).free)
+        except OSError:
+            continue
+    return 0
+
+
+def _size(n: float) -> str:
+    from .reach import human_size
+
+    return human_size(n)
+
+
+def is_space_error(exc: BaseException) -> bool:
+    """An OSError (or SQLite error) that means the disk or the user's quota is full."""
+    if isinstance(exc, OSError):
+        return exc.errno in SPACE_ERRNOS
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    return code == 13 or "database or disk is full" in str(exc)  # SQLITE_FULL
+
+
+def os_failure(exc: OSError, path: str | os.PathLike[str] | None = None) -> JobFailed:
+    """The JobFailed for an OSError: DiskFull for space, FileProblem for a reason it can name, else a
+    JobFailed with the OS's own words. ``path`` is the file tried (default: the error's filename)."""
+    where = path if path is not None else (exc.filename if exc.filename is not None else "")
+    if exc.errno in SPACE_ERRNOS:
+        return DiskFull(where or ".")
+    reason = _REASONS.get(exc.errno or -1)
+    if reason is not None:
+        return FileProblem(where or "(unknown path)", reason)
+    return JobFailed(f"{exc.strerror or exc}" + (f": {where}" if where else ""))
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for a user, no traceback: what failed and where (what is free, when space ran out)."""
+    return str(os_failure(exc))

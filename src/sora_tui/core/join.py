@@ -28,7 +28,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -809,6 +809,10 @@ class JoinOutcome:
                     "graded": p.graded,
                     "delta_e_to_anchor": [round(x, 2) for x in p.de_before],
                     "delta_e_to_anchor_after": [round(x, 2) for x in p.de_after],
+                    "delta_e_to_target": [round(x, 2) for x in p.de_target],
+                    "delta_e_to_target_after": [round(x, 2) for x in p.de_target_after],
+                    "run": p.run,
+                    "colour_notes": list(p.notes),
                     "reencoded_frames": r,
                 }
                 for p, a, r in zip(self.parts, self.analyses, self.stats.reencoded_frames, strict=True)
@@ -824,8 +828,13 @@ def join_segments(
     dest: str | os.PathLike[str],
     opts: seams.SeamOptions | None = None,
     progress: JoinProgressCallback | None = None,
+    cuts: Collection[int] = (),
 ) -> JoinOutcome:
-    """Analyse (or reuse the cached analysis of) every segment, plan the seams, join, report."""
+    """Analyse (or reuse the cached analysis of) every segment, plan the seams, join, report.
+
+    ``cuts`` are the 1-based segments that begin with a cut: a hard cut, where no repeated frame
+    is searched for and colour is never pulled across (each run of continued shots is planned on
+    its own, toward its own first picture); the sound keeps its short crossfade."""
     from concurrent.futures import ThreadPoolExecutor as Pool
 
     opts = opts or seams.SeamOptions()
@@ -843,13 +852,23 @@ def join_segments(
         infos = probe_headers(paths)
     for info, a in zip(infos, analyses, strict=True):
         info.frames = a.frames
-    parts = seams.plan_join(analyses, opts)
+    cut_set = {c for c in (*cuts, *opts.cuts) if 1 < c <= len(analyses)}
+    if cut_set:
+        parts = []
+        starts = [0] + sorted(c - 1 for c in cut_set) + [len(analyses)]
+        for r, (lo, hi) in enumerate(zip(starts, starts[1:], strict=False), 1):
+            run = seams.plan_join(analyses[lo:hi], opts, cuts=())  # one run of continued shots: no cut inside
+            for k, p in enumerate(run):
+                p.index, p.run = lo + k + 1, r
+            parts += run
+    else:
+        parts = seams.plan_join(analyses, opts)
     t_an = time.perf_counter() - t0
     result, stats = join_parts(
         parts, dest, progress, crossfade_ms=opts.crossfade_ms if opts.enabled else 0.0, infos=infos
     )
     stats.timings["analysis_s"] = t_an
     t1 = time.perf_counter()
-    reports = seams.build_report(analyses, parts, opts, stats.sound_steps, stats.reencoded_frames)
+    reports = seams.build_report(analyses, parts, opts, stats.sound_steps, stats.reencoded_frames, cut_set)
     stats.timings["report_s"] = time.perf_counter() - t1
     return JoinOutcome(result, stats, analyses, parts, reports, seams.spans(parts, analyses))

@@ -11,7 +11,6 @@ load lazily so that importing this module stays cheap.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import os
 import re
@@ -23,6 +22,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .errors import SPACE_ERRNOS, DiskFull
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -94,17 +95,16 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     return path
 
 
-def _os_error(exc: OSError, dest: Path) -> MediaError:
-    if exc.errno == errno.ENOSPC:
-        return MediaError(_disk_full_message(dest))
+def _os_error(exc: OSError, dest: Path) -> MediaError | DiskFull:
+    if exc.errno in SPACE_ERRNOS:
+        return _disk_full(dest)
     return MediaError(f"cannot write {dest.name} in {dest.parent}: {exc.strerror or exc}")
 
 
-def _disk_full_message(dest: Path) -> str:
-    return (
-        f"No space left on device: cannot write {dest.name} in {dest.parent}. "
-        "Free some disk space there and retry; nothing else was changed."
-    )
+def _disk_full(dest: Path) -> DiskFull:
+    """A write that ran out of space: not a MediaError (the file it was made from is fine; a
+    ``except MediaError`` that treats the input as bad must not catch it). Names the file and what is free."""
+    return DiskFull(dest, detail="No space left on device; free some space there and retry")
 
 
 # --- running ffmpeg -----------------------------------------------------------------
@@ -695,9 +695,9 @@ def _probe_all(paths: list[Path], count_frames: bool = True) -> list[VideoInfo]:
     return [f.result() for f in futures]  # re-raises the first failure, in input order
 
 
-def _fail(rc: int, err: str, dest: Path, what: str) -> MediaError:
-    if "No space left on device" in err or "ENOSPC" in err:
-        return MediaError(_disk_full_message(dest))
+def _fail(rc: int, err: str, dest: Path, what: str) -> MediaError | DiskFull:
+    if "No space left on device" in err or "ENOSPC" in err or "Disk quota exceeded" in err:
+        return _disk_full(dest)
     return MediaError(f"{what} into {dest.name} failed (ffmpeg exit {rc}: {_error_line(err)})")
 
 

@@ -14,9 +14,14 @@ from typing import Any
 
 from .errors import InputError as InputError  # re-exported: the engine raises it everywhere
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2  # 2: shots (cast, transition, per-shot model, camera, takes); version 1 still loads
+PLAN_VERSIONS = (1, 2)
 MIN_SEGMENTS = 1
 MAX_SEGMENTS = 60
+CAST_KINDS = ("character", "object", "place", "style")
+TRANSITIONS = ("continue", "cut")  # continue: starts on the previous last frame; cut: a new shot
+MAX_TAKES = 4
+MAX_CAST_PICTURES = 4
 
 
 class JobStatus(enum.StrEnum):
@@ -52,12 +57,14 @@ class Mode(enum.StrEnum):
 
 
 class Kind(enum.StrEnum):
-    """What a provider call does: text-to-video, image-to-video, first-last-frame, extend."""
+    """What a provider call does: text-to-video, image-to-video, first-last-frame, extend,
+    reference-to-video (pictures of the cast, and where the endpoint takes one, a start picture)."""
 
     T2V = "t2v"
     I2V = "i2v"
     FLF2V = "flf2v"
     EXTEND = "extend"
+    R2V = "r2v"
 
 
 @dataclass
@@ -122,6 +129,56 @@ class Request:
     max_cost: float | None = None
     seams: SeamSettings | None = None  # None: the settings' defaults
     narration: bool = False  # the planner also writes a narration line per segment
+    cast: list[CastMember] = field(default_factory=list)  # members offered to the planner (resolved)
+    takes: int = 1  # takes of every shot (--takes)
+
+
+@dataclass
+class CastMember:
+    """A named character, object, place or style with 1-4 reference pictures.
+
+    In the library ``images`` are the copies kept in the data folder; in a plan's ``cast`` an
+    entry with no ``images`` names a library member, one with ``images`` is inline.
+    """
+
+    name: str
+    kind: str = "character"
+    description: str = ""
+    images: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if self.description:
+            data["description"] = self.description
+        if self.images:
+            data["images"] = list(self.images)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "cast") -> CastMember:
+        if isinstance(data, str):  # a bare library name
+            data = {"name": data}
+        if not isinstance(data, dict):
+            raise InputError(where, "must be a member name or an object with name, kind, description, images")
+        name = data.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(f"{where}.name", "must be a non-empty string")
+        kind = data.get("kind", "character")
+        if kind not in CAST_KINDS:
+            raise InputError(f"{where}.kind", f"unknown kind {kind!r}", list(CAST_KINDS))
+        description = data.get("description") or ""
+        if not isinstance(description, str):
+            raise InputError(f"{where}.description", "must be a string")
+        images = data.get("images") or []
+        if not isinstance(images, list) or not all(isinstance(i, str) and i.strip() for i in images):
+            raise InputError(f"{where}.images", "must be a list of picture paths")
+        if len(images) > MAX_CAST_PICTURES:
+            raise InputError(
+                f"{where}.images",
+                f"has {len(images)} pictures; a member has at most {MAX_CAST_PICTURES}",
+                [f"1-{MAX_CAST_PICTURES}"],
+            )
+        return cls(name=name.strip(), kind=str(kind), description=description.strip(), images=list(images))
 
 
 @dataclass
@@ -130,12 +187,37 @@ class SegmentPlan:
     seconds: int
     title: str = ""
     narration: str = ""  # spoken over this segment (finishing stage); "" = none
+    cast: list[str] = field(default_factory=list)  # names of the plan's cast members in this shot
+    transition: str = "continue"  # how this shot begins: continue (previous last frame) or cut
+    model: str | None = None  # a per-shot model (None: the plan's)
+    camera: str = ""  # shot size and movement, sent in the prompt
+    takes: int = 1  # takes to render of this shot (the best is kept)
+
+    @property
+    def is_cut(self) -> bool:
+        return self.transition == "cut"
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"title": self.title, "seconds": self.seconds, "prompt": self.prompt}
         if self.narration:
             data["narration"] = self.narration
+        if self.cast:
+            data["cast"] = list(self.cast)
+        if self.transition != "continue":
+            data["transition"] = self.transition
+        if self.model:
+            data["model"] = self.model
+        if self.camera:
+            data["camera"] = self.camera
+        if self.takes != 1:
+            data["takes"] = self.takes
         return data
+
+    def video_prompt(self) -> str:
+        """What the video model is sent: the prompt, and the camera where the shot names one."""
+        if self.camera and self.camera.lower() not in self.prompt.lower():
+            return f"{self.prompt} Camera: {self.camera}."
+        return self.prompt
 
 
 @dataclass
@@ -198,6 +280,36 @@ class Plan:
     version: int = PLAN_VERSION
     metadata: Metadata = field(default_factory=Metadata)
     max_cost: float | None = None  # budget cap in USD for rendering this plan (None: no cap)
+    cast: list[CastMember] = field(default_factory=list)  # members the shots may name
+
+    @property
+    def uses_shots(self) -> bool:
+        """Does the plan use any version-2 field (cast, cuts, per-shot models, takes)?"""
+        return (
+            bool(self.cast) or bool(self.cut_indexes()) or any(s.model or s.cast or s.takes > 1 for s in self.segments)
+        )
+
+    @property
+    def cast_names(self) -> list[str]:
+        return [c.name for c in self.cast]
+
+    def cut_indexes(self) -> list[int]:
+        """1-based indexes of the shots that begin with a cut (never shot 1: it begins the video)."""
+        return [i for i, s in enumerate(self.segments, 1) if i > 1 and s.is_cut]
+
+    def runs(self) -> list[list[int]]:
+        """The runs of shots joined by ``continue``: each starts at shot 1 or at a cut."""
+        out: list[list[int]] = []
+        for i, seg in enumerate(self.segments, 1):
+            if i == 1 or seg.is_cut:
+                out.append([i])
+            else:
+                out[-1].append(i)
+        return out
+
+    def shot_model(self, index: int) -> str:
+        """The model that renders shot ``index`` (1-based): its own or the plan's."""
+        return self.segments[index - 1].model or self.model
 
     @property
     def has_narration(self) -> bool:
@@ -230,6 +342,7 @@ class Plan:
             "seams": self.seams.to_dict(),
             **({"metadata": self.metadata.to_dict()} if self.metadata else {}),
             **({"max_cost": self.max_cost} if self.max_cost is not None else {}),
+            **({"cast": [c.to_dict() for c in self.cast]} if self.cast else {}),
         }
 
     @classmethod
@@ -238,8 +351,8 @@ class Plan:
         if not isinstance(data, dict):
             raise InputError("plan", "must be a JSON object")
         version = data.get("version")
-        if version != PLAN_VERSION:
-            raise InputError("plan.version", f"unsupported plan version {version!r}", [PLAN_VERSION])
+        if isinstance(version, bool) or version not in PLAN_VERSIONS:
+            raise InputError("plan.version", f"unsupported plan version {version!r}", list(PLAN_VERSIONS))
 
         def req_str(key: str) -> str:
             value = data.get(key)
@@ -264,9 +377,19 @@ class Plan:
             narration = raw.get("narration") or ""
             if not isinstance(narration, str):
                 raise InputError(f"plan.segments[{i}].narration", "must be a string (the words spoken)")
-            segments.append(
-                SegmentPlan(prompt=prompt.strip(), seconds=seconds, title=str(title), narration=narration.strip())
-            )
+            seg = SegmentPlan(prompt=prompt.strip(), seconds=seconds, title=str(title), narration=narration.strip())
+            _shot_fields(seg, raw, f"plan.segments[{i}]")
+            segments.append(seg)
+        raw_cast = data.get("cast") or []
+        if not isinstance(raw_cast, list):
+            raise InputError("plan.cast", "must be a list of members (library names or objects with images)")
+        cast = [CastMember.from_dict(c, f"plan.cast[{i}]") for i, c in enumerate(raw_cast, 1)]
+        seen: set[str] = set()
+        for i, member in enumerate(cast, 1):
+            if member.name.lower() in seen:
+                raise InputError(f"plan.cast[{i}].name", f"{member.name!r} is named twice; give each member once")
+            seen.add(member.name.lower())
+        check_shot_cast(segments, cast)
         try:
             mode = Mode(data.get("mode", "chain"))
         except ValueError:
@@ -296,7 +419,52 @@ class Plan:
             seams=SeamSettings.from_dict(data.get("seams")),
             metadata=Metadata.from_dict(data.get("metadata")),
             max_cost=None if max_cost is None else float(max_cost),
+            cast=cast,
         )
+
+
+def _shot_fields(seg: SegmentPlan, raw: dict[str, Any], where: str) -> None:
+    """Read a version-2 shot's fields into ``seg`` (absent: the version-1 defaults)."""
+    cast = raw.get("cast") or []
+    if isinstance(cast, str):
+        cast = [c.strip() for c in cast.split(",") if c.strip()]
+    if not isinstance(cast, list) or not all(isinstance(c, str) and c.strip() for c in cast):
+        raise InputError(f"{where}.cast", "must be a list of cast member names")
+    transition = raw.get("transition", "continue")
+    if transition not in TRANSITIONS:
+        raise InputError(f"{where}.transition", f"unknown transition {transition!r}", list(TRANSITIONS))
+    model = raw.get("model")
+    if model is not None and (not isinstance(model, str) or not model.strip()):
+        raise InputError(f"{where}.model", "must be a model id or null (the plan's model)")
+    camera = raw.get("camera") or ""
+    if not isinstance(camera, str):
+        raise InputError(f"{where}.camera", "must be a string (shot size and movement)")
+    takes = raw.get("takes", 1)
+    if isinstance(takes, bool) or not isinstance(takes, int) or not 1 <= takes <= MAX_TAKES:
+        raise InputError(f"{where}.takes", f"{takes!r} is out of range", [f"1-{MAX_TAKES}"])
+    seg.cast = [c.strip() for c in cast]
+    seg.transition = str(transition)
+    seg.model = model.strip() if isinstance(model, str) else None
+    seg.camera = camera.strip()
+    seg.takes = takes
+
+
+def check_shot_cast(segments: list[SegmentPlan], cast: list[CastMember]) -> None:
+    """Every name a shot gives is a member of the plan's cast (matched without case), once."""
+    names = {c.name.lower(): c.name for c in cast}
+    for i, seg in enumerate(segments, 1):
+        seen: set[str] = set()
+        for name in seg.cast:
+            if name.lower() not in names:
+                raise InputError(
+                    f"plan.segments[{i}].cast",
+                    f"{name!r} is not in the plan's cast" + ("" if names else " (the plan has no cast)"),
+                    list(names.values()),
+                )
+            if name.lower() in seen:
+                raise InputError(f"plan.segments[{i}].cast", f"{name!r} is named twice")
+            seen.add(name.lower())
+        seg.cast = [names[n.lower()] for n in seg.cast]
 
 
 @dataclass

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .catalog import Catalog, ModelSpec, fit_plan, keyframe_count, plan_segment_cost
-from .models import InputError, Job, JobStatus, Mode, Plan, Request, SegmentPlan, SegmentStatus
+from .models import CastMember, InputError, Job, JobStatus, Mode, Plan, Request, SegmentPlan, SegmentStatus
 from .planner import DEFAULT_PLANNER
 
 if TYPE_CHECKING:
@@ -139,6 +139,10 @@ def split_segment(plan: Plan, index: int, spec: ModelSpec) -> tuple[Plan, tuple[
     title = seg.title or f"Segment {index}"
     first = SegmentPlan(prompt=seg.prompt, seconds=a, title=f"{title} (1/2)", narration=seg.narration)
     second = SegmentPlan(prompt=seg.prompt + CONTINUES, seconds=b, title=f"{title} (2/2)")
+    # both halves are the same shot: its cast, model, camera and takes; the second continues the first
+    for half in (first, second):
+        half.cast, half.model, half.camera, half.takes = list(seg.cast), seg.model, seg.camera, seg.takes
+    first.transition = seg.transition
     segs[index - 1 : index] = [first, second]
     if ends:  # the first half ends on a new midway frame; the second keeps the old end
         ends.insert(index - 1, f"{seg.prompt}{MIDWAY}")
@@ -166,6 +170,10 @@ def merge_segments(plan: Plan, index: int, spec: ModelSpec) -> tuple[Plan, int]:
     title = (a.title or b.title).removesuffix(" (1/2)")
     narration = " ".join(t for t in (a.narration, b.narration) if t)
     merged = SegmentPlan(prompt=merged_prompt(a.prompt, b.prompt), seconds=seconds, title=title, narration=narration)
+    # one shot: it begins as the first did, with both casts, the first's model and camera
+    merged.transition, merged.model, merged.camera = a.transition, a.model, a.camera or b.camera
+    merged.cast = list(dict.fromkeys(a.cast + b.cast))
+    merged.takes = max(a.takes, b.takes)
     segs[index - 1 : index + 1] = [merged]
     if ends:  # the boundary between them goes; the merged part ends where the second did
         del ends[index - 1]
@@ -201,6 +209,7 @@ def request_for(plan: Plan, index: int | None = None) -> Request:
         seams=copy.deepcopy(plan.seams),
         narration=plan.has_narration,
         max_cost=plan.max_cost,
+        cast=[CastMember(c.name, c.kind, c.description) for c in plan.cast],
     )
 
 
@@ -231,6 +240,8 @@ def keep_lengths(fresh: Plan, old: Plan) -> Plan:
     new = copy.deepcopy(fresh)
     for seg, before in zip(new.segments, old.segments, strict=False):
         seg.seconds = before.seconds
+        seg.model, seg.takes = before.model, before.takes
+    new.cast = copy.deepcopy(old.cast)  # inline members keep their pictures
     new.max_cost = old.max_cost
     new.seams = copy.deepcopy(old.seams)
     return new
@@ -271,7 +282,12 @@ def remaining_cost(
     paid for and re-attached to, never paid twice), plus the keyframe images not made yet."""
     spec = catalog.get(plan.model)
     todo = [s for s in segments if s.status is not SegmentStatus.DONE and not getattr(s, "request_id", None)]
-    videos = sum(plan_segment_cost(plan, spec, s.index, s.seconds) for s in todo if s.index <= len(plan.segments))
+    shots = catalog if plan.uses_shots else None  # each shot's own model and route
+    videos = sum(
+        plan_segment_cost(plan, spec, s.index, s.seconds, catalog=shots) * plan.segments[s.index - 1].takes
+        for s in todo
+        if s.index <= len(plan.segments)
+    )
     images, missing = 0.0, 0
     if plan.mode is Mode.KEYFRAMES:
         done = sum(1 for k in keyframes if k.status == "done")

@@ -4,20 +4,25 @@ the budget, cancellation and the join. The engine starts it; the retry policy is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .catalog import frame_size, plan_segment_cost
+from . import runner
+from .cast import job_cast, shot_members
+from .catalog import ModelSpec, frame_size, plan_segment_cost
 from .costs import job_spent, over_cap
-from .errors import Code, DiskFull, JobCancelled, JobFailed
+from .errors import Code, DiskFull, FileProblem, JobCancelled, JobFailed, os_failure
 from .jobfiles import fit_image, seg_name, write_json_atomic
 from .models import (
+    CastMember,
     CostUpdate,
     Event,
     InputError,
@@ -50,10 +55,13 @@ from .providers.base import (
     Submission,
 )
 from .retry import FORGET_REQUEST, with_retries
+from .shots import ShotRoute, shot_routes
 from .store import Keyframe
+from .takes import Take, TakeBook, best_take, take_file, take_score, take_seed
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .slots import Slot
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +69,7 @@ EventSink = Callable[[Event], None]
 T = TypeVar("T")
 
 PROGRESS_EVERY = 0.2  # seconds: the most often one segment's render progress is reported
+SLOT_POLL = 0.1  # seconds between looks for a free provider slot (or the end of a pause)
 
 
 @dataclass
@@ -106,6 +115,80 @@ class JobRun:
         self.control = RunControl()
         self.width, self.height = frame_size(self.plan.resolution, self.plan.aspect)
         self.audio = self.spec.has_audio(self.plan.audio)
+        self._routes: dict[int, ShotRoute] | None = None
+        self._takebook: TakeBook | None = None
+        self.review_takes = False  # stop after a shot's takes (the best kept for now) for the user's choice
+        self._members: list[CastMember] | None = None
+
+    # --- shots (per-shot model, cast routes, cuts) -------------------------------------
+
+    def shot_spec(self, index: int) -> ModelSpec:
+        """The model that renders segment ``index``: the shot's own, else the plan's."""
+        if index > len(self.plan.segments):
+            return self.spec
+        return self.engine.catalog.get(self.plan.shot_model(index))
+
+    @property
+    def members(self) -> list[CastMember]:
+        """The cast the job keeps (its own snapshot: never the library as it is now)."""
+        if self._members is None:
+            self._members = job_cast(self.dir) if self.plan.cast else []
+        return self._members
+
+    def route(self, index: int) -> ShotRoute:
+        if self._routes is None:
+            pictures = {m.name: len(m.images) for m in self.members}
+            self._routes = {r.index: r for r in shot_routes(self.plan, self.engine.catalog, pictures)}
+        return self._routes[index]
+
+    def is_cut(self, index: int) -> bool:
+        return 1 < index <= len(self.plan.segments) and self.plan.segments[index - 1].is_cut
+
+    def cast_pictures(self, index: int) -> list[list[Path]]:
+        """Each member's pictures for shot ``index`` (from the job's snapshot)."""
+        return [[Path(p) for p in m.images] for m in shot_members(self.plan, self.members, index)]
+
+    def cast_keyframe_path(self, index: int) -> Path:
+        return self.dir / seg_name(index, "_cast.png")
+
+    async def cast_keyframe(self, seg: Segment, source: Path | None) -> Path:
+        """The first picture of a shot whose cast reaches the model through a keyframe: the image
+        model's edit endpoint combines the members' pictures (and the start picture, if any). Made
+        once: the file is kept, so a resume or a retry never pays for it again."""
+        dest = self.cast_keyframe_path(seg.index)
+        if dest.is_file():
+            return dest
+        spec = self.shot_spec(seg.index)
+        image_model = self.engine.catalog.image_model_for(spec)
+        price = image_model.price_per_image
+        self.hold_cap(price, f"the cast keyframe of segment {seg.index}", index=seg.index)
+        pictures = [p for ps in self.cast_pictures(seg.index) for p in ps]
+        who = ", ".join(self.plan.segments[seg.index - 1].cast)
+        req = ImageRequest(
+            endpoint=image_model.edit,
+            prompt=f"{seg.prompt} Show {who} exactly as in the reference pictures.",
+            width=self.width,
+            height=self.height,
+            aspect=self.plan.aspect,
+            source=source,
+            seed=seg.seed if seg.seed is not None else seg.index,
+            label=f"cast keyframe {seg.index}",
+            references=pictures,
+        )
+        provider = self.engine.provider(spec)
+        self.log(
+            f"segment {seg.index}: a keyframe of {who} from {len(pictures)} picture(s) on {image_model.name} "
+            f"(${price:.2f})",
+            index=seg.index,
+        )
+        tmp = dest.with_name(f".{dest.name}.part.png")
+        await self.retry(lambda: provider.generate_image(req, tmp), seg.index, "making the cast keyframe")
+        await asyncio.to_thread(fit_image, tmp, tmp, self.width, self.height)
+        os.replace(tmp, dest)
+        row = self.store.segment(self.job.id, seg.index)
+        self.set_segment(seg.index, cost_usd=round(row.cost_usd + price, 4))
+        self.emit_cost()
+        return dest
 
     # --- events -------------------------------------------------------------------
 
@@ -146,7 +229,12 @@ class JobRun:
         job_id = self.job.id
         # cv2 and numpy load in a worker while the first segment renders, not on the hand-off
         asyncio.get_running_loop().run_in_executor(None, _import_media_libs)
+        looping = self.note_start()
+        if looping:  # its runner keeps dying: wait for the user instead of dying again
+            self.record_failure(looping)
+            return self.engine.find_job(job_id)
         try:
+            _test_hook(self.engine.env, "started", 0)
             await self.preflight()
             self.set_job_status(JobStatus.GENERATING, error=None)
             self.log(f"rendering {len(self.plan.segments)} segments on {self.spec.id} ({self.plan.mode} mode)")
@@ -175,38 +263,116 @@ class JobRun:
             self.set_job_status(JobStatus.FAILED, message, error=message)
             self.log(message, "error")
             raise
+        except TakesToReview as stop:
+            # the requests of other runs stay stored (not cancelled): going on re-attaches to them
+            self.control.in_flight.clear()
+            self.set_job_status(JobStatus.AWAITING_REVIEW, str(stop))
+            self.log(str(stop), "warning", stop.index)
         except JobCancelled:
             await self.cancel_in_flight()
             self.set_job_status(JobStatus.CANCELLED, "cancelled")
             self.log("job cancelled; `sora-tui resume " + job_id + "` continues it", "warning")
-        except (JobFailed, ProviderError) as exc:
+        except (JobFailed, ProviderError, OSError) as exc:
             # Keep accepted requests stored (not cancelled): they are paid for, and a resume
             # re-attaches to them instead of submitting again.
             self.control.in_flight.clear()
-            message = self.engine.redact(str(exc))
-            self.set_job_status(JobStatus.FAILED, message, error=message)
-            self.log(message, "error")
-            if isinstance(exc, DiskFull):  # the user must act (free space): bad input, exit 2
-                raise InputError("disk", message) from None
+            failure: Exception = os_failure(exc, exc.filename or self.dir) if isinstance(exc, OSError) else exc
+            message = self.engine.redact(str(failure))
+            if isinstance(failure, DiskFull | FileProblem):
+                message += f"; finished segments are kept, and `sora-tui resume {job_id}` carries on once it is fixed"
+            self.record_failure(message)
+            if isinstance(failure, DiskFull):  # the user must act (free space): bad input, exit 2
+                raise InputError(
+                    "disk",
+                    message,
+                    code=Code.DISK_FULL,
+                    context={"path": str(failure.path), "free": failure.free, "job": job_id},
+                ) from None
+            if isinstance(failure, FileProblem):
+                raise InputError(
+                    "files", message, code=Code.NOT_WRITABLE, context={"path": str(failure.path)}
+                ) from None
         except asyncio.CancelledError:
             # the task itself was cancelled (app quit, Ctrl-C): leave the job resumable
             self.store.update_job(job_id, status=JobStatus.CANCELLED, error="interrupted")
             raise
         finally:
-            self.emit_cost()
+            runner.note_end(self.dir)  # ended in order (a death never gets here)
+            with contextlib.suppress(JobFailed, sqlite3.Error):  # a full disk: the failure is already said
+                self.emit_cost()
         return self.engine.find_job(job_id)
+
+    def store_critical(self, write: Callable[[], None]) -> None:
+        """A history write that must not be lost (a paid request's id, the job's failure): when the
+        disk is full, free the space reserve kept next to the database (``disk.ensure_reserve``),
+        write it, and still raise DiskFull: the run stops while the freed space lets it record why."""
+        from . import disk
+
+        try:
+            write()
+        except DiskFull:
+            if not disk.release_reserve(self.store.path.parent):
+                raise
+            write()
+            raise
+
+    def note_start(self) -> str:
+        """Count this run's start for crash loops (``runner.note_start``); the message that holds the
+        job when its runner died ``settings.crash_limit`` times in a row without progress, else ""."""
+        done = sum(1 for s in self.store.segments(self.job.id) if s.status is SegmentStatus.DONE)
+        rec = runner.note_start(self.dir, done, self.last_error())
+        limit = self.settings.crash_limit
+        if not rec.looping(limit):
+            return ""
+        runner.note_end(self.dir, keep_count=True)
+        last = f"; last error: {rec.last_error}" if rec.last_error else ""
+        return (
+            f"the runner of this job died {rec.deaths} time{'s' if rec.deaths != 1 else ''} in a row without finishing a segment (a crash "
+            f"loop), so it is not restarted by itself{last}. Fix the cause, then `sora-tui resume {self.job.id}` "
+            "tries again"
+        )
+
+    def last_error(self) -> str:
+        """What a runner that died last said: its last error or warning in the log, else its last line."""
+        for rec in reversed(self.store.logs(self.job.id, tail=40)):
+            if rec.level in ("error", "warning"):
+                return rec.message
+        return self.engine.redact(runner.last_words(self.dir))
+
+    def record_failure(self, message: str) -> None:
+        """The job ends ``failed`` with ``message`` in history, its log and the board. On a full disk
+        the history may refuse the write: the event still reaches every follower that can hear it."""
+        self.job.status = JobStatus.FAILED
+        try:
+            self.store_critical(lambda: self.store.update_job(self.job.id, status=JobStatus.FAILED, error=message))
+        except (JobFailed, sqlite3.Error):
+            pass
+        self.emit(JobStatusChanged(self.job.id, JobStatus.FAILED, message))
+        try:
+            self.log(message, "error")
+        except (JobFailed, sqlite3.Error):
+            self.emit(LogLine(self.job.id, message, "error", None))
 
     async def preflight(self) -> None:
         """What must hold before anything is paid for: a writable output, a provider (its key), the
-        budget, and done segments whose files still play. Raises InputError naming what to fix."""
+        budget, done segments whose files still play, and room on the disk for what the render
+        writes (``disk.check_disk``). Raises InputError naming what to fix."""
+        from .disk import check_disk, ensure_reserve
         from .jobfiles import check_output_path
 
         if self.output_arg:
             self.output = check_output_path(self.output_arg)
-        self.engine.check_render_key(self.spec.id)
-        self.engine.provider(self.spec)
+        for model in dict.fromkeys(
+            [self.spec.id] + [self.plan.shot_model(i) for i in range(1, len(self.plan.segments) + 1)]
+        ):
+            self.engine.check_render_key(model)
+            self.engine.provider(self.engine.catalog.get(model))
+        if self.plan.cast or self.plan.cut_indexes():
+            self.route(1)  # every shot's route, checked before anything is paid (the job's own cast)
         self.check_budget()
         await self.verify_done_segments()
+        check_disk(self.plan, self.spec, self.dir, self.store.segments(self.job.id), self.settings.disk_margin_mb)
+        ensure_reserve(self.store.path.parent)  # room for the last words if the disk fills anyway
 
     def check_budget(self) -> None:
         if self.max_cost is None:
@@ -246,16 +412,39 @@ class JobRun:
             raise JobCancelled()
 
     async def run_chain(self) -> None:
-        start = Path(self.plan.start_image) if self.plan.start_image else None
+        """Each run of shots joined by ``continue`` renders in order; the runs (split at cuts) are
+        independent and render at once, within the concurrency limit."""
         segments = self.store.segments(self.job.id)
+        runs = self.plan.runs() if len(segments) == len(self.plan.segments) else [[s.index for s in segments]]
+        if len(runs) == 1:
+            await self.run_one_chain(segments)
+            return
+        sem = asyncio.Semaphore(max(1, self.settings.concurrency))
+        by_index = {s.index: s for s in segments}
+        tasks = [
+            asyncio.create_task(self.run_one_chain([by_index[i] for i in run if i in by_index], sem)) for run in runs
+        ]
+        try:
+            await _gather_first_error(tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    async def run_one_chain(self, segments: list[Segment], sem: asyncio.Semaphore | None = None) -> None:
+        first = segments[0].index if segments else 1
+        start = Path(self.plan.start_image) if self.plan.start_image and first == 1 else None
         for pos, seg in enumerate(segments):
             self.check_cancel()
+            if pos > 0 and self.is_cut(seg.index):  # (a single run holds no cut; kept for safety)
+                start = None
             if seg.status is SegmentStatus.DONE:
                 self.emit(SegmentStatusChanged(self.job.id, seg.index, SegmentStatus.DONE, "already rendered"))
                 start = self.handoff_for(seg)
                 continue
             end = None
             nxt = segments[pos + 1] if pos + 1 < len(segments) else None
+            if nxt is not None and self.is_cut(nxt.index):
+                nxt = None  # the next shot is a cut: nothing to end on
             if nxt is not None and nxt.status is SegmentStatus.DONE and nxt.first_frame and start is not None:
                 # re-rendering one segment between kept neighbours (`redo --only`): end on the picture the
                 # next segment starts from, where the model can; otherwise the report shows that seam
@@ -268,7 +457,11 @@ class JobRun:
                         "warning",
                         seg.index,
                     )
-            seg = await self.render_segment(seg, start, end)
+            if sem is None:
+                seg = await self.render_shot(seg, start, end)
+            else:
+                async with sem:
+                    seg = await self.render_shot(seg, start, end)
             start = self.handoff_for(seg)
 
     def handoff_path(self, index: int) -> Path:
@@ -289,11 +482,16 @@ class JobRun:
         if self.plan.mode is Mode.EXTEND and seg.index > 1:
             last = segments[seg.index - 2].last_frame
             return Path(last) if last else None
-        if seg.index == 1 or self.plan.mode is Mode.PARALLEL:
+        if seg.index == 1 or self.plan.mode is Mode.PARALLEL or self.is_cut(seg.index):
             start = Path(self.plan.start_image) if (seg.index == 1 and self.plan.start_image) else None
         else:
             start = self.handoff_for(segments[seg.index - 2])
-        if start is None or not self.spec.supports(Kind.I2V):
+        if self.plan.cast and self.cast_keyframe_path(seg.index).is_file():
+            return self.cast_keyframe_path(seg.index)  # the shot began on its cast keyframe
+        spec = self.shot_spec(seg.index)
+        if self.plan.cast and self.route(seg.index).kind is Kind.R2V:
+            return start if start is not None and spec.for_kind(Kind.R2V).takes_start else None
+        if start is None or not spec.supports(Kind.I2V):
             return None
         return start
 
@@ -301,20 +499,29 @@ class JobRun:
         from . import seams
 
         s = self.plan.seams
+        # a shot planned as a cut (SegmentPlan.transition == "cut") starts a new run of continued shots
+        # with its own colour reference
+        cuts = frozenset(self.plan.cut_indexes())
         return seams.SeamOptions(
             enabled=s.seams == "auto",
             crossfade_ms=float(s.crossfade_ms),
             colour=s.colour_anchor,
             reference_image=s.colour_reference,
+            cuts=cuts,
         )
 
     async def prepare_handoff(self, index: int, video: Path, last_png: Path, analysis: Any) -> None:
         """Fade guard and colour anchoring for the frame the next chained segment starts from."""
-        from . import colour, media, seams
+        from . import colour, media
 
         handoff = self.handoff_path(index)
         opts = self.seam_options()
-        if self.plan.mode is not Mode.CHAIN or index == len(self.plan.segments) or not opts.enabled:
+        if (
+            self.plan.mode is not Mode.CHAIN
+            or index == len(self.plan.segments)
+            or not opts.enabled
+            or self.is_cut(index + 1)  # the next shot is a cut: nothing starts from this one
+        ):
             handoff.unlink(missing_ok=True)
             return
         src = last_png
@@ -329,39 +536,49 @@ class JobRun:
                 index,
             )
         if opts.colour:
-            anchor = await asyncio.to_thread(self.anchor_stats, analysis)
-            grade, de = seams.handoff_grade(analysis, anchor)
-            if not grade.identity:
+            decision = await asyncio.to_thread(self.handoff_decision, index, analysis)
+            if not decision.grade.identity:
                 m = analysis.matrix_obj
+                grade = decision.grade
 
                 def correct() -> float:
-                    rgb = grade.apply_rgb(media.read_image(src), m)
+                    original = media.read_image(src)
+                    rgb = grade.apply_rgb(original, m)
                     media.write_png(rgb, handoff)
-                    return colour.graded_stats(analysis.last_small, grade, m).delta_e(anchor)
+                    return colour.psnr(rgb, original)
 
-                after = await asyncio.to_thread(correct)
+                db = await asyncio.to_thread(correct)
                 changed = True
                 self.log(
-                    f"segment {index}: colour drifted {de:.1f} ΔE from the anchor; the hand-off frame is "
-                    f"corrected to {after:.1f} ΔE before it conditions segment {index + 1}",
+                    f"segment {index} ends {decision.de_before:.1f} ΔE off its colour without the model's drift; "
+                    f"the hand-off frame is corrected to {decision.de_after:.1f} ΔE ({db:.1f} dB to the frame it "
+                    f"stands for) before it conditions segment {index + 1}",
                     index=index,
                 )
+            elif decision.note:
+                self.log(f"{decision.note}; the hand-off frame is sent as it is", index=index)
         if not changed:
             handoff.unlink(missing_ok=True)
 
-    def anchor_stats(self, like: Any) -> Any:
-        """The colour the chain is held to: the reference picture, else segment 1's first shown frame."""
+    def handoff_decision(self, index: int, like: Any) -> Any:
+        """The colour correction of segment ``index``'s hand-off frame (``like``: its analysis): its end grade
+        as the join will show it, planned over the segments so far (each measured once, then cached)."""
         from . import seams
 
         opts = self.seam_options()
-        if opts.reference_image:
-            return seams.reference_stats(Path(opts.reference_image), like)
-        first = self.store.segment(self.job.id, 1)
-        if first.status is not SegmentStatus.DONE or not first.file:
-            return like.first_stats if Path(like.path).name == seg_name(1) else None
-        if Path(first.file) == Path(like.path):
-            return like.first_stats
-        return seams.analyze_segment(first.file, self.sent_image(first, self.store.segments(self.job.id))).first_stats
+        segments = self.store.segments(self.job.id)
+        analyses: list[Any] = []
+        first_no = 1
+        for seg in segments:
+            if seg.index >= index:
+                break
+            if seg.status is not SegmentStatus.DONE or not seg.file:
+                analyses, first_no = [], seg.index + 1  # a gap: what comes after it is held to itself
+                continue
+            analyses.append(seams.analyze_segment(seg.file, self.sent_image(seg, segments)))
+        analyses.append(like)
+        cuts = {c - first_no + 1 for c in opts.cuts if c > first_no}
+        return seams.handoff_decision(analyses, opts, cuts)
 
     # --- extend mode (segment k+1 extends segment k's video) ------------------------
 
@@ -400,7 +617,7 @@ class JobRun:
             async with sem:
                 self.check_cancel()
                 start, end = frames_for(seg)
-                await self.render_segment(seg, start, end)
+                await self.render_shot(seg, start, end)
 
         pending = [s for s in self.store.segments(self.job.id) if s.status is not SegmentStatus.DONE]
         for seg in pending:
@@ -444,19 +661,15 @@ class JobRun:
             if not source.is_file():
                 raise JobFailed(f"keyframe {index - 1} is missing; regenerate it first")
         price = image_model.price_per_image
-        if over_cap(price, self.max_cost, self.spent()):
-            # the user must act (a higher cap): an InputError with its code and facts, worded by each
-            # front end; the job is left failed and resumable (see run())
-            spent = self.spent()
-            raise InputError(
-                "max_cost",
-                f"budget cap reached before keyframe {index}: ${spent:.2f} spent, the image costs ${price:.2f}, "
-                f"over the cap of ${self.max_cost:.2f}",
-                code=Code.OVER_BUDGET,
-                context={"total": round(spent + price, 4), "cap": self.max_cost, "job": self.job.id},
-            )
+        self.hold_cap(price, f"keyframe {index}")
+        # a keyframe at the edge of shots with cast is made with the edit endpoint from their pictures
+        n = len(self.plan.segments)
+        shots = [i for i in (index, index + 1) if 1 <= i <= n]
+        refs = list(dict.fromkeys(p for i in shots for ps in self.cast_pictures(i) for p in ps))
+        refs = refs[: max(0, image_model.max_images - (1 if source is not None else 0))]
         req = ImageRequest(
-            endpoint=image_model.edit if source is not None else image_model.t2i,
+            endpoint=image_model.edit if source is not None or refs else image_model.t2i,
+            references=refs,
             prompt=kf.prompt,
             width=self.width,
             height=self.height,
@@ -470,7 +683,12 @@ class JobRun:
             f"keyframe {index}: {'editing keyframe ' + str(index - 1) if source else 'text-to-image'} "
             f"on {image_model.name} (${price:.2f})"
         )
-        await self.retry(lambda: provider.generate_image(req, dest), 0, f"keyframe {index}", segment=False)
+        slot = await self.take_slot(provider, 0, new=True, label=f"keyframe {index}")  # an image request is one too
+        try:
+            await self.retry(lambda: provider.generate_image(req, dest), 0, f"keyframe {index}", segment=False)
+        finally:
+            if slot is not None:
+                slot.release()
         await asyncio.to_thread(fit_image, dest, dest, self.width, self.height)
         self.store.upsert_keyframe(
             Keyframe(
@@ -481,43 +699,169 @@ class JobRun:
         self.emit_cost()
         return dest
 
+    # --- takes ---------------------------------------------------------------------
+
+    @property
+    def takebook(self) -> TakeBook:
+        if self._takebook is None:
+            self._takebook = TakeBook(self.dir)
+        return self._takebook
+
+    def takes_of(self, index: int) -> int:
+        return self.plan.segments[index - 1].takes if index <= len(self.plan.segments) else 1
+
+    async def render_shot(self, seg: Segment, start: Path | None, end: Path | None = None) -> Segment:
+        """A shot: one render, or (``takes`` > 1) every take at once, each with its own seed and
+        paid once; the best by its seam figures is kept (``takes.best_take``)."""
+        n = self.takes_of(seg.index)
+        if n <= 1:
+            return await self.render_segment(seg, start, end)
+        idx = seg.index
+        if self.plan.cast and self.plan.mode in (Mode.CHAIN, Mode.PARALLEL) and self.route(idx).route == "keyframe":
+            start = await self.cast_keyframe(seg, start)  # every take starts on the same cast keyframe
+        self.log(f"segment {idx}: rendering {n} takes at once, each with its own seed", index=idx)
+        results = await asyncio.gather(
+            self.render_segment(seg, start, end), *(self.render_take(seg, t, start, end) for t in range(2, n + 1))
+        )
+        first = results[0]
+        assert isinstance(first, Segment)
+        book = self.takebook
+        base = seg.seed if seg.seed is not None else idx
+        one = book.get(idx, 1) or Take(1, take_seed(base, 1), cost_usd=self.segment_cost(seg))
+        one.status, one.file = "done", first.file
+        one.first_frame, one.last_frame, one.request_id = first.first_frame, first.last_frame, first.request_id
+        book.put(idx, one)
+        sent = self.sent_image(first, self.store.segments(self.job.id))
+        for take in book.takes(idx):
+            if take.status == "done" and take.file:
+                take.score = await asyncio.to_thread(self.score_take, Path(take.file), sent)
+        best = best_take(book.takes(idx))
+        book.kept[idx] = best.take
+        book.save()
+        figures = ", ".join(f"take {t.take} {t.score}" for t in book.takes(idx))
+        self.log(f"segment {idx}: kept take {best.take} of {n} (seam figures {figures})", index=idx)
+        if best.take != 1:
+            first = await self.finish_segment(first, Path(best.file or ""), sent)
+        if self.review_takes:
+            raise TakesToReview(idx, best.take)
+        return first
+
+    def score_take(self, video: Path, sent: Path | None) -> list[float]:
+        from . import seams
+
+        a = seams.analyze_segment(video, sent)
+        drift = a.first_stats.delta_e(a.last_stats) if a.first_stats and a.last_stats else 0.0
+        return take_score(a.fade_frames, drift, False)
+
+    async def render_take(self, seg: Segment, take: int, start: Path | None, end: Path | None) -> Take:
+        """Take ``take`` (2..N) of a shot: submitted, its request id saved before waiting (a resume
+        re-attaches), priced and counted once, downloaded beside the segment."""
+        from . import media
+
+        idx = seg.index
+        book = self.takebook
+        rec = book.get(idx, take)
+        dest = take_file(self.dir, idx, take)
+        if rec is not None and rec.status == "done" and rec.file and Path(rec.file).is_file():
+            return rec
+        provider = self.engine.provider(self.shot_spec(idx))
+        base = seg.seed if seg.seed is not None else idx
+        req = self.render_request(seg, start, end)
+        req.seed, req.send_seed = take_seed(base, take), True
+        req.label += f", take {take}"
+        if rec is None or not rec.request_id:
+            cost = self.segment_cost(seg)
+            self.hold_cap(cost, f"take {take} of segment {idx}", index=idx)
+            sub = await self.retry(lambda: provider.submit(req), idx, f"submitting take {take}")
+            rec = Take(
+                take, req.seed, "submitted", cost_usd=cost, request_id=sub.request_id, endpoint=sub.endpoint,
+                status_url=sub.status_url, response_url=sub.response_url, cancel_url=sub.cancel_url,
+            )  # fmt: skip
+            book.put(idx, rec)
+            book.save()  # before waiting: a restart re-attaches to this request
+            row = self.store.segment(self.job.id, idx)
+            self.set_segment(idx, cost_usd=round(row.cost_usd + cost, 4))
+            self.log(f"segment {idx} take {take} submitted to {sub.endpoint} (request {sub.request_id})", index=idx)
+            self.emit_cost()
+        else:
+            self.log(f"segment {idx} take {take}: re-attaching to request {rec.request_id}", index=idx)
+        sub = Submission(rec.request_id or "", rec.endpoint or "", rec.status_url, rec.response_url, rec.cancel_url)
+        while True:
+            self.check_cancel()
+            st = await self.retry(lambda: provider.status(sub), idx, f"checking take {take}")
+            if st.state == "completed":
+                break
+            await provider.wait_for_change(sub, self.poll_interval(provider), self.control.cancel_event)
+        result = await self.retry(lambda: provider.result(sub), idx, f"fetching take {take}")
+        await self.retry(lambda: provider.download(result, dest, None), idx, f"downloading take {take}")
+        first, last = take_file(self.dir, idx, take, "_first.png"), take_file(self.dir, idx, take, "_last.png")
+        await asyncio.to_thread(media.boundary_frames, dest, first, last)
+        rec.status, rec.file, rec.first_frame, rec.last_frame = "done", str(dest), str(first), str(last)
+        book.put(idx, rec)
+        book.save()
+        return rec
+
     # --- one segment ----------------------------------------------------------------
 
     def render_request(
         self, seg: Segment, start: Path | None, end: Path | None = None, source: Path | None = None
     ) -> RenderRequest:
+        spec = self.shot_spec(seg.index)
+        references: list[list[Path]] = []
+        prompt = seg.prompt
+        routed = bool(self.plan.cast) and seg.index <= len(self.plan.segments)
         if source is not None:  # extend mode: continue the video before
             kind = Kind.EXTEND
+        elif routed and self.route(seg.index).kind is Kind.R2V:
+            kind = Kind.R2V
+            ks = spec.for_kind(Kind.R2V)
+            references = self.cast_pictures(seg.index)
+            start = start if ks.takes_start else None
+            end = end if ks.references.get("end_field") else None
+            tag = ks.references.get("prompt_tag")
+            if tag:  # e.g. Kling: "@Element1 is Mara."
+                names = self.plan.segments[seg.index - 1].cast
+                prompt += " " + " ".join(f"{str(tag).format(n=k)} is {name}." for k, name in enumerate(names, 1))
         elif start is not None and end is not None:
             kind = Kind.FLF2V
-        elif start is not None and self.spec.supports(Kind.I2V):
+        elif start is not None and spec.supports(Kind.I2V):
             kind = Kind.I2V
         else:
             kind = Kind.T2V
             start = None
         return RenderRequest(
-            model=self.spec,
+            model=spec,
             kind=kind,
-            prompt=seg.prompt,
+            prompt=prompt,
             seconds=seg.seconds,
             resolution=self.plan.resolution,
             aspect=self.plan.aspect,
-            audio=self.audio,
+            audio=spec.has_audio(self.plan.audio),
             width=self.width,
             height=self.height,
-            fps=self.spec.fps,
+            fps=spec.fps,
             start_image=start,
             end_image=end,
             source_video=source,
             seed=seg.seed if seg.seed is not None else seg.index,
             label=f"segment {seg.index} of {len(self.plan.segments)}",
+            job_id=self.job.id,
+            references=references,
+            send_seed=self.takes_of(seg.index) > 1,
         )
 
     async def render_segment(
         self, seg: Segment, start: Path | None, end: Path | None = None, source: Path | None = None
     ) -> Segment:
-        provider = self.engine.provider(self.spec)
+        provider = self.engine.provider(self.shot_spec(seg.index))
         idx = seg.index
+        if (
+            self.plan.cast
+            and source is None
+            and self.plan.mode in (Mode.CHAIN, Mode.PARALLEL)
+            and self.route(idx).route == "keyframe"
+        ):
+            start = await self.cast_keyframe(seg, start)
         req = self.render_request(seg, start, end, source)
         if seg.status is SegmentStatus.DOWNLOADED and seg.file and Path(seg.file).is_file():
             # paid for and delivered before the run stopped: verify the file and finish it
@@ -533,29 +877,35 @@ class JobRun:
             cancelled = seg.cancelled_at is not None
             note = " (cancelled earlier; its video is used if it finished)" if cancelled else ""
             self.log(f"re-attaching to request {seg.request_id}{note}", index=idx)
-        while True:
-            self.check_cancel()
-            if sub is None:
-                sub = await self.submit(provider, seg, req)
-                cancelled = False
-            self.control.in_flight[idx] = sub
-            try:
-                await self.wait(provider, sub, idx, cancelled)
-                result = await self.fetch_result(provider, sub, idx, cancelled)
-                break
-            except RequestNotFound as exc:
-                cost = plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds)
-                why = f"the provider no longer knows request {sub.request_id}"
-                changes: dict[str, Any] = {}
-                if isinstance(exc, RequestCancelled):
-                    row = self.store.segment(self.job.id, idx)
-                    why = f"request {sub.request_id} was cancelled ({exc})"
-                    if row.cancelled_while == "queued":  # dropped from the queue before it started: not billed
-                        why = f"request {sub.request_id} was cancelled while queued, so it was not billed"
-                        changes["cost_usd"] = round(max(0.0, row.cost_usd - cost), 4)
-                self.log(f"{why}; submitting again (cost ${cost:.2f})", "warning", idx)
-                self.set_segment(idx, **FORGET_REQUEST, **changes)
-                sub = None
+        # a hosted request in flight holds one of the provider's slots, shared by every job (core/slots.py)
+        slot = await self.take_slot(provider, idx, new=sub is None)
+        try:
+            while True:
+                self.check_cancel()
+                if sub is None:
+                    sub = await self.submit(provider, seg, req)
+                    cancelled = False
+                self.control.in_flight[idx] = sub
+                try:
+                    await self.wait(provider, sub, idx, cancelled)
+                    result = await self.fetch_result(provider, sub, idx, cancelled)
+                    break
+                except RequestNotFound as exc:
+                    cost = self.segment_cost(seg)
+                    why = f"the provider no longer knows request {sub.request_id}"
+                    changes: dict[str, Any] = {}
+                    if isinstance(exc, RequestCancelled):
+                        row = self.store.segment(self.job.id, idx)
+                        why = f"request {sub.request_id} was cancelled ({exc})"
+                        if row.cancelled_while == "queued":  # dropped from the queue before it started: not billed
+                            why = f"request {sub.request_id} was cancelled while queued, so it was not billed"
+                            changes["cost_usd"] = round(max(0.0, row.cost_usd - cost), 4)
+                    self.log(f"{why}; submitting again (cost ${cost:.2f})", "warning", idx)
+                    self.set_segment(idx, **FORGET_REQUEST, **changes)
+                    sub = None
+        finally:
+            if slot is not None:
+                slot.release()
         dest = self.dir / seg_name(idx, ".returned.mp4" if source is not None else ".mp4")
         self.emit(SegmentProgress(self.job.id, idx, 0.0, "downloading"))
         sent_at = time.monotonic()
@@ -572,6 +922,45 @@ class JobRun:
         self.set_segment(idx, SegmentStatus.DOWNLOADED, file=str(dest), cancelled_at=None, cancelled_while=None)
         _test_hook(self.engine.env, "downloaded", idx)
         return await self.finish_delivered(seg, dest, req, source)
+
+    async def take_slot(self, provider: Provider, idx: int, new: bool, label: str = "") -> Slot | None:
+        """Wait until this segment may have a request in flight: the queue and the job are not paused
+        (for a new submit; a request already in flight goes on) and one of the provider's slots is
+        free (``settings.<provider>_slots``; none for the offline preview). What it waits for is
+        logged, sent as progress and noted in the queue (the board and `sora-tui queue` show it)."""
+        from . import queue, slots
+
+        limit = int(getattr(self.settings, f"{provider.name}_slots", 0) or 0)
+        waiting: str | None = None
+
+        def note(what: str | None) -> None:
+            nonlocal waiting
+            if what == waiting:
+                return
+            waiting = what
+            queue.note_waiting(self.store, self.job.id, what)
+            if what and label:
+                self.log(f"{label} waits for {what}")
+            elif what:
+                self.log(f"segment {idx} waits for {what}", index=idx)
+                self.emit(SegmentProgress(self.job.id, idx, None, "waiting", None, f"waiting for {what}"))
+
+        try:
+            while True:
+                self.check_cancel()
+                why = queue.job_paused(self.store, self.job.id) if new else None
+                if why is None:
+                    if limit <= 0:
+                        return None
+                    slot = slots.try_take(self.engine.paths.data_dir, provider.name, limit)
+                    if slot is not None:
+                        return slot
+                    why = f"a {provider.name} slot"
+                note(why)
+                await asyncio.sleep(SLOT_POLL)
+        finally:
+            if waiting is not None:
+                note(None)
 
     async def fetch_result(self, provider: Provider, sub: Submission, idx: int, cancelled: bool) -> RenderResult:
         return await self.retry(
@@ -647,38 +1036,56 @@ class JobRun:
         self.log(f"segment {idx} done ({info.duration:.2f} s, {info.width}×{info.height})", index=idx)
         return self.store.segment(self.job.id, idx)
 
+    def hold_cap(self, cost: float, what: str, index: int | None = None) -> None:
+        """Refuse to pay ``cost`` for ``what`` over the job's cap: the user must act (a higher cap), so an
+        InputError with its code and facts, worded by each front end; the job is left failed and resumable."""
+        spent = self.spent()
+        if not over_cap(cost, self.max_cost, spent):
+            return
+        facts: dict[str, Any] = {"total": round(spent + cost, 4), "cap": self.max_cost, "job": self.job.id}
+        if index is not None:
+            facts["index"] = index
+        raise InputError(
+            "max_cost",
+            f"budget cap reached: ${spent:.2f} spent, {what} would cost ${cost:.2f} over the cap of ${self.max_cost:.2f}",
+            code=Code.OVER_BUDGET,
+            context=facts,
+        )
+
     async def submit(self, provider: Provider, seg: Segment, req: RenderRequest) -> Submission:
         idx = seg.index
-        cost = plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds)
-        if over_cap(cost, self.max_cost, self.spent()):
-            spent = self.spent()
-            raise InputError(
-                "max_cost",
-                f"budget cap reached: ${spent:.2f} spent, segment {idx} would cost ${cost:.2f} "
-                f"over the cap of ${self.max_cost:.2f}",
-                code=Code.OVER_BUDGET,
-                context={"total": round(spent + cost, 4), "cap": self.max_cost, "job": self.job.id, "index": idx},
-            )
+        cost = self.segment_cost(seg)
+        self.hold_cap(cost, f"segment {idx}", index=idx)
         self.set_segment(idx, SegmentStatus.WAITING, "submitting")
         sub = await self.retry(lambda: provider.submit(req), idx, "submitting")
         # Committed before we wait on it: a restart re-attaches instead of paying again.
         current = self.store.segment(self.job.id, idx)
-        self.set_segment(
-            idx,
-            SegmentStatus.SUBMITTED,
-            f"request {sub.request_id}",
-            request_id=sub.request_id,
-            endpoint=sub.endpoint,
-            status_url=sub.status_url,
-            response_url=sub.response_url,
-            cancel_url=sub.cancel_url,
-            cost_usd=round(current.cost_usd + cost, 4),
-            error=None,
-        )
-        self.store.increment_segment(self.job.id, idx, "submits")
+
+        def commit() -> None:
+            self.set_segment(
+                idx,
+                SegmentStatus.SUBMITTED,
+                f"request {sub.request_id}",
+                request_id=sub.request_id,
+                endpoint=sub.endpoint,
+                status_url=sub.status_url,
+                response_url=sub.response_url,
+                cancel_url=sub.cancel_url,
+                cost_usd=round(current.cost_usd + cost, 4),
+                error=None,
+            )
+            self.store.increment_segment(self.job.id, idx, "submits")
+
+        self.store_critical(commit)
         self.log(f"segment {idx} submitted as {req.kind} to {sub.endpoint} (request {sub.request_id})", index=idx)
         self.emit_cost()
         return sub
+
+    def segment_cost(self, seg: Segment) -> float:
+        """One call of segment ``seg`` (its shot's model and route; the plan's model otherwise)."""
+        if seg.index <= len(self.plan.segments) and self.plan.uses_shots:
+            return plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds, catalog=self.engine.catalog)
+        return plan_segment_cost(self.plan, self.spec, seg.index, seg.seconds)
 
     async def wait(self, provider: Provider, sub: Submission, idx: int, cancelled: bool = False) -> None:
         seen_logs = 0
@@ -702,7 +1109,7 @@ class JobRun:
                 self.emit(SegmentProgress(self.job.id, idx, 1.0, "rendered"))
                 return
             stage = "queued" if st.state == "queued" else "rendering"
-            msg = f"queue position {st.queue_position}" if st.queue_position is not None else ""
+            msg = st.message or (f"queue position {st.queue_position}" if st.queue_position is not None else "")
             # polls are frequent (the preview: 20 a second): send what changed, and the fraction
             # at most PROGRESS_EVERY seconds apart, so that screens and logs are not flooded
             now = time.monotonic()
@@ -714,13 +1121,15 @@ class JobRun:
             await provider.wait_for_change(sub, self.poll_interval(provider), self.control.cancel_event)
 
     def poll_interval(self, provider: Provider) -> float:
-        return min(self.settings.poll_interval, 0.05) if provider.name == "preview" else self.settings.poll_interval
+        if provider.name in ("preview", "local"):  # on this machine: cheap to ask
+            return min(self.settings.poll_interval, 0.05 if provider.name == "preview" else 0.2)
+        return self.settings.poll_interval
 
     async def cancel_in_flight(self) -> None:
         """Ask the provider to stop each request in flight, keeping its id (and its cost, paid at
         submit): a retry re-attaches to it and uses its video if it finished anyway."""
-        provider = self.engine.existing_provider(self.spec.provider)
         for idx, sub in list(self.control.in_flight.items()):
+            provider = self.engine.existing_provider(self.shot_spec(idx).provider)  # the shot's own model
             if provider is not None:
                 try:
                     await provider.cancel(sub)
@@ -766,11 +1175,13 @@ class JobRun:
         inputs = [joiner.SeamInput(Path(s.file or ""), self.sent_image(s, segments)) for s in segments]
         opts = self.seam_options()
         try:
-            outcome = await asyncio.to_thread(joiner.join_segments, inputs, final, opts, progress)
+            cuts = self.plan.cut_indexes() if len(segments) == len(self.plan.segments) else []
+            shots: dict[str, Any] = {"cuts": cuts} if cuts else {}  # hard cuts (a plan without cuts: as before)
+            outcome = await asyncio.to_thread(joiner.join_segments, inputs, final, opts, progress, **shots)
         except media.MediaError as exc:
-            message = f"join failed: {exc} The segments are kept; `sora-tui resume {self.job.id}` joins again"
             if "No space left" in str(exc):
-                raise DiskFull(message) from None
+                raise DiskFull(final, detail=f"join failed: {exc}") from None
+            message = f"join failed: {exc} The segments are kept; `sora-tui resume {self.job.id}` joins again"
             raise JobFailed(message) from None
         result = outcome.result
         report = outcome.report(opts)
@@ -803,6 +1214,18 @@ class JobRun:
         self.set_job_status(
             JobStatus.COMPLETED, str(output), output=str(output), duration_s=result.duration, error=None
         )
+
+
+class TakesToReview(Exception):
+    """``--review-takes``: a shot's takes are ready; the run stops for the user's choice."""
+
+    def __init__(self, index: int, kept: int) -> None:
+        super().__init__(
+            f"the takes of shot {index} are ready (take {kept} is kept for now): keep another with "
+            f"pick, or resume to go on with take {kept}"
+        )
+        self.index = index
+        self.kept = kept
 
 
 class RequestCancelled(RequestNotFound):

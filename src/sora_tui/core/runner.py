@@ -54,6 +54,7 @@ EVENTS_FILE = "events.jsonl"
 LOG_FILE = "runner.log"
 STOP_FILE = "stop.request"
 TASK_FILE = "task.json"  # a runner task's options (JSON, never keys)
+QUEUED_FILE = "queued"  # the job waits in the queue (core/queue.py writes and removes it)
 
 RENDER = "render"  # a runner's task when it renders the job; the others are in core/tasks.py
 _task = RENDER  # what this process's leases are for (a runner of a task sets it)
@@ -143,6 +144,8 @@ def holder(job_dir: Path) -> Holder | None:
 def display_status(job: Job, holder: Holder | None) -> str:
     """The honest state of a job: one that says it is working but has no live holder was interrupted."""
     if job.status in ACTIVE and holder is None:
+        if job.status is JobStatus.QUEUED and job.folder and (job.job_dir / QUEUED_FILE).exists():
+            return str(job.status)  # waiting in the queue (core/queue.py) for the scheduler to start it
         return INTERRUPTED
     return str(job.status)
 
@@ -361,6 +364,92 @@ async def watch_stop(job_dir: Path, control: RunControl, interval: float = STOP_
         await asyncio.sleep(interval)
 
 
+# --- crash loops -------------------------------------------------------------------------
+
+CRASH_FILE = "crashes.json"  # runner deaths in a row, kept across runs (JSON, no keys)
+
+
+@dataclass
+class CrashRecord:
+    """``JOB_DIR/crashes.json``: whether a render run of the job is open (started, not ended), and
+    how many runs in a row died (ended without closing it: SIGKILL, out of memory, a segfault, a
+    reboot) before a segment more was done. An orderly end of any kind (completed, failed,
+    cancelled) closes the run and clears the count; a user's resume removes the record."""
+
+    deaths: int = 0
+    open: bool = False
+    done_at_start: int = 0  # segments done when the open run started
+    last_error: str = ""
+    pid: int = 0
+
+    def looping(self, limit: int) -> bool:
+        return limit > 0 and self.deaths >= limit
+
+
+def read_crashes(job_dir: Path) -> CrashRecord:
+    try:
+        data = json.loads((Path(job_dir) / CRASH_FILE).read_text("utf-8"))
+        return CrashRecord(
+            int(data.get("deaths", 0)),
+            bool(data.get("open", False)),
+            int(data.get("done_at_start", 0)),
+            str(data.get("last_error", "")),
+            int(data.get("pid", 0)),
+        )
+    except (OSError, ValueError, TypeError, AttributeError):
+        return CrashRecord()
+
+
+def _write_crashes(job_dir: Path, rec: CrashRecord) -> None:
+    path = Path(job_dir) / CRASH_FILE
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(OSError):  # a full disk: the run itself will say so
+        tmp.write_text(json.dumps(rec.__dict__) + "\n", "utf-8")
+        os.replace(tmp, path)
+
+
+def note_start(job_dir: Path, done: int, last_error: str = "") -> CrashRecord:
+    """A render run of the job starts (its lease held) with ``done`` segments done. When the run
+    before never ended, its process died: one more death in a row, unless it finished a segment."""
+    rec = read_crashes(job_dir)
+    if rec.open:
+        rec.deaths = rec.deaths + 1 if done <= rec.done_at_start else 0
+        rec.last_error = last_error or rec.last_error
+    rec.open, rec.done_at_start, rec.pid = True, done, os.getpid()
+    _write_crashes(job_dir, rec)
+    return rec
+
+
+def note_end(job_dir: Path, *, keep_count: bool = False) -> None:
+    """The run ended in order (whatever the outcome): it did not die. ``keep_count``: a run that
+    refused to start on a crash loop keeps the count, so that automatic restarts keep refusing."""
+    rec = read_crashes(job_dir)
+    rec.open = False
+    if not keep_count:
+        rec.deaths, rec.last_error = 0, ""
+    _write_crashes(job_dir, rec)
+
+
+def reset_crashes(job_dir: Path) -> None:
+    """A user's resume: start the count again."""
+    with contextlib.suppress(OSError):
+        (Path(job_dir) / CRASH_FILE).unlink()
+
+
+def last_words(job_dir: Path) -> str:
+    """The last line a runner of the job wrote to ``runner.log`` (without its time stamp)."""
+    try:
+        with open(Path(job_dir) / LOG_FILE, "rb") as fh:
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - 4096))
+            lines = [ln.strip() for ln in fh.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    if not lines:
+        return ""
+    parts = lines[-1].split(" ", 2)
+    return parts[2] if len(parts) == 3 and parts[0][:2].isdigit() else lines[-1]
+
+
 # --- the event log ----------------------------------------------------------------------
 
 
@@ -556,12 +645,18 @@ async def _run(args: argparse.Namespace) -> int:
         _say(f"runner: {engine.redact(str(exc))}")
         return EXIT_INPUT
     except Exception as exc:  # a bug or an OS error: the job says so instead of looking alive
-        message = engine.redact(f"the runner stopped on an unexpected error: {type(exc).__name__}: {exc}")
+        from .errors import JobFailed, describe_os_error
+
+        if isinstance(exc, OSError | JobFailed):  # a disk fault (full, read-only, gone): named, no traceback
+            message = engine.redact(describe_os_error(exc) if isinstance(exc, OSError) else str(exc))
+        else:
+            message = engine.redact(f"the runner stopped on an unexpected error: {type(exc).__name__}: {exc}")
         _say(message)
-        current = engine.store.get_job(job.id)
-        if current is not None and current.status in ACTIVE:
-            engine.store.update_job(job.id, status=JobStatus.FAILED, error=message)
-            engine.log(job.id, message, "error")
+        with contextlib.suppress(Exception):  # best effort: a full disk may refuse this write too
+            current = engine.store.get_job(job.id)
+            if current is not None and current.status in ACTIVE:
+                engine.store.update_job(job.id, status=JobStatus.FAILED, error=message)
+                engine.log(job.id, message, "error")
         return EXIT_FAILED
     finally:
         await engine.aclose()

@@ -78,6 +78,10 @@ class Settings:
     fal_cdn_url: str = "https://v3.fal.media"
     # scheduling and retries
     concurrency: int = 8  # segments rendering at once in parallel and keyframe modes
+    # the queue (core/queue.py, core/scheduler.py): render jobs at once, and hosted requests in flight
+    # per provider shared by every job (match the fal account's concurrency limit)
+    queue_max_jobs: int = 5
+    fal_slots: int = 4
     poll_interval: float = 2.0
     max_retries: int = 5
     retry_base_delay: float = 1.0
@@ -103,6 +107,16 @@ class Settings:
     music_lufs: float = -30.0  # the music bed's loudness before ducking (speech sits near -18)
     auto_clean_days: int = 0  # > 0: at start, clean finished jobs older than this many days
     auto_clean_keep: str = "finals"  # finals | all
+    # unattended runs: free space kept beyond a job's estimated need; runner deaths before a job is held
+    disk_margin_mb: int = 100
+    crash_limit: int = 3
+    # local models (provider "local", the `local` extra): the device (`--device`), CPU allowed
+    # (`--allow-cpu`: small models and tests), a folder of model folders named by model id (besides
+    # `sora-tui models local add`), and what a GPU hour costs (turns GPU seconds into an estimate)
+    local_device: str = "cuda"  # cuda | cuda:N | cpu
+    local_allow_cpu: bool = False
+    local_models_dir: str = ""
+    local_cost_per_gpu_hour: float = 0.0
 
     @classmethod
     def field_names(cls) -> list[str]:

@@ -6,20 +6,21 @@ database: a provider request id is committed before the pipeline waits on it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from .models import Job, JobStatus, Mode, Plan, Segment, SegmentStatus
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -124,6 +125,29 @@ _MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE segments ADD COLUMN cancelled_at REAL",
         "ALTER TABLE segments ADD COLUMN cancelled_while TEXT",  # queued | running: what the cancel stopped
     ],
+    6: [
+        # the queue (core/queue.py): one row per job waiting for (or started by) the scheduler
+        """CREATE TABLE queue (
+            job_id TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+            position REAL NOT NULL,
+            paused INTEGER NOT NULL DEFAULT 0,
+            batch_id TEXT,
+            options TEXT NOT NULL DEFAULT '{}',
+            queued_at REAL NOT NULL,
+            started_at REAL,
+            runner_pid INTEGER,
+            waiting TEXT
+        )""",
+        "CREATE INDEX queue_position ON queue(position)",
+        """CREATE TABLE batches (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            max_cost REAL,
+            created_at REAL NOT NULL,
+            jobs TEXT NOT NULL DEFAULT '[]'
+        )""",
+        "CREATE TABLE queue_flags (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ],
 }
 
 _SEGMENT_COLUMNS = {
@@ -212,9 +236,12 @@ class Store:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.OperationalError as exc:  # a full or read-only disk: say which, no traceback
+            raise self._os_fault(exc) from None
         self._migrate()
 
     # --- plumbing -----------------------------------------------------------------
@@ -222,13 +249,34 @@ class Store:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if self._db.in_transaction:  # a COMMIT that failed (disk full) leaves it open
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise self._os_fault(exc) from None
+
+    def _os_fault(self, exc: sqlite3.OperationalError) -> Exception:
+        """A write the disk refused, as the error a user can act on (DiskFull names the folder and
+        what is free); other operational errors (a lock held too long) are raised as they are."""
+        from .errors import DiskFull, FileProblem, is_space_error
+
+        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF  # the primary code of an extended one
+        if is_space_error(exc):
+            return DiskFull(self.path, detail="the history database could not be written")
+        if code == sqlite3.SQLITE_READONLY or "readonly database" in str(exc):
+            return FileProblem(self.path, "the history database is read-only")
+        if code == sqlite3.SQLITE_IOERR or "disk I/O error" in str(exc):
+            return FileProblem(self.path, "disk I/O error writing the history database")
+        return exc
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -241,6 +289,15 @@ class Store:
                 for stmt in _MIGRATIONS[target]:
                     db.execute(stmt)
                 db.execute(f"PRAGMA user_version={target}")
+
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE … COMMIT) for modules that own their tables (core/queue.py)."""
+        return self._tx()
+
+    def query(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """Rows of one read (for modules that own their tables)."""
+        with self._lock:
+            return self._db.execute(sql, tuple(args)).fetchall()
 
     @property
     def schema_version(self) -> int:

@@ -60,6 +60,8 @@ def advice(exc: InputError, where: str = "") -> str:
         return "choose a PNG or JPEG picture"
     if exc.code is Code.NOT_WRITABLE:
         return "choose a folder you can write to, or leave it empty"
+    if exc.code is Code.DISK_SPACE:
+        return "free some space there (History → clean up finished jobs), then start it again"
     return ""
 
 

@@ -24,7 +24,7 @@ from textual.widget import AwaitMount
 from textual.widgets import Input, TextArea
 from textual.worker import Worker
 
-from ..core import reach, runner, tasks
+from ..core import queue, reach, runner, tasks
 from ..core.models import InputError, JobStatus, Mode, Plan, Request, SegmentStatus, TaskDone
 from ..core.plans import ResumeStep, default_request, resume_step, videos_started
 from . import messages as msg
@@ -44,6 +44,7 @@ from .screens.modals import AskModal, ConfirmModal
 from .screens.plan import PlanScreen
 from .screens.preview import PreviewScreen
 from .screens.prompt import PromptScreen
+from .screens.queue import QueueScreen
 from .screens.settings import SettingsScreen
 from .workers import report_failure
 
@@ -64,6 +65,7 @@ class SoraApp(App[int]):
         "board": BoardScreen,
         "history": HistoryScreen,
         "settings": SettingsScreen,
+        "queue": QueueScreen,
     }
     COMMANDS = App.COMMANDS | {SoraCommands}
     # F-keys are priority bindings: no widget uses them, and the app answers them at once instead
@@ -79,6 +81,15 @@ class SoraApp(App[int]):
         ),
         Binding(
             "f5", "switch_mode('settings')", "Settings", id="app.settings", tooltip="Keys and defaults", priority=True
+        ),
+        Binding(
+            "f6",
+            "switch_mode('queue')",
+            "Queue",
+            id="app.queue",
+            tooltip="The job queue and batches",
+            priority=True,
+            show=False,  # in Help and the palette; the footer row keeps its width
         ),
         Binding(
             "ctrl+q",
@@ -211,6 +222,19 @@ class SoraApp(App[int]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    def open_cast(self) -> None:
+        """The cast library (command palette: "Cast library")."""
+        from .screens.cast import CastScreen
+
+        if not isinstance(self.screen, CastScreen):
+            self.push_screen(CastScreen())
+
+    def open_takes(self, job_id: str) -> None:
+        """The takes of a job's shots side by side; Enter keeps one (command palette: "Takes")."""
+        from .screens.takes import TakesScreen
+
+        self.push_screen(TakesScreen(job_id))
+
     def open_plan(self, plan: Plan, job_id: str | None = None) -> None:
         if self.current_mode != "prompt":
             self.switch_mode("prompt")
@@ -257,17 +281,19 @@ class SoraApp(App[int]):
         self.start_job(job.id, review=plan.mode is Mode.KEYFRAMES)
 
     def start_job(self, job_id: str, review: bool = False, show: bool = True) -> None:
-        """Start a runner for a job (a new one, or resume) and show it (on the board, or its keyframe review).
+        """Queue a job (a new one, or resume) and show it (on the board, or its keyframe review).
 
-        The runner is its own process: quitting the app or closing its browser tab leaves it
+        The scheduler starts its runner, its own process: quitting the app or closing its browser tab leaves it
         rendering. ``review`` stops a keyframe-mode job once its keyframes exist.
         """
         job = self.engine.store.get_job(job_id)
         if job is None:
             self.notify(f"No job {job_id} in the history.", severity="error")
             return
-        try:  # the settings' output folder is the engine's to apply (core.jobfiles.default_output)
-            runner.spawn(self.engine.env, job_id, review_keyframes=review)
+        try:
+            # the queue starts it when the limits allow (core/queue.py, core/scheduler.py); the settings'
+            # output folder is the engine's to apply (core.jobfiles.default_output)
+            queue.enqueue(self.engine, job, options={"review_keyframes": True} if review else {})
         except InputError as exc:
             who = runner.holder(job.job_dir)
             if who is None:
@@ -310,6 +336,8 @@ class SoraApp(App[int]):
         if job is None:
             self.notify(f"No job {job_id} in the history.", severity="error")
             return
+        if job.folder and runner.holder(job.job_dir) is None:
+            runner.reset_crashes(job.job_dir)  # the user's resume: a job held after a crash loop runs again
         step = resume_step(job, self.engine.store.segments(job_id), self.engine.store.keyframes(job_id))
         if step is ResumeStep.COMPLETE:
             self.notify("This job is complete; use Redo (k in History) to render segments again.")
@@ -352,6 +380,13 @@ class SoraApp(App[int]):
                 self.notify("A keyframe is being made (one image call); it cannot be stopped.", severity="warning")
             elif runner.request_stop(live.job.job_dir):
                 self.notify(f"Stopping the {task}… the video and earlier versions are kept.", title="Stop")
+            return
+        if live is not None and live.state == "queued" and runner.holder(live.job.job_dir) is None:
+            queue.drop(self.engine.store, live.job)  # it waits in the queue: nothing was paid, take it out
+            self.engine.store.update_job(job_id, status=JobStatus.CANCELLED, error="taken out of the queue")
+            self.engine.store.log(job_id, "taken out of the queue")
+            self.notify("Taken out of the queue; t resumes it.", title="Stop")
+            self.jobs.follow(job_id)
             return
         if live is None or not live.running:
             self.notify("This job is not running.", severity="warning")

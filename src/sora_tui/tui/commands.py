@@ -47,6 +47,15 @@ class SoraCommands(Provider):
                 seen.add(b.action)
                 label = f"{b.description} ({app.get_key_display(b)})"
                 out.append((label, b.tooltip or "", partial(node.run_action, b.action)))
+        out.append(("Cast library", "characters, objects, places and styles with their pictures", app.open_cast))
+        if shown := app.jobs.current:
+            out.append(
+                (
+                    f"Takes of job {shown}",
+                    "each take of its shots side by side; keep another",
+                    partial(app.open_takes, shown),
+                )
+            )
         for job in self._recent or []:
             out.append(
                 (

@@ -34,6 +34,7 @@ from ..core.models import (
     Event,
     FinishProgress,
     Job,
+    JobStatus,
     KeyframeReady,
     LogLine,
     Segment,
@@ -70,6 +71,7 @@ class Reading:
     segments: list[Segment] | None = None  # None: rows not read this time
     keyframes: list[Keyframe] | None = None
     log: list[str] | None = None  # the log's newest lines, read once when the job is first followed
+    waits_for: str = ""  # its place in the queue and what it waits for (core/queue.describe_wait)
 
 
 @dataclass
@@ -222,6 +224,8 @@ class JobWatch:
         if grace:
             self._wanted[live.id] = 0.0
         live.running, live.state = False, runner.display_status(live.job, None)
+        if live.state == "queued":  # waiting in the queue: the scheduler starts it, nobody has to act
+            live.running = True
         if live.state == runner.INTERRUPTED:  # its segments that were being rendered say so too
             for seg in live.segments.values():
                 if runner.display_segment_status(cast(Segment, seg), live.state) == runner.INTERRUPTED:
@@ -258,6 +262,7 @@ class JobWatch:
             else:
                 live.job, live.spent_usd = reading.job, reading.job.cost_usd
             self._set_holder(live, reading.holder)
+            live.waits_for = reading.waits_for
             after = (live.state, live.running)
             if after != before:
                 indexes |= set(live.segments)  # each card says how it rests
@@ -353,7 +358,14 @@ class JobWatch:
                             since = self._since.pop(job_id, None)
                             offset = runner.EventLog(job.job_dir).end() if since is None else since
                             state = followed[job_id] = _Followed(job.job_dir, offset)
-                        reading = self._read(store, job_id, state, now, self._wanted.get(job_id, 0.0))
+                        reading = self._read(
+                            store,
+                            job_id,
+                            state,
+                            now,
+                            self._wanted.get(job_id, 0.0),
+                            self.engine.settings.queue_max_jobs,
+                        )
                         if reading is not None:
                             readings[job_id] = reading
                     for job_id in set(followed) - wanted:
@@ -368,7 +380,9 @@ class JobWatch:
             store.close()
 
     @staticmethod
-    def _read(store: Store, job_id: str, state: _Followed, now: float, grace: float) -> Reading | None:
+    def _read(
+        store: Store, job_id: str, state: _Followed, now: float, grace: float, max_jobs: int = 5
+    ) -> Reading | None:
         """One job's news since the last pass (None: nothing new). ``grace``: its runner is starting."""
         events, state.offset = runner.EventLog(state.job_dir).read(state.offset)
         holder = runner.holder(state.job_dir)
@@ -378,6 +392,8 @@ class JobWatch:
             or any(type(e).__name__ in _ROW_EVENTS for e in events)
             or holder != state.holder
             or (holder is not None and now - state.rows_at >= ROWS_EVERY)
+            # waiting in the queue: its place and what it waits for change without events
+            or (holder is None and now - state.rows_at >= ROWS_EVERY and (state.job_dir / runner.QUEUED_FILE).exists())
         )
         if not rows and not events:
             return None
@@ -391,7 +407,15 @@ class JobWatch:
             state.rows_at, state.holder, state.first = now, holder, False
             reading.segments = store.segments(job_id)
             reading.keyframes = store.keyframes(job_id)
+        if rows or job.status is JobStatus.QUEUED:
+            reading.waits_for = _waits_for(store, job_id, max_jobs)
         return reading
+
+
+def _waits_for(store: Store, job_id: str, max_jobs: int) -> str:
+    from ..core import queue
+
+    return queue.describe_wait(store, job_id, max_jobs)
 
 
 def read_job(store: Store, job_id: str, first: bool = False) -> Reading | None:

@@ -27,6 +27,8 @@ def summary(live: LiveJob) -> Text:
     where = f"  ·  {live.runner}" if live.runner else ""
     if live.task and live.runner:  # a finish, an export or a keyframe holds the job
         where = f"  ·  {live.task} running in {live.runner} (c stops it)"
+    if live.waits_for:  # the queue: its place, and what it (or its runner) waits for
+        where += f"  ·  {live.waits_for}"
     return Text.assemble(
         (live.state or str(job.status), style),
         f"  {job.id}  ·  {job.model}  ·  {job.mode} mode  ·  {duration(live.total_seconds)}{where}\n",

@@ -117,6 +117,7 @@ class LiveJob:
     running: bool = False  # a runner holds the job's lease (or is starting)
     state: str = ""  # what to call it: the job's status, or "interrupted" (runner.display_status), or "starting"
     runner: str = ""  # who runs it: "process N on host H"
+    waits_for: str = ""  # its place in the queue and what it waits for ("queued #2 · waits for a free job slot")
     task: str = ""  # a runner task on the job (finish, export, keyframe: core/tasks.py), while one holds it
 
     @property

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..catalog import ModelSpec
 from ..finish.narration import fit_words, word_budget, word_count
-from ..models import Metadata, Mode, Plan, Request, SegmentPlan, normalise_hashtags
+from ..models import CastMember, Metadata, Mode, Plan, Request, SegmentPlan, normalise_hashtags
 from .base import Planner
 
 # (title, what happens, camera) for each phase of a short story arc
@@ -84,10 +84,20 @@ def _beat_indices(n: int) -> list[int]:
     return [round(i * last / (n - 1)) for i in range(n)]
 
 
+def cast_line(members: list[CastMember]) -> str:
+    """``Featuring Mara (character: a courier in a red coat), the Lamp (object).``"""
+    parts = []
+    for m in members:
+        parts.append(f"{m.name} ({m.kind}: {m.description})" if m.description else f"{m.name} ({m.kind})")
+    return f"Featuring {', '.join(parts)}." if parts else ""
+
+
 def offline_plan(req: Request) -> Plan:
     subject = req.prompt.strip().rstrip(".")
     n = req.segments
     seconds = int(req.seconds or 4)
+    featuring = cast_line(req.cast)
+    names = [m.name for m in req.cast]
     segments = []
     for k, beat_i in enumerate(_beat_indices(n), 1):
         title, action, camera = _BEATS[beat_i]
@@ -98,9 +108,22 @@ def offline_plan(req: Request) -> Plan:
             parts.append(_CONTINUITY)
         if k == n and n > 1:
             parts.append("Ends on a calm, well-composed final frame.")
+        if featuring:
+            parts.insert(1, featuring)
         parts.append(_STYLE)
         narration = narration_line(beat_i, subject, seconds) if req.narration else ""
-        segments.append(SegmentPlan(prompt=" ".join(parts), seconds=seconds, title=title, narration=narration))
+        # the named cast is in every shot and every boundary continues (the offline planner tells no cuts)
+        segments.append(
+            SegmentPlan(
+                prompt=" ".join(parts),
+                seconds=seconds,
+                title=title,
+                narration=narration,
+                cast=list(names),
+                transition="continue",
+                takes=max(1, req.takes),
+            )
+        )
     keyframes: list[str] = []
     if Mode(req.mode) is Mode.KEYFRAMES:
         keyframes = [f"{subject}. Opening frame: {_BEATS[0][1]}. {_STYLE}"]
@@ -122,6 +145,7 @@ def offline_plan(req: Request) -> Plan:
         keyframes=keyframes,
         planner="offline",
         metadata=offline_metadata(subject),
+        cast=[CastMember(m.name, m.kind, m.description) for m in req.cast],
     )
 
 

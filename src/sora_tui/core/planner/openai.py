@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..catalog import ModelSpec
 from ..finish.narration import WORDS_PER_SECOND, word_budget, word_count
 from ..keys import get_key, redact
-from ..models import Metadata, Mode, Plan, Request, SegmentPlan, normalise_hashtags
+from ..models import CastMember, Metadata, Mode, Plan, Request, SegmentPlan, normalise_hashtags
 from ..settings import Settings
 from .base import Planner, PlannerError
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 OFFLINE_HINT = "or plan without it: --planner offline"
 # A machine-readable line in the user message (OpenAI-compatible test servers read it).
 SPEC_LINE = "PLAN SPEC: segments={n}; seconds={s}; keyframes={k}"
+CAST_LINE = "PLAN CAST: {names}"
 
 SYSTEM = """You are the storyboard writer of a long AI video made of consecutive clips.
 A text-to-video model renders each segment separately and sees ONLY that segment's prompt,
@@ -35,10 +36,17 @@ Segment k+1 begins exactly where segment k ends (its first frame is segment k's 
 describe a continuous action with no cuts, the same subject identity, style, lighting and
 lens throughout, and an ending for each segment that the next one can continue from.
 Write concrete, visual, present-tense prompts (what is seen and heard, how the camera moves),
-no text overlays, no scene numbers inside the prompts. Titles are 1-3 words."""
+no text overlays, no scene numbers inside the prompts. Titles are 1-3 words.
+Each segment is a shot: give its `transition` ("continue": it starts on the previous shot's
+last frame, the default; "cut": a new shot that changes angle, place or time and does NOT
+start from the previous picture; the first shot is always "continue"), its `camera` (shot size
+and movement) and its `cast`: the names of the given cast members who appear in it (only
+names from the given cast; an empty list when none appears)."""
 
 
 def _response_models() -> type[BaseModel]:
+    from typing import Literal
+
     from pydantic import BaseModel, Field
 
     class SegmentOut(BaseModel):
@@ -46,6 +54,11 @@ def _response_models() -> type[BaseModel]:
         seconds: int = Field(description="the duration of this segment in seconds")
         prompt: str = Field(description="the self-contained video prompt of this segment")
         narration: str = Field(description="the words spoken over this segment when narration is asked for, else empty")
+        cast: list[str] = Field(description="names of the given cast members who appear in this shot")
+        transition: Literal["continue", "cut"] = Field(
+            description="continue: starts on the previous shot's last frame; cut: a new shot"
+        )
+        camera: str = Field(description="shot size and camera movement, e.g. 'close-up, slow push-in'")
 
     class PlanOut(BaseModel):
         segments: list[SegmentOut]
@@ -71,6 +84,15 @@ def _user_message(req: Request, spec: ModelSpec, keyframes: bool) -> str:
     ]
     if req.start_image:
         lines.append("The first segment starts from a given still image of the subject; keep its look.")
+    if req.cast:
+        lines.append("Cast (reference pictures of each are sent to the video model; name them in `cast`):")
+        for m in req.cast:
+            lines.append(f"- {m.name} ({m.kind})" + (f": {m.description}" if m.description else ""))
+        lines.append(
+            "Give each shot the members who appear in it; use cuts where the story changes angle, place or time."
+        )
+    else:
+        lines.append("There is no cast: leave every cast list empty.")
     if keyframes:
         lines.append(
             f"Also write exactly {k} keyframes: still-image descriptions of the frame at the start of "
@@ -87,14 +109,30 @@ def _user_message(req: Request, spec: ModelSpec, keyframes: bool) -> str:
         lines.append("Leave every narration empty.")
     lines.append("Also write a title, a one-paragraph description and 3-8 hashtags for publishing the video.")
     lines += ["", SPEC_LINE.format(n=n, s=s, k=k)]
+    if req.cast:
+        lines.append(CAST_LINE.format(names=", ".join(m.name for m in req.cast)))
     return "\n".join(lines)
 
 
 def _problems(
-    parsed: Any, n: int, seconds: int, keyframes: bool, spec: ModelSpec, narration: bool = False
+    parsed: Any,
+    n: int,
+    seconds: int,
+    keyframes: bool,
+    spec: ModelSpec,
+    narration: bool = False,
+    cast: list[str] | None = None,
 ) -> list[str]:
     out: list[str] = []
     segments = list(getattr(parsed, "segments", None) or [])
+    known = {c.lower() for c in cast or []}
+    for i, seg in enumerate(segments, 1):
+        if not known:  # no cast was given: any names are dropped, not argued over
+            break
+        for name in getattr(seg, "cast", None) or []:
+            if name.strip().lower() not in known:
+                allowed = ", ".join(cast or [])
+                out.append(f"segment {i} names {name!r}, who is not in the cast (allowed: {allowed})")
     for i, seg in enumerate(segments, 1):
         text = getattr(seg, "narration", "") or ""
         if narration and not text.strip():
@@ -178,7 +216,7 @@ class OpenAIPlanner(Planner):
                     }
                 )
                 continue
-            problems = _problems(parsed, n, seconds, keyframes, spec, req.narration)
+            problems = _problems(parsed, n, seconds, keyframes, spec, req.narration, [m.name for m in req.cast])
             if not problems:
                 return self._to_plan(parsed, req, keyframes)
             messages.append({"role": "assistant", "content": content or ""})
@@ -266,6 +304,16 @@ class OpenAIPlanner(Planner):
         return message.parsed, message.content
 
     def _to_plan(self, parsed: Any, req: Request, keyframes: bool) -> Plan:
+        names = {m.name.lower(): m.name for m in req.cast}
+
+        def shot_cast(seg: Any) -> list[str]:
+            out: list[str] = []
+            for name in getattr(seg, "cast", None) or []:
+                real = names.get(name.strip().lower())
+                if real and real not in out:
+                    out.append(real)
+            return out
+
         return Plan(
             prompt=req.prompt.strip(),
             model=req.model,
@@ -277,14 +325,19 @@ class OpenAIPlanner(Planner):
                     seconds=int(s.seconds),
                     title=s.title.strip(),
                     narration=(s.narration or "").strip() if req.narration else "",
+                    cast=shot_cast(s),
+                    transition="cut" if i > 1 and getattr(s, "transition", "continue") == "cut" else "continue",
+                    camera=(getattr(s, "camera", "") or "").strip(),
+                    takes=max(1, req.takes),
                 )
-                for s in parsed.segments
+                for i, s in enumerate(parsed.segments, 1)
             ],
             mode=Mode(req.mode),
             audio=bool(req.audio),
             start_image=req.start_image,
             keyframes=[k.strip() for k in parsed.keyframes] if keyframes else [],
             planner="openai",
+            cast=[CastMember(m.name, m.kind, m.description) for m in req.cast],
             metadata=Metadata(
                 title=(parsed.title or "").strip(),
                 description=(parsed.description or "").strip(),

@@ -38,6 +38,9 @@ class RenderRequest:
     source_video: Path | None = None  # extend: the video to extend
     seed: int = 0
     label: str = ""  # e.g. "segment 2", for messages
+    job_id: str = ""  # the job it renders for (the local provider's GPU lease names it to waiters)
+    references: list[list[Path]] = field(default_factory=list)  # r2v: each member's pictures
+    send_seed: bool = False  # a take: send ``seed`` where the endpoint takes one
 
 
 @dataclass
@@ -52,6 +55,7 @@ class ImageRequest:
     source: Path | None = None
     seed: int = 0
     label: str = ""
+    references: list[Path] = field(default_factory=list)  # cast pictures the edit combines (after source)
 
 
 @dataclass
@@ -69,6 +73,7 @@ class ProviderStatus:
     queue_position: int | None = None
     logs: list[str] = field(default_factory=list)
     progress: float | None = None  # 0..1 when the provider knows it
+    message: str = ""  # what it is doing, in words ("waiting for the GPU (2nd in line, behind JOB)")
 
 
 @dataclass

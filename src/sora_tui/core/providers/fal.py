@@ -52,6 +52,7 @@ import fal_client.client as fal_impl
 import httpx
 
 from ..catalog import KindSpec, ModelSpec
+from ..errors import os_failure
 from ..keys import redact
 from ..models import InputError, Kind
 from ..settings import Settings
@@ -346,6 +347,8 @@ class FalProvider(Provider):
             body[ks.audio_field] = bool(req.audio)
         if ks.fps_field:
             body[ks.fps_field] = ks.fps
+        if req.send_seed and ks.seed_field:
+            body[ks.seed_field] = int(req.seed)
         body.update(ks.extra)
 
         def field(role: str) -> str:
@@ -371,7 +374,40 @@ class FalProvider(Provider):
                 raise self._error(ProviderError, f"{req.label or 'this request'}: extending needs the video before it")
             await asyncio.to_thread(self._check_extend_source, ks, Path(req.source_video), req.label)
             body[field("video")] = await self.video_url(Path(req.source_video))
+        elif req.kind is Kind.R2V:
+            await self._reference_fields(req, ks, body)
         return body
+
+    async def _reference_fields(self, req: RenderRequest, ks: KindSpec, body: dict[str, Any]) -> None:
+        """Reference-to-video: the cast's pictures where the catalog says (a list of URLs, or one
+        element per member), and the start / end picture where the endpoint takes them."""
+        refs = ks.references
+        label = req.label or "this request"
+        if not req.references or not refs.get("field"):
+            raise self._error(ProviderError, f"{label}: reference-to-video needs the cast's pictures")
+        style = str(refs.get("style", "list"))
+        units = len(req.references) if style == "elements" else sum(len(r) for r in req.references)
+        if units > ks.max_references:
+            what = "members" if style == "elements" else "pictures"
+            raise self._error(
+                ProviderError,
+                f"{label}: {ks.label} takes at most {ks.max_references} {what}, not {units} (allowed: "
+                f"1-{ks.max_references})",
+            )
+        if style == "elements":
+            elements = []
+            for pictures in req.references:
+                urls = [await self.image_url(p, req.model) for p in pictures]
+                elements.append({"frontal_image_url": urls[0], "reference_image_urls": urls[1:4] or urls[:1]})
+            body[str(refs["field"])] = elements
+        else:
+            body[str(refs["field"])] = [await self.image_url(p, req.model) for r in req.references for p in r]
+        if req.start_image is not None:
+            if not refs.get("start_field"):
+                raise self._error(ProviderError, f"{label}: {ks.label} takes no start picture with its references")
+            body[str(refs["start_field"])] = await self.image_url(req.start_image, req.model)
+        if req.end_image is not None and refs.get("end_field"):
+            body[str(refs["end_field"])] = await self.image_url(req.end_image, req.model)
 
     def _check_extend_source(self, ks: KindSpec, path: Path, label: str) -> None:
         """The input limits of an extend endpoint, measured on the video that would be sent."""
@@ -619,7 +655,9 @@ class FalProvider(Provider):
                 break
             except (httpx.TransportError, OSError) as exc:
                 if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
-                    raise self._error(ProviderError, f"cannot write {part}: {exc.strerror or exc}") from None
+                    # our disk, not the request: the job fails naming it and keeps the request (a resume
+                    # downloads again, no second submit); what was written stays for a ranged resume
+                    raise os_failure(exc, part) from None
                 failures += 1
                 if failures >= DOWNLOAD_ATTEMPTS:
                     raise self._error(
@@ -638,8 +676,9 @@ class FalProvider(Provider):
         args: dict[str, Any] = {IMAGE_FIELDS["prompt"]: req.prompt, IMAGE_FIELDS["count"]: 1, **IMAGE_FORMAT}
         if req.aspect:
             args[IMAGE_FIELDS["aspect"]] = req.aspect
-        if req.source is not None:
-            args[IMAGE_FIELDS["sources"]] = [await self.image_url(req.source)]
+        sources = ([req.source] if req.source is not None else []) + list(req.references)
+        if sources:
+            args[IMAGE_FIELDS["sources"]] = [await self.image_url(p) for p in sources]
         sub = await self._submit(req.endpoint, args)
         transient = 0
         deadline = time.monotonic() + max(60.0, self.settings.request_timeout * 5)

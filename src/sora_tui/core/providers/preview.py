@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
+from ..errors import DiskFull
 from ..media import (
     SWS_FLAGS,
     MediaError,
@@ -385,8 +386,46 @@ def _drift_lut(amount: float) -> np.ndarray:
     return np.clip(np.stack(chans, axis=-1) + 0.5, 0, 255).astype(np.uint8).reshape(256, 1, 3)
 
 
+def reference_box(k: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """Where the preview draws the k-th (0-based) reference picture: (x, y, w, h), along the top
+    edge from the right. Tests measure the decoded frames there."""
+    tw, th = max(8, width // 6) // 2 * 2, max(8, height // 4) // 2 * 2
+    margin = max(2, width // 64)
+    x = width - (k + 1) * (tw + margin)
+    return max(0, x), margin, tw, th
+
+
+def draw_references(img: np.ndarray, references: list[np.ndarray]) -> np.ndarray:
+    """``img`` with each reference picture drawn into its box: as a reference-conditioned model
+    keeps a member's identity, the preview keeps the member's picture on screen."""
+    h, w = img.shape[:2]
+    out = img.copy()
+    for k, ref in enumerate(references):
+        x, y, tw, th = reference_box(k, w, h)
+        if x + tw > w or y + th > h:
+            break
+        out[y : y + th, x : x + tw] = _fit_cover(ref, tw, th)
+    return out
+
+
+def _reference_pictures(req: RenderRequest) -> list[np.ndarray]:
+    """The first picture of each member (what the preview draws)."""
+    out = []
+    for pictures in req.references:
+        if pictures:
+            out.append(_load_image(Path(pictures[0]), req.width, req.height))
+    return out
+
+
 def _frames(req: RenderRequest, n: int, drift: float = 0.0) -> Iterator[np.ndarray]:
-    """Yield the n RGB frames of a request (continuations drift in colour by ``drift`` ΔE over the clip)."""
+    """Yield the n RGB frames of a request (continuations drift in colour by ``drift`` ΔE over the
+    clip); a reference-to-video request draws its members' pictures into every frame."""
+    refs = _reference_pictures(req) if req.kind == Kind.R2V else []
+    for frame in _base_frames(req, n, drift):
+        yield draw_references(frame, refs) if refs else frame
+
+
+def _base_frames(req: RenderRequest, n: int, drift: float = 0.0) -> Iterator[np.ndarray]:
     w, h = req.width, req.height
     key = _hash("motion", req.seed, req.prompt, req.label)
     motion = _Motion(w, h, key)
@@ -524,15 +563,34 @@ def render_video(req: RenderRequest, dest: Path, progress: ProgressCallback | No
 
 
 def render_image(
-    prompt: str, width: int, height: int, dest: Path, source: Path | None = None, seed: int = 0, label: str = ""
+    prompt: str,
+    width: int,
+    height: int,
+    dest: Path,
+    source: Path | None = None,
+    seed: int = 0,
+    label: str = "",
+    references: list[Path] | None = None,
 ) -> Path:
     """A keyframe PNG at ``dest`` (atomic): text-to-image when ``source`` is None, else an
     "edit" of ``source``: gently shifted, zoomed and tinted (from the prompt hash) with the
-    new caption, so the identity of the source carries over."""
+    new caption, so the identity of the source carries over. ``references`` (cast pictures an
+    edit combines) are drawn into their boxes, as the edit model puts the members in the picture."""
     import cv2
     import numpy as np
 
     dest = Path(dest)
+    if references:
+        if source is None:
+            img = compose_title(prompt, width, height, label, seed)
+        else:
+            img = _load_image(Path(source), width, height)
+        img = draw_references(img, [_load_image(Path(r), width, height) for r in references])
+        ok, buf = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        if not ok:  # pragma: no cover
+            raise MediaError(f"cannot encode {dest.name}")
+        write_atomic(dest, buf.tobytes())
+        return dest
     if source is None:
         img = compose_title(prompt, width, height, label, seed)
     else:
@@ -571,6 +629,7 @@ class _Job:
     rendering: bool = False
     logs: list[str] = field(default_factory=list)
     proc: asyncio.subprocess.Process | None = None
+    disk_full_said: bool = False  # its DiskFull was raised once: asked again (a resume), it renders again
 
 
 class PreviewProvider(Provider):
@@ -625,7 +684,11 @@ class PreviewProvider(Provider):
         return job
 
     def _job(self, sub: Submission) -> _Job:
-        job = self._jobs.get(sub.request_id) or self._reattach(sub.request_id)
+        job = self._jobs.get(sub.request_id)
+        if job is not None and job.disk_full_said:  # asked again after a full disk (a resume): render again
+            del self._jobs[sub.request_id]
+            job = None
+        job = job or self._reattach(sub.request_id)
         if job is None:
             raise RequestNotFound(f"preview request {sub.request_id} is unknown")
         return job
@@ -635,7 +698,7 @@ class PreviewProvider(Provider):
             endpoint = req.model.endpoint(req.kind)
         except InputError as exc:
             raise ModelUnavailable(str(exc)) from None
-        for p in (req.start_image, req.end_image):
+        for p in (req.start_image, req.end_image, *(q for r in req.references for q in r)):
             if p is not None and not Path(p).is_file():
                 raise ProviderError(f"preview: image {p} does not exist")
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -678,6 +741,8 @@ class PreviewProvider(Provider):
                     job.render_fraction = float(line[1])
             err = (await proc.stderr.read()).decode("utf-8", "replace").strip()
             if await proc.wait() != 0:
+                if "No space left" in err:  # our disk, not the request: the job fails naming it, the request stays
+                    raise DiskFull(job.path.parent, detail="the preview renderer could not write its video")
                 raise ProviderError(err.splitlines()[-1] if err else f"preview render exited with {proc.returncode}")
             job.logs.append(f"rendered {job.path.name}")
 
@@ -702,6 +767,9 @@ class PreviewProvider(Provider):
         exc = job.task.exception()
         if exc is None:
             return
+        if isinstance(exc, DiskFull):
+            job.disk_full_said = True
+            raise exc
         if isinstance(exc, ProviderError):
             raise exc
         raise ProviderError(f"preview render failed: {exc}") from exc
@@ -783,7 +851,15 @@ class PreviewProvider(Provider):
             raise ProviderError(f"preview: source image {req.source} does not exist")
         await asyncio.gather(
             asyncio.to_thread(
-                render_image, req.prompt, req.width, req.height, Path(dest), req.source, req.seed, req.label
+                render_image,
+                req.prompt,
+                req.width,
+                req.height,
+                Path(dest),
+                req.source,
+                req.seed,
+                req.label,
+                list(req.references),
             ),
             asyncio.sleep(self.image_latency),
         )
@@ -842,6 +918,8 @@ def request_to_record(req: RenderRequest) -> dict[str, Any]:
         "end_image": str(req.end_image) if req.end_image else None,
         "seed": req.seed,
         "label": req.label,
+        "references": [[str(p) for p in r] for r in req.references],
+        "send_seed": req.send_seed,
     }
 
 
@@ -853,11 +931,13 @@ def request_from_record(data: dict[str, Any]) -> RenderRequest:
     model = load_catalog().get(data.pop("model"))
     kind = Kind(data.pop("kind"))
     start, end = data.pop("start_image"), data.pop("end_image")
+    refs = data.pop("references", None) or []
     return RenderRequest(
         model=model,
         kind=kind,
         start_image=Path(start) if start else None,
         end_image=Path(end) if end else None,
+        references=[[Path(p) for p in r] for r in refs],
         **data,
     )
 

@@ -117,7 +117,7 @@ class PromptScreen(ModeScreen):
             estimate.update(Text("Fix the field marked ✗ to see the estimate", style="bold"))
             return None
         try:
-            engine.check_render_key(resolved.model)
+            engine.check_render_key(resolved.model, quick=True)  # quick: no torch import while typing
         except InputError as exc:  # planning and the estimate need no key; rendering will
             form.show_note("model", problem(exc))
         spec = engine.catalog.get(resolved.model)

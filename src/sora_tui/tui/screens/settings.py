@@ -1,4 +1,4 @@
-"""Settings: API keys (env, keyring, none) and the defaults for new videos."""
+"""Settings: API keys (env, keyring, key file, none) and the defaults for new videos."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.message import Message
 from textual.widgets import Button, Header, Input, Label, Select, Static
 
@@ -46,9 +47,9 @@ FORM_FIELDS = (
 AUTO_CLEAN = [("off", 0), ("after 1 day", 1), ("after 7 days", 7), ("after 30 days", 30)]
 
 NO_KEYRING = (
-    "This machine has no OS keyring (no Secret Service / Keychain backend), so keys cannot be stored here. "
-    "Set them in the environment instead, e.g. [b]export FAL_KEY=...[/] and [b]export OPENAI_API_KEY=...[/] "
-    "in your shell profile, then start sora-tui again."
+    "This machine has no OS keyring (no Secret Service / Keychain backend). A key you store here goes into a "
+    "[b]file, unencrypted[/], readable only by your user (and root): {folder}. "
+    "Or set it in the environment instead, e.g. [b]export FAL_KEY=...[/] in your shell profile."
 )
 
 
@@ -69,7 +70,7 @@ class SettingsScreen(ModeScreen):
         with VerticalScroll(id="settings-body"):
             yield Label("API keys", classes="section-title")
             if not keyring_ok:
-                yield Static(NO_KEYRING, id="no-keyring")
+                yield Static(NO_KEYRING.format(folder=escape(str(keys.key_dir(engine.env)))), id="no-keyring")
             for name in keys.NAMES:
                 yield KeyPanel(name, engine.keys, keyring_ok)
             yield Label("Defaults for new videos", classes="section-title")
@@ -176,32 +177,34 @@ class SettingsScreen(ModeScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="keys")
     def store_key(self, name: str, value: str | None) -> None:
-        """Set (``value``) or delete a key in the OS keyring: off the UI loop (a locked keyring waits)."""
+        """Set (``value``) or delete a key: off the UI loop (a locked keyring waits). With no keyring the
+        panel offered "Store in file", under the warning above it."""
         cache = self.app.engine.keys
         notes: list[tuple[str, str, str]] = []
         if value is not None:
             try:
-                cache.set(name, value)
-            except (InputError, keys.KeyringUnavailable) as exc:
+                path = cache.set(name, value, to_file=not cache.keyring_available())
+            except (InputError, keys.KeyringUnavailable, OSError) as exc:
                 notes.append((str(exc), "error", f"{name} key not stored"))
             else:
-                notes.append((f"{name} key stored in the OS keyring", "information", "Key saved"))
+                where = f"unencrypted in {path} (readable only by you)" if path is not None else "in the OS keyring"
+                notes.append((f"{name} key stored {where}", "information", "Key saved"))
         else:
             try:
                 removed = cache.delete(name)
-            except keys.KeyringUnavailable as exc:
+            except (keys.KeyringUnavailable, OSError) as exc:
                 notes.append((str(exc), "error", f"{name} key not deleted"))
             else:
                 if removed:
-                    notes.append((f"{name} key removed from the OS keyring", "information", ""))
+                    where = " and ".join({"keyring": "the OS keyring", "file": "its key file"}[p] for p in removed)
+                    notes.append((f"{name} key removed from {where}", "information", ""))
                 else:
-                    notes.append((f"No {name} key was stored in the keyring", "warning", ""))
+                    notes.append((f"No {name} key was stored in the keyring or a key file", "warning", ""))
                 info = cache.get(name)
                 if info.source == "env":
                     notes.append(
                         (f"${info.env_var} is still set in the environment and stays in effect", "warning", "")
                     )
-        cache.get(name)  # read again here, so the panel's refresh finds it cached
         self.post_message(self.KeyStored(name, notes))
 
     def on_settings_screen_key_stored(self, message: KeyStored) -> None:

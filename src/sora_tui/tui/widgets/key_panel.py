@@ -1,4 +1,4 @@
-"""One API key: where it comes from (env, keyring, none), and set / delete with masked input."""
+"""One API key: where it comes from (env, keyring, key file, none), and set / delete with masked input."""
 
 from __future__ import annotations
 
@@ -48,16 +48,17 @@ class KeyPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Label(LABELS.get(self.key_name, self.key_name), classes="key-title")
         yield Static("", classes="key-status")
+        where = "the OS keyring" if self.keyring_ok else "a file only you can read (unencrypted)"
         with Horizontal(classes="key-row"):
             yield Input(
                 password=True,
-                placeholder=f"paste your {KEY_LABELS.get(self.key_name, self.key_name)} key to store it in the OS keyring",
+                placeholder=f"paste your {KEY_LABELS.get(self.key_name, self.key_name)} key to store it in {where}",
                 classes="key-input",
-                disabled=not self.keyring_ok,
                 compact=True,
             )
-            yield Button("Set", classes="key-set", variant="primary", disabled=not self.keyring_ok, compact=True)
-            yield Button("Delete", classes="key-delete", variant="error", disabled=not self.keyring_ok, compact=True)
+            label = "Set" if self.keyring_ok else "Store in file"
+            yield Button(label, classes="key-set", variant="primary" if self.keyring_ok else "warning", compact=True)
+            yield Button("Delete", classes="key-delete", variant="error", compact=True)
 
     def on_mount(self) -> None:
         self.refresh_status()
@@ -67,11 +68,7 @@ class KeyPanel(Vertical):
         if info.present:
             text = Text.assemble(("● ", "green"), info.describe())
         else:  # the studio's own way: paste it below (or export the variable before starting)
-            how = (
-                f"paste it below, or export {info.env_var}"
-                if self.keyring_ok
-                else f"export {info.env_var} before starting"
-            )
+            how = f"paste it below, or export {info.env_var}" + ("" if self.keyring_ok else " before starting")
             text = Text.assemble(("○ ", "red"), f"{info.name}: not set — {how}")
             if info.detail:
                 text.append(f"; {info.detail}", "dim")

@@ -18,11 +18,30 @@ from ...core import plans
 from ...core.catalog import Catalog, ModelSpec, segment_kind
 from ...core.models import InputError, Mode, Plan, SegmentPlan
 from ..advice import problem
+from ..format import money
 from .keyframe_editor import KeyframeEditor
 from .segment_editor import SegmentEditor
 
 if TYPE_CHECKING:
     from textual.dom import DOMNode
+
+
+def shot_lines(plan: Plan, catalog: Catalog) -> dict[int, str]:
+    """How each shot's cast reaches its model, with the shot's cost (core.shots); {} when the plan
+    cannot be routed yet (the check names the shot)."""
+    from ...core.shots import shot_routes
+
+    try:
+        routes = shot_routes(plan, catalog)
+    except InputError:
+        return {}
+    how = {
+        "none": "",
+        "references": "as references",
+        "keyframe": "through a cast keyframe",
+        "previous": "through the previous picture",
+    }
+    return {r.index: f"{how[r.route]} · {r.model} {r.kind} · {money(r.cost)}".lstrip(" ·") for r in routes}
 
 
 class PlanEditor(VerticalScroll):
@@ -72,9 +91,13 @@ class PlanEditor(VerticalScroll):
         if keyframes:
             self._plan.keyframes = keyframes
             widgets.append(KeyframeEditor(0, keyframes[0], n))
+        routes = shot_lines(plan, self.catalog) if plan.uses_shots else {}
         for i, seg in enumerate(plan.segments, 1):
             kind = segment_kind(spec, plan.mode, i, plan.start_image is not None)
-            widgets.append(SegmentEditor(i, seg, spec, plan.resolution, audio, kind))
+            cast = plan.cast_names if plan.cast else None
+            widgets.append(
+                SegmentEditor(i, seg, spec, plan.resolution, audio, kind, cast_names=cast, route=routes.get(i, ""))
+            )
             if keyframes:
                 widgets.append(KeyframeEditor(i, keyframes[i], n))
         await self.remove_children()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -33,6 +34,8 @@ class SegmentEditor(Vertical):
     SegmentEditor .seg-cost { width: 10; content-align: right top; color: $text-muted; }
     SegmentEditor .seg-prompt { height: 5; margin: 1 0 0 0; background: $boost; }
     SegmentEditor .seg-narration { background: $boost 60%; }
+    SegmentEditor .seg-chips { height: 1; color: $text-muted; }
+    SegmentEditor .seg-cast { background: $boost 60%; }
     """
 
     class Changed(Message):
@@ -48,9 +51,13 @@ class SegmentEditor(Vertical):
         resolution: str,
         audio: bool,
         kind: Kind | None = None,
+        cast_names: list[str] | None = None,
+        route: str = "",
         **kw: Any,
     ):
         super().__init__(**kw)
+        self.route = route  # how the shot's cast reaches its model, and its cost (core.shots)
+        self.cast_names = cast_names  # the plan's cast (None: the plan has none; no cast line)
         self.index = index
         self.segment = segment
         self.spec = spec
@@ -76,7 +83,45 @@ class SegmentEditor(Vertical):
             classes="seg-narration",
             compact=True,
         )
+        if self.cast_names is not None or self._shot_fields():
+            yield Static(self._chips(self.segment.cast), classes="seg-chips")
+        if self.cast_names is not None:
+            yield Input(
+                ", ".join(self.segment.cast),
+                placeholder=f"cast in this shot: {', '.join(self.cast_names)} (comma separated)",
+                classes="seg-cast",
+                compact=True,
+            )
         yield FieldError(classes="seg-error")
+
+    def _shot_fields(self) -> bool:
+        s = self.segment
+        return bool(s.cast or s.is_cut or s.model or s.camera or s.takes > 1)
+
+    def _chips(self, cast: list[str]) -> Text:
+        """The shot at a glance: each member as a chip, then how it begins, its model, camera, takes."""
+        text = Text()
+        for name in cast:
+            text.append(f" {name} ", "reverse bold")
+            text.append(" ")
+        s = self.segment
+        bits = ["cut" if self.index > 1 and s.is_cut else "continue" if self.index > 1 else "first shot"]
+        if s.model:
+            bits.append(s.model)
+        if s.camera:
+            bits.append(s.camera)
+        if s.takes > 1:
+            bits.append(f"{s.takes} takes")
+        if self.route:
+            bits.append(self.route)
+        text.append(" · ".join(bits), "italic")
+        return text
+
+    def cast_value(self) -> list[str]:
+        if self.cast_names is None:
+            return list(self.segment.cast)
+        raw = self.query_one(".seg-cast", Input).value
+        return [n.strip() for n in raw.split(",") if n.strip()]
 
     def on_mount(self) -> None:
         self.check_narration()
@@ -103,6 +148,11 @@ class SegmentEditor(Vertical):
             seconds=int(value),  # type: ignore[arg-type]  # allow_blank=False: never Select.BLANK
             title=self.query_one(".seg-title", Input).value.strip(),
             narration=self.query_one(".seg-narration", Input).value.strip(),
+            cast=self.cast_value(),
+            transition=self.segment.transition,
+            model=self.segment.model,
+            camera=self.segment.camera,
+            takes=self.segment.takes,
         )
 
     def show_error(self, message: str) -> None:
@@ -123,6 +173,8 @@ class SegmentEditor(Vertical):
         event.stop()
         if event.input.has_class("seg-narration"):
             self.check_narration()
+        if event.input.has_class("seg-cast"):
+            self.query_one(".seg-chips", Static).update(self._chips(self.cast_value()))
         self.post_message(self.Changed(self))
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:

@@ -1,0 +1,130 @@
+"""Pilot: the Cast screen adds a member by path, shows its picture, refuses a bad picture inline
+and deletes a member; the library it edits is the core's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sora_tui.tui.screens.cast import CastScreen, parse_add
+from test_cast import picture
+
+from .conftest import SIZE, wait_for
+
+
+def test_parse_add_line():
+    assert parse_add('Mara "my pics/a.png" b.png --kind object -d "red coat"') == (
+        "Mara",
+        ["my pics/a.png", "b.png"],
+        "object",
+        "red coat",
+    )
+
+
+async def test_cast_screen_add_look_delete(make_app, tmp_path: Path):
+    red = picture(tmp_path / "red.png", (220, 30, 30))
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a picture")
+    app = make_app("prompt")
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_cast()
+        await wait_for(pilot, lambda: isinstance(app.screen, CastScreen), what="the cast screen")
+        await pilot.pause()
+        screen = app.screen
+        box = screen.query_one("#cast-add")
+        box.focus()
+        box.value = f"Mara {red} --description 'a courier in a red coat'"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: [m.name for m in screen.members] == ["Mara"], what="Mara listed")
+        assert app.engine.cast_library.get("Mara").member.description == "a courier in a red coat"
+        picture_widget = screen.query_one("#cast-picture")
+        await wait_for(pilot, lambda: picture_widget.has_image, what="the picture drawn")
+        assert "a courier in a red coat" in str(screen.query_one("#cast-detail").render())
+        box.value = f"Kit {bad}"
+        await pilot.press("enter")
+        error = screen.query_one("#cast-error")
+        await wait_for(pilot, lambda: "cannot be decoded" in str(error.render()) or "is not a" in str(error.render()))
+        assert app.engine.cast_library.find("Kit") is None
+        screen.query_one("#cast-list").focus()
+        await pilot.press("delete")
+        await wait_for(pilot, lambda: screen.members == [], what="Mara removed")
+        assert app.engine.cast_library.members() == []
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, CastScreen), what="closed")
+
+
+async def test_plan_editor_shows_cast_chips_and_keeps_the_shot_fields(make_app):
+    from sora_tui.core.models import CastMember
+    from sora_tui.tui.screens.plan import PlanScreen
+    from sora_tui.tui.widgets.segment_editor import SegmentEditor
+
+    from .conftest import small_plan
+
+    plan = small_plan(3)
+    plan.cast = [CastMember("Mara"), CastMember("Lamp", "object")]
+    plan.segments[0].cast = ["Mara"]
+    plan.segments[1].cast, plan.segments[1].transition, plan.segments[1].takes = ["Lamp"], "cut", 2
+    plan.segments[2].camera = "close-up"
+    app = make_app("prompt")
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_plan(plan)
+        await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen), what="the plan screen")
+        await pilot.pause()
+        screen = app.screen
+        editors = list(screen.query(SegmentEditor))
+        chips = [str(e.query_one(".seg-chips").render()) for e in editors]
+        assert "Mara" in chips[0] and "first shot" in chips[0] and "as references" in chips[0]
+        assert "preview r2v" in chips[0] and "$0.00" in chips[0]
+        assert "Lamp" in chips[1] and "cut" in chips[1] and "2 takes" in chips[1]
+        assert "close-up" in chips[2] and "continue" in chips[2]
+        edited = screen.to_plan()
+        assert [s.cast for s in edited.segments] == [["Mara"], ["Lamp"], []]
+        assert edited.segments[1].transition == "cut" and edited.segments[1].takes == 2
+        assert edited.segments[2].camera == "close-up" and [c.name for c in edited.cast] == ["Mara", "Lamp"]
+        # an unknown member: the message sits next to the shot, naming the allowed names
+        editors[2].query_one(".seg-cast").value = "Mara, Ghost"
+        await pilot.pause()
+        assert "Ghost" in str(editors[2].query_one(".seg-chips").render())
+        assert screen.check() is None
+        await pilot.pause()
+        error = str(editors[2].query_one(".seg-error").render())
+        assert "Ghost" in error and "Mara" in error
+
+
+async def test_takes_screen_shows_takes_and_keeps_another(make_app, home):
+    from sora_tui.core.engine import Engine
+    from sora_tui.core.models import JobStatus
+    from sora_tui.tui.screens.modals import ConfirmModal
+    from sora_tui.tui.screens.takes import TakesScreen
+
+    from .conftest import small_plan
+
+    engine = Engine(env={"SORA_TUI_HOME": str(home)})
+    plan = small_plan(2)
+    plan.segments[0].takes = 2
+    job = engine.create_job(plan)
+    done = await engine.run(job.id)
+    assert done.status is JobStatus.COMPLETED
+    kept = next(r["take"] for r in engine.shot_takes(job.id, 1) if r["kept"])
+    app = make_app("board")
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_takes(job.id)
+        await wait_for(pilot, lambda: isinstance(app.screen, TakesScreen), what="the takes screen")
+        screen = app.screen
+        await wait_for(pilot, lambda: len(screen.rows) == 2, what="two takes listed")
+        assert [r["take"] for _, r in screen.rows] == [1, 2]
+        await wait_for(pilot, lambda: screen.query_one("#takes-picture").has_image, what="a take's picture")
+        other = 2 if kept == 1 else 1
+        screen.query_one("#takes-list").highlighted = other - 1
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the cost is asked first")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not isinstance(app.screen, (TakesScreen, ConfirmModal)), what="kept")
+        await wait_for(
+            pilot,
+            lambda: (
+                engine.store.get_job(job.id).status is JobStatus.COMPLETED
+                and next(r["take"] for r in engine.shot_takes(job.id, 1) if r["kept"]) == other
+            ),
+            timeout=60,
+            what="segment 2 re-rendered and joined again",
+        )
