@@ -74,7 +74,7 @@ async def test_queue_screen_reorders_pauses_and_removes(make_app):
             lambda: "queued #2 · waits for the queue to resume" in str(summary.render()),
             what="the board's header naming the wait",
         )
-        # F6 comes back to it from another screen
-        await pilot.press("f6")
+        # F9 comes back to it from another screen
+        await pilot.press("f9")
         assert isinstance(app.screen, QueueScreen)
     assert scheduler.running(engine.env) is None or queue.paused_all(engine.store)

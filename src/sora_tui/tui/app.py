@@ -83,7 +83,7 @@ class SoraApp(App[int]):
             "f5", "switch_mode('settings')", "Settings", id="app.settings", tooltip="Keys and defaults", priority=True
         ),
         Binding(
-            "f6",
+            "f9",
             "switch_mode('queue')",
             "Queue",
             id="app.queue",
