@@ -61,9 +61,7 @@ def test_every_package_the_code_imports_is_declared() -> None:
     used = _distributions(_imported(ROOT / "src" / "sora_tui"))
     local = _declared("local")
     undeclared = {
-        d: sorted(f)
-        for d, f in used.items()
-        if d not in _declared() and not (d in local and f <= LOCAL_EXTRA_USERS)
+        d: sorted(f) for d, f in used.items() if d not in _declared() and not (d in local and f <= LOCAL_EXTRA_USERS)
     }
     assert not undeclared, f"imported but not in [project] dependencies (or the local extra's users): {undeclared}"
 
