@@ -213,3 +213,17 @@ def test_review_takes_stops_for_a_choice_then_pick_goes_on(home: Path, capsys):
     done = engine.find_job(job.id)
     assert done.status is JobStatus.COMPLETED
     assert next(r["take"] for r in engine.shot_takes(job.id, 2) if r["kept"]) == other
+
+
+async def test_takes_hold_the_shared_fal_slots(fal_fake: FalFake, home: Path):
+    """Every take in flight holds one of the provider's slots (core/slots.py), as a segment does:
+    with two slots and the account's own limit at two, three takes never put a third request in flight."""
+    env = engine_env(fal_fake, home) | {"SORA_TUI_FAL_SLOTS": "2"}
+    engine = Engine(env=env)
+    fal_fake.concurrency_limit = 2  # one more request in flight would be the fake's 429
+    job = engine.create_job(plan())
+    done = await engine.run(job.id)
+    assert done.status is JobStatus.COMPLETED, done.error
+    assert len(fal_fake.submits) == 5  # nothing paid twice
+    assert [r.status for r in fal_fake.of("submit") if r.status == 429] == []  # never sent over the limit
+    assert fal_fake.max_in_flight == 2  # the three takes of shot 2 met the limit and never crossed it

@@ -769,30 +769,36 @@ class JobRun:
         req = self.render_request(seg, start, end)
         req.seed, req.send_seed = take_seed(base, take), True
         req.label += f", take {take}"
-        if rec is None or not rec.request_id:
-            cost = self.segment_cost(seg)
-            self.hold_cap(cost, f"take {take} of segment {idx}", index=idx)
-            sub = await self.retry(lambda: provider.submit(req), idx, f"submitting take {take}")
-            rec = Take(
-                take, req.seed, "submitted", cost_usd=cost, request_id=sub.request_id, endpoint=sub.endpoint,
-                status_url=sub.status_url, response_url=sub.response_url, cancel_url=sub.cancel_url,
-            )  # fmt: skip
-            book.put(idx, rec)
-            book.save()  # before waiting: a restart re-attaches to this request
-            row = self.store.segment(self.job.id, idx)
-            self.set_segment(idx, cost_usd=round(row.cost_usd + cost, 4))
-            self.log(f"segment {idx} take {take} submitted to {sub.endpoint} (request {sub.request_id})", index=idx)
-            self.emit_cost()
-        else:
-            self.log(f"segment {idx} take {take}: re-attaching to request {rec.request_id}", index=idx)
-        sub = Submission(rec.request_id or "", rec.endpoint or "", rec.status_url, rec.response_url, rec.cancel_url)
-        while True:
-            self.check_cancel()
-            st = await self.retry(lambda: provider.status(sub), idx, f"checking take {take}")
-            if st.state == "completed":
-                break
-            await provider.wait_for_change(sub, self.poll_interval(provider), self.control.cancel_event)
-        result = await self.retry(lambda: provider.result(sub), idx, f"fetching take {take}")
+        # a take in flight holds one of the provider's slots, as a segment does (core/slots.py)
+        slot = await self.take_slot(provider, idx, new=rec is None or not rec.request_id, label=req.label)
+        try:
+            if rec is None or not rec.request_id:
+                cost = self.segment_cost(seg)
+                self.hold_cap(cost, f"take {take} of segment {idx}", index=idx)
+                sub = await self.retry(lambda: provider.submit(req), idx, f"submitting take {take}")
+                rec = Take(
+                    take, req.seed, "submitted", cost_usd=cost, request_id=sub.request_id, endpoint=sub.endpoint,
+                    status_url=sub.status_url, response_url=sub.response_url, cancel_url=sub.cancel_url,
+                )  # fmt: skip
+                book.put(idx, rec)
+                book.save()  # before waiting: a restart re-attaches to this request
+                row = self.store.segment(self.job.id, idx)
+                self.set_segment(idx, cost_usd=round(row.cost_usd + cost, 4))
+                self.log(f"segment {idx} take {take} submitted to {sub.endpoint} (request {sub.request_id})", index=idx)
+                self.emit_cost()
+            else:
+                self.log(f"segment {idx} take {take}: re-attaching to request {rec.request_id}", index=idx)
+            sub = Submission(rec.request_id or "", rec.endpoint or "", rec.status_url, rec.response_url, rec.cancel_url)
+            while True:
+                self.check_cancel()
+                st = await self.retry(lambda: provider.status(sub), idx, f"checking take {take}")
+                if st.state == "completed":
+                    break
+                await provider.wait_for_change(sub, self.poll_interval(provider), self.control.cancel_event)
+            result = await self.retry(lambda: provider.result(sub), idx, f"fetching take {take}")
+        finally:
+            if slot is not None:
+                slot.release()
         await self.retry(lambda: provider.download(result, dest, None), idx, f"downloading take {take}")
         first, last = take_file(self.dir, idx, take, "_first.png"), take_file(self.dir, idx, take, "_last.png")
         await asyncio.to_thread(media.boundary_frames, dest, first, last)
