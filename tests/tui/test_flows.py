@@ -375,6 +375,26 @@ async def test_settings_save_and_keyring_explanation(make_app, home):
         assert app.engine.settings.default_planner == "openai"
 
 
+async def test_settings_queue_and_local_gpu(make_app, home, tmp_path):
+    """The queue's limits and the local models' device and folder are set in the studio too; the
+    queue and a local job read them from settings.toml."""
+    from sora_tui.core.settings import load_settings
+
+    app = make_app(mode="settings")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.screen.query_one("#queue_max_jobs", Select).value = 2
+        app.screen.query_one("#fal_slots", Select).value = 8
+        app.screen.query_one("#local_device", Select).value = "cuda:1"
+        app.screen.query_one("#local_models_dir", Input).value = str(tmp_path / "models")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+    s = load_settings(app.engine.paths, env={})
+    assert (s.queue_max_jobs, s.fal_slots, s.local_device) == (2, 8, "cuda:1")
+    assert s.local_models_dir == str(tmp_path / "models")
+    assert app.engine.settings.queue_max_jobs == 2
+
+
 async def test_help_and_palette_list_actions(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

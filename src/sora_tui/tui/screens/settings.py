@@ -43,8 +43,21 @@ FORM_FIELDS = (
     "tts_provider",
     "loudness_lufs",
     "auto_clean_days",
+    "queue_max_jobs",
+    "fal_slots",
+    "local_device",
 )
 AUTO_CLEAN = [("off", 0), ("after 1 day", 1), ("after 7 days", 7), ("after 30 days", 30)]
+MAX_JOBS = [1, 2, 3, 4, 5, 8, 10]
+FAL_SLOTS = [1, 2, 4, 8, 16]  # match the fal account's concurrency limit
+DEVICES = ["cuda", *(f"cuda:{i}" for i in range(8)), "cpu"]  # never probed here: a job's pre-flight checks it
+
+
+def _choices(values: list[Any], current: Any, label: Any = str) -> list[tuple[str, Any]]:
+    """A Select's options: the usual values, plus the current one when the settings file holds another."""
+    out = [(label(v), v) for v in values]
+    return out if current in values else [*out, (label(current), current)]
+
 
 NO_KEYRING = (
     "This machine has no OS keyring (no Secret Service / Keychain backend). A key you store here goes into a "
@@ -136,6 +149,38 @@ class SettingsScreen(ModeScreen):
                     if s.auto_clean_days not in [v for _, v in AUTO_CLEAN]:
                         days.append((f"after {s.auto_clean_days} days", s.auto_clean_days))
                     yield Select(days, value=s.auto_clean_days, allow_blank=False, id="auto_clean_days", compact=True)
+            yield Label("Queue and this machine's GPU", classes="section-title")
+            with Horizontal(classes="settings-row"):
+                with Vertical(classes="field"):
+                    yield Label("Jobs rendering at once")
+                    yield Select(
+                        _choices(MAX_JOBS, s.queue_max_jobs),
+                        value=s.queue_max_jobs,
+                        allow_blank=False,
+                        compact=True,
+                        id="queue_max_jobs",
+                    )
+                with Vertical(classes="field"):
+                    yield Label("fal requests at once")
+                    yield Select(
+                        _choices(FAL_SLOTS, s.fal_slots),
+                        value=s.fal_slots,
+                        allow_blank=False,
+                        compact=True,
+                        id="fal_slots",
+                    )
+                with Vertical(classes="field"):
+                    yield Label("Local models run on")
+                    yield Select(
+                        _choices(DEVICES, s.local_device or "cuda"),
+                        value=s.local_device or "cuda",
+                        allow_blank=False,
+                        compact=True,
+                        id="local_device",
+                    )
+            with Vertical(classes="field"):
+                yield Label("Local model folders (one sub-folder per model id; or: sora-tui models local add ID DIR)")
+                yield Input(s.local_models_dir, placeholder="e.g. ~/models", id="local_models_dir", compact=True)
             with Vertical(classes="field"):
                 yield Label("Output folder (finished videos are also copied here; empty: only the job folder)")
                 yield Input(s.output_dir, placeholder="e.g. ~/Videos", id="output_dir", compact=True)
@@ -219,7 +264,9 @@ class SettingsScreen(ModeScreen):
 
     def form_values(self) -> dict[str, Any]:
         """The settings as the form shows them (the fields it has, nothing else)."""
-        values: dict[str, Any] = {"output_dir": self.query_one("#output_dir", Input).value.strip()}
+        values: dict[str, Any] = {
+            name: self.query_one(f"#{name}", Input).value.strip() for name in ("output_dir", "local_models_dir")
+        }
         for name in FORM_FIELDS:
             value = self.query_one(f"#{name}", Select).value
             values[name] = coerce_setting(name, value) if value is not Select.BLANK else field_type(name)()
