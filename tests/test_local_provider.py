@@ -154,6 +154,13 @@ async def test_chain_of_three_hands_each_last_frame_on(local_home: Path, calls: 
     logs = [e.message for e in events if isinstance(e, LogLine)]
     assert sum("GPU s on cpu ($0 billed" in m for m in logs) == 3
     assert final.cost_usd == 0.0
+    # each segment's GPU time is kept in the history (shown in History's detail and on the board's cards)
+    gpu = [s.gpu_seconds for s in engine.store.segments(job.id)]
+    assert all(g is not None and g > 0 for g in gpu), gpu
+    from sora_tui.tui.job_detail import job_detail
+
+    shown = str(job_detail(engine.store.get_job(job.id), engine.store))
+    assert shown.count("· GPU ") == 3, shown
     await engine.aclose()
 
 

@@ -494,6 +494,7 @@ class Segment:
     seed: int | None = None  # None: the segment's number (a redo draws a fresh one)
     cancelled_at: float | None = None  # its stored request was cancelled (kept: a retry re-attaches first)
     cancelled_while: str | None = None  # "queued" (dropped, not billed) or "running" (may finish, billed)
+    gpu_seconds: float | None = None  # a local model's render: the seconds it held the GPU
 
 
 @dataclass

@@ -895,6 +895,8 @@ class JobRun:
                 try:
                     await self.wait(provider, sub, idx, cancelled)
                     result = await self.fetch_result(provider, sub, idx, cancelled)
+                    if isinstance(gpu := result.raw.get("gpu_seconds"), int | float):  # a local model's GPU time
+                        self.set_segment(idx, gpu_seconds=round(float(gpu), 2))
                     break
                 except RequestNotFound as exc:
                     cost = self.segment_cost(seg)

@@ -20,7 +20,7 @@ from typing import Any
 
 from .models import Job, JobStatus, Mode, Plan, Segment, SegmentStatus
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -147,6 +147,10 @@ _MIGRATIONS: dict[int, list[str]] = {
             jobs TEXT NOT NULL DEFAULT '[]'
         )""",
         "CREATE TABLE queue_flags (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ],
+    7: [
+        # a local model's render: the seconds it held the GPU (history and board show it; $0 per render)
+        "ALTER TABLE segments ADD COLUMN gpu_seconds REAL",
     ],
 }
 

@@ -57,6 +57,8 @@ def job_detail(job: Job, store: Store, tz: tzinfo | None = None) -> Text:
         out.append(f"{seg.title or '(untitled)'} · {seg.seconds}s · {seg.status}", "bold")
         if seg.cost_usd:
             out.append(f" · {money(seg.cost_usd)}")
+        if seg.gpu_seconds is not None:
+            out.append(f" · GPU {seg.gpu_seconds:.1f} s")
         out.append(f"\n   {excerpt(seg.prompt, 200)}\n", "dim")
     seams = (job.seams or {}).get("seams") or []
     if seams:

@@ -85,6 +85,8 @@ class SegmentCard(Widget):
         if seg.seam is not None and seg.status is SegmentStatus.DONE:  # after the join: how it meets the one before
             timing = seam_label(seg.seam, repeat=False)
         figures = f"retries {max(0, seg.attempts)}  submits {seg.submits}  cost {money(seg.cost_usd)}"
+        if seg.gpu_seconds is not None:  # a local model: what it cost in GPU time
+            figures += f"  GPU {seg.gpu_seconds:.1f}s"
         drawn = (f"{title} · {seg.seconds}s", state, seg.fraction, (timing, figures))
         if drawn != (self._title, self._state, self._fraction, self._info):
             self._title, self._state, self._fraction, self._info = drawn
