@@ -58,6 +58,7 @@ class LiveSegment:
     attempts: int = 0
     submits: int = 0
     cost_usd: float = 0.0
+    gpu_seconds: float | None = None  # a local model's render: the seconds it held the GPU
     first_frame: str | None = None
     last_frame: str | None = None
     error: str | None = None
@@ -82,6 +83,7 @@ class LiveSegment:
         self.attempts = seg.attempts
         self.submits = seg.submits
         self.cost_usd = seg.cost_usd
+        self.gpu_seconds = seg.gpu_seconds
         self.first_frame = seg.first_frame
         self.last_frame = seg.last_frame
         self.error = seg.error
@@ -256,6 +258,7 @@ def _row(seg: Segment) -> tuple:
         seg.attempts,
         seg.submits,
         seg.cost_usd,
+        seg.gpu_seconds,
         seg.first_frame,
         seg.last_frame,
         seg.error,
