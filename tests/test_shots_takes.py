@@ -173,6 +173,18 @@ async def test_a_stopped_run_re_attaches_to_its_takes_and_pays_nothing_twice(fal
     assert await asyncio.to_thread(
         fal_fake.wait_for, lambda: sum("passes a bridge" in s.json["prompt"] for s in fal_fake.submits) == 3
     )
+
+    def recorded() -> int:  # takes 2 and 3 stored with their request ids (the fake counts a submit sooner)
+        try:
+            shot = json.loads((job.job_dir / "takes.json").read_text())["shots"].get("2", [])
+        except (OSError, ValueError):
+            return 0
+        return sum(1 for t in shot if t.get("request_id"))
+
+    for _ in range(200):
+        if recorded() == 2:
+            break
+        await asyncio.sleep(0.05)
     engine.cancel(job.id)
     stopped = await task
     assert stopped.status is JobStatus.CANCELLED

@@ -383,10 +383,18 @@ async def test_settings_queue_and_local_gpu(make_app, home, tmp_path):
     app = make_app(mode="settings")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        app.screen.query_one("#queue_max_jobs", Select).value = 2
-        app.screen.query_one("#fal_slots", Select).value = 8
-        app.screen.query_one("#local_device", Select).value = "cuda:1"
+        wanted = {"#queue_max_jobs": 2, "#fal_slots": 8, "#local_device": "cuda:1"}
+
+        def choose() -> bool:  # set each choice until it holds (a Select still mounting takes its first value)
+            for sel, value in wanted.items():
+                if app.screen.query_one(sel, Select).value != value:
+                    app.screen.query_one(sel, Select).value = value
+            return all(app.screen.query_one(sel, Select).value == v for sel, v in wanted.items())
+
+        await wait_for(pilot, choose, what="the queue and GPU choices set")
         app.screen.query_one("#local_models_dir", Input).value = str(tmp_path / "models")
+        await settle(pilot)
+        assert choose()
         await pilot.press("ctrl+s")
         await settle(pilot)
     s = load_settings(app.engine.paths, env={})
