@@ -112,8 +112,11 @@ def test_cli_device_flags_reach_the_settings(monkeypatch: pytest.MonkeyPatch) ->
     from sora_tui.cli import build_parser
     from sora_tui.cli_local import apply_device_args
 
-    monkeypatch.delenv("SORA_TUI_LOCAL_DEVICE", raising=False)
-    monkeypatch.delenv("SORA_TUI_LOCAL_ALLOW_CPU", raising=False)
+    # apply_device_args sets the process's environment (for the runners it spawns): setenv first, so
+    # that pytest takes both variables away again after this test (a bare delenv of an absent one would not)
+    for name in ("SORA_TUI_LOCAL_DEVICE", "SORA_TUI_LOCAL_ALLOW_CPU"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     args = build_parser().parse_args(["generate", "a kite", "--device", "cuda:1", "--allow-cpu"])
     apply_device_args(args)
     from sora_tui.core.settings import load_settings
