@@ -170,7 +170,12 @@ async def test_f8_stops_the_finish_runner(make_app, tmp_path):
         await pilot.pause()
         assert not (Path(job.folder) / runner.STOP_FILE).exists()  # nothing running: nothing asked
         await pilot.press("f6")
-        await wait_for(pilot, lambda: str(stage.render()) == "finish: started", what="the runner's TaskStarted")
+        await wait_for(  # a runner process starting on a loaded 2-core CI box: seen taking over 30 s twice
+            pilot,
+            lambda: str(stage.render()) == "finish: started",
+            timeout=90.0,
+            what=f"the runner's TaskStarted (the stage reads {str(stage.render())!r})",
+        )
         await pilot.press("f8")
         await pilot.pause()
         gate.touch()
