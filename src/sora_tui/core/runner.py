@@ -119,24 +119,28 @@ def _write_info(job_dir: Path, info: Holder) -> None:
     os.replace(tmp, path)
 
 
+def lock_held(path: Path) -> bool:
+    """Does a live process hold the lease file ``path``? A non-blocking shared-lock probe (the
+    kernel frees a lease on any death of its holder); False when the file does not exist."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 def holder(job_dir: Path) -> Holder | None:
     """Who holds the job's lease now; None when no live process does. Cheap: a non-blocking
     shared-lock probe of ``runner.lock`` and, when it is held, a read of ``runner.json``."""
-    try:
-        fd = os.open(Path(job_dir) / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            locked = True
-        else:
-            locked = False
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-    if not locked:
+    if not lock_held(Path(job_dir) / LOCK_FILE):
         return None
     return _read_info(job_dir) or Holder(0, "", 0.0)
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import queue
+from . import queue, runner
 from .models import InputError
 
 LOCK_FILE = "scheduler.lock"
@@ -65,21 +65,7 @@ def _try_lock(data_dir: Path) -> int | None:
 def running(env: Mapping[str, str] | None = None) -> SchedulerInfo | None:
     """The live scheduler of this data folder, or None."""
     data_dir = _data_dir(env)
-    try:
-        fd = os.open(data_dir / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            locked = True
-        else:
-            locked = False
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-    if not locked:
+    if not runner.lock_held(data_dir / LOCK_FILE):
         return None
     try:
         data = json.loads((data_dir / INFO_FILE).read_text("utf-8"))

@@ -52,18 +52,6 @@ def try_take(data_dir: Path, provider: str, limit: int) -> Slot | None:
 
 def in_use(data_dir: Path, provider: str, limit: int) -> int:
     """How many of ``provider``'s slots are held now (by any process)."""
-    used = 0
-    for i in range(limit):
-        try:
-            fd = os.open(_path(data_dir, provider, i), os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            used += 1
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-    return used
+    from .runner import lock_held
+
+    return sum(lock_held(_path(data_dir, provider, i)) for i in range(limit))
