@@ -60,7 +60,16 @@ class InputError(ValueError):
 
 
 class JobFailed(Exception):
-    """The job stopped with an error; it stays resumable."""
+    """The job stopped with an error; it stays resumable.
+
+    Like an InputError it may carry a ``code`` and its ``context`` facts, so each front end can
+    word what to do (``str(exc)`` names what happened, never a front end's flag or key).
+    """
+
+    def __init__(self, *args: object, code: Code | None = None, context: dict[str, Any] | None = None) -> None:
+        super().__init__(*args)
+        self.code = Code(code) if code is not None else None
+        self.context: dict[str, Any] = dict(context or {})
 
 
 class JobCancelled(Exception):
