@@ -1126,7 +1126,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
     engine = _engine()
     try:
         from . import cli_queue
-        from .cli_cast import cmd_cast, cmd_pick, cmd_takes
+        from .cli_cast import cmd_cast_async, cmd_pick, cmd_takes
         from .cli_finish import ASYNC_HANDLERS, SYNC_HANDLERS
 
         handler = {
@@ -1137,6 +1137,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
             "redo": cmd_redo,
             "keyframes": cmd_keyframes,
             "pick": cmd_pick,
+            "cast": cmd_cast_async,
             **ASYNC_HANDLERS,
             **cli_queue.ASYNC_HANDLERS,
         }.get(args.command)
@@ -1148,7 +1149,6 @@ async def _dispatch(args: argparse.Namespace) -> int:
             "stop": cmd_stop,
             "cancel": cmd_stop,
             "models": cmd_models,
-            "cast": cmd_cast,
             "takes": cmd_takes,
             **SYNC_HANDLERS,
             **cli_queue.SYNC_HANDLERS,

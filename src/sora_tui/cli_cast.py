@@ -4,6 +4,7 @@
     sora-tui cast list [--json]
     sora-tui cast show NAME
     sora-tui cast rm NAME
+    sora-tui cast generate NAME --description TEXT [--kind K] [--model M] [--yes] [--json]
 
 The rules live in ``core.cast`` (the library) and ``core.shots`` (the route of each shot);
 this module only words them.
@@ -42,6 +43,7 @@ def add_parsers(sub: Any) -> None:
     s.add_argument("--json", action="store_true")
     r = cs.add_parser("rm", help="remove a member from the library (jobs keep their own copies)")
     r.add_argument("name")
+    add_generate_parser(cs)
 
     t = sub.add_parser("takes", help="the takes of one shot of a job: file, status, seed, cost, which is kept")
     t.add_argument("job", help="job id (or a unique prefix)")
@@ -206,6 +208,79 @@ def print_shots(engine: Engine, plan: Plan, out: Any) -> None:
             f"${r.cost:.2f}",
         )
     out.print(table)
+
+
+# --- cast generate: a reference sheet made with the image model ------------------------------
+
+
+def add_generate_parser(cs: Any) -> None:
+    from .core.models import CAST_KINDS
+
+    g = cs.add_parser(
+        "generate",
+        help="make a member's reference sheet with the image model (price shown and confirmed first)",
+        description="Make 1-2 reference pictures (a character or object: a front and a three-quarter view; "
+        "a place or style: one picture) with the image model and add them as a new member. With no fal key, "
+        "or --model preview, the offline preview draws them (free).",
+    )
+    g.add_argument("name", help="the new member's name, as shots name it")
+    g.add_argument("--description", "-d", required=True, help="what the member looks like (the image model's prompt)")
+    g.add_argument("--kind", "-k", default="character", help=f"one of {', '.join(CAST_KINDS)} (default: character)")
+    g.add_argument(
+        "--model", "-m", default=None, help="image model (default: nano-banana-2 with a fal key, else preview)"
+    )
+    g.add_argument("--yes", "-y", action="store_true", help="do not ask before paying")
+    g.add_argument("--json", action="store_true", help="print the new member as JSON")
+
+
+async def cmd_cast_async(engine: Engine, args: argparse.Namespace) -> int:
+    """``sora-tui cast …``: ``generate`` (async: it calls the image model), the rest as ``cmd_cast``;
+    ``rm`` of a name with only an unfinished sheet drops that sheet."""
+    if args.cast_command == "generate":
+        return await cmd_cast_generate(engine, args)
+    if args.cast_command == "rm" and engine.cast_library.find(args.name) is None:
+        from .core.cast import drop_sheet
+
+        if drop_sheet(engine.cast_library, args.name):
+            print(f"dropped the unfinished reference sheet of {args.name}")
+            return EXIT_OK
+    return cmd_cast(engine, args)
+
+
+async def cmd_cast_generate(engine: Engine, args: argparse.Namespace) -> int:
+    from .cli import EXIT_INTERRUPTED, _confirm
+    from .core.cast import make_sheet, plan_sheet, sheet_provider
+
+    sheet = plan_sheet(
+        engine.cast_library,
+        engine.catalog,
+        args.name,
+        args.description,
+        args.kind,
+        args.model,
+        has_fal_key=engine.has_key("fal"),
+    )
+    provider = sheet_provider(engine, sheet.model)
+    n, cost = len(sheet.views), sheet.cost
+    kept = n - sheet.to_pay
+    again = f" ({kept} already asked for or delivered, not paid again)" if kept else ""
+    what = f"{n} picture(s) of {sheet.name} ({sheet.kind}) with {sheet.model.name}"
+    price = f"${cost:.2f}" + ("" if sheet.price_each == 0 else f" (${sheet.price_each:.2f} a picture)")
+    print(f"reference sheet: {what}: {price}{again}", file=sys.stderr)
+    if cost > 0 and not args.yes:
+        if not sys.stdin.isatty():
+            from .cli import CliError
+
+            raise CliError(f"--yes: cannot ask to pay {price} without a terminal; pass --yes to make the sheet")
+        if not _confirm(f"Make {what} for {price}?"):
+            _err("nothing made, nothing paid")
+            return EXIT_INTERRUPTED
+    found = await make_sheet(sheet, provider, engine.cast_library)
+    if args.json:
+        print(json.dumps({**_member_dict(found), "cost_usd": cost, "model": sheet.model.id}, indent=2))
+    else:
+        print(f"added {found.name} ({found.member.kind}) with {len(found.member.images)} picture(s) in {found.folder}")
+    return EXIT_OK
 
 
 def _err(message: str) -> None:

@@ -16,13 +16,18 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import Code, InputError
 from .jobfiles import check_image_file, write_json_atomic
 from .models import CAST_KINDS, MAX_CAST_PICTURES, CastMember, Plan
+
+if TYPE_CHECKING:
+    from .catalog import Catalog, ImageModelSpec
+    from .engine import Engine
+    from .providers.base import Provider
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.'-]{0,39}$")
 MEMBER_FILE = "member.json"
@@ -261,3 +266,272 @@ def shot_members(plan: Plan, members: list[CastMember], index: int) -> list[Cast
     """The members shot ``index`` (1-based) names, in its order."""
     by_name = {m.name.lower(): m for m in members}
     return [by_name[n.lower()] for n in plan.segments[index - 1].cast if n.lower() in by_name]
+
+
+# --- reference sheets made with the image model (``cast generate``) --------------------------
+
+SHEET_DIR = ".sheets"  # unfinished sheets under the library: request ids and delivered pictures
+SHEET_FILE = "sheet.json"
+DESCRIPTION_MAX = 2000
+# the pictures of a sheet, per kind: what each one shows (a character: front and three-quarter)
+SHEET_VIEWS: dict[str, tuple[str, ...]] = {
+    "character": (
+        "front view, full figure, facing the camera",
+        "three-quarter view, full figure, turned slightly to the left",
+    ),
+    "object": ("front view, the whole object centred", "three-quarter view from slightly above, the whole object"),
+    "place": ("wide establishing view",),
+    "style": ("one frame that shows the look: palette, light, texture and lens",),
+}
+# (fal aspect, preview width, preview height) per kind
+SHEET_FRAME: dict[str, tuple[str, int, int]] = {
+    "character": ("1:1", 512, 512),
+    "object": ("1:1", 512, 512),
+    "place": ("16:9", 640, 360),
+    "style": ("16:9", 640, 360),
+}
+
+
+def sheet_prompt(name: str, kind: str, description: str, view: str) -> str:
+    """The image model's prompt for one picture of a member's reference sheet."""
+    what = {"character": "a character", "object": "an object", "place": "a place", "style": "a visual style"}[kind]
+    plain = "" if kind in ("place", "style") else " Plain neutral background, even soft light, nothing else in frame."
+    return f"Reference picture of {what} called {name}: {description}. {view[0].upper()}{view[1:]}.{plain}"
+
+
+def image_models_for_sheets(catalog: Catalog) -> list[ImageModelSpec]:
+    """The image models a sheet can be made with (current, fal or the offline preview)."""
+    return [m for m in catalog.image_models.values() if m.status != "retired" and m.provider in ("fal", "preview")]
+
+
+def pick_sheet_model(catalog: Catalog, model: str | None, has_fal_key: bool) -> ImageModelSpec:
+    """``model`` (an image model id; ``preview`` means the offline one) or the default: the first
+    fal image model with a fal key, else the offline preview. InputError naming ``--model``."""
+    usable = image_models_for_sheets(catalog)
+    allowed = [m.id for m in usable] + ["preview"]
+    if model:
+        wanted = model.strip()
+        for m in usable:
+            if m.id == wanted or (wanted == "preview" and m.provider == "preview"):
+                return m
+        raise InputError("--model", f"unknown image model {model!r}", allowed)
+    provider = "fal" if has_fal_key else "preview"
+    for m in usable:
+        if m.provider == provider:
+            return m
+    raise InputError("--model", "no image model to make a reference sheet with", allowed)
+
+
+@dataclass
+class SheetView:
+    """One picture of a sheet: its prompt, its request (stored before waiting) and its file."""
+
+    prompt: str
+    request: dict[str, Any] | None = None  # Submission fields once submitted
+    file: str = ""  # the delivered picture (in the sheet's folder)
+
+    @property
+    def delivered(self) -> bool:
+        return bool(self.file) and Path(self.file).is_file()
+
+
+@dataclass
+class Sheet:
+    """A reference sheet to make (or being made): kept in ``<library>/.sheets/<slug>/sheet.json``."""
+
+    name: str
+    kind: str
+    description: str
+    model: ImageModelSpec
+    views: list[SheetView]
+    folder: Path
+
+    @property
+    def price_each(self) -> float:
+        return float(self.model.price_per_image)
+
+    @property
+    def to_pay(self) -> int:
+        """Pictures not yet asked for (a stored request is paid already and never asked again)."""
+        return sum(1 for v in self.views if v.request is None and not v.delivered)
+
+    @property
+    def cost(self) -> float:
+        return round(self.to_pay * self.price_each, 4)
+
+    @property
+    def resumed(self) -> bool:
+        return any(v.request is not None or v.delivered for v in self.views)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "description": self.description,
+            "model": self.model.id,
+            "views": [{"prompt": v.prompt, "request": v.request, "file": v.file} for v in self.views],
+        }
+
+    def save(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.folder / SHEET_FILE, self.to_dict())
+
+
+def plan_sheet(
+    library: CastLibrary,
+    catalog: Catalog,
+    name: str,
+    description: str,
+    kind: str = "character",
+    model: str | None = None,
+    *,
+    has_fal_key: bool = False,
+) -> Sheet:
+    """What ``cast generate`` will make and pay: checks every input first (InputError naming the
+    field and the allowed values; nothing asked of any service). An unfinished sheet of the same
+    member (a failure after paying) is picked up: its stored requests are not paid again."""
+    name = check_name(name, "name")
+    kind = check_kind(kind, "--kind")
+    description = " ".join((description or "").split())
+    if not description:
+        raise InputError("--description", "is empty; describe the member, e.g. 'a courier in a red coat, short hair'")
+    if len(description) > DESCRIPTION_MAX:
+        raise InputError("--description", f"is {len(description)} characters; at most {DESCRIPTION_MAX}")
+    if (library.root / slug(name) / MEMBER_FILE).exists():
+        raise InputError(
+            "name",
+            f"a member called {name!r} exists already; remove it first (sora-tui cast rm {name}) or pick another name",
+        )
+    spec = pick_sheet_model(catalog, model, has_fal_key)
+    folder = library.root / SHEET_DIR / slug(name)
+    old = read_sheet(folder, catalog)
+    if old is not None and old.resumed:
+        if (old.kind, old.description, old.model.id) != (kind, description, spec.id):
+            raise InputError(
+                "--description",
+                f"an unfinished sheet of {name!r} ({old.kind}, {old.model.id}: {old.description!r}) has pictures "
+                "paid for already; run the command again with that description, kind and model to finish it, "
+                f"or drop it with `sora-tui cast rm {name}`",
+            )
+        return old
+    views = [SheetView(sheet_prompt(name, kind, description, v)) for v in SHEET_VIEWS[kind]]
+    return Sheet(name, kind, description, spec, views, folder)
+
+
+def read_sheet(folder: Path, catalog: Catalog) -> Sheet | None:
+    import json
+
+    path = folder / SHEET_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text("utf-8"))
+        spec = catalog.image_models[str(data["model"])]
+        views = [SheetView(str(v["prompt"]), v.get("request"), str(v.get("file") or "")) for v in data["views"]]
+        return Sheet(str(data["name"]), str(data["kind"]), str(data["description"]), spec, views, folder)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def drop_sheet(library: CastLibrary, name: str) -> bool:
+    """Remove an unfinished sheet of ``name`` (its stored requests and pictures); False if none."""
+    folder = library.root / SHEET_DIR / slug(name)
+    if not folder.exists():
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return True
+
+
+async def make_sheet(sheet: Sheet, provider: Provider, library: CastLibrary) -> LibraryMember:
+    """Ask the image model for each picture not yet asked for (each request id stored before
+    waiting), wait for all, download them, and add the member with those pictures to the library.
+
+    A failure keeps what was delivered and every stored request: the same command again
+    re-attaches to them (nothing paid twice); a request the service reports failed (not billed)
+    is asked again then. Raises JobFailed naming what happened and what was kept."""
+    import asyncio
+
+    from .errors import JobFailed
+    from .providers.base import ImageRequest, ProviderError, RequestNotFound, Submission, TransientError
+
+    aspect, width, height = SHEET_FRAME[sheet.kind]
+    sheet.save()
+
+    def request(k: int, view: SheetView) -> ImageRequest:
+        return ImageRequest(
+            endpoint=sheet.model.t2i,
+            prompt=view.prompt,
+            width=width,
+            height=height,
+            aspect=aspect,
+            seed=k,
+            label=f"{sheet.name} {k}",
+        )
+
+    subs: dict[int, Submission | None] = {}
+    failed: list[BaseException] = []
+    for k, view in enumerate(sheet.views, 1):  # asked for one by one, in order; each stored at once
+        if view.delivered:
+            continue
+        if view.request:
+            subs[k] = Submission(**view.request)
+            continue
+        try:
+            sub = await provider.submit_image(request(k, view))
+        except ProviderError as exc:  # refused at submit: not paid; the others still come
+            failed.append(exc)
+            continue
+        subs[k] = sub
+        if sub is not None:
+            view.request = asdict(sub)
+            sheet.save()  # the paid request is on disk before waiting on it
+
+    async def one(k: int, sub: Submission | None) -> None:
+        view = sheet.views[k - 1]
+        dest = sheet.folder / f"view_{k}.png"
+        try:
+            await provider.fetch_image(sub, request(k, view), dest)
+        except (TransientError, RequestNotFound):
+            raise
+        except ProviderError:
+            view.request = None  # the service reports it failed (not billed): the next try asks again
+            sheet.save()
+            raise
+        view.file = str(dest)
+        sheet.save()
+
+    results = await asyncio.gather(*(one(k, sub) for k, sub in subs.items()), return_exceptions=True)
+    errors = failed + [r for r in results if isinstance(r, BaseException)]
+    for r in errors:
+        if not isinstance(r, Exception):
+            raise r  # cancelled / interrupted: what is stored stays for the next try
+    if errors:
+        got = sum(1 for v in sheet.views if v.delivered)
+        first = errors[0]
+        if not isinstance(first, ProviderError | OSError):
+            raise first
+        raise JobFailed(
+            f"the reference sheet of {sheet.name!r} failed ({first}); {got} of {len(sheet.views)} picture(s) "
+            f"delivered and kept in {sheet.folder}: run the same command again to finish it (nothing delivered "
+            f"or still queued is paid again), or drop the unfinished sheet with `sora-tui cast rm {sheet.name}`"
+        )
+    member = library.add(sheet.name, [v.file for v in sheet.views], sheet.kind, sheet.description)
+    shutil.rmtree(sheet.folder, ignore_errors=True)
+    return member
+
+
+def sheet_provider(engine: Engine, spec: ImageModelSpec) -> Provider:
+    """The provider that runs image model ``spec`` (a fal model needs the fal key: InputError)."""
+    from .errors import Code
+
+    if spec.provider == "fal" and engine._provider_factory is None and not engine.has_key("fal"):
+        raise InputError(
+            "--model",
+            f"{spec.id} makes pictures on fal.ai and no fal key is set",
+            code=Code.RENDER_KEY,
+            context={"model": spec.id, "key": "fal", "env_var": "FAL_KEY"},
+        )
+    video = next((m for m in engine.catalog if m.provider == spec.provider), None)
+    if video is None:
+        raise InputError("--model", f"no provider for {spec.id}")
+    return engine.provider(video)

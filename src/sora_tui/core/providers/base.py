@@ -160,5 +160,15 @@ class Provider(abc.ABC):
         """Make a keyframe image at ``dest`` (PNG). Providers without image models raise."""
         raise ProviderError(f"{self.name} cannot generate images")
 
+    async def submit_image(self, req: ImageRequest) -> Submission | None:
+        """Queue an image request and return its handle, which the caller stores before waiting so
+        a retry re-attaches instead of paying again; None where the image is made at once (in
+        ``fetch_image``)."""
+        return None
+
+    async def fetch_image(self, sub: Submission | None, req: ImageRequest, dest: Path) -> None:
+        """Wait for ``sub`` and download its picture to ``dest`` (PNG); with None, make it now."""
+        await self.generate_image(req, dest)
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

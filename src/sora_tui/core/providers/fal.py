@@ -673,13 +673,22 @@ class FalProvider(Provider):
 
     async def generate_image(self, req: ImageRequest, dest: Path) -> None:
         """Submit to an image endpoint (text-to-image, or ``/edit`` with ``image_urls``), poll, download a PNG."""
+        await self.fetch_image(await self.submit_image(req), req, dest)
+
+    async def submit_image(self, req: ImageRequest) -> Submission:
+        """Queue one image request (its pictures uploaded first); the handle re-attaches later."""
         args: dict[str, Any] = {IMAGE_FIELDS["prompt"]: req.prompt, IMAGE_FIELDS["count"]: 1, **IMAGE_FORMAT}
         if req.aspect:
             args[IMAGE_FIELDS["aspect"]] = req.aspect
         sources = ([req.source] if req.source is not None else []) + list(req.references)
         if sources:
             args[IMAGE_FIELDS["sources"]] = [await self.image_url(p) for p in sources]
-        sub = await self._submit(req.endpoint, args)
+        return await self._submit(req.endpoint, args)
+
+    async def fetch_image(self, sub: Submission | None, req: ImageRequest, dest: Path) -> None:
+        """Wait for the image request ``sub`` to finish and download its first picture to ``dest``."""
+        if sub is None:
+            sub = await self.submit_image(req)
         transient = 0
         deadline = time.monotonic() + max(60.0, self.settings.request_timeout * 5)
         while True:
@@ -693,7 +702,7 @@ class FalProvider(Provider):
             if st.state == "completed":
                 break
             if time.monotonic() > deadline:
-                raise self._error(TransientError, f"image request {sub.request_id} on {req.endpoint} did not finish")
+                raise self._error(TransientError, f"image request {sub.request_id} on {sub.endpoint} did not finish")
             await self.wait_for_change(sub, self.settings.poll_interval)
         data = await self._output(sub)
         self._forget_watch(sub.request_id)
@@ -701,7 +710,7 @@ class FalProvider(Provider):
         first = images[0] if isinstance(images, list) and images else None
         url = first.get("url") if isinstance(first, dict) else None
         if not url:
-            raise self._error(BadResult, f"no image URL in the result of request {sub.request_id} from {req.endpoint}")
+            raise self._error(BadResult, f"no image URL in the result of request {sub.request_id} from {sub.endpoint}")
         await self._download(str(url), Path(dest), None)
 
     async def aclose(self) -> None:
