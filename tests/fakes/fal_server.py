@@ -132,6 +132,8 @@ class FalFake:
       that does not handle cancellation does (a queued request is still dropped).
     * ``sse``: offer the status stream (server-sent events, closed after COMPLETED); False answers 404.
     * latencies: ``queue_time``, ``run_time`` (per request, fixed at submit), ``submit_delay``.
+    * ``render_modes``: ``{endpoint or prefix: ((width, height), fps)}``: videos of those endpoints come
+      back at that size and frame rate (shots of different models differ, as real ones do).
     """
 
     def __init__(
@@ -149,6 +151,9 @@ class FalFake:
         self.submit_delay = 0.0
         self.render_size = render_size
         self.render_fps = render_fps
+        # per endpoint (an id or a prefix of one): ((width, height), fps) instead of the defaults, so
+        # one job can get shots of different sizes and frame rates, as different models deliver
+        self.render_modes: dict[str, tuple[tuple[int, int], int]] = {}
         # switches
         self.reject_key = False
         self.unknown_endpoints: set[str] = set()
@@ -431,8 +436,14 @@ class FalFake:
                 req.output = self._render_video(req)
             return req.output
 
-    def _size(self, aspect: Any) -> tuple[int, int]:
-        w, h = self.render_size
+    def _mode(self, endpoint: str) -> tuple[tuple[int, int], int]:
+        for prefix, mode in sorted(self.render_modes.items(), key=lambda kv: -len(kv[0])):
+            if endpoint.startswith(prefix):
+                return mode
+        return self.render_size, self.render_fps
+
+    def _size(self, aspect: Any, endpoint: str = "") -> tuple[int, int]:
+        w, h = self._mode(endpoint)[0]
         if aspect == "9:16":
             return h, w
         if aspect == "1:1":
@@ -452,7 +463,8 @@ class FalFake:
         ks = spec.for_kind(kind)
         raw = body.get(ks.duration_field or "duration", ks.default_duration or ks.durations[0])
         seconds = int(str(raw).rstrip("s"))
-        w, h = self._size(body.get(ks.aspect_field or "aspect_ratio"))
+        w, h = self._size(body.get(ks.aspect_field or "aspect_ratio"), req.endpoint)
+        fps = self._mode(req.endpoint)[1]
         work = self._workdir / req.id
         work.mkdir(parents=True, exist_ok=True)
 
@@ -505,7 +517,7 @@ class FalFake:
             audio=audio,
             width=w,
             height=h,
-            fps=self.render_fps,
+            fps=fps,
             start_image=start,
             end_image=end,
             seed=req.number,
@@ -529,7 +541,7 @@ class FalFake:
                 "file_size": len(data),
                 "width": info.width,
                 "height": info.height,
-                "fps": self.render_fps,
+                "fps": fps,
                 "duration": round(info.duration, 3),
                 "num_frames": info.frames,
             }
