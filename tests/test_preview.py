@@ -245,3 +245,43 @@ async def test_provider_queues_renders_beyond_its_slots(spec, tmp_path):
         states = await _wait(provider, sub)
         assert states[-1].state == "completed"
     await provider.aclose()
+
+
+def test_a_continued_reference_shot_draws_each_member_once(spec, tmp_path: Path):
+    """A reference-to-video shot that starts on an earlier shot's last frame (its members' boxes in
+    it) shows each of its members once: the old boxes are not carried along beside the new ones."""
+    import cv2
+
+    from sora_tui.core.providers.preview import compose_title, draw_references, erase_references, reference_box
+
+    def flat(colour: tuple[int, int, int]) -> np.ndarray:
+        img = np.zeros((120, 90, 3), np.uint8)
+        img[:] = colour
+        cv2.circle(img, (45, 60), 18, (255, 255, 255), -1)
+        return img
+
+    red, blue = flat((220, 30, 30)), flat((20, 40, 230))
+    w, h = frame_size("360p", "16:9")
+    plain = compose_title("the last shot", w, h)
+    # the previous shot's last frame: Mara (red) in box 0, the lamp (blue) in box 1
+    (tmp_path / "blue.png").write_bytes(cv2.imencode(".png", cv2.cvtColor(blue, cv2.COLOR_RGB2BGR))[1].tobytes())
+    media.write_png(draw_references(plain, [red, blue]), tmp_path / "last.png")
+    media.write_png(plain, tmp_path / "plain.png")
+    assert np.array_equal(erase_references(plain), plain)  # no box: nothing erased
+
+    def shot(start: str) -> Path:
+        req = _req(spec, kind=Kind.R2V, res="360p", audio=False, start=tmp_path / start, label="")
+        req.references = [[tmp_path / "blue.png"]]  # the next shot: the lamp alone
+        render_video(req, tmp_path / f"{start}.mp4")
+        return tmp_path / f"{start}.mp4"
+
+    got, clean = shot("last.png"), shot("plain.png")
+    for index in (0, 12, 23):
+        a = media.read_image(media.frame_png(got, index, tmp_path / f"a{index}.png"))
+        b = media.read_image(media.frame_png(clean, index, tmp_path / f"b{index}.png"))
+        x, y, tw, th = reference_box(0, w, h)
+        assert np.abs(a[y + 2 : y + th // 4, x + 2 : x + tw - 2].mean(axis=(0, 1)) - (20, 40, 230)).max() < 30
+        # box 1 (and the whole picture) as if no box had been in the start: no red, no second lamp
+        x1, y1, tw1, th1 = reference_box(1, w, h)
+        band = (slice(0, y1 + th1 + 8), slice(max(0, x1 - 8 - tw1 // 2), w))
+        assert media.psnr(a[band], b[band]) > 30, f"frame {index}: {media.psnr(a[band], b[band]):.1f} dB"

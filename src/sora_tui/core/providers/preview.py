@@ -76,6 +76,7 @@ PRESET = "veryfast"
 THREADS = 2  # fixed so that output bytes do not depend on the machine's core count
 PAN = 0.04  # fraction of the width panned per segment (integer pixels)
 ZOOM = 0.035  # peak extra zoom in the middle of a segment (returns to 1 at the ends)
+BOX_EDGE = 10.0  # mean step (levels) across a reference box's edges that tells a drawn box from the picture
 
 
 # --- drawing ------------------------------------------------------------------------
@@ -408,6 +409,43 @@ def draw_references(img: np.ndarray, references: list[np.ndarray]) -> np.ndarray
     return out
 
 
+def erase_references(img: np.ndarray) -> np.ndarray:
+    """``img`` without the reference boxes an earlier shot drew into it (a continued shot starts on
+    that shot's last frame): each box slot whose edges step sharply off the background is filled
+    from the rows above and below it, so the shot then draws each of its members once."""
+    import numpy as np
+
+    h, w = img.shape[:2]
+    out = img
+    k = 0
+    while True:
+        x, y, tw, th = reference_box(k, w, h)
+        if x <= 2 or x + tw > w or y + th + 3 > h:
+            break
+        k += 1
+        x0, x1 = x - 2, min(w, x + tw + 2)
+        y0, y1 = max(0, y - 2), y + th + 2
+
+        def step(a: np.ndarray, b: np.ndarray) -> float:
+            return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+        edge = min(step(img[y + th - 2, x : x + tw], img[y + th + 1, x : x + tw]),
+                   step(img[y : y + th, x + 1], img[y : y + th, x - 2]))  # fmt: skip
+        # the picture's own texture just outside the box, over the same 3 px
+        texture = step(img[y + th + 1, x : x + tw], img[min(h - 1, y + th + 4), x : x + tw])
+        if edge < max(BOX_EDGE, 3 * texture):
+            continue  # no box drawn here: the picture stays as it is
+        if out is img:
+            out = img.copy()
+        top = img[y0 - 1, x0:x1] if y0 > 0 else img[y1, x0:x1]
+        bottom = img[y1, x0:x1]
+        a = np.linspace(0.0, 1.0, y1 - y0, dtype=np.float32)[:, None, None]
+        out[y0:y1, x0:x1] = (top[None].astype(np.float32) * (1 - a) + bottom[None].astype(np.float32) * a + 0.5).astype(
+            np.uint8
+        )
+    return out
+
+
 def _reference_pictures(req: RenderRequest) -> list[np.ndarray]:
     """The first picture of each member (what the preview draws)."""
     out = []
@@ -421,11 +459,12 @@ def _frames(req: RenderRequest, n: int, drift: float = 0.0) -> Iterator[np.ndarr
     """Yield the n RGB frames of a request (continuations drift in colour by ``drift`` ΔE over the
     clip); a reference-to-video request draws its members' pictures into every frame."""
     refs = _reference_pictures(req) if req.kind == Kind.R2V else []
-    for frame in _base_frames(req, n, drift):
+    # a start picture drawn by an earlier shot has its members' boxes in it: drawn once, not twice
+    for frame in _base_frames(req, n, drift, clean=bool(refs)):
         yield draw_references(frame, refs) if refs else frame
 
 
-def _base_frames(req: RenderRequest, n: int, drift: float = 0.0) -> Iterator[np.ndarray]:
+def _base_frames(req: RenderRequest, n: int, drift: float = 0.0, clean: bool = False) -> Iterator[np.ndarray]:
     w, h = req.width, req.height
     key = _hash("motion", req.seed, req.prompt, req.label)
     motion = _Motion(w, h, key)
@@ -442,6 +481,8 @@ def _base_frames(req: RenderRequest, n: int, drift: float = 0.0) -> Iterator[np.
             yield frame
         return
     start = _load_image(req.start_image, w, h)
+    if clean:
+        start = erase_references(start)
     if req.kind == Kind.FLF2V:
         if req.end_image is None:
             raise ProviderError("preview: first-last-frame needs an end image")
