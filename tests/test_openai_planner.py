@@ -152,3 +152,39 @@ async def test_engine_plan_uses_settings_and_env(openai_fake: OpenAIFake, tmp_pa
     plan = await engine.plan(req)
     assert plan.planner == "openai" and len(plan.segments) == 2
     assert openai_fake.completions[0].json["model"] == engine.settings.openai_model
+
+
+def test_planned_from_the_users_cast_through_the_cli(openai_fake: OpenAIFake, home, tmp_path, monkeypatch, capsys):
+    """``sora-tui plan --planner openai --cast Mara,Lamp``: the members offered are the library's (with
+    their descriptions), and the plan comes back version 2 with every shot's cast and transition
+    filled from the answer; a member not offered is not in the plan."""
+    import json
+
+    from sora_tui.cli import main
+    from sora_tui.core.cast import library_for
+    from test_cast import picture
+
+    lib = library_for(home / "data")
+    lib.add("Mara", [picture(tmp_path / "m.png", (220, 30, 30))], description="a courier in a red coat")
+    lib.add("Lamp", [picture(tmp_path / "l.png", (20, 40, 230))], kind="object", description="green glass")
+    lib.add("Kit", [picture(tmp_path / "k.png", (30, 200, 40))], description="a fox")
+    for k, v in {"OPENAI_API_KEY": openai_fake.key, "OPENAI_BASE_URL": openai_fake.url}.items():
+        monkeypatch.setenv(k, v)
+    argv = ["plan", "A courier crosses a market", "-n", "4", "-s", "6", "-m", "veo3.1-fast", "--planner", "openai"]
+    rc = main([*argv, "--cast", "Mara,Lamp", "--json", "--out", str(tmp_path / "plan.json")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    plan = json.loads(out)
+    assert plan["version"] == 2 and plan["planner"] == "openai"
+    assert [(m["name"], m["kind"]) for m in plan["cast"]] == [("Mara", "character"), ("Lamp", "object")]
+    segs = plan["segments"]
+    assert [s["cast"] for s in segs] == [["Mara", "Lamp"], ["Mara"], ["Mara", "Lamp"], ["Mara"]]
+    assert [s.get("transition", "continue") for s in segs] == ["continue", "continue", "cut", "continue"]
+    (rec,) = openai_fake.completions
+    user = rec.json["messages"][1]["content"]
+    assert "- Mara (character): a courier in a red coat" in user and "- Lamp (object): green glass" in user
+    assert "Kit" not in user
+    # an unknown name is refused before the planner is asked
+    rc = main([*argv, "--cast", "Mara,Nobody", "--out", str(tmp_path / "p2.json")])
+    _, err = capsys.readouterr()
+    assert rc == 2 and "Nobody" in err and len(openai_fake.completions) == 1
