@@ -214,6 +214,7 @@ def test_offline_sheet_is_free_deterministic_and_renders_in_a_shot(home: Path, t
     def drawn(path: str) -> np.ndarray:  # a picture as the preview puts it in its box
         return _fit_cover(_load_image(Path(path), fw, fh), w, h)
 
+    print(f"offline: the member's box {psnr(got, drawn(found.member.images[0])):.1f} dB to the front view")
     assert psnr(got, drawn(found.member.images[0])) > 25  # her front view, in the frame
     assert psnr(got, drawn(found.member.images[1])) < 20  # not the three-quarter view: the first picture
 
@@ -228,3 +229,44 @@ def await_run(engine: Engine, job_id: str):
             await engine.aclose()
 
     return asyncio.run(go())
+
+
+async def test_a_member_made_on_fal_renders_in_a_reference_shot(on_fake: FalFake, home: Path, tmp_path: Path):
+    """The sheet made on the fal fake, then a Kling O3 reference-to-video shot naming the member:
+    the member's front view is the frontal picture sent, and it shows in the decoded frames."""
+    import asyncio
+
+    rc = await asyncio.to_thread(main, ["cast", "generate", "Kit", "-d", "a fox with a blue scarf", "--yes"])
+    assert rc == 0
+    found = library(home).get("Kit")
+    on_fake.render_modes = {"fal-ai/kling-video": ((320, 180), 12)}
+    engine = Engine(env={"SORA_TUI_HOME": str(home), **on_fake.env(), **FAST})
+    plan = Plan.from_dict(
+        {
+            "version": 2,
+            "prompt": "a fox in the snow",
+            "model": "kling-o3-std",
+            "resolution": "1080p",
+            "aspect": "16:9",
+            "audio": False,
+            "cast": [{"name": "Kit"}],
+            "segments": [{"seconds": 3, "prompt": "Kit runs through the snow", "cast": ["Kit"]}],
+        }
+    )
+    try:
+        job = engine.create_job(plan)
+        done = await engine.run(job.id)
+    finally:
+        await engine.aclose()
+    assert done.status is JobStatus.COMPLETED, done.error
+    (video,) = [s for s in on_fake.submits if "reference-to-video" in s.path]
+    assert fal_schemas.errors(video.path.strip("/"), video.json) == []
+    seg = engine.store.segments(job.id)[0]
+    info = media.probe(seg.file or "")
+    frame = media.read_image(media.frame_png(seg.file or "", info.frames // 2, tmp_path / "mid.png"))
+    fh, fw = frame.shape[:2]
+    x, y, w, h = reference_box(0, fw, fh)
+    got = frame[y : y + h, x : x + w]
+    front, side = (_fit_cover(_load_image(Path(p), fw, fh), w, h) for p in found.member.images)
+    print(f"fal: the member's box {psnr(got, front):.1f} dB to the front view, {psnr(got, side):.1f} dB to the side")
+    assert psnr(got, front) > 25 and psnr(got, side) < psnr(got, front)
