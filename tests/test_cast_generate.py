@@ -270,3 +270,12 @@ async def test_a_member_made_on_fal_renders_in_a_reference_shot(on_fake: FalFake
     front, side = (_fit_cover(_load_image(Path(p), fw, fh), w, h) for p in found.member.images)
     print(f"fal: the member's box {psnr(got, front):.1f} dB to the front view, {psnr(got, side):.1f} dB to the side")
     assert psnr(got, front) > 25 and psnr(got, side) < psnr(got, front)
+
+
+def test_a_picture_that_cannot_be_downloaded_is_fetched_again_not_paid_again(on_fake: FalFake, home: Path, capsys):
+    on_fake.fail_next("file", 404, count=1)  # the delivered picture's URL answers 404 once
+    rc, _, err = run(capsys, "cast", "generate", "Town", "-d", "a harbour at dusk", "-k", "place", "--yes")
+    assert rc == 1 and "0 of 1 picture(s) delivered" in err and len(on_fake.submits) == 1
+    rc, _, err = run(capsys, "cast", "generate", "Town", "-d", "a harbour at dusk", "-k", "place")
+    assert rc == 0, err
+    assert len(on_fake.submits) == 1 and len(library(home).get("Town").member.images) == 1

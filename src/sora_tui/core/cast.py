@@ -452,7 +452,8 @@ async def make_sheet(sheet: Sheet, provider: Provider, library: CastLibrary) -> 
     import asyncio
 
     from .errors import JobFailed
-    from .providers.base import ImageRequest, ProviderError, RequestNotFound, Submission, TransientError
+    from .jobfiles import image_problem
+    from .providers.base import BadResult, ImageRequest, ProviderError, RequestNotFound, Submission, TransientError
 
     aspect, width, height = SHEET_FRAME[sheet.kind]
     sheet.save()
@@ -491,12 +492,16 @@ async def make_sheet(sheet: Sheet, provider: Provider, library: CastLibrary) -> 
         dest = sheet.folder / f"view_{k}.png"
         try:
             await provider.fetch_image(sub, request(k, view), dest)
-        except (TransientError, RequestNotFound):
-            raise
+        except (TransientError, RequestNotFound, BadResult):
+            raise  # the request stays stored: the next try fetches its result again
         except ProviderError:
             view.request = None  # the service reports it failed (not billed): the next try asks again
             sheet.save()
             raise
+        problem = image_problem(dest, True)
+        if problem is not None:  # delivered but not a picture: kept stored, fetched again next time
+            dest.unlink(missing_ok=True)
+            raise BadResult(f"picture {k} of the sheet is not usable ({problem})")
         view.file = str(dest)
         sheet.save()
 
