@@ -279,3 +279,19 @@ def test_a_picture_that_cannot_be_downloaded_is_fetched_again_not_paid_again(on_
     rc, _, err = run(capsys, "cast", "generate", "Town", "-d", "a harbour at dusk", "-k", "place")
     assert rc == 0, err
     assert len(on_fake.submits) == 1 and len(library(home).get("Town").member.images) == 1
+
+
+def test_the_installed_command_asks_for_yes_off_a_terminal(fal_fake: FalFake, cli_env, sora_cmd, home: Path):
+    """As a user's shell runs it (a subprocess, stdin not a terminal)."""
+    import subprocess
+
+    env = {**cli_env, **fal_fake.env(), **FAST}
+    argv = [*sora_cmd, "cast", "generate", "Ana", "-d", "watercolour, soft paper grain", "-k", "style"]
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert proc.returncode == 2 and "--yes" in proc.stderr and "$0.08" in proc.stderr and "Traceback" not in proc.stderr
+    assert fal_fake.submits == []
+    proc = subprocess.run([*argv, "--yes", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    member = json.loads(proc.stdout)
+    assert member["kind"] == "style" and len(member["images"]) == 1 and Path(member["images"][0]).is_file()
+    assert len(fal_fake.submits) == 1
