@@ -12,13 +12,13 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .core.planner import PLANNERS
+from ..core.planner import PLANNERS
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from .core.engine import Engine
-    from .core.models import Job, Plan
+    from ..core.engine import Engine
+    from ..core.models import Job, Plan
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -93,7 +93,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --detach: start its runner at once, outside the queue's limits (a foreground run always starts at once)",
     )
-    from .cli_local import add_device_args
+    from .local import add_device_args
 
     add_device_args(p)
 
@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="video models: kinds, audio, price per kind, modes (--json for scripts)")
     p.add_argument("--json", action="store_true")
-    from .cli_local import add_models_local
+    from .local import add_models_local
 
     add_models_local(p)
 
@@ -197,13 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--yes", "-y", action="store_true", help="set --file: do not ask before storing it unencrypted")
 
-    from .cli_finish import add_parsers
+    from .finish import add_parsers
 
     add_parsers(sub, _money)
-    from . import cli_queue
+    from . import queue as cli_queue
 
     cli_queue.add_parsers(sub, _money)
-    from .cli_cast import add_parsers as add_cast_parsers
+    from .cast import add_parsers as add_cast_parsers
 
     add_cast_parsers(sub)
 
@@ -242,7 +242,7 @@ def _err(message: str) -> None:
 
 def cli_advice(exc: Exception) -> str:
     """What to do about an engine error, in the command line's words (flags and commands)."""
-    from .core.errors import Code, InputError
+    from ..core.errors import Code, InputError
 
     if not isinstance(exc, InputError):
         return ""
@@ -272,8 +272,8 @@ def _console(stderr: bool = False):
 
 
 def job_summary(engine: Engine, job: Job) -> dict[str, Any]:
-    from .cli_cast import shot_fields
-    from .core.runner import display_segment_status, display_status, holder
+    from ..core.runner import display_segment_status, display_status, holder
+    from .cast import shot_fields
 
     segments = engine.store.segments(job.id)
     who = holder(job.job_dir) if job.folder else None
@@ -356,7 +356,7 @@ def print_plan(engine: Engine, plan: Plan, out) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from .core.costs import quote
+    from ..core.costs import quote
 
     spec = engine.catalog.get(plan.model)
     audio = spec.has_audio(plan.audio)
@@ -371,7 +371,7 @@ def print_plan(engine: Engine, plan: Plan, out) -> None:
         cost = prices.segment(i)  # at its kind's price (t2v, i2v, extend), as the run charges it
         table.add_row(str(i), Text(seg.title), str(seg.seconds), Text(seg.prompt), f"${cost:.2f}")
     out.print(table)
-    from .cli_cast import print_shots, shows_shots
+    from .cast import print_shots, shows_shots
 
     if shows_shots(plan):
         print_shots(engine, plan, out)
@@ -380,7 +380,7 @@ def print_plan(engine: Engine, plan: Plan, out) -> None:
         f"({plan.resolution}, {plan.aspect}, {plan.mode} mode{', audio' if audio else ''}) — "
         f"estimated cost [b]${engine.estimate(plan):.2f}[/b]"
     )
-    from .core.finish.narration import check_plan
+    from ..core.finish.narration import check_plan
 
     for issue in check_plan(plan):
         out.print(f"[yellow]narration too long:[/yellow] {escape(str(issue))}", markup=True, highlight=False)
@@ -434,7 +434,7 @@ class ProgressView:
             self.progress.stop()
 
     def __call__(self, event: Any) -> None:
-        from .core import models as m
+        from ..core import models as m
 
         if self.progress is not None:
             if isinstance(event, m.SegmentProgress) and event.index in self.tasks:
@@ -467,14 +467,14 @@ class ProgressView:
 
 
 def _engine() -> Engine:
-    from .core.engine import Engine
+    from ..core.engine import Engine
 
     return Engine()
 
 
 def _request(engine: Engine, args: argparse.Namespace):
-    from .cli_cast import request_cast
-    from .core.models import InputError, Mode, Request
+    from ..core.models import InputError, Mode, Request
+    from .cast import request_cast
 
     if args.prompt is None or not args.prompt.strip():
         raise InputError("prompt", 'is empty; describe the video you want, e.g. sora-tui generate "a paper boat…"')
@@ -489,10 +489,10 @@ def _request(engine: Engine, args: argparse.Namespace):
         seams.colour_reference = engine.check_reference_image(args.colour_reference)
     seams.validate("--")
     if args.start_image:
-        from .core.jobfiles import check_image_file
+        from ..core.jobfiles import check_image_file
 
         check_image_file(args.start_image)  # decoded: random bytes named .png are refused here (exit 2)
-    from .core.plans import default_request
+    from ..core.plans import default_request
 
     base = default_request(engine.settings, args.model or engine.default_model())
     return engine.resolve(
@@ -516,7 +516,7 @@ def _request(engine: Engine, args: argparse.Namespace):
 
 
 def _takes(value: int) -> int:
-    from .core.models import MAX_TAKES, InputError
+    from ..core.models import MAX_TAKES, InputError
 
     if not 1 <= value <= MAX_TAKES:
         raise InputError("--takes", f"{value} is out of range", [f"1-{MAX_TAKES}"])
@@ -524,7 +524,7 @@ def _takes(value: int) -> int:
 
 
 async def _make_plan(engine: Engine, args: argparse.Namespace, render: bool = True) -> Plan:
-    from .core.planner.base import PlannerError
+    from ..core.planner.base import PlannerError
 
     req = _request(engine, args)
     if render:  # before planning: an openai plan costs money, and the render would be refused
@@ -536,7 +536,7 @@ async def _make_plan(engine: Engine, args: argparse.Namespace, render: bool = Tr
 
 
 async def cmd_plan(engine: Engine, args: argparse.Namespace) -> int:
-    from .core.models import InputError
+    from ..core.models import InputError
 
     plan = await _make_plan(engine, args, render=False)  # planning and estimates need no render key
     path = engine.save_plan_file(plan, args.plan_out)
@@ -554,8 +554,8 @@ async def cmd_plan(engine: Engine, args: argparse.Namespace) -> int:
 
 
 async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask: bool) -> int:
-    from .core.jobfiles import check_output_path
-    from .core.models import JobStatus, Mode
+    from ..core.jobfiles import check_output_path
+    from ..core.models import JobStatus, Mode
 
     output = check_output_path(args.output) if args.output else None
     if ask and not args.yes and job.estimated_cost_usd > 0:  # a free (preview) render asks nothing
@@ -583,7 +583,7 @@ async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask
         print(json.dumps(summary, indent=2))
     if final.status is JobStatus.AWAITING_REVIEW:
         if not args.json and final.mode is not Mode.KEYFRAMES:
-            from .cli_cast import print_takes_review
+            from .cast import print_takes_review
 
             print_takes_review(engine, final)
         elif not args.json:
@@ -595,7 +595,7 @@ async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask
                 f"[green]done[/green]: {_x(final.output)} ({final.duration_s:.1f} s, ${final.cost_usd:.2f}) — job {final.id}"
             )
         if getattr(args, "music", None) or (final.plan is not None and final.plan.has_narration):
-            from .cli_finish import finish_after_render
+            from .finish import finish_after_render
 
             return await finish_after_render(engine, final, args)
         return EXIT_OK
@@ -605,15 +605,15 @@ async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask
 
 def _detach(engine: Engine, job: Job, args: argparse.Namespace, review: bool) -> int:
     """Hand the job to a background runner; print how to follow and stop it."""
-    from .core.runner import LOG_FILE, spawn
+    from ..core.runner import LOG_FILE, spawn
 
     if not getattr(args, "now", False):
-        from .cli_queue import detach_to_queue
+        from .queue import detach_to_queue
 
         return detach_to_queue(engine, job, args, review)
     engine.check_idle(job)
     if job.status.name == "DRAFT":
-        from .core.models import JobStatus
+        from ..core.models import JobStatus
 
         engine.store.update_job(job.id, status=JobStatus.QUEUED)
     pid = spawn(None, job.id, max_cost=args.max_cost, review_keyframes=review, output=args.output)
@@ -628,14 +628,14 @@ def _detach(engine: Engine, job: Job, args: argparse.Namespace, review: bool) ->
 
 
 async def cmd_generate(engine: Engine, args: argparse.Namespace) -> int:
-    from .core.models import JobStatus
+    from ..core.models import JobStatus
 
     if args.output:
-        from .core.jobfiles import check_output_path
+        from ..core.jobfiles import check_output_path
 
         check_output_path(args.output)
     if args.music:
-        from .cli_finish import check_music
+        from .finish import check_music
 
         check_music(args.music)
         if args.detach:
@@ -650,11 +650,11 @@ async def cmd_generate(engine: Engine, args: argparse.Namespace) -> int:
     else:
         plan = await _make_plan(engine, args, render=not args.plan_only)
     cost = engine.estimate(plan)
-    from .core.costs import over_cap
-    from .core.errors import Code
+    from ..core.costs import over_cap
+    from ..core.errors import Code
 
     if over_cap(cost, args.max_cost):
-        from .core.models import InputError
+        from ..core.models import InputError
 
         raise InputError(
             "max_cost",
@@ -685,7 +685,7 @@ async def cmd_render(engine: Engine, args: argparse.Namespace) -> int:
 async def cmd_resume(engine: Engine, args: argparse.Namespace) -> int:
     job = engine.find_job(args.job)
     engine.check_idle(job)  # a live runner has it: follow or stop it instead of running it twice
-    from .core.plans import ResumeStep, resume_step
+    from ..core.plans import ResumeStep, resume_step
 
     # the CLI's resume is how keyframes are accepted: it renders on unless --review-keyframes
     review = bool(getattr(args, "review_keyframes", False))
@@ -696,7 +696,7 @@ async def cmd_resume(engine: Engine, args: argparse.Namespace) -> int:
         else:
             _console().print(f"job {job.id} is already complete: {job.output}", markup=False)
         return EXIT_OK
-    from .core.runner import reset_crashes
+    from ..core.runner import reset_crashes
 
     reset_crashes(job.job_dir)  # the user's resume: a job held after a crash loop runs again
     return await _render_job(engine, job, args, ask=False)
@@ -708,11 +708,11 @@ async def cmd_redo(engine: Engine, args: argparse.Namespace) -> int:
     what = f"segment {indexes[0]}" if len(indexes) == 1 else f"segments {indexes[0]}..{indexes[-1]}"
     # the cost first, on stderr (also with --json)
     _console(stderr=True).print(f"redo {what} of job {job.id} with fresh seeds: estimated ${cost:.2f}", markup=False)
-    from .core.costs import over_cap
-    from .core.errors import Code
+    from ..core.costs import over_cap
+    from ..core.errors import Code
 
     if over_cap(cost, args.max_cost):
-        from .core.models import InputError
+        from ..core.models import InputError
 
         raise InputError(
             "max_cost",
@@ -768,7 +768,7 @@ def history_cells(job: Job) -> list[str]:
     """One job's history row: id, date, honest status, model, length, spent, prompt on one line."""
     import time
 
-    from .core.runner import live_status
+    from ..core.runner import live_status
 
     return [
         job.id,
@@ -783,8 +783,8 @@ def history_cells(job: Job) -> list[str]:
 
 def cmd_history(engine: Engine, args: argparse.Namespace) -> int:
 
-    from .core.models import InputError, JobStatus
-    from .core.runner import live_status
+    from ..core.models import InputError, JobStatus
+    from ..core.runner import live_status
 
     statuses = [str(s) for s in JobStatus] + ["interrupted"]
     if args.status and args.status not in statuses:
@@ -869,7 +869,7 @@ def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
         )
     out.print(f"output: {job.output or '—'}   cost: ${job.cost_usd:.2f}   folder: {job.folder}", markup=False)
     print_seams(job, out)
-    from .core.finish.stage import describe_outputs
+    from ..core.finish.stage import describe_outputs
 
     if job.plan is not None and job.plan.metadata:
         meta = job.plan.metadata
@@ -894,8 +894,8 @@ def follow_job(engine: Engine, job: Job, args: argparse.Namespace) -> int:
     """`show --follow`: the job's progress from the store and its runner's event log, until it ends."""
     import time
 
-    from .core.models import JobStatus
-    from .core.runner import EventLog, display_status, exit_code, holder
+    from ..core.models import JobStatus
+    from ..core.runner import EventLog, display_status, exit_code, holder
 
     log = EventLog(job.job_dir)
     offset = log.end()  # the store says where the job is; the log says what happens from now on
@@ -946,7 +946,7 @@ def cmd_stop(engine: Engine, args: argparse.Namespace) -> int:
     """`stop` / `cancel`: a request to the process that holds the job (it cancels; request ids are kept)."""
     import time
 
-    from .core.runner import holder, live_status, request_stop
+    from ..core.runner import holder, live_status, request_stop
 
     job = engine.find_job(args.job)
     who = holder(job.job_dir)
@@ -971,7 +971,7 @@ KIND_SHORT = {"t2v": "t2v", "i2v": "i2v", "flf2v": "flf", "extend": "extend", "r
 
 def _model_row(spec, default: str) -> dict:
     """One catalog model for `sora-tui models --json`: kinds, audio, price per kind, modes."""
-    from .core.catalog import model_modes
+    from ..core.catalog import model_modes
 
     res = spec.default_resolution or spec.resolutions[0]
     kinds = {}
@@ -1009,7 +1009,7 @@ def _model_row(spec, default: str) -> dict:
 
 def cmd_models(engine: Engine, args: argparse.Namespace) -> int:
     if getattr(args, "models_action", None) == "local":
-        from .cli_local import cmd_models_local
+        from .local import cmd_models_local
 
         return cmd_models_local(engine, args)
     default = engine.default_model()
@@ -1053,7 +1053,7 @@ def cmd_models(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from .core import keys
+    from ..core import keys
 
     if args.action == "status":
         for name in keys.NAMES:
@@ -1111,13 +1111,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_tui() -> int:
-    from .tui.app import run_app
+    from ..tui.app import run_app
 
     return run_app()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .tui.serve import serve
+    from ..tui.serve import serve
 
     return serve(host=args.host, port=args.port, public=args.public, public_url=args.public_url, token=args.token)
 
@@ -1125,9 +1125,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _dispatch(args: argparse.Namespace) -> int:
     engine = _engine()
     try:
-        from . import cli_queue
-        from .cli_cast import cmd_cast, cmd_pick, cmd_takes
-        from .cli_finish import ASYNC_HANDLERS, SYNC_HANDLERS
+        from . import queue as cli_queue
+        from .cast import cmd_cast, cmd_pick, cmd_takes
+        from .finish import ASYNC_HANDLERS, SYNC_HANDLERS
 
         handler = {
             "generate": cmd_generate,
@@ -1161,8 +1161,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .cli_local import apply_device_args
-    from .core.models import InputError
+    from ..core.models import InputError
+    from .local import apply_device_args
 
     apply_device_args(args)
 
@@ -1183,8 +1183,8 @@ def main(argv: list[str] | None = None) -> int:
         _err("interrupted; finished segments are kept — `sora-tui resume last` continues")
         return EXIT_INTERRUPTED
     except Exception as exc:  # last resort: a clear line, never a traceback for users
-        from .core.errors import JobFailed, describe_os_error
-        from .core.store import StoreError
+        from ..core.errors import JobFailed, describe_os_error
+        from ..core.store import StoreError
 
         if isinstance(exc, OSError):  # a full, read-only or missing disk: which, where, what is free
             _err(describe_os_error(exc))

@@ -17,14 +17,14 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .core.engine import Engine
-    from .core.models import Plan
+    from ..core.engine import Engine
+    from ..core.models import Plan
 
 EXIT_OK = 0
 
 
 def add_parsers(sub: Any) -> None:
-    from .core.models import CAST_KINDS, MAX_CAST_PICTURES
+    from ..core.models import CAST_KINDS, MAX_CAST_PICTURES
 
     p = sub.add_parser("cast", help="the cast library: characters, objects, places and styles with pictures")
     cs = p.add_subparsers(dest="cast_command", metavar="ACTION", required=True)
@@ -114,7 +114,7 @@ def cmd_takes(engine: Engine, args: argparse.Namespace) -> int:
 
 
 async def cmd_pick(engine: Engine, args: argparse.Namespace) -> int:
-    from .cli import EXIT_INTERRUPTED, _confirm, _render_job
+    from . import EXIT_INTERRUPTED, _confirm, _render_job
 
     cost, redo = engine.pick_quote(args.job, args.shot, args.take)
     if redo and cost > 0 and not args.yes:
@@ -134,7 +134,7 @@ async def cmd_pick(engine: Engine, args: argparse.Namespace) -> int:
 
 def shot_fields(job: Any, index: int) -> dict[str, Any]:
     """What ``--json`` tells of a shot: its take (the kept one), takes, transition, model and cast."""
-    from .core.takes import TakeBook
+    from ..core.takes import TakeBook
 
     plan = job.plan
     if plan is None or index > len(plan.segments):
@@ -152,7 +152,7 @@ def shot_fields(job: Any, index: int) -> dict[str, Any]:
 
 def print_takes_review(engine: Engine, job: Any) -> None:
     """A run stopped for a choice of takes (``--review-takes``): the takes and what to do next."""
-    from .core.takes import TakeBook
+    from ..core.takes import TakeBook
 
     book = TakeBook(job.job_dir)
     for index in sorted(book.shots):
@@ -180,7 +180,7 @@ def print_shots(engine: Engine, plan: Plan, out: Any) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from .core.shots import shot_routes
+    from ..core.shots import shot_routes
 
     members = engine.check_plan(plan)
     routes = shot_routes(plan, engine.catalog, {m.name: len(m.images) for m in members})
