@@ -16,7 +16,10 @@ if TYPE_CHECKING:
     from ..core.engine import Engine
     from ..core.finish.stage import Finisher
 
-EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+from .common import EXIT_FAILED, EXIT_INPUT, EXIT_OK
+from .render import _console
+from .render import _x as _escape
+
 PRESET_NAMES = ["web-720p", "web-1080p", "webm", "hls", "gif-preview", "source"]
 
 
@@ -69,12 +72,6 @@ def add_parsers(sub: Any, money: Any) -> None:
     p.add_argument("--keep", choices=["finals", "all"], default="finals", help="finals: only finished files stay")
     p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
     p.add_argument("--json", action="store_true")
-
-
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False)
 
 
 class FinishView:
@@ -330,9 +327,3 @@ async def finish_after_render(engine: Engine, job: Any, args: argparse.Namespace
 
 ASYNC_HANDLERS = {"finish": cmd_finish, "export": cmd_export}
 SYNC_HANDLERS = {"meta": cmd_meta, "clean": cmd_clean}
-
-
-def _escape(value: object) -> str:
-    from rich.markup import escape
-
-    return escape(str(value))

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from ..core.models import Job
     from ..core.queue import Row, Snapshot
 
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+from .common import EXIT_INTERRUPTED, EXIT_OK, _confirm, _err
+
 QUEUE_ACTIONS = ["list", "move", "pause", "resume", "rm"]
 
 
@@ -45,10 +46,6 @@ def add_parsers(sub: Any, money: Any) -> None:
     p.add_argument("--plan-only", action="store_true", help="plan every line and write the plans for review")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--json", action="store_true")
-
-
-def _err(message: str) -> None:
-    print(f"sora-tui: {message}", file=sys.stderr)
 
 
 def _short(text: str, width: int = 40) -> str:
@@ -190,12 +187,6 @@ def detach_to_queue(engine: Engine, job: Job, args: argparse.Namespace, review: 
         print(f"job {job.id} is queued{where}" + (f"; it waits for {waits}" if waits else "; it starts shortly"))
         print(f"  follow it: {follow}\n  the queue: {listing}\n  take it out: sora-tui queue rm {job.id}", flush=True)
     return EXIT_OK
-
-
-def _confirm(question: str) -> bool:
-    from . import _confirm as confirm
-
-    return confirm(question)
 
 
 async def cmd_batch(engine: Engine, args: argparse.Namespace) -> int:
