@@ -3,28 +3,34 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .render import _console
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
+    from rich.progress import Progress, TaskID
 
     from ..core.engine import Engine
-    from ..core.models import Job
+    from ..core.models import Event, Job
 
 
 class ProgressView:
-    """Per-segment progress on stderr: rich bars on a terminal, plain lines otherwise."""
+    """Per-segment progress on stderr: rich bars on a terminal, plain lines otherwise.
+
+    The bars draw the one progress model (``core/progress.py``'s LiveJob, the studio's too): each event
+    is folded into it, and a bar shows its segment's fraction and label and the join's fraction."""
 
     def __init__(self, engine: Engine, job: Job, quiet: bool) -> None:
+        from ..core.progress import LiveJob
+
         self.engine = engine
         self.job = job
         self.quiet = quiet
         self.console = _console(stderr=True)
         self.live = self.console.is_terminal and not quiet
+        self.state = LiveJob.from_rows(job, engine.store.segments(job.id), [], [])
         self.progress: Progress | None = None
-        self.tasks: dict[int, Any] = {}
+        self.tasks: dict[int, TaskID] = {}
 
     def __enter__(self) -> ProgressView:
         if self.live:
@@ -39,11 +45,10 @@ class ProgressView:
                 console=self.console,
             )
             self.progress.start()
-            for seg in self.engine.store.segments(self.job.id):
-                done = seg.status == "done"
-                self.tasks[seg.index] = self.progress.add_task(
-                    f"segment {seg.index:>2}", total=1.0, completed=1 if done else 0, state=str(seg.status)
-                )
+            for seg in sorted(self.state.segments.values(), key=lambda s: s.index):
+                task = self.progress.add_task(f"segment {seg.index:>2}", total=1.0, state=seg.label)
+                self.progress.update(task, completed=seg.fraction)
+                self.tasks[seg.index] = task
             self.tasks[0] = self.progress.add_task("join      ", total=1.0, state="waiting")
         return self
 
@@ -51,25 +56,17 @@ class ProgressView:
         if self.progress is not None:
             self.progress.stop()
 
-    def __call__(self, event: Any) -> None:
+    def __call__(self, event: Event) -> None:
         from ..core import models as m
 
+        self.state.apply(event)
         if self.progress is not None:
-            if isinstance(event, m.SegmentProgress) and event.index in self.tasks:
-                state = event.stage + (f" #{event.queue_position}" if event.queue_position is not None else "")
-                if event.message and not event.message.startswith("queue position"):
-                    state = event.message  # e.g. a local model's "denoising step 3 of 50, ETA 2 min 10 s"
-                kwargs: dict[str, Any] = {"state": state}
-                if event.fraction is not None and event.stage == "rendering":
-                    kwargs["completed"] = min(0.95, event.fraction * 0.9)
-                elif event.fraction is not None and event.stage == "downloading":
-                    kwargs["completed"] = 0.9 + 0.1 * event.fraction
-                self.progress.update(self.tasks[event.index], **kwargs)
-            elif isinstance(event, m.SegmentStatusChanged) and event.index in self.tasks:
-                done = event.status is m.SegmentStatus.DONE
-                self.progress.update(self.tasks[event.index], state=str(event.status), completed=1.0 if done else None)
+            index = getattr(event, "index", None)
+            if isinstance(event, m.SegmentProgress | m.SegmentStatusChanged) and index in self.tasks:
+                seg = self.state.segments[event.index]
+                self.progress.update(self.tasks[event.index], completed=seg.fraction, state=seg.label)
             elif isinstance(event, m.JoinProgress):
-                self.progress.update(self.tasks[0], completed=event.fraction, state="joining")
+                self.progress.update(self.tasks[0], completed=self.state.join_fraction, state="joining")
             elif isinstance(event, m.LogLine) and event.level in ("warning", "error"):
                 self.progress.console.print(event.message, style="yellow", markup=False)
             return

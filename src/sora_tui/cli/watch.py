@@ -120,56 +120,57 @@ def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
 
 
 FOLLOW_POLL = 0.2  # seconds between looks at the store and the event log
-INTERRUPT_GRACE = (
-    3.0  # seconds an active job may show no holder (a foreground run taking its lease) before it counts as interrupted
-)
 
 
 def follow_job(engine: Engine, job: Job, args: argparse.Namespace) -> int:
-    """`show --follow`: the job's progress from the store and its runner's event log, until it ends."""
+    """`show --follow`: the job's progress from the store and its runner's event log, until nobody works on it.
+
+    The follower and the rule for a runner that is starting or gone are the studio's (core/follow.py)."""
     import time
 
+    from ..core.follow import Follower, RunnerWatch
     from ..core.models import JobStatus
-    from ..core.runner import EventLog, display_status, exit_code, holder
+    from ..core.runner import INTERRUPTED, exit_code
 
-    log = EventLog(job.job_dir)
-    offset = log.end()  # the store says where the job is; the log says what happens from now on
-    who = holder(job.job_dir)
-    where = f" in {who.describe()}" if who else ""
-    _err(f"following job {job.id} ({display_status(job, who)}{where}); Ctrl-C stops following, not the job")
-    lost_at: float | None = None
+    follower = Follower.from_end(job.job_dir)  # the store says where the job is; the log says what happens next
+    watch = RunnerWatch()
+    watch.begin(job)  # a runner that may still be taking the lease gets what is left of the grace
+    max_jobs = engine.settings.queue_max_jobs
+    first = follower.read(engine.store, job.id, rows=True, max_jobs=max_jobs)
+    current = first.job if first is not None else job
+    alive = watch.look(current, first.holder if first is not None else None)
+    where = f" in {alive.runner}" if alive.runner else ""
+    _err(f"following job {job.id} ({alive.state}{where}); Ctrl-C stops following, not the job")
+    waits = ""
     try:
-        with ProgressView(engine, job, quiet=args.json) as view:
-            while True:
-                events, offset = log.read(offset)
-                for event in events:
-                    view(event)
-                current = engine.store.get_job(job.id) or job
-                who = holder(job.job_dir)
-                if who is not None:
-                    lost_at = None
-                elif current.status.finished or current.status in (JobStatus.DRAFT, JobStatus.AWAITING_REVIEW):
-                    break
-                else:
-                    lost_at = lost_at or time.monotonic()
-                    if time.monotonic() - lost_at >= INTERRUPT_GRACE:
-                        break
+        with ProgressView(engine, current, quiet=args.json) as view:
+            while alive.busy:
                 time.sleep(FOLLOW_POLL)
-            events, offset = log.read(offset)
-            for event in events:
+                reading = follower.read(engine.store, job.id, starting=watch.expecting, max_jobs=max_jobs)
+                if reading is None:  # nothing new: the same row, the same holder (a starting runner's grace runs on)
+                    alive = watch.look(current, follower.holder)
+                    continue
+                for event in reading.events:
+                    view(event)
+                current = reading.job
+                alive = watch.look(current, reading.holder)
+                if reading.waits_for and reading.waits_for != waits and not args.json:
+                    _err(f"job {job.id}: {reading.waits_for}")
+                waits = reading.waits_for
+            last = follower.read(engine.store, job.id)  # what the runner wrote while it let go of the lease
+            for event in last.events if last is not None else []:
                 view(event)
     except KeyboardInterrupt:
         _err(f"stopped following; job {job.id} goes on (`sora-tui stop {job.id}` stops it)")
         return EXIT_INTERRUPTED
-    final = engine.store.get_job(job.id) or job
-    status = display_status(final, holder(job.job_dir))
+    final = engine.store.get_job(job.id) or current
     if args.json:
         print(json.dumps(job_summary(engine, final), indent=2))
     elif final.status is JobStatus.COMPLETED:
         _console().print(
-            f"[green]done[/green]: {final.output} ({(final.duration_s or 0):.1f} s, ${final.cost_usd:.2f}) — job {final.id}"
+            f"[green]done[/green]: {_x(final.output)} ({(final.duration_s or 0):.1f} s, ${final.cost_usd:.2f}) — job {final.id}"
         )
-    if status == "interrupted":
+    if alive.state == INTERRUPTED:
         _err(f"job {final.id} was interrupted (its runner is gone); `sora-tui resume {final.id}` continues it")
         return EXIT_FAILED
     if final.status is not JobStatus.COMPLETED:
