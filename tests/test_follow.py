@@ -203,3 +203,43 @@ def test_a_failed_segment_starts_again_from_nothing_and_its_eta_follows_its_prog
     assert seg.eta(145.0) == pytest.approx(45.0 * 0.55 / 0.45)
     live.apply(SegmentStatusChanged(job.id, 1, SegmentStatus.FAILED))
     assert seg.fraction == 0.0 and seg.eta(150.0) is None
+
+
+# --- `sora-tui show --follow` uses the same rule -----------------------------------------------------------
+
+
+def test_show_follow_waits_with_a_queued_job_and_ends_with_its_outcome(home: Path, capsys: pytest.CaptureFixture[str]):
+    """A job in the queue waits for the scheduler: the follow goes on (it used to give up after 3 s and exit 1
+    saying "queued"), and it ends when the job does."""
+    import threading
+
+    from sora_tui.cli import main
+    from sora_tui.core import queue
+    from sora_tui.core.engine import Engine
+    from sora_tui.core.models import Plan, SegmentPlan
+
+    engine = Engine()
+    plan = Plan(
+        prompt="a paper boat",
+        model="preview",
+        resolution="180p",
+        aspect="16:9",
+        segments=[SegmentPlan(prompt="a paper boat, part 1", seconds=1)],
+        mode=Mode.CHAIN,
+        audio=False,
+    )
+    job = engine.create_job(plan, status=JobStatus.QUEUED)
+    queue.add(engine.store, job)
+    assert runner.live_status(job) == "queued"
+    codes: list[int] = []
+    follow = threading.Thread(target=lambda: codes.append(main(["show", "--follow", job.id])))
+    follow.start()
+    follow.join(4.0)  # longer than the old 3 s give-up
+    assert follow.is_alive(), capsys.readouterr().err
+    engine.store.update_job(job.id, status=JobStatus.COMPLETED, output=str(job.job_dir / "final.mp4"))
+    (job.job_dir / runner.QUEUED_FILE).unlink()
+    follow.join(10.0)
+    assert not follow.is_alive() and codes == [0]
+    err = capsys.readouterr().err
+    assert f"following job {job.id} (queued)" in err and "interrupted" not in err
+    engine.store.close()

@@ -94,12 +94,14 @@ class RunnerWatch:
             if not task:
                 self.deadline = 0.0  # the runner holds the lease: from now on, gone means died
             return Liveness(display_status(job, who), running=not task, task=task, runner=who.describe())
+        state = display_status(job, None)
+        if state == str(JobStatus.QUEUED):  # waiting in the queue: the scheduler starts it, nobody has to act
+            return Liveness(state, running=True)
         rested = job.status not in ACTIVE and job.updated_at >= self.started_at  # a status written after the start
         if self.deadline and now < self.deadline and not rested:
             return Liveness(STARTING, running=True)
         self.deadline = 0.0
-        state = display_status(job, None)
-        return Liveness(state, running=state == str(JobStatus.QUEUED))
+        return Liveness(state, running=False)
 
 
 @dataclass
