@@ -7,7 +7,7 @@ only inside the command that needs them, so ``sora-tui --help`` stays fast.
 
 from .advice import cli_advice
 from .common import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, CliError
-from .main import entry, main
+from .dispatch import entry, main
 from .parser import build_parser
 from .render import job_summary, print_plan
 
