@@ -135,7 +135,7 @@ def test_studio_and_local_model_modules_leave_torch_unloaded():
     """The studio, the CLI's local commands and the local provider's module import nothing of the
     `local` extra: torch and diffusers load only when a local model renders or is checked for a device."""
     code = (
-        "import sora_tui.tui.app, sora_tui.cli_local, sora_tui.core.providers.local, sora_tui.core.gpu, "
+        "import sora_tui.tui.app, sora_tui.cli.local, sora_tui.core.providers.local, sora_tui.core.gpu, "
         "sora_tui.core.localmodels\n"
         "from sora_tui.core.catalog import load_catalog\n"
         "load_catalog().get('wan2.2-ti2v-5b')\n"

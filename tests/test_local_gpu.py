@@ -110,7 +110,7 @@ def test_device_rules(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_cli_device_flags_reach_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     from sora_tui.cli import build_parser
-    from sora_tui.cli_local import apply_device_args
+    from sora_tui.cli.local import apply_device_args
 
     # apply_device_args sets the process's environment (for the runners it spawns): setenv first, so
     # that pytest takes both variables away again after this test (a bare delenv of an absent one would not)

@@ -22,7 +22,6 @@ import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -30,11 +29,10 @@ from typing import TYPE_CHECKING, Any, cast
 from textual.message import Message
 
 from ..core import runner
+from ..core.follow import STARTING, Follower, Reading, RunnerWatch, read_job
 from ..core.models import (
-    Event,
     FinishProgress,
     Job,
-    JobStatus,
     KeyframeReady,
     LogLine,
     Segment,
@@ -42,9 +40,9 @@ from ..core.models import (
     TaskDone,
     TaskStarted,
 )
-from ..core.store import Keyframe, Store
+from ..core.progress import LiveJob, log_text
+from ..core.store import Store
 from . import messages as msg
-from .live import LOG_LINES, LiveJob, log_text
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -54,33 +52,9 @@ if TYPE_CHECKING:
 
 POLL = 0.25  # seconds between readings of the followed jobs
 DISCOVER = 1.0  # seconds between looks for jobs started elsewhere
-ROWS_EVERY = 2.0  # seconds: a running job's rows are read at least this often (else on status events)
-START_GRACE = 20.0  # seconds a spawned runner has to take its job's lease before the job counts as interrupted
 THUMB_SIZE = (32, 16)  # pixels: up to 32 cells × 8 rows of half blocks
 log = logging.getLogger(__name__)
-_ROW_EVENTS = ("SegmentStatusChanged", "JobStatusChanged", "CostUpdate", "KeyframeReady")
-
-
-@dataclass
-class Reading:
-    """What the follower thread read for one job in one pass."""
-
-    job: Job
-    events: list[Event] = field(default_factory=list)
-    holder: runner.Holder | None = None
-    segments: list[Segment] | None = None  # None: rows not read this time
-    keyframes: list[Keyframe] | None = None
-    log: list[str] | None = None  # the log's newest lines, read once when the job is first followed
-    waits_for: str = ""  # its place in the queue and what it waits for (core/queue.describe_wait)
-
-
-@dataclass
-class _Followed:
-    job_dir: Path
-    offset: int = 0
-    rows_at: float = 0.0
-    holder: runner.Holder | None = None
-    first: bool = True
+__all__ = ["JobWatch", "Reading", "read_job"]  # Reading and read_job: core/follow.py
 
 
 class JobWatch:
@@ -94,8 +68,7 @@ class JobWatch:
         self.thumbnails: dict[tuple[str, int], Any] = {}  # (job, segment) -> pixels
         self.keyframe_thumbs: dict[tuple[str, int], tuple[Any, object]] = {}  # (job, k) -> (pixels, version)
         self._subscribers: weakref.WeakSet[MessagePump] = weakref.WeakSet()
-        self._wanted: dict[str, float] = {}  # jobs this window follows -> start grace deadline (0: none)
-        self._spawned: dict[str, float] = {}  # when this window spawned a runner for the job (wall clock)
+        self._wanted: dict[str, RunnerWatch] = {}  # jobs this window follows -> whether their runner lives
         self._since: dict[str, int] = {}  # event log offset to start following a job from (a task it started)
         self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sora-tui-thumbs")
         self._stop = threading.Event()
@@ -133,10 +106,10 @@ class JobWatch:
             return None
         if since is not None:
             self._since.setdefault(job_id, since)
-        self._wanted[job_id] = time.monotonic() + START_GRACE if started else self._wanted.get(job_id, 0.0)
+        watch = self._wanted.setdefault(job_id, RunnerWatch())
         if started:
-            self._spawned[job_id] = time.time()
-            live.running, live.state = True, "starting"
+            watch.expect()
+            live.running, live.state = True, STARTING
             self._publish(lambda: msg.JobUpdated(job_id, header=True))
         self._wake.set()
         return live
@@ -177,7 +150,7 @@ class JobWatch:
                 reading = read_job(self.engine.store, job.id, first=True)
                 if reading is not None:
                     self._add(reading)
-        mine = {j for j, deadline in self._wanted.items() if deadline}
+        mine = {j for j, watch in self._wanted.items() if watch.expecting}
         live = sorted(self.live.values(), key=lambda lj: lj.job.created_at, reverse=True)
         running = [lj for lj in live if lj.running and lj.id not in mine]
         interrupted = [lj for lj in live if lj.state == "interrupted"]
@@ -198,34 +171,15 @@ class JobWatch:
         self.live[job.id] = live
         self._thumbs(live, set(live.segments), keyframes=True)
         if live.running or job.status in runner.ACTIVE:
-            self._wanted.setdefault(job.id, 0.0)
+            self._wanted.setdefault(job.id, RunnerWatch())
             self._wake.set()
         self._publish(lambda: msg.JobStateChanged(job.id))
         return live
 
     def _set_holder(self, live: LiveJob, holder: runner.Holder | None) -> None:
-        grace = self._wanted.get(live.id, 0.0)
-        live.task = holder.task if holder is not None and holder.task != runner.RENDER else ""
-        if live.task:  # a finish, an export or a keyframe: the job is not rendering
-            assert holder is not None
-            live.running, live.state, live.runner = False, runner.display_status(live.job, holder), holder.describe()
-            return
-        if holder is not None:
-            self._wanted[live.id] = 0.0
-            live.running, live.state = True, runner.display_status(live.job, holder)
-            live.runner = holder.describe()
-            return
-        live.runner = ""
-        # spawned, not yet holding its lease (a status from before the spawn says nothing about this runner)
-        rested = live.job.status.finished and live.job.updated_at >= self._spawned.get(live.id, 0.0)
-        if grace and time.monotonic() < grace and not rested:
-            live.running, live.state = True, "starting"
-            return
-        if grace:
-            self._wanted[live.id] = 0.0
-        live.running, live.state = False, runner.display_status(live.job, None)
-        if live.state == "queued":  # waiting in the queue: the scheduler starts it, nobody has to act
-            live.running = True
+        """Whether the job's runner lives: core/follow.py's rule (one grace for a runner that is starting)."""
+        alive = self._wanted.get(live.id, RunnerWatch()).look(live.job, holder)
+        live.running, live.state, live.task, live.runner = alive.running, alive.state, alive.task, alive.runner
         if live.state == runner.INTERRUPTED:  # its segments that were being rendered say so too
             for seg in live.segments.values():
                 if runner.display_segment_status(cast(Segment, seg), live.state) == runner.INTERRUPTED:
@@ -336,7 +290,7 @@ class JobWatch:
     def _follow(self) -> None:
         """The follower: reads the followed jobs; hands each pass's readings to the UI loop."""
         store = Store(self.engine.store.path)  # its own connection: a WAL reader beside the UI's
-        followed: dict[str, _Followed] = {}
+        followed: dict[str, Follower] = {}
         found: set[str] = set()  # jobs the store calls active (started elsewhere, or interrupted)
         discovered = 0.0
         try:
@@ -356,15 +310,14 @@ class JobWatch:
                             # events before this window looked are already in the rows: read from the end
                             # (or from where a task this window started began)
                             since = self._since.pop(job_id, None)
-                            offset = runner.EventLog(job.job_dir).end() if since is None else since
-                            state = followed[job_id] = _Followed(job.job_dir, offset)
-                        reading = self._read(
+                            state = followed[job_id] = Follower.from_end(job.job_dir, since)
+                        watch = self._wanted.get(job_id)
+                        reading = state.read(
                             store,
                             job_id,
-                            state,
                             now,
-                            self._wanted.get(job_id, 0.0),
-                            self.engine.settings.queue_max_jobs,
+                            starting=watch is not None and watch.expecting,
+                            max_jobs=self.engine.settings.queue_max_jobs,
                         )
                         if reading is not None:
                             readings[job_id] = reading
@@ -378,52 +331,3 @@ class JobWatch:
                 self._wake.clear()
         finally:
             store.close()
-
-    @staticmethod
-    def _read(
-        store: Store, job_id: str, state: _Followed, now: float, grace: float, max_jobs: int = 5
-    ) -> Reading | None:
-        """One job's news since the last pass (None: nothing new). ``grace``: its runner is starting."""
-        events, state.offset = runner.EventLog(state.job_dir).read(state.offset)
-        holder = runner.holder(state.job_dir)
-        rows = (
-            state.first
-            or bool(grace)  # a starting runner: until it holds the lease (or the job failed before it could)
-            or any(type(e).__name__ in _ROW_EVENTS for e in events)
-            or holder != state.holder
-            or (holder is not None and now - state.rows_at >= ROWS_EVERY)
-            # waiting in the queue: its place and what it waits for change without events
-            or (holder is None and now - state.rows_at >= ROWS_EVERY and (state.job_dir / runner.QUEUED_FILE).exists())
-        )
-        if not rows and not events:
-            return None
-        job = store.get_job(job_id)
-        if job is None:
-            return None
-        reading = Reading(job, events, holder)
-        if rows:
-            if state.first:
-                reading.log = [log_text(r.level, r.message, r.index) for r in store.logs(job_id, tail=LOG_LINES)]
-            state.rows_at, state.holder, state.first = now, holder, False
-            reading.segments = store.segments(job_id)
-            reading.keyframes = store.keyframes(job_id)
-        if rows or job.status is JobStatus.QUEUED:
-            reading.waits_for = _waits_for(store, job_id, max_jobs)
-        return reading
-
-
-def _waits_for(store: Store, job_id: str, max_jobs: int) -> str:
-    from ..core import queue
-
-    return queue.describe_wait(store, job_id, max_jobs)
-
-
-def read_job(store: Store, job_id: str, first: bool = False) -> Reading | None:
-    """One job's rows now (and, the first time, the newest lines of its log); cheap reads."""
-    job = store.get_job(job_id)
-    if job is None:
-        return None
-    reading = Reading(job, [], runner.holder(job.job_dir), store.segments(job_id), store.keyframes(job_id))
-    if first:
-        reading.log = [log_text(r.level, r.message, r.index) for r in store.logs(job_id, tail=LOG_LINES)]
-    return reading

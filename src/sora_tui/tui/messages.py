@@ -17,7 +17,7 @@ from ..core import models as m
 if TYPE_CHECKING:  # numpy loads with the first thumbnail, not at start-up
     import numpy as np
 
-    from .jobs import Reading
+    from ..core.follow import Reading
 
 
 @dataclass

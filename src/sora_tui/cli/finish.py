@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .core.engine import Engine
-    from .core.finish.stage import Finisher
+    from ..core.engine import Engine
+    from ..core.finish.stage import Finisher
 
-EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+from .common import EXIT_FAILED, EXIT_INPUT, EXIT_OK
+from .render import _console
+from .render import _x as _escape
+
 PRESET_NAMES = ["web-720p", "web-1080p", "webm", "hls", "gif-preview", "source"]
 
 
@@ -25,7 +28,7 @@ DETACH_HELP = "run it in a background runner and return at once (follow: show --
 
 def detach(engine: Engine, job_ref: str, task: str, options: dict[str, Any], as_json: bool) -> int:
     """`finish|export --detach`: start a runner task on the job; print how to follow and stop it."""
-    from .core import runner
+    from ..core import runner
 
     job = engine.find_job(job_ref)
     pid = runner.spawn(engine.env, job.id, task=task, options=options)
@@ -71,12 +74,6 @@ def add_parsers(sub: Any, money: Any) -> None:
     p.add_argument("--json", action="store_true")
 
 
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False)
-
-
 class FinishView:
     """One progress bar (with ETA) per finishing stage on stderr, or plain lines without a terminal."""
 
@@ -108,7 +105,7 @@ class FinishView:
             self.progress.stop()
 
     def __call__(self, event: Any) -> None:
-        from .core import models as m
+        from ..core import models as m
 
         if isinstance(event, m.FinishProgress):
             if self.progress is not None:
@@ -129,7 +126,7 @@ class FinishView:
 
 
 async def _run(finisher: Finisher, coro: Any) -> Any:
-    from .core.finish.ffmpeg import Cancelled
+    from ..core.finish.ffmpeg import Cancelled
 
     try:
         return await coro
@@ -139,8 +136,8 @@ async def _run(finisher: Finisher, coro: Any) -> Any:
 
 
 async def cmd_finish(engine: Engine, args: argparse.Namespace) -> int:
-    from .core.finish.stage import Finisher, FinishError, FinishOptions
-    from .core.finish.tts import PlaceholderTTS
+    from ..core.finish.stage import Finisher, FinishError, FinishOptions
+    from ..core.finish.tts import PlaceholderTTS
 
     opts = FinishOptions(
         narration=not args.no_narration,
@@ -192,8 +189,8 @@ async def cmd_finish(engine: Engine, args: argparse.Namespace) -> int:
 
 
 async def cmd_export(engine: Engine, args: argparse.Namespace) -> int:
-    from .core.finish.stage import Finisher, FinishError
-    from .core.reach import human_size
+    from ..core.finish.stage import Finisher, FinishError
+    from ..core.reach import human_size
 
     if getattr(args, "detach", False):
         presets = list(dict.fromkeys(args.preset))
@@ -233,7 +230,7 @@ async def cmd_export(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_meta(engine: Engine, args: argparse.Namespace) -> int:
-    from .core.finish.stage import Finisher
+    from ..core.finish.stage import Finisher
 
     finisher = Finisher(engine)
     if args.title is None and args.description is None and args.hashtags is None:
@@ -254,8 +251,8 @@ def cmd_meta(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_clean(engine: Engine, args: argparse.Namespace) -> int:
-    from .core.finish.clean import apply_clean, parse_age, plan_clean
-    from .core.reach import human_size
+    from ..core.finish.clean import apply_clean, parse_age, plan_clean
+    from ..core.reach import human_size
 
     report = plan_clean(engine, parse_age(args.older_than), args.keep)
     if not args.dry_run:
@@ -293,8 +290,8 @@ def cmd_clean(engine: Engine, args: argparse.Namespace) -> int:
 
 def check_music(path: str) -> None:
     """A --music file must exist and hold sound (checked before any video is paid for)."""
-    from .core.finish.ffmpeg import has_audio_stream
-    from .core.models import InputError
+    from ..core.finish.ffmpeg import has_audio_stream
+    from ..core.models import InputError
 
     music = Path(path).expanduser()
     if not music.is_file():
@@ -317,7 +314,7 @@ async def finish_after_render(engine: Engine, job: Any, args: argparse.Namespace
         json=False,
     )
     if args.json:  # the job summary was the one JSON object; the finished file is in the history
-        from .core.finish.stage import Finisher, FinishError, FinishOptions
+        from ..core.finish.stage import Finisher, FinishError, FinishOptions
 
         try:
             await Finisher(engine).finish(job.id, FinishOptions(music=Path(args.music) if args.music else None))
@@ -330,9 +327,3 @@ async def finish_after_render(engine: Engine, job: Any, args: argparse.Namespace
 
 ASYNC_HANDLERS = {"finish": cmd_finish, "export": cmd_export}
 SYNC_HANDLERS = {"meta": cmd_meta, "clean": cmd_clean}
-
-
-def _escape(value: object) -> str:
-    from rich.markup import escape
-
-    return escape(str(value))

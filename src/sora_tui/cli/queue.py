@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .core.engine import Engine
-    from .core.models import Job
-    from .core.queue import Row, Snapshot
+    from ..core.engine import Engine
+    from ..core.models import Job
+    from ..core.queue import Row, Snapshot
 
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+from .common import EXIT_INTERRUPTED, EXIT_OK, _confirm, _err
+
 QUEUE_ACTIONS = ["list", "move", "pause", "resume", "rm"]
 
 
@@ -47,17 +48,13 @@ def add_parsers(sub: Any, money: Any) -> None:
     p.add_argument("--json", action="store_true")
 
 
-def _err(message: str) -> None:
-    print(f"sora-tui: {message}", file=sys.stderr)
-
-
 def _short(text: str, width: int = 40) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _snapshot(engine: Engine) -> Snapshot:
-    from .core import queue
+    from ..core import queue
 
     return queue.snapshot(engine.store, engine.settings.queue_max_jobs)
 
@@ -72,7 +69,7 @@ def _row_line(row: Row) -> str:
 
 
 def queue_json(engine: Engine, snap: Snapshot) -> dict[str, Any]:
-    from .core import scheduler
+    from ..core import scheduler
 
     who = scheduler.running(engine.env)
     return {
@@ -96,7 +93,7 @@ def queue_json(engine: Engine, snap: Snapshot) -> dict[str, Any]:
 
 
 def print_queue(engine: Engine, snap: Snapshot) -> None:
-    from .core import scheduler
+    from ..core import scheduler
 
     running = sum(1 for r in snap.rows if r.state == "running")
     waiting = len(snap.rows) - running
@@ -117,8 +114,8 @@ def print_queue(engine: Engine, snap: Snapshot) -> None:
 
 
 def cmd_queue(engine: Engine, args: argparse.Namespace) -> int:
-    from .core import queue, scheduler
-    from .core.models import InputError
+    from ..core import queue, scheduler
+    from ..core.models import InputError
 
     action = args.action
     if action == "list":
@@ -160,7 +157,7 @@ def cmd_queue(engine: Engine, args: argparse.Namespace) -> int:
         if job.id in snap.running:
             raise InputError("job", f"job {job.id} is running; stop it with `sora-tui stop {job.id}`")
         queue.drop(engine.store, job)
-        from .core.models import JobStatus
+        from ..core.models import JobStatus
 
         if job.status is JobStatus.QUEUED:
             engine.store.update_job(job.id, status=JobStatus.CANCELLED, error="taken out of the queue")
@@ -173,7 +170,7 @@ def cmd_queue(engine: Engine, args: argparse.Namespace) -> int:
 
 def detach_to_queue(engine: Engine, job: Job, args: argparse.Namespace, review: bool) -> int:
     """`generate|render|resume|redo --detach`: put the job in the queue; print where it stands."""
-    from .core import queue
+    from ..core import queue
 
     options = {"max_cost": args.max_cost, "review_keyframes": review, "output": args.output}
     queue.enqueue(engine, job, options={k: v for k, v in options.items() if v})
@@ -192,21 +189,15 @@ def detach_to_queue(engine: Engine, job: Job, args: argparse.Namespace, review: 
     return EXIT_OK
 
 
-def _confirm(question: str) -> bool:
-    from .cli import _confirm as confirm
-
-    return confirm(question)
-
-
 async def cmd_batch(engine: Engine, args: argparse.Namespace) -> int:
-    from .core import batch as batches
-    from .core import queue
-    from .core.costs import over_cap
+    from ..core import batch as batches
+    from ..core import queue
+    from ..core.costs import over_cap
 
     if args.file == "status" and args.batch_id:
         return batch_status(engine, args.batch_id, args.json)
     if args.batch_id:
-        from .core.models import InputError
+        from ..core.models import InputError
 
         raise InputError("batch", f"unexpected {args.batch_id!r}; `sora-tui batch FILE` or `sora-tui batch status ID`")
     path = Path(args.file).expanduser()
@@ -252,7 +243,7 @@ async def cmd_batch(engine: Engine, args: argparse.Namespace) -> int:
     b = queue.create_batch(engine.store, path.name, cap, [job.id for job, _ in jobs])
     for job, line in jobs:
         queue.enqueue(engine, job, options=dict(line.options), batch_id=b.id, start=False)
-    from .core import scheduler
+    from ..core import scheduler
 
     scheduler.ensure(engine.env)
     if args.json:
@@ -263,8 +254,8 @@ async def cmd_batch(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def batch_status(engine: Engine, ref: str, as_json: bool) -> int:
-    from .core import queue
-    from .core.runner import live_status
+    from ..core import queue
+    from ..core.runner import live_status
 
     b = queue.find_batch(engine.store, ref)
     snap = _snapshot(engine)

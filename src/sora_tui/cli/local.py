@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .core.engine import Engine
+    from ..core.engine import Engine
 
 
 def add_models_local(models: argparse.ArgumentParser) -> None:
@@ -43,7 +43,7 @@ def apply_device_args(args: argparse.Namespace) -> None:
 
 
 def cmd_models_local(engine: Engine, args: argparse.Namespace) -> int:
-    from .core.localmodels import LocalModelError, add_folder, check_folder, load_folders, remove_folder
+    from ..core.localmodels import LocalModelError, add_folder, check_folder, load_folders, remove_folder
 
     if args.local_action == "add":
         path = add_folder(engine.paths, engine.catalog, args.model, args.path)

@@ -18,14 +18,13 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .core.engine import Engine
-    from .core.models import Plan
+    from ..core.engine import Engine
 
-EXIT_OK = 0
+from .common import EXIT_OK, _err
 
 
 def add_parsers(sub: Any) -> None:
-    from .core.models import CAST_KINDS, MAX_CAST_PICTURES
+    from ..core.models import CAST_KINDS, MAX_CAST_PICTURES
 
     p = sub.add_parser("cast", help="the cast library: characters, objects, places and styles with pictures")
     cs = p.add_subparsers(dest="cast_command", metavar="ACTION", required=True)
@@ -116,7 +115,8 @@ def cmd_takes(engine: Engine, args: argparse.Namespace) -> int:
 
 
 async def cmd_pick(engine: Engine, args: argparse.Namespace) -> int:
-    from .cli import EXIT_INTERRUPTED, _confirm, _render_job
+    from .common import EXIT_INTERRUPTED, _confirm
+    from .jobs import _render_job
 
     cost, redo = engine.pick_quote(args.job, args.shot, args.take)
     if redo and cost > 0 and not args.yes:
@@ -134,87 +134,11 @@ async def cmd_pick(engine: Engine, args: argparse.Namespace) -> int:
     return await _render_job(engine, job, args, ask=False)
 
 
-def shot_fields(job: Any, index: int) -> dict[str, Any]:
-    """What ``--json`` tells of a shot: its take (the kept one), takes, transition, model and cast."""
-    from .core.takes import TakeBook
-
-    plan = job.plan
-    if plan is None or index > len(plan.segments):
-        return {}
-    seg = plan.segments[index - 1]
-    kept = TakeBook(job.job_dir).kept.get(index, 1) if job.folder else 1
-    return {
-        "take": kept,
-        "takes": seg.takes,
-        "transition": "cut" if index > 1 and seg.is_cut else "continue",
-        "model": plan.shot_model(index),
-        "cast": list(seg.cast),
-    }
-
-
-def print_takes_review(engine: Engine, job: Any) -> None:
-    """A run stopped for a choice of takes (``--review-takes``): the takes and what to do next."""
-    from .core.takes import TakeBook
-
-    book = TakeBook(job.job_dir)
-    for index in sorted(book.shots):
-        print(f"the takes of shot {index} are ready:", file=sys.stderr)
-        for row in engine.shot_takes(job.id, index):
-            mark = "*" if row["kept"] else " "
-            print(f"{mark} shot {index} take {row['take']}  seed {row['seed']}  ${row['cost_usd']:.2f}  {row['file']}")
-    print(f"keep another: sora-tui pick {job.id} K TAKE · go on: sora-tui resume {job.id}", file=sys.stderr)
-
-
-def request_cast(engine: Engine, value: str | None) -> list[Any]:
-    """``--cast Mara,Kit`` → library members as plan entries (InputError names an unknown one)."""
-    if not value:
-        return []
-    names = [n.strip() for n in value.split(",") if n.strip()]
-    return engine.cast_members(names)
-
-
-def shows_shots(plan: Plan) -> bool:
-    return bool(plan.cast) or any(s.model or s.is_cut or s.takes > 1 or s.cast for s in plan.segments)
-
-
-def print_shots(engine: Engine, plan: Plan, out: Any) -> None:
-    """Per shot: how it starts, how each member reaches its model, takes and cost (before paying)."""
-    from rich.table import Table
-    from rich.text import Text
-
-    from .core.shots import shot_routes
-
-    members = engine.check_plan(plan)
-    routes = shot_routes(plan, engine.catalog, {m.name: len(m.images) for m in members})
-    table = Table(title=Text("Shots: how the cast reaches the model"), title_justify="left")
-    for name in ("#", "start", "model / call", "cast", "through", "takes", "cost"):
-        table.add_column(name, justify="right" if name in ("#", "takes", "cost") else "left")
-    for r in routes:
-        seg = plan.segments[r.index - 1]
-        start = "cut" if r.index > 1 and seg.is_cut else "continue" if r.index > 1 else "first"
-        through = {
-            "none": "-",
-            "references": f"{r.pictures} reference picture(s)",
-            "keyframe": f"keyframe from {r.pictures} picture(s)",
-            "previous": "previous picture only",
-        }[r.route]
-        table.add_row(
-            str(r.index),
-            start,
-            Text(f"{r.model} {r.kind}"),
-            Text(", ".join(r.members) or "-"),
-            through,
-            str(r.takes),
-            f"${r.cost:.2f}",
-        )
-    out.print(table)
-
-
 # --- cast generate: a reference sheet made with the image model ------------------------------
 
 
 def add_generate_parser(cs: Any) -> None:
-    from .core.models import CAST_KINDS
+    from ..core.models import CAST_KINDS
 
     g = cs.add_parser(
         "generate",
@@ -239,7 +163,7 @@ async def cmd_cast_async(engine: Engine, args: argparse.Namespace) -> int:
     if args.cast_command == "generate":
         return await cmd_cast_generate(engine, args)
     if args.cast_command == "rm" and engine.cast_library.find(args.name) is None:
-        from .core.cast import drop_sheet
+        from ..core.cast import drop_sheet
 
         if drop_sheet(engine.cast_library, args.name):
             print(f"dropped the unfinished reference sheet of {args.name}")
@@ -248,8 +172,8 @@ async def cmd_cast_async(engine: Engine, args: argparse.Namespace) -> int:
 
 
 async def cmd_cast_generate(engine: Engine, args: argparse.Namespace) -> int:
-    from .cli import EXIT_INTERRUPTED, _confirm
-    from .core.cast import make_sheet, plan_sheet, sheet_provider
+    from ..core.cast import make_sheet, plan_sheet, sheet_provider
+    from .common import EXIT_INTERRUPTED, _confirm
 
     sheet = plan_sheet(
         engine.cast_library,
@@ -269,7 +193,7 @@ async def cmd_cast_generate(engine: Engine, args: argparse.Namespace) -> int:
     print(f"reference sheet: {what}: {price}{again}", file=sys.stderr)
     if cost > 0 and not args.yes:
         if not sys.stdin.isatty():
-            from .cli import CliError
+            from .common import CliError
 
             raise CliError(f"--yes: cannot ask to pay {price} without a terminal; pass --yes to make the sheet")
         if not _confirm(f"Make {what} for {price}?"):
@@ -281,7 +205,3 @@ async def cmd_cast_generate(engine: Engine, args: argparse.Namespace) -> int:
     else:
         print(f"added {found.name} ({found.member.kind}) with {len(found.member.images)} picture(s) in {found.folder}")
     return EXIT_OK
-
-
-def _err(message: str) -> None:
-    print(f"sora-tui: {message}", file=sys.stderr)
