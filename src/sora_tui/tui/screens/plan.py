@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -9,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Header, Static
+from textual.worker import Worker
 
 from ...core.catalog import validate_plan
 from ...core.costs import Quote, over_cap, quote
@@ -20,6 +23,7 @@ from ..widgets.footer import Footer
 from ..widgets.plan_editor import PlanEditor
 from ..widgets.plan_options import PlanOptions
 from ..widgets.request_form import FieldError
+from ..workers import report_failure
 from .modals import ConfirmModal, ConfirmStart
 from .planfile import load_plan, save_plan
 
@@ -68,6 +72,9 @@ class PlanScreen(Screen[Plan | None]):
                 yield Static(Text(self.initial_plan.prompt, style="italic"), id="plan-prompt")
             yield PlanEditor(self.studio.engine.catalog, id="plan-editor")
         yield Footer(compact=True)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_failure(self, event)  # the screen's workers' failures, worded once (tui.workers)
 
     def on_resize(self) -> None:
         self.set_class(self.size.width >= WIDE, "-wide")
@@ -166,13 +173,14 @@ class PlanScreen(Screen[Plan | None]):
 
     # --- actions ----------------------------------------------------------------------
 
-    def action_render(self) -> None:
+    @work(exclusive=True, group="render", exit_on_error=False)
+    async def action_render(self) -> None:
         plan = self.check()
         if plan is None:
             return
         engine = self.studio.engine
-        try:
-            engine.check_render_key(plan.model)
+        try:  # a local model's check probes its device (imports torch): off the loop
+            await asyncio.to_thread(engine.check_render_key, plan.model)
         except InputError as exc:
             self.notify(explain(exc), severity="error", title="Cannot render yet", markup=False)
             return
