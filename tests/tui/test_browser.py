@@ -286,7 +286,7 @@ def test_download_in_browser(tmp_path):
                         if attempt == 2 or "canceled" not in str(exc):
                             raise
                         print(f"download attempt 1 was cancelled by the browser ({exc}); pressing Enter again")
-                term.wait("your browser keeps it", since=at)  # the app heard the delivery complete
+                term.wait("Downloaded", since=at)  # the toast: the app heard the delivery complete
                 page.screenshot(path=str(tmp_path / "browser-download.png"))
                 if os.environ.get("SORA_TUI_BROWSER_SHOT"):
                     page.screenshot(path=os.environ["SORA_TUI_BROWSER_SHOT"].replace(".png", "-download.png"))

@@ -67,3 +67,37 @@ def test_no_screen_widget_or_palette_imports_the_app(graph: grimp.ImportGraph) -
 
 def test_jobs_and_messages_import_one_way(graph: grimp.ImportGraph) -> None:
     assert graph.find_shortest_chain(importer="sora_tui.tui.messages", imported="sora_tui.tui.jobs") is None
+
+
+async def test_a_mode_screen_coming_back_is_restyled_only_for_a_new_theme(make_app, monkeypatch) -> None:
+    """ModeScreen's public ScreenResume handler runs before Screen's own and spares the full style pass
+    (no private Textual method overridden); a theme change still restyles."""
+    from textual.screen import Screen
+
+    from .conftest import SIZE, wait_for
+
+    restyled: list[str] = []
+    original = Screen.update_node_styles
+
+    def spy(self, animate: bool = True) -> None:
+        restyled.append(type(self).__name__)
+        original(self, animate)
+
+    monkeypatch.setattr(Screen, "update_node_styles", spy)
+    app = make_app("prompt")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: app.current_mode == "history", what="history")
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: app.current_mode == "prompt", what="back to the prompt")
+        await pilot.pause()
+        restyled.clear()
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: app.current_mode == "history", what="history again")
+        await pilot.pause()
+        assert "HistoryScreen" not in restyled  # same theme: no full pass
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: app.current_mode == "prompt", what="the prompt, new theme")
+        await pilot.pause()
+        assert "PromptScreen" in restyled  # the theme changed since it was last styled

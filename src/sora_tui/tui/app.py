@@ -375,7 +375,7 @@ class SoraApp(App[int]):
 
     def _held(self, job_id: str, doing: str) -> bool:
         """True (and says so) when a runner holds the job: ``doing`` would change it under that runner."""
-        live = self.jobs.live.get(job_id)
+        live = self.jobs.get(job_id)
         if live is None or not live.running:
             return False
         who = f" ({live.runner})" if live.runner else ""
@@ -438,7 +438,7 @@ class SoraApp(App[int]):
     def cancel_job(self, job_id: str) -> None:
         """Stop a job as core.jobactions.stop_step says (a task, the queue, a render); a render is asked first,
         saying what has been paid and what a stopped request may still cost."""
-        live = self.jobs.live.get(job_id)
+        live = self.jobs.get(job_id)
         if live is None:
             self.notify("This job is not running.", severity="warning")
             return
