@@ -103,9 +103,10 @@ async def on_board(pilot, job_id: str, timeout: float = 30.0) -> None:
     await settle(pilot)
 
 
-async def wait_jobs(pilot, timeout: float = 90.0) -> None:
+async def wait_jobs(pilot, timeout: float = 240.0) -> None:
     """Wait until no job the app follows runs (each renders in its own runner process), then for the messages."""
     app = pilot.app
+    await settle(pilot)  # what started them (queueing, a spawn) runs in the app's workers
     await wait_for(pilot, lambda: not any(lj.running for lj in app.jobs.live.values()), timeout, "the jobs to rest")
     await settle(pilot)
 

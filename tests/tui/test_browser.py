@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -46,6 +47,53 @@ def _need_browser() -> None:
         pytest.skip(problem)
 
 
+ESCAPES = re.compile(
+    rb"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|_[^\x1b]*\x1b\\|[()][0-9A-Za-z]|[=>78M])"
+)
+
+
+def _until(condition, timeout: float, what: str, page=None, interval: float = 0.2):
+    """Poll ``condition`` until it is true (returns its value) or ``timeout`` runs out (fails naming ``what``).
+    With a ``page``, Playwright's own wait pumps its events between polls."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        if page is not None:
+            page.wait_for_timeout(interval * 1000)
+        else:
+            time.sleep(interval)
+
+
+class Terminal:
+    """What a tab's terminal was sent: the app's output, as textual-serve streams it over the page's
+    websocket (the canvas has no text to read). ``wait(text)`` waits for the app to draw ``text``."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self.sent = bytearray()
+        page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+
+    def _frame(self, payload: bytes | str) -> None:
+        self.sent += payload if isinstance(payload, bytes) else payload.encode("utf-8")
+
+    def mark(self) -> int:
+        """Where the output is now: ``wait(..., since=mark)`` looks only at what is drawn after it."""
+        return len(self.sent)
+
+    def text(self, since: int = 0) -> str:
+        return ESCAPES.sub(b"", bytes(self.sent[since:])).decode("utf-8", "replace")
+
+    def wait(self, text: str, since: int = 0, timeout: float = 60) -> None:
+        try:
+            _until(lambda: text in self.text(since), timeout, f"the tab to draw {text!r}", self.page, 0.1)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; it drew last: {self.text(since)[-1500:]!r}") from None
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -60,7 +108,7 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
-        time.sleep(0.1)
+        time.sleep(0.1)  # a poll interval
     raise AssertionError("serve did not start listening")
 
 
@@ -74,7 +122,7 @@ def _serving(env: dict[str, str], **options: object):
     failed = False
     try:
         _wait_port(port, proc)
-        yield port
+        yield port, proc
     except BaseException:
         failed = True
         raise
@@ -107,12 +155,22 @@ def _studio_env(home: Path) -> dict[str, str]:
     return env
 
 
-def _open_tab(browser, port: int):
-    """A new tab on the studio, once its terminal is on the page (the tab's app is still starting)."""
+def _open_tab(browser, port: int) -> tuple:
+    """A new tab on the studio, once its terminal is on the page (the tab's app is still starting), and what
+    its terminal is sent."""
     page = browser.new_page(viewport={"width": 1280, "height": 800})
+    term = Terminal(page)
     page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
     page.wait_for_selector("canvas, .xterm-screen, #terminal", timeout=20_000)
-    return page
+    return page, term
+
+
+def _app_processes(server: subprocess.Popen) -> list[int]:
+    """The app processes textual-serve runs for its tabs (its children)."""
+    try:
+        return [int(p) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 def test_render_in_browser(tmp_path):
@@ -125,32 +183,30 @@ def test_render_in_browser(tmp_path):
     (home / "config").mkdir()
     (home / "config" / "settings.toml").write_text('default_resolution = "180p"\n')
     env = _studio_env(home)
-    with _serving(env) as port:
+    with _serving(env) as (port, _server):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             try:
-                page = _open_tab(browser, port)
-                time.sleep(3)  # the app process starts and paints
+                page, term = _open_tab(browser, port)
+                term.wait("Plan segments")  # the app process started and drew the prompt screen
                 page.mouse.click(400, 200)
                 page.keyboard.type("a lantern floating over a dark lake", delay=5)
-                time.sleep(0.5)
+                term.wait("dark lake")
+                at = term.mark()
                 page.keyboard.press("Tab")  # to the segments field
-                time.sleep(0.5)
                 page.keyboard.press("End")
                 page.keyboard.press("Backspace")
-                time.sleep(0.3)
+                term.wait("enter a whole number of segments", since=at)  # the field is empty now
+                at = term.mark()
                 page.keyboard.type("1")
-                time.sleep(0.5)
+                term.wait("= 1 ×", since=at)  # the estimate for one segment
                 page.keyboard.press("Control+r")  # plan
-                time.sleep(2)
+                term.wait("then ctrl+r to render", since=at)  # the plan screen
                 page.keyboard.press("Control+r")  # render
-                deadline = time.monotonic() + 60
-                jobs: list = []
-                while time.monotonic() < deadline:
-                    jobs = _jobs(home)
-                    if jobs and str(jobs[0].status) in ("completed", "failed", "cancelled"):
-                        break
-                    time.sleep(0.5)
+                done = ("completed", "failed", "cancelled")
+                jobs = _until(
+                    lambda: [j for j in _jobs(home) if str(j.status) in done], 120, "the job to end", page, 0.5
+                )
                 page.screenshot(path=str(tmp_path / "browser.png"))
                 if os.environ.get("SORA_TUI_BROWSER_SHOT"):
                     page.screenshot(path=os.environ["SORA_TUI_BROWSER_SHOT"])
@@ -185,7 +241,7 @@ def test_download_in_browser(tmp_path):
     assert str(job.status) == "completed"
     final = Path(job.output).read_bytes()
     token = "browser-test-token-1234"
-    with _serving(env, token=token) as port:
+    with _serving(env, token=token) as (port, _server):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             try:
@@ -197,18 +253,21 @@ def test_download_in_browser(tmp_path):
 
                 context.on("page", lambda page: page.on("download", got))  # textual-serve opens a new tab
                 page = context.new_page()
+                term = Terminal(page)
                 page.on("download", got)
                 # without the token: refused before any app process starts
                 assert page.goto(f"http://127.0.0.1:{port}/").status == 401
                 page.goto(f"http://127.0.0.1:{port}/?token={token}", wait_until="domcontentloaded")
                 assert "token" not in page.url  # the token went into a cookie
                 page.wait_for_selector("canvas, .xterm-screen, #terminal", timeout=20_000)
-                time.sleep(3)  # the app process starts and paints
+                term.wait("Plan segments")  # the app process started and drew the prompt screen
                 page.mouse.click(400, 200)
+                at = term.mark()
                 page.keyboard.press("F4")  # history: the job is selected
-                time.sleep(1)
+                term.wait(job.id, since=at)
+                at = term.mark()
                 page.keyboard.press("d")  # its files
-                time.sleep(1)
+                term.wait("Get the files of", since=at)
                 page.screenshot(path=str(tmp_path / "files.png"))
                 saved = tmp_path / "got.mp4"
                 # Chromium cancelled the download once in four fresh-clone CI runs of 2026-11-22 (the popup
@@ -216,11 +275,9 @@ def test_download_in_browser(tmp_path):
                 # Enter again, and so does the test, once. Both attempts failing fails the test.
                 for attempt in (1, 2):
                     downloads.clear()
+                    at = term.mark()
                     page.keyboard.press("Enter")  # the final video, through the browser
-                    deadline = time.monotonic() + 30
-                    while not downloads and time.monotonic() < deadline:
-                        page.wait_for_timeout(200)
-                    assert downloads, "the browser got no download"
+                    _until(lambda: downloads, 30, "the browser's download", page)
                     download = downloads[0]
                     try:
                         download.save_as(saved)
@@ -229,7 +286,7 @@ def test_download_in_browser(tmp_path):
                         if attempt == 2 or "canceled" not in str(exc):
                             raise
                         print(f"download attempt 1 was cancelled by the browser ({exc}); pressing Enter again")
-                time.sleep(1)
+                term.wait("Downloaded", since=at)  # the toast: the app heard the delivery complete
                 page.screenshot(path=str(tmp_path / "browser-download.png"))
                 if os.environ.get("SORA_TUI_BROWSER_SHOT"):
                     page.screenshot(path=os.environ["SORA_TUI_BROWSER_SHOT"].replace(".png", "-download.png"))
@@ -261,45 +318,48 @@ def test_closing_the_tab_leaves_the_job_rendering(tmp_path, fal_fake):
     (home / "config" / "settings.toml").write_text('default_model = "veo3.1-fast"\n')
     env = _studio_env(home)
     env.update(fal_fake.env(), SORA_TUI_POLL_INTERVAL="0.05", SORA_TUI_RETRY_BASE_DELAY="0.01")
-    with _serving(env) as port:
+    with _serving(env) as (port, server):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             try:
-                page = _open_tab(browser, port)
-                # type the prompt, plan, render; again if the tab's app was still starting (a busy box)
-                for _attempt in range(4):
-                    time.sleep(3)  # the app process starts and paints
-                    page.mouse.click(400, 100)  # into the prompt (no key notice above it: a fal key is set)
-                    page.keyboard.type("a lantern floating over a dark lake", delay=5)
-                    time.sleep(0.5)
-                    page.keyboard.press("Control+r")  # plan (the default number of segments)
-                    time.sleep(3)
-                    page.keyboard.press("Control+r")  # render (a paid start may ask first: yes)
-                    time.sleep(1)
-                    page.keyboard.press("y")
-                    if fal_fake.wait_for(lambda: len(fal_fake.submits) == 1, timeout=30):
-                        break
+                page, term = _open_tab(browser, port)
+                term.wait("Plan segments")  # the app process started and drew the prompt screen
+                page.mouse.click(400, 100)  # into the prompt (no key notice above it: a fal key is set)
+                page.keyboard.type("a lantern floating over a dark lake", delay=5)
+                term.wait("dark lake")
+                at = term.mark()
+                page.keyboard.press("Control+r")  # plan (the default number of segments)
+                term.wait("then ctrl+r to render", since=at)  # the plan screen
+                at = term.mark()
+                page.keyboard.press("Control+r")  # render: a paid start asks first
+                term.wait("Start a paid job", since=at)
+                page.keyboard.press("y")
+                fal_fake.wait_for(lambda: len(fal_fake.submits) == 1, timeout=60)
                 page.screenshot(path=str(tmp_path / "rendering.png"))
                 assert len(fal_fake.submits) == 1, "no submit from the tab"
                 (job, who) = _live_jobs(home)[0]
                 assert who is not None and str(job.status) == "generating"
+                tab_app = _until(lambda: _app_processes(server), 10, "the tab's app process")
                 page.close()  # textual-serve ends this tab's app process
-                time.sleep(3)
+                _until(lambda: not set(tab_app) & set(_app_processes(server)), 30, "the closed tab's app to end")
                 (job, who_after) = _live_jobs(home)[0]
                 assert who_after is not None and who_after.pid == who.pid, "the job's runner ended with the tab"
                 assert str(job.status) == "generating"
                 # a new tab follows the job (its board opens on it) while it renders to the end
-                page = _open_tab(browser, port)
-                time.sleep(3)
+                page, term = _open_tab(browser, port)
+                term.wait(job.id)  # its board shows the job
                 page.screenshot(path=str(tmp_path / "new-tab.png"))
+                at = term.mark()
                 fal_fake.release()
-                deadline = time.monotonic() + 120
-                while time.monotonic() < deadline:
+
+                def ended() -> bool:
                     (job, who) = _live_jobs(home)[0]
-                    if str(job.status) in ("completed", "failed", "cancelled") and who is None:
-                        break
-                    time.sleep(0.5)
-                time.sleep(1)
+                    return str(job.status) in ("completed", "failed", "cancelled") and who is None
+
+                _until(ended, 120, "the job to end and its runner to let go", page, 0.5)
+                (job, _who) = _live_jobs(home)[0]
+                if str(job.status) == "completed":
+                    term.wait("Video ready", since=at)  # the tab heard it finish
                 page.screenshot(path=str(tmp_path / "finished.png"))
                 if os.environ.get("SORA_TUI_BROWSER_SHOT"):
                     page.screenshot(path=os.environ["SORA_TUI_BROWSER_SHOT"].replace(".png", "-follow.png"))

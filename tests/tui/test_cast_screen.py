@@ -125,6 +125,6 @@ async def test_takes_screen_shows_takes_and_keeps_another(make_app, home):
                 engine.store.get_job(job.id).status is JobStatus.COMPLETED
                 and next(r["take"] for r in engine.shot_takes(job.id, 1) if r["kept"]) == other
             ),
-            timeout=60,
+            timeout=240,  # a runner process on a loaded box (a condition: it returns when met)
             what="segment 2 re-rendered and joined again",
         )

@@ -29,7 +29,17 @@ async def test_queue_screen_reorders_pauses_and_removes(make_app):
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"Queue")
-        await pilot.pause(0.3)
+
+        def offered() -> str:  # the palette's highlighted command, once its search has answered
+            from textual.command import CommandList
+
+            found = app.screen.query(CommandList)
+            if not found or found.first().highlighted is None:
+                return ""
+            commands = found.first()
+            return str(commands.get_option_at_index(commands.highlighted or 0).prompt)
+
+        await wait_for(pilot, lambda: offered().startswith("Queue"), what="the palette offering Queue")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, QueueScreen), what="the queue screen")
         screen = app.screen

@@ -576,8 +576,9 @@ def form_choices(spec: ModelSpec, mode: Mode, start_image: bool = False) -> dict
     return {"seconds": list(first.durations), "resolution": resolutions or list(spec.resolutions), "aspect": aspects}
 
 
-def resolve_request(req: Request, catalog: Catalog) -> Request:
-    """Check a request against the chosen model and fill in its defaults.
+def resolve_request(req: Request, catalog: Catalog, check_files: bool = True) -> Request:
+    """Check a request against the chosen model and fill in its defaults (``check_files``: read the start
+    image's signature too; a form checking as the user types does that apart, off its UI loop).
 
     Raises InputError naming the field and the allowed values.
     """
@@ -607,7 +608,7 @@ def resolve_request(req: Request, catalog: Catalog) -> Request:
     _check_segments(spec, mode, plan_seconds, resolution, aspect, req.start_image is not None, plan=False)
     if req.planner not in PLANNERS:
         raise InputError("planner", f"unknown planner {req.planner!r}", list(PLANNERS))
-    if req.start_image is not None:
+    if req.start_image is not None and check_files:
         from .jobfiles import check_image_file
 
         check_image_file(req.start_image, decode=False)  # the signature here; CLI and Plan decode it too

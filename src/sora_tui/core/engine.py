@@ -90,8 +90,8 @@ class Engine:
             return self.settings.default_model
         return self.catalog.default_model(self.has_key("fal"))
 
-    def resolve(self, req: Request) -> Request:
-        resolved = resolve_request(req, self.catalog)
+    def resolve(self, req: Request, check_files: bool = True) -> Request:
+        resolved = resolve_request(req, self.catalog, check_files)
         resolved.narration = req.narration  # the finishing stage's request field (not the catalog's)
         resolved.cast, resolved.takes = list(req.cast), req.takes  # the shots' fields (checked by the plan)
         return resolved

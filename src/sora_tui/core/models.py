@@ -599,18 +599,20 @@ class TaskStarted(Event):
 
     task: str
     what: str
+    index: int | None = None  # the keyframe a "keyframe" task makes (None for the others)
 
 
 @dataclass(frozen=True)
 class TaskDone(Event):
     """A runner's task ended: ``outcome`` is "done", "failed" or "cancelled"; ``result`` the file it
-    wrote (when done), ``error`` what went wrong (when failed)."""
+    wrote (when done), ``error`` what went wrong (when failed); ``index`` the keyframe a "keyframe" task made."""
 
     task: str
     what: str
     outcome: str
     result: str | None = None
     error: str | None = None
+    index: int | None = None
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

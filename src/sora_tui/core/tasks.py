@@ -44,6 +44,28 @@ def describe(task: str, options: dict[str, Any]) -> str:
     return task
 
 
+def task_index(task: str, options: dict[str, Any]) -> int | None:
+    """The keyframe a "keyframe" task makes (carried in its events: nobody parses "keyframe 3" back)."""
+    if task != KEYFRAME:
+        return None
+    index = options.get("index")
+    return index if isinstance(index, int) and not isinstance(index, bool) else None
+
+
+STOPPABLE = (FINISH, EXPORT)  # a keyframe is one image call, already paid for: it finishes by itself
+
+
+def can_stop(task: str) -> bool:
+    """Can a running task be stopped (a stop request, SIGTERM)? Finish and export yes; a keyframe no."""
+    return task in STOPPABLE
+
+
+def later_keyframes_follow(index: int | None, segments: int) -> bool:
+    """Keyframe ``index`` of a job of ``segments`` segments was made again: were later keyframes made from
+    the old one (each keyframe after the first is an edit of the one before), so they may need it too?"""
+    return index is not None and 0 <= index < segments
+
+
 def read_options(job_dir: Any, task: str) -> dict[str, Any]:
     try:
         data = json.loads((job_dir / runner.TASK_FILE).read_text("utf-8"))
@@ -70,6 +92,7 @@ async def run_task(job_ref: str, task: str, say: Callable[[str], None]) -> int:
         return runner.EXIT_INPUT
     options = read_options(job.job_dir, task)
     what = describe(task, options)
+    index = task_index(task, options)
     events = runner.EventLog(job.job_dir)
 
     def emit(event: Event) -> None:
@@ -78,26 +101,31 @@ async def run_task(job_ref: str, task: str, say: Callable[[str], None]) -> int:
             say(f"{event.level}: {event.message}")
 
     say(f"runner {os.getpid()} on {runner.this_host()}: {what} of job {job.id}")
-    emit(TaskStarted(job.id, task, what))
+    emit(TaskStarted(job.id, task, what, index))
     try:
         await _test_gate()
         result = await _do(engine, job.id, task, options, emit)
     except InputError as exc:
-        return _end(emit, say, TaskDone(job.id, task, what, "failed", error=engine.redact(str(exc))), runner.EXIT_INPUT)
+        return _end(
+            emit,
+            say,
+            TaskDone(job.id, task, what, "failed", error=engine.redact(str(exc)), index=index),
+            runner.EXIT_INPUT,
+        )
     except Exception as exc:  # FinishError, provider and media errors: the message says what to fix
         from .finish.ffmpeg import Cancelled
 
         if isinstance(exc, Cancelled):
-            return _end(emit, say, TaskDone(job.id, task, what, "cancelled"), runner.EXIT_CANCELLED)
+            return _end(emit, say, TaskDone(job.id, task, what, "cancelled", index=index), runner.EXIT_CANCELLED)
         error = engine.redact(str(exc) or type(exc).__name__)
         if not isinstance(exc, _EXPECTED):
             error = engine.redact(f"{type(exc).__name__}: {exc}")
-        return _end(emit, say, TaskDone(job.id, task, what, "failed", error=error), runner.EXIT_FAILED)
+        return _end(emit, say, TaskDone(job.id, task, what, "failed", error=error, index=index), runner.EXIT_FAILED)
     finally:
         await engine.aclose()
         with contextlib.suppress(OSError):
             (job.job_dir / runner.TASK_FILE).unlink()
-    return _end(emit, say, TaskDone(job.id, task, what, "done", result=result), runner.EXIT_OK)
+    return _end(emit, say, TaskDone(job.id, task, what, "done", result=result, index=index), runner.EXIT_OK)
 
 
 async def _test_gate() -> None:

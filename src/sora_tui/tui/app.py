@@ -20,19 +20,23 @@ from typing import TYPE_CHECKING, Any
 from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.widget import AwaitMount
 from textual.widgets import Input, TextArea
 from textual.worker import Worker
 
-from ..core import queue, reach, runner, tasks
-from ..core.models import InputError, JobStatus, Mode, Plan, Request, SegmentStatus, TaskDone
-from ..core.plans import ResumeStep, default_request, resume_step, videos_started
+from ..core import jobactions, reach, runner, tasks
+from ..core.jobactions import StopStep
+from ..core.models import InputError, Job, JobStatus, Mode, Plan, SegmentStatus, TaskDone
+from ..core.plans import ResumeStep, resume_step
+from ..core.queue import enqueue
 from . import messages as msg
 from .advice import explain, studio_words
 from .commands import SoraCommands
+from .context import Studio
 from .format import money, plural
 from .idle_gc import IdleCollector
-from .jobs import JobWatch
+from .jobs import JobWatch, read_job
 from .live import LiveJob
 from .screens.board import BoardScreen
 from .screens.files import FilesModal
@@ -60,7 +64,8 @@ class SoraApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "sora-tui"
     SUB_TITLE = "one prompt, one long video"
-    MODES = {
+    # the mode screens (made with the studio context in __init__: add_mode)
+    MODE_SCREENS: dict[str, Callable[[Studio], Screen[Any]]] = {
         "prompt": PromptScreen,
         "board": BoardScreen,
         "history": HistoryScreen,
@@ -112,16 +117,31 @@ class SoraApp(App[int]):
     ) -> None:
         super().__init__()
         self.engine = engine
-        self.picture_mode = picture_mode  # how the preview draws frames (tui/graphics.py)
         self.clock = clock
         self.tz = tz  # the time zone dates are shown in (None: the machine's)
         self.initial_mode = initial_mode
         self.cursor_blink = cursor_blink
         self.jobs = JobWatch(engine, self)  # the live jobs: followed from the store and their runners
+        # what screens are handed when they are made (they never reach into the app)
+        self.studio = Studio(engine, self.jobs, clock, tz, picture_mode)
+        for mode, make in self.MODE_SCREENS.items():
+            self.add_mode(mode, lambda make=make: make(self.studio))  # type: ignore[misc]
 
         self.exit_code = 0
         self._mounted_mode = False  # switching to a mode whose screen exists already
+        self._visited_modes: set[str] = set()  # modes whose screen exists (kept by Textual once made)
+        self._open: set[str] = set()  # single screens shown now ("help", "cast"): a second key does not stack one
+        self._place: reach.Place | None = None  # where the user sits: read once, in a worker
         self.idle_gc = IdleCollector()
+
+    @property
+    def picture_mode(self) -> str:
+        """How the preview draws frames (tui/graphics.py)."""
+        return self.studio.picture_mode
+
+    @picture_mode.setter
+    def picture_mode(self, mode: str) -> None:
+        self.studio.picture_mode = mode
 
     # --- start-up ---------------------------------------------------------------------
 
@@ -154,11 +174,16 @@ class SoraApp(App[int]):
     def report_found(self, running: list[LiveJob], interrupted: list[LiveJob]) -> None:
         """At start: jobs that run elsewhere (followed on the board) and jobs whose runner died (resume?)."""
         if interrupted:
-            self.push_screen(FoundJobsModal(running, interrupted))
+            self.push_screen(FoundJobsModal(running, interrupted), self._post_request)
         elif running:
             names = ", ".join(f"{lj.id} ({lj.runner})" for lj in running[:3])
             title = plural(len(running), "job") + " rendering"
             self.notify(f"Following {names} on the board (F3).", title=title, timeout=10)
+
+    def _post_request(self, request: msg.JobRequested | None) -> None:
+        """A modal's answer that asks for work on a job (FoundJobsModal)."""
+        if request is not None:
+            self.post_message(request)
 
     @work(thread=True, group="clean", exit_on_error=False)
     def auto_clean(self) -> None:
@@ -186,7 +211,8 @@ class SoraApp(App[int]):
         # Textual pauses screen updates for 50 ms on every mode switch (delay_update), to hide a
         # screen that is still mounting. Our mode screens are mounted once and kept, so after the
         # first visit that pause is only latency between a key and the screen it asks for.
-        self._mounted_mode = mode in getattr(self, "_screen_stacks", ())  # a Textual internal: if gone, no shortcut
+        self._mounted_mode = mode in self._visited_modes
+        self._visited_modes.add(mode)
         try:
             return super().switch_mode(mode)
         finally:
@@ -213,34 +239,51 @@ class SoraApp(App[int]):
             if isinstance(widget, Input | TextArea):
                 widget.cursor_blink = False
 
-    def default_request(self) -> Request:
-        return default_request(self.engine.settings, self.engine.default_model())
-
     # --- navigation -------------------------------------------------------------------
 
-    def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+    def _push_once(self, name: str, screen: Screen[Any]) -> None:
+        """Show ``screen`` unless the one named ``name`` is shown already (a second key does not stack it)."""
+        if name in self._open:
+            return
+        self._open.add(name)
+        self.push_screen(screen, lambda _: self._open.discard(name))
 
+    def action_help(self) -> None:
+        self._push_once("help", HelpScreen())
+
+    @on(msg.CastRequested)
     def open_cast(self) -> None:
         """The cast library (command palette: "Cast library")."""
         from .screens.cast import CastScreen
 
-        if not isinstance(self.screen, CastScreen):
-            self.push_screen(CastScreen())
+        self._push_once("cast", CastScreen(self.studio))
 
     def open_takes(self, job_id: str) -> None:
         """The takes of a job's shots side by side; Enter keeps one (command palette: "Takes")."""
         from .screens.takes import TakesScreen
 
-        self.push_screen(TakesScreen(job_id))
+        def kept(picked: bool | None) -> None:
+            if picked:  # a take was kept: the shots after it render again, the video is joined again
+                self.start_job(job_id)
+
+        self.push_screen(TakesScreen(self.studio, job_id), kept)
+
+    @on(msg.PlanRequested)
+    def _plan_requested(self, message: msg.PlanRequested) -> None:
+        self.open_plan(message.plan, message.job_id)
 
     def open_plan(self, plan: Plan, job_id: str | None = None) -> None:
+        """Edit ``plan`` on the plan screen (over the prompt); what it dismisses with is rendered."""
         if self.current_mode != "prompt":
             self.switch_mode("prompt")
-        if isinstance(self.screen, PlanScreen):
+        while len(self.screen_stack) > 1:  # a new plan replaces one being edited (the prompt's stack)
             self.pop_screen()
-        self.push_screen(PlanScreen(plan, job_id))
+
+        def accepted(chosen: Plan | None) -> None:
+            if chosen is not None:
+                self.post_message(msg.RenderRequested(chosen, job_id))
+
+        self.push_screen(PlanScreen(self.studio, plan, job_id), accepted)
 
     def show_on_board(self, job_id: str) -> None:
         if self.jobs.get(job_id) is None:
@@ -251,63 +294,77 @@ class SoraApp(App[int]):
             self.switch_mode("board")
 
     def open_review(self, job_id: str) -> None:
-        """Show the keyframe review of a keyframe-mode job (on top of the current screen)."""
+        """Show the keyframe review of a keyframe-mode job (on top of the current screen); when the user
+        accepts the keyframes (the screen dismisses with True) the videos render."""
         if self.jobs.get(job_id) is None:
             self.notify(f"No job {job_id} in the history.", severity="error")
             return
-        screen = self.screen
-        if isinstance(screen, KeyframeScreen) and screen.job_id == job_id:
-            return
-        if isinstance(screen, PlanScreen | KeyframeScreen):
-            self.pop_screen()
-        self.push_screen(KeyframeScreen(job_id))
+
+        def accepted(render: bool | None) -> None:
+            if render:
+                self.start_job(job_id)
+
+        self.push_screen(KeyframeScreen(self.studio, job_id), accepted)
 
     # --- jobs -------------------------------------------------------------------------
 
+    @on(msg.RenderRequested)
+    def _render_requested(self, message: msg.RenderRequested) -> None:
+        self.render_plan(message.plan, message.job_id)
+
+    @work(thread=True, exit_on_error=False, group="render")
     def render_plan(self, plan: Plan, job_id: str | None = None) -> None:
-        """Accept a plan: create (or update) its job and start rendering it."""
+        """Accept a plan: create (or update) its job (store and files: off the loop) and start rendering it."""
         try:
-            if job_id is not None:
-                job = self.engine.update_plan(job_id, plan)
-            else:
-                job = self.engine.create_job(plan)
+            job = self.engine.update_plan(job_id, plan) if job_id is not None else self.engine.create_job(plan)
         except InputError as exc:
-            self.notify(explain(exc), severity="error", title="Cannot render")
+            self.call_from_thread(self._not_rendered, plan, job_id, explain(exc))
             return
-        if isinstance(self.screen, PlanScreen):
-            self.pop_screen()
         self.post_message(msg.JobsChanged(job.id))
         # keyframe mode: make the keyframes and stop for review before any video is paid for
-        self.start_job(job.id, review=plan.mode is Mode.KEYFRAMES)
+        self.call_from_thread(self.start_job, job.id, plan.mode is Mode.KEYFRAMES)
+
+    def _not_rendered(self, plan: Plan, job_id: str | None, why: str) -> None:
+        self.notify(why, severity="error", title="Cannot render")
+        self.open_plan(plan, job_id)  # the edits stay: back on the plan screen
 
     def start_job(self, job_id: str, review: bool = False, show: bool = True) -> None:
         """Queue a job (a new one, or resume) and show it (on the board, or its keyframe review).
 
         The scheduler starts its runner, its own process: quitting the app or closing its browser tab leaves it
-        rendering. ``review`` stops a keyframe-mode job once its keyframes exist.
-        """
+        rendering. ``review`` stops a keyframe-mode job once its keyframes exist. The store and the scheduler's
+        start run in a thread worker."""
+        self._queue_job(job_id, review, show)
+
+    @work(thread=True, exit_on_error=False, group="start")
+    def _queue_job(self, job_id: str, review: bool, show: bool) -> None:
         job = self.engine.store.get_job(job_id)
         if job is None:
-            self.notify(f"No job {job_id} in the history.", severity="error")
+            self.call_from_thread(self.notify, f"No job {job_id} in the history.", severity="error")
             return
         try:
             # the queue starts it when the limits allow (core/queue.py, core/scheduler.py); the settings'
             # output folder is the engine's to apply (core.jobfiles.default_output)
-            queue.enqueue(self.engine, job, options={"review_keyframes": True} if review else {})
+            enqueue(self.engine, job, options={"review_keyframes": True} if review else {})
         except InputError as exc:
             who = runner.holder(job.job_dir)
             if who is None:
-                self.notify(explain(exc), severity="error", title="Not started")
+                self.call_from_thread(self.notify, explain(exc), severity="error", title="Not started")
                 return
             # a runner holds it already (another window, a browser tab, the CLI): follow that one
-            self.notify(f"{job_id} is rendering in {who.describe()}; following it.", title="Already running")
-            self.jobs.follow(job_id)
-            review = False
-        except OSError as exc:
-            self.notify(f"Could not start a runner for {job_id}: {exc}", severity="error", title="Not started")
+            self.call_from_thread(self._queued, job_id, False, show, f"{job_id} is rendering in {who.describe()}")
             return
-        else:
-            self.jobs.follow(job_id, started=True)
+        except OSError as exc:
+            self.call_from_thread(
+                self.notify, f"Could not start a runner for {job_id}: {exc}", severity="error", title="Not started"
+            )
+            return
+        self.call_from_thread(self._queued, job_id, review, show, None)
+
+    def _queued(self, job_id: str, review: bool, show: bool, elsewhere: str | None) -> None:
+        if elsewhere is not None:
+            self.notify(f"{elsewhere}; following it.", title="Already running")
+        self.jobs.follow(job_id, started=elsewhere is None)
         self.post_message(msg.JobsChanged(job_id))
         if not show:
             return
@@ -315,12 +372,6 @@ class SoraApp(App[int]):
             self.open_review(job_id)
         else:
             self.show_on_board(job_id)
-
-    def render_videos(self, job_id: str) -> None:
-        """The keyframes are accepted: render every segment between its two keyframes."""
-        if isinstance(self.screen, KeyframeScreen) and self.screen.job_id == job_id:
-            self.pop_screen()
-        self.start_job(job_id)
 
     def _held(self, job_id: str, doing: str) -> bool:
         """True (and says so) when a runner holds the job: ``doing`` would change it under that runner."""
@@ -331,14 +382,19 @@ class SoraApp(App[int]):
         self.notify(f"{job_id} is rendering{who}; stop it first (c on the board).", severity="warning", title=doing)
         return True
 
+    @work(thread=True, exit_on_error=False, group="resume")
     def resume_job(self, job_id: str) -> None:
+        """What resuming does next (core: plans.resume_step), decided off the loop."""
         job = self.engine.store.get_job(job_id)
         if job is None:
-            self.notify(f"No job {job_id} in the history.", severity="error")
+            self.call_from_thread(self.notify, f"No job {job_id} in the history.", severity="error")
             return
         if job.folder and runner.holder(job.job_dir) is None:
             runner.reset_crashes(job.job_dir)  # the user's resume: a job held after a crash loop runs again
         step = resume_step(job, self.engine.store.segments(job_id), self.engine.store.keyframes(job_id))
+        self.call_from_thread(self._resume, job_id, step)
+
+    def _resume(self, job_id: str, step: ResumeStep) -> None:
         if step is ResumeStep.COMPLETE:
             self.notify("This job is complete; use Redo (k in History) to render segments again.")
             self.show_on_board(job_id)
@@ -347,85 +403,107 @@ class SoraApp(App[int]):
         else:  # keyframes missing: made now, then reviewed before any video is paid for
             self.start_job(job_id, review=step is ResumeStep.KEYFRAMES)
 
-    def _videos_started(self, job_id: str) -> bool:
-        return videos_started(self.engine.store.segments(job_id))
+    # --- runner tasks ---------------------------------------------------------------------
 
-    # --- keyframes ------------------------------------------------------------------------
+    @on(msg.TaskRequested)
+    def _task_requested(self, message: msg.TaskRequested) -> None:
+        self.start_task(message.job_id, message.task, message.options)
 
-    def start_task(self, job_id: str, task: str, options: dict[str, Any]) -> bool:
-        """Start a runner task on a job (core/tasks.py: finish, export, keyframe) and follow it; False
-        (and says why) when it cannot start: another process holds the job (a render, another window's finish)."""
+    @work(thread=True, exit_on_error=False, group="task")
+    def start_task(self, job_id: str, task: str, options: dict[str, Any]) -> None:
+        """Start a runner task on a job (core/tasks.py: finish, export, keyframe) and follow it. The spawn
+        (which waits for the runner) runs here, off the loop; a refusal is told to the user and to the screens
+        (``TaskRefused``): another process holds the job (a render, another window's finish)."""
         job = self.engine.store.get_job(job_id)
         if job is None:
-            self.notify(f"No job {job_id} in the history.", severity="error")
-            return False
+            self.call_from_thread(self._task_refused, job_id, task, f"No job {job_id} in the history.")
+            return
         since = runner.EventLog(job.job_dir).end()
         try:
             runner.spawn(self.engine.env, job_id, task=task, options=options)
         except InputError as exc:
-            self.notify(explain(exc), severity="warning", title="Not started")
-            return False
+            self.call_from_thread(self._task_refused, job_id, task, explain(exc))
+            return
         except OSError as exc:
-            self.notify(f"Could not start a runner for {job_id}: {exc}", severity="error", title="Not started")
-            return False
-        self.jobs.follow(job_id, since=since)
-        return True
+            self.call_from_thread(self._task_refused, job_id, task, f"Could not start a runner for {job_id}: {exc}")
+            return
+        self.call_from_thread(self.jobs.follow, job_id, False, since)
+
+    def _task_refused(self, job_id: str, task: str, reason: str) -> None:
+        self.notify(reason, severity="warning", title="Not started")
+        self.screen.post_message(msg.TaskRefused(job_id, task, reason))
+
+    # --- stop, redo, duplicate, delete ---------------------------------------------------
 
     def cancel_job(self, job_id: str) -> None:
-        """Ask, saying what has been paid and what a stopped request may still cost; then ask the runner to stop."""
+        """Stop a job as core.jobactions.stop_step says (a task, the queue, a render); a render is asked first,
+        saying what has been paid and what a stopped request may still cost."""
         live = self.jobs.get(job_id)
-        if live is not None and live.task and not live.running:  # a finish, an export or a keyframe
-            task = live.task
-            if task == tasks.KEYFRAME:  # one image call, already paid for: it finishes by itself
-                self.notify("A keyframe is being made (one image call); it cannot be stopped.", severity="warning")
-            elif runner.request_stop(live.job.job_dir):
-                self.notify(f"Stopping the {task}… the video and earlier versions are kept.", title="Stop")
-            return
-        if live is not None and live.state == "queued" and runner.holder(live.job.job_dir) is None:
-            queue.drop(self.engine.store, live.job)  # it waits in the queue: nothing was paid, take it out
-            self.engine.store.update_job(job_id, status=JobStatus.CANCELLED, error="taken out of the queue")
-            self.engine.store.log(job_id, "taken out of the queue")
-            self.notify("Taken out of the queue; t resumes it.", title="Stop")
-            self.jobs.follow(job_id)
-            return
-        if live is None or not live.running:
+        if live is None:
             self.notify("This job is not running.", severity="warning")
             return
-        quote = self.engine.cancel_quote(job_id)
+        self._stop(live.job, live.task, live.running, live.state)
 
+    @work(thread=True, exit_on_error=False, group="stop")
+    def _stop(self, job: Job, task: str | None, running: bool, state: str) -> None:
+        held = runner.holder(job.job_dir) is not None
+        step = jobactions.stop_step(task=task, running=running, state=state, held=held)
+        say = self.call_from_thread
+        if step is StopStep.TASK_UNSTOPPABLE:
+            say(self.notify, "A keyframe is being made (one image call); it cannot be stopped.", severity="warning")
+        elif step is StopStep.STOP_TASK:
+            if runner.request_stop(job.job_dir):
+                say(self.notify, f"Stopping the {task}… the video and earlier versions are kept.", title="Stop")
+        elif step is StopStep.DEQUEUE:
+            jobactions.take_out_of_queue(self.engine.store, job)  # nothing was paid: take it out
+            say(self.notify, "Taken out of the queue; t resumes it.", title="Stop")
+            say(self.jobs.follow, job.id)
+        elif step is StopStep.NOT_RUNNING:
+            say(self.notify, "This job is not running.", severity="warning")
+        else:
+            quote = self.engine.cancel_quote(job.id)
+            say(self._ask_stop, job, quote.summary())
+
+    def _ask_stop(self, job: Job, paid: str) -> None:
         def done(yes: bool | None) -> None:
-            if yes and runner.request_stop(live.job.job_dir):
-                self.notify("Stopping… finished segments are kept; t resumes it.", title="Stop")
-            elif yes:
-                self.notify("This job is not running any more.", severity="warning")
+            if yes:
+                self._request_stop(job)
 
         self.push_screen(
             ConfirmModal(
                 "Stop this job?",
-                f"So far this job has {quote.summary()}. Finished segments are kept; t resumes it.",
+                f"So far this job has {paid}. Finished segments are kept; t resumes it.",
                 yes="Stop",
             ),
             done,
         )
 
+    @work(thread=True, exit_on_error=False, group="stop")
+    def _request_stop(self, job: Job) -> None:
+        if runner.request_stop(job.job_dir):
+            self.call_from_thread(self.notify, "Stopping… finished segments are kept; t resumes it.", title="Stop")
+        else:
+            self.call_from_thread(self.notify, "This job is not running any more.", severity="warning")
+
+    @work(thread=True, exit_on_error=False, group="redo")
     def ask_redo(self, job_id: str) -> None:
-        job = self.engine.store.get_job(job_id)
-        if job is None:
+        """Ask from which segment to render again (the index checked by core.jobactions.redo_index)."""
+        if self.engine.store.get_job(job_id) is None:
             return
         n = len(self.engine.store.segments(job_id))
+        self.call_from_thread(self._ask_redo, job_id, n)
 
+    def _ask_redo(self, job_id: str, n: int) -> None:
         def check(value: str) -> str | None:
             try:
-                k = int(value)
-            except ValueError:
-                return f"enter a segment number from 1 to {n}"
-            return None if 1 <= k <= n else f"segment {k} does not exist; enter 1 to {n}"
+                jobactions.redo_index(value, n)
+            except InputError as exc:
+                return exc.problem
+            return None
 
         def done(value: str | None) -> None:
-            if not value:
-                return
-            if self._change(job_id, "Cannot redo", lambda: self.engine.prepare_redo(job_id, int(value))):
-                self.start_job(job_id)
+            if value:
+                self.redo(job_id, jobactions.redo_index(value, n))
 
         self.push_screen(
             AskModal(
@@ -438,20 +516,27 @@ class SoraApp(App[int]):
             done,
         )
 
-    def ask_rerender(self, job_id: str, seam: dict) -> None:
+    @on(msg.RedoRequested)
+    def _redo_requested(self, message: msg.RedoRequested) -> None:
+        if message.seam is None:
+            self.redo(message.job_id, message.index, message.only)
+        else:
+            self.ask_rerender(message.job_id, message.index, message.seam)
+
+    @work(thread=True, exit_on_error=False, group="redo")
+    def ask_rerender(self, job_id: str, index: int, seam: dict[str, Any]) -> None:
         """Re-render the segment after a flagged seam, alone, with a fresh seed; its cost is asked first."""
-        index = seam["index"] + 1
         try:
             cost, _ = self.engine.redo_cost(job_id, index, only=True)
         except InputError as exc:
-            self.notify(explain(exc), severity="error", title="Cannot re-render")
+            self.call_from_thread(self.notify, explain(exc), severity="error", title="Cannot re-render")
             return
+        self.call_from_thread(self._ask_rerender, job_id, index, seam, cost)
 
+    def _ask_rerender(self, job_id: str, index: int, seam: dict[str, Any], cost: float) -> None:
         def done(yes: bool | None) -> None:
-            if not yes:
-                return
-            if self._change(job_id, "Cannot re-render", lambda: self.engine.prepare_redo(job_id, index, only=True)):
-                self.start_job(job_id)
+            if yes:
+                self.redo(job_id, index, only=True)
 
         reasons = "; ".join(seam["reasons"]) or seam["verdict"]
         self.push_screen(
@@ -466,26 +551,50 @@ class SoraApp(App[int]):
             done,
         )
 
+    def redo(self, job_id: str, index: int, only: bool = False) -> None:
+        """Reset segments ``index``.. (or ``index`` alone) and render them again; refused while a runner holds it."""
+        title = "Cannot re-render" if only else "Cannot redo"
+        if not self._held(job_id, title):
+            self._redo(job_id, index, only, title)
+
+    @work(thread=True, exit_on_error=False, group="redo")
+    def _redo(self, job_id: str, index: int, only: bool, title: str) -> None:
+        try:
+            self.engine.prepare_redo(job_id, index, only=only)  # the engine refuses a job a runner holds
+        except InputError as exc:
+            self.call_from_thread(self.notify, explain(exc), severity="error", title=title)
+            return
+        self._reload(job_id)
+        self.call_from_thread(self.start_job, job_id)
+
+    def _reload(self, job_id: str) -> None:
+        """Read a job again after this window changed it (in a worker's thread), then fold it in on the loop."""
+        reading = read_job(self.engine.store, job_id)
+        self.call_from_thread(self._reloaded, job_id, reading)
+
+    def _reloaded(self, job_id: str, reading: Any) -> None:
+        if reading is None:
+            self.jobs.forget(job_id)
+        else:
+            self.jobs.apply({job_id: reading})
+        self.post_message(msg.JobsChanged(job_id))
+
+    @on(msg.JobChangedHere)
+    def _changed_here(self, message: msg.JobChangedHere) -> None:
+        self.reload_job(message.job_id)
+
+    @work(thread=True, exit_on_error=False, group="reload")
+    def reload_job(self, job_id: str) -> None:
+        self._reload(job_id)
+
+    @work(thread=True, exit_on_error=False, group="duplicate")
     def duplicate_job(self, job_id: str) -> None:
         job = self.engine.store.get_job(job_id)
         if job is None or job.plan is None:
-            self.notify("That job has no plan to copy.", severity="warning")
+            self.call_from_thread(self.notify, "That job has no plan to copy.", severity="warning")
             return
-        self.open_plan(copy.deepcopy(job.plan))
-        self.notify("Copied the plan into a new draft; ctrl+r renders it as a new job.")
-
-    def _change(self, job_id: str, title: str, change: Callable[[], object]) -> bool:
-        """Change a job that no runner holds (the engine refuses one that is held); say what went wrong."""
-        if self._held(job_id, title):
-            return False
-        try:
-            change()
-        except InputError as exc:
-            self.notify(explain(exc), severity="error", title=title)
-            return False
-        self.jobs.reload(job_id)
-        self.post_message(msg.JobsChanged(job_id))
-        return True
+        self.call_from_thread(self.open_plan, copy.deepcopy(job.plan))
+        self.call_from_thread(self.notify, "Copied the plan into a new draft; ctrl+r renders it as a new job.")
 
     def ask_delete(self, job_id: str) -> None:
         if self._held(job_id, "Not deleted"):
@@ -509,43 +618,43 @@ class SoraApp(App[int]):
         """The store row and the job's folder (rmtree): off the UI loop; a refusal is reported by
         the one worker-failure handler (on_worker_state_changed)."""
         self.engine.delete_job(job_id)
-        self.call_from_thread(self._deleted, job_id)
-
-    def _deleted(self, job_id: str) -> None:
-        self.jobs.reload(job_id)
-        self.post_message(msg.JobsChanged(job_id))
-        self.notify(f"Deleted job {job_id} and its files.")
+        self._reload(job_id)
+        self.call_from_thread(self.notify, f"Deleted job {job_id} and its files.")
 
     # --- the finished video -------------------------------------------------------------
 
+    @work(thread=True, exit_on_error=False, group="export")
     def open_export(self, job_id: str) -> None:
         """Finish & export a completed job (narration, subtitles, music, delivery presets)."""
         from .screens.export import ExportScreen
 
         job = self.engine.store.get_job(job_id)
         if job is None or job.status is not JobStatus.COMPLETED:
-            self.notify("Finish & export works on completed jobs.", severity="warning")
+            self.call_from_thread(self.notify, "Finish & export works on completed jobs.", severity="warning")
             return
-        self.push_screen(ExportScreen(job_id))
+        self.call_from_thread(self.push_screen, ExportScreen(self.studio, job))
 
     def _output(self, job_id: str) -> str | None:
+        """The finished video's path (in a worker's thread), or None after saying there is none."""
         job = self.engine.store.get_job(job_id)
         if job is None or not job.output:
-            self.notify("No finished video yet.", severity="warning")
+            self.call_from_thread(self.notify, "No finished video yet.", severity="warning")
             return None
         return job.output
 
+    @work(thread=True, exit_on_error=False, group="open")
     def open_output(self, job_id: str) -> None:
         path = self._output(job_id)
         if path is None:
             return
+        say = self.call_from_thread
         if not Path(path).exists():
-            self.notify(f"{path} no longer exists.", severity="error")
+            say(self.notify, f"{path} no longer exists.", severity="error")
             return
         place = self.place
         problem = reach.open_problem(place)
         if problem is not None or place.opener is None:
-            self.notify(problem or "No system player here.", title="Cannot open", severity="warning", timeout=10)
+            say(self.notify, problem or "No system player here.", title="Cannot open", severity="warning", timeout=10)
             return
         opener = place.opener
         try:
@@ -553,15 +662,17 @@ class SoraApp(App[int]):
                 [opener, path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
             )
         except OSError as exc:
-            self.notify(f"Could not start {opener}: {exc.strerror}", severity="error")
+            say(self.notify, f"Could not start {opener}: {exc.strerror}", severity="error")
             return
-        self.notify(f"Opening {Path(path).name}…")
+        say(self.notify, f"Opening {Path(path).name}…")
 
+    @work(thread=True, exit_on_error=False, group="copy")
     def copy_output(self, job_id: str) -> None:
         path = self._output(job_id)
-        if path is None:
-            return
-        commands = reach.fetch_commands(self.place, path)
+        if path is not None:
+            self.call_from_thread(self._copy_output, path, reach.fetch_commands(self.place, path))
+
+    def _copy_output(self, path: str, commands: list[str]) -> None:
         if commands and not self.is_web:  # over SSH a server path is of no use: the line that fetches it is
             self.copy_to_clipboard(commands[0])
             self.notify(f"{commands[0]}\nRun it on your own computer.", title="scp command copied", timeout=10)
@@ -573,55 +684,74 @@ class SoraApp(App[int]):
 
     @property
     def place(self) -> reach.Place:
-        """Where the user sits (browser, SSH, local) and what can show them a video."""
-        return reach.locate(
-            self.engine.env,
-            web=self.is_web,
-            hostname=socket.gethostname(),
-            opener=shutil.which("xdg-open") or shutil.which("open"),
-            platform=sys.platform,
-        )
+        """Where the user sits (browser, SSH, local) and what can show them a video (read once: PATH lookups)."""
+        if self._place is None:
+            self._place = reach.locate(
+                self.engine.env,
+                web=self.is_web,
+                hostname=socket.gethostname(),
+                opener=shutil.which("xdg-open") or shutil.which("open"),
+                platform=sys.platform,
+            )
+        return self._place
 
     def job_files(self, job_id: str) -> list[reach.JobFile]:
+        """A job's files (store reads: call it from a worker's thread)."""
         job = self.engine.store.get_job(job_id)
         if job is None:
             return []
         done = [(s.index, s.file) for s in self.engine.store.segments(job_id) if s.status is SegmentStatus.DONE]
         return reach.job_files(job.id, job.output, job.folder, done)
 
+    @work(thread=True, exit_on_error=False, group="files")
     def open_files(self, job_id: str) -> None:
-        """The job's files and how to get each one here."""
+        """The job's files and how to get each one here; the modal dismisses with a video to preview."""
         files = self.job_files(job_id)
         if not files:
-            self.notify("Nothing to get yet: no segment of this job has finished.", severity="warning")
+            self.call_from_thread(
+                self.notify, "Nothing to get yet: no segment of this job has finished.", severity="warning"
+            )
             return
-        self.push_screen(FilesModal(job_id, files, self.place))
+        place = self.place
 
+        def chosen(file: reach.JobFile | None) -> None:
+            if file is not None:
+                self.open_preview(job_id, file)
+
+        self.call_from_thread(self.push_screen, FilesModal(job_id, files, place), chosen)
+
+    @on(msg.FileRequested)
+    def _file_requested(self, message: msg.FileRequested) -> None:
+        self.get_file(message.file)
+
+    @work(thread=True, exit_on_error=False, group="downloads")
     def get_file(self, file: reach.JobFile) -> None:
         """Hand ``file`` to the user: a browser download, the scp line over SSH, else a copy in Downloads."""
         place = self.place
+        say = self.call_from_thread
         if place.web:
             try:
                 binary = open(file.path, "rb")  # noqa: SIM115  (textual-serve reads it in chunks and closes it)
             except OSError as exc:
-                self.notify(f"Cannot read {file.path}: {exc.strerror}", severity="error")
+                say(self.notify, f"Cannot read {file.path}: {exc.strerror}", severity="error")
                 return
             # only ever on the web: in a terminal, Textual 8's deliver_binary writes to the downloads folder
             # joined with the file object's name, an absolute path, i.e. over the file being read
-            self.deliver_binary(binary, save_filename=file.download_name, name=DELIVERY + file.download_name)
-            self.notify(
-                f"Sending {file.download_name} ({reach.human_size(file.size)}) to your browser…", title="Download"
+            say(self.deliver_binary, binary, save_filename=file.download_name, name=DELIVERY + file.download_name)
+            say(
+                self.notify,
+                f"Sending {file.download_name} ({reach.human_size(file.size)}) to your browser…",
+                title="Download",
             )
             return
         commands = reach.fetch_commands(place, file.path)
         if commands:
-            self.copy_to_clipboard(commands[0])
-            self.notify(f"{commands[0]}\nRun it on your own computer.", title="scp command copied", timeout=10)
+            say(self.copy_to_clipboard, commands[0])
+            say(self.notify, f"{commands[0]}\nRun it on your own computer.", title="scp command copied", timeout=10)
             return
-        self.save_download(file)
+        self._save_download(file)
 
-    @work(thread=True, group="downloads", exit_on_error=False)
-    def save_download(self, file: reach.JobFile) -> None:
+    def _save_download(self, file: reach.JobFile) -> None:
         from platformdirs import user_downloads_path
 
         try:
@@ -643,53 +773,17 @@ class SoraApp(App[int]):
             name = event.name.removeprefix(DELIVERY)
             self.notify(f"{name} could not be sent: {event.exception}", title="Download failed", severity="error")
 
+    @work(thread=True, exit_on_error=False, group="preview")
     def open_preview(self, job_id: str, file: reach.JobFile | None = None) -> None:
         """Frames of the final video (or ``file``), with the segments and seams to step through."""
         videos = [f for f in self.job_files(job_id) if f.is_video]
         if not videos:
-            self.notify("No video to preview yet: no segment of this job has finished.", severity="warning")
+            self.call_from_thread(
+                self.notify, "No video to preview yet: no segment of this job has finished.", severity="warning"
+            )
             return
         start = videos.index(file) if file in videos else 0
-        if isinstance(self.screen, FilesModal):
-            self.pop_screen()
-        self.push_screen(PreviewScreen(job_id, videos, start))
-
-    # --- plan files ---------------------------------------------------------------------
-
-    def ask_save_plan(self, plan: Plan) -> None:
-        def done(value: str | None) -> None:
-            if not value:
-                return
-            try:
-                path = self.engine.save_plan_file(plan, value)
-            except InputError as exc:
-                self.notify(str(exc), severity="error", title="Not saved")
-                return
-            except OSError as exc:
-                self.notify(f"Cannot write {value}: {exc.strerror}", severity="error", title="Not saved")
-                return
-            self.notify(f"Saved plan to {path}", title="Plan saved")
-
-        self.push_screen(
-            AskModal("Save plan", "Path of the JSON file to write:", value=str(Path.cwd() / "plan.json")), done
-        )
-
-    def ask_load_plan(self, into: PlanScreen | None = None) -> None:
-        async def done(value: str | None) -> None:
-            if not value:
-                return
-            try:
-                plan = self.engine.load_plan_file(value)
-            except InputError as exc:
-                self.notify(str(exc), severity="error", title="Cannot load plan")
-                return
-            if into is not None and into.is_attached:
-                await into.load(plan)
-            else:
-                self.open_plan(plan)
-            self.notify(f"Loaded {plural(len(plan.segments), 'segment')} from {value}", markup=False)
-
-        self.push_screen(AskModal("Load plan", "Path of a plan JSON file:", value=str(Path.cwd() / "plan.json")), done)
+        self.call_from_thread(self.push_screen, PreviewScreen(self.studio, job_id, videos, start))
 
     @on(msg.JobRequested)
     def _job_requested(self, message: msg.JobRequested) -> None:
@@ -706,9 +800,13 @@ class SoraApp(App[int]):
             msg.JobAction.FILES: self.open_files,
             msg.JobAction.EXPORT: self.open_export,
             msg.JobAction.PREVIEW: self.open_preview,
+            msg.JobAction.START: self.start_job,
+            msg.JobAction.REVIEW: self.open_review,
+            msg.JobAction.TAKES: self.open_takes,
         }
         handlers[message.action](message.job_id)
 
+    @on(msg.KeysChanged)
     def keys_changed(self) -> None:
         self.engine.reload_keys(reread=False)  # set/delete went through engine.keys, in a worker
 
@@ -731,7 +829,7 @@ class SoraApp(App[int]):
         if done.outcome == "done":
             title = {"finish": "Finished", "keyframe": "Keyframe"}.get(done.task, "Exported")
             text = f"{done.what}: {done.result}"
-            if done.task == "keyframe":
+            if done.task == tasks.KEYFRAME:
                 text = f"{done.what.capitalize()} made again.{self._later_keyframes(done)}"
             self.notify(text, title=title, markup=False)
         elif done.outcome == "cancelled":
@@ -742,22 +840,22 @@ class SoraApp(App[int]):
         self.post_message(msg.JobsChanged(message.job_id))
 
     def _later_keyframes(self, done: TaskDone) -> str:
-        job = self.engine.store.get_job(done.job_id)
-        n = len(job.plan.segments) if job and job.plan else 0
-        if done.what.split()[-1].isdigit() and int(done.what.split()[-1]) < n:
+        live = self.jobs.live.get(done.job_id)
+        plan = live.job.plan if live is not None else None
+        if tasks.later_keyframes_follow(done.index, len(plan.segments) if plan else 0):
             return " Later keyframes were made from the old one; regenerate them too if they should follow."
         return ""
 
     def on_job_finished(self, message: msg.JobFinished) -> None:
-        job = self.engine.store.get_job(message.job_id)
+        live = self.jobs.live.get(message.job_id)
         if message.status == "awaiting_review":
             self.notify(
                 "Keyframes ready: nothing has been paid for video yet. Review them, then ctrl+r renders the videos.",
                 title="Review keyframes",
                 timeout=8,
             )
-        elif message.status == "completed" and job is not None:
-            self.notify(f"Video ready: {job.output}", title="Done", timeout=8)
+        elif message.status == "completed" and live is not None:
+            self.notify(f"Video ready: {live.job.output}", title="Done", timeout=8)
         elif message.status == "cancelled":
             self.notify("Job stopped; t on the board (or r in History) resumes it.", severity="warning")
         elif message.status == "interrupted":

@@ -11,6 +11,8 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from ..core.models import Job
+from . import messages as msg
+from .context import studio_of
 from .format import excerpt
 
 
@@ -23,17 +25,15 @@ class SoraCommands(Provider):
     _recent: list[Job] | None = None
 
     async def startup(self) -> None:
-        from .app import SoraApp
+        studio = studio_of(self.app)
+        self._recent = await asyncio.to_thread(studio.engine.store.list_jobs, limit=15)
 
-        app = self.app
-        assert isinstance(app, SoraApp), "the palette's provider serves the studio app only"
-        self._recent = await asyncio.to_thread(app.engine.store.list_jobs, limit=15)
+    def _ask(self, request: msg.JobRequested | msg.CastRequested) -> Callable[[], Any]:
+        return partial(self.app.post_message, request)
 
     def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        from .app import SoraApp
-
         app = self.app
-        assert isinstance(app, SoraApp), "the palette's provider serves the studio app only"
+        studio = studio_of(app)
         screen = self.screen
         out: list[tuple[str, str, Callable[[], Any]]] = []
         seen: set[str] = set()
@@ -47,13 +47,19 @@ class SoraCommands(Provider):
                 seen.add(b.action)
                 label = f"{b.description} ({app.get_key_display(b)})"
                 out.append((label, b.tooltip or "", partial(node.run_action, b.action)))
-        out.append(("Cast library", "characters, objects, places and styles with their pictures", app.open_cast))
-        if shown := app.jobs.current:
+        out.append(
+            (
+                "Cast library",
+                "characters, objects, places and styles with their pictures",
+                self._ask(msg.CastRequested()),
+            )
+        )
+        if shown := studio.jobs.current:
             out.append(
                 (
                     f"Takes of job {shown}",
                     "each take of its shots side by side; keep another",
-                    partial(app.open_takes, shown),
+                    self._ask(msg.JobRequested(shown, msg.JobAction.TAKES)),
                 )
             )
         for job in self._recent or []:
@@ -61,7 +67,7 @@ class SoraCommands(Provider):
                 (
                     f"Show job {job.id} on the board",
                     f"{job.status} · {excerpt(job.prompt, 60)}",
-                    partial(app.show_on_board, job.id),
+                    self._ask(msg.JobRequested(job.id, msg.JobAction.SHOW)),
                 )
             )
         return out

@@ -48,7 +48,7 @@ SEAM_STYLE = {"clean": "green", "warn": "yellow", "bad": "bold red"}
 SEAM_ICON = {"clean": "✓", "warn": "!", "bad": "✗"}
 
 
-def seam_label(seam: dict, repeat: bool = True) -> str:
+def seam_label(seam: dict[str, Any], repeat: bool = True) -> str:
     """One seam in a few words: where, verdict, picture and colour figures (and a cut repeat)."""
     text = (
         f"{SEAM_ICON.get(seam['verdict'], '')} seam {seam['index']}|{seam['index'] + 1} {seam['verdict']}"
@@ -57,7 +57,7 @@ def seam_label(seam: dict, repeat: bool = True) -> str:
     return text + (" · repeat cut" if repeat and seam.get("repeat_cut") else "")
 
 
-def seam_details(seam: dict) -> str:
+def seam_details(seam: dict[str, Any]) -> str:
     """Every figure of one seam, for the history detail."""
     sound = "—" if seam.get("sound_step_db") is None else f"{seam['sound_step_db']:+.1f} dB"
     return (

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Callable
 
 IDLE_S = 2.0  # seconds without input before a full collection may run
 MIN_GAP_S = 15.0  # seconds between full collections while idle
@@ -26,7 +27,7 @@ MANUAL = 1_000_000  # a generation-2 threshold that automatic collection never r
 
 
 class IdleCollector:
-    def __init__(self, clock=time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.saved: tuple[int, int, int] | None = None
         self.last_input = self.last_full = clock()

@@ -1,14 +1,15 @@
-"""Textual messages: what the live jobs (tui/jobs.py) tell the app and the screens, and a few of the app's own.
+"""Textual messages: what the live jobs (tui/jobs.py) tell the app and the screens, and what screens ask of the app.
 
 Jobs run in runner processes; JobWatch follows them and posts these. They do not
-bubble: each subscriber gets its own copy.
+bubble: each subscriber gets its own copy. The requests (``*Requested``) bubble from a
+screen to the app, which turns them into work (screens call no app method).
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:  # numpy loads with the first thumbnail, not at start-up
     import numpy as np
 
     from ..core.follow import Reading
+    from ..core.reach import JobFile
 
 
 @dataclass
@@ -62,6 +64,10 @@ class JobAction(enum.StrEnum):
     FILES = "files"  # the download list
     EXPORT = "export"
     PREVIEW = "preview"
+    START = "start"  # queue it (after a change made here: a take kept) and show it on the board
+    REVIEW = "review"  # its keyframe review
+    RENDER_VIDEOS = "render_videos"  # the keyframes are accepted: render the videos
+    TAKES = "takes"  # the takes of its shots
 
 
 @dataclass
@@ -83,7 +89,7 @@ class JobStateChanged(Message, bubble=False):
 class JobReadings(Message, bubble=False):
     """The follower thread's readings of one pass, for JobWatch.apply on the UI loop."""
 
-    readings: dict[str, Reading]
+    readings: dict[str, Reading]  # job id -> what the follower read (core.follow)
 
 
 @dataclass
@@ -114,3 +120,73 @@ class TaskUpdate(Message, bubble=False):
             and message.job_id == self.job_id
             and message.event.stage == self.event.stage
         )
+
+
+@dataclass
+class PlanRequested(Message):
+    """Open ``plan`` on the plan screen (a new draft, or the plan of job ``job_id``)."""
+
+    plan: m.Plan
+    job_id: str | None = None
+
+
+@dataclass
+class RenderRequested(Message):
+    """The user accepted ``plan`` (and its cost): create (or update ``job_id``) and start it."""
+
+    plan: m.Plan
+    job_id: str | None = None
+
+
+@dataclass
+class RedoRequested(Message):
+    """Render job ``job_id`` again from segment ``index`` (``only``: that segment alone); asked and priced by the app
+    (``seam``: the flagged seam that motivates it, shown in the question)."""
+
+    job_id: str
+    index: int
+    only: bool = False
+    seam: dict[str, Any] | None = None
+
+
+@dataclass
+class TaskRequested(Message):
+    """Start runner task ``task`` (core/tasks.py: finish, export, keyframe) on ``job_id`` with ``options``.
+    The outcome comes back as ``TaskUpdate`` (started, done) or ``TaskRefused`` (not started)."""
+
+    job_id: str
+    task: str
+    options: dict[str, Any]
+
+
+@dataclass
+class TaskRefused(Message, bubble=False):
+    """From the app to the screens: a task could not start (``reason`` in the studio's words)."""
+
+    job_id: str
+    task: str
+    reason: str
+
+
+@dataclass
+class FileRequested(Message):
+    """Hand ``file`` to the user (a browser download, an scp line, a copy in Downloads)."""
+
+    file: JobFile
+
+
+@dataclass
+class CastRequested(Message):
+    """Open the cast library."""
+
+
+@dataclass
+class KeysChanged(Message):
+    """A key was set or deleted (in a worker, through engine.keys): the engine reads them again."""
+
+
+@dataclass
+class JobChangedHere(Message):
+    """This window changed job ``job_id`` (a keyframe replaced): read it again, off the loop, and tell everyone."""
+
+    job_id: str

@@ -145,7 +145,8 @@ def _server_class() -> Any:
                 )
                 return response
             if self._valid(request.cookies.get(self.cookie)):
-                return await handler(request)
+                answer: web.StreamResponse = await handler(request)
+                return answer
             return web.Response(
                 status=401,
                 text="sora-tui: this studio needs its access token. Open the link `sora-tui serve` printed "

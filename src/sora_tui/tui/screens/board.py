@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,16 +12,13 @@ from textual.widgets import Header, ProgressBar, RichLog, Static, Tab, Tabs
 from ...core.seams import worst_flagged as worst_seam
 from .. import jobtext
 from .. import messages as msg
+from ..context import Studio
 from ..format import excerpt
 from ..live import LiveJob
 from ..widgets.footer import Footer
 from ..widgets.keyframe_card import KeyframeCard
 from ..widgets.segment_card import SegmentCard
 from .mode import ModeScreen
-
-if TYPE_CHECKING:
-    from ..app import SoraApp
-
 
 NO_JOB = "No job yet. Press F2 to start one."
 
@@ -48,8 +43,6 @@ class BoardScreen(ModeScreen):
         Binding("right_square_bracket", "switch(1)", "Next", id="board.next", show=False, tooltip="Show the next job"),
     ]
 
-    app: SoraApp
-
     def compose(self) -> ComposeResult:
         yield Header()
         yield Tabs(id="job-tabs")
@@ -66,13 +59,13 @@ class BoardScreen(ModeScreen):
 
     shown: str | None = None
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, studio: Studio) -> None:
+        super().__init__(studio)
         self._shown_text: dict[str, str | Text] = {}  # what each header line shows
 
     async def on_mount(self) -> None:
         self.sub_title = "Board"
-        self.app.jobs.subscribe(self)
+        self.studio.jobs.subscribe(self)
         self.set_interval(1.0, self.tick)
         await self.sync_tabs()
 
@@ -85,7 +78,7 @@ class BoardScreen(ModeScreen):
 
     async def sync_tabs(self) -> None:
         """One tab per live job; show the watch's current job (the newest running one, else the newest)."""
-        jobs = self.app.jobs
+        jobs = self.studio.jobs
         if jobs.current is None or jobs.get(jobs.current) is None:
             jobs.select(jobs.newest())
         jobs.get(jobs.current)
@@ -125,7 +118,7 @@ class BoardScreen(ModeScreen):
         if event.tab is None or event.tab.id is None:
             return
         job_id = event.tab.id.removeprefix("job-")
-        self.app.jobs.select(job_id)
+        self.studio.jobs.select(job_id)
         if job_id != self.shown:
             await self.show_job(job_id)
 
@@ -197,38 +190,38 @@ class BoardScreen(ModeScreen):
         """Redraw the keyframe row (states and thumbnails as they become ready)."""
         if job_id != self.shown or not self.is_mounted:
             return
-        live = self.app.jobs.live.get(job_id)
+        live = self.studio.jobs.live.get(job_id)
         if live is None or not live.is_keyframe_job:
             return
         making = next((k for k, kf in sorted(live.keyframes.items()) if kf.status != "done"), None)
         for card in self.query(KeyframeCard):
             kf = live.keyframes.get(card.index)
             card.update_from(kf, busy=live.running and card.index == making)
-            thumb = self.app.jobs.keyframe_thumbs.get((job_id, card.index))
+            thumb = self.studio.jobs.keyframe_thumbs.get((job_id, card.index))
             if thumb is not None and kf is not None and kf.status == "done" and card.thumb_version != thumb[1]:
                 card.set_thumbnail(*thumb)
 
     @property
     def live(self) -> LiveJob | None:
-        return self.app.jobs.get(self.shown)
+        return self.studio.jobs.get(self.shown)
 
     def update_card(self, job_id: str, index: int) -> None:
         if job_id != self.shown or not self.is_mounted or not self.is_current:
             return
-        live = self.app.jobs.live.get(job_id)
+        live = self.studio.jobs.live.get(job_id)
         if live is None or index not in live.segments:
             return
         card = next((c for c in self.query(SegmentCard) if c.index == index), None)
         if card is None:
             return
         seg = live.segments[index]
-        card.update_from(seg, self.app.clock())
-        pixels = self.app.jobs.thumbnails.get((job_id, index))
+        card.update_from(seg, self.studio.clock())
+        pixels = self.studio.jobs.thumbnails.get((job_id, index))
         if pixels is not None and card.thumb_source != seg.thumbnail_source:
             card.set_thumbnail(pixels, seg.thumbnail_source)
 
     def update_header(self, job_id: str) -> None:
-        live = self.app.jobs.live.get(job_id)
+        live = self.studio.jobs.live.get(job_id)
         if live is None or not self.is_current:
             return
         self._update_tab(live)
@@ -275,11 +268,11 @@ class BoardScreen(ModeScreen):
         if live is None or worst is None:
             self.notify("No flagged seam to re-render.", severity="warning")
             return
-        self.app.ask_rerender(live.id, worst)
+        self.post_message(msg.RedoRequested(live.id, worst["index"] + 1, only=True, seam=worst))
 
     def action_review(self) -> None:
         live = self.live
         if live is None or not live.is_keyframe_job:
             self.notify("Only keyframe-mode jobs have keyframes to review.", severity="warning")
             return
-        self.app.open_review(live.id)
+        self.post_message(msg.JobRequested(live.id, msg.JobAction.REVIEW))

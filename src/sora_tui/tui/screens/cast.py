@@ -19,11 +19,11 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ...core.models import CAST_KINDS, InputError
+from ..context import Studio
 from ..widgets.halfblock import HalfBlockImage
 
 if TYPE_CHECKING:
     from ...core.cast import LibraryMember
-    from ..app import SoraApp
 
 ADD_HINT = "NAME PICTURE [PICTURE…] [--kind object] [--description TEXT]"
 
@@ -63,10 +63,9 @@ class CastScreen(ModalScreen[None]):
     CastScreen #cast-error { color: $error; height: auto; }
     """
 
-    app: SoraApp
-
-    def __init__(self) -> None:
+    def __init__(self, studio: Studio) -> None:
         super().__init__()
+        self.studio = studio
         self.members: list[LibraryMember] = []
 
     def compose(self) -> ComposeResult:
@@ -88,14 +87,14 @@ class CastScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="cast", exit_on_error=False)
     def load(self, select: str | None = None) -> None:
-        members = self.app.engine.cast_library.members()
+        members = self.studio.engine.cast_library.members()
         self.app.call_from_thread(self.show_members, members, select)
 
     @work(thread=True, exclusive=True, group="cast-edit", exit_on_error=False)
     def add_member(self, text: str) -> None:
         try:
             name, pictures, kind, description = parse_add(text)
-            found = self.app.engine.cast_library.add(name, [*pictures], kind, description)
+            found = self.studio.engine.cast_library.add(name, [*pictures], kind, description)
         except InputError as exc:
             self.app.call_from_thread(self.show_error, str(exc))
             return
@@ -104,7 +103,7 @@ class CastScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True, group="cast-edit", exit_on_error=False)
     def remove_member(self, name: str) -> None:
         try:
-            self.app.engine.cast_library.remove(name)
+            self.studio.engine.cast_library.remove(name)
         except InputError as exc:
             self.app.call_from_thread(self.show_error, str(exc))
             return

@@ -9,27 +9,25 @@ from the job's event log as JobWatch's ``TaskUpdate`` messages; reopening it sho
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Header, Input, Label, ProgressBar, Select, Static
+from textual.worker import Worker
 
-from ...core import runner
 from ...core.finish.export import PRESETS
 from ...core.finish.stage import Finisher, FinishOptions, describe_outputs
-from ...core.models import FinishProgress, InputError, TaskDone, TaskStarted
+from ...core.models import FinishProgress, InputError, Job, TaskDone, TaskStarted
 from ...core.tasks import EXPORT, FINISH
 from .. import messages as msg
 from ..advice import studio_words
+from ..context import Studio
 from ..widgets.footer import Footer
-
-if TYPE_CHECKING:
-    from ..app import SoraApp
+from ..workers import report_failure
 
 
 def eta_text(seconds: float | None) -> str:
@@ -39,7 +37,7 @@ def eta_text(seconds: float | None) -> str:
     return f"ETA {seconds // 60}:{seconds % 60:02d}"
 
 
-class ExportScreen(Screen):
+class ExportScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back", id="export.back", tooltip="Back (finishing goes on in the background)"),
         Binding(
@@ -62,14 +60,15 @@ class ExportScreen(Screen):
         Binding("ctrl+s", "save_meta", "Save metadata", id="export.save", tooltip="Save title, description, hashtags"),
     ]
 
-    app: SoraApp
-
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, studio: Studio, job: Job) -> None:
+        """``job``: the completed job, as the app read it (off the loop)."""
         super().__init__()
-        self.job_id = job_id
+        self.studio = studio
+        self.job = job
+        self.job_id = job.id
 
     def compose(self) -> ComposeResult:
-        job = self.app.engine.store.get_job(self.job_id)
+        job = self.job
         meta = job.plan.metadata if job and job.plan else None
         narrated = bool(job and job.plan and job.plan.has_narration)
         yield Header()
@@ -107,20 +106,25 @@ class ExportScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = "Finish & export"
-        self.app.jobs.subscribe(self)
-        live = self.app.jobs.follow(self.job_id)  # a finish or export started elsewhere shows here too
+        self.studio.jobs.subscribe(self)
+        live = self.studio.jobs.follow(self.job_id)  # a finish or export started elsewhere shows here too
         if live is not None and live.task in (FINISH, EXPORT):
             self.query_one("#stage", Label).update(f"{live.task}: running in {live.runner}")
         self.show_outputs()
 
     # --- state --------------------------------------------------------------------------
 
+    @work(thread=True, exclusive=True, group="outputs", exit_on_error=False)
     def show_outputs(self) -> None:
-        lines = describe_outputs(self.app.engine.store.outputs(self.job_id, include_removed=True))
+        """The versions and exports (a store read: off the loop)."""
+        lines = describe_outputs(self.studio.engine.store.outputs(self.job_id, include_removed=True))
+        self.app.call_from_thread(self._show_outputs, lines)
+
+    def _show_outputs(self, lines: list[str]) -> None:
         self.query_one("#outputs", Static).update(Text("\n".join(lines) or "none yet"), layout=True)
 
     def _busy(self) -> bool:
-        live = self.app.jobs.get(self.job_id)
+        live = self.studio.jobs.get(self.job_id)
         if live is not None and live.task in (FINISH, EXPORT):
             self.notify(f"A {live.task} of this job is running ({live.runner}); F8 cancels it.", severity="warning")
             return True
@@ -129,20 +133,27 @@ class ExportScreen(Screen):
     # --- actions ------------------------------------------------------------------------
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.dismiss(None)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_failure(self, event)
 
     def action_save_meta(self) -> None:
+        self.save_meta(
+            self.query_one("#meta-title", Input).value,
+            self.query_one("#meta-description", Input).value,
+            self.query_one("#meta-hashtags", Input).value.split(),
+        )
+
+    @work(thread=True, exclusive=True, group="metadata", exit_on_error=False)
+    def save_meta(self, title: str, description: str, hashtags: list[str]) -> None:
+        """The plan and the store change (files and SQLite: off the loop)."""
         try:
-            Finisher(self.app.engine).set_metadata(
-                self.job_id,
-                self.query_one("#meta-title", Input).value,
-                self.query_one("#meta-description", Input).value,
-                self.query_one("#meta-hashtags", Input).value.split(),
-            )
+            Finisher(self.studio.engine).set_metadata(self.job_id, title, description, hashtags)
         except InputError as exc:
-            self.notify(str(exc), severity="error")
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
             return
-        self.notify("Metadata saved.")
+        self.app.call_from_thread(self.notify, "Metadata saved.")
         self.post_message(msg.JobsChanged(self.job_id))
 
     def action_finish(self) -> None:
@@ -163,11 +174,11 @@ class ExportScreen(Screen):
         self._start(EXPORT, preset, {"preset": preset})
 
     def action_cancel_work(self) -> None:
-        live = self.app.jobs.get(self.job_id)
-        if live is None or live.task not in (FINISH, EXPORT) or not runner.request_stop(live.job.job_dir):
+        live = self.studio.jobs.live.get(self.job_id)
+        if live is None or live.task not in (FINISH, EXPORT):
             self.notify("Nothing is running.")
             return
-        self.notify(f"Stopping the {live.task}…")
+        self.post_message(msg.JobRequested(self.job_id, msg.JobAction.STOP))  # the app asks its runner to stop
 
     @on(Button.Pressed, "#do-finish")
     def _finish_pressed(self) -> None:
@@ -180,10 +191,14 @@ class ExportScreen(Screen):
     # --- the work (in a runner; this screen follows it) -------------------------------------
 
     def _start(self, task: str, what: str, options: dict[str, object]) -> None:
-        if self.app.start_task(self.job_id, task, options):
-            self.query_one("#stage", Label).update(f"{what}: starting")
-            self.query_one("#progress", ProgressBar).update(progress=0.0)
-            self.query_one("#eta", Label).update(eta_text(None))
+        self.post_message(msg.TaskRequested(self.job_id, task, dict(options)))
+        self.query_one("#stage", Label).update(f"{what}: starting")
+        self.query_one("#progress", ProgressBar).update(progress=0.0)
+        self.query_one("#eta", Label).update(eta_text(None))
+
+    def on_task_refused(self, message: msg.TaskRefused) -> None:
+        if message.job_id == self.job_id and message.task in (FINISH, EXPORT):
+            self.query_one("#stage", Label).update(Text(f"not started: {message.reason[:60]}"))
 
     def on_task_update(self, message: msg.TaskUpdate) -> None:
         event = message.event

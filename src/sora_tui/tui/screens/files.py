@@ -8,8 +8,6 @@ line); in a local terminal Enter saves a copy in the Downloads folder. The decis
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -20,9 +18,7 @@ from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ...core.reach import JobFile, Place, fetch_commands, human_size
-
-if TYPE_CHECKING:
-    from ..app import SoraApp
+from .. import messages as msg
 
 
 def how_text(place: Place, file: JobFile) -> Text:
@@ -48,14 +44,15 @@ def how_text(place: Place, file: JobFile) -> Text:
     return out
 
 
-class FilesModal(ModalScreen[None]):
+class FilesModal(ModalScreen[JobFile | None]):
+    """The files of a job; dismisses with a video to preview (p), or None. Enter hands the file over
+    (``FileRequested``) and stays open."""
+
     BINDINGS = [
         Binding("escape", "close", "Close", id="files.close", tooltip="Close"),
         Binding("p", "preview", "Preview", id="files.preview", tooltip="Look at the highlighted video's frames"),
         Binding("y", "copy", "Copy command", id="files.copy", tooltip="Copy the scp line (SSH) or the path"),
     ]
-
-    app: SoraApp
 
     def __init__(self, job_id: str, files: list[JobFile], place: Place) -> None:
         super().__init__()
@@ -91,7 +88,7 @@ class FilesModal(ModalScreen[None]):
 
     @on(OptionList.OptionSelected)
     def _get(self, event: OptionList.OptionSelected) -> None:
-        self.app.get_file(self.files[event.option_index])
+        self.post_message(msg.FileRequested(self.files[event.option_index]))
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -100,7 +97,7 @@ class FilesModal(ModalScreen[None]):
         if not self.current.is_video:
             self.notify("Only videos have frames to preview.", severity="warning")
             return
-        self.app.open_preview(self.job_id, self.current)
+        self.dismiss(self.current)
 
     def action_copy(self) -> None:
         commands = fetch_commands(self.place, self.current.path)

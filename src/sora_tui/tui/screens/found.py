@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,22 +10,20 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from .. import messages as msg
 from ..format import excerpt, money
 from ..live import LiveJob
 from ..widgets.footer import Footer
 
-if TYPE_CHECKING:
-    from ..app import SoraApp
 
+class FoundJobsModal(ModalScreen[msg.JobRequested | None]):
+    """Dismisses with what the user asked for a job (resume it, show it), or None."""
 
-class FoundJobsModal(ModalScreen[None]):
     BINDINGS = [
         Binding("r", "resume", "Resume", id="found.resume", tooltip="Resume the highlighted interrupted job"),
         Binding("enter", "show", "Show", id="found.show", tooltip="Show the highlighted job on the board"),
         Binding("escape", "dismiss", "Close", id="found.close", tooltip="Close; History (F4) lists them too"),
     ]
-
-    app: SoraApp
 
     def __init__(self, running: list[LiveJob], interrupted: list[LiveJob]) -> None:
         super().__init__()
@@ -70,14 +66,11 @@ class FoundJobsModal(ModalScreen[None]):
         if job_id is None or job_id not in {lj.id for lj in self.interrupted}:
             self.notify("That job is rendering already; Enter shows it.", severity="warning")
             return
-        self.dismiss(None)
-        self.app.resume_job(job_id)
+        self.dismiss(msg.JobRequested(job_id, msg.JobAction.RESUME))
 
     def action_show(self) -> None:
         job_id = self._highlighted()
-        self.dismiss(None)
-        if job_id is not None:
-            self.app.show_on_board(job_id)
+        self.dismiss(msg.JobRequested(job_id, msg.JobAction.SHOW) if job_id is not None else None)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

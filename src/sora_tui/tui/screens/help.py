@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
@@ -15,7 +17,7 @@ INTRO = (
 )
 
 
-def binding_rows(app) -> list[tuple[str, str, str, str]]:
+def binding_rows(app: App[Any]) -> list[tuple[str, str, str, str]]:
     from .board import BoardScreen
     from .history import HistoryScreen
     from .keyframes import KeyframeScreen

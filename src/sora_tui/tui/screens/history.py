@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import time
 from datetime import tzinfo
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -23,6 +22,7 @@ from ...core.store import Store
 from .. import jobtext
 from .. import messages as msg
 from ..advice import studio_words
+from ..context import Studio
 from ..format import (
     duration,
     excerpt,
@@ -31,9 +31,6 @@ from ..format import (
 from ..job_detail import job_detail
 from ..widgets.footer import Footer
 from .mode import ModeScreen
-
-if TYPE_CHECKING:
-    from ..app import SoraApp
 
 LOG_TAIL = 120  # newest log lines shown in the detail pane (`sora-tui show` has all)
 STATUS_FILTER = [("all statuses", "")] + [(str(s), str(s)) for s in JobStatus]
@@ -56,8 +53,6 @@ class HistoryScreen(ModeScreen):
         Binding("p", "preview", "Preview", id="history.preview", tooltip="Step through the video's frames and seams"),
     ]
 
-    app: SoraApp
-
     SEARCH_DEBOUNCE = 0.15  # seconds: the table is filtered once typing pauses (in memory, no disk)
     MAX_AGE = 10.0  # seconds: coming back to History reads the jobs again when the list is older
 
@@ -77,8 +72,8 @@ class HistoryScreen(ModeScreen):
             self.text = text
             self.lines = lines
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, studio: Studio) -> None:
+        super().__init__(studio)
         self._all: list[tuple[Job, tuple[object, ...]]] = []  # every job, as last read (a worker reads it)
         self._loaded_at = float("-inf")  # time.monotonic() of that read
         self._stale = True  # a job changed since
@@ -104,7 +99,7 @@ class HistoryScreen(ModeScreen):
 
     def on_mount(self) -> None:
         self.sub_title = "History"
-        self.app.jobs.subscribe(self)
+        self.studio.jobs.subscribe(self)
         table = self.query_one(DataTable)
         table.add_column("Job", key="job", width=22)
         table.add_column("Prompt", key="prompt", width=20)
@@ -145,7 +140,7 @@ class HistoryScreen(ModeScreen):
     def reload(self, select: str | None = None) -> None:
         """Read the history again, in a worker; the table follows when it has (JobsLoaded)."""
         if self.is_mounted:
-            self.load_jobs(self.app.engine.store, select)
+            self.load_jobs(self.studio.engine.store, select)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="history")
     def load_jobs(self, store: Store, select: str | None) -> None:
@@ -203,7 +198,7 @@ class HistoryScreen(ModeScreen):
         if job_id is None:
             self.on_history_screen_detail_loaded(self.DetailLoaded(None, False, Text(""), []))
             return
-        self.load_detail(self.app.engine.store, job_id, self.app.tz)
+        self.load_detail(self.studio.engine.store, job_id, self.studio.tz)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="history-detail")
     def load_detail(self, store: Store, job_id: str, tz: tzinfo | None) -> None:

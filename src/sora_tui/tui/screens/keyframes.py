@@ -17,22 +17,24 @@ from textual.containers import Grid, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Header, Label, Static, TextArea
+from textual.worker import Worker
 
 from ...core.jobfiles import image_problem
 from ...core.models import InputError, JobStatus, TaskDone
 from ...core.tasks import KEYFRAME
 from .. import messages as msg
 from ..advice import explain, studio_words
+from ..context import Studio
 from ..format import JOB_STATUS_STYLE, duration, excerpt, plural, review_money
 from ..live import LiveJob
 from ..widgets.footer import Footer
 from ..widgets.keyframe_card import KeyframeCard
 from ..widgets.request_form import FieldError
+from ..workers import report_failure
 from .modals import AskModal, ConfirmModal
 
 if TYPE_CHECKING:
     from ...core.engine import Engine
-    from ..app import SoraApp
 
 
 def check_image_path(value: str) -> str | None:
@@ -45,7 +47,9 @@ _RENDER = "Accept the keyframes and render the videos (shows the estimate first)
 _BACK = "Close the review (the job waits; History → r reopens it)"
 
 
-class KeyframeScreen(Screen):
+class KeyframeScreen(Screen[bool]):
+    """Dismisses with True when the user accepts the keyframes (the app renders the videos), else False."""
+
     BINDINGS = [
         Binding("ctrl+g", "regenerate", "Regenerate", id="keyframes.regenerate", tooltip=_REGENERATE),
         Binding("ctrl+o", "replace", "Use my image", id="keyframes.replace", tooltip="Use an image file instead"),
@@ -56,10 +60,9 @@ class KeyframeScreen(Screen):
         Binding("escape", "back", "Back", id="keyframes.back", tooltip=_BACK),
     ]
 
-    app: SoraApp
-
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, studio: Studio, job_id: str) -> None:
         super().__init__()
+        self.studio = studio
         self.job_id = job_id
         self.selected = 0
         self.busy: int | None = None  # keyframe being regenerated here
@@ -79,7 +82,7 @@ class KeyframeScreen(Screen):
 
     async def on_mount(self) -> None:
         self.sub_title = "Keyframes — review before rendering the videos"
-        self.app.jobs.subscribe(self)
+        self.studio.jobs.subscribe(self)
         live = self.live
         if live is None:
             return
@@ -99,7 +102,7 @@ class KeyframeScreen(Screen):
 
     @property
     def live(self) -> LiveJob | None:
-        return self.app.jobs.get(self.job_id)
+        return self.studio.jobs.get(self.job_id)
 
     @property
     def cards(self) -> list[KeyframeCard]:
@@ -115,7 +118,7 @@ class KeyframeScreen(Screen):
         for card in self.cards:
             kf = live.keyframes.get(card.index)
             card.update_from(kf, busy=card.index == making)
-            thumb = self.app.jobs.keyframe_thumbs.get((self.job_id, card.index))
+            thumb = self.studio.jobs.keyframe_thumbs.get((self.job_id, card.index))
             if thumb is not None and kf is not None and kf.status == "done" and card.thumb_version != thumb[1]:
                 card.set_thumbnail(*thumb)
             card.set_class(card.index == self.selected, "-selected")
@@ -134,7 +137,7 @@ class KeyframeScreen(Screen):
         if live is None:
             return
         job = live.job
-        spec = self.app.engine.catalog.get(job.model)
+        spec = self.studio.engine.catalog.get(job.model)
         plan = job.plan
         n = len(live.segments)
         head = Text.assemble(
@@ -150,7 +153,7 @@ class KeyframeScreen(Screen):
         self.query_one("#kf-money", Static).update(text)
 
     def money_text(self) -> Text:
-        return review_money(self.app.engine.catalog, self.live)
+        return review_money(self.studio.engine.catalog, self.live)
 
     def show_selected(self, load_text: bool = True) -> None:
         live = self.live
@@ -223,24 +226,29 @@ class KeyframeScreen(Screen):
         live = self.live
         kf = live.keyframes.get(index) if live else None
         new_prompt = text if kf is None or text != kf.prompt else None
-        if self.app.start_task(self.job_id, KEYFRAME, {"index": index, "prompt": new_prompt}):
-            self.busy = index
-            self.query_one("#kf-error", FieldError).show("")
+        self.post_message(msg.TaskRequested(self.job_id, KEYFRAME, {"index": index, "prompt": new_prompt}))
+        self.busy = index  # until it is done, or the app says it could not start (TaskRefused)
+        self.query_one("#kf-error", FieldError).show("")
+        self.redraw()
+
+    def on_task_refused(self, message: msg.TaskRefused) -> None:
+        if message.job_id == self.job_id and message.task == KEYFRAME:
+            self.busy = None
+            self.query_one("#kf-error", FieldError).show(message.reason)
             self.redraw()
 
     def on_task_update(self, message: msg.TaskUpdate) -> None:
         done = message.event
         if message.job_id != self.job_id or not isinstance(done, TaskDone) or done.task != KEYFRAME:
             return
-        index = int(done.what.split()[-1])
-        if self.busy == index:
+        index = done.index  # carried by the event (core.tasks.task_index)
+        if self.busy == index or index is None:
             self.busy = None
-        if done.outcome == "done":
+        if done.outcome == "done" and index is not None:
             self.drafts.pop(index, None)
         elif done.error:
             self.query_one("#kf-error", FieldError).show(studio_words(done.error))
-        self.app.jobs.reload(self.job_id)
-        self.redraw()
+        self.post_message(msg.JobChangedHere(self.job_id))  # read again off the loop; JobUpdated redraws
 
     def action_replace(self) -> None:
         if not self._can_change():
@@ -249,7 +257,7 @@ class KeyframeScreen(Screen):
 
         def done(value: str | None) -> None:
             if value:
-                self.replace_image(self.app.engine, index, value)
+                self.replace_image(self.studio.engine, index, value)
 
         self.app.push_screen(
             AskModal(
@@ -286,8 +294,7 @@ class KeyframeScreen(Screen):
             self.notify(studio_words(message.problem), severity="error", title="Image not used", markup=False)
             return
         self.query_one("#kf-error", FieldError).show("")
-        self.app.jobs.reload(self.job_id)
-        self.app.post_message(msg.JobsChanged(self.job_id))
+        self.post_message(msg.JobChangedHere(self.job_id))  # read again off the loop, everyone told
         self.notify(f"Keyframe {message.index} is now {Path(message.image).name}", title="Keyframe", markup=False)
         self.redraw()
 
@@ -305,7 +312,7 @@ class KeyframeScreen(Screen):
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.app.render_videos(self.job_id)
+                self.dismiss(True)  # the app renders every segment between its two keyframes
 
         self.app.push_screen(
             ConfirmModal(
@@ -318,4 +325,7 @@ class KeyframeScreen(Screen):
         )
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.dismiss(False)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_failure(self, event)

@@ -9,19 +9,27 @@ when the theme changed since the screen last had it.
 
 from __future__ import annotations
 
-from textual import events
+from textual import events, on
 from textual.screen import Screen
 from textual.worker import Worker
 
+from ..context import Studio
 from ..workers import report_failure
 
 
 class ModeScreen(Screen[None]):
+    """A mode's screen, made once by the app with the studio context (``self.studio``)."""
+
     _styled_theme: str | None = None  # the theme the last full style pass used
 
-    def _on_screen_resume(self, event: events.ScreenResume) -> None:
-        # Textual calls the handler of each class in the MRO in turn: this one first, then
-        # Screen's own, which reads the flag set here (so no super() call)
+    def __init__(self, studio: Studio) -> None:
+        super().__init__()
+        self.studio = studio
+
+    @on(events.ScreenResume)
+    def _restyle_only_for_a_new_theme(self, event: events.ScreenResume) -> None:
+        # Textual calls the handlers of each class in the MRO in turn (a decorated one at its class):
+        # this one before Screen's own, which reads the flag set here
         theme = self.app.theme
         if self._styled_theme == theme:
             event.refresh_styles = False

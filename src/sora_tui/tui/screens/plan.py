@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
 
 from rich.text import Text
 from textual import work
@@ -11,26 +11,28 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Header, Static
+from textual.worker import Worker
 
 from ...core.catalog import validate_plan
 from ...core.costs import Quote, over_cap, quote
 from ...core.models import InputError, Mode, Plan
 from ..advice import explain
+from ..context import Studio
 from ..format import duration, money, plural
 from ..widgets.footer import Footer
 from ..widgets.plan_editor import PlanEditor
 from ..widgets.plan_options import PlanOptions
 from ..widgets.request_form import FieldError
+from ..workers import report_failure
 from .modals import ConfirmModal, ConfirmStart
-
-if TYPE_CHECKING:
-    from ..app import SoraApp
-
+from .planfile import load_plan, save_plan
 
 WIDE = 160  # columns from which the prompt and the plan's totals sit beside the storyboard
 
 
-class PlanScreen(Screen):
+class PlanScreen(Screen[Plan | None]):
+    """Dismisses with the plan the user accepted (and whose cost they confirmed), or None (back)."""
+
     BINDINGS = [
         Binding("ctrl+r", "render", "Render", id="plan.render", tooltip="Accept the plan and start rendering"),
         Binding(
@@ -53,10 +55,9 @@ class PlanScreen(Screen):
         Binding("escape", "back", "Back", id="plan.back", show=False, tooltip="Back (asks before dropping edits)"),
     ]
 
-    app: SoraApp
-
-    def __init__(self, plan: Plan, job_id: str | None = None) -> None:
+    def __init__(self, studio: Studio, plan: Plan, job_id: str | None = None) -> None:
         super().__init__()
+        self.studio = studio
         self.initial_plan = plan
         self.shown: Plan | None = None  # the plan as last put on screen, to tell edits from it
         self.job_id = job_id
@@ -69,8 +70,11 @@ class PlanScreen(Screen):
                 yield PlanOptions(self.initial_plan, id="plan-options")
                 yield FieldError(id="plan-error")
                 yield Static(Text(self.initial_plan.prompt, style="italic"), id="plan-prompt")
-            yield PlanEditor(self.app.engine.catalog, id="plan-editor")
+            yield PlanEditor(self.studio.engine.catalog, id="plan-editor")
         yield Footer(compact=True)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_failure(self, event)  # the screen's workers' failures, worded once (tui.workers)
 
     def on_resize(self) -> None:
         self.set_class(self.size.width >= WIDE, "-wide")
@@ -118,7 +122,7 @@ class PlanScreen(Screen):
 
     def refresh_summary(self) -> None:
         plan = self.to_plan()
-        engine = self.app.engine
+        engine = self.studio.engine
         spec = engine.catalog.get(plan.model)
         self.query_one(PlanOptions).set_sound_available(spec.audio == "optional")
         try:
@@ -159,7 +163,7 @@ class PlanScreen(Screen):
             error.show(problem)
             return None
         try:
-            validate_plan(plan, self.app.engine.catalog)
+            validate_plan(plan, self.studio.engine.catalog)
         except InputError as exc:
             if self.editor.show_error(exc) is None:
                 error.show(explain(exc))
@@ -169,13 +173,14 @@ class PlanScreen(Screen):
 
     # --- actions ----------------------------------------------------------------------
 
-    def action_render(self) -> None:
+    @work(exclusive=True, group="render", exit_on_error=False)
+    async def action_render(self) -> None:
         plan = self.check()
         if plan is None:
             return
-        engine = self.app.engine
-        try:
-            engine.check_render_key(plan.model)
+        engine = self.studio.engine
+        try:  # a local model's check probes its device (imports torch): off the loop
+            await asyncio.to_thread(engine.check_render_key, plan.model)
         except InputError as exc:
             self.notify(explain(exc), severity="error", title="Cannot render yet", markup=False)
             return
@@ -187,17 +192,17 @@ class PlanScreen(Screen):
             )
             return
         if cost <= 0:  # free (the offline preview): nothing to confirm
-            self.app.render_plan(plan, self.job_id)
+            self.dismiss(plan)
             return
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.app.render_plan(plan, self.job_id)
+                self.dismiss(plan)
 
         self.app.push_screen(ConfirmStart(plan, engine.catalog, cost), answer)
 
     def action_make_keyframes(self) -> None:
-        self.action_render()  # render_plan stops a keyframe-mode job for review before any video
+        self.action_render()  # the app stops a keyframe-mode job for review before any video
 
     async def action_add(self) -> None:
         await self.editor.add_segment(self.editor.current_index())
@@ -237,7 +242,7 @@ class PlanScreen(Screen):
     async def action_replan_one(self) -> None:
         index = self.editor.current_index()
         try:
-            seg = await self.app.engine.replan_segment(self.to_plan(), index)
+            seg = await self.studio.engine.replan_segment(self.to_plan(), index)
         except InputError as exc:
             self.notify(explain(exc), severity="error", title="Re-plan failed", markup=False)
             return
@@ -250,7 +255,7 @@ class PlanScreen(Screen):
     @work(exclusive=True, group="replan", exit_on_error=False)
     async def action_replan_all(self) -> None:
         try:
-            fresh = await self.app.engine.replan(self.to_plan())
+            fresh = await self.studio.engine.replan(self.to_plan())
         except InputError as exc:
             self.notify(explain(exc), severity="error", title="Re-plan failed", markup=False)
             return
@@ -261,11 +266,15 @@ class PlanScreen(Screen):
         self.shown = self.to_plan()
         self.notify("All segments re-planned")
 
-    def action_save(self) -> None:
-        self.app.ask_save_plan(self.to_plan())
+    @work(exclusive=True, group="plan-file", exit_on_error=False)
+    async def action_save(self) -> None:
+        await save_plan(self, self.studio.engine, self.to_plan())
 
-    def action_load(self) -> None:
-        self.app.ask_load_plan(into=self)
+    @work(exclusive=True, group="plan-file", exit_on_error=False)
+    async def action_load(self) -> None:
+        plan = await load_plan(self, self.studio.engine)
+        if plan is not None and self.is_attached:
+            await self.load(plan)
 
     async def load(self, plan: Plan) -> None:
         await self.editor.load_plan(plan, focus=1)
@@ -278,12 +287,12 @@ class PlanScreen(Screen):
 
     def action_back(self) -> None:
         if not self.edited():
-            self.dismiss()
+            self.dismiss(None)
             return
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.dismiss()
+                self.dismiss(None)
 
         self.app.push_screen(
             ConfirmModal(

@@ -12,7 +12,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -26,12 +26,11 @@ from textual.widgets import Header, Static
 
 from ...core.reach import JobFile, picture_box
 from ...core.timeline import Timeline, spans_from
+from .. import messages as msg
+from ..context import Studio
 from ..format import duration
 from ..graphics import cell_pixels, picture_widget, show_pixels
 from ..widgets.footer import Footer
-
-if TYPE_CHECKING:
-    from ..app import SoraApp
 
 PLAY_FPS = 4  # frames drawn a second while playing: a glance at motion, not a player
 
@@ -65,7 +64,7 @@ def ruler(timeline: Timeline, frame: int, width: int) -> Text:
     return bar
 
 
-class PreviewScreen(Screen):
+class PreviewScreen(Screen[None]):
     BINDINGS = [
         Binding("escape,q", "close", "Back", id="preview.close", tooltip="Close the preview"),
         Binding("left", "step(-1)", "◀ Seam", id="preview.prev", tooltip="Previous stop: a segment's start or end"),
@@ -78,8 +77,6 @@ class PreviewScreen(Screen):
         Binding("d", "download", "Download", id="preview.download", tooltip="Get this file (browser, copy, scp)"),
     ]
 
-    app: SoraApp
-
     class FrameReady(Message):
         def __init__(
             self, source: int, frame: int, box: tuple[int, int], pixels: Any, loaded: Loaded | None, error: str | None
@@ -88,8 +85,9 @@ class PreviewScreen(Screen):
             self.source, self.frame, self.box, self.pixels = source, frame, box, pixels
             self.loaded, self.error = loaded, error
 
-    def __init__(self, job_id: str, files: list[JobFile], start: int = 0) -> None:
+    def __init__(self, studio: Studio, job_id: str, files: list[JobFile], start: int = 0) -> None:
         super().__init__()
+        self.studio = studio
         self.job_id = job_id
         self.files = files
         self.source = start
@@ -105,7 +103,7 @@ class PreviewScreen(Screen):
         yield Static("", id="preview-title")
         yield Static("", id="preview-pos")
         with Middle(id="picture-box"), Center():
-            yield picture_widget(self.app.picture_mode, id="picture")
+            yield picture_widget(self.studio.picture_mode, id="picture")
         yield Static("", id="preview-ruler")
         yield Footer(compact=True)
 
@@ -129,7 +127,7 @@ class PreviewScreen(Screen):
 
     def box(self) -> tuple[int, int]:
         area = self.query_one("#picture-box").size
-        mode = self.app.picture_mode
+        mode = self.studio.picture_mode
         return picture_box(mode, area.width, max(1, area.height), cell_pixels(mode))
 
     def redraw(self) -> None:
@@ -137,7 +135,7 @@ class PreviewScreen(Screen):
         title = Text.assemble(
             (f.label, "bold"), f"  ·  {f.path.name}  ·  file {self.source + 1} of {len(self.files)}  ·  "
         )
-        title.append(f"{self.app.picture_mode} pictures", "dim")
+        title.append(f"{self.studio.picture_mode} pictures", "dim")
         loaded = self.loaded.get(self.source)
         if loaded is not None:
             title.append(f"  ·  {duration(loaded.info.duration)} at {loaded.info.fps:g} fps", "dim")
@@ -191,7 +189,7 @@ class PreviewScreen(Screen):
         info = media.probe(f.path)
         if f.kind != "final":
             return Loaded(Timeline.build(info.duration, info.fps), info)
-        job = self.app.engine.store.get_job(self.job_id)
+        job = self.studio.engine.store.get_job(self.job_id)
         report = job.seams if job is not None else None
         if job is not None and job.folder and (Path(job.folder) / "seams.json").is_file():
             try:
@@ -199,7 +197,7 @@ class PreviewScreen(Screen):
             except (OSError, ValueError):
                 pass
         durations = []
-        for seg in self.app.engine.store.segments(self.job_id):
+        for seg in self.studio.engine.store.segments(self.job_id):
             try:
                 durations.append(media.probe(seg.file, count_frames=False).duration if seg.file else float(seg.seconds))
             except media.MediaError:
@@ -287,4 +285,4 @@ class PreviewScreen(Screen):
             self._player = None
 
     def action_download(self) -> None:
-        self.app.get_file(self.file)
+        self.post_message(msg.FileRequested(self.file))

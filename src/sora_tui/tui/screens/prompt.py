@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
 
 from rich.text import Text
 from textual import work
@@ -11,18 +11,17 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Header, Static, TextArea
 
-from ...core.jobfiles import check_image_file
+from ...core.jobfiles import check_image_file, image_problem
 from ...core.models import InputError, Request
-from ...core.plans import sketch_plan
+from ...core.plans import default_request, sketch_plan
+from .. import messages as msg
 from ..advice import explain, problem, studio_words
+from ..context import Studio
 from ..format import duration, money, plural
 from ..widgets.footer import Footer
 from ..widgets.request_form import RequestForm
 from .mode import ModeScreen
-
-if TYPE_CHECKING:
-    from ..app import SoraApp
-
+from .planfile import load_plan
 
 WIDE = 160  # columns from which the prompt and its settings sit side by side
 
@@ -33,11 +32,13 @@ class PromptScreen(ModeScreen):
         Binding("ctrl+l", "load_plan", "Load plan", id="prompt.load", tooltip="Open a saved plan JSON file"),
     ]
 
-    app: SoraApp
+    def __init__(self, studio: Studio) -> None:
+        super().__init__(studio)
+        self._images: dict[str, str | None] = {}  # start image path -> why it cannot be used (checked off the loop)
 
     def compose(self) -> ComposeResult:
-        engine = self.app.engine
-        defaults = self.app.default_request()
+        engine = self.studio.engine
+        defaults = default_request(engine.settings, engine.default_model())
         yield Header()
         with VerticalScroll(id="prompt-body"):
             yield Static("", id="key-notice")
@@ -69,7 +70,7 @@ class PromptScreen(ModeScreen):
         return self.query_one(RequestForm)
 
     def update_notice(self) -> None:
-        engine = self.app.engine
+        engine = self.studio.engine
         notice = self.query_one("#key-notice", Static)
         if engine.has_key("fal"):
             notice.update("")
@@ -97,7 +98,7 @@ class PromptScreen(ModeScreen):
         form = self.form
         form.clear_errors()
         estimate = self.query_one("#estimate", Static)
-        engine = self.app.engine
+        engine = self.studio.engine
         blank = False
         try:
             req = form.to_request()
@@ -105,9 +106,10 @@ class PromptScreen(ModeScreen):
                 # a blank prompt is reported on Plan, not while typing; the other fields are checked anyway
                 blank = strict
                 req.prompt = "(draft)"
-            resolved = engine.resolve(req)
-            if strict and resolved.start_image:  # decoded once, on Plan (typing checks the file's signature)
-                check_image_file(resolved.start_image)
+            # the start image's file is read apart, in a worker (check_start_image), never on a keystroke
+            resolved = engine.resolve(req, check_files=False)
+            if resolved.start_image:
+                self._image_seen(resolved.start_image)
         except InputError as exc:
             form.show_error(exc)
             resolved = None
@@ -148,11 +150,35 @@ class PromptScreen(ModeScreen):
             return
         self.plan_request(resolved)
 
+    def _image_seen(self, path: str) -> None:
+        """The start image's problem when known (raises it as the field's error); else have it checked."""
+        if path not in self._images:
+            self.check_start_image(path)
+        elif problem_text := self._images[path]:
+            raise InputError("start_image", problem_text)
+
+    @work(thread=True, exclusive=True, group="start-image", exit_on_error=False)
+    def check_start_image(self, path: str) -> None:
+        """Read the start image's signature (a file read: off the loop), then check the form again."""
+        found = image_problem(path)
+        self.app.call_from_thread(self._image_checked, path, found)
+
+    def _image_checked(self, path: str, found: str | None) -> None:
+        self._images[path] = found
+        self.refresh_estimate()
+
     @work(exclusive=True, group="plan", exit_on_error=False)
     async def plan_request(self, req: Request) -> None:
+        if req.start_image:  # decoded once, on Plan (typing checks the file's signature)
+            try:
+                await asyncio.to_thread(check_image_file, req.start_image)
+            except InputError as exc:
+                self.form.show_error(exc)
+                self.notify(explain(exc), severity="error", title="Cannot plan", markup=False)
+                return
         self.notify(f"Planning {plural(req.segments, 'segment')} with the {req.planner} planner…", timeout=2)
         try:
-            plan = await self.app.engine.plan(req)
+            plan = await self.studio.engine.plan(req)
         except InputError as exc:
             self.form.show_error(exc)
             self.notify(explain(exc), severity="error", title="Cannot plan", markup=False)
@@ -160,7 +186,10 @@ class PromptScreen(ModeScreen):
         except Exception as exc:  # planner errors (network, refusals) carry a message for the user
             self.notify(studio_words(str(exc)), severity="error", title="Planning failed", markup=False)
             return
-        self.app.open_plan(plan)
+        self.post_message(msg.PlanRequested(plan))
 
-    def action_load_plan(self) -> None:
-        self.app.ask_load_plan()
+    @work(exclusive=True, group="plan-file", exit_on_error=False)
+    async def action_load_plan(self) -> None:
+        plan = await load_plan(self, self.studio.engine)
+        if plan is not None:
+            self.post_message(msg.PlanRequested(plan))

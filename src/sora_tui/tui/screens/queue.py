@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -20,12 +19,11 @@ from textual.widgets import DataTable, Header, Static
 from textual.widgets.data_table import RowDoesNotExist
 
 from ...core import queue
+from .. import messages as msg
+from ..context import Studio
 from ..format import excerpt, money
 from ..widgets.footer import Footer
 from .mode import ModeScreen
-
-if TYPE_CHECKING:
-    from ..app import SoraApp
 
 REFRESH = 1.0  # seconds between reads of the queue while the screen shows
 STATE_STYLE = {"running": "bold green", "next": "cyan", "paused": "yellow", "held": "bold yellow", "queued": ""}
@@ -51,10 +49,8 @@ class QueueScreen(ModeScreen):
         Binding("delete,x", "remove", "Remove", id="queue.remove", tooltip="Take the job out of the queue"),
     ]
 
-    app: SoraApp
-
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, studio: Studio) -> None:
+        super().__init__(studio)
         self.snap: queue.Snapshot | None = None
         self._rows: list[tuple[str, tuple[object, ...]]] | None = None
         self._select: str | None = None  # the job the cursor goes to at the next draw (a moved one)
@@ -92,7 +88,7 @@ class QueueScreen(ModeScreen):
     @work(thread=True, exclusive=True, group="queue", exit_on_error=False)
     def _work(self, change: tuple[str, str | None, str] | None) -> None:
         """Apply ``change`` (what, job id, argument), then read the queue; post what was read."""
-        engine = self.app.engine
+        engine = self.studio.engine
         note, error = "", False
         if change is not None:
             note, error = self._apply(change)
@@ -103,7 +99,7 @@ class QueueScreen(ModeScreen):
         from ...core import scheduler
         from ...core.models import InputError, JobStatus
 
-        engine = self.app.engine
+        engine = self.studio.engine
         what, job_id, arg = change
         try:
             if what == "move" and job_id:
@@ -152,8 +148,8 @@ class QueueScreen(ModeScreen):
         running = sum(1 for r in snap.rows if r.state == queue.RUNNING)
         head = Text.assemble(
             (f"{running} running", "bold"),
-            f" (at most {self.app.engine.settings.queue_max_jobs} at once, "
-            f"{self.app.engine.settings.fal_slots} fal requests in flight)  ·  "
+            f" (at most {self.studio.engine.settings.queue_max_jobs} at once, "
+            f"{self.studio.engine.settings.fal_slots} fal requests in flight)  ·  "
             f"{len(snap.rows) - running} waiting",
         )
         if snap.paused:
@@ -237,4 +233,4 @@ class QueueScreen(ModeScreen):
     def action_show(self) -> None:
         job_id = self.selected_id()
         if job_id is not None:
-            self.app.show_on_board(job_id)
+            self.post_message(msg.JobRequested(job_id, msg.JobAction.SHOW))

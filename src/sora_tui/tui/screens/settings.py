@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -18,14 +18,12 @@ from ...core import keys
 from ...core.jobfiles import check_folder_writable
 from ...core.models import InputError
 from ...core.settings import coerce_setting, field_type, update_settings_file
+from .. import messages as msg
 from ..advice import problem
 from ..widgets.footer import Footer
 from ..widgets.key_panel import KeyPanel
 from ..widgets.request_form import PLANNERS, FieldError, model_label
 from .mode import ModeScreen
-
-if TYPE_CHECKING:
-    from ..app import SoraApp
 
 SPEECH = [("offline (espeak-ng)", "offline"), ("openai speech (paid)", "openai")]
 LOUDNESS = [
@@ -71,10 +69,8 @@ class SettingsScreen(ModeScreen):
         Binding("ctrl+s", "save", "Save", id="settings.save", tooltip="Save the defaults to settings.toml"),
     ]
 
-    app: SoraApp
-
     def compose(self) -> ComposeResult:
-        engine = self.app.engine
+        engine = self.studio.engine
         s = engine.settings
         keyring_ok = engine.keys.keyring_available()  # probed once, before the app's loop (create_app)
         all_res = sorted({r for m in engine.catalog for r in m.resolutions}, key=_res_order)
@@ -224,7 +220,7 @@ class SettingsScreen(ModeScreen):
     def store_key(self, name: str, value: str | None) -> None:
         """Set (``value``) or delete a key: off the UI loop (a locked keyring waits). With no keyring the
         panel offered "Store in file", under the warning above it."""
-        cache = self.app.engine.keys
+        cache = self.studio.engine.keys
         notes: list[tuple[str, str, str]] = []
         if value is not None:
             try:
@@ -260,7 +256,7 @@ class SettingsScreen(ModeScreen):
 
     def _keys_changed(self, name: str) -> None:
         self.query_one(f"#key-{name}", KeyPanel).refresh_status()
-        self.app.keys_changed()
+        self.post_message(msg.KeysChanged())
 
     def form_values(self) -> dict[str, Any]:
         """The settings as the form shows them (the fields it has, nothing else)."""
@@ -273,26 +269,37 @@ class SettingsScreen(ModeScreen):
         return values
 
     def action_save(self) -> None:
-        engine = self.app.engine
-        error = self.query_one("#err-output_dir", FieldError)
-        error.show("")
+        self.query_one("#err-output_dir", FieldError).show("")
         values = self.form_values()
+        changed = {k: v for k, v in values.items() if v != self.loaded.get(k)}
+        if not changed and not values["output_dir"]:
+            self.notify("Nothing changed.", title="Settings")
+            return
+        self.save_settings(values, changed)
+
+    @work(thread=True, exclusive=True, group="settings", exit_on_error=False)
+    def save_settings(self, values: dict[str, Any], changed: dict[str, Any]) -> None:
+        """Check the output folder and write the settings file (file system: off the loop)."""
+        say = self.app.call_from_thread
         if values["output_dir"]:
             try:
                 check_folder_writable(values["output_dir"])
             except InputError as exc:
-                error.show(problem(exc))
-                self.notify("Settings not saved: fix the output folder.", severity="error")
+                say(self.query_one("#err-output_dir", FieldError).show, problem(exc))
+                say(self.notify, "Settings not saved: fix the output folder.", severity="error")
                 return
-        changed = {k: v for k, v in values.items() if v != self.loaded.get(k)}
         if not changed:
-            self.notify("Nothing changed.", title="Settings")
+            say(self.notify, "Nothing changed.", title="Settings")
             return
         try:
-            path = update_settings_file(changed, engine.paths)
+            path = update_settings_file(changed, self.studio.engine.paths)
         except OSError as exc:
-            self.notify(f"Cannot write settings: {exc.strerror}", severity="error", markup=False)
+            say(self.notify, f"Cannot write settings: {exc.strerror}", severity="error", markup=False)
             return
+        say(self._saved, values, changed, path)
+
+    def _saved(self, values: dict[str, Any], changed: dict[str, Any], path: object) -> None:
+        engine = self.studio.engine
         engine.settings = replace(engine.settings, **changed)
         self.loaded = values
         self.notify(f"Saved {', '.join(sorted(changed))} to {path}", title="Settings saved", markup=False)

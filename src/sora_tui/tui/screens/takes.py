@@ -4,7 +4,7 @@ cost asked first). The rules are the engine's (``shot_takes``, ``pick_quote``, `
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -14,13 +14,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
+from textual.worker import Worker
 
 from ...core.models import InputError
+from ..context import Studio
 from ..format import money
 from ..widgets.halfblock import HalfBlockImage
-
-if TYPE_CHECKING:
-    from ..app import SoraApp
+from ..workers import report_failure
 
 
 def take_label(shot: int, row: dict[str, Any]) -> Text:
@@ -34,7 +34,9 @@ def take_label(shot: int, row: dict[str, Any]) -> Text:
     return text
 
 
-class TakesScreen(ModalScreen[None]):
+class TakesScreen(ModalScreen[bool]):
+    """Dismisses with True when a take was kept (the app renders what follows it again), else False."""
+
     BINDINGS = [
         Binding("escape", "close", "Close", id="takes.close", tooltip="Close"),
     ]
@@ -45,10 +47,9 @@ class TakesScreen(ModalScreen[None]):
     TakesScreen #takes-picture { width: 1fr; height: 14; }
     """
 
-    app: SoraApp
-
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, studio: Studio, job_id: str) -> None:
         super().__init__()
+        self.studio = studio
         self.job_id = job_id
         self.rows: list[tuple[int, dict[str, Any]]] = []
 
@@ -66,7 +67,7 @@ class TakesScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="takes", exit_on_error=False)
     def load(self) -> None:
-        engine = self.app.engine
+        engine = self.studio.engine
         job = engine.find_job(self.job_id)
         rows: list[tuple[int, dict[str, Any]]] = []
         n = len(job.plan.segments) if job.plan else 0
@@ -123,7 +124,7 @@ class TakesScreen(ModalScreen[None]):
             self.notify(f"Take {row['take']} is already kept for shot {shot}.")
             return
         try:
-            cost, redo = self.app.engine.pick_quote(self.job_id, shot, row["take"])
+            cost, redo = self.studio.engine.pick_quote(self.job_id, shot, row["take"])
         except InputError as exc:
             self.query_one("#takes-note", Static).update(Text(str(exc)))
             return
@@ -146,12 +147,14 @@ class TakesScreen(ModalScreen[None]):
     @work(exclusive=True, group="takes-keep", exit_on_error=False)
     async def keep(self, shot: int, take: int) -> None:
         try:
-            await self.app.engine.pick_take(self.job_id, shot, take)
+            await self.studio.engine.pick_take(self.job_id, shot, take)
         except InputError as exc:
             self.query_one("#takes-note", Static).update(Text(str(exc)))
             return
-        self.dismiss(None)
-        self.app.start_job(self.job_id)
+        self.dismiss(True)  # the app renders what follows the kept take again
 
     def action_close(self) -> None:
-        self.dismiss(None)
+        self.dismiss(False)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_failure(self, event)

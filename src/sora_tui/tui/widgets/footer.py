@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer as TextualFooter
 
 
-def _shown_keys(screen: Screen) -> tuple[object, ...]:
+def _shown_keys(screen: Screen[Any]) -> tuple[object, ...]:
     """What the footer draws from: each active binding's key, action, label, state and tooltip."""
     return tuple(
         (key, b.action, b.description, b.show, enabled, tooltip)
@@ -38,7 +40,7 @@ class Footer(TextualFooter):
             self._composed_for = _shown_keys(self.screen)
         yield from super().compose()
 
-    def bindings_changed(self, screen: Screen) -> None:
+    def bindings_changed(self, screen: Screen[Any]) -> None:
         if self._ready() and self.is_attached and screen is self.screen:
             if _shown_keys(screen) == self._composed_for:
                 return

@@ -178,9 +178,9 @@ class RequestForm(Vertical):
         return [(f"{d} s", d) for d in spec.durations]
 
     def _seconds_value(self, spec: ModelSpec) -> int:
-        return self._pick(self.defaults.seconds, spec.durations, spec.default_duration)
+        return int(self._pick(self.defaults.seconds, spec.durations, spec.default_duration))
 
-    def _select(self, name: str) -> Select:
+    def _select(self, name: str) -> Select[Any]:
         return self.query_one(f"#{name}", Select)
 
     def on_select_changed(self, event: Select.Changed) -> None:
