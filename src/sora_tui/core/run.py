@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import runner
 from .cast import job_cast, shot_members
 from .catalog import ModelSpec, frame_size, plan_segment_cost
-from .costs import job_spent, over_cap
+from .costs import job_spent, over_cap, remaining_cost
 from .errors import Code, DiskFull, FileProblem, JobCancelled, JobFailed, os_failure
 from .jobfiles import fit_image, seg_name, write_json_atomic
 from .models import (
@@ -40,7 +40,6 @@ from .models import (
     SegmentStatus,
     SegmentStatusChanged,
 )
-from .plans import remaining_cost
 from .providers.base import (
     AuthError,
     BadResult,
@@ -74,10 +73,11 @@ SLOT_POLL = 0.1  # seconds between looks for a free provider slot (or the end of
 
 @dataclass
 class RunControl:
-    """Handle for a running job: cancel it and see which provider requests are in flight."""
+    """Handle for a running job: cancel it and see which provider requests are in flight, keyed by
+    (segment, take): take 1 is the segment's own request, takes 2..N the extra takes of a shot."""
 
     cancel_event: asyncio.Event = field(default_factory=asyncio.Event)
-    in_flight: dict[int, Submission] = field(default_factory=dict)
+    in_flight: dict[tuple[int, int], Submission] = field(default_factory=dict)
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -182,11 +182,15 @@ class JobRun:
             index=seg.index,
         )
         tmp = dest.with_name(f".{dest.name}.part.png")
-        await self.retry(lambda: provider.generate_image(req, tmp), seg.index, "making the cast keyframe")
-        await asyncio.to_thread(fit_image, tmp, tmp, self.width, self.height)
-        os.replace(tmp, dest)
-        row = self.store.segment(self.job.id, seg.index)
-        self.set_segment(seg.index, cost_usd=round(row.cost_usd + price, 4))
+
+        async def make_and_keep() -> None:  # paid once made: kept and counted even if the run stops meanwhile
+            await provider.generate_image(req, tmp)
+            await asyncio.to_thread(fit_image, tmp, tmp, self.width, self.height)
+            os.replace(tmp, dest)
+            row = self.store.segment(self.job.id, seg.index)
+            self.set_segment(seg.index, cost_usd=round(row.cost_usd + price, 4))
+
+        await self.retry(lambda: settled(make_and_keep()), seg.index, "making the cast keyframe")
         self.emit_cost()
         return dest
 
@@ -377,8 +381,13 @@ class JobRun:
     def check_budget(self) -> None:
         if self.max_cost is None:
             return
+        # a resumed job: takes already stored are paid (fetched, not submitted again), the rest are not
         left = remaining_cost(
-            self.plan, self.engine.catalog, self.store.segments(self.job.id), self.store.keyframes(self.job.id)
+            self.plan,
+            self.engine.catalog,
+            self.store.segments(self.job.id),
+            self.store.keyframes(self.job.id),
+            job_dir=self.dir,
         )
         total = self.spent() + left.total
         if over_cap(total, self.max_cost):
@@ -424,11 +433,7 @@ class JobRun:
         tasks = [
             asyncio.create_task(self.run_one_chain([by_index[i] for i in run if i in by_index], sem)) for run in runs
         ]
-        try:
-            await _gather_first_error(tasks)
-        finally:
-            for t in tasks:
-                t.cancel()
+        await _all_or_none(tasks)
 
     async def run_one_chain(self, segments: list[Segment], sem: asyncio.Semaphore | None = None) -> None:
         first = segments[0].index if segments else 1
@@ -623,11 +628,7 @@ class JobRun:
         for seg in pending:
             self.set_segment(seg.index, SegmentStatus.WAITING, "waiting for a free slot")
         tasks = [asyncio.create_task(one(s)) for s in pending]
-        try:
-            await _gather_first_error(tasks)
-        finally:
-            for t in tasks:
-                t.cancel()
+        await _all_or_none(tasks)
 
     # --- keyframes ------------------------------------------------------------------
 
@@ -684,17 +685,22 @@ class JobRun:
             f"on {image_model.name} (${price:.2f})"
         )
         slot = await self.take_slot(provider, 0, new=True, label=f"keyframe {index}")  # an image request is one too
+
+        async def make_and_keep() -> None:  # paid once made: kept and counted even if the run stops meanwhile
+            await provider.generate_image(req, dest)
+            await asyncio.to_thread(fit_image, dest, dest, self.width, self.height)
+            self.store.upsert_keyframe(
+                Keyframe(
+                    self.job.id, index, kf.prompt, "done", str(dest), "generated",
+                    cost_usd=round(kf.cost_usd + price, 4),
+                )
+            )  # fmt: skip
+
         try:
-            await self.retry(lambda: provider.generate_image(req, dest), 0, f"keyframe {index}", segment=False)
+            await self.retry(lambda: settled(make_and_keep()), 0, f"keyframe {index}", segment=False)
         finally:
             if slot is not None:
                 slot.release()
-        await asyncio.to_thread(fit_image, dest, dest, self.width, self.height)
-        self.store.upsert_keyframe(
-            Keyframe(
-                self.job.id, index, kf.prompt, "done", str(dest), "generated", cost_usd=round(kf.cost_usd + price, 4)
-            )
-        )
         self.emit(KeyframeReady(self.job.id, index, str(dest)))
         self.emit_cost()
         return dest
@@ -720,11 +726,10 @@ class JobRun:
         if self.plan.cast and self.plan.mode in (Mode.CHAIN, Mode.PARALLEL) and self.route(idx).route == "keyframe":
             start = await self.cast_keyframe(seg, start)  # every take starts on the same cast keyframe
         self.log(f"segment {idx}: rendering {n} takes at once, each with its own seed", index=idx)
-        results = await asyncio.gather(
-            self.render_segment(seg, start, end), *(self.render_take(seg, t, start, end) for t in range(2, n + 1))
-        )
-        first = results[0]
-        assert isinstance(first, Segment)
+        take_one = asyncio.create_task(self.render_segment(seg, start, end))
+        others = [asyncio.create_task(self.render_take(seg, t, start, end)) for t in range(2, n + 1)]
+        await _all_or_none([take_one, *others])  # one fails: the others stop (each submit still recorded)
+        first = take_one.result()
         book = self.takebook
         base = seg.seed if seg.seed is not None else idx
         one = book.get(idx, 1) or Take(1, take_seed(base, 1), cost_usd=self.segment_cost(seg))
@@ -754,8 +759,9 @@ class JobRun:
         return take_score(a.fade_frames, drift, False)
 
     async def render_take(self, seg: Segment, take: int, start: Path | None, end: Path | None) -> Take:
-        """Take ``take`` (2..N) of a shot: submitted, its request id saved before waiting (a resume
-        re-attaches), priced and counted once, downloaded beside the segment."""
+        """Take ``take`` (2..N) of a shot: submitted and its request id saved as one step (a resume
+        re-attaches), priced and counted once, cancelled at the provider by a stop like any request,
+        submitted again only when the provider dropped it, downloaded beside the segment."""
         from . import media
 
         idx = seg.index
@@ -769,43 +775,95 @@ class JobRun:
         req = self.render_request(seg, start, end)
         req.seed, req.send_seed = take_seed(base, take), True
         req.label += f", take {take}"
+        cost = self.segment_cost(seg)
         # a take in flight holds one of the provider's slots, as a segment does (core/slots.py)
         slot = await self.take_slot(provider, idx, new=rec is None or not rec.request_id, label=req.label)
         try:
-            if rec is None or not rec.request_id:
-                cost = self.segment_cost(seg)
-                self.hold_cap(cost, f"take {take} of segment {idx}", index=idx)
-                sub = await self.retry(lambda: provider.submit(req), idx, f"submitting take {take}")
-                rec = Take(
-                    take, req.seed, "submitted", cost_usd=cost, request_id=sub.request_id, endpoint=sub.endpoint,
-                    status_url=sub.status_url, response_url=sub.response_url, cancel_url=sub.cancel_url,
-                )  # fmt: skip
-                book.put(idx, rec)
-                book.save()  # before waiting: a restart re-attaches to this request
-                row = self.store.segment(self.job.id, idx)
-                self.set_segment(idx, cost_usd=round(row.cost_usd + cost, 4))
-                self.log(f"segment {idx} take {take} submitted to {sub.endpoint} (request {sub.request_id})", index=idx)
-                self.emit_cost()
-            else:
-                self.log(f"segment {idx} take {take}: re-attaching to request {rec.request_id}", index=idx)
-            sub = Submission(rec.request_id or "", rec.endpoint or "", rec.status_url, rec.response_url, rec.cancel_url)
             while True:
                 self.check_cancel()
-                st = await self.retry(lambda: provider.status(sub), idx, f"checking take {take}")
-                if st.state == "completed":
+                cancelled = False  # re-attaching to a request that a stop asked the provider to cancel
+                if rec is None or not rec.request_id:
+                    rec = await self.submit_take(provider, seg, take, req, cost)
+                else:
+                    cancelled = rec.cancelled_while is not None
+                    note = " (cancelled earlier; its video is used if it finished)" if cancelled else ""
+                    self.log(f"segment {idx} take {take}: re-attaching to request {rec.request_id}{note}", index=idx)
+                sub = Submission(
+                    rec.request_id or "", rec.endpoint or "", rec.status_url, rec.response_url, rec.cancel_url
+                )
+                self.control.in_flight[(idx, take)] = sub
+                try:
+                    await self.wait_take(provider, sub, idx, rec, cancelled)
+                    result = await self.fetch_result(provider, sub, idx, cancelled)
                     break
-                await provider.wait_for_change(sub, self.poll_interval(provider), self.control.cancel_event)
-            result = await self.retry(lambda: provider.result(sub), idx, f"fetching take {take}")
+                except RequestNotFound as exc:
+                    why = f"the provider no longer knows request {sub.request_id}"
+                    if isinstance(exc, RequestCancelled):
+                        why = f"request {sub.request_id} was cancelled ({exc})"
+                        if rec.cancelled_while == "queued":  # dropped before it started: not billed
+                            why = f"request {sub.request_id} was cancelled while queued, so it was not billed"
+                            row = self.store.segment(self.job.id, idx)
+                            self.set_segment(idx, cost_usd=round(max(0.0, row.cost_usd - rec.cost_usd), 4))
+                    self.log(
+                        f"take {take} of segment {idx}: {why}; submitting again (cost ${cost:.2f})", "warning", idx
+                    )
+                    self.control.in_flight.pop((idx, take), None)
+                    rec = Take(take, rec.seed)
+                    book.put(idx, rec)
+                    book.save()
         finally:
             if slot is not None:
                 slot.release()
         await self.retry(lambda: provider.download(result, dest, None), idx, f"downloading take {take}")
+        self.control.in_flight.pop((idx, take), None)
         first, last = take_file(self.dir, idx, take, "_first.png"), take_file(self.dir, idx, take, "_last.png")
         await asyncio.to_thread(media.boundary_frames, dest, first, last)
         rec.status, rec.file, rec.first_frame, rec.last_frame = "done", str(dest), str(first), str(last)
+        rec.cancelled_while = None
         book.put(idx, rec)
         book.save()
         return rec
+
+    async def submit_take(self, provider: Provider, seg: Segment, take: int, req: RenderRequest, cost: float) -> Take:
+        """Submit take ``take`` of shot ``seg``: the POST and the recording of its request id (in
+        ``takes.json``, its cost on the segment's row) are one step a cancellation cannot split."""
+        idx = seg.index
+        self.hold_cap(cost, f"take {take} of segment {idx}", index=idx)
+        book = self.takebook
+
+        async def submit_and_record() -> Take:
+            sub = await provider.submit(req)
+            rec = Take(
+                take, req.seed, "submitted", cost_usd=cost, request_id=sub.request_id, endpoint=sub.endpoint,
+                status_url=sub.status_url, response_url=sub.response_url, cancel_url=sub.cancel_url,
+            )  # fmt: skip
+            self.control.in_flight[(idx, take)] = sub  # a stop cancels it at the provider
+            book.put(idx, rec)
+            book.save()  # before waiting: a restart re-attaches to this request
+            row = self.store.segment(self.job.id, idx)
+            self.store_critical(lambda: self.set_segment(idx, cost_usd=round(row.cost_usd + cost, 4)))
+            return rec
+
+        rec = await self.retry(lambda: settled(submit_and_record()), idx, f"submitting take {take}")
+        self.log(f"segment {idx} take {take} submitted to {rec.endpoint} (request {rec.request_id})", index=idx)
+        self.emit_cost()
+        return rec
+
+    async def wait_take(self, provider: Provider, sub: Submission, idx: int, rec: Take, cancelled: bool) -> None:
+        """Until take ``rec``'s request has completed (noting when it starts running: a stop then
+        knows the provider may bill it)."""
+        while True:
+            self.check_cancel()
+            st = await self.retry(
+                lambda: _gone_if_cancelled(provider.status(sub), sub, cancelled), idx, f"checking take {rec.take}"
+            )
+            if st.state == "completed":
+                return
+            if st.state == "running" and rec.status != "running":
+                rec.status = "running"
+                self.takebook.put(idx, rec)
+                self.takebook.save()
+            await provider.wait_for_change(sub, self.poll_interval(provider), self.control.cancel_event)
 
     # --- one segment ----------------------------------------------------------------
 
@@ -891,7 +949,7 @@ class JobRun:
                 if sub is None:
                     sub = await self.submit(provider, seg, req)
                     cancelled = False
-                self.control.in_flight[idx] = sub
+                self.control.in_flight[(idx, 1)] = sub
                 try:
                     await self.wait(provider, sub, idx, cancelled)
                     result = await self.fetch_result(provider, sub, idx, cancelled)
@@ -926,7 +984,7 @@ class JobRun:
                 self.emit(SegmentProgress(self.job.id, idx, (done / total) if total else None, "downloading"))
 
         await self.retry(lambda: provider.download(result, dest, on_bytes), idx, "downloading")
-        self.control.in_flight.pop(idx, None)
+        self.control.in_flight.pop((idx, 1), None)
         self.set_segment(idx, SegmentStatus.DOWNLOADED, file=str(dest), cancelled_at=None, cancelled_while=None)
         _test_hook(self.engine.env, "downloaded", idx)
         return await self.finish_delivered(seg, dest, req, source)
@@ -989,7 +1047,7 @@ class JobRun:
             )
             return None
         self.log(f"segment {seg.index} was downloaded before the interruption; finishing it", index=seg.index)
-        self.control.in_flight.pop(seg.index, None)
+        self.control.in_flight.pop((seg.index, 1), None)
         return await self.finish_delivered(seg, dest, req, source)
 
     async def finish_delivered(self, seg: Segment, dest: Path, req: RenderRequest, source: Path | None) -> Segment:
@@ -1065,26 +1123,34 @@ class JobRun:
         cost = self.segment_cost(seg)
         self.hold_cap(cost, f"segment {idx}", index=idx)
         self.set_segment(idx, SegmentStatus.WAITING, "submitting")
-        sub = await self.retry(lambda: provider.submit(req), idx, "submitting")
-        # Committed before we wait on it: a restart re-attaches instead of paying again.
-        current = self.store.segment(self.job.id, idx)
 
-        def commit() -> None:
-            self.set_segment(
-                idx,
-                SegmentStatus.SUBMITTED,
-                f"request {sub.request_id}",
-                request_id=sub.request_id,
-                endpoint=sub.endpoint,
-                status_url=sub.status_url,
-                response_url=sub.response_url,
-                cancel_url=sub.cancel_url,
-                cost_usd=round(current.cost_usd + cost, 4),
-                error=None,
-            )
-            self.store.increment_segment(self.job.id, idx, "submits")
+        async def submit_and_record() -> Submission:
+            sub = await provider.submit(req)
+            # Committed before we wait on it: a restart re-attaches instead of paying again.
+            current = self.store.segment(self.job.id, idx)
 
-        self.store_critical(commit)
+            def commit() -> None:
+                self.set_segment(
+                    idx,
+                    SegmentStatus.SUBMITTED,
+                    f"request {sub.request_id}",
+                    request_id=sub.request_id,
+                    endpoint=sub.endpoint,
+                    status_url=sub.status_url,
+                    response_url=sub.response_url,
+                    cancel_url=sub.cancel_url,
+                    cost_usd=round(current.cost_usd + cost, 4),
+                    error=None,
+                )
+                self.store.increment_segment(self.job.id, idx, "submits")
+
+            self.control.in_flight[(idx, 1)] = sub  # a stop cancels it at the provider
+            self.store_critical(commit)
+            return sub
+
+        # one step that a cancellation cannot split: fal may accept the POST while the run gives up on
+        # it (a stop, a sibling's failure); its id is stored all the same, so nothing is paid twice
+        sub = await self.retry(lambda: settled(submit_and_record()), idx, "submitting")
         self.log(f"segment {idx} submitted as {req.kind} to {sub.endpoint} (request {sub.request_id})", index=idx)
         self.emit_cost()
         return sub
@@ -1134,9 +1200,10 @@ class JobRun:
         return self.settings.poll_interval
 
     async def cancel_in_flight(self) -> None:
-        """Ask the provider to stop each request in flight, keeping its id (and its cost, paid at
-        submit): a retry re-attaches to it and uses its video if it finished anyway."""
-        for idx, sub in list(self.control.in_flight.items()):
+        """Ask the provider to stop each request in flight (every take of a shot, not only its
+        first), keeping its id (and its cost, paid at submit): a retry re-attaches to it and uses
+        its video if it finished anyway."""
+        for (idx, take), sub in list(self.control.in_flight.items()):
             provider = self.engine.existing_provider(self.shot_spec(idx).provider)  # the shot's own model
             if provider is not None:
                 try:
@@ -1144,6 +1211,9 @@ class JobRun:
                     self.log(f"asked the provider to cancel request {sub.request_id}", "warning", idx)
                 except Exception as exc:
                     self.log(f"could not cancel request {sub.request_id}: {exc}", "warning", idx)
+            if take > 1:
+                self.note_take_cancelled(idx, take, sub)
+                continue
             seg = self.store.segment(self.job.id, idx)
             if seg.status is not SegmentStatus.DONE and seg.request_id == sub.request_id:
                 # what the provider was doing with it as last seen: a queued request is dropped (not
@@ -1156,6 +1226,21 @@ class JobRun:
                     index=idx,
                 )
         self.control.in_flight.clear()
+
+    def note_take_cancelled(self, idx: int, take: int, sub: Submission) -> None:
+        """Take ``take`` of shot ``idx`` was asked to stop: kept with its id, as a segment's request."""
+        book = self.takebook
+        rec = book.get(idx, take)
+        if rec is None or rec.status == "done" or rec.request_id != sub.request_id:
+            return
+        rec.cancelled_while = "running" if rec.status == "running" else "queued"
+        rec.status = "submitted"
+        book.put(idx, rec)
+        book.save()
+        self.log(
+            f"take {take} of segment {idx}: request {sub.request_id} is kept: a retry re-attaches to it",
+            index=idx,
+        )
 
     async def retry(self, call: Callable[[], Awaitable[T]], idx: int, what: str, segment: bool = True) -> T:
         """A provider call under the retry policy (``retry.with_retries``)."""
@@ -1267,6 +1352,40 @@ def _import_media_libs() -> None:
         import cv2  # noqa: F401
     except ImportError:  # pragma: no cover - declared dependency; media reports it where used
         pass
+
+
+async def settled(step: Awaitable[T]) -> T:
+    """Run ``step`` to its end even when the caller is cancelled meanwhile, then pass the
+    cancellation on: a provider call that may be paid for and the recording of what it returned
+    are one step (a submit whose answer is on the wire when the run stops is still stored)."""
+    task = asyncio.ensure_future(step)
+    interrupted = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():  # the step itself was cancelled (not only the caller)
+                raise
+            interrupted = True
+        except BaseException:
+            if interrupted:  # the caller is gone: its cancellation, not the step's failure, goes on
+                raise asyncio.CancelledError from None
+            raise
+    if interrupted:
+        raise asyncio.CancelledError
+    return result
+
+
+async def _all_or_none(tasks: list[asyncio.Task[Any]]) -> None:
+    """Wait for all tasks; on the first failure (or when this waiter is cancelled) cancel the rest and
+    wait until they have ended (a submit on the wire is recorded first, see ``settled``)."""
+    try:
+        await _gather_first_error(tasks)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _gather_first_error(tasks: list[asyncio.Task[Any]]) -> None:
