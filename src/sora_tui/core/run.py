@@ -252,7 +252,7 @@ class JobRun:
                     self.set_job_status(JobStatus.AWAITING_REVIEW, "keyframes ready for review")
                     self.log(
                         f"keyframes ready in {self.dir} (kf_00.png … kf_{len(frames) - 1:02d}.png); replace or "
-                        f"regenerate any, then `sora-tui resume {job_id}` renders the videos",
+                        f"regenerate any, then resuming job {job_id} renders the videos",
                     )
                     return self.engine.find_job(job_id)
                 await self.run_parallel(lambda seg: (frames[seg.index - 1], frames[seg.index]))
@@ -275,7 +275,7 @@ class JobRun:
         except JobCancelled:
             await self.cancel_in_flight()
             self.set_job_status(JobStatus.CANCELLED, "cancelled")
-            self.log("job cancelled; `sora-tui resume " + job_id + "` continues it", "warning")
+            self.log(f"job cancelled; resuming job {job_id} continues it", "warning")
         except (JobFailed, ProviderError, OSError) as exc:
             # Keep accepted requests stored (not cancelled): they are paid for, and a resume
             # re-attaches to them instead of submitting again.
@@ -283,7 +283,7 @@ class JobRun:
             failure: Exception = os_failure(exc, exc.filename or self.dir) if isinstance(exc, OSError) else exc
             message = self.engine.redact(str(failure))
             if isinstance(failure, DiskFull | FileProblem):
-                message += f"; finished segments are kept, and `sora-tui resume {job_id}` carries on once it is fixed"
+                message += f"; finished segments are kept, and resuming job {job_id} carries on once it is fixed"
             self.record_failure(message)
             if isinstance(failure, DiskFull):  # the user must act (free space): bad input, exit 2
                 raise InputError(
@@ -294,7 +294,7 @@ class JobRun:
                 ) from None
             if isinstance(failure, FileProblem):
                 raise InputError(
-                    "files", message, code=Code.NOT_WRITABLE, context={"path": str(failure.path)}
+                    "files", message, code=Code.NOT_WRITABLE, context={"path": str(failure.path), "job": job_id}
                 ) from None
         except asyncio.CancelledError:
             # the task itself was cancelled (app quit, Ctrl-C): leave the job resumable
@@ -332,7 +332,7 @@ class JobRun:
         last = f"; last error: {rec.last_error}" if rec.last_error else ""
         return (
             f"the runner of this job died {rec.deaths} time{'s' if rec.deaths != 1 else ''} in a row without finishing a segment (a crash "
-            f"loop), so it is not restarted by itself{last}. Fix the cause, then `sora-tui resume {self.job.id}` "
+            f"loop), so it is not restarted by itself{last}. Fix the cause, then resuming job {self.job.id} "
             "tries again"
         )
 
@@ -451,7 +451,7 @@ class JobRun:
             if nxt is not None and self.is_cut(nxt.index):
                 nxt = None  # the next shot is a cut: nothing to end on
             if nxt is not None and nxt.status is SegmentStatus.DONE and nxt.first_frame and start is not None:
-                # re-rendering one segment between kept neighbours (`redo --only`): end on the picture the
+                # re-rendering one segment between kept neighbours (a redo of one segment): end on the picture the
                 # next segment starts from, where the model can; otherwise the report shows that seam
                 if self.spec.supports(Kind.FLF2V):
                     end = Path(nxt.first_frame)
@@ -993,7 +993,7 @@ class JobRun:
         """Wait until this segment may have a request in flight: the queue and the job are not paused
         (for a new submit; a request already in flight goes on) and one of the provider's slots is
         free (``settings.<provider>_slots``; none for the offline preview). What it waits for is
-        logged, sent as progress and noted in the queue (the board and `sora-tui queue` show it)."""
+        logged, sent as progress and noted in the queue (the board and the queue listing show it)."""
         from . import queue, slots
 
         limit = int(getattr(self.settings, f"{provider.name}_slots", 0) or 0)
@@ -1074,7 +1074,7 @@ class JobRun:
             self.set_segment(idx, SegmentStatus.FAILED, str(exc), file=None, error=str(exc), **FORGET_REQUEST)
             raise BadResult(
                 f"segment {idx}: the provider returned a file that is not a playable video ({exc}); "
-                f"kept as {bad.name} for inspection. `sora-tui resume {self.job.id}` renders it again"
+                f"kept as {bad.name} for inspection. Resuming job {self.job.id} renders it again"
             ) from None
         if abs(info.duration - seg.seconds) > 0.5:
             self.log(f"segment {idx} is {info.duration:.2f} s long (planned {seg.seconds} s)", "warning", idx)
@@ -1255,7 +1255,11 @@ class JobRun:
         segments = self.store.segments(self.job.id)
         not_done = [s.index for s in segments if s.status is not SegmentStatus.DONE]
         if not_done:
-            raise JobFailed(f"segments {not_done} are not done; `sora-tui resume {self.job.id}` continues")
+            raise JobFailed(
+                f"segments {not_done} are not done; resuming job {self.job.id} renders them",
+                code=Code.SEGMENTS_NOT_DONE,
+                context={"job": self.job.id, "indexes": not_done},
+            )
         self.set_job_status(JobStatus.JOINING, "joining segments")
         final = self.dir / "final.mp4"
         loop = asyncio.get_running_loop()
@@ -1274,8 +1278,8 @@ class JobRun:
         except media.MediaError as exc:
             if "No space left" in str(exc):
                 raise DiskFull(final, detail=f"join failed: {exc}") from None
-            message = f"join failed: {exc} The segments are kept; `sora-tui resume {self.job.id}` joins again"
-            raise JobFailed(message) from None
+            message = f"join failed: {exc} The segments are kept; resuming job {self.job.id} joins again"
+            raise JobFailed(message, code=Code.JOIN_FAILED, context={"job": self.job.id}) from None
         result = outcome.result
         report = outcome.report(opts)
         write_json_atomic(self.dir / "seams.json", report)
@@ -1302,7 +1306,11 @@ class JobRun:
                 os.replace(tmp, self.output)
                 output = self.output
             except OSError as exc:
-                raise JobFailed(f"could not write {self.output}: {exc.strerror}; the video is at {final}") from None
+                raise JobFailed(
+                    f"could not write {self.output}: {exc.strerror}; the video is at {final}",
+                    code=Code.NOT_WRITABLE,
+                    context={"path": str(self.output), "video": str(final), "job": self.job.id},
+                ) from None
         self.log(f"joined {len(segments)} segments by {result.method} into {output} ({result.duration:.2f} s)")
         self.set_job_status(
             JobStatus.COMPLETED, str(output), output=str(output), duration_s=result.duration, error=None
@@ -1310,7 +1318,7 @@ class JobRun:
 
 
 class TakesToReview(Exception):
-    """``--review-takes``: a shot's takes are ready; the run stops for the user's choice."""
+    """A shot's takes are ready and the user asked to review them: the run stops for the choice."""
 
     def __init__(self, index: int, kept: int) -> None:
         super().__init__(
