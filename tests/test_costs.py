@@ -139,3 +139,80 @@ async def test_the_run_charges_the_quote_and_a_cap_stop_is_coded(home):
     assert err.value.context["total"] == pytest.approx(plan_segment_cost(plan, spec, 1))
     assert err.value.context["cap"] == pytest.approx(first - 0.01) and err.value.context["index"] == 1
     assert "--max-cost" not in str(err.value)
+
+
+def takes_plan() -> Plan:
+    return Plan.from_dict(
+        {"version": 2, "prompt": "a boat", "model": "veo3.1-fast", "resolution": "720p", "aspect": "16:9",
+         "audio": False, "segments": [
+             {"seconds": 4, "prompt": "a canal"},
+             {"seconds": 4, "prompt": "a bridge", "takes": 3},
+             {"seconds": 4, "prompt": "the sea"},
+         ]}
+    )  # fmt: skip
+
+
+def test_calls_to_pay_counts_each_take_not_stored():
+    assert costs.calls_to_pay(1, False) == 1 and costs.calls_to_pay(1, True) == 0
+    assert costs.calls_to_pay(3, False) == 3
+    assert costs.calls_to_pay(3, True) == 2  # take 1 is stored: takes 2 and 3 are still to pay
+    assert costs.calls_to_pay(3, False, {2, 3}) == 1  # takes 2 and 3 stored: only take 1
+    assert costs.calls_to_pay(3, True, {2, 3}) == 0
+
+
+def test_a_resumed_job_with_takes_counts_each_unpaid_take_once(home):
+    """The budget check of a resumed job: takes already submitted (paid, fetched on resume) are not
+    counted again, takes still to render are; the same rule with no job folder counts every take."""
+    from sora_tui.core.takes import Take, TakeBook
+
+    engine = Engine(env={"SORA_TUI_HOME": str(home)})
+    plan = takes_plan()
+    job = engine.create_job(plan)
+    each = plan_segment_cost(plan, CATALOG.get(plan.model), 2, catalog=CATALOG)
+    third = plan_segment_cost(plan, CATALOG.get(plan.model), 3, catalog=CATALOG)
+    engine.store.update_segment(job.id, 1, status=SegmentStatus.DONE, cost_usd=1.0)
+    # shot 2: take 1 stored (its row has the request id), take 2 stored in takes.json, take 3 not yet
+    engine.store.update_segment(job.id, 2, status=SegmentStatus.SUBMITTED, request_id="r-1")
+    book = TakeBook(job.job_dir)
+    book.put(2, Take(2, 7, "submitted", request_id="r-2"))
+    book.save()
+    segs = engine.store.segments(job.id)
+    left = costs.remaining_cost(plan, CATALOG, segs, job_dir=job.job_dir)
+    assert left.videos_left == 2 and left.videos == pytest.approx(each + third)  # take 3 and shot 3
+    # take 1 not stored but takes 2 and 3 are (a stop while take 1 was submitting): only take 1 is left
+    engine.store.update_segment(job.id, 2, status=SegmentStatus.PENDING, request_id=None)
+    book.put(2, Take(3, 9, "done", file="x.mp4"))
+    book.save()
+    left = costs.remaining_cost(plan, CATALOG, engine.store.segments(job.id), job_dir=job.job_dir)
+    assert left.videos_left == 2 and left.videos == pytest.approx(each + third)
+    # without the job's folder nothing is known of takes 2..N: every take of an unfinished shot counts
+    left = costs.remaining_cost(plan, CATALOG, engine.store.segments(job.id))
+    assert left.videos_left == 4 and left.videos == pytest.approx(3 * each + third)
+    # a fresh job: the same as the quote
+    fresh = engine.create_job(plan)
+    left = costs.remaining_cost(plan, CATALOG, engine.store.segments(fresh.id), job_dir=fresh.job_dir)
+    assert left.total == pytest.approx(costs.quote(plan, CATALOG).total)
+
+
+async def test_a_resume_whose_cap_fits_what_is_left_is_not_refused(home):
+    """The cap check of a resumed run counts a take stored before the stop as paid (no over-count)."""
+    from sora_tui.core.run import JobRun
+    from sora_tui.core.takes import Take, TakeBook
+
+    engine = Engine(env={"SORA_TUI_HOME": str(home)})
+    plan = takes_plan()
+    job = engine.create_job(plan)
+    each = plan_segment_cost(plan, CATALOG.get(plan.model), 2, catalog=CATALOG)
+    total = costs.quote(plan, CATALOG).total
+    # takes 2 and 3 of shot 2 were submitted (and charged to its row) before the run stopped
+    engine.store.update_segment(job.id, 2, cost_usd=round(2 * each, 4))
+    book = TakeBook(job.job_dir)
+    book.put(2, Take(2, 7, "submitted", cost_usd=each, request_id="r-2"))
+    book.put(2, Take(3, 9, "submitted", cost_usd=each, request_id="r-3"))
+    book.save()
+    JobRun(engine, job, None, None, total, False).check_budget()  # spent 2 takes + 3 calls left = the quote
+    from sora_tui.core.errors import Code, InputError
+
+    with pytest.raises(InputError) as err:
+        JobRun(engine, job, None, None, total - 0.01, False).check_budget()
+    assert err.value.code is Code.OVER_BUDGET and err.value.context["total"] == pytest.approx(total)

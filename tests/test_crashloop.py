@@ -62,7 +62,7 @@ def test_crash_loop_is_held_and_the_users_resume_runs_it(home: Path, cli_env: di
     job = engine.store.get_job(job_id)
     assert job.status is JobStatus.FAILED
     assert "died 3 times in a row without finishing a segment" in (job.error or "")
-    assert "last error: " in (job.error or "") and f"sora-tui resume {job_id}" in (job.error or "")
+    assert "last error: " in (job.error or "") and f"resuming job {job_id}" in (job.error or "")
     assert any("crash loop" in r.message and r.level == "error" for r in engine.store.logs(job_id))
     assert runner.read_crashes(job_dir).deaths == 3
     # and so does every automatic start after it (none of them dies again)

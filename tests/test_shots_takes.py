@@ -166,7 +166,10 @@ async def test_redo_of_a_shot_with_takes_renders_new_takes(home: Path):
     assert sorted(after) == [1, 2, 3] and all(after[t] != before[t] for t in after)  # fresh seeds, new takes
 
 
-async def test_a_stopped_run_re_attaches_to_its_takes_and_pays_nothing_twice(fal_fake: FalFake, home: Path):
+async def test_a_stopped_run_cancels_every_take_and_pays_nothing_twice(fal_fake: FalFake, home: Path):
+    """A stop asks fal to cancel each take in flight (take 1 and takes 2..N): dropped from the queue
+    they are not billed, so the resumed run submits them again and the job pays one call per take.
+    (The stop that comes while a take's submit answer is on the wire: tests/test_pay_once.py.)"""
     engine = Engine(env=engine_env(fal_fake, home))
     job = engine.create_job(plan())
     fal_fake.hold = "passes a bridge"  # the three takes of shot 2 stay queued
@@ -191,17 +194,19 @@ async def test_a_stopped_run_re_attaches_to_its_takes_and_pays_nothing_twice(fal
     assert stopped.status is JobStatus.CANCELLED
     takes = json.loads((job.job_dir / "takes.json").read_text())["shots"]["2"]
     assert sorted(t["take"] for t in takes) == [2, 3] and all(t["request_id"] for t in takes)
+    assert all(t["cancelled_while"] == "queued" for t in takes)
+    first_round = {s.json["seed"]: s for s in fal_fake.submits if "passes a bridge" in s.json["prompt"]}
+    ids = {r.id for r in fal_fake.requests.values() if "passes a bridge" in r.prompt}
+    cancelled = {r.path.rstrip("/").split("/")[-2] for r in fal_fake.of("cancel") if 200 <= r.status < 300}
+    assert ids == cancelled and len(ids) == 3  # every take cancelled at fal, not only take 1
     fal_fake.hold = None
     fal_fake.release()
     done = await engine.run(job.id)
     assert done.status is JobStatus.COMPLETED, done.error
-    again = json.loads((job.job_dir / "takes.json").read_text())["shots"]["2"]
-    ids = {t["take"]: t["request_id"] for t in takes}
-    assert all(ids[t["take"]] == t["request_id"] for t in again if t["take"] > 1)  # re-attached, not submitted
     shot2 = [s for s in fal_fake.submits if "passes a bridge" in s.json["prompt"]]
-    # take 1 was cancelled while queued (dropped unbilled, as any segment) and submitted again; takes 2
-    # and 3 were not: what the job paid is one call per take
-    assert len(shot2) == 4 and len(fal_fake.submits) == 6
+    # each take was dropped from the queue unbilled and submitted again with its own seed
+    assert len(shot2) == 6 and len(fal_fake.submits) == 8
+    assert sorted(s.json["seed"] for s in shot2[3:]) == sorted(first_round)
     assert done.cost_usd == pytest.approx(engine.estimate(plan()))
 
 

@@ -134,6 +134,9 @@ class FalFake:
     * latencies: ``queue_time``, ``run_time`` (per request, fixed at submit), ``submit_delay``.
     * ``render_modes``: ``{endpoint or prefix: ((width, height), fps)}``: videos of those endpoints come
       back at that size and frame rate (shots of different models differ, as real ones do).
+    * ``hold_reply``: marker / submit number / predicate on the :class:`FakeRequest`: that submit is
+      accepted (stored, counted, billed as fal would) but its answer waits ``hold_reply_s`` seconds,
+      the window in which a client may give up on a request that is already paid for.
     """
 
     def __init__(
@@ -149,6 +152,8 @@ class FalFake:
         self.queue_time = queue_time
         self.run_time = run_time
         self.submit_delay = 0.0
+        self.hold_reply: Any = None  # str | int | Callable[[FakeRequest], bool] | None
+        self.hold_reply_s = 0.0
         self.render_size = render_size
         self.render_fps = render_fps
         # per endpoint (an id or a prefix of one): ((width, height), fps) instead of the defaults, so
@@ -840,6 +845,9 @@ class _Handler(BaseHTTPRequestHandler):
             fake.requests[req.id] = req
             fake.in_flight.add(req.id)
             fake.max_in_flight = max(fake.max_in_flight, len(fake.in_flight))
+        rule = fake.hold_reply
+        if rule is not None and (rule(req) if callable(rule) else _matches(rule, req)):
+            time.sleep(fake.hold_reply_s)  # accepted above: the client may stop waiting meanwhile
         base = f"{fake.url}/{app_id(endpoint)}/requests/{req.id}"
         self._send(
             200,

@@ -6,15 +6,20 @@
   quote, the CLI's plan table, the studio's plan summary and its confirm dialog all read it.
 - ``over_cap(cost, cap, spent)``: the one cap test (with the one float tolerance).
 - ``job_spent(store, job_id)``: what a job has paid so far (videos, keyframe images, speech).
+- ``remaining_cost(plan, catalog, segments, keyframes, job_dir)``: what a job still has to pay
+  (the budget check of a fresh or resumed run): each call not yet submitted, per take.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from .catalog import Catalog, keyframe_count, plan_segment_cost
-from .models import Mode, Plan
+from .jobfiles import seg_name
+from .models import Mode, Plan, SegmentStatus
 
 if TYPE_CHECKING:
     from .store import Store
@@ -79,3 +84,78 @@ def job_spent(store: Store, job_id: str) -> float:
     images = sum(k.cost_usd for k in store.keyframes(job_id))
     speech = store.finishing_cost(job_id)  # narration made by the finishing stage
     return round(videos + images + speech, 4)
+
+
+class SegmentLike(Protocol):
+    index: int
+    seconds: int
+    status: SegmentStatus
+
+
+class KeyframeLike(Protocol):
+    status: str
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class Remaining:
+    """What a job still costs: the videos not yet paid for and the keyframe images not yet made."""
+
+    videos: float
+    images: float
+    videos_left: int  # provider calls still to pay (a shot of N takes counts N)
+    images_left: int
+
+    @property
+    def total(self) -> float:
+        return round(self.videos + self.images, 4)
+
+
+def calls_to_pay(takes: int, first_submitted: bool, submitted_takes: Iterable[int] = ()) -> int:
+    """How many calls of a shot not done are still to pay: take 1 unless its request is stored,
+    and each of takes 2..``takes`` whose request is not stored. A stored request was paid for when
+    it was accepted: a resume re-attaches to it and fetches its video, it never submits it again."""
+    extra = set(submitted_takes)
+    return (0 if first_submitted else 1) + sum(1 for t in range(2, takes + 1) if t not in extra)
+
+
+def remaining_cost(
+    plan: Plan,
+    catalog: Catalog,
+    segments: Iterable[SegmentLike],
+    keyframes: Iterable[KeyframeLike] = (),
+    job_dir: Path | None = None,
+) -> Remaining:
+    """What is left to pay: for each shot not done, its calls not yet submitted (``calls_to_pay``;
+    with ``job_dir``, the takes already stored in its ``takes.json`` are not counted again) at the
+    shot's own price, the cast keyframe its route makes while that picture is not made, plus the
+    keyframe images not made yet."""
+    spec = catalog.get(plan.model)
+    submitted: dict[int, set[int]] = {}
+    if job_dir is not None:
+        from .takes import TakeBook
+
+        book = TakeBook(job_dir)
+        submitted = {i: {t.take for t in book.takes(i) if t.request_id or t.status == "done"} for i in book.shots}
+    shots = catalog if plan.uses_shots else None  # each shot's own model and route
+    videos, calls = 0.0, 0
+    for s in segments:
+        if s.status is SegmentStatus.DONE or s.index > len(plan.segments):
+            continue
+        n = calls_to_pay(
+            plan.segments[s.index - 1].takes, bool(getattr(s, "request_id", None)), submitted.get(s.index, ())
+        )
+        calls += n
+        videos += plan_segment_cost(plan, spec, s.index, s.seconds, catalog=shots) * n
+        if plan.uses_shots and plan.cast:  # a cast keyframe is made once per shot, before its first call
+            made = job_dir is not None and (Path(job_dir) / seg_name(s.index, "_cast.png")).is_file()
+            if not made and (n > 0 or job_dir is None):
+                from .shots import shot_route
+
+                videos += shot_route(plan, catalog, s.index).image_cost
+    images, missing = 0.0, 0
+    if plan.mode is Mode.KEYFRAMES:
+        done = sum(1 for k in keyframes if k.status == "done")
+        missing = max(0, keyframe_count(plan) - done)
+        images = missing * catalog.image_model_for(spec).price_per_image
+    return Remaining(round(videos, 4), round(images, 4), calls, missing)

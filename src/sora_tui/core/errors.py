@@ -31,6 +31,8 @@ class Code(enum.StrEnum):
     NOT_WRITABLE = "not_writable"  # a folder that cannot be written to (context: path)
     DISK_SPACE = "disk_space"  # too little free space to start a render (context: path, need, free)
     DISK_FULL = "disk_full"  # a write ran out of space during a run (context: path, free, job)
+    SEGMENTS_NOT_DONE = "segments_not_done"  # a join found segments not done (context: job, indexes)
+    JOIN_FAILED = "join_failed"  # the join failed; the segments are kept (context: job)
 
 
 class InputError(ValueError):

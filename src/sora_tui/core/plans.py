@@ -14,11 +14,14 @@ from __future__ import annotations
 import copy
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from .catalog import Catalog, ModelSpec, fit_plan, keyframe_count, plan_segment_cost
+from .catalog import Catalog, ModelSpec, fit_plan
+from .costs import KeyframeLike as KeyframeLike  # what a job still costs: the one rule is in costs.py
+from .costs import Remaining as Remaining
+from .costs import SegmentLike as SegmentLike
+from .costs import remaining_cost as remaining_cost
 from .models import CastMember, InputError, Job, JobStatus, Mode, Plan, Request, SegmentPlan, SegmentStatus
 from .planner import DEFAULT_PLANNER
 
@@ -248,52 +251,6 @@ def keep_lengths(fresh: Plan, old: Plan) -> Plan:
 
 
 # --- money and progress ---------------------------------------------------------------
-
-
-class SegmentLike(Protocol):
-    index: int
-    seconds: int
-    status: SegmentStatus
-
-
-class KeyframeLike(Protocol):
-    status: str
-    cost_usd: float
-
-
-@dataclass(frozen=True)
-class Remaining:
-    """What a job still costs: the videos not yet paid for and the keyframe images not yet made."""
-
-    videos: float
-    images: float
-    videos_left: int
-    images_left: int
-
-    @property
-    def total(self) -> float:
-        return round(self.videos + self.images, 4)
-
-
-def remaining_cost(
-    plan: Plan, catalog: Catalog, segments: Iterable[SegmentLike], keyframes: Iterable[KeyframeLike] = ()
-) -> Remaining:
-    """What is left to pay: segments not done and not already submitted (a submitted request is
-    paid for and re-attached to, never paid twice), plus the keyframe images not made yet."""
-    spec = catalog.get(plan.model)
-    todo = [s for s in segments if s.status is not SegmentStatus.DONE and not getattr(s, "request_id", None)]
-    shots = catalog if plan.uses_shots else None  # each shot's own model and route
-    videos = sum(
-        plan_segment_cost(plan, spec, s.index, s.seconds, catalog=shots) * plan.segments[s.index - 1].takes
-        for s in todo
-        if s.index <= len(plan.segments)
-    )
-    images, missing = 0.0, 0
-    if plan.mode is Mode.KEYFRAMES:
-        done = sum(1 for k in keyframes if k.status == "done")
-        missing = max(0, keyframe_count(plan) - done)
-        images = missing * catalog.image_model_for(spec).price_per_image
-    return Remaining(round(videos, 4), round(images, 4), len(todo), missing)
 
 
 def videos_started(segments: Iterable[Any]) -> bool:

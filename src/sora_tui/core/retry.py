@@ -13,7 +13,7 @@ from .models import SegmentStatus
 from .providers.base import AuthError, ContentPolicyError, ModelUnavailable, ProviderError, RequestNotFound
 
 if TYPE_CHECKING:
-    from .run import JobRun
+    from .jobrun.base import RunContext
 
 T = TypeVar("T")
 
@@ -38,7 +38,9 @@ FORGET_REQUEST: _ForgetRequest = {
 }
 
 
-async def with_retries(run: JobRun, call: Callable[[], Awaitable[T]], idx: int, what: str, segment: bool = True) -> T:
+async def with_retries(
+    run: RunContext, call: Callable[[], Awaitable[T]], idx: int, what: str, segment: bool = True
+) -> T:
     """Run a provider call, retrying transient errors with exponential backoff and jitter.
 
     ``idx`` is the segment the call is for; with ``segment=False`` (keyframes) no segment row changes.

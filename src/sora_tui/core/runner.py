@@ -46,7 +46,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
-    from .run import RunControl
+    from .jobrun.base import RunControl
 
 LOCK_FILE = "runner.lock"
 INFO_FILE = "runner.json"

@@ -24,7 +24,7 @@ SEED_STEP = 7919  # take t of a shot draws seed + (t - 1) * SEED_STEP: distinct 
 class Take:
     take: int  # 1-based
     seed: int
-    status: str = "pending"  # pending | submitted | done | failed
+    status: str = "pending"  # pending | submitted | running | done | failed
     file: str | None = None
     first_frame: str | None = None
     last_frame: str | None = None
@@ -35,6 +35,7 @@ class Take:
     response_url: str | None = None
     cancel_url: str | None = None
     score: list[float] = field(default_factory=list)  # the seam figures best_take compares
+    cancelled_while: str | None = None  # a stop asked the provider to cancel it: "queued" | "running"
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
