@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..costs import job_spent, over_cap
-from ..errors import Code
+from ..errors import Code, DiskFull, FileProblem
 from ..media import MediaError, probe
 from ..models import Event, FinishProgress, InputError, Job, JobStatus, LogLine, Metadata, Plan, normalise_hashtags
 from ..reach import human_size
@@ -369,7 +369,7 @@ class Finisher:
             except Cancelled:
                 self.log(job.id, "finishing cancelled; the joined video and earlier versions are unchanged", "warning")
                 raise
-            except (MediaError, TTSError) as exc:
+            except (MediaError, TTSError, DiskFull, FileProblem) as exc:
                 self.log(job.id, f"finishing failed: {exc}", "error")
                 raise FinishError(f"{exc}; the joined video and earlier versions are unchanged") from None
 
@@ -478,7 +478,7 @@ class Finisher:
             except Cancelled:
                 self.log(job.id, f"export {preset} cancelled", "warning")
                 raise
-            except MediaError as exc:
+            except (MediaError, DiskFull, FileProblem) as exc:
                 self.log(job.id, f"export {preset} failed: {exc}", "error")
                 raise FinishError(str(exc)) from None
             # subtitles travel with the export (next to it), when the source has them

@@ -30,7 +30,6 @@ import contextlib
 import importlib.util
 import logging
 import os
-import subprocess
 import threading
 import time
 import uuid
@@ -42,7 +41,7 @@ from urllib.request import url2pathname
 
 from ..gpu import GpuLease, LeaseCancelled, device_key, wait_message
 from ..localmodels import LocalModelError, LocalSpec, check_folder, folder_for
-from ..media import MediaError, _error_line, atomic_path, ffmpeg_exe
+from ..media import MediaError, atomic_path, check_ffmpeg, run_ffmpeg
 from ..models import InputError, Kind
 from .base import (
     BadResult,
@@ -195,7 +194,7 @@ def write_video(
         frames = frames[:, : h - h % 2, : w - w % 2]
         h, w = h - h % 2, w - w % 2
     with atomic_path(dest) as tmp:
-        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
+        cmd = ["-loglevel", "error", "-y"]
         cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "pipe:0"]
         wav: Path | None = None
         if audio is not None:
@@ -211,15 +210,11 @@ def write_video(
         cmd += _encoder_args(w, h, fps, n)
         cmd += ["-map_metadata", "-1", "-movflags", "+faststart", "-f", "mp4", str(tmp)]
         try:
-            proc = subprocess.run(cmd, input=frames.tobytes(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            proc = run_ffmpeg(cmd, input=frames.tobytes())
         finally:
             if wav is not None:
                 wav.unlink(missing_ok=True)
-        if proc.returncode != 0:
-            err = proc.stderr.decode("utf-8", "replace")
-            if "No space left" in err:
-                raise MediaError(f"No space left on device: cannot write {dest.name} in {dest.parent}")
-            raise MediaError(f"writing {dest.name} failed (ffmpeg: {_error_line(err)})")
+        check_ffmpeg(proc, dest, f"writing {dest.name}")
 
 
 def _write_wav(samples: np.ndarray, rate: int, dest: Path) -> None:
