@@ -240,29 +240,11 @@ def _err(message: str) -> None:
     print(f"sora-tui: {message}", file=sys.stderr)
 
 
-def cli_advice(exc: Exception) -> str:
-    """What to do about an engine error, in the command line's words (flags and commands)."""
-    from .core.errors import Code, InputError
+def cli_advice(exc: BaseException) -> str:
+    """What to do about an engine error, in the command line's words (flags and commands): ``cli_words``."""
+    from .cli_words import cli_advice as words
 
-    if not isinstance(exc, InputError):
-        return ""
-    ctx = exc.context
-    if exc.code is Code.RENDER_KEY:
-        env = ctx.get("env_var", "FAL_KEY")
-        return f"; run `sora-tui keys set {ctx.get('key', 'fal')}` or export {env}, or use --model preview to render offline"
-    if exc.code is Code.OVER_BUDGET:
-        if ctx.get("speech"):
-            return "; raise --max-cost or narrate offline (--tts offline)"
-        return "; raise --max-cost, use fewer or shorter segments, or a cheaper model"
-    if exc.code is Code.SEGMENT_FILE:
-        return f"; run `sora-tui redo {ctx.get('job')} --from {ctx.get('index')}` to render it again"
-    if exc.code is Code.JOB_NOT_FOUND:
-        return "; see `sora-tui history`"
-    if exc.code is Code.BAD_IMAGE:
-        return "; give a PNG or JPEG picture"
-    if exc.code is Code.DISK_SPACE:
-        return "; free some space there (`sora-tui clean` removes intermediate files), or set SORA_TUI_HOME to a bigger disk"
-    return ""
+    return words(exc)
 
 
 def _console(stderr: bool = False):
@@ -532,7 +514,7 @@ async def _make_plan(engine: Engine, args: argparse.Namespace, render: bool = Tr
     try:
         return await engine.plan(req)
     except PlannerError as exc:
-        raise CliError(f"planner: {exc}") from None
+        raise CliError(f"planner: {exc}{cli_advice(exc)}") from None
 
 
 async def cmd_plan(engine: Engine, args: argparse.Namespace) -> int:
@@ -1057,7 +1039,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
     if args.action == "status":
         for name in keys.NAMES:
-            print(keys.get_key(name).describe())
+            print(keys.get_key(name).describe(how=f"`sora-tui keys set {name}`"))
         if not keys.keyring_available():
             print(
                 "note: no OS keyring is available here; keys come from the environment variables or from "
@@ -1070,7 +1052,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
         import getpass
 
         if not args.file and not keys.keyring_available():
-            raise CliError(str(keys.KeyringUnavailable(args.name)))
+            refused = keys.KeyringUnavailable(args.name)
+            raise CliError(str(refused) + cli_advice(refused))
         if args.file:
             _err("warning: " + keys.file_warning(args.name))
             if not args.yes:
@@ -1087,7 +1070,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
         try:
             path = keys.set_key(args.name, value, to_file=args.file)
         except keys.KeyringUnavailable as exc:
-            raise CliError(str(exc)) from None
+            raise CliError(str(exc) + cli_advice(exc)) from None
         print(f"{args.name} key stored in {path} (mode 0600)" if path else f"{args.name} key stored in the OS keyring")
         info = keys.get_key(args.name)
         if info.source == "env":

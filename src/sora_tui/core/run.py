@@ -19,7 +19,7 @@ from . import runner
 from .cast import job_cast, shot_members
 from .catalog import ModelSpec, frame_size, plan_segment_cost
 from .costs import job_spent, over_cap
-from .errors import Code, DiskFull, FileProblem, JobCancelled, JobFailed, os_failure
+from .errors import Code, DiskFull, FileProblem, JobCancelled, JobFailed, code_of, os_failure
 from .jobfiles import fit_image, seg_name, write_json_atomic
 from .models import (
     CastMember,
@@ -260,7 +260,13 @@ class JobRun:
             # it cannot start (or go on) until the user fixes something: say so, never stay "generating"
             self.control.in_flight.clear()
             message = self.engine.redact(str(exc))
-            self.set_job_status(JobStatus.FAILED, message, error=message)
+            self.set_job_status(
+                JobStatus.FAILED,
+                message,
+                error=message,
+                error_code=exc.code,
+                error_context={**exc.context, "job": job_id},
+            )
             self.log(message, "error")
             raise
         except TakesToReview as stop:
@@ -280,7 +286,8 @@ class JobRun:
             message = self.engine.redact(str(failure))
             if isinstance(failure, DiskFull | FileProblem):
                 message += f"; finished segments are kept, and `sora-tui resume {job_id}` carries on once it is fixed"
-            self.record_failure(message)
+            code, context = code_of(failure)
+            self.record_failure(message, code, {**context, "job": job_id} if code else None)
             if isinstance(failure, DiskFull):  # the user must act (free space): bad input, exit 2
                 raise InputError(
                     "disk",
@@ -339,12 +346,16 @@ class JobRun:
                 return rec.message
         return self.engine.redact(runner.last_words(self.dir))
 
-    def record_failure(self, message: str) -> None:
+    def record_failure(self, message: str, code: Code | None = None, context: dict[str, Any] | None = None) -> None:
         """The job ends ``failed`` with ``message`` in history, its log and the board. On a full disk
         the history may refuse the write: the event still reaches every follower that can hear it."""
         self.job.status = JobStatus.FAILED
         try:
-            self.store_critical(lambda: self.store.update_job(self.job.id, status=JobStatus.FAILED, error=message))
+            self.store_critical(
+                lambda: self.store.update_job(
+                    self.job.id, status=JobStatus.FAILED, error=message, error_code=code, error_context=context
+                )
+            )
         except (JobFailed, sqlite3.Error):
             pass
         self.emit(JobStatusChanged(self.job.id, JobStatus.FAILED, message))

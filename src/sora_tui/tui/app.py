@@ -28,7 +28,7 @@ from ..core import queue, reach, runner, tasks
 from ..core.models import InputError, JobStatus, Mode, Plan, Request, SegmentStatus, TaskDone
 from ..core.plans import ResumeStep, default_request, resume_step, videos_started
 from . import messages as msg
-from .advice import explain, studio_words
+from .advice import explain, job_error
 from .commands import SoraCommands
 from .format import money, plural
 from .idle_gc import IdleCollector
@@ -737,7 +737,7 @@ class SoraApp(App[int]):
         elif done.outcome == "cancelled":
             self.notify(f"{done.what} cancelled; nothing the job had was changed.", severity="warning")
         else:
-            error = studio_words(done.error or "it failed")
+            error = done.error or "it failed"
             self.notify(error, title=f"{done.what} failed", severity="error", timeout=10, markup=False)
         self.post_message(msg.JobsChanged(message.job_id))
 
@@ -767,7 +767,7 @@ class SoraApp(App[int]):
                 title="Interrupted",
             )
         elif message.status == "failed":
-            error = studio_words(message.error or "the job failed")
+            error = job_error(job) if job is not None and job.error else (message.error or "the job failed")
             self.notify(error, severity="error", title="Job stopped", timeout=10)
 
 

@@ -22,7 +22,7 @@ from ...core.jobfiles import image_problem
 from ...core.models import InputError, JobStatus, TaskDone
 from ...core.tasks import KEYFRAME
 from .. import messages as msg
-from ..advice import explain, studio_words
+from ..advice import explain
 from ..format import JOB_STATUS_STYLE, duration, excerpt, plural, review_money
 from ..live import LiveJob
 from ..widgets.footer import Footer
@@ -238,7 +238,7 @@ class KeyframeScreen(Screen):
         if done.outcome == "done":
             self.drafts.pop(index, None)
         elif done.error:
-            self.query_one("#kf-error", FieldError).show(studio_words(done.error))
+            self.query_one("#kf-error", FieldError).show(done.error)
         self.app.jobs.reload(self.job_id)
         self.redraw()
 
@@ -283,7 +283,7 @@ class KeyframeScreen(Screen):
     def on_keyframe_screen_image_replaced(self, message: ImageReplaced) -> None:
         if message.problem:
             self.query_one("#kf-error", FieldError).show(message.problem)
-            self.notify(studio_words(message.problem), severity="error", title="Image not used", markup=False)
+            self.notify(message.problem, severity="error", title="Image not used", markup=False)
             return
         self.query_one("#kf-error", FieldError).show("")
         self.app.jobs.reload(self.job_id)

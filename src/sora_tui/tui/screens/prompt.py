@@ -14,7 +14,7 @@ from textual.widgets import Button, Header, Static, TextArea
 from ...core.jobfiles import check_image_file
 from ...core.models import InputError, Request
 from ...core.plans import sketch_plan
-from ..advice import explain, problem, studio_words
+from ..advice import explain, problem, say
 from ..format import duration, money, plural
 from ..widgets.footer import Footer
 from ..widgets.request_form import RequestForm
@@ -158,7 +158,7 @@ class PromptScreen(ModeScreen):
             self.notify(explain(exc), severity="error", title="Cannot plan", markup=False)
             return
         except Exception as exc:  # planner errors (network, refusals) carry a message for the user
-            self.notify(studio_words(str(exc)), severity="error", title="Planning failed", markup=False)
+            self.notify(say(exc), severity="error", title="Planning failed", markup=False)
             return
         self.app.open_plan(plan)
 
