@@ -158,3 +158,39 @@ def test_the_scan_finds_what_it_must(tmp_path):
     )
     found = cli_words_in(src, {"resume", "redo"})
     assert [f.split(":")[1] for f in found] == ["4", "5", "7"]
+
+
+async def test_a_failed_run_stores_its_code_and_each_front_end_words_it(home, monkeypatch):
+    """The run records the failure's code and facts with the job (store migration 8); the studio and
+    the CLI word what to do from them, and neither rewrites the stored message."""
+    from sora_tui.cli_words import job_error as cli_job_error
+    from sora_tui.core import join as joiner
+    from sora_tui.core.errors import Code, DiskFull
+    from sora_tui.core.models import InputError, JobStatus
+    from sora_tui.core.tasks import _coded_kw
+    from sora_tui.tui.advice import job_error
+
+    engine = Engine(env={"SORA_TUI_HOME": str(home)})
+    plan = Plan("boat", "preview", "180p", "16:9", [SegmentPlan("boat", 1), SegmentPlan("boat", 1)], audio=False)
+    job = engine.create_job(plan)
+
+    def full(inputs, dest, *args, **kwargs):
+        raise DiskFull(dest, free=0)
+
+    monkeypatch.setattr(joiner, "join_segments", full)
+    with pytest.raises(InputError) as err:
+        await engine.run(job.id)
+    assert err.value.code is Code.DISK_FULL
+    failed = engine.find_job(job.id)
+    assert failed.status is JobStatus.FAILED and failed.error and "disk full at" in failed.error
+    assert failed.error_code == "disk_full"
+    assert failed.error_context == {"path": str(failed.job_dir / "final.mp4"), "free": 0, "job": job.id}
+    assert job_error(failed).startswith(failed.error + "; ")
+    assert job_error(failed).endswith("free some space there, then History (F4) → r Resume carries on")
+    assert cli_job_error(failed.error, failed.error_code, failed.error_context).endswith(
+        f"; `sora-tui resume {job.id}` carries on once it is fixed"
+    )
+    # a task's failure (finish, export) carries its code the same way
+    assert _coded_kw(DiskFull("/d", free=0)) == {"error_code": "disk_full", "error_context": {"path": "/d", "free": 0}}
+    assert _coded_kw(RuntimeError("x")) == {}
+    await engine.aclose()

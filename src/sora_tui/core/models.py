@@ -615,6 +615,8 @@ class TaskDone(Event):
     outcome: str
     result: str | None = None
     error: str | None = None
+    error_code: str | None = None  # the failure's errors.Code, for each front end's advice
+    error_context: dict[str, Any] | None = None  # the code's facts
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -111,17 +111,24 @@ def say(exc: BaseException) -> str:
     return f"{exc}; {hint}" if hint else str(exc)
 
 
-def job_error(job: Job, default: str = "the job failed") -> str:
-    """A job's stored failure in the studio's words: its message and, from its stored code, what to do."""
-    text = job.error or default
-    if not job.error or not job.error_code:
-        return text
+def coded_words(message: str, code: str | None, context: dict[str, Any] | None) -> str:
+    """A stored failure (a job's, a task's) in the studio's words: its message and, from its code,
+    what to do; the message itself is never rewritten."""
+    if not code:
+        return message
     try:
-        code = Code(job.error_code)
+        known = Code(code)
     except ValueError:  # a code from a newer version: its words are enough
-        return text
-    hint = words_for(code, job.error_context or {})
-    return f"{text}; {hint}" if hint else text
+        return message
+    hint = words_for(known, context or {})
+    return f"{message}; {hint}" if hint else message
+
+
+def job_error(job: Job, default: str = "the job failed") -> str:
+    """A job's stored failure in the studio's words (``coded_words`` of its error, code and facts)."""
+    if not job.error:
+        return default
+    return coded_words(job.error, job.error_code, job.error_context)
 
 
 def explain(exc: InputError) -> str:

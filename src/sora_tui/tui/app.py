@@ -28,7 +28,7 @@ from ..core import queue, reach, runner, tasks
 from ..core.models import InputError, JobStatus, Mode, Plan, Request, SegmentStatus, TaskDone
 from ..core.plans import ResumeStep, default_request, resume_step, videos_started
 from . import messages as msg
-from .advice import explain, job_error
+from .advice import coded_words, explain, job_error
 from .commands import SoraCommands
 from .format import money, plural
 from .idle_gc import IdleCollector
@@ -737,7 +737,7 @@ class SoraApp(App[int]):
         elif done.outcome == "cancelled":
             self.notify(f"{done.what} cancelled; nothing the job had was changed.", severity="warning")
         else:
-            error = done.error or "it failed"
+            error = coded_words(done.error or "it failed", done.error_code, done.error_context)
             self.notify(error, title=f"{done.what} failed", severity="error", timeout=10, markup=False)
         self.post_message(msg.JobsChanged(message.job_id))
 

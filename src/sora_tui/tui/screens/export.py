@@ -25,6 +25,7 @@ from ...core.finish.stage import Finisher, FinishOptions, describe_outputs
 from ...core.models import FinishProgress, InputError, TaskDone, TaskStarted
 from ...core.tasks import EXPORT, FINISH
 from .. import messages as msg
+from ..advice import coded_words
 from ..widgets.footer import Footer
 
 if TYPE_CHECKING:
@@ -196,7 +197,9 @@ class ExportScreen(Screen):
             self.query_one("#progress", ProgressBar).update(progress=event.fraction)
             self.query_one("#eta", Label).update(eta_text(event.eta_s))
         elif isinstance(event, TaskDone):
-            word = {"done": "done", "cancelled": "cancelled"}.get(event.outcome) or (event.error or "failed")
+            word = {"done": "done", "cancelled": "cancelled"}.get(event.outcome) or coded_words(
+                event.error or "failed", event.error_code, event.error_context
+            )
             stage.update(Text(f"{event.what}: {word[:60]}"))
             if event.outcome == "done":
                 self.query_one("#progress", ProgressBar).update(progress=1.0)

@@ -22,7 +22,7 @@ from ...core.jobfiles import image_problem
 from ...core.models import InputError, JobStatus, TaskDone
 from ...core.tasks import KEYFRAME
 from .. import messages as msg
-from ..advice import explain
+from ..advice import coded_words, explain
 from ..format import JOB_STATUS_STYLE, duration, excerpt, plural, review_money
 from ..live import LiveJob
 from ..widgets.footer import Footer
@@ -238,7 +238,7 @@ class KeyframeScreen(Screen):
         if done.outcome == "done":
             self.drafts.pop(index, None)
         elif done.error:
-            self.query_one("#kf-error", FieldError).show(done.error)
+            self.query_one("#kf-error", FieldError).show(coded_words(done.error, done.error_code, done.error_context))
         self.app.jobs.reload(self.job_id)
         self.redraw()
 
