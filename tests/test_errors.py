@@ -187,9 +187,8 @@ async def test_a_failed_run_stores_its_code_and_each_front_end_words_it(home, mo
     assert failed.error_context == {"path": str(failed.job_dir / "final.mp4"), "free": 0, "job": job.id}
     assert job_error(failed).startswith(failed.error + "; ")
     assert job_error(failed).endswith("free some space there, then History (F4) → r Resume carries on")
-    assert cli_job_error(failed.error, failed.error_code, failed.error_context).endswith(
-        f"; `sora-tui resume {job.id}` carries on once it is fixed"
-    )
+    cli_said = cli_job_error(failed.error, failed.error_code, failed.error_context)
+    assert cli_said.count(f"`sora-tui resume {job.id}` carries on once it is fixed") == 1
     # a task's failure (finish, export) carries its code the same way
     assert _coded_kw(DiskFull("/d", free=0)) == {"error_code": "disk_full", "error_context": {"path": "/d", "free": 0}}
     assert _coded_kw(RuntimeError("x")) == {}

@@ -12,6 +12,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from .cli_words import job_error
 from .core.planner import PLANNERS
 
 if TYPE_CHECKING:
@@ -276,6 +277,8 @@ def job_summary(engine: Engine, job: Job) -> dict[str, Any]:
         "model": job.model,
         "mode": str(job.mode),
         "error": job.error,
+        "error_code": job.error_code,  # errors.Code of the failure, with its facts
+        "error_context": job.error_context,
         "folder": job.folder,
         "seams": (job.seams or {}).get("seams", []),
         "seam_summary": seam_summary(job.seams),
@@ -581,7 +584,7 @@ async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask
 
             return await finish_after_render(engine, final, args)
         return EXIT_OK
-    _err(f"job {final.id} {final.status}: {final.error or ''}")
+    _err(f"job {final.id} {final.status}: {job_error(final.error, final.error_code, final.error_context)}")
     return EXIT_FAILED
 
 
@@ -859,7 +862,7 @@ def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
     for line in describe_outputs(engine.store.outputs(job.id, include_removed=True)):
         out.print(f"  {line}", markup=False)
     if job.error:
-        out.print(f"[red]error:[/red] {_x(job.error)}")
+        out.print(f"[red]error:[/red] {_x(job_error(job.error, job.error_code, job.error_context))}")
     out.print("[b]log[/b]")
     for r in engine.store.logs(job.id, tail=30):
         out.print(f"  {r.level:<7} {r.message}", markup=False)
@@ -920,7 +923,8 @@ def follow_job(engine: Engine, job: Job, args: argparse.Namespace) -> int:
         _err(f"job {final.id} was interrupted (its runner is gone); `sora-tui resume {final.id}` continues it")
         return EXIT_FAILED
     if final.status is not JobStatus.COMPLETED:
-        _err(f"job {final.id} {final.status}" + (f": {final.error}" if final.error else ""))
+        error = job_error(final.error, final.error_code, final.error_context)
+        _err(f"job {final.id} {final.status}" + (f": {error}" if error else ""))
     return exit_code(final.status)
 
 

@@ -7,6 +7,7 @@ front end's flag; this module says what to do in the command line's terms (the s
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .core.errors import Code, code_of
@@ -65,10 +66,16 @@ def advice(code: Code | None, ctx: dict[str, Any]) -> str:
     return ""
 
 
+def _already_said(hint: str, text: str) -> bool:
+    """The hint's command is in the message already (a message not yet converted to a code names it)."""
+    return any(cmd in text for cmd in re.findall(r"`[^`]+`", hint))
+
+
 def cli_advice(exc: BaseException) -> str:
     """What to do about an engine error, in the command line's words ("" for an error with no code)."""
     code, ctx = code_of(exc)
-    return advice(code, ctx)
+    hint = advice(code, ctx)
+    return "" if _already_said(hint, str(exc)) else hint
 
 
 def job_error(message: str | None, code: Code | str | None, context: dict[str, Any] | None) -> str:
@@ -80,4 +87,5 @@ def job_error(message: str | None, code: Code | str | None, context: dict[str, A
         known = Code(code)
     except ValueError:  # a code from a newer version: its words are enough
         return text
-    return text + advice(known, context or {})
+    hint = advice(known, context or {})
+    return text if _already_said(hint, text) else text + hint

@@ -127,3 +127,21 @@ def test_the_studio_rewrites_no_stored_text():
     import sora_tui.tui.advice as advice
 
     assert not hasattr(advice, "studio_words") and not hasattr(advice, "_COMMANDS")
+
+
+def test_the_cli_does_not_repeat_a_command_the_message_already_names():
+    """While some core messages still name a command (issue 18: other modules convert theirs), the CLI's
+    advice is not said twice."""
+    from sora_tui.core.errors import DiskFull
+
+    said = InputError(
+        "disk",
+        "disk full at /d: 0 B free; finished segments are kept, and `sora-tui resume J` carries on once it is fixed",
+        code=Code.DISK_FULL,
+        context={"path": "/d", "free": 0, "job": "J"},
+    )
+    assert cli_advice(said) == ""
+    plain = InputError("disk", "disk full at /d: 0 B free", code=Code.DISK_FULL, context={"job": "J"})
+    assert cli_advice(plain) == "; `sora-tui resume J` carries on once it is fixed"
+    assert cli_job_error(str(said), "disk_full", {"job": "J"}) == str(said)
+    assert cli_advice(DiskFull("/d", free=0)) == ""  # no job in its facts: nothing to resume yet
