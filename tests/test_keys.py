@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from sora_tui.cli.advice import cli_advice
 from sora_tui.core import keys
 from sora_tui.core.keys import KeyringUnavailable, delete_key, get_key, known_secrets, redact, set_key
 from sora_tui.core.models import InputError
@@ -55,11 +56,12 @@ def test_no_backend_gives_keyring_unavailable_with_the_env_var():
         text = str(err.value)
         assert "export FAL_KEY=" in text and "No OS keyring" in text
         assert "some-fal-key-123456" not in text
-        assert "sora-tui keys set fal --file" in text
+        assert "sora-tui" not in text and "sora-tui keys set fal --file" in cli_advice(err.value)
         assert delete_key("openai") is False  # nothing in a keyring or a key file: nothing to remove
         info = get_key("fal", {})
         assert info.source == "none" and "keyring unavailable" in info.detail
-        assert "sora-tui keys set fal" in info.describe() and "FAL_KEY" in info.describe()
+        assert "sora-tui" not in info.describe() and "FAL_KEY" in info.describe()
+        assert "`sora-tui keys set fal` or export FAL_KEY" in info.describe(how="`sora-tui keys set fal`")
     finally:
         keyring.set_keyring(previous)
 

@@ -14,6 +14,7 @@ import pytest
 
 from fakes.fal_server import FalFake
 from sora_tui.core import keys
+from sora_tui.core.errors import Code
 from sora_tui.core.keys import get_key, key_dir, key_file, remove_key, set_key
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,8 +105,9 @@ def test_lookup_order_environment_keyring_file(home: Path, mem_keyring):
 
 def test_failing_keyring_falls_back_to_the_file(home: Path, no_keyring):
     assert not keys.keyring_available()
-    with pytest.raises(keys.KeyringUnavailable, match="--file"):
+    with pytest.raises(keys.KeyringUnavailable, match="key file") as err:
         set_key("openai", "sk-nokeyring-123456")
+    assert err.value.code is Code.KEYRING_UNAVAILABLE and "--file" not in str(err.value)
     set_key("openai", "sk-nokeyring-123456", to_file=True)
     info = get_key("openai", {})
     assert info.source == "file" and info.value == "sk-nokeyring-123456"

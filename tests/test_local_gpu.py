@@ -93,11 +93,15 @@ def test_device_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     from sora_tui.core.settings import Settings
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(LocalModelError, match="no CUDA GPU.*--allow-cpu"):
+    from sora_tui.cli.advice import cli_advice
+
+    with pytest.raises(LocalModelError, match="no CUDA GPU") as err:
         resolve_device(Settings(local_device="cuda:1"))
+    assert "--allow-cpu" in cli_advice(err.value)
     assert resolve_device(Settings(local_device="cuda:1", local_allow_cpu=True)) == "cpu"
-    with pytest.raises(LocalModelError, match="pass --allow-cpu"):
+    with pytest.raises(LocalModelError, match="local_device is cpu") as err:
         resolve_device(Settings(local_device="cpu"))
+    assert "pass --allow-cpu" in cli_advice(err.value)
     with pytest.raises(LocalModelError, match="unknown device"):
         resolve_device(Settings(local_device="tpu"))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

@@ -33,8 +33,11 @@ diffusers = _need("diffusers")
 _need("transformers")
 
 import localkit  # noqa: E402
+from sora_tui.cli.advice import cli_advice  # noqa: E402
+from sora_tui.cli.advice import job_error as cli_job_error  # noqa: E402
 from sora_tui.core import media  # noqa: E402
 from sora_tui.core.engine import Engine  # noqa: E402
+from sora_tui.core.errors import Code  # noqa: E402
 from sora_tui.core.localmodels import LocalModelError  # noqa: E402
 from sora_tui.core.models import (  # noqa: E402
     InputError,
@@ -326,10 +329,12 @@ async def test_out_of_memory_is_explained_and_resumable(local_home: Path, monkey
         "ran out of memory",
         "tried: model CPU offload + VAE tiling",
         "needs about 0.01 GB",
-        "resume " + job.id,
     ):
         assert part in error, error
     assert "Traceback" not in error
+    # stored as data: each front end words what to do from the code and its facts
+    assert failed.error_code == "local_out_of_memory" and (failed.error_context or {}).get("job") == job.id
+    assert f"`sora-tui resume {job.id}` continues" in cli_job_error(error, failed.error_code, failed.error_context)
     assert all(s.status is not SegmentStatus.DONE for s in engine.store.segments(job.id))
     await engine.aclose()
     monkeypatch.setattr(local_mod.LocalProvider, "_load", real_load)
@@ -347,10 +352,12 @@ def test_no_cuda_refuses_unless_allow_cpu(local_home: Path) -> None:
     if torch.cuda.is_available():  # pragma: no cover - on a GPU box
         pytest.skip("this machine has CUDA")
     engine.check_render_key("tiny-ti2v", quick=True)  # the folder is fine (the studio's form checks only this)
-    with pytest.raises(LocalModelError, match="no CUDA GPU.*--allow-cpu"):
+    with pytest.raises(LocalModelError, match="no CUDA GPU") as err:
         engine.check_render_key("tiny-ti2v")  # the CLI, before planning
-    with pytest.raises(LocalModelError, match="no CUDA GPU.*--allow-cpu"):
+    assert err.value.code is Code.LOCAL_CPU and "--allow-cpu" in cli_advice(err.value)
+    with pytest.raises(LocalModelError, match="no CUDA GPU") as err:
         engine.provider(engine.catalog.get("tiny-ti2v"))  # the run's pre-flight: before the job starts
+    assert "--allow-cpu" in cli_advice(err.value) and "--" not in str(err.value)
     allowed = make_engine(local_home)
     assert allowed.provider(allowed.catalog.get("tiny-ti2v")).name == "local"  # with --allow-cpu
 

@@ -116,3 +116,36 @@ def test_settings_file_and_env(tmp_path: Path):
     assert loaded.max_retries == 7 and loaded.openai_base_url == "http://localhost:11434/v1"
     with pytest.raises(InputError, match="SORA_TUI_MAX_RETRIES"):
         load_settings(paths, env | {"SORA_TUI_MAX_RETRIES": "lots"})
+
+
+def test_migration_8_keeps_a_failed_jobs_code_and_facts(tmp_path: Path):
+    """A v7 history (jobs with errors as text only) gains error_code/error_context; a failure recorded
+    with a code reads back as data, and a new error (or none) drops the old code."""
+    from sora_tui.core import store as store_mod
+    from sora_tui.core.errors import Code
+
+    path = tmp_path / "db.sqlite3"
+    db = sqlite3.connect(path)
+    for version in range(1, 8):
+        for stmt in store_mod._MIGRATIONS[version]:
+            db.execute(stmt)
+    db.execute("PRAGMA user_version=7")
+    db.execute(
+        "INSERT INTO jobs (id, prompt, model, mode, status, created_at, updated_at, error, cost_usd, "
+        "estimated_cost_usd) VALUES ('old', 'p', 'preview', 'chain', 'failed', 1, 1, 'it broke', 0, 0)"
+    )
+    db.commit()
+    db.close()
+    store = Store(path)
+    assert store.schema_version == SCHEMA_VERSION == 8
+    old = store.get_job("old")
+    assert old is not None and old.error == "it broke" and old.error_code is None and old.error_context is None
+    store.update_job(
+        "old", error="disk full at /x", error_code=Code.DISK_FULL, error_context={"path": "/x", "free": 0, "job": "old"}
+    )
+    job = store.get_job("old")
+    assert job is not None and job.error_code == "disk_full" and Code(job.error_code) is Code.DISK_FULL
+    assert job.error_context == {"path": "/x", "free": 0, "job": "old"}
+    store.update_job("old", error="something else")
+    job = store.get_job("old")
+    assert job is not None and job.error == "something else" and job.error_code is None and job.error_context is None

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from fakes.openai_server import OpenAIFake
+from sora_tui.cli.advice import cli_advice
 from sora_tui.core.catalog import load_catalog, resolve_request
+from sora_tui.core.errors import Code
 from sora_tui.core.models import Mode, Request
 from sora_tui.core.planner.base import PlannerError, get_planner
 from sora_tui.core.settings import Settings
@@ -62,8 +64,10 @@ async def test_wrong_count_is_repaired_once(openai_fake: OpenAIFake):
 async def test_wrong_twice_is_a_planner_error(openai_fake: OpenAIFake):
     openai_fake.wrong_seconds = 2
     planner, req, spec = _setup(openai_fake)
-    with pytest.raises(PlannerError, match=r"unusable plan twice.*must last exactly 6 s.*--planner offline"):
+    with pytest.raises(PlannerError, match=r"unusable plan twice.*must last exactly 6 s") as err:
         await planner.plan(req, spec)
+    assert cli_advice(err.value) == "; or plan without it: --planner offline"
+    assert "--" not in str(err.value) and err.value.code is Code.PLANNER_FAILED
     assert len(openai_fake.completions) == 2
 
 
@@ -73,7 +77,9 @@ async def test_no_key_names_the_command_and_variable(openai_fake: OpenAIFake):
     with pytest.raises(PlannerError) as err:
         await planner.plan(req, spec)
     text = str(err.value)
-    assert "sora-tui keys set openai" in text and "OPENAI_API_KEY" in text and "--planner offline" in text
+    said = text + cli_advice(err.value)  # the core names the facts; the CLI words what to do
+    assert "sora-tui keys set openai" in said and "OPENAI_API_KEY" in said and "--planner offline" in said
+    assert err.value.code is Code.KEY_MISSING and "--" not in text and "sora-tui" not in text
     assert openai_fake.records == []
 
 
@@ -83,7 +89,9 @@ async def test_401_is_clear_and_never_shows_the_key(openai_fake: OpenAIFake):
     with pytest.raises(PlannerError) as err:
         await planner.plan(req, spec)
     text = str(err.value)
-    assert "401" in text and "sora-tui keys set openai" in text and "--planner offline" in text
+    said = text + cli_advice(err.value)
+    assert "401" in text and "sora-tui keys set openai" in said and "--planner offline" in said
+    assert err.value.code is Code.KEY_REJECTED and "sora-tui" not in text
     assert "sk-wrong-key-1234567890" not in text
 
 
@@ -91,8 +99,10 @@ async def test_429_after_the_sdk_retries(openai_fake: OpenAIFake):
     openai_fake.fail_next(429, 5)
     planner, req, spec = _setup(openai_fake)
     planner.settings.openai_max_retries = 2
-    with pytest.raises(PlannerError, match=r"429 after 2 retries.*--planner offline"):
+    with pytest.raises(PlannerError, match=r"429 after 2 retries") as err:
         await planner.plan(req, spec)
+    assert cli_advice(err.value) == "; or plan without it: --planner offline"
+    assert "--" not in str(err.value) and err.value.code is Code.PLANNER_FAILED
     assert len(openai_fake.completions) == 3  # 1 + 2 SDK retries
 
 
@@ -107,8 +117,10 @@ async def test_a_short_429_burst_is_absorbed_by_the_sdk(openai_fake: OpenAIFake)
 async def test_refusal(openai_fake: OpenAIFake):
     openai_fake.refusal = "I can't help with that."
     planner, req, spec = _setup(openai_fake)
-    with pytest.raises(PlannerError, match=r"refused to plan this video: I can't help with that\..*--planner offline"):
+    with pytest.raises(PlannerError, match=r"refused to plan this video: I can't help with that\.") as err:
         await planner.plan(req, spec)
+    assert cli_advice(err.value) == "; or plan without it: --planner offline"
+    assert "--" not in str(err.value) and err.value.code is Code.PLANNER_FAILED
 
 
 @pytest.mark.parametrize(("reason", "words"), [("length", "cut off"), ("content_filter", "content filter")])
@@ -117,7 +129,7 @@ async def test_finish_reasons(openai_fake: OpenAIFake, reason: str, words: str):
     planner, req, spec = _setup(openai_fake)
     with pytest.raises(PlannerError, match=words) as err:
         await planner.plan(req, spec)
-    assert "--planner offline" in str(err.value)
+    assert "--planner offline" in cli_advice(err.value) and "--" not in str(err.value)
 
 
 async def test_malformed_json_once_is_repaired(openai_fake: OpenAIFake):
@@ -130,8 +142,10 @@ async def test_malformed_json_once_is_repaired(openai_fake: OpenAIFake):
 async def test_malformed_json_twice_is_a_planner_error(openai_fake: OpenAIFake):
     openai_fake.malformed = 2
     planner, req, spec = _setup(openai_fake)
-    with pytest.raises(PlannerError, match=r"not return valid JSON.*--planner offline"):
+    with pytest.raises(PlannerError, match=r"not return valid JSON") as err:
         await planner.plan(req, spec)
+    assert cli_advice(err.value) == "; or plan without it: --planner offline"
+    assert "--" not in str(err.value) and err.value.code is Code.PLANNER_FAILED
 
 
 async def test_unreachable_server(openai_fake: OpenAIFake):
@@ -139,8 +153,10 @@ async def test_unreachable_server(openai_fake: OpenAIFake):
     url = openai_fake.url
     openai_fake.stop()
     planner.settings.openai_base_url = url
-    with pytest.raises(PlannerError, match=r"cannot reach the planner at http://127\.0\.0\.1.*--planner offline"):
+    with pytest.raises(PlannerError, match=r"cannot reach the planner at http://127\.0\.0\.1") as err:
         await planner.plan(req, spec)
+    assert cli_advice(err.value) == "; or plan without it: --planner offline"
+    assert "--" not in str(err.value) and err.value.code is Code.PLANNER_FAILED
 
 
 async def test_engine_plan_uses_settings_and_env(openai_fake: OpenAIFake, tmp_path):

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .advice import cli_advice
+
 if TYPE_CHECKING:
     from ..core.engine import Engine
     from ..core.finish.stage import Finisher
@@ -157,7 +159,7 @@ async def cmd_finish(engine: Engine, args: argparse.Namespace) -> int:
         try:
             result = await _run(finisher, finisher.finish(args.job, opts))
         except FinishError as exc:
-            print(f"sora-tui: finish failed: {exc}", file=sys.stderr)
+            print(f"sora-tui: finish failed: {exc}{cli_advice(exc)}", file=sys.stderr)
             return EXIT_FAILED
     data = {
         "job_id": result.job_id,
@@ -319,7 +321,7 @@ async def finish_after_render(engine: Engine, job: Any, args: argparse.Namespace
         try:
             await Finisher(engine).finish(job.id, FinishOptions(music=Path(args.music) if args.music else None))
         except FinishError as exc:
-            print(f"sora-tui: finish failed: {exc}", file=sys.stderr)
+            print(f"sora-tui: finish failed: {exc}{cli_advice(exc)}", file=sys.stderr)
             return EXIT_FAILED
         return EXIT_OK
     return await cmd_finish(engine, finish_args)

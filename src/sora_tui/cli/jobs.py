@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from .advice import cli_advice
+from .advice import cli_advice, job_error
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CliError, _confirm, _err
 from .progress import ProgressView
 from .render import _console, _print_keyframes, _x, job_summary, print_plan
@@ -76,7 +76,7 @@ async def _make_plan(engine: Engine, args: argparse.Namespace, render: bool = Tr
     try:
         return await engine.plan(req)
     except PlannerError as exc:
-        raise CliError(f"planner: {exc}") from None
+        raise CliError(f"planner: {exc}{cli_advice(exc)}") from None
 
 
 async def cmd_plan(engine: Engine, args: argparse.Namespace) -> int:
@@ -143,7 +143,7 @@ async def _render_job(engine: Engine, job: Job, args: argparse.Namespace, *, ask
 
             return await finish_after_render(engine, final, args)
         return EXIT_OK
-    _err(f"job {final.id} {final.status}: {final.error or ''}")
+    _err(f"job {final.id} {final.status}: {job_error(final.error, final.error_code, final.error_context)}")
     return EXIT_FAILED
 
 

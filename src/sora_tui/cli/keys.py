@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .advice import cli_advice
 from .common import EXIT_INPUT, EXIT_OK, CliError, _err
 
 
@@ -13,7 +14,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
     if args.action == "status":
         for name in keys.NAMES:
-            print(keys.get_key(name).describe())
+            print(keys.get_key(name).describe(how=f"`sora-tui keys set {name}`"))
         if not keys.keyring_available():
             print(
                 "note: no OS keyring is available here; keys come from the environment variables or from "
@@ -26,7 +27,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
         import getpass
 
         if not args.file and not keys.keyring_available():
-            raise CliError(str(keys.KeyringUnavailable(args.name)))
+            refused = keys.KeyringUnavailable(args.name)
+            raise CliError(str(refused) + cli_advice(refused))
         if args.file:
             _err("warning: " + keys.file_warning(args.name))
             if not args.yes:
@@ -43,7 +45,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
         try:
             path = keys.set_key(args.name, value, to_file=args.file)
         except keys.KeyringUnavailable as exc:
-            raise CliError(str(exc)) from None
+            raise CliError(str(exc) + cli_advice(exc)) from None
         print(f"{args.name} key stored in {path} (mode 0600)" if path else f"{args.name} key stored in the OS keyring")
         info = keys.get_key(args.name)
         if info.source == "env":

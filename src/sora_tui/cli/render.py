@@ -47,6 +47,8 @@ def job_summary(engine: Engine, job: Job) -> dict[str, Any]:
         "model": job.model,
         "mode": str(job.mode),
         "error": job.error,
+        "error_code": job.error_code,  # errors.Code of the failure, with its facts
+        "error_context": job.error_context,
         "folder": job.folder,
         "seams": (job.seams or {}).get("seams", []),
         "seam_summary": seam_summary(job.seams),

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from .advice import job_error
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CliError, _err
 from .progress import ProgressView
 from .render import _console, _x, history_cells, job_summary, print_plan, print_seams
@@ -112,7 +113,7 @@ def cmd_show(engine: Engine, args: argparse.Namespace) -> int:
     for line in describe_outputs(engine.store.outputs(job.id, include_removed=True)):
         out.print(f"  {line}", markup=False)
     if job.error:
-        out.print(f"[red]error:[/red] {_x(job.error)}")
+        out.print(f"[red]error:[/red] {_x(job_error(job.error, job.error_code, job.error_context))}")
     out.print("[b]log[/b]")
     for r in engine.store.logs(job.id, tail=30):
         out.print(f"  {r.level:<7} {r.message}", markup=False)
@@ -174,7 +175,8 @@ def follow_job(engine: Engine, job: Job, args: argparse.Namespace) -> int:
         _err(f"job {final.id} was interrupted (its runner is gone); `sora-tui resume {final.id}` continues it")
         return EXIT_FAILED
     if final.status is not JobStatus.COMPLETED:
-        _err(f"job {final.id} {final.status}" + (f": {final.error}" if final.error else ""))
+        error = job_error(final.error, final.error_code, final.error_context)
+        _err(f"job {final.id} {final.status}" + (f": {error}" if error else ""))
     return exit_code(final.status)
 
 

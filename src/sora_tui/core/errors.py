@@ -33,6 +33,27 @@ class Code(enum.StrEnum):
     DISK_FULL = "disk_full"  # a write ran out of space during a run (context: path, free, job)
     SEGMENTS_NOT_DONE = "segments_not_done"  # a join found segments not done (context: job, indexes)
     JOIN_FAILED = "join_failed"  # the join failed; the segments are kept (context: job)
+    # the OS refused a file during a run (permissions, a read-only disk, a folder gone) (context: path, reason, job)
+    FILE_PROBLEM = "file_problem"
+    # a service's key is needed and not set (context: key "openai"|"fal", env_var, use "planner"|"narration")
+    KEY_MISSING = "key_missing"
+    KEY_REJECTED = "key_rejected"  # the service refused the key (context: key, env_var, use)
+    # no OS keyring to store a key in (context: key, env_var)
+    KEYRING_UNAVAILABLE = "keyring_unavailable"
+    # the openai planner failed; planning offline is the way round it (context: planner)
+    PLANNER_FAILED = "planner_failed"
+    # hosted speech failed (network, rate limit, model); the offline voice is the way round it (context: where)
+    SPEECH_FAILED = "speech_failed"
+    JOB_NOT_COMPLETED = "job_not_completed"  # finish/export need a completed job (context: job, status)
+    JOINED_MISSING = "joined_missing"  # a completed job's joined video is gone (context: job)
+    # plan.json now has other segments than the rendered video (context: job, path)
+    PLAN_SEGMENTS_CHANGED = "plan_segments_changed"
+    # a local model would run on the CPU, which is refused (context: reason "cpu_device"|"no_cuda", torch)
+    LOCAL_CPU = "local_cpu"
+    # a local model ran out of GPU memory; the job stays resumable (context: job, device, model)
+    LOCAL_OUT_OF_MEMORY = "local_out_of_memory"
+    # a local model has no recorded weights folder (context: model, hint: how to download it)
+    LOCAL_FOLDER = "local_folder"
 
 
 class InputError(ValueError):
@@ -74,6 +95,14 @@ class JobFailed(Exception):
         self.context: dict[str, Any] = dict(context or {})
 
 
+def code_of(exc: BaseException) -> tuple[Code | None, dict[str, Any]]:
+    """The ``code`` and ``context`` an error carries (InputError, JobFailed and the coded errors of
+    planners, speech, keys and providers), else ``(None, {})``: what front ends word advice from."""
+    code = getattr(exc, "code", None)
+    context = getattr(exc, "context", None)
+    return (code if isinstance(code, Code) else None), (dict(context) if isinstance(context, dict) else {})
+
+
 class JobCancelled(Exception):
     """The user asked the run to stop."""
 
@@ -90,7 +119,8 @@ class DiskFull(JobFailed):
         self.free = free_bytes(self.path) if free is None else free
         self.detail = detail
         text = f"disk full at {self.path}: {_size(self.free)} free"
-        super().__init__(text + (f" ({detail})" if detail else ""))
+        context = {"path": str(self.path), "free": self.free}
+        super().__init__(text + (f" ({detail})" if detail else ""), code=Code.DISK_FULL, context=context)
 
 
 class FileProblem(JobFailed):
@@ -100,7 +130,9 @@ class FileProblem(JobFailed):
     def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"{reason}: {self.path}")
+        super().__init__(
+            f"{reason}: {self.path}", code=Code.FILE_PROBLEM, context={"path": str(self.path), "reason": reason}
+        )
 
 
 # OSError numbers the project can name, and how (a DiskFull for space, a FileProblem for the rest)

@@ -19,12 +19,11 @@ extension alone.
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .media import MediaError, VideoInfo, atomic_path, ffmpeg_exe, probe
+from .media import MediaError, VideoInfo, atomic_path, check_ffmpeg, error_line, probe, run_ffmpeg
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -62,14 +61,15 @@ def _grey_frames(path: Path, count: int | None = None) -> np.ndarray:
     import numpy as np
 
     w, h = MATCH_SIZE
-    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", "0:v:0"]
+    cmd = ["-loglevel", "error", "-i", str(path), "-map", "0:v:0"]
     if count is not None:
         cmd += ["-frames:v", str(count)]
     cmd += ["-vf", f"scale={w}:{h}:flags=area,format=gray", "-f", "rawvideo", "pipe:1"]
-    proc = subprocess.run(cmd, capture_output=True, timeout=300)
+    proc = run_ffmpeg(cmd, timeout=300)
     n = len(proc.stdout) // (w * h)
     if n == 0:
-        raise MediaError(f"cannot decode {path.name} to compare it with the source")
+        why = error_line(proc.stderr.decode("utf-8", "replace"), path)
+        raise MediaError(f"cannot decode {path.name} to compare it with the source (ffmpeg: {why})")
     return np.frombuffer(proc.stdout, dtype=np.uint8, count=n * w * h).reshape(n, h, w)
 
 
@@ -128,15 +128,12 @@ def split_extension(
         raise MediaError(f"{returned.name} holds only the source video; the endpoint added nothing")
     start = cut / ret_info.fps
     with atomic_path(dest) as tmp:
-        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(returned), "-map", "0:v:0"]
+        cmd = ["-loglevel", "error", "-y", "-i", str(returned), "-map", "0:v:0"]
         cmd += ["-vf", f"trim=start_frame={cut},setpts=PTS-STARTPTS", *ENCODE]
         if ret_info.has_audio:
             cmd += ["-map", "0:a:0", "-af", f"atrim=start={start:.6f},asetpts=PTS-STARTPTS", *ENCODE_AUDIO]
         cmd += ["-movflags", "+faststart", str(tmp)]
-        proc = subprocess.run(cmd, capture_output=True, timeout=600)
-        if proc.returncode != 0:
-            err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise MediaError(f"cutting the echoed source out of {returned.name} failed: {err[-1] if err else '?'}")
+        check_ffmpeg(run_ffmpeg(cmd, timeout=600), dest, f"cutting the echoed source out of {returned.name}")
     info = probe(dest)
     if info.frames is not None and info.frames != keep:
         raise MediaError(f"the cut extension has {info.frames} frames, expected {keep}")

@@ -39,15 +39,15 @@ from .media import (
     JoinResult,
     MediaError,
     VideoInfo,
-    _error_line,
-    _fail,
-    _run,
-    _spawn,
     atomic_path,
     drain_stderr,
+    error_line,
+    ffmpeg_failure,
     probe,
     probe_headers,
     progress_values,
+    run_ffmpeg,
+    spawn_ffmpeg,
     write_atomic,
 )
 from .seams import PartPlan, SeamOptions
@@ -85,6 +85,11 @@ class Packets:
     keyframes: list[int]  # frame numbers (presentation order) of keyframes
 
 
+def _fail(err: str, dest: Path, what: str) -> Exception:
+    """A failed ffmpeg run of the join, in words (:func:`media.ffmpeg_failure`: the one parser)."""
+    return ffmpeg_failure(err, dest, f"{what} into {dest.name}")
+
+
 def packets_of(paths: Sequence[Path]) -> list[Packets]:
     """The video packets of several files, read by ONE ffmpeg process (demuxing only)."""
     args: list[str] = []
@@ -92,7 +97,7 @@ def packets_of(paths: Sequence[Path]) -> list[Packets]:
         args += ["-i", str(path.absolute())]
     for k in range(len(paths)):
         args += ["-map", f"{k}:v:0"]
-    proc = _run([*args, "-c", "copy", "-f", "framecrc", "-"], timeout=600)
+    proc = run_ffmpeg([*args, "-c", "copy", "-f", "framecrc", "-"], timeout=600)
     rows: dict[int, list[tuple[int, bool]]] = {k: [] for k in range(len(paths))}
     for line in proc.stdout.decode("ascii", "replace").splitlines():
         if line.startswith("#") or not line.strip():
@@ -104,7 +109,7 @@ def packets_of(paths: Sequence[Path]) -> list[Packets]:
     for k, path in enumerate(paths):
         r = rows[k]
         if proc.returncode != 0 or not r:
-            err = _error_line(proc.stderr.decode("utf-8", "replace"))
+            err = error_line(proc.stderr.decode("utf-8", "replace"), path)
             raise MediaError(f"cannot read the packets of {path.name} (ffmpeg: {err})")
         order = sorted(range(len(r)), key=lambda i: r[i][0])
         rank = {i: n for n, i in enumerate(order)}
@@ -234,9 +239,9 @@ def _copy_pieces(jobs: list[tuple[VideoInfo, Packets, int, int, Path]]) -> list[
             drop += f"+gte(pts\\,{pk.pts[end]})"
         args += ["-map", f"{k}:v:0", "-c", "copy"]
         args += ["-bsf:v", f"noise=drop='{drop}',setts=pts=PTS-STARTPTS:dts=DTS-STARTPTS", "-f", "mp4", "-y", str(dest)]
-    proc = _run(args, timeout=900)
+    proc = run_ffmpeg(args, timeout=900)
     if proc.returncode != 0:
-        raise _fail(proc.returncode, proc.stderr.decode("utf-8", "replace"), jobs[0][4], "copying segment spans")
+        raise _fail(proc.stderr.decode("utf-8", "replace"), jobs[0][4], "copying segment spans")
     return [Piece(dest, end - start, reencoded=False) for _, _, start, end, dest in jobs]
 
 
@@ -271,7 +276,7 @@ def _encode_piece(
     args += ["-x264-params", "sliced-threads=1", "-r", out_fps, "-an"]
     rc, err, frames = _run_counting([*args, "-f", "mp4", "-y", str(dest)], work)
     if rc != 0 or frames == 0:
-        raise _fail(rc or 1, err, dest, "re-encoding a segment span")
+        raise _fail(err, dest, "re-encoding a segment span")
     return Piece(dest, frames, reencoded=True)
 
 
@@ -295,11 +300,9 @@ def _encode_spans(jobs: list[tuple[VideoInfo, int, int, Path]], enc_args: list[s
         for k, (src, _, _, dest) in enumerate(batch):
             args += ["-map", f"[v{k}]", *enc_args, "-x264-params", "sliced-threads=1"]
             args += ["-r", fps_arg(src.fps), "-an", "-f", "mp4", "-y", str(dest)]
-        proc = _run(args, timeout=1800)
+        proc = run_ffmpeg(args, timeout=1800)
         if proc.returncode != 0:
-            raise _fail(
-                proc.returncode, proc.stderr.decode("utf-8", "replace"), batch[0][3], "re-encoding segment spans"
-            )
+            raise _fail(proc.stderr.decode("utf-8", "replace"), batch[0][3], "re-encoding segment spans")
         work.frames(sum(end - start for _, start, end, _ in batch))
         pieces += [Piece(dest, end - start, reencoded=True) for _, start, end, dest in batch]
     return pieces
@@ -307,7 +310,7 @@ def _encode_spans(jobs: list[tuple[VideoInfo, int, int, Path]], enc_args: list[s
 
 def _run_counting(args: list[str], work: _Work) -> tuple[int, str, int]:
     """Run an encode, reporting encoded frames as they go; returns (rc, stderr tail, frames)."""
-    proc = _spawn(
+    proc = spawn_ffmpeg(
         ["-nostdin", "-nostats", "-loglevel", "error", "-progress", "pipe:1", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -353,10 +356,10 @@ def decode_sounds(infos: Sequence[VideoInfo], rate: int, channels: int, folder: 
         maps += ["-f", "f32le", "-y", str(dest)]
         n += 1
     if n:
-        proc = _run(["-loglevel", "error", *args, *maps], timeout=900)
+        proc = run_ffmpeg(["-loglevel", "error", *args, *maps], timeout=900)
         if proc.returncode != 0:
             err = proc.stderr.decode("utf-8", "replace")
-            raise _fail(proc.returncode, err, folder, "decoding the segments' sound")
+            raise _fail(err, folder, "decoding the segments' sound")
     return outs
 
 
@@ -618,7 +621,7 @@ def join_parts(
                 list_file, _concat_start(list_file), tmp, fmt, sound_parts, crossfade_ms, total, work, stats
             )
             if rc != 0:
-                raise _fail(rc, err, dest, "joining")
+                raise _fail(err, dest, "joining")
             # the muxer's last time is a decode time: B-frames put it up to ~3 frames before the end
             if abs(out_time - total) > max(0.1, 3.5 / out_fps):
                 raise MediaError(f"the join gave {out_time:.2f} s instead of {total:.2f} s")
@@ -678,7 +681,7 @@ def _piece_plan(
 
 def _concat_start(list_file: Path) -> float:
     """The start time ffmpeg gives the concat input (its first file's earliest stream, sound included)."""
-    err = _run(["-f", "concat", "-safe", "0", "-i", str(list_file.absolute())], timeout=60).stderr.decode(
+    err = run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(list_file.absolute())], timeout=60).stderr.decode(
         "utf-8", "replace"
     )
     m = re.search(r"Duration: [^,]*, start: (-?\d+(?:\.\d+)?)", err)
@@ -713,7 +716,7 @@ def _mux(
         )
         args += ["-map", "1:a:0", "-c:a", "aac", "-aac_coder", "fast", "-b:a", str(bitrate)]
     args += ["-c:v", "copy", "-movflags", "+faststart", "-f", "mp4", "-y", str(out)]
-    proc = _spawn(
+    proc = spawn_ffmpeg(
         args, stdin=subprocess.PIPE if fmt else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     t_err, tail = drain_stderr(proc)

@@ -17,21 +17,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import Code
+
 SERVICE = "sora-tui"
 ENV_VARS = {"fal": "FAL_KEY", "openai": "OPENAI_API_KEY"}
 NAMES = tuple(ENV_VARS)
 
 
 class KeyringUnavailable(Exception):
-    """No usable keyring backend on this machine."""
+    """No usable keyring backend on this machine (``code`` KEYRING_UNAVAILABLE, ``context`` key and
+    env_var: each front end says how it stores a key file instead)."""
 
     def __init__(self, name: str, detail: str = "") -> None:
         var = ENV_VARS.get(name, "the environment variable")
+        self.code = Code.KEYRING_UNAVAILABLE
+        self.context: dict[str, str] = {"key": name, "env_var": var}
         super().__init__(
             "No OS keyring is available on this machine"
             + (f" ({detail})" if detail else "")
             + f". Set the key in the environment instead, e.g. `export {var}=...` in your shell profile, "
-            f"or store it in a file readable only by you with `sora-tui keys set {name} --file`."
+            "or store it in a key file readable only by you"
         )
 
 
@@ -58,7 +63,9 @@ class KeyInfo:
         tail = self.value[-4:] if len(self.value) >= 12 else ""
         return f"…{tail}" if tail else "set"
 
-    def describe(self) -> str:
+    def describe(self, how: str = "") -> str:
+        """One line: where the key comes from; for a missing one, ``how`` to set it (the front
+        end's words, e.g. a command) or the environment variable."""
         if self.source == "env":
             return f"{self.name}: set from ${self.env_var} ({self.masked})"
         if self.source == "keyring":
@@ -66,7 +73,7 @@ class KeyInfo:
         if self.source == "file":
             extra = f"; {self.detail}" if self.detail else ""
             return f"{self.name}: set in the file {self.path}, unencrypted ({self.masked}){extra}"
-        hint = f"`sora-tui keys set {self.name}` or export {self.env_var}"
+        hint = f"{how} or export {self.env_var}" if how else f"export {self.env_var}"
         extra = f"; {self.detail}" if self.detail else ""
         return f"{self.name}: not set ({hint}){extra}"
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import Code
 from .models import InputError, Kind
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ def load_folders(paths: Paths) -> dict[str, Path]:
 
 def _save_folders(paths: Paths, folders: dict[str, Path]) -> Path:
     file = registry_file(paths)
-    lines = ["# local model folders: `sora-tui models local add ID PATH` writes this file", "[folders]"]
+    lines = ["# local model folders (model id = folder), recorded by sora-tui", "[folders]"]
     for model_id, folder in sorted(folders.items()):
         lines.append(f"{json.dumps(model_id)} = {json.dumps(str(folder))}")
     file.parent.mkdir(parents=True, exist_ok=True)
@@ -148,8 +149,9 @@ def folder_for(spec: ModelSpec, paths: Paths, settings: Settings) -> Path:
     local = LocalSpec.of(spec)
     raise LocalModelError(
         "model",
-        f"{spec.id} has no model folder: {local.download_hint('DIR')}, then "
-        f"`sora-tui models local add {spec.id} DIR` (or set local_models_dir to a folder holding {spec.id}/)",
+        f"{spec.id} has no model folder: {local.download_hint('DIR')}, then record that folder "
+        f"(or set local_models_dir to a folder holding {spec.id}/)",
+        code=Code.LOCAL_FOLDER,
         context={"model": spec.id},
     )
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import SPACE_ERRNOS, DiskFull
+from .errors import SPACE_ERRNOS, DiskFull, FileProblem
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -110,27 +110,88 @@ def _disk_full(dest: Path) -> DiskFull:
 # --- running ffmpeg -----------------------------------------------------------------
 
 
-_NOISE = ("non monotonically increasing dts", "Press [q] to stop")
+_NOISE = ("non monotonically increasing dts", "Press [q] to stop", "misdetection possible")
+# what ffmpeg's lines say, most telling first (the first key found wins)
+_KEYS = (
+    "No space left",
+    "Disk quota exceeded",
+    "File too large",
+    "Permission denied",
+    "Read-only file system",
+    "moov atom not found",
+    "Invalid data",
+    "No such file",
+    "Error",
+    "error",
+)
+_SPACE_WORDS = ("No space left on device", "ENOSPC", "Disk quota exceeded", "File too large")
+_FILE_WORDS = {"Permission denied": "permission denied", "Read-only file system": "read-only file system"}
+_OPENING = re.compile(r"^Error opening (?:input|output) file (.+?)\.?$")
 
 
-def _error_line(stderr: str) -> str:
-    """The most telling line of ffmpeg's stderr, for a user-facing message."""
-    lines = [ln.strip() for ln in stderr.replace("\r", "\n").splitlines() if ln.strip()]
-    lines = [ln for ln in lines if not any(n in ln for n in _NOISE) and not ln.startswith("frame=")]
-    keys = (
-        "No space left",
-        "moov atom not found",
-        "Invalid data",
-        "No such file",
-        "Permission denied",
-        "Error",
-        "error",
-    )
-    for key in keys:
-        for ln in lines:
-            if key in ln:
-                return re.sub(r"^\[[^\]]*\]\s*", "", ln)
-    return re.sub(r"^\[[^\]]*\]\s*", "", lines[-1]) if lines else "unknown error"
+def _lines(stderr: str | Sequence[str]) -> list[str]:
+    text = stderr if isinstance(stderr, str) else "\n".join(stderr)
+    lines = [ln.strip() for ln in text.replace("\r", "\n").splitlines() if ln.strip()]
+    return [ln for ln in lines if not any(n in ln for n in _NOISE) and not ln.startswith("frame=")]
+
+
+def _bare(line: str) -> str:
+    return re.sub(r"^\[[^\]]*\]\s*", "", line)
+
+
+def failed_file(stderr: str | Sequence[str]) -> str | None:
+    """The file ffmpeg says it could not open (``Error opening input file X.``), if it names one."""
+    for ln in _lines(stderr):
+        m = _OPENING.match(_bare(ln))
+        if m:
+            return m.group(1)
+    return None
+
+
+def error_line(stderr: str | Sequence[str], about: Path | None = None) -> str:
+    """The one parser of ffmpeg's stderr: its most telling line, as one line for a user.
+
+    The ``[demuxer @ 0x…]`` prefixes go; when ffmpeg names a file it could not open and the line
+    does not, the file's name leads (``seg_02.mp4: moov atom not found``), unless it is ``about``
+    (the file the caller's message already names).
+    """
+    lines = _lines(stderr)
+    line = ""
+    for key in _KEYS:
+        line = next((_bare(ln) for ln in lines if key in ln), "")
+        if line:
+            break
+    if not line:
+        line = _bare(lines[-1]) if lines else "unknown error"
+    line = re.sub(r"^Error opening (?:input|output)(?: files?)?: ", "", line)
+    name = failed_file(lines)
+    if name is not None and Path(name).name not in line and (about is None or Path(name).name != about.name):
+        line = f"{Path(name).name}: {line}"
+    return line
+
+
+def ffmpeg_failure(stderr: str | Sequence[str], dest: Path, what: str) -> MediaError | DiskFull | FileProblem:
+    """What a failed ffmpeg run means for a user, from its stderr: a DiskFull when space ran out
+    (naming ``dest``), a FileProblem when the OS refused a file (permissions, a read-only disk),
+    else a MediaError ``"<what> failed (ffmpeg: <error_line>)"``."""
+    text = stderr if isinstance(stderr, str) else "\n".join(stderr)
+    if any(w in text for w in _SPACE_WORDS):
+        return _disk_full(dest)
+    line = error_line(text)
+    name = failed_file(text)
+    if name is not None and Path(name).name in what:  # the caller already names that file
+        line = line.removeprefix(f"{Path(name).name}: ")
+    for words, reason in _FILE_WORDS.items():
+        if words in line:
+            where = Path(name) if name is not None and ".tmp-" not in name else dest  # not a temp name
+            return FileProblem(where, reason)
+    return MediaError(f"{what} failed (ffmpeg: {line})")
+
+
+def check_ffmpeg(proc: subprocess.CompletedProcess[bytes], dest: Path, what: str) -> None:
+    """Raise :func:`ffmpeg_failure` when ``proc`` (from :func:`run_ffmpeg`) failed."""
+    if proc.returncode != 0:
+        raise ffmpeg_failure(proc.stderr.decode("utf-8", "replace"), dest, what)
 
 
 def lower_priority(pid: int) -> None:
@@ -143,8 +204,9 @@ def lower_priority(pid: int) -> None:
         os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + BACKGROUND_NICE))
 
 
-def _spawn(args: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-    """Start ffmpeg, at a lower CPU priority."""
+def spawn_ffmpeg(args: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    """Start ffmpeg (``-hide_banner`` + ``args``), at a lower CPU priority: every ffmpeg the
+    project runs starts here (media, join, seams, extend, the finishing stage, the renderers)."""
     try:
         proc = subprocess.Popen([ffmpeg_exe(), "-hide_banner", *args], **kwargs)
     except OSError as exc:  # pragma: no cover - broken install
@@ -153,15 +215,28 @@ def _spawn(args: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
     return proc
 
 
-def _run(args: Sequence[str], *, timeout: float | None = None) -> subprocess.CompletedProcess[bytes]:
-    with _spawn(["-nostdin", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+def run_ffmpeg(
+    args: Sequence[str], *, timeout: float | None = None, input: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ffmpeg to the end (stdout and stderr captured; ``input`` fed to its stdin, else
+    ``-nostdin``); on a timeout or an interrupt the child is killed. Check the result with
+    :func:`check_ffmpeg`."""
+    head = [] if input is not None else ["-nostdin"]
+    stdin = subprocess.PIPE if input is not None else subprocess.DEVNULL
+    with spawn_ffmpeg([*head, *args], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         try:
-            out, err = proc.communicate(timeout=timeout)
+            out, err = proc.communicate(input=input, timeout=timeout)
         except BaseException:  # a timeout, or the caller is interrupted: the child goes too
             proc.kill()
             proc.wait()
             raise
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+# the old private names (same functions)
+_spawn = spawn_ffmpeg
+_run = run_ffmpeg
+_error_line = error_line
 
 
 # --- probe --------------------------------------------------------------------------
@@ -353,14 +428,14 @@ def probe(path: str | os.PathLike[str], count_frames: bool = True) -> VideoInfo:
     args = ["-i", str(path.absolute())]
     if count_frames:
         args += ["-map", "0:v:0?", "-c", "copy", "-f", "null", "-"]
-    proc = _run(args, timeout=120)
+    proc = run_ffmpeg(args, timeout=120)
     err = proc.stderr.decode("utf-8", "replace")
     if "Input #0" not in err:
-        raise MediaError(f"{path.name} is not a playable video (ffmpeg: {_error_line(err)})")
+        raise MediaError(f"{path.name} is not a playable video (ffmpeg: {error_line(err, path)})")
     info = _parse_header(err, path)
     if count_frames:
         if proc.returncode != 0:
-            raise MediaError(f"{path.name} is not a playable video (ffmpeg: {_error_line(err)})")
+            raise MediaError(f"{path.name} is not a playable video (ffmpeg: {error_line(err, path)})")
         frames = re.findall(r"frame=\s*(\d+)", err)
         if frames:
             info.frames = int(frames[-1])
@@ -382,11 +457,13 @@ def _decode_rgb(args: Sequence[str], width: int, height: int, path: Path) -> np.
 
     # accurate_rnd: the default fast yuv->rgb path darkens by about one level, which would
     # compound over a chain of segments (each starts from the previous one's last frame)
-    proc = _run([*args, "-sws_flags", SWS_FLAGS, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], timeout=300)
+    proc = run_ffmpeg([*args, "-sws_flags", SWS_FLAGS, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], timeout=300)
     size = width * height * 3
     n = len(proc.stdout) // size
     if proc.returncode != 0 and n == 0:
-        raise MediaError(f"cannot decode {path.name} (ffmpeg: {_error_line(proc.stderr.decode('utf-8', 'replace'))})")
+        raise MediaError(
+            f"cannot decode {path.name} (ffmpeg: {error_line(proc.stderr.decode('utf-8', 'replace'), path)})"
+        )
     return np.frombuffer(proc.stdout, dtype=np.uint8, count=n * size).reshape(n, height, width, 3)
 
 
@@ -491,7 +568,7 @@ def boundary_frames(
     src = str(path.absolute())
     try:
         with atomic_path(first_png) as tmp_first:
-            proc = _run(
+            proc = run_ffmpeg(
                 ["-i", src, "-sseof", "-0.25", "-i", src]
                 + ["-map", "0:v:0", "-c", "copy", "-f", "null", "-"]  # count packets (the "frame=" report)
                 + ["-map", "0:v:0", "-frames:v", "1", "-sws_flags", SWS_FLAGS, "-pix_fmt", "rgb24"]
@@ -670,7 +747,7 @@ def probe_headers(paths: Sequence[Path]) -> list[VideoInfo]:
     args: list[str] = []
     for path in paths:
         args += ["-i", str(path.absolute())]
-    err = _run(args, timeout=120).stderr.decode("utf-8", "replace")
+    err = run_ffmpeg(args, timeout=120).stderr.decode("utf-8", "replace")
     sections = re.split(r"(?m)^(?=Input #\d+, )", err)[1:]
     if len(sections) != len(paths):
         return _probe_all(list(paths), count_frames=False)
@@ -693,12 +770,6 @@ def _probe_all(paths: list[Path], count_frames: bool = True) -> list[VideoInfo]:
     with ThreadPoolExecutor(max_workers=min(4, len(paths))) as pool:
         futures = [pool.submit(probe, p, count_frames) for p in paths]
     return [f.result() for f in futures]  # re-raises the first failure, in input order
-
-
-def _fail(rc: int, err: str, dest: Path, what: str) -> MediaError | DiskFull:
-    if "No space left on device" in err or "ENOSPC" in err or "Disk quota exceeded" in err:
-        return _disk_full(dest)
-    return MediaError(f"{what} into {dest.name} failed (ffmpeg exit {rc}: {_error_line(err)})")
 
 
 def join(

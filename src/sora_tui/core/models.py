@@ -514,6 +514,10 @@ class Job:
     duration_s: float | None = None
     folder: str | None = None
     seams: dict[str, Any] | None = None  # the seam report of the last join (see core/join.py)
+    # what kind of failure ``error`` is (an ``errors.Code`` value) and its facts: each front end words
+    # what to do from them (store migration 8); None for no failure, or one with no code
+    error_code: str | None = None
+    error_context: dict[str, Any] | None = None
 
     @property
     def job_dir(self) -> Path:
@@ -613,6 +617,8 @@ class TaskDone(Event):
     result: str | None = None
     error: str | None = None
     index: int | None = None
+    error_code: str | None = None  # the failure's errors.Code, for each front end's advice
+    error_context: dict[str, Any] | None = None  # the code's facts
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

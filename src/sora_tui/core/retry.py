@@ -8,7 +8,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypedDict, TypeVar
 
-from .errors import JobFailed
+from .errors import JobFailed, code_of
 from .models import SegmentStatus
 from .providers.base import AuthError, ContentPolicyError, ModelUnavailable, ProviderError, RequestNotFound
 
@@ -88,7 +88,10 @@ async def with_retries(
                     # the request ended in an error (no video, failed render): a resume must not
                     # re-attach to it forever, so forget it; resuming submits again (logged with its cost)
                     run.set_segment(idx, SegmentStatus.FAILED, str(exc), error=str(exc), **FORGET_REQUEST)
-                raise JobFailed(f"{label}: {exc}; `sora-tui resume {run.job.id}` submits it again") from None
+                code, context = code_of(exc)  # a coded provider error (local out of memory) keeps its facts
+                raise JobFailed(
+                    f"{label}: {exc}; `sora-tui resume {run.job.id}` submits it again", code=code, context=context
+                ) from None
             attempt += 1
             if segment:
                 run.store.increment_segment(run.job.id, idx, "attempts")

@@ -8,10 +8,11 @@ import asyncio
 import contextlib
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from . import runner
 from .costs import over_cap, remaining_cost
-from .errors import Code, DiskFull, FileProblem, JobCancelled, JobFailed, os_failure
+from .errors import Code, DiskFull, FileProblem, JobCancelled, JobFailed, code_of, os_failure
 from .jobrun.base import TEST_HOOK_ENV as TEST_HOOK_ENV
 from .jobrun.base import EventSink as EventSink
 from .jobrun.base import RunControl as RunControl
@@ -64,7 +65,13 @@ class JobRun(ModeSteps, JoinStep):
             # it cannot start (or go on) until the user fixes something: say so, never stay "generating"
             self.control.in_flight.clear()
             message = self.engine.redact(str(exc))
-            self.set_job_status(JobStatus.FAILED, message, error=message)
+            self.set_job_status(
+                JobStatus.FAILED,
+                message,
+                error=message,
+                error_code=exc.code,
+                error_context={**exc.context, "job": job_id},
+            )
             self.log(message, "error")
             raise
         except TakesToReview as stop:
@@ -84,7 +91,8 @@ class JobRun(ModeSteps, JoinStep):
             message = self.engine.redact(str(failure))
             if isinstance(failure, DiskFull | FileProblem):
                 message += f"; finished segments are kept, and resuming job {job_id} carries on once it is fixed"
-            self.record_failure(message)
+            code, context = code_of(failure)
+            self.record_failure(message, code, {**context, "job": job_id} if code else None)
             if isinstance(failure, DiskFull):  # the user must act (free space): bad input, exit 2
                 raise InputError(
                     "disk",
@@ -129,12 +137,16 @@ class JobRun(ModeSteps, JoinStep):
                 return rec.message
         return self.engine.redact(runner.last_words(self.dir))
 
-    def record_failure(self, message: str) -> None:
+    def record_failure(self, message: str, code: Code | None = None, context: dict[str, Any] | None = None) -> None:
         """The job ends ``failed`` with ``message`` in history, its log and the board. On a full disk
         the history may refuse the write: the event still reaches every follower that can hear it."""
         self.job.status = JobStatus.FAILED
         try:
-            self.store_critical(lambda: self.store.update_job(self.job.id, status=JobStatus.FAILED, error=message))
+            self.store_critical(
+                lambda: self.store.update_job(
+                    self.job.id, status=JobStatus.FAILED, error=message, error_code=code, error_context=context
+                )
+            )
         except (JobFailed, sqlite3.Error):
             pass
         self.emit(JobStatusChanged(self.job.id, JobStatus.FAILED, message))

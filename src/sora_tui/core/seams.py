@@ -167,7 +167,7 @@ def _decode_windows(path: Path, info: Any) -> tuple[np.ndarray, int, np.ndarray,
     TAIL_SECONDS before the end, so its first index follows from the frame count.
     """
 
-    from .media import MediaError, _run
+    from .media import MediaError, error_line, run_ffmpeg
 
     w, h = _small_size(info.width, info.height)
     n = int(info.frames or round(info.duration * info.fps))
@@ -175,10 +175,12 @@ def _decode_windows(path: Path, info: Any) -> tuple[np.ndarray, int, np.ndarray,
     scale = f"scale={w}:{h}:flags=area,format=yuv444p"
     frame_bytes = w * h * 3
     if n <= 3 * HEAD_FRAMES + int(TAIL_SECONDS * info.fps) + MID_FRAMES:
-        proc = _run(["-loglevel", "error", "-i", src, "-map", "0:v:0", "-vf", scale, "-f", "rawvideo", "pipe:1"])
+        proc = run_ffmpeg(["-loglevel", "error", "-i", src, "-map", "0:v:0", "-vf", scale, "-f", "rawvideo", "pipe:1"])
         count = len(proc.stdout) // frame_bytes
         if count == 0:
-            raise MediaError(f"cannot decode {path.name} for the seam analysis")
+            raise MediaError(
+                f"cannot decode {path.name} for the seam analysis (ffmpeg: {error_line(proc.stderr.decode('utf-8', 'replace'), path)})"
+            )
         allf = _planar(proc.stdout, count, w, h)
         return allf[:HEAD_FRAMES], 0, allf[:0], allf, count
     mid_t = info.duration / 2
@@ -187,13 +189,15 @@ def _decode_windows(path: Path, info: Any) -> tuple[np.ndarray, int, np.ndarray,
         f"[1:v]trim=end_frame={MID_FRAMES},{scale},setpts=PTS-STARTPTS[m];"
         f"[2:v]{scale},setpts=PTS-STARTPTS[t];[h][m][t]concat=n=3:v=1:a=0[out]"
     )
-    proc = _run(
+    proc = run_ffmpeg(
         ["-loglevel", "error", "-i", src, "-ss", f"{mid_t:.3f}", "-i", src, "-sseof", f"-{TAIL_SECONDS}", "-i", src]
         + ["-filter_complex", graph, "-map", "[out]", "-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]
     )
     count = len(proc.stdout) // frame_bytes
     if count < HEAD_FRAMES + MID_FRAMES + 1:
-        raise MediaError(f"cannot decode {path.name} for the seam analysis")
+        raise MediaError(
+            f"cannot decode {path.name} for the seam analysis (ffmpeg: {error_line(proc.stderr.decode('utf-8', 'replace'), path)})"
+        )
     frames = _planar(proc.stdout, count, w, h)
     tail = frames[HEAD_FRAMES + MID_FRAMES :]
     return frames[:HEAD_FRAMES], 0, frames[HEAD_FRAMES : HEAD_FRAMES + MID_FRAMES], tail, n

@@ -20,7 +20,7 @@ from typing import Any
 
 from .models import Job, JobStatus, Mode, Plan, Segment, SegmentStatus
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -151,6 +151,12 @@ _MIGRATIONS: dict[int, list[str]] = {
     7: [
         # a local model's render: the seconds it held the GPU (history and board show it; $0 per render)
         "ALTER TABLE segments ADD COLUMN gpu_seconds REAL",
+    ],
+    8: [
+        # a failed job's error as data: its errors.Code and the code's facts (JSON), so each front end
+        # words what to do from them instead of reading (or rewriting) the stored message
+        "ALTER TABLE jobs ADD COLUMN error_code TEXT",
+        "ALTER TABLE jobs ADD COLUMN error_context TEXT",
     ],
 }
 
@@ -356,6 +362,12 @@ class Store:
             changes["plan"] = json.dumps(changes["plan"].to_dict())
         if "seams" in changes and changes["seams"] is not None:
             changes["seams"] = json.dumps(changes["seams"])
+        if "error" in changes and "error_code" not in changes:  # a new error (or none) drops the old code
+            changes["error_code"], changes["error_context"] = None, None
+        if changes.get("error_context") is not None:
+            changes["error_context"] = json.dumps(changes["error_context"], default=str)
+        if changes.get("error_code") is not None:
+            changes["error_code"] = str(changes["error_code"])
         for key in ("status", "mode"):
             if key in changes:
                 changes[key] = str(changes[key])
@@ -387,6 +399,8 @@ class Store:
             duration_s=row["duration_s"],
             folder=row["folder"],
             seams=json.loads(row["seams"]) if row["seams"] else None,
+            error_code=row["error_code"],
+            error_context=json.loads(row["error_context"]) if row["error_context"] else None,
         )
 
     def get_job(self, job_id: str) -> Job | None:

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import runner
+from .errors import code_of
 from .models import Event, InputError, LogLine, TaskDone, TaskStarted
 
 FINISH, EXPORT, KEYFRAME = "finish", "export", "keyframe"
@@ -106,12 +107,8 @@ async def run_task(job_ref: str, task: str, say: Callable[[str], None]) -> int:
         await _test_gate()
         result = await _do(engine, job.id, task, options, emit)
     except InputError as exc:
-        return _end(
-            emit,
-            say,
-            TaskDone(job.id, task, what, "failed", error=engine.redact(str(exc)), index=index),
-            runner.EXIT_INPUT,
-        )
+        failed = TaskDone(job.id, task, what, "failed", error=engine.redact(str(exc)), index=index, **_coded_kw(exc))
+        return _end(emit, say, failed, runner.EXIT_INPUT)
     except Exception as exc:  # FinishError, provider and media errors: the message says what to fix
         from .finish.ffmpeg import Cancelled
 
@@ -120,7 +117,12 @@ async def run_task(job_ref: str, task: str, say: Callable[[str], None]) -> int:
         error = engine.redact(str(exc) or type(exc).__name__)
         if not isinstance(exc, _EXPECTED):
             error = engine.redact(f"{type(exc).__name__}: {exc}")
-        return _end(emit, say, TaskDone(job.id, task, what, "failed", error=error, index=index), runner.EXIT_FAILED)
+        return _end(
+            emit,
+            say,
+            TaskDone(job.id, task, what, "failed", error=error, index=index, **_coded_kw(exc)),
+            runner.EXIT_FAILED,
+        )
     finally:
         await engine.aclose()
         with contextlib.suppress(OSError):
@@ -136,6 +138,12 @@ async def _test_gate() -> None:
     deadline = time.monotonic() + GATE_LIMIT
     while gate and not os.path.exists(gate) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
+
+
+def _coded_kw(exc: BaseException) -> dict[str, Any]:
+    """A failure's code and facts for its TaskDone (``errors.code_of``), so front ends word the advice."""
+    code, context = code_of(exc)
+    return {"error_code": str(code), "error_context": context} if code is not None else {}
 
 
 def _end(emit: Callable[[Event], None], say: Callable[[str], None], done: TaskDone, code: int) -> int:

@@ -31,7 +31,7 @@ from ..core.models import InputError, Job, JobStatus, Mode, Plan, SegmentStatus,
 from ..core.plans import ResumeStep, resume_step
 from ..core.queue import enqueue
 from . import messages as msg
-from .advice import explain, studio_words
+from .advice import coded_words, explain, job_error
 from .commands import SoraCommands
 from .context import Studio
 from .format import money, plural
@@ -835,7 +835,7 @@ class SoraApp(App[int]):
         elif done.outcome == "cancelled":
             self.notify(f"{done.what} cancelled; nothing the job had was changed.", severity="warning")
         else:
-            error = studio_words(done.error or "it failed")
+            error = coded_words(done.error or "it failed", done.error_code, done.error_context)
             self.notify(error, title=f"{done.what} failed", severity="error", timeout=10, markup=False)
         self.post_message(msg.JobsChanged(message.job_id))
 
@@ -865,7 +865,8 @@ class SoraApp(App[int]):
                 title="Interrupted",
             )
         elif message.status == "failed":
-            error = studio_words(message.error or "the job failed")
+            job = live.job if live is not None else None  # the follower's copy: no store read on the loop
+            error = job_error(job) if job is not None and job.error else (message.error or "the job failed")
             self.notify(error, severity="error", title="Job stopped", timeout=10)
 
 

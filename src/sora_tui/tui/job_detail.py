@@ -11,7 +11,7 @@ from ..core.models import Job, JobStatus
 from ..core.seams import worst_flagged as worst_seam
 from ..core.store import Store
 from . import jobtext
-from .advice import studio_words
+from .advice import job_error
 from .format import (
     SEAM_STYLE,
     SEGMENT_STATUS_STYLE,
@@ -35,7 +35,7 @@ def job_detail(job: Job, store: Store, tz: tzinfo | None = None) -> Text:
         out.append("output ", "bold green")
         out.append(f"{job.output}\n")
     if job.error:
-        out.append(f"error {studio_words(job.error)}\n", "red")
+        out.append(f"error {job_error(job)}\n", "red")
     meta = job.plan.metadata if job.plan else None
     if meta:
         out.append("title ", "bold")

@@ -7,7 +7,7 @@ from rich.text import Text
 from ..core import runner
 from ..core.models import Job, JobStatus, SegmentStatus
 from ..core.seams import worst_flagged as worst_seam
-from .advice import studio_words
+from .advice import job_error
 from .format import JOB_STATUS_STYLE, SEAM_STYLE, duration, excerpt, money, seam_label
 from .live import LiveJob
 
@@ -72,7 +72,7 @@ def outcome(live: LiveJob) -> Text:
             out.append(f"\n✓ all {len(seams)} seams clean", "green")
         return out
     if job.status is JobStatus.FAILED and job.error:
-        return Text.assemble((f"✗ {excerpt(studio_words(job.error), 200)}", "bold red"), ("   (t retry)", "dim"))
+        return Text.assemble((f"✗ {excerpt(job_error(job), 200)}", "bold red"), ("   (t retry)", "dim"))
     if job.status is JobStatus.CANCELLED:
         return Text.assemble(("■ Stopped.", "yellow"), (" t resumes it; finished segments are kept.", "dim"))
     if job.status is JobStatus.AWAITING_REVIEW:

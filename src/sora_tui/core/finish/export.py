@@ -15,13 +15,12 @@ Every export also writes ``poster.jpg``: the best-exposed of 24 sampled frames.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..media import MediaError, atomic_path, ffmpeg_exe, probe
+from ..media import MediaError, atomic_path, check_ffmpeg, probe, run_ffmpeg
 from ..models import InputError
 from .ffmpeg import ProgressCallback, has_audio_stream, run
 
@@ -212,28 +211,11 @@ def poster(src: Path, dest: Path, samples: int = 24) -> tuple[Path, float]:
     w = 160
     h = max(2, round(info.height * w / info.width / 2) * 2)
     rate = samples / max(info.duration, 1e-3)
-    proc = subprocess.run(
-        [
-            ffmpeg_exe(),
-            "-hide_banner",
-            "-nostdin",
-            "-i",
-            str(src),
-            "-map",
-            "0:v:0",
-            "-vf",
-            f"fps={rate:.6f},scale={w}:{h}",
-            "-pix_fmt",
-            "gray",
-            "-f",
-            "rawvideo",
-            "-",
-        ],
-        capture_output=True,
-        check=False,
+    proc = run_ffmpeg(
+        ["-i", str(src), "-map", "0:v:0", "-vf", f"fps={rate:.6f},scale={w}:{h}"]
+        + ["-pix_fmt", "gray", "-f", "rawvideo", "-"]
     )
-    if proc.returncode != 0:
-        raise MediaError(f"cannot sample frames of {src.name} for the poster")
+    check_ffmpeg(proc, dest, f"sampling frames of {src.name} for the poster")
     frames = np.frombuffer(proc.stdout, dtype=np.uint8)
     count = frames.size // (w * h)
     if count == 0:

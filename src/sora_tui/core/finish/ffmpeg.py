@@ -14,13 +14,12 @@ import re
 import subprocess
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..media import MediaError, ffmpeg_exe, lower_priority, progress_values
+from ..media import MediaError, drain_stderr, ffmpeg_failure, progress_values, run_ffmpeg, spawn_ffmpeg
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -39,7 +38,7 @@ class Cancelled(Exception):
 
 @functools.cache
 def _listing(kind: str) -> frozenset[str]:
-    out = subprocess.run([ffmpeg_exe(), "-hide_banner", f"-{kind}"], capture_output=True, text=True).stdout
+    out = run_ffmpeg([f"-{kind}"], timeout=60).stdout.decode("utf-8", "replace")
     names = set()
     for line in out.splitlines():
         parts = line.split()
@@ -56,12 +55,9 @@ def missing_features() -> list[str]:
     return out
 
 
-def _error_line(lines: Sequence[str]) -> str:
-    for key in ("No space left", "Invalid data", "No such file", "Permission denied", "Error", "error"):
-        for ln in lines:
-            if key in ln:
-                return re.sub(r"^\[[^\]]*\]\s*", "", ln.strip())
-    return lines[-1].strip() if lines else "unknown error"
+def _output(args: Sequence[str]) -> Path:
+    """The file an ffmpeg command line writes (its last argument), for a DiskFull that names it."""
+    return Path(args[-1]) if args and args[-1] not in ("-", "pipe:1") else Path(".")
 
 
 @dataclass
@@ -83,21 +79,9 @@ def run(
 
     Raises MediaError (with ffmpeg's telling line) on failure and Cancelled when cancelled.
     """
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-y", "-progress", "pipe:1", *args]
-    try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    except OSError as exc:  # pragma: no cover - broken install
-        raise MediaError(f"cannot run ffmpeg ({ffmpeg_exe()}): {exc}") from exc
-    lower_priority(proc.pid)
-    tail: deque[str] = deque(maxlen=80)
-
-    def drain() -> None:
-        assert proc.stderr is not None
-        for raw in proc.stderr:
-            tail.append(raw.decode("utf-8", "replace").rstrip())
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
+    cmd = ["-nostdin", "-nostats", "-y", "-progress", "pipe:1", *args]
+    proc = spawn_ffmpeg(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader, tail = drain_stderr(proc, 80)
     start = time.monotonic()
     out_time = 0.0
     sent = -1.0
@@ -132,7 +116,7 @@ def run(
     if stopped or (cancel is not None and cancel.is_set()):
         raise Cancelled(f"{what} cancelled")
     if rc != 0:
-        raise MediaError(f"{what} failed: {_error_line(list(tail))}")
+        raise ffmpeg_failure(list(tail), _output(args), what)
     if progress is not None:
         progress(1.0, 0.0)
     return RunResult("\n".join(tail), out_time, time.monotonic() - start)
@@ -140,12 +124,10 @@ def run(
 
 def run_quick(args: Sequence[str], what: str = "ffmpeg") -> str:
     """A short ffmpeg run without progress; returns stderr (for filters that print measurements)."""
-    proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", *args], capture_output=True, timeout=600, check=False
-    )
+    proc = run_ffmpeg(["-y", *args], timeout=600)
     err = proc.stderr.decode("utf-8", "replace")
     if proc.returncode != 0:
-        raise MediaError(f"{what} failed: {_error_line(err.splitlines()[-40:])}")
+        raise ffmpeg_failure(err.splitlines()[-40:], _output(args), what)
     return err
 
 
@@ -182,33 +164,16 @@ def decode_audio(path: str | Path, rate: int = 48000, mono: bool = True, stream:
     """A file's sound as float32 samples (mono, or interleaved channels reshaped to (n, 2))."""
     import numpy as np
 
-    proc = subprocess.run(
-        [
-            ffmpeg_exe(),
-            "-hide_banner",
-            "-nostdin",
-            "-i",
-            str(path),
-            "-map",
-            f"0:{stream}",
-            "-ac",
-            "1" if mono else "2",
-            "-ar",
-            str(rate),
-            "-f",
-            "f32le",
-            "-",
-        ],
-        capture_output=True,
-        check=False,
+    proc = run_ffmpeg(
+        ["-i", str(path), "-map", f"0:{stream}", "-ac", "1" if mono else "2", "-ar", str(rate), "-f", "f32le", "-"]
     )
     if proc.returncode != 0:
         err = proc.stderr.decode("utf-8", "replace").splitlines()
-        raise MediaError(f"cannot decode the sound of {Path(path).name}: {_error_line(err[-20:])}")
+        raise ffmpeg_failure(err[-20:], Path(path), f"decoding the sound of {Path(path).name}")
     data = np.frombuffer(proc.stdout, dtype=np.float32)
     return data if mono else data.reshape(-1, 2)
 
 
 def has_audio_stream(path: str | Path) -> bool:
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, check=False)
+    proc = run_ffmpeg(["-i", str(path)], timeout=60)
     return re.search(rb"Stream #\d+:\d+(?:\[\w+\])?(?:\(\w+\))?: Audio:", proc.stderr) is not None

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..costs import job_spent, over_cap
-from ..errors import Code
+from ..errors import Code, DiskFull, FileProblem, code_of
 from ..media import MediaError, probe
 from ..models import Event, FinishProgress, InputError, Job, JobStatus, LogLine, Metadata, Plan, normalise_hashtags
 from ..reach import human_size
@@ -41,7 +41,12 @@ MAX_TEMPO = 1.2  # a line at most this much too long is spoken a little faster, 
 
 
 class FinishError(Exception):
-    """The finishing stage failed; nothing the job had is lost (the joined video is kept)."""
+    """The finishing stage failed; nothing the job had is lost (the joined video is kept). It keeps
+    the ``code`` and ``context`` of the error that stopped it (``errors.code_of``), for the advice."""
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.code, self.context = code_of(cause) if cause is not None else (None, {})
 
 
 @dataclass
@@ -150,7 +155,9 @@ class Finisher:
             raise InputError(
                 "plan",
                 f"{path} has other segments than the rendered video; finishing takes narration, titles and "
-                f"metadata from it: change segments with `sora-tui redo {job.id} --from K`",
+                "metadata from it (segments change by rendering them again)",
+                code=Code.PLAN_SEGMENTS_CHANGED,
+                context={"job": job.id, "path": str(path)},
             )
         plan = job.plan
         changed = False
@@ -169,10 +176,14 @@ class Finisher:
         if job.status is not JobStatus.COMPLETED or job.plan is None:
             raise InputError(
                 "job",
-                f"{job.id} is {job.status}; finish and export work on completed jobs (`sora-tui resume {job.id}`)",
+                f"{job.id} is {job.status}; finish and export work on completed jobs",
+                code=Code.JOB_NOT_COMPLETED,
+                context={"job": job.id, "status": str(job.status)},
             )
         if self.joined(job) is None:
-            raise InputError("job", f"the joined video of {job.id} is missing; `sora-tui redo {job.id} --from 1`")
+            raise InputError(
+                "job", f"the joined video of {job.id} is missing", code=Code.JOINED_MISSING, context={"job": job.id}
+            )
         return job
 
     def joined(self, job: Job) -> Path | None:
@@ -272,13 +283,13 @@ class Finisher:
             try:
                 await tts.synthesize(text, raw)
             except TTSError as exc:
-                raise FinishError(str(exc)) from None
+                raise FinishError(str(exc), exc) from None
             cost = tts.estimate(text)
             old = next((r for r in self.store.narration(job.id) if r.index == i), None)
             try:
                 clip = await asyncio.to_thread(prepare_clip, raw, dest)
             except (TTSError, MediaError) as exc:
-                raise FinishError(f"segment {i}: the speech could not be used ({exc})") from None
+                raise FinishError(f"segment {i}: the speech could not be used ({exc})", exc) from None
             finally:
                 with contextlib.suppress(OSError):
                     raw.unlink()
@@ -369,9 +380,9 @@ class Finisher:
             except Cancelled:
                 self.log(job.id, "finishing cancelled; the joined video and earlier versions are unchanged", "warning")
                 raise
-            except (MediaError, TTSError) as exc:
+            except (MediaError, TTSError, DiskFull, FileProblem) as exc:
                 self.log(job.id, f"finishing failed: {exc}", "error")
-                raise FinishError(f"{exc}; the joined video and earlier versions are unchanged") from None
+                raise FinishError(f"{exc}; the joined video and earlier versions are unchanged", exc) from None
 
     async def _finish(self, job: Job, plan: Plan, opts: FinishOptions) -> FinishResult:
         speak = opts.narration and plan.has_narration
@@ -478,9 +489,9 @@ class Finisher:
             except Cancelled:
                 self.log(job.id, f"export {preset} cancelled", "warning")
                 raise
-            except MediaError as exc:
+            except (MediaError, DiskFull, FileProblem) as exc:
                 self.log(job.id, f"export {preset} failed: {exc}", "error")
-                raise FinishError(str(exc)) from None
+                raise FinishError(str(exc), exc) from None
             # subtitles travel with the export (next to it), when the source has them
             sub_files = self._subtitles_for(job, src) if preset != "gif-preview" else []
             for sub in sub_files:

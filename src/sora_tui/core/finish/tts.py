@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import Code
 from ..keys import get_key, redact
 from ..models import InputError
 from ..settings import Settings
@@ -38,7 +39,13 @@ PRICE_PER_MINUTE = {"gpt-4o-mini-tts": 0.015}
 
 
 class TTSError(Exception):
-    """Speech could not be made; the message says why and what to do."""
+    """Speech could not be made; the message says why, and its ``code`` with ``context`` what kind of
+    problem it is (each front end words what to do: a key to set, the offline voice)."""
+
+    def __init__(self, message: str, *, code: Code | None = None, context: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.context: dict[str, Any] = dict(context or {})
 
 
 class TTSProvider(abc.ABC):
@@ -104,7 +111,7 @@ class PlaceholderTTS(TTSProvider):
 
     name = "placeholder"
     placeholder = True
-    LABEL = "placeholder voice (no speech engine installed: install espeak-ng, or use --tts openai)"
+    LABEL = "placeholder voice (no speech engine installed: install espeak-ng, or choose the OpenAI voice)"
 
     @property
     def voice(self) -> str:
@@ -165,8 +172,9 @@ class OpenAITTS(TTSProvider):
             key = get_key("openai", self.env)
             if not key.present:
                 raise TTSError(
-                    "no OpenAI key is set for narration with --tts openai: run `sora-tui keys set openai` or "
-                    "export OPENAI_API_KEY, or narrate offline with --tts offline"
+                    "no OpenAI key is set for narration with the OpenAI voice",
+                    code=Code.KEY_MISSING,
+                    context={"key": "openai", "env_var": "OPENAI_API_KEY", "use": "narration"},
                 )
             import openai
 
@@ -191,7 +199,9 @@ class OpenAITTS(TTSProvider):
             data = response.content
         except openai.AuthenticationError:
             raise TTSError(
-                "OpenAI rejected the API key for speech (HTTP 401); set a valid key with `sora-tui keys set openai`"
+                "OpenAI rejected the API key for speech (HTTP 401)",
+                code=Code.KEY_REJECTED,
+                context={"key": "openai", "env_var": "OPENAI_API_KEY", "use": "narration"},
             ) from None
         except openai.RateLimitError:
             raise TTSError(
@@ -208,7 +218,9 @@ class OpenAITTS(TTSProvider):
             ) from None
         except openai.APIConnectionError:
             raise TTSError(
-                f"cannot reach the speech server at {where}; check the network or use --tts offline"
+                f"cannot reach the speech server at {where}; check the network",
+                code=Code.SPEECH_FAILED,
+                context={"where": where},
             ) from None
         if not data[:4] == b"RIFF":
             raise TTSError(f"the speech server at {where} did not return WAV audio")

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
+from typing import Any
 
 from ..catalog import ModelSpec
+from ..errors import Code
 from ..models import Plan, Request, SegmentPlan
 from ..settings import Settings
 from . import PLANNERS
 
 
 class PlannerError(Exception):
-    """Planning failed; the message says why and what to do (e.g. use --planner offline)."""
+    """Planning failed; the message says why. Its ``code`` (default ``PLANNER_FAILED``: planning
+    offline gets round it) and ``context`` let each front end word what to do (``--planner offline``,
+    the offline planner in the form)."""
+
+    def __init__(
+        self, message: str, *, code: Code = Code.PLANNER_FAILED, context: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.context: dict[str, Any] = {"planner": "openai", **(context or {})}
 
 
 class Planner(abc.ABC):

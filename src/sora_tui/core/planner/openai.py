@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..catalog import ModelSpec
+from ..errors import Code
 from ..finish.narration import WORDS_PER_SECOND, word_budget, word_count
 from ..keys import get_key, redact
 from ..models import CastMember, Metadata, Mode, Plan, Request, SegmentPlan, normalise_hashtags
@@ -23,7 +24,6 @@ from .base import Planner, PlannerError
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-OFFLINE_HINT = "or plan without it: --planner offline"
 # A machine-readable line in the user message (OpenAI-compatible test servers read it).
 SPEC_LINE = "PLAN SPEC: segments={n}; seconds={s}; keyframes={k}"
 CAST_LINE = "PLAN CAST: {names}"
@@ -175,14 +175,15 @@ class OpenAIPlanner(Planner):
         if not key.present:
             extra = f" ({key.detail})" if key.detail else ""
             raise PlannerError(
-                "no OpenAI key is set for the openai planner: run `sora-tui keys set openai` or export "
-                f"OPENAI_API_KEY{extra}; {OFFLINE_HINT}"
+                f"no OpenAI key is set for the openai planner{extra}",
+                code=Code.KEY_MISSING,
+                context={"key": "openai", "env_var": "OPENAI_API_KEY", "use": "planner"},
             )
         secret = key.value or ""
         try:
             import openai
         except ImportError as exc:  # pragma: no cover - a declared dependency
-            raise PlannerError(f"the openai package cannot be imported ({exc}); {OFFLINE_HINT}") from None
+            raise PlannerError(f"the openai package cannot be imported ({exc})") from None
         client = openai.AsyncOpenAI(
             api_key=secret,
             base_url=self.settings.openai_base_url or None,
@@ -192,7 +193,7 @@ class OpenAIPlanner(Planner):
         try:
             return await self._plan(client, req, spec)
         except PlannerError as exc:
-            raise PlannerError(redact(str(exc), [secret])) from None
+            raise PlannerError(redact(str(exc), [secret]), code=exc.code, context=exc.context) from None
         finally:
             await client.close()
 
@@ -232,7 +233,7 @@ class OpenAIPlanner(Planner):
         raise PlannerError(
             f"the planner model ({self.settings.openai_model}) returned an unusable plan twice: "
             + "; ".join(problems)
-            + f"; try again, or {OFFLINE_HINT}"
+            + "; try again"
         )
 
     async def _ask(
@@ -249,57 +250,53 @@ class OpenAIPlanner(Planner):
         except openai.LengthFinishReasonError:
             raise PlannerError(
                 f"the planner's answer was cut off (finish_reason=length) by {model}; use fewer segments, "
-                f"a model with a longer output, {OFFLINE_HINT}"
+                "or a model with a longer output"
             ) from None
         except openai.ContentFilterFinishReasonError:
             raise PlannerError(
                 f"{model} stopped planning because of its content filter (finish_reason=content_filter); "
-                f"rephrase the prompt, {OFFLINE_HINT}"
+                "rephrase the prompt"
             ) from None
         except openai.AuthenticationError as exc:
             raise PlannerError(
-                f"OpenAI rejected the API key (HTTP 401: {_api_message(exc)}); set a valid key with "
-                f"`sora-tui keys set openai` or export OPENAI_API_KEY, {OFFLINE_HINT}"
+                f"OpenAI rejected the API key (HTTP 401: {_api_message(exc)})",
+                code=Code.KEY_REJECTED,
+                context={"key": "openai", "env_var": "OPENAI_API_KEY", "use": "planner"},
             ) from None
         except openai.PermissionDeniedError as exc:
-            raise PlannerError(
-                f"the OpenAI key may not use {model} (HTTP 403: {_api_message(exc)}); {OFFLINE_HINT}"
-            ) from None
+            raise PlannerError(f"the OpenAI key may not use {model} (HTTP 403: {_api_message(exc)})") from None
         except openai.RateLimitError as exc:
             raise PlannerError(
                 f"OpenAI is rate-limiting this key (HTTP 429 after {self.settings.openai_max_retries} retries: "
-                f"{_api_message(exc)}); wait a minute and try again, {OFFLINE_HINT}"
+                f"{_api_message(exc)}); wait a minute and try again"
             ) from None
         except openai.NotFoundError as exc:
             raise PlannerError(
                 f"the planner model {model} is not available at {where} (HTTP 404: {_api_message(exc)}); set "
-                f"openai_model in the settings, {OFFLINE_HINT}"
+                "openai_model in the settings"
             ) from None
         except openai.APITimeoutError:
-            raise PlannerError(f"the planner at {where} did not answer in time; {OFFLINE_HINT}") from None
+            raise PlannerError(f"the planner at {where} did not answer in time") from None
         except openai.APIConnectionError as exc:
-            raise PlannerError(f"cannot reach the planner at {where} ({_cause(exc)}); {OFFLINE_HINT}") from None
+            raise PlannerError(f"cannot reach the planner at {where} ({_cause(exc)})") from None
         except openai.APIStatusError as exc:
-            raise PlannerError(
-                f"the planner at {where} failed (HTTP {exc.status_code}: {_api_message(exc)}); {OFFLINE_HINT}"
-            ) from None
+            raise PlannerError(f"the planner at {where} failed (HTTP {exc.status_code}: {_api_message(exc)})") from None
         except (ValidationError, ValueError) as exc:
             if last:
                 raise PlannerError(
-                    f"the planner at {where} did not return valid JSON for the plan schema ({_short(exc)}); "
-                    f"{OFFLINE_HINT}"
+                    f"the planner at {where} did not return valid JSON for the plan schema ({_short(exc)})"
                 ) from None
             return None, None
         except openai.OpenAIError as exc:
-            raise PlannerError(f"the planner failed ({_short(exc)}); {OFFLINE_HINT}") from None
+            raise PlannerError(f"the planner failed ({_short(exc)})") from None
         if not completion.choices:
-            raise PlannerError(f"the planner at {where} returned no answer; {OFFLINE_HINT}")
+            raise PlannerError(f"the planner at {where} returned no answer")
         message = completion.choices[0].message
         if getattr(message, "refusal", None):
-            raise PlannerError(f"{model} refused to plan this video: {message.refusal}; {OFFLINE_HINT}")
+            raise PlannerError(f"{model} refused to plan this video: {message.refusal}")
         if message.parsed is None:
             if last:
-                raise PlannerError(f"the planner at {where} returned an empty answer; {OFFLINE_HINT}")
+                raise PlannerError(f"the planner at {where} returned an empty answer")
             return None, None
         return message.parsed, message.content
 

@@ -30,7 +30,6 @@ import contextlib
 import importlib.util
 import logging
 import os
-import subprocess
 import threading
 import time
 import uuid
@@ -40,9 +39,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
+from ..errors import Code
 from ..gpu import GpuLease, LeaseCancelled, device_key, wait_message
 from ..localmodels import LocalModelError, LocalSpec, check_folder, folder_for
-from ..media import MediaError, _error_line, atomic_path, ffmpeg_exe
+from ..media import MediaError, atomic_path, check_ffmpeg, run_ffmpeg
 from ..models import InputError, Kind
 from .base import (
     BadResult,
@@ -70,10 +70,17 @@ logger = logging.getLogger(__name__)
 # one job run back to back; a runner gives it back at once when its job ends (aclose)
 IDLE_RELEASE = 30.0
 EXTRA_HINT = "pip install 'sora-tui[local]'"
+UPGRADE_HINT = "pip install --upgrade 'sora-tui[local]'"
 
 
 class LocalOutOfMemory(ProviderError):
-    """The device ran out of memory: not retried; the job stays resumable."""
+    """The device ran out of memory: not retried; the job stays resumable. ``code`` is
+    ``LOCAL_OUT_OF_MEMORY`` with ``context`` (job, device, model) for the front ends' advice."""
+
+    def __init__(self, message: str, *, context: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = Code.LOCAL_OUT_OF_MEMORY
+        self.context: dict[str, Any] = dict(context or {})
 
 
 class _Stopped(Exception):
@@ -104,8 +111,9 @@ def resolve_device(settings: Settings) -> str:
         if not allow_cpu:
             raise LocalModelError(
                 "device",
-                "local_device is cpu: local video models are far too slow on a CPU for real work; "
-                "pass --allow-cpu (small models and tests) or run on a GPU box with --device cuda:N",
+                "local_device is cpu: local video models are far too slow on a CPU for real work",
+                code=Code.LOCAL_CPU,
+                context={"reason": "cpu_device"},
             )
         return "cpu"
     if not wanted.startswith("cuda"):
@@ -116,8 +124,9 @@ def resolve_device(settings: Settings) -> str:
         build = torch.__version__
         raise LocalModelError(
             "device",
-            f"no CUDA GPU is visible to torch {build} here, so local models are refused: run on a GPU box "
-            "(install the CUDA build of torch there), or pass --allow-cpu for small models and tests",
+            f"no CUDA GPU is visible to torch {build} here, so local models are refused",
+            code=Code.LOCAL_CPU,
+            context={"reason": "no_cuda", "torch": build},
         )
     try:
         index = int(wanted.partition(":")[2] or 0)
@@ -195,7 +204,7 @@ def write_video(
         frames = frames[:, : h - h % 2, : w - w % 2]
         h, w = h - h % 2, w - w % 2
     with atomic_path(dest) as tmp:
-        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
+        cmd = ["-loglevel", "error", "-y"]
         cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "pipe:0"]
         wav: Path | None = None
         if audio is not None:
@@ -211,15 +220,11 @@ def write_video(
         cmd += _encoder_args(w, h, fps, n)
         cmd += ["-map_metadata", "-1", "-movflags", "+faststart", "-f", "mp4", str(tmp)]
         try:
-            proc = subprocess.run(cmd, input=frames.tobytes(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            proc = run_ffmpeg(cmd, input=frames.tobytes())
         finally:
             if wav is not None:
                 wav.unlink(missing_ok=True)
-        if proc.returncode != 0:
-            err = proc.stderr.decode("utf-8", "replace")
-            if "No space left" in err:
-                raise MediaError(f"No space left on device: cannot write {dest.name} in {dest.parent}")
-            raise MediaError(f"writing {dest.name} failed (ffmpeg: {_error_line(err)})")
+        check_ffmpeg(proc, dest, f"writing {dest.name}")
 
 
 def _write_wav(samples: np.ndarray, rate: int, dest: Path) -> None:
@@ -341,7 +346,7 @@ class LocalProvider(Provider):
         if cls is None:
             raise LocalModelError(
                 "model",
-                f"diffusers {diffusers.__version__} has no {local.pipeline}: upgrade it ({EXTRA_HINT} --upgrade)",
+                f"diffusers {diffusers.__version__} has no {local.pipeline}: upgrade it ({UPGRADE_HINT})",
             )
         device = self.device
         dtype_name = str(spec.local.get("dtype", "bfloat16")) if device != "cpu" else "float32"
@@ -486,9 +491,9 @@ class LocalProvider(Provider):
         return LocalOutOfMemory(
             f"{job.req.label or 'a segment'}: {self.device} ran out of memory rendering {loaded.spec.name} at "
             f"{width}×{height}, {frames} frames (tried: {loaded.placement}); the model needs {need}. "
-            "Free the GPU (other processes), choose a lower resolution or shorter segments, or another device "
-            f"(--device cuda:N); finished segments are kept and `sora-tui resume {job_ref}` continues "
-            f"({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})"
+            "Free the GPU (other processes), choose a lower resolution or shorter segments, or another device; "
+            f"finished segments are kept ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})",
+            context={"job": job_ref, "device": self.device, "model": loaded.spec.id},
         )
 
     # --- the queue interface ------------------------------------------------------------
@@ -564,8 +569,8 @@ class LocalProvider(Provider):
                 raise LocalOutOfMemory(
                     f"loading {req.model.name} onto {self.device} ran out of memory (the model needs about "
                     f"{need or '?'} GB; it is put on the device whole when that much is free, else with model CPU "
-                    "offload): free the GPU (other processes) or choose another device (--device cuda:N); "
-                    f"`sora-tui resume {req.job_id or 'JOB'}` continues"
+                    "offload): free the GPU (other processes) or choose another device",
+                    context={"job": req.job_id or "JOB", "device": self.device, "model": req.model.id},
                 ) from None
             self._loaded[req.model.id] = loaded
             job.logs.append(f"loaded {req.model.name} in {time.monotonic() - t0:.1f} s ({loaded.placement})")

@@ -40,12 +40,12 @@ from ..errors import DiskFull
 from ..media import (
     SWS_FLAGS,
     MediaError,
-    _error_line,
     atomic_path,
     drain_stderr,
-    ffmpeg_exe,
+    ffmpeg_failure,
     lower_priority,
     read_image,
+    spawn_ffmpeg,
     write_atomic,
 )
 from ..models import InputError, Kind
@@ -546,7 +546,7 @@ def render_video(req: RenderRequest, dest: Path, progress: ProgressCallback | No
     first = next(frames)  # fail early (bad image) before starting ffmpeg
     with atomic_path(dest) as tmp:
         cmd = [
-            ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+            "-loglevel", "error", "-y",
             "-sws_flags", SWS_FLAGS,
         "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "pipe:0",
         ]  # fmt: skip
@@ -562,7 +562,7 @@ def render_video(req: RenderRequest, dest: Path, progress: ProgressCallback | No
             "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
             "-movflags", "+faststart", "-f", "mp4", str(tmp),
         ]  # fmt: skip
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = spawn_ffmpeg(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         reader, tail = drain_stderr(proc, 40)
         assert proc.stdin is not None
         stdin = proc.stdin
@@ -595,10 +595,7 @@ def render_video(req: RenderRequest, dest: Path, progress: ProgressCallback | No
         if rc == 0 and done < n:
             rc = -1  # ffmpeg stopped reading before the last frame
         if rc != 0:
-            err = "\n".join(tail)
-            if "No space left" in err:
-                raise MediaError(f"No space left on device: cannot write {dest.name} in {dest.parent}")
-            raise MediaError(f"preview render of {dest.name} failed (ffmpeg: {_error_line(err)})")
+            raise ffmpeg_failure(list(tail), dest, f"preview render of {dest.name}")
     if progress:
         progress(1.0)
 

@@ -24,7 +24,7 @@ from ...core.finish.stage import Finisher, FinishOptions, describe_outputs
 from ...core.models import FinishProgress, InputError, Job, TaskDone, TaskStarted
 from ...core.tasks import EXPORT, FINISH
 from .. import messages as msg
-from ..advice import studio_words
+from ..advice import coded_words
 from ..context import Studio
 from ..widgets.footer import Footer
 from ..workers import report_failure
@@ -212,8 +212,8 @@ class ExportScreen(Screen[None]):
             self.query_one("#progress", ProgressBar).update(progress=event.fraction)
             self.query_one("#eta", Label).update(eta_text(event.eta_s))
         elif isinstance(event, TaskDone):
-            word = {"done": "done", "cancelled": "cancelled"}.get(event.outcome) or studio_words(
-                event.error or "failed"
+            word = {"done": "done", "cancelled": "cancelled"}.get(event.outcome) or coded_words(
+                event.error or "failed", event.error_code, event.error_context
             )
             stage.update(Text(f"{event.what}: {word[:60]}"))
             if event.outcome == "done":

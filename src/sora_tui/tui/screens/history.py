@@ -21,7 +21,6 @@ from ...core.plans import job_matches
 from ...core.store import Store
 from .. import jobtext
 from .. import messages as msg
-from ..advice import studio_words
 from ..context import Studio
 from ..format import (
     duration,
@@ -210,7 +209,7 @@ class HistoryScreen(ModeScreen):
         lines = []
         for rec in store.logs(job.id, tail=LOG_TAIL):
             prefix = f"[seg {rec.index}] " if rec.index is not None else ""
-            lines.append(f"{rec.level[:4]:4} {prefix}{studio_words(rec.message)}")
+            lines.append(f"{rec.level[:4]:4} {prefix}{rec.message}")
         self.post_message(self.DetailLoaded(job_id, True, out, lines))
 
     def on_history_screen_detail_loaded(self, message: DetailLoaded) -> None:

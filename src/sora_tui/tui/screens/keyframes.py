@@ -23,7 +23,7 @@ from ...core.jobfiles import image_problem
 from ...core.models import InputError, JobStatus, TaskDone
 from ...core.tasks import KEYFRAME
 from .. import messages as msg
-from ..advice import explain, studio_words
+from ..advice import coded_words, explain
 from ..context import Studio
 from ..format import JOB_STATUS_STYLE, duration, excerpt, plural, review_money
 from ..live import LiveJob
@@ -247,7 +247,7 @@ class KeyframeScreen(Screen[bool]):
         if done.outcome == "done" and index is not None:
             self.drafts.pop(index, None)
         elif done.error:
-            self.query_one("#kf-error", FieldError).show(studio_words(done.error))
+            self.query_one("#kf-error", FieldError).show(coded_words(done.error, done.error_code, done.error_context))
         self.post_message(msg.JobChangedHere(self.job_id))  # read again off the loop; JobUpdated redraws
 
     def action_replace(self) -> None:
@@ -291,7 +291,7 @@ class KeyframeScreen(Screen[bool]):
     def on_keyframe_screen_image_replaced(self, message: ImageReplaced) -> None:
         if message.problem:
             self.query_one("#kf-error", FieldError).show(message.problem)
-            self.notify(studio_words(message.problem), severity="error", title="Image not used", markup=False)
+            self.notify(message.problem, severity="error", title="Image not used", markup=False)
             return
         self.query_one("#kf-error", FieldError).show("")
         self.post_message(msg.JobChangedHere(self.job_id))  # read again off the loop, everyone told

@@ -15,7 +15,7 @@ from ...core.jobfiles import check_image_file, image_problem
 from ...core.models import InputError, Request
 from ...core.plans import default_request, sketch_plan
 from .. import messages as msg
-from ..advice import explain, problem, studio_words
+from ..advice import explain, problem, say
 from ..context import Studio
 from ..format import duration, money, plural
 from ..widgets.footer import Footer
@@ -184,7 +184,7 @@ class PromptScreen(ModeScreen):
             self.notify(explain(exc), severity="error", title="Cannot plan", markup=False)
             return
         except Exception as exc:  # planner errors (network, refusals) carry a message for the user
-            self.notify(studio_words(str(exc)), severity="error", title="Planning failed", markup=False)
+            self.notify(say(exc), severity="error", title="Planning failed", markup=False)
             return
         self.post_message(msg.PlanRequested(plan))
 
