@@ -7,7 +7,8 @@ import pytest
 from fakes.openai_server import OpenAIFake
 from sora_tui.core.catalog import load_catalog, resolve_request
 from sora_tui.core.models import Mode, Request
-from sora_tui.core.planner.base import PlannerError, get_planner
+from sora_tui.core.planner.base import PlannerError
+from sora_tui.core.planner.registry import get_planner
 from sora_tui.core.settings import Settings
 
 

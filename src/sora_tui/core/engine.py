@@ -24,15 +24,13 @@ from typing import Any
 from .catalog import (
     Catalog,
     ModelSpec,
-    estimate_cost,
     fit_plan,
     frame_size,
     load_catalog,
-    plan_segment_cost,
     resolve_request,
     validate_plan,
 )
-from .costs import job_spent, quote
+from .costs import estimate_cost, job_spent, plan_segment_cost, quote
 from .errors import Code, JobFailed
 from .jobfiles import default_output, fit_image, owned_job_folder, write_json_atomic
 from .keys import KeyCache, redact
@@ -50,7 +48,8 @@ from .models import (
     SegmentPlan,
     SegmentStatus,
 )
-from .plans import keep_lengths, planner_for, request_for
+from .planner.registry import planner_for
+from .plans import keep_lengths, request_for
 from .providers.base import Provider
 from .run import EventSink, JobRun, RunControl
 from .runner import CancelQuote, EventLog, InFlight, Lease, holder, refusal, this_host, watch_stop

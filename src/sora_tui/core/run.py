@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import runner
 from .cast import job_cast, shot_members
-from .catalog import ModelSpec, frame_size, plan_segment_cost
-from .costs import job_spent, over_cap
+from .catalog import ModelSpec, frame_size
+from .costs import job_spent, over_cap, plan_segment_cost
 from .errors import Code, DiskFull, FileProblem, JobCancelled, JobFailed, os_failure
 from .jobfiles import fit_image, seg_name, write_json_atomic
 from .models import (
