@@ -699,36 +699,3 @@ def _fail(rc: int, err: str, dest: Path, what: str) -> MediaError | DiskFull:
     if "No space left on device" in err or "ENOSPC" in err or "Disk quota exceeded" in err:
         return _disk_full(dest)
     return MediaError(f"{what} into {dest.name} failed (ffmpeg exit {rc}: {_error_line(err)})")
-
-
-def join(
-    files: Sequence[str | os.PathLike[str]],
-    dest: str | os.PathLike[str],
-    progress: JoinProgressCallback | None = None,
-    *,
-    force_reencode: bool = False,
-) -> JoinResult:
-    """Join video files, in order, into one MP4 at ``dest``, every frame as it is.
-
-    Video is stream-copied when all inputs share codec, profile, size, pixel format and
-    fps, else re-encoded once (H.264 yuv420p) to the largest input's size; sound is
-    decoded per file and encoded once on the video's timeline (silence for files
-    without sound), so it stays in sync at every boundary. The seam work (repeated
-    frames, colour, fades, crossfades) is :func:`sora_tui.core.join.join_segments`.
-    Raises MediaError naming a bad input, or the folder when the disk is full.
-    """
-    from .join import join_parts, plain_parts
-
-    paths = [Path(f) for f in files]
-    if not paths:
-        raise MediaError("nothing to join: no segment files")
-    for p in paths:
-        if p.absolute() == Path(dest).absolute():
-            raise MediaError(f"cannot join into {Path(dest).name}: it is one of the inputs")
-    infos = probe_headers(paths)
-    for info, counted in zip(infos, _probe_all(paths), strict=True):
-        info.frames = counted.frames
-    result, _ = join_parts(
-        plain_parts(paths, infos), dest, progress, crossfade_ms=0.0, force_reencode=force_reencode, infos=infos
-    )
-    return result
