@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import scheduler
 from .catalog import (
     Catalog,
     ModelSpec,
@@ -339,6 +340,10 @@ class Engine:
         who = holder(job.job_dir) if job.folder else None
         if who is not None and not (who.pid == os.getpid() and who.host == this_host()):  # not this runner
             raise refusal(job.id, who)
+
+    def start_queue(self) -> int | None:
+        """Start the scheduler of this data folder unless one lives (its pid, or None)."""
+        return scheduler.ensure(self.env)
 
     def delete_job(self, job_id: str, remove_files: bool = True) -> None:
         job = self._job(job_id)

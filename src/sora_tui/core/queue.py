@@ -31,15 +31,14 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .costs import over_cap
 from .models import InputError, Job, JobStatus
-from .runner import QUEUED_FILE
+from .runner.files import QUEUED_FILE, RENDER
+from .runner.lease import holder
+from .services import EngineServices
 from .store import Store
-
-if TYPE_CHECKING:
-    from .engine import Engine
 
 PAUSED_FLAG = "paused"
 
@@ -441,7 +440,6 @@ class Snapshot:
 def snapshot(store: Store, max_jobs: int, *, live: Any = None) -> Snapshot:
     """Read the queue and assess it. ``live(job) -> bool`` says whether a render runner holds the
     job now (default: the job lease, ``runner.holder``)."""
-    from .runner import RENDER, holder
 
     def _live(job: Job) -> bool:
         who = holder(job.job_dir) if job.folder else None
@@ -488,7 +486,7 @@ def settle(store: Store, snap: Snapshot) -> list[str]:
 
 
 def enqueue(
-    engine: Engine,
+    engine: EngineServices,
     job: Job,
     *,
     options: dict[str, Any] | None = None,
@@ -499,9 +497,7 @@ def enqueue(
     engine.check_idle(job)
     added = add(engine.store, job, options=options, batch_id=batch_id)
     if start:
-        from . import scheduler
-
-        scheduler.ensure(engine.env)
+        engine.start_queue()
     return added
 
 

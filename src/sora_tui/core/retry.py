@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypedDict, TypeVar
+from pathlib import Path
+from typing import Any, Protocol, TypedDict, TypeVar
 
+from .catalog import Catalog, ModelSpec
 from .errors import JobFailed
-from .models import SegmentStatus
+from .models import Job, SegmentStatus
 from .providers.base import AuthError, ContentPolicyError, ModelUnavailable, ProviderError, RequestNotFound
-
-if TYPE_CHECKING:
-    from .run import JobRun
+from .settings import Settings
+from .store import Store
 
 T = TypeVar("T")
 
@@ -27,6 +28,49 @@ class _ForgetRequest(TypedDict):
     cancelled_while: None
 
 
+class _Control(Protocol):
+    @property
+    def cancel_event(self) -> asyncio.Event: ...
+
+
+class _HasCatalog(Protocol):
+    @property
+    def catalog(self) -> Catalog: ...
+
+
+class RetriedRun(Protocol):
+    """What the policy reads and changes of the run whose call it retries (a ``run.JobRun``)."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def job(self) -> Job: ...
+
+    @property
+    def spec(self) -> ModelSpec: ...
+
+    @property
+    def dir(self) -> Path: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def engine(self) -> _HasCatalog: ...
+
+    @property
+    def control(self) -> _Control: ...
+
+    def check_cancel(self) -> None: ...
+
+    def set_segment(
+        self, index: int, status: SegmentStatus | None = None, message: str = "", **changes: Any
+    ) -> None: ...
+
+    def log(self, message: str, level: str = "info", index: int | None = None) -> None: ...
+
+
 # segment columns cleared when a provider request must not be re-attached to (ended in error, cancelled, expired)
 FORGET_REQUEST: _ForgetRequest = {
     "request_id": None,
@@ -38,7 +82,9 @@ FORGET_REQUEST: _ForgetRequest = {
 }
 
 
-async def with_retries(run: JobRun, call: Callable[[], Awaitable[T]], idx: int, what: str, segment: bool = True) -> T:
+async def with_retries(
+    run: RetriedRun, call: Callable[[], Awaitable[T]], idx: int, what: str, segment: bool = True
+) -> T:
     """Run a provider call, retrying transient errors with exponential backoff and jitter.
 
     ``idx`` is the segment the call is for; with ``segment=False`` (keyframes) no segment row changes.

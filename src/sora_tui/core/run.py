@@ -60,7 +60,7 @@ from .store import Keyframe
 from .takes import Take, TakeBook, best_take, take_file, take_score, take_seed
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .services import EngineServices as Engine
     from .slots import Slot
 
 logger = logging.getLogger(__name__)

@@ -80,6 +80,10 @@ async def _run(args: argparse.Namespace) -> int:
     return exit_code(final.status)
 
 
+async def _run_task(args: argparse.Namespace) -> int:
+    return await run_task(Engine(), args.job, args.task, _say)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sora_tui.core.runner", description="run one job (detached)")
     parser.add_argument("job")
@@ -94,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         adopt(args.lock_fd)
     if args.task != RENDER:
         set_task(args.task)
-        return asyncio.run(run_task(args.job, args.task, _say))
+        return asyncio.run(_run_task(args))
     return asyncio.run(_run(args))
 
 
