@@ -26,11 +26,20 @@ class Code(enum.StrEnum):
     SEGMENT_FILE = "segment_file"  # a finished segment's file is gone (context: job, index)
     JOB_NOT_FOUND = "job_not_found"  # no job with that id (context: ref)
     JOB_AMBIGUOUS = "job_ambiguous"  # an id prefix several jobs share (context: ref, matches)
-    JOB_RUNNING = "job_running"  # the job is running (context: job)
+    # the job is running (context: job; from a lease refusal also holder "process N on host H", pid, host)
+    JOB_RUNNING = "job_running"
     BAD_IMAGE = "bad_image"  # not a picture that can be read (context: path)
     NOT_WRITABLE = "not_writable"  # a folder that cannot be written to (context: path)
     DISK_SPACE = "disk_space"  # too little free space to start a render (context: path, need, free)
     DISK_FULL = "disk_full"  # a write ran out of space during a run (context: path, free, job)
+    NOT_QUEUED = "not_queued"  # the job is not in the queue (context: job)
+    # no batch by that reference, or several share it (context: ref, problem "unknown"|"ambiguous")
+    BATCH_NOT_FOUND = "batch_not_found"
+    # the model refused a segment's prompt; edit it and redo from there (context: job, index, model, plan)
+    CONTENT_POLICY = "content_policy"
+    KEY_REJECTED = "key_rejected"  # the service refused the key (context: key, env_var, use, job)
+    # a provider call failed for good; the job is saved and a resume goes on (context: job, index, attempts)
+    RESUMABLE = "resumable"
 
 
 class InputError(ValueError):

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Protocol, TypedDict, TypeVar
 
 from .catalog import Catalog, ModelSpec
-from .errors import JobFailed
+from .errors import Code, JobFailed
+from .keys import ENV_VARS
 from .models import Job, SegmentStatus
 from .providers.base import AuthError, ContentPolicyError, ModelUnavailable, ProviderError, RequestNotFound
 from .settings import Settings
@@ -104,16 +105,18 @@ async def with_retries(
             excerpt = prompt[:80] + ("…" if len(prompt) > 80 else "")
             run.set_segment(idx, SegmentStatus.FAILED, "content policy", error=str(exc), **FORGET_REQUEST)
             raise JobFailed(
-                f"segment {idx} was refused by {run.spec.name}'s content policy: {exc}. "
-                f'Prompt: "{excerpt}". Edit segment {idx} in {run.dir / "plan.json"} '
-                f"and run `sora-tui redo {run.job.id} --from {idx}`"
+                f'segment {idx} was refused by {run.spec.name}\'s content policy: {exc}. Prompt: "{excerpt}"',
+                code=Code.CONTENT_POLICY,
+                context={"job": run.job.id, "index": idx, "model": run.spec.id, "plan": str(run.dir / "plan.json")},
             ) from None
         except AuthError as exc:
             if segment:
                 run.set_segment(idx, SegmentStatus.FAILED, "key rejected", error=str(exc))
+            key = run.spec.provider
             raise JobFailed(
-                f"the fal key was rejected ({exc}); set a valid key with `sora-tui keys set fal` or export FAL_KEY, "
-                f"then `sora-tui resume {run.job.id}`"
+                f"the {key} key was rejected ({exc})",
+                code=Code.KEY_REJECTED,
+                context={"key": key, "env_var": ENV_VARS.get(key, ""), "use": "render", "job": run.job.id},
             ) from None
         except ModelUnavailable as exc:
             current = [m.id for m in run.engine.catalog if m.provider == run.spec.provider and not m.retired]
@@ -132,7 +135,11 @@ async def with_retries(
                     # the request ended in an error (no video, failed render): a resume must not
                     # re-attach to it forever, so forget it; resuming submits again (logged with its cost)
                     run.set_segment(idx, SegmentStatus.FAILED, str(exc), error=str(exc), **FORGET_REQUEST)
-                raise JobFailed(f"{label}: {exc}; `sora-tui resume {run.job.id}` submits it again") from None
+                raise JobFailed(
+                    f"{label}: {exc}; a resume submits it again",
+                    code=Code.RESUMABLE,
+                    context={"job": run.job.id, "index": idx if segment else None, "attempts": attempt + 1},
+                ) from None
             attempt += 1
             if segment:
                 run.store.increment_segment(run.job.id, idx, "attempts")
@@ -140,8 +147,9 @@ async def with_retries(
                 if segment:
                     run.set_segment(idx, SegmentStatus.FAILED, str(exc), error=str(exc))
                 raise JobFailed(
-                    f"{label}: {what} failed {attempt} times ({exc}); "
-                    f"the job is saved, run `sora-tui resume {run.job.id}` to continue"
+                    f"{label}: {what} failed {attempt} times ({exc}); the job is saved, a resume continues it",
+                    code=Code.RESUMABLE,
+                    context={"job": run.job.id, "index": idx if segment else None, "attempts": attempt},
                 ) from None
             delay = min(run.settings.retry_max_delay, run.settings.retry_base_delay * 2 ** (attempt - 1))
             delay *= 0.5 + random.random() / 2

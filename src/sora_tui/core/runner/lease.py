@@ -113,8 +113,7 @@ def refusal(job_id: str, who: Holder | None) -> InputError:
     name = who.describe() if who else "another process"
     return InputError(
         "job",
-        f"job {job_id} is running in {name}{since}; follow it with `sora-tui show --follow {job_id}` "
-        f"or stop it with `sora-tui stop {job_id}`",
+        f"job {job_id} is running in {name}{since}",
         code=Code.JOB_RUNNING,
         context={"job": job_id, "holder": name, "pid": who.pid if who else 0, "host": who.host if who else ""},
     )

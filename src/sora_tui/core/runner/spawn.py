@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import media
-from ..errors import InputError
+from ..errors import Code, InputError
 from ..settings import get_paths
 from .files import LOG_FILE, RENDER, TASK_FILE
 from .lease import Holder, clear_stop, holder, read_info, refusal, this_host, try_lock, write_info
@@ -45,7 +45,12 @@ def spawn(
     env = {**os.environ, **(paths_env or {})}
     job_dir = get_paths(env).jobs_dir / job_id
     if not job_dir.is_dir():
-        raise InputError("job", f"no folder for job {job_id} ({job_dir}); see `sora-tui history`")
+        raise InputError(
+            "job",
+            f"no folder for job {job_id} ({job_dir})",
+            code=Code.JOB_NOT_FOUND,
+            context={"ref": job_id, "path": str(job_dir)},
+        )
     fd = try_lock(job_dir)
     if fd is None:
         raise refusal(job_id, holder(job_dir) or read_info(job_dir))
