@@ -1,7 +1,7 @@
 """Media benchmarks: joining segments and the segment-to-segment hand-off.
 
 ``bench_join(workdir)`` renders 4 x 8 s 720p preview segments and compares our
-``media.join`` with its floor on the same inputs, measured in the same run (``join_floor``: the
+``join.join_files`` with its floor on the same inputs, measured in the same run (``join_floor``: the
 video stream-copied and the joined sound encoded once, as the join must), with a bare ffmpeg concat
 stream copy (for reference: the join re-encodes the sound for sync, so this is no longer its floor)
 and with the MoviePy re-encode the original Sora Extend notebook used. ``bench_handoff(workdir)`` times "segment file on
@@ -67,15 +67,15 @@ def _in_subprocess(code: str) -> dict:
 def _join_ours(files: list[Path], dest: Path) -> dict:
     code = f"""
         import json, resource, time
-        from sora_tui.core import media
+        from sora_tui.core import join
         files = {[str(f) for f in files]!r}
         t = time.perf_counter()
-        res = media.join(files, {str(dest)!r})  # cold: first call imports and resolves ffmpeg
+        res = join.join_files(files, {str(dest)!r})  # cold: first call imports and resolves ffmpeg
         cold = time.perf_counter() - t
         wall = float("inf")
         for _ in range(3):  # warm, as in a running app: best of 3
             t = time.perf_counter()
-            res = media.join(files, {str(dest)!r})
+            res = join.join_files(files, {str(dest)!r})
             wall = min(wall, time.perf_counter() - t)
         rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         out = {{"wall_s": wall, "cold_wall_s": cold, "peak_rss_mb": rss, "method": res.method, "duration": res.duration}}

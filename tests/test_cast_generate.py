@@ -117,7 +117,11 @@ def test_bad_input_names_the_field_and_pays_nothing(on_fake: FalFake, home: Path
 def test_a_failure_after_paying_keeps_what_was_delivered_and_never_pays_twice(on_fake: FalFake, home: Path, capsys):
     on_fake.fail_next("result", 500, count=20, submit_no=2)  # the second picture cannot be fetched
     rc, _, err = run(capsys, "cast", "generate", "Kit", "-d", "a lamp of green glass", "-k", "object", "--yes")
-    assert rc == 1 and "1 of 2 picture(s) delivered and kept" in err and "run the same command again" in err
+    assert (
+        rc == 1
+        and "1 of 2 picture(s) delivered and kept" in err
+        and "run the same `sora-tui cast generate` again" in err
+    )
     assert len(on_fake.submits) == 2 and library(home).members() == []
     sheet = json.loads((home / "data" / "cast" / SHEET_DIR / "kit" / SHEET_FILE).read_text())
     assert [bool(v["request"]) for v in sheet["views"]] == [True, True]  # both request ids stored

@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from sora_tui.core.catalog import estimate_cost, frame_size, load_catalog, resolve_request, validate_plan
+from sora_tui.core.catalog import frame_size, load_catalog, resolve_request
+from sora_tui.core.costs import estimate_cost
 from sora_tui.core.models import InputError, Kind, Mode, Plan, Request, SegmentPlan
+from sora_tui.core.shots import validate_plan
 
 IDS = [
     "preview",

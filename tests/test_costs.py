@@ -7,7 +7,8 @@ import io
 import pytest
 
 from sora_tui.core import costs
-from sora_tui.core.catalog import estimate_cost, load_catalog, plan_segment_cost
+from sora_tui.core.catalog import load_catalog
+from sora_tui.core.costs import estimate_cost, plan_segment_cost
 from sora_tui.core.engine import Engine
 from sora_tui.core.models import Mode, Plan, SegmentPlan, SegmentStatus
 from sora_tui.core.store import Keyframe

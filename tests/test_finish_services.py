@@ -183,7 +183,7 @@ async def test_openai_planner_writes_narration_within_the_budget_and_metadata(op
     from sora_tui.core.catalog import load_catalog, resolve_request
     from sora_tui.core.finish.narration import check_plan
     from sora_tui.core.models import Request
-    from sora_tui.core.planner.base import get_planner
+    from sora_tui.core.planner.registry import get_planner
 
     catalog = load_catalog()
     req = resolve_request(Request(prompt="A red fox crosses a snowy forest", segments=3, seconds=4), catalog)

@@ -113,6 +113,104 @@ def test_moviepy_stays_off_the_join(package_copy: Path) -> None:
     assert out.returncode != 0 and "MoviePy stays off the join's hot path BROKEN" in out.stdout, out.stdout
 
 
+# --- no import circle in the core (grimp: every import counts, TYPE_CHECKING and function-local ones too) ---
+
+CYCLES = """
+import json, sys
+import grimp
+
+graph = grimp.build_graph("sora_tui", cache_dir=None)
+mods = sorted(m for m in graph.modules if m == sys.argv[1] or m.startswith(sys.argv[1] + "."))
+index, low, stack, on, comps = {}, {}, [], set(), []
+for root in mods:  # Tarjan's strongly connected components, iteratively
+    if root in index:
+        continue
+    work = [(root, iter(sorted(graph.find_modules_directly_imported_by(root))))]
+    index[root] = low[root] = len(index)
+    stack.append(root)
+    on.add(root)
+    while work:
+        v, it = work[-1]
+        for w in it:
+            if w not in mods:
+                continue
+            if w not in index:
+                index[w] = low[w] = len(index)
+                stack.append(w)
+                on.add(w)
+                work.append((w, iter(sorted(graph.find_modules_directly_imported_by(w)))))
+                break
+            if w in on:
+                low[v] = min(low[v], index[w])
+        else:
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1:
+                    comps.append(sorted(comp))
+print(json.dumps(comps))
+"""
+
+
+def _import_cycles(tree: Path, package: str = "sora_tui.core") -> list[list[str]]:
+    """The import circles (strongly connected components) among ``package``'s modules, read by grimp
+    from the sources under ``tree``."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run(
+        [sys.executable, "-c", CYCLES, package], env=env, capture_output=True, text=True, check=True, timeout=120
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_no_import_cycle_in_the_core() -> None:
+    """The core's modules import one way: no circle, however it is written (restricted to the core:
+    the front ends are checked by their own tests)."""
+    assert _import_cycles(ROOT / "src") == []
+
+
+def test_a_planted_cycle_is_found(package_copy: Path) -> None:
+    """The check above can fail: a TYPE_CHECKING import of the engine from the media module makes a circle."""
+    media = package_copy / "sora_tui" / "core" / "media.py"
+    media.write_text(
+        media.read_text()
+        + "\n\nfrom typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from .engine import Engine\n"
+    )
+    cycles = _import_cycles(package_copy)
+    assert len(cycles) == 1
+    assert {"sora_tui.core.media", "sora_tui.core.engine"} <= set(cycles[0])
+
+
+@pytest.mark.parametrize(
+    ("module", "planted", "contract"),
+    [
+        (
+            "planted.py",
+            "from sora_tui.core.engine import Engine\n",
+            "nothing in core imports the engine facade",
+        ),
+        ("seams.py", "\n\ndef _late():\n    from .runner import holder\n\n    return holder\n", "media below jobs"),
+        ("providers/planted.py", "from sora_tui.core import queue\n", "providers below jobs"),
+        ("services.py", "\nfrom .run import JobRun\n", "core layers"),
+    ],
+    ids=["engine-from-core", "media-reaches-runner", "provider-reaches-queue", "services-above-run"],
+)
+def test_the_core_layer_contracts_can_break(package_copy: Path, module: str, planted: str, contract: str) -> None:
+    path = package_copy / "sora_tui" / "core" / module
+    path.write_text((path.read_text() if path.exists() else "") + planted)
+    out = _lint_imports(package_copy)
+    assert out.returncode != 0
+    broken = " ".join(out.stdout.split("Broken contracts")[-1].split())  # the section lists only broken ones
+    assert contract in broken, out.stdout
+
+
 def test_make_lint_runs_every_check() -> None:
     """The contracts and the type checks only guard anything while `make lint` (and so CI) runs them."""
     dry = subprocess.run(["make", "-n", "lint"], cwd=ROOT, capture_output=True, text=True, check=True).stdout

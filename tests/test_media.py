@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from sora_tui.core import media
+from sora_tui.core import join, media
 from sora_tui.core.errors import DiskFull
 from sora_tui.core.media import MediaError
 
@@ -222,7 +222,7 @@ def test_join_stream_copy(clips, tmp_path):
     odd.write_bytes(clips["a"].read_bytes())
     seen: list[float] = []
     before = {p: _digest(p) for p in (clips["a"], odd)}
-    res = media.join([clips["a"], odd], tmp_path / "final.mp4", progress=seen.append)
+    res = join.join_files([clips["a"], odd], tmp_path / "final.mp4", progress=seen.append)
     assert res.method == "copy"
     info = media.probe(res.path)
     assert info.duration == pytest.approx(4.0, abs=1 / FPS)
@@ -238,7 +238,7 @@ def test_join_stream_copy(clips, tmp_path):
 
 def test_join_reencode_mixed_sizes_and_audio(clips, tmp_path):
     seen: list[float] = []
-    res = media.join([clips["a"], clips["c"], clips["b"]], tmp_path / "final.mp4", progress=seen.append)
+    res = join.join_files([clips["a"], clips["c"], clips["b"]], tmp_path / "final.mp4", progress=seen.append)
     assert res.method == "reencode" and "differs" in res.reason
     info = media.probe(res.path)
     assert (info.width, info.height) == (480, 270)
@@ -253,12 +253,12 @@ def test_join_rejects_bad_inputs(clips, tmp_path):
     bad = tmp_path / "seg_02.mp4"
     bad.write_bytes(b"not a video at all")
     with pytest.raises(MediaError, match="seg_02.mp4"):
-        media.join([clips["a"], bad], tmp_path / "final.mp4")
+        join.join_files([clips["a"], bad], tmp_path / "final.mp4")
     assert not (tmp_path / "final.mp4").exists()
     with pytest.raises(MediaError, match="one of the inputs"):
-        media.join([clips["a"]], clips["a"])
+        join.join_files([clips["a"]], clips["a"])
     with pytest.raises(MediaError, match="nothing to join"):
-        media.join([], tmp_path / "final.mp4")
+        join.join_files([], tmp_path / "final.mp4")
 
 
 @pytest.mark.parametrize("inputs", [["a", "a"], ["a", "c"]])
@@ -279,7 +279,7 @@ def test_join_disk_full_is_clear_and_keeps_inputs(clips, tmp_path, monkeypatch, 
     files = [clips[n] for n in inputs]
     before = {p: _digest(p) for p in files}
     with pytest.raises(DiskFull) as err:  # not a MediaError: the inputs are fine
-        media.join(files, out_dir / "final.mp4")
+        join.join_files(files, out_dir / "final.mp4")
     msg = str(err.value)
     assert (
         msg.startswith(f"disk full at {out_dir}")

@@ -9,7 +9,8 @@ from sora_tui.cli.advice import cli_advice
 from sora_tui.core.catalog import load_catalog, resolve_request
 from sora_tui.core.errors import Code
 from sora_tui.core.models import Mode, Request
-from sora_tui.core.planner.base import PlannerError, get_planner
+from sora_tui.core.planner.base import PlannerError
+from sora_tui.core.planner.registry import get_planner
 from sora_tui.core.settings import Settings
 
 

@@ -11,12 +11,13 @@ import pytest
 
 from fakes.openai_server import OpenAIFake
 from sora_tui.cli import main
-from sora_tui.core.catalog import estimate_cost, load_catalog, resolve_request, validate_plan
+from sora_tui.core.catalog import load_catalog, resolve_request
+from sora_tui.core.costs import estimate_cost
 from sora_tui.core.models import PLAN_VERSION, CastMember, InputError, Kind, Plan, Request
-from sora_tui.core.planner.base import get_planner
 from sora_tui.core.planner.offline import offline_plan
+from sora_tui.core.planner.registry import get_planner
 from sora_tui.core.settings import Settings
-from sora_tui.core.shots import shot_route, shot_routes
+from sora_tui.core.shots import shot_route, shot_routes, validate_plan
 from test_cast import picture
 
 CATALOG = load_catalog()

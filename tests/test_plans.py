@@ -9,10 +9,12 @@ from types import SimpleNamespace
 import pytest
 
 from sora_tui.core import plans
-from sora_tui.core.catalog import estimate_cost, load_catalog
+from sora_tui.core.catalog import load_catalog
+from sora_tui.core.costs import estimate_cost
 from sora_tui.core.engine import Engine
 from sora_tui.core.errors import Code, InputError
 from sora_tui.core.models import Mode, Plan, SegmentPlan, SegmentStatus
+from sora_tui.core.planner import registry
 from sora_tui.core.planner.offline import OfflinePlanner
 
 CATALOG = load_catalog(None)
@@ -96,9 +98,9 @@ def test_request_for_a_plan_keeps_what_the_user_chose():
 
 
 def test_planner_choice_and_replan_keep_lengths(home):
-    assert isinstance(plans.planner_for("offline", None, {}), OfflinePlanner)
+    assert isinstance(registry.planner_for("offline", None, {}), OfflinePlanner)
     with pytest.raises(InputError, match="unknown planner"):
-        plans.planner_for("bogus", None, {})
+        registry.planner_for("bogus", None, {})
     engine = Engine(env={"SORA_TUI_HOME": str(home)})  # no fal key: planning needs none
     plan = plan_of(3, seconds=4)
     plan.segments[1].seconds = 8

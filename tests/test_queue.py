@@ -12,6 +12,7 @@ import pytest
 from sora_tui import cli
 from sora_tui.core import queue, runner, slots
 from sora_tui.core.engine import Engine
+from sora_tui.core.errors import Code
 from sora_tui.core.models import InputError, Job, JobStatus, Mode, Plan, SegmentPlan
 
 
@@ -74,10 +75,10 @@ def test_paused_rows_and_a_paused_queue():
     jobs = {f"j{i}": job(i) for i in range(3)}
     out = queue.assess(rows, jobs, set(), queue.Limits(1), False, {})
     assert [r.state for r in out] == [queue.PAUSED, queue.NEXT, queue.WAITING]  # a paused job holds up nobody
-    assert "queue resume j0" in out[0].waits_for
+    assert out[0].waits_for == queue.JOB_PAUSED == "the job to resume"
     out = queue.assess(rows, jobs, set(), queue.Limits(1), True, {})
     assert [r.state for r in out] == [queue.PAUSED] * 3
-    assert out[1].waits_for == "the queue to resume (`sora-tui queue resume`)"
+    assert out[1].waits_for == queue.QUEUE_PAUSED == "the queue to resume"
 
 
 def test_batch_cap_holds_the_job_that_would_cross_it_and_lets_others_pass():
@@ -134,9 +135,10 @@ def test_add_move_pause_drop_and_honest_state(engine: Engine):
     queue.set_paused(engine.store, True, jobs[1].id)
     assert queue.job_paused(engine.store, jobs[1].id) and not queue.job_paused(engine.store, jobs[3].id)
     queue.set_paused(engine.store, True)
-    assert "queue resume" in (queue.job_paused(engine.store, jobs[3].id) or "")
-    with pytest.raises(InputError, match="is not in the queue"):
+    assert queue.job_paused(engine.store, jobs[3].id) == queue.QUEUE_PAUSED
+    with pytest.raises(InputError, match="is not in the queue") as info:
         queue.set_paused(engine.store, True, jobs[2].id)
+    assert info.value.code is Code.NOT_QUEUED and info.value.context == {"job": jobs[2].id}
     snap = queue.snapshot(engine.store, 5, live=lambda j: False)
     assert [r.state for r in snap.rows] == [queue.PAUSED] * 3
 
@@ -245,7 +247,7 @@ def test_queue_commands_name_what_to_fix(engine: Engine, capsys):
     assert code == 0 and json.loads(out)["jobs"] == [] and json.loads(out)["max_jobs"] == 5
     j = engine.create_job(plan())
     code, out, err = run_cli(capsys, "queue", "move", j.id, "up")
-    assert code == cli.EXIT_INPUT and f"job {j.id} is not in the queue; see `sora-tui queue`" in err
+    assert code == cli.EXIT_INPUT and f"job {j.id} is not in the queue" in err
     code, out, err = run_cli(capsys, "queue", "rm", j.id)
     assert code == cli.EXIT_INPUT and "is not in the queue" in err
     queue.add(engine.store, j, paused=True)
@@ -269,7 +271,7 @@ def test_detach_queues_the_job_and_says_where_it_stands(engine: Engine, capsys):
     assert code == 0, err
     shown = json.loads(out.strip().splitlines()[-1])
     assert shown["status"] == "queued" and shown["position"] == 1 and "runner_pid" not in shown
-    assert shown["waits_for"] == "the queue to resume (`sora-tui queue resume`)"
+    assert shown["waits_for"] == "the queue to resume"
     job_id = shown["job_id"]
     assert [e.job_id for e in queue.entries(engine.store)] == [job_id]
     assert runner.live_status(engine.store.get_job(job_id)) == "queued"

@@ -39,7 +39,7 @@ def test_a_bad_default_is_refused_when_the_settings_load_naming_the_setting(home
 
 def test_planner_names_come_from_one_registry():
     from sora_tui.cli import build_parser
-    from sora_tui.core.planner.base import get_planner
+    from sora_tui.core.planner.registry import get_planner
     from sora_tui.tui.widgets.request_form import PLANNERS as FORM_PLANNERS
 
     assert choices("default_planner") == list(PLANNERS)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sora_tui.core import runner
+from sora_tui.core.errors import Code
 from sora_tui.core.models import (
     CostUpdate,
     InputError,
@@ -61,7 +62,8 @@ def test_lease_is_exclusive_and_names_the_holder(tmp_path: Path):
             runner.Lease(tmp_path, "job-a").acquire()
         text = str(err.value)
         assert f"job job-a is running in process {os.getpid()} on host {runner.this_host()}" in text
-        assert "sora-tui stop job-a" in text
+        assert err.value.code is Code.JOB_RUNNING and "sora-tui" not in text  # each front end words the advice
+        assert err.value.context["job"] == "job-a" and err.value.context["pid"] == os.getpid()
     assert runner.holder(tmp_path) is None
     with runner.Lease(tmp_path, "job-a"):  # free again
         pass

@@ -18,6 +18,9 @@ from sora_tui.tui.advice import explain, job_error, label, problem, say, words_f
 # every code a user can act on, with facts as the core gives them
 FACTS: dict[Code, dict[str, object]] = {
     Code.RENDER_KEY: {"model": "veo3.1-fast", "key": "fal", "env_var": "FAL_KEY"},
+    Code.CAST_EXISTS: {"name": "Mara"},
+    Code.SHEET_UNFINISHED: {"name": "Mara"},
+    Code.SHEET_FAILED: {"name": "Mara"},
     Code.OVER_BUDGET: {"total": 3.0, "cap": 2.0},
     Code.SEGMENT_FILE: {"job": "J", "index": 2},
     Code.JOB_NOT_FOUND: {"ref": "x"},

@@ -61,6 +61,10 @@ def advice(code: Code | None, ctx: dict[str, Any]) -> str:
         return f"; another device: --device cuda:N; `sora-tui resume {job}` continues"
     if code is Code.LOCAL_FOLDER:
         return f"; record it with `sora-tui models local add {ctx.get('model', 'ID')} DIR`"
+    if code is Code.CAST_EXISTS:
+        return f"; `sora-tui cast rm {ctx.get('name')}` removes it"
+    if code is Code.SHEET_UNFINISHED or code is Code.SHEET_FAILED:
+        return f"; run the same `sora-tui cast generate` again, or drop it with `sora-tui cast rm {ctx.get('name')}`"
     if code is Code.DISK_FULL or code is Code.FILE_PROBLEM:
         return f"; `sora-tui resume {job}` carries on once it is fixed" if "job" in ctx else ""
     return ""

@@ -172,7 +172,7 @@ async def cmd_cast_async(engine: Engine, args: argparse.Namespace) -> int:
 
 
 async def cmd_cast_generate(engine: Engine, args: argparse.Namespace) -> int:
-    from ..core.cast import make_sheet, plan_sheet, sheet_provider
+    from ..core.cast import make_sheet, plan_sheet
     from .common import EXIT_INTERRUPTED, _confirm
 
     sheet = plan_sheet(
@@ -184,7 +184,7 @@ async def cmd_cast_generate(engine: Engine, args: argparse.Namespace) -> int:
         args.model,
         has_fal_key=engine.has_key("fal"),
     )
-    provider = sheet_provider(engine, sheet.model)
+    provider = engine.image_provider(sheet.model)
     n, cost = len(sheet.views), sheet.cost
     kept = n - sheet.to_pay
     again = f" ({kept} already asked for or delivered, not paid again)" if kept else ""

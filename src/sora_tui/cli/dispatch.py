@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             _err(describe_os_error(exc))
             return EXIT_FAILED
         if isinstance(exc, StoreError | JobFailed):
-            _err(str(exc))
+            _err(str(exc) + cli_advice(exc))
             return EXIT_FAILED
         raise
 

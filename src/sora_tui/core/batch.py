@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .models import InputError, Mode, Plan, Request
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .services import PlanningServices as Engine
 
 FIELDS = (
     "prompt",

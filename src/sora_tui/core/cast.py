@@ -26,7 +26,6 @@ from .models import CAST_KINDS, MAX_CAST_PICTURES, CastMember, Plan
 
 if TYPE_CHECKING:
     from .catalog import Catalog, ImageModelSpec
-    from .engine import Engine
     from .providers.base import Provider
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.'-]{0,39}$")
@@ -400,7 +399,9 @@ def plan_sheet(
     if (library.root / slug(name) / MEMBER_FILE).exists():
         raise InputError(
             "name",
-            f"a member called {name!r} exists already; remove it first (sora-tui cast rm {name}) or pick another name",
+            f"a member called {name!r} exists already; remove it first or pick another name",
+            code=Code.CAST_EXISTS,
+            context={"name": name},
         )
     spec = pick_sheet_model(catalog, model, has_fal_key)
     folder = library.root / SHEET_DIR / slug(name)
@@ -410,8 +411,9 @@ def plan_sheet(
             raise InputError(
                 "--description",
                 f"an unfinished sheet of {name!r} ({old.kind}, {old.model.id}: {old.description!r}) has pictures "
-                "paid for already; run the command again with that description, kind and model to finish it, "
-                f"or drop it with `sora-tui cast rm {name}`",
+                "paid for already; ask again with that description, kind and model to finish it, or drop it",
+                code=Code.SHEET_UNFINISHED,
+                context={"name": name},
             )
         return old
     views = [SheetView(sheet_prompt(name, kind, description, v)) for v in SHEET_VIEWS[kind]]
@@ -517,26 +519,11 @@ async def make_sheet(sheet: Sheet, provider: Provider, library: CastLibrary) -> 
             raise first
         raise JobFailed(
             f"the reference sheet of {sheet.name!r} failed ({first}); {got} of {len(sheet.views)} picture(s) "
-            f"delivered and kept in {sheet.folder}: run the same command again to finish it (nothing delivered "
-            f"or still queued is paid again), or drop the unfinished sheet with `sora-tui cast rm {sheet.name}`"
+            f"delivered and kept in {sheet.folder}: asking again finishes it (nothing delivered or still queued "
+            "is paid again), or drop the unfinished sheet",
+            code=Code.SHEET_FAILED,
+            context={"name": sheet.name},
         )
     member = library.add(sheet.name, [v.file for v in sheet.views], sheet.kind, sheet.description)
     shutil.rmtree(sheet.folder, ignore_errors=True)
     return member
-
-
-def sheet_provider(engine: Engine, spec: ImageModelSpec) -> Provider:
-    """The provider that runs image model ``spec`` (a fal model needs the fal key: InputError)."""
-    from .errors import Code
-
-    if spec.provider == "fal" and engine._provider_factory is None and not engine.has_key("fal"):
-        raise InputError(
-            "--model",
-            f"{spec.id} makes pictures on fal.ai and no fal key is set",
-            code=Code.RENDER_KEY,
-            context={"model": spec.id, "key": "fal", "env_var": "FAL_KEY"},
-        )
-    video = next((m for m in engine.catalog if m.provider == spec.provider), None)
-    if video is None:
-        raise InputError("--model", f"no provider for {spec.id}")
-    return engine.provider(video)

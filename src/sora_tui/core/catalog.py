@@ -630,7 +630,8 @@ def resolve_request(req: Request, catalog: Catalog, check_files: bool = True) ->
 
 
 def validate_plan(plan: Plan, catalog: Catalog) -> ModelSpec:
-    """Check an (edited or loaded) plan against its model; raises InputError."""
+    """Check an (edited or loaded) plan's values against its models; raises InputError. The route of
+    each shot's cast is checked above the catalog: ``shots.validate_plan`` checks both."""
     spec = catalog.usable(plan.model)
     if not (MIN_SEGMENTS <= len(plan.segments) <= MAX_SEGMENTS):
         raise InputError(
@@ -666,7 +667,7 @@ def validate_plan(plan: Plan, catalog: Catalog) -> ModelSpec:
 
 def _check_shots(plan: Plan, catalog: Catalog) -> None:
     """Version-2 fields: per-shot models (usable, the plan's resolution and aspect, the shot's
-    length), cuts (chain or parallel mode only), and a route for every shot's cast."""
+    length) and cuts (chain or parallel mode only)."""
     from .models import check_shot_cast
 
     check_shot_cast(plan.segments, plan.cast)  # an edited plan: every name a shot gives is in the cast
@@ -715,10 +716,6 @@ def _check_shots(plan: Plan, catalog: Catalog) -> None:
         spec_i.for_kind(kind).check(
             seg.seconds, plan.resolution, plan.aspect, prefix="plan.", seconds_field=f"plan.segments[{i}].seconds"
         )
-    if plan.cast or cuts:
-        from .shots import shot_routes
-
-        shot_routes(plan, catalog)  # raises for a shot that cannot carry its cast
 
 
 def keyframe_count(plan: Plan) -> int:
@@ -735,30 +732,3 @@ def shot_kind(plan: Plan, spec: ModelSpec, index: int) -> Kind:
     if index > 1 and seg.is_cut and plan.mode is Mode.CHAIN:
         return Kind.T2V
     return segment_kind(spec, plan.mode, index, plan.start_image is not None)
-
-
-def plan_segment_cost(
-    plan: Plan, spec: ModelSpec, index: int, seconds: int | None = None, *, catalog: Catalog | None = None
-) -> float:
-    """What fal bills for one take of segment ``index`` of ``plan`` (its kind's price); with
-    ``catalog`` the shot's own model and its route's kind (references) are priced."""
-    if catalog is not None and len(plan.segments) >= index:
-        from .shots import shot_route
-
-        route = shot_route(plan, catalog, index)
-        spec = catalog.get(route.model)
-        secs = plan.segments[index - 1].seconds if seconds is None else seconds
-        return spec.for_kind(route.kind).cost(secs, plan.resolution, spec.has_audio(plan.audio))
-    kind = segment_kind(spec, plan.mode, index, plan.start_image is not None)
-    secs = plan.segments[index - 1].seconds if seconds is None else seconds
-    if not spec.supports(kind):
-        return spec.segment_cost(secs, plan.resolution, spec.has_audio(plan.audio))
-    return spec.for_kind(kind).cost(secs, plan.resolution, spec.has_audio(plan.audio))
-
-
-def estimate_cost(plan: Plan, catalog: Catalog) -> float:
-    """Videos (each at its kind's price, once per take) plus, in keyframe mode, the keyframe
-    images, plus the cast keyframes a shot's route makes with the image model."""
-    from .costs import quote  # costs builds on this module's prices
-
-    return quote(plan, catalog).total

@@ -4,6 +4,7 @@
   first-last, extend, reference; a shot at its own model's price, once per take, plus the cast
   keyframe its route makes) plus, in keyframe mode, the keyframe images. ``estimate_cost``, the redo
   quote, the CLI's plan table, the studio's plan summary and its confirm dialog all read it.
+- ``plan_segment_cost`` (one take of one segment) and ``estimate_cost`` (``quote(...).total``).
 - ``over_cap(cost, cap, spent)``: the one cap test (with the one float tolerance).
 - ``job_spent(store, job_id)``: what a job has paid so far (videos, keyframe images, speech).
 - ``remaining_cost(plan, catalog, segments, keyframes, job_dir)``: what a job still has to pay
@@ -17,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from .catalog import Catalog, keyframe_count, plan_segment_cost
+from .catalog import Catalog, ModelSpec, keyframe_count, segment_kind
 from .jobfiles import seg_name
 from .models import Mode, Plan, SegmentStatus
+from .shots import shot_route
 
 if TYPE_CHECKING:
     from .store import Store
@@ -56,14 +58,35 @@ class Quote:
         return dict(self.segments)[index]
 
 
+def plan_segment_cost(
+    plan: Plan, spec: ModelSpec, index: int, seconds: int | None = None, *, catalog: Catalog | None = None
+) -> float:
+    """What fal bills for one take of segment ``index`` of ``plan`` (its kind's price); with
+    ``catalog`` the shot's own model and its route's kind (references) are priced."""
+    if catalog is not None and len(plan.segments) >= index:
+        route = shot_route(plan, catalog, index)
+        spec = catalog.get(route.model)
+        secs = plan.segments[index - 1].seconds if seconds is None else seconds
+        return spec.for_kind(route.kind).cost(secs, plan.resolution, spec.has_audio(plan.audio))
+    kind = segment_kind(spec, plan.mode, index, plan.start_image is not None)
+    secs = plan.segments[index - 1].seconds if seconds is None else seconds
+    if not spec.supports(kind):
+        return spec.segment_cost(secs, plan.resolution, spec.has_audio(plan.audio))
+    return spec.for_kind(kind).cost(secs, plan.resolution, spec.has_audio(plan.audio))
+
+
+def estimate_cost(plan: Plan, catalog: Catalog) -> float:
+    """Videos (each at its kind's price, once per take) plus, in keyframe mode, the keyframe
+    images, plus the cast keyframes a shot's route makes with the image model."""
+    return quote(plan, catalog).total
+
+
 def quote(plan: Plan, catalog: Catalog, indexes: list[int] | None = None, *, keyframes: bool = True) -> Quote:
     """The price of rendering ``indexes`` (all segments when None) of ``plan``; in keyframe mode and
     with ``keyframes``, plus the keyframe images (n + 1 boundaries, less one for a start image)."""
     spec = catalog.get(plan.model)
     which = list(range(1, len(plan.segments) + 1)) if indexes is None else indexes
     if plan.uses_shots:  # each shot's own model and route, once per take, plus its cast keyframe
-        from .shots import shot_route
-
         routes = [(i, shot_route(plan, catalog, i)) for i in which]
         segments = tuple(
             (i, round(r.video_cost * r.takes + (r.image_cost if keyframes else 0.0), 4)) for i, r in routes

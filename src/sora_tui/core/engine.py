@@ -21,18 +21,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import scheduler
 from .catalog import (
     Catalog,
+    ImageModelSpec,
     ModelSpec,
-    estimate_cost,
     fit_plan,
     frame_size,
     load_catalog,
-    plan_segment_cost,
     resolve_request,
     validate_plan,
 )
-from .costs import job_spent, quote
+from .costs import estimate_cost, job_spent, plan_segment_cost, quote
 from .errors import Code, JobFailed
 from .jobfiles import default_output, fit_image, owned_job_folder, write_json_atomic
 from .keys import KeyCache, redact
@@ -50,7 +50,8 @@ from .models import (
     SegmentPlan,
     SegmentStatus,
 )
-from .plans import keep_lengths, planner_for, request_for
+from .planner.registry import planner_for
+from .plans import keep_lengths, request_for
 from .providers.base import Provider
 from .run import EventSink, JobRun, RunControl
 from .runner import CancelQuote, EventLog, InFlight, Lease, holder, refusal, this_host, watch_stop
@@ -118,6 +119,20 @@ class Engine:
         if spec.provider not in self._providers:
             self._providers[spec.provider] = self._make_provider(spec)
         return self._providers[spec.provider]
+
+    def image_provider(self, spec: ImageModelSpec) -> Provider:
+        """The provider that runs image model ``spec`` (a fal model needs the fal key: InputError)."""
+        if spec.provider == "fal" and self._provider_factory is None and not self.has_key("fal"):
+            raise InputError(
+                "model",
+                f"{spec.id} makes pictures on fal.ai and no fal key is set",
+                code=Code.RENDER_KEY,
+                context={"model": spec.id, "key": "fal", "env_var": "FAL_KEY"},
+            )
+        video = next((m for m in self.catalog if m.provider == spec.provider), None)
+        if video is None:
+            raise InputError("model", f"no provider for {spec.id}")
+        return self.provider(video)
 
     def _make_provider(self, spec: ModelSpec) -> Provider:
         if self._provider_factory is not None:
@@ -340,6 +355,10 @@ class Engine:
         who = holder(job.job_dir) if job.folder else None
         if who is not None and not (who.pid == os.getpid() and who.host == this_host()):  # not this runner
             raise refusal(job.id, who)
+
+    def start_queue(self) -> int | None:
+        """Start the scheduler of this data folder unless one lives (its pid, or None)."""
+        return scheduler.ensure(self.env)
 
     def delete_job(self, job_id: str, remove_files: bool = True) -> None:
         job = self._job(job_id)

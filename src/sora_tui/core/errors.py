@@ -26,7 +26,8 @@ class Code(enum.StrEnum):
     SEGMENT_FILE = "segment_file"  # a finished segment's file is gone (context: job, index)
     JOB_NOT_FOUND = "job_not_found"  # no job with that id (context: ref)
     JOB_AMBIGUOUS = "job_ambiguous"  # an id prefix several jobs share (context: ref, matches)
-    JOB_RUNNING = "job_running"  # the job is running (context: job)
+    # the job is running (context: job; from a lease refusal also holder "process N on host H", pid, host)
+    JOB_RUNNING = "job_running"
     BAD_IMAGE = "bad_image"  # not a picture that can be read (context: path)
     NOT_WRITABLE = "not_writable"  # a folder that cannot be written to (context: path)
     DISK_SPACE = "disk_space"  # too little free space to start a render (context: path, need, free)
@@ -37,7 +38,7 @@ class Code(enum.StrEnum):
     FILE_PROBLEM = "file_problem"
     # a service's key is needed and not set (context: key "openai"|"fal", env_var, use "planner"|"narration")
     KEY_MISSING = "key_missing"
-    KEY_REJECTED = "key_rejected"  # the service refused the key (context: key, env_var, use)
+    KEY_REJECTED = "key_rejected"  # the service refused the key (context: key, env_var, use, job)
     # no OS keyring to store a key in (context: key, env_var)
     KEYRING_UNAVAILABLE = "keyring_unavailable"
     # the openai planner failed; planning offline is the way round it (context: planner)
@@ -54,6 +55,18 @@ class Code(enum.StrEnum):
     LOCAL_OUT_OF_MEMORY = "local_out_of_memory"
     # a local model has no recorded weights folder (context: model, hint: how to download it)
     LOCAL_FOLDER = "local_folder"
+    CAST_EXISTS = "cast_exists"  # a cast member of that name exists already (context: name)
+    # an unfinished reference sheet waits with paid pictures: finish it as asked, or drop it (context: name)
+    SHEET_UNFINISHED = "sheet_unfinished"
+    # a reference sheet failed; what was delivered is kept, a retry pays nothing twice (context: name)
+    SHEET_FAILED = "sheet_failed"
+    NOT_QUEUED = "not_queued"  # the job is not in the queue (context: job)
+    # no batch by that reference, or several share it (context: ref, problem "unknown"|"ambiguous")
+    BATCH_NOT_FOUND = "batch_not_found"
+    # the model refused a segment's prompt; edit it and redo from there (context: job, index, model, plan)
+    CONTENT_POLICY = "content_policy"
+    # a provider call failed for good; the job is saved and a resume goes on (context: job, index, attempts)
+    RESUMABLE = "resumable"
 
 
 class InputError(ValueError):

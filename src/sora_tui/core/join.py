@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import seams
+from . import media, seams
 from .media import (
     JoinProgressCallback,
     JoinResult,
@@ -875,3 +875,34 @@ def join_segments(
     reports = seams.build_report(analyses, parts, opts, stats.sound_steps, stats.reencoded_frames, cut_set)
     stats.timings["report_s"] = time.perf_counter() - t1
     return JoinOutcome(result, stats, analyses, parts, reports, seams.spans(parts, analyses))
+
+
+def join_files(
+    files: Sequence[str | os.PathLike[str]],
+    dest: str | os.PathLike[str],
+    progress: JoinProgressCallback | None = None,
+    *,
+    force_reencode: bool = False,
+) -> JoinResult:
+    """Join video files, in order, into one MP4 at ``dest``, every frame as it is.
+
+    Video is stream-copied when all inputs share codec, profile, size, pixel format and
+    fps, else re-encoded once (H.264 yuv420p) to the largest input's size; sound is
+    decoded per file and encoded once on the video's timeline (silence for files
+    without sound), so it stays in sync at every boundary. The seam work (repeated
+    frames, colour, fades, crossfades) is :func:`join_segments`.
+    Raises MediaError naming a bad input, or the folder when the disk is full.
+    """
+    paths = [Path(f) for f in files]
+    if not paths:
+        raise MediaError("nothing to join: no segment files")
+    for p in paths:
+        if p.absolute() == Path(dest).absolute():
+            raise MediaError(f"cannot join into {Path(dest).name}: it is one of the inputs")
+    infos = probe_headers(paths)
+    for info, counted in zip(infos, media._probe_all(paths), strict=True):
+        info.frames = counted.frames
+    result, _ = join_parts(
+        plain_parts(paths, infos), dest, progress, crossfade_ms=0.0, force_reencode=force_reencode, infos=infos
+    )
+    return result

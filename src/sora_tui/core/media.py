@@ -770,36 +770,3 @@ def _probe_all(paths: list[Path], count_frames: bool = True) -> list[VideoInfo]:
     with ThreadPoolExecutor(max_workers=min(4, len(paths))) as pool:
         futures = [pool.submit(probe, p, count_frames) for p in paths]
     return [f.result() for f in futures]  # re-raises the first failure, in input order
-
-
-def join(
-    files: Sequence[str | os.PathLike[str]],
-    dest: str | os.PathLike[str],
-    progress: JoinProgressCallback | None = None,
-    *,
-    force_reencode: bool = False,
-) -> JoinResult:
-    """Join video files, in order, into one MP4 at ``dest``, every frame as it is.
-
-    Video is stream-copied when all inputs share codec, profile, size, pixel format and
-    fps, else re-encoded once (H.264 yuv420p) to the largest input's size; sound is
-    decoded per file and encoded once on the video's timeline (silence for files
-    without sound), so it stays in sync at every boundary. The seam work (repeated
-    frames, colour, fades, crossfades) is :func:`sora_tui.core.join.join_segments`.
-    Raises MediaError naming a bad input, or the folder when the disk is full.
-    """
-    from .join import join_parts, plain_parts
-
-    paths = [Path(f) for f in files]
-    if not paths:
-        raise MediaError("nothing to join: no segment files")
-    for p in paths:
-        if p.absolute() == Path(dest).absolute():
-            raise MediaError(f"cannot join into {Path(dest).name}: it is one of the inputs")
-    infos = probe_headers(paths)
-    for info, counted in zip(infos, _probe_all(paths), strict=True):
-        info.frames = counted.frames
-    result, _ = join_parts(
-        plain_parts(paths, infos), dest, progress, crossfade_ms=0.0, force_reencode=force_reencode, infos=infos
-    )
-    return result

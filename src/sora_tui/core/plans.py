@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,6 @@ from .models import CastMember, InputError, Job, JobStatus, Mode, Plan, Request,
 from .planner import DEFAULT_PLANNER
 
 if TYPE_CHECKING:
-    from .planner.base import Planner
     from .settings import Settings
 
 CONTINUES = " The same shot continues from the previous moment."
@@ -227,15 +226,6 @@ def default_request(settings: Settings, model: str) -> Request:
         mode=Mode(settings.default_mode or Mode.CHAIN),
         planner=settings.default_planner or DEFAULT_PLANNER,
     )
-
-
-def planner_for(name: str, settings: Settings, env: Mapping[str, str]) -> Planner:
-    """The planner called ``name`` (the openai one reads its model, URL and key from settings and env)."""
-    from .planner.base import get_planner
-
-    if name == "openai":
-        return get_planner(name, settings=settings, env=env)
-    return get_planner(name)
 
 
 def keep_lengths(fresh: Plan, old: Plan) -> Plan:

@@ -31,20 +31,22 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .costs import over_cap
+from .errors import Code
 from .models import InputError, Job, JobStatus
-from .runner import QUEUED_FILE
+from .runner.files import QUEUED_FILE, RENDER
+from .runner.lease import holder
+from .services import EngineServices
 from .store import Store
-
-if TYPE_CHECKING:
-    from .engine import Engine
 
 PAUSED_FLAG = "paused"
 
 # states of a row, as the queue shows them
 RUNNING, WAITING, NEXT, PAUSED, HELD = "running", "queued", "next", "paused", "held"
+# what a paused row waits for (each front end says how to resume: a command, a key)
+QUEUE_PAUSED, JOB_PAUSED = "the queue to resume", "the job to resume"
 
 
 @dataclass
@@ -227,16 +229,20 @@ def set_paused(store: Store, paused: bool, job_id: str | None = None) -> None:
             return
         cur = db.execute("UPDATE queue SET paused=? WHERE job_id=?", (int(paused), job_id))
         if cur.rowcount == 0:
-            raise InputError("job", f"job {job_id} is not in the queue; see `sora-tui queue`")
+            raise _not_queued(job_id)
+
+
+def _not_queued(job_id: str) -> InputError:
+    return InputError("job", f"job {job_id} is not in the queue", code=Code.NOT_QUEUED, context={"job": job_id})
 
 
 def job_paused(store: Store, job_id: str) -> str | None:
     """Why a running job must not start a new provider request now (None: it may)."""
     if paused_all(store):
-        return "the queue to resume (`sora-tui queue resume`)"
+        return QUEUE_PAUSED
     rows = store.query("SELECT paused FROM queue WHERE job_id=?", (job_id,))
     if rows and rows[0]["paused"]:
-        return f"the job to resume (`sora-tui queue resume {job_id}`)"
+        return JOB_PAUSED
     return None
 
 
@@ -251,7 +257,7 @@ def move(store: Store, job_id: str, where: str) -> int:
     if job_id not in ids:
         if entry(store, job_id) is not None:
             raise InputError("job", f"job {job_id} has started; only waiting jobs can be moved")
-        raise InputError("job", f"job {job_id} is not in the queue; see `sora-tui queue`")
+        raise _not_queued(job_id)
     i = ids.index(job_id)
     n = len(ids)
     where = where.strip().lower()
@@ -313,7 +319,10 @@ def find_batch(store: Store, ref: str) -> Batch:
             rows = store.query("SELECT * FROM batches ORDER BY created_at DESC LIMIT 1")
     if len(rows) != 1:
         what = "matches several batches; give more of the id" if rows else "is not a batch"
-        raise InputError("batch", f"{ref!r} {what}; see `sora-tui queue`")
+        problem = "ambiguous" if rows else "unknown"
+        raise InputError(
+            "batch", f"{ref!r} {what}", code=Code.BATCH_NOT_FOUND, context={"ref": ref, "problem": problem}
+        )
     return _batch(rows[0])
 
 
@@ -374,10 +383,10 @@ def assess(
             continue  # it ran (its runner is gone) or runs elsewhere: the scheduler drops the row
         pos += 1
         if e.paused:
-            out.append(Row(e, job, pos, PAUSED, f"the job to resume (`sora-tui queue resume {job.id}`)", estimate))
+            out.append(Row(e, job, pos, PAUSED, JOB_PAUSED, estimate))
             continue
         if paused:
-            out.append(Row(e, job, pos, PAUSED, "the queue to resume (`sora-tui queue resume`)", estimate))
+            out.append(Row(e, job, pos, PAUSED, QUEUE_PAUSED, estimate))
             continue
         batch = batch_of.get(e.batch_id or "")
         if batch is not None and batch.max_cost is not None:
@@ -441,7 +450,6 @@ class Snapshot:
 def snapshot(store: Store, max_jobs: int, *, live: Any = None) -> Snapshot:
     """Read the queue and assess it. ``live(job) -> bool`` says whether a render runner holds the
     job now (default: the job lease, ``runner.holder``)."""
-    from .runner import RENDER, holder
 
     def _live(job: Job) -> bool:
         who = holder(job.job_dir) if job.folder else None
@@ -488,7 +496,7 @@ def settle(store: Store, snap: Snapshot) -> list[str]:
 
 
 def enqueue(
-    engine: Engine,
+    engine: EngineServices,
     job: Job,
     *,
     options: dict[str, Any] | None = None,
@@ -499,9 +507,7 @@ def enqueue(
     engine.check_idle(job)
     added = add(engine.store, job, options=options, batch_id=batch_id)
     if start:
-        from . import scheduler
-
-        scheduler.ensure(engine.env)
+        engine.start_queue()
     return added
 
 

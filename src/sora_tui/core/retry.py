@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypedDict, TypeVar
+from pathlib import Path
+from typing import Any, Protocol, TypedDict, TypeVar
 
-from .errors import JobFailed, code_of
-from .models import SegmentStatus
+from .catalog import Catalog, ModelSpec
+from .errors import Code, JobFailed, code_of
+from .keys import ENV_VARS
+from .models import Job, SegmentStatus
 from .providers.base import AuthError, ContentPolicyError, ModelUnavailable, ProviderError, RequestNotFound
-
-if TYPE_CHECKING:
-    from .jobrun.base import RunContext
+from .settings import Settings
+from .store import Store
 
 T = TypeVar("T")
 
@@ -25,6 +27,49 @@ class _ForgetRequest(TypedDict):
     cancel_url: None
     cancelled_at: None
     cancelled_while: None
+
+
+class _Control(Protocol):
+    @property
+    def cancel_event(self) -> asyncio.Event: ...
+
+
+class _HasCatalog(Protocol):
+    @property
+    def catalog(self) -> Catalog: ...
+
+
+class RetriedRun(Protocol):
+    """What the policy reads and changes of the run whose call it retries (a ``run.JobRun``)."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def job(self) -> Job: ...
+
+    @property
+    def spec(self) -> ModelSpec: ...
+
+    @property
+    def dir(self) -> Path: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def engine(self) -> _HasCatalog: ...
+
+    @property
+    def control(self) -> _Control: ...
+
+    def check_cancel(self) -> None: ...
+
+    def set_segment(
+        self, index: int, status: SegmentStatus | None = None, message: str = "", **changes: Any
+    ) -> None: ...
+
+    def log(self, message: str, level: str = "info", index: int | None = None) -> None: ...
 
 
 # segment columns cleared when a provider request must not be re-attached to (ended in error, cancelled, expired)
@@ -39,7 +84,7 @@ FORGET_REQUEST: _ForgetRequest = {
 
 
 async def with_retries(
-    run: RunContext, call: Callable[[], Awaitable[T]], idx: int, what: str, segment: bool = True
+    run: RetriedRun, call: Callable[[], Awaitable[T]], idx: int, what: str, segment: bool = True
 ) -> T:
     """Run a provider call, retrying transient errors with exponential backoff and jitter.
 
@@ -60,16 +105,18 @@ async def with_retries(
             excerpt = prompt[:80] + ("…" if len(prompt) > 80 else "")
             run.set_segment(idx, SegmentStatus.FAILED, "content policy", error=str(exc), **FORGET_REQUEST)
             raise JobFailed(
-                f"segment {idx} was refused by {run.spec.name}'s content policy: {exc}. "
-                f'Prompt: "{excerpt}". Edit segment {idx} in {run.dir / "plan.json"} '
-                f"and run `sora-tui redo {run.job.id} --from {idx}`"
+                f'segment {idx} was refused by {run.spec.name}\'s content policy: {exc}. Prompt: "{excerpt}"',
+                code=Code.CONTENT_POLICY,
+                context={"job": run.job.id, "index": idx, "model": run.spec.id, "plan": str(run.dir / "plan.json")},
             ) from None
         except AuthError as exc:
             if segment:
                 run.set_segment(idx, SegmentStatus.FAILED, "key rejected", error=str(exc))
+            key = run.spec.provider
             raise JobFailed(
-                f"the fal key was rejected ({exc}); set a valid key with `sora-tui keys set fal` or export FAL_KEY, "
-                f"then `sora-tui resume {run.job.id}`"
+                f"the {key} key was rejected ({exc})",
+                code=Code.KEY_REJECTED,
+                context={"key": key, "env_var": ENV_VARS.get(key, ""), "use": "render", "job": run.job.id},
             ) from None
         except ModelUnavailable as exc:
             current = [m.id for m in run.engine.catalog if m.provider == run.spec.provider and not m.retired]
@@ -89,9 +136,10 @@ async def with_retries(
                     # re-attach to it forever, so forget it; resuming submits again (logged with its cost)
                     run.set_segment(idx, SegmentStatus.FAILED, str(exc), error=str(exc), **FORGET_REQUEST)
                 code, context = code_of(exc)  # a coded provider error (local out of memory) keeps its facts
-                raise JobFailed(
-                    f"{label}: {exc}; `sora-tui resume {run.job.id}` submits it again", code=code, context=context
-                ) from None
+                if code is None:
+                    code = Code.RESUMABLE
+                    context = {"job": run.job.id, "index": idx if segment else None, "attempts": attempt + 1}
+                raise JobFailed(f"{label}: {exc}; a resume submits it again", code=code, context=context) from None
             attempt += 1
             if segment:
                 run.store.increment_segment(run.job.id, idx, "attempts")
@@ -99,8 +147,9 @@ async def with_retries(
                 if segment:
                     run.set_segment(idx, SegmentStatus.FAILED, str(exc), error=str(exc))
                 raise JobFailed(
-                    f"{label}: {what} failed {attempt} times ({exc}); "
-                    f"the job is saved, run `sora-tui resume {run.job.id}` to continue"
+                    f"{label}: {what} failed {attempt} times ({exc}); the job is saved, a resume continues it",
+                    code=Code.RESUMABLE,
+                    context={"job": run.job.id, "index": idx if segment else None, "attempts": attempt},
                 ) from None
             delay = min(run.settings.retry_max_delay, run.settings.retry_base_delay * 2 ** (attempt - 1))
             delay *= 0.5 + random.random() / 2

@@ -28,10 +28,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from . import queue, runner
 from .models import InputError
+from .settings import Paths, Settings, get_paths, load_settings
+from .store import Store
 
 LOCK_FILE = "scheduler.lock"
 INFO_FILE = "scheduler.json"
@@ -45,9 +46,24 @@ class SchedulerInfo:
     started_at: float
 
 
-def _data_dir(env: Mapping[str, str] | None) -> Path:
-    from .settings import get_paths
+@dataclass
+class Context:
+    """What the scheduler reads: the environment its runners get, the data folder, the settings
+    (read again each tick) and the store. No engine: the scheduler only starts runners."""
 
+    env: dict[str, str]
+    paths: Paths
+    settings: Settings
+    store: Store
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None) -> Context:
+        environ = dict(os.environ) if env is None else dict(env)
+        paths = get_paths(environ)
+        return cls(environ, paths, load_settings(paths, environ), Store(paths.db_file))
+
+
+def _data_dir(env: Mapping[str, str] | None) -> Path:
     return get_paths({**os.environ, **(env or {})}).data_dir
 
 
@@ -112,12 +128,9 @@ def _say(text: str) -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} scheduler: {text}", flush=True)
 
 
-def tick(engine: Any) -> tuple[queue.Snapshot, list[str]]:
+def tick(engine: Context) -> tuple[queue.Snapshot, list[str]]:
     """One look at the queue: drop what is over, start what may start. Returns the snapshot and the
     ids of the jobs started."""
-    from . import runner
-    from .settings import load_settings
-
     with contextlib.suppress(InputError):  # settings.toml changed (queue_max_jobs): from the next look on
         engine.settings = load_settings(engine.paths, engine.env)
     snap = queue.snapshot(engine.store, engine.settings.queue_max_jobs)
@@ -162,9 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lock-fd", type=int, help="the locked scheduler.lock descriptor handed over by ensure")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    from .engine import Engine
-
-    engine = Engine()
+    engine = Context.load()
     data_dir = engine.paths.data_dir
     fd = args.lock_fd
     if fd is None:

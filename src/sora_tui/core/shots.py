@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .catalog import Catalog, ModelSpec, shot_kind
+from .catalog import validate_plan as catalog_validate_plan
 from .models import InputError, Kind, Mode, Plan
 
 ROUTES = ("none", "references", "keyframe", "previous")
@@ -158,3 +159,11 @@ def shot_route(plan: Plan, catalog: Catalog, index: int, pictures: dict[str, int
 def shot_routes(plan: Plan, catalog: Catalog, pictures: dict[str, int] | None = None) -> list[ShotRoute]:
     """Every shot's route, in order (raises for the first shot that cannot carry its cast)."""
     return [shot_route(plan, catalog, i, pictures) for i in range(1, len(plan.segments) + 1)]
+
+
+def validate_plan(plan: Plan, catalog: Catalog) -> ModelSpec:
+    """``catalog.validate_plan`` (every value against its models) and a route for every shot's cast."""
+    spec = catalog_validate_plan(plan, catalog)
+    if plan.cast or plan.cut_indexes():
+        shot_routes(plan, catalog)  # raises for a shot that cannot carry its cast
+    return spec

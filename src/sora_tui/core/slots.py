@@ -14,6 +14,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from .runner.lease import lock_held
+
 SLOTS_DIR = "slots"
 
 
@@ -52,6 +54,4 @@ def try_take(data_dir: Path, provider: str, limit: int) -> Slot | None:
 
 def in_use(data_dir: Path, provider: str, limit: int) -> int:
     """How many of ``provider``'s slots are held now (by any process)."""
-    from .runner import lock_held
-
     return sum(lock_held(_path(data_dir, provider, i)) for i in range(limit))

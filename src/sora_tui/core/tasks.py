@@ -29,7 +29,11 @@ from typing import Any
 
 from . import runner
 from .errors import code_of
+from .finish.ffmpeg import Cancelled
+from .finish.stage import Finisher, FinishError, FinishOptions
 from .models import Event, InputError, LogLine, TaskDone, TaskStarted
+from .plans import videos_started
+from .services import EngineServices
 
 FINISH, EXPORT, KEYFRAME = "finish", "export", "keyframe"
 GATE_LIMIT = 300.0  # seconds the test gate waits at most
@@ -77,14 +81,14 @@ def read_options(job_dir: Any, task: str) -> dict[str, Any]:
     return dict(data["options"])
 
 
-async def run_task(job_ref: str, task: str, say: Callable[[str], None]) -> int:
-    """The runner process of a task: returns its exit status (0 done, 1 failed, 2 input, 130 cancelled)."""
-    from .engine import Engine
-
+async def run_task(engine: EngineServices, job_ref: str, task: str, say: Callable[[str], None]) -> int:
+    """The work of a task's runner process (``python -m sora_tui.core.runner JOB --task NAME``,
+    which builds the engine): returns its exit status (0 done, 1 failed, 2 input, 130 cancelled).
+    Closes ``engine`` when done."""
     if task not in TASKS:
         say(f"runner: unknown task {task!r} (one of {', '.join(TASKS)})")
+        await engine.aclose()
         return runner.EXIT_INPUT
-    engine = Engine()
     try:
         job = engine.find_job(job_ref)
     except InputError as exc:
@@ -110,8 +114,6 @@ async def run_task(job_ref: str, task: str, say: Callable[[str], None]) -> int:
         failed = TaskDone(job.id, task, what, "failed", error=engine.redact(str(exc)), index=index, **_coded_kw(exc))
         return _end(emit, say, failed, runner.EXIT_INPUT)
     except Exception as exc:  # FinishError, provider and media errors: the message says what to fix
-        from .finish.ffmpeg import Cancelled
-
         if isinstance(exc, Cancelled):
             return _end(emit, say, TaskDone(job.id, task, what, "cancelled", index=index), runner.EXIT_CANCELLED)
         error = engine.redact(str(exc) or type(exc).__name__)
@@ -152,16 +154,12 @@ def _end(emit: Callable[[Event], None], say: Callable[[str], None], done: TaskDo
     return code
 
 
-def _expected() -> tuple[type[Exception], ...]:
-    from .finish.stage import FinishError
-
-    return (FinishError,)
+_EXPECTED: tuple[type[Exception], ...] = (FinishError,)
 
 
-_EXPECTED = _expected()
-
-
-async def _do(engine: Any, job_id: str, task: str, options: dict[str, Any], emit: Callable[[Event], None]) -> str:
+async def _do(
+    engine: EngineServices, job_id: str, task: str, options: dict[str, Any], emit: Callable[[Event], None]
+) -> str:
     """Run the task; the file it wrote."""
     if task == KEYFRAME:
         index = int(options["index"])
@@ -170,8 +168,6 @@ async def _do(engine: Any, job_id: str, task: str, options: dict[str, Any], emit
         if prompt is not None:
             plan_keyframe(engine, job_id, index, prompt)
         return str(path)
-    from .finish.stage import Finisher, FinishOptions
-
     finisher = Finisher(engine, emit)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -194,10 +190,8 @@ async def _watch_stop(job_dir: Any, finisher: Any) -> None:
         await asyncio.sleep(runner.STOP_POLL)
 
 
-def plan_keyframe(engine: Any, job_id: str, index: int, prompt: str) -> None:
+def plan_keyframe(engine: EngineServices, job_id: str, index: int, prompt: str) -> None:
     """Keep the plan's keyframe descriptions in step (only while no video has started)."""
-    from .plans import videos_started
-
     job = engine.store.get_job(job_id)
     if job is None or job.plan is None or videos_started(engine.store.segments(job_id)):
         return

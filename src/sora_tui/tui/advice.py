@@ -82,6 +82,10 @@ def words_for(code: Code | None, ctx: dict[str, Any]) -> str:
         return "Settings (F5) → Store in file keeps it in a file only you can read"
     if code is Code.PLANNER_FAILED:
         return "or choose the offline planner"
+    if code is Code.CAST_EXISTS:
+        return "delete it in the Cast library first, or choose another name"
+    if code is Code.SHEET_UNFINISHED or code is Code.SHEET_FAILED:
+        return "ask for the same sheet again to finish it, or delete the unfinished member in the Cast library"
     if code is Code.SPEECH_FAILED:
         return "or choose the offline voice"
     if code is Code.JOB_NOT_COMPLETED:

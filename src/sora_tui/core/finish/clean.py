@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from ..models import InputError, JobStatus
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..services import EngineServices as Engine
 
 KEEP_CHOICES = ("finals", "all")
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")

@@ -16,14 +16,15 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..costs import job_spent, over_cap
 from ..errors import Code, DiskFull, FileProblem, code_of
 from ..media import MediaError, probe
 from ..models import Event, FinishProgress, InputError, Job, JobStatus, LogLine, Metadata, Plan, normalise_hashtags
 from ..reach import human_size
-from ..runner import Lease
+from ..runner.lease import Lease
+from ..services import EngineServices
 from ..store import NarrationRecord, OutputRecord
 from . import narration as rules
 from .export import ExportResult, export, get_preset, poster
@@ -31,9 +32,6 @@ from .ffmpeg import Cancelled, has_audio_stream, run
 from .mix import MixResult, MixSettings, Placement, finish_audio
 from .subtitles import Cue, segment_spans, split_cue, to_srt, to_vtt, write_text_atomic
 from .tts import TTSError, TTSProvider, get_tts, prepare_clip
-
-if TYPE_CHECKING:
-    from ..engine import Engine
 
 EventSink = Callable[[Event], None]
 LEAD_S = 0.25  # narration starts this long after its segment begins (when it fits)
@@ -95,7 +93,7 @@ def slug(text: str, fallback: str) -> str:
 
 
 class Finisher:
-    def __init__(self, engine: Engine, on_event: EventSink | None = None) -> None:
+    def __init__(self, engine: EngineServices, on_event: EventSink | None = None) -> None:
         self.engine = engine
         self.store = engine.store
         self.settings = engine.settings

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..cast import job_cast, shot_members
-from ..catalog import ModelSpec, frame_size, plan_segment_cost
-from ..costs import job_spent, over_cap
+from ..catalog import ModelSpec, frame_size
+from ..costs import job_spent, over_cap, plan_segment_cost
 from ..errors import Code, DiskFull, JobCancelled
 from ..jobfiles import seg_name
 from ..models import (

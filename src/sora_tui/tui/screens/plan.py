@@ -13,9 +13,9 @@ from textual.screen import Screen
 from textual.widgets import Header, Static
 from textual.worker import Worker
 
-from ...core.catalog import validate_plan
 from ...core.costs import Quote, over_cap, quote
 from ...core.models import InputError, Mode, Plan
+from ...core.shots import validate_plan
 from ..advice import explain
 from ..context import Studio
 from ..format import duration, money, plural
