@@ -281,7 +281,11 @@ async def test_full_disk_during_join_is_input_error_and_keeps_segments(home, mon
     monkeypatch.setattr(join, "join_segments", full)
     with pytest.raises(InputError) as info:
         await engine.run(job.id)
-    assert info.value.field == "disk" and "No space left" in str(info.value) and "resume" in str(info.value)
+    assert (
+        info.value.field == "disk"
+        and "No space left" in str(info.value)
+        and "finished segments are kept" in str(info.value)
+    )
     failed = engine.find_job(job.id)
     assert failed.status is JobStatus.FAILED
     files = [Path(s.file) for s in engine.store.segments(job.id)]

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from fakes.fal_server import FalFake
+from sora_tui.cli.advice import cli_advice
 from sora_tui.core import disk, media, seams
 from sora_tui.core.engine import Engine
 from sora_tui.core.errors import (
@@ -75,7 +76,8 @@ def assert_failed_on_disk(engine: Engine, job_id: str, info: pytest.ExceptionInf
     assert info.value.field == "disk" and info.value.code is Code.DISK_FULL
     text = str(info.value)
     assert "disk full at " in text and where in text and " free" in text, text
-    assert "resume" in text
+    assert "finished segments are kept" in text
+    assert cli_advice(info.value) == f"; `sora-tui resume {job_id}` carries on once it is fixed"  # the CLI's words
     job = engine.find_job(job_id)
     assert job.status is JobStatus.FAILED
     assert job.error and "disk full at " in job.error and where in job.error

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from finishkit import make_engine, make_job
-from sora_tui.core import media
+from sora_tui.core import join, media
 from sora_tui.core.errors import DiskFull, FileProblem
 from sora_tui.core.extend import _grey_frames, split_extension
 from sora_tui.core.finish import ffmpeg as fin_ffmpeg
@@ -111,8 +111,8 @@ def test_no_ffmpeg_is_started_outside_the_runner():
             offenders.append(str(path.relative_to(core)))
         for m in re.finditer(r"subprocess\.(run|Popen|call|check_output)\(", text):
             line = text[: m.start()].count("\n") + 1
-            # the only other children: runner/scheduler processes (python), espeak-ng
-            if path.name not in ("runner.py", "scheduler.py", "tts.py"):
+            # the only other children: the runner's and scheduler's processes (python), espeak-ng
+            if str(path.relative_to(core)) not in ("runner/spawn.py", "scheduler.py", "finish/tts.py"):
                 offenders.append(f"{path.relative_to(core)}:{line}")
     assert offenders == []
 
@@ -142,7 +142,7 @@ def test_join_names_the_corrupt_segment(tmp_path, corrupt):
         check=True,
     )
     with pytest.raises(MediaError) as info:
-        media.join([good, corrupt], tmp_path / "final.mp4")
+        join.join_files([good, corrupt], tmp_path / "final.mp4")
     assert str(info.value) == "broken.mp4 is not a playable video (ffmpeg: moov atom not found)"
 
 

@@ -135,7 +135,7 @@ async def test_keyframe_regeneration_in_a_runner_makes_one_image_call(fal_fake: 
     assert engine.store.get_job(job.id).plan.keyframes[1] == "the lamp blazes"
     events, _ = log.read(start)
     assert any(isinstance(e, KeyframeReady) and e.index == 1 for e in events)
-    assert events[-1] == TaskDone(job.id, "keyframe", "keyframe 1", "done", result=kf1.file)
+    assert events[-1] == TaskDone(job.id, "keyframe", "keyframe 1", "done", result=kf1.file, index=1)
     text = (job.job_dir / runner.LOG_FILE).read_text() + log.path.read_text()
     assert fal_fake.key not in text
     await engine.aclose()

@@ -90,7 +90,7 @@ class JobRun(ModeSteps, JoinStep):
             failure: Exception = os_failure(exc, exc.filename or self.dir) if isinstance(exc, OSError) else exc
             message = self.engine.redact(str(failure))
             if isinstance(failure, DiskFull | FileProblem):
-                message += f"; finished segments are kept, and resuming job {job_id} carries on once it is fixed"
+                message += "; finished segments are kept"
             code, context = code_of(failure)
             self.record_failure(message, code, {**context, "job": job_id} if code else None)
             if isinstance(failure, DiskFull):  # the user must act (free space): bad input, exit 2

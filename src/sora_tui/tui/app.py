@@ -869,6 +869,31 @@ class SoraApp(App[int]):
             error = job_error(job) if job is not None and job.error else (message.error or "the job failed")
             self.notify(error, severity="error", title="Job stopped", timeout=10)
 
+    # --- takes (the takes strip): ask with what it re-renders and costs, keep, render ---------------
+
+    @on(msg.TakeKeepRequested)
+    def _take_keep_requested(self, message: msg.TakeKeepRequested) -> None:
+        from .screens.takes import KeepTakeModal
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.notify(f"Keeping take {message.take} of shot {message.index}…", timeout=3)
+                self._keep_take(message.job_id, message.index, message.take)
+
+        self.push_screen(KeepTakeModal(self.studio, message.job_id, message.index, message.take), done)
+
+    @work(thread=True, group="pick", exit_on_error=False)
+    def _keep_take(self, job_id: str, index: int, take: int) -> None:
+        """``sora-tui pick``'s path (Engine.pick_take), then the job is queued to render what continues."""
+        import asyncio
+
+        try:
+            asyncio.run(self.engine.pick_take(job_id, index, take))
+        except InputError as exc:
+            self.call_from_thread(self.notify, explain(exc), severity="error", title="Take not kept")
+            return
+        self.call_from_thread(self.start_job, job_id)
+
 
 def create_app(
     env: dict[str, str] | None = None,

@@ -190,3 +190,20 @@ class JobChangedHere(Message):
     """This window changed job ``job_id`` (a keyframe replaced): read it again, off the loop, and tell everyone."""
 
     job_id: str
+
+
+@dataclass
+class TakeKeepRequested(Message):
+    """The user chose take ``take`` of shot ``index`` of ``job_id`` (the takes strip's Enter): the
+    app asks first, saying what keeping it renders again and costs, then keeps it (``Engine.pick_take``)."""
+
+    job_id: str
+    index: int
+    take: int
+
+
+@dataclass
+class CastChosen(Message):
+    """The cast chips on the prompt screen changed: the library members offered to the planner."""
+
+    names: tuple[str, ...]

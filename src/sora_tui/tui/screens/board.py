@@ -18,6 +18,7 @@ from ..live import LiveJob
 from ..widgets.footer import Footer
 from ..widgets.keyframe_card import KeyframeCard
 from ..widgets.segment_card import SegmentCard
+from ..widgets.takes_strip import TakesPanel
 from .mode import ModeScreen
 
 NO_JOB = "No job yet. Press F2 to start one."
@@ -36,6 +37,7 @@ class BoardScreen(ModeScreen):
         Binding("d", "job('files')", "Download", id="board.download", tooltip="Get the video, a segment…"),
         Binding("p", "job('preview')", "Preview", id="board.preview", tooltip="Step through frames and seams"),
         Binding("v", "review", "Keyframes", id="board.review", tooltip="Review a keyframe-mode job's keyframes"),
+        Binding("k", "takes", "Takes", id="board.takes", tooltip="Choose among a shot's takes (Enter keeps one)"),
         Binding("r", "rerender", "Re-render", id="board.rerender", tooltip="Render the worst seam's segment again"),
         Binding(
             "left_square_bracket", "switch(-1)", "Prev", id="board.prev", show=False, tooltip="Show the previous job"
@@ -53,6 +55,7 @@ class BoardScreen(ModeScreen):
         with VerticalScroll(id="cards-scroll"):
             yield Grid(id="kf-row")
             yield Grid(id="cards")
+            yield TakesPanel(self.studio.engine, id="takes-panel")
         yield Static("", id="output-line")
         yield RichLog(id="log", max_lines=500, wrap=True, markup=False, auto_scroll=True)
         yield Footer(compact=True)
@@ -62,6 +65,7 @@ class BoardScreen(ModeScreen):
     def __init__(self, studio: Studio) -> None:
         super().__init__(studio)
         self._shown_text: dict[str, str | Text] = {}  # what each header line shows
+        self._takes_pending = False  # a reload of the takes strip is due
 
     async def on_mount(self) -> None:
         self.sub_title = "Board"
@@ -137,6 +141,7 @@ class BoardScreen(ModeScreen):
         await grid.remove_children()
         await kf_row.remove_children()
         log.clear()
+        self.query_one(TakesPanel).show(job_id)
         live = self.live
         if live is None:
             self._show("#job-summary", NO_JOB)
@@ -158,6 +163,8 @@ class BoardScreen(ModeScreen):
     # --- what the live jobs say --------------------------------------------------------------
 
     async def on_job_state_changed(self, message: msg.JobStateChanged) -> None:
+        if message.job_id is not None and message.job_id == self.shown:
+            self._reload_takes()
         if self.is_current:
             await self.sync_tabs()
             self.refresh_bindings()
@@ -171,6 +178,8 @@ class BoardScreen(ModeScreen):
             return  # drawn from the live state when the board comes back
         for index in message.indexes:
             self.update_card(message.job_id, index)
+        if message.job_id == self.shown and self._takes_changed(message.indexes):
+            self._reload_takes()
         if message.keyframes:
             self.update_keyframes(message.job_id)
         if message.header:
@@ -200,6 +209,26 @@ class BoardScreen(ModeScreen):
             thumb = self.studio.jobs.keyframe_thumbs.get((job_id, card.index))
             if thumb is not None and kf is not None and kf.status == "done" and card.thumb_version != thumb[1]:
                 card.set_thumbnail(*thumb)
+
+    def _takes_changed(self, indexes: frozenset[int]) -> bool:
+        """A segment of a shot with takes changed (its takes may have too)."""
+        live = self.live
+        plan = live.job.plan if live is not None else None
+        if plan is None:
+            return False
+        shots = {s.shot for s in self.query_one(TakesPanel).shots}
+        return any(i in shots or (i <= len(plan.segments) and plan.segments[i - 1].takes > 1) for i in indexes)
+
+    def _reload_takes(self) -> None:
+        """Read the shown job's takes again, at most twice a second (a render sends many updates)."""
+        if not self._takes_pending:
+            self._takes_pending = True
+
+            def reload() -> None:
+                self._takes_pending = False
+                self.query_one(TakesPanel).show(self.shown)
+
+            self.set_timer(0.5, reload)
 
     @property
     def live(self) -> LiveJob | None:
@@ -258,6 +287,8 @@ class BoardScreen(ModeScreen):
             return live is not None and live.is_keyframe_job
         if action == "job" and parameters == (msg.JobAction.STOP.value,):  # only a running job can be stopped
             return live is not None and (live.running or bool(live.task))
+        if action == "takes":  # only a job with a shot of several takes
+            return bool(self.query(TakesPanel)) and bool(self.query_one(TakesPanel).shots)
         if action == "rerender":  # only a finished job with a flagged seam
             return live is not None and not live.running and worst_seam(live.job.seams) is not None
         return True
@@ -269,6 +300,13 @@ class BoardScreen(ModeScreen):
             self.notify("No flagged seam to re-render.", severity="warning")
             return
         self.post_message(msg.RedoRequested(live.id, worst["index"] + 1, only=True, seam=worst))
+
+    def on_takes_panel_loaded(self, message: TakesPanel.Loaded) -> None:
+        self.refresh_bindings()  # the Takes key shows only for a job with takes
+
+    def action_takes(self) -> None:
+        if not self.query_one(TakesPanel).focus_first():
+            self.notify("No shot of this job has more than one take.", severity="warning")
 
     def action_review(self) -> None:
         live = self.live

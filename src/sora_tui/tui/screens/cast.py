@@ -114,14 +114,9 @@ class CastScreen(ModalScreen[None]):
         from ...core import media
 
         try:
-            rgb = media.read_image(path)
+            small = media.thumbnail(path, 60, 28)  # fitted, aspect kept: 60 cells × 14 rows of half blocks
         except (media.MediaError, OSError):
             return
-        import cv2
-
-        h, w = rgb.shape[:2]
-        scale = min(60 / w, 28 / h)
-        small = cv2.resize(rgb, (max(1, int(w * scale)), max(2, int(h * scale))), interpolation=cv2.INTER_AREA)
         self.app.call_from_thread(self.query_one(HalfBlockImage).set_pixels, small)
 
     # --- showing -------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from .. import messages as msg
 from ..advice import explain, problem, say
 from ..context import Studio
 from ..format import duration, money, plural
+from ..widgets.cast_chips import CastChips
 from ..widgets.footer import Footer
 from ..widgets.request_form import RequestForm
 from .mode import ModeScreen
@@ -46,6 +47,8 @@ class PromptScreen(ModeScreen):
             with Horizontal(id="prompt-actions"):
                 yield Static("", id="estimate")
                 yield Button("Plan segments ▸ ctrl+r", id="plan-button", variant="primary", compact=True)
+            # below the estimate: on a small terminal the estimate and Plan stay in sight, the chips scroll
+            yield CastChips(engine.cast_library, id="prompt-cast")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -56,13 +59,15 @@ class PromptScreen(ModeScreen):
 
     def on_screen_resume(self) -> None:
         self.update_notice()
+        for chips in self.query(CastChips):
+            chips.reload()  # the Cast screen may have changed the library
 
     def on_resize(self) -> None:
         # wide terminals: the prompt and the settings side by side
         wide = self.size.width >= WIDE
         self.form.set_class(wide, "-wide")
         # the prompt takes the rows the fields leave (5 at 80x24, more on tall terminals)
-        rows = self.size.height - (14 if wide else 19)
+        rows = self.size.height - (17 if wide else 22)  # 3 of them: the cast chips
         self.query_one("#prompt", TextArea).styles.height = max(5, min(24 if wide else 16, rows))
 
     @property
@@ -177,6 +182,14 @@ class PromptScreen(ModeScreen):
                 self.notify(explain(exc), severity="error", title="Cannot plan", markup=False)
                 return
         self.notify(f"Planning {plural(req.segments, 'segment')} with the {req.planner} planner…", timeout=2)
+        chips = self.query_one(CastChips)
+        try:
+            # the chosen members as `generate --cast NAME,…` offers them (the library read in a thread)
+            req.cast = await asyncio.to_thread(self.studio.engine.cast_members, chips.names) if chips.names else []
+        except InputError as exc:
+            chips.show_error(exc)
+            self.notify(explain(exc), severity="error", title="Cannot plan", markup=False)
+            return
         try:
             plan = await self.studio.engine.plan(req)
         except InputError as exc:

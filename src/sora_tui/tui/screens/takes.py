@@ -1,10 +1,12 @@
-"""The takes of a job's shots side by side: each take's first picture, seam figures, seed and
-cost; Enter keeps the highlighted take (the shots that continue from it render again, their
-cost asked first). The rules are the engine's (``shot_takes``, ``pick_quote``, ``pick_take``)."""
+"""The takes of a job's shots (command palette: "Takes of job…"), and the question before keeping one.
+
+``TakesScreen`` shows the same ``TakesPanel`` as the board (a strip of takes per shot); Enter in
+a strip posts ``TakeKeepRequested``, which the app answers with ``KeepTakeModal``: what keeping
+the take renders again and costs (``Engine.pick_quote``, read in a thread), yes or no. The rules
+are the engine's (``shot_takes``, ``pick_quote``, ``pick_take``).
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -12,149 +14,139 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label, OptionList, Static
-from textual.widgets.option_list import Option
-from textual.worker import Worker
+from textual.widgets import Button, Label, Static
 
 from ...core.models import InputError
+from .. import messages as msg
+from ..advice import explain
 from ..context import Studio
 from ..format import money
-from ..widgets.halfblock import HalfBlockImage
-from ..workers import report_failure
+from ..widgets.takes_strip import TakesPanel, TakesStrip
 
 
-def take_label(shot: int, row: dict[str, Any]) -> Text:
+def keep_words(shot: int, take: int, cost: float, redo: list[int]) -> Text:
+    """What keeping ``take`` of ``shot`` does, in words (the figures are ``Engine.pick_quote``'s)."""
     text = Text()
-    text.append("★ " if row["kept"] else "  ", "bold green" if row["kept"] else "")
-    text.append(f"shot {shot} take {row['take']}  ")
-    text.append(f"{row['status']:<9} seed {row['seed']:<11} {money(row['cost_usd']):>7}  ")
-    score = row.get("score") or []
-    if score:
-        text.append(f"fade {score[1]:g} · drift {score[2]:.1f} ΔE", "dim")
+    if redo:
+        shots = ", ".join(map(str, redo))
+        one = len(redo) == 1
+        text.append(
+            f"Shot {shots} continues from it and renders again"
+            if one
+            else f"Shots {shots} continue from it and render again"
+        )
+        if cost > 0:
+            text.append(" for about ").append(money(cost), "bold")
+        else:
+            text.append(" (free)")
+        text.append(", then the video is joined again.")
+    else:
+        text.append(
+            f"Nothing else renders again (shot {shot} is the last before a cut or the end); "
+            "the video is joined again, free."
+        )
+    text.append("\nTakes not kept stay on disk until clean.")
     return text
 
 
+class KeepTakeModal(ModalScreen[bool]):
+    """Keep take ``take`` of shot ``index``? Shows what it renders again and costs; True only on yes."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Keep", id="keep.yes", tooltip="Keep this take"),
+        Binding("n,escape", "answer(False)", "Cancel", id="keep.no", tooltip="Keep things as they are"),
+    ]
+
+    def __init__(self, studio: Studio, job_id: str, index: int, take: int) -> None:
+        super().__init__()
+        self.studio = studio
+        self.job_id, self.index, self.take = job_id, index, take
+        self.quote: tuple[float, list[int]] | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal"):
+            yield Label(f"Keep take {self.take} of shot {self.index}?", classes="modal-title")
+            yield Static("Working out what keeping it renders again…", id="keep-body", classes="modal-body")
+            with Horizontal(classes="modal-buttons"):
+                yield Button("Keep", id="yes", variant="primary", disabled=True)
+                yield Button("Cancel", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+        self.load_quote()
+
+    @work(thread=True, exclusive=True, group="keep-quote", exit_on_error=False)
+    def load_quote(self) -> None:
+        try:
+            quote = self.studio.engine.pick_quote(self.job_id, self.index, self.take)
+        except InputError as exc:
+            self.app.call_from_thread(self.show_problem, explain(exc))
+            return
+        self.app.call_from_thread(self.show_quote, *quote)
+
+    def show_quote(self, cost: float, redo: list[int]) -> None:
+        self.quote = (cost, redo)
+        self.query_one("#keep-body", Static).update(keep_words(self.index, self.take, cost, redo))
+        yes = self.query_one("#yes", Button)
+        yes.disabled = False
+        yes.label = f"Keep · {money(cost)}" if redo and cost > 0 else "Keep"
+
+    def show_problem(self, words: str) -> None:
+        self.query_one("#keep-body", Static).update(Text(words))
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.action_answer(event.button.id == "yes")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(bool(value) and self.quote is not None)
+
+
 class TakesScreen(ModalScreen[bool]):
-    """Dismisses with True when a take was kept (the app renders what follows it again), else False."""
+    """Every shot of a job with takes, a strip each (the board shows the same panel)."""
 
     BINDINGS = [
         Binding("escape", "close", "Close", id="takes.close", tooltip="Close"),
     ]
     DEFAULT_CSS = """
-    TakesScreen > Vertical { width: 110; height: 30; border: round $accent; background: $surface; padding: 0 1; }
-    TakesScreen #takes-body { height: 1fr; }
-    TakesScreen #takes-list { width: 66; }
-    TakesScreen #takes-picture { width: 1fr; height: 14; }
+    TakesScreen > Vertical { width: 110; height: 34; border: round $accent; background: $surface; padding: 0 1; }
+    TakesScreen #takes-scroll { height: 1fr; }
+    TakesScreen TakesPanel { display: block; }
     """
 
     def __init__(self, studio: Studio, job_id: str) -> None:
         super().__init__()
         self.studio = studio
         self.job_id = job_id
-        self.rows: list[tuple[int, dict[str, Any]]] = []
 
     def compose(self) -> ComposeResult:
+        from textual.containers import VerticalScroll
+
         with Vertical():
             yield Label(f"Takes of {self.job_id}", classes="modal-title")
-            with Horizontal(id="takes-body"):
-                yield OptionList(id="takes-list")
-                yield HalfBlockImage("no picture", id="takes-picture")
-            yield Static("", id="takes-note")
-            yield Static("[dim]Enter: keep this take · Esc: close[/]")
+            with VerticalScroll(id="takes-scroll"):
+                yield TakesPanel(
+                    self.studio.engine,
+                    job_id=self.job_id,
+                    empty_note="No shot of this job has more than one take.",
+                    id="takes-panel",
+                )
+            yield Static("[dim]←/→: choose a take · ↑/↓: another shot · Enter: keep it · Esc: close[/]")
 
-    def on_mount(self) -> None:
-        self.load()
+    @property
+    def panel(self) -> TakesPanel:
+        return self.query_one(TakesPanel)
 
-    @work(thread=True, exclusive=True, group="takes", exit_on_error=False)
-    def load(self) -> None:
-        engine = self.studio.engine
-        job = engine.find_job(self.job_id)
-        rows: list[tuple[int, dict[str, Any]]] = []
-        n = len(job.plan.segments) if job.plan else 0
-        for k in range(1, n + 1):
-            takes = engine.shot_takes(job.id, k)
-            if len(takes) > 1 or (job.plan and job.plan.segments[k - 1].takes > 1):
-                rows += [(k, r) for r in takes]
-        self.app.call_from_thread(self.show_rows, rows)
+    @on(TakesPanel.Loaded)
+    def loaded(self, event: TakesPanel.Loaded) -> None:
+        if not isinstance(self.focused, TakesStrip):
+            self.panel.focus_first()
 
-    def show_rows(self, rows: list[tuple[int, dict[str, Any]]]) -> None:
-        self.rows = rows
-        ol = self.query_one(OptionList)
-        ol.clear_options()
-        for n, (shot, row) in enumerate(rows):
-            ol.add_option(Option(take_label(shot, row), id=str(n)))
-        if rows:
-            ol.highlighted = 0
-            ol.focus()
-        else:
-            self.query_one("#takes-note", Static).update("No shot of this job has more than one take.")
-
-    @on(OptionList.OptionHighlighted, "#takes-list")
-    def highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        _, row = self.rows[int(event.option.id or 0)]
-        if row["file"]:  # seg_KK.mp4 → seg_KK_first.png, seg_KK_tT.mp4 → seg_KK_tT_first.png
-            self.load_picture(str(row["file"]).removesuffix(".mp4") + "_first.png")
-
-    @on(OptionList.OptionSelected, "#takes-list")
-    def selected(self, event: OptionList.OptionSelected) -> None:
-        event.stop()
-        self.action_keep()
-
-    @work(thread=True, exclusive=True, group="takes-picture", exit_on_error=False)
-    def load_picture(self, path: str) -> None:
-        import cv2
-
-        from ...core import media
-
-        try:
-            rgb = media.read_image(path)
-        except (media.MediaError, OSError):
-            return
-        h, w = rgb.shape[:2]
-        scale = min(40 / w, 28 / h)
-        small = cv2.resize(rgb, (max(1, int(w * scale)), max(2, int(h * scale))), interpolation=cv2.INTER_AREA)
-        self.app.call_from_thread(self.query_one(HalfBlockImage).set_pixels, small)
-
-    def action_keep(self) -> None:
-        ol = self.query_one(OptionList)
-        if ol.highlighted is None or not self.rows:
-            return
-        shot, row = self.rows[ol.highlighted]
-        if row["kept"]:
-            self.notify(f"Take {row['take']} is already kept for shot {shot}.")
-            return
-        try:
-            cost, redo = self.studio.engine.pick_quote(self.job_id, shot, row["take"])
-        except InputError as exc:
-            self.query_one("#takes-note", Static).update(Text(str(exc)))
-            return
-        from .modals import ConfirmModal
-
-        again = (
-            f"Shots {', '.join(map(str, redo))} continue from it and render again for about {money(cost)}."
-            if redo
-            else "Nothing else renders again; the video is joined again."
-        )
-
-        def done(yes: bool | None) -> None:
-            if yes:
-                self.keep(shot, int(row["take"]))
-
-        self.app.push_screen(
-            ConfirmModal(f"Keep take {row['take']} of shot {shot}?", again, yes="Keep", danger=False), done
-        )
-
-    @work(exclusive=True, group="takes-keep", exit_on_error=False)
-    async def keep(self, shot: int, take: int) -> None:
-        try:
-            await self.studio.engine.pick_take(self.job_id, shot, take)
-        except InputError as exc:
-            self.query_one("#takes-note", Static).update(Text(str(exc)))
-            return
-        self.dismiss(True)  # the app renders what follows the kept take again
+    @on(msg.TakeKeepRequested)
+    def keep_requested(self, message: msg.TakeKeepRequested) -> None:
+        # the app asks and keeps; this screen steps aside for the board, which shows the re-render
+        message.stop()
+        self.dismiss(False)  # the app asks and keeps (TakeKeepRequested)
+        self.app.post_message(msg.TakeKeepRequested(message.job_id, message.index, message.take))
 
     def action_close(self) -> None:
         self.dismiss(False)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        report_failure(self, event)
