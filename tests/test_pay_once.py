@@ -130,6 +130,27 @@ async def test_a_failing_shot_while_a_take_is_on_the_wire_pays_once(fal_fake: Fa
     assert fetched(fal_fake, held.id)
 
 
+async def test_a_refused_take_forgets_only_its_own_request(fal_fake: FalFake, home: Path):
+    """Take 2 of a shot is refused by the content policy: the job fails, take 1's and take 3's requests
+    stay stored (they are paid for) and only take 2 is asked again on resume."""
+    engine = Engine(env=engine_env(fal_fake, home))
+    plan = make_plan("parallel", ["a boat on a canal"], takes={1: 3})
+    job = engine.create_job(plan)
+    second = take_seed(1, 2)
+    fal_fake.run_time = 0.3
+    fal_fake.content_policy = lambda r: r.body.get("seed") == second
+    failed = await engine.run(job.id)
+    assert failed.status is JobStatus.FAILED and "content policy" in (failed.error or "")
+    first_id = engine.store.segment(job.id, 1).request_id
+    assert first_id, "take 1's paid request was forgotten because take 2 failed"
+    fal_fake.content_policy = None
+    done = await engine.run(job.id)
+    assert done.status is JobStatus.COMPLETED, done.error
+    counts = {seed: n for (_, seed), n in accepted(fal_fake).items()}
+    assert counts == {take_seed(1, 1): 1, second: 2, take_seed(1, 3): 1}  # only the refused take twice
+    assert fetched(fal_fake, first_id)
+
+
 async def test_a_stop_cancels_every_take_at_fal(fal_fake: FalFake, home: Path):
     """Takes 2..N are requests in flight like take 1: a stop asks fal to cancel each of them."""
     engine = Engine(env=engine_env(fal_fake, home))

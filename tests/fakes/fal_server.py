@@ -38,6 +38,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -101,11 +102,13 @@ class FakeRequest:
         return str(self.body.get("prompt", ""))
 
 
-def _matches(rule: str | int | None, req: FakeRequest) -> bool:
+def _matches(rule: str | int | Callable[[FakeRequest], bool] | None, req: FakeRequest) -> bool:
     if rule is None or rule is False:
         return False
     if rule is True:
         return True
+    if callable(rule):
+        return bool(rule(req))
     if isinstance(rule, int):
         return req.number == rule
     return str(rule) in req.prompt
@@ -116,7 +119,7 @@ class FalFake:
 
     * ``reject_key``: every authenticated call answers 401.
     * ``unknown_endpoints``: endpoint ids that answer 404 on submit (``missing_all``: all).
-    * ``content_policy``: prompt marker (str) or submit number (int, 1-based) whose result
+    * ``content_policy``: prompt marker (str), submit number (int, 1-based) or predicate whose result
       is a 422 ``content_policy_violation``; ``policy_on_submit=True`` refuses at submit.
     * ``no_video``: marker / submit number whose result has no video URL.
     * ``completed_error``: marker / submit number whose status is COMPLETED with an ``error``.
@@ -163,7 +166,7 @@ class FalFake:
         self.reject_key = False
         self.unknown_endpoints: set[str] = set()
         self.missing_all = False
-        self.content_policy: str | int | None = None
+        self.content_policy: str | int | Callable[[FakeRequest], bool] | None = None
         self.policy_on_submit = False
         self.no_video: str | int | None = None
         self.completed_error: str | int | None = None

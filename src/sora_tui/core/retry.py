@@ -84,12 +84,26 @@ FORGET_REQUEST: _ForgetRequest = {
 
 
 async def with_retries(
-    run: RetriedRun, call: Callable[[], Awaitable[T]], idx: int, what: str, segment: bool = True
+    run: RetriedRun,
+    call: Callable[[], Awaitable[T]],
+    idx: int,
+    what: str,
+    segment: bool = True,
+    forget: Callable[[str], None] | None = None,
 ) -> T:
     """Run a provider call, retrying transient errors with exponential backoff and jitter.
 
     ``idx`` is the segment the call is for; with ``segment=False`` (keyframes) no segment row changes.
+    A request that ended in an error is forgotten (a resume submits it again): the segment row's, or
+    through ``forget`` (take 2..N of a shot) only that take's, never a sibling's paid request.
     """
+
+    def forget_request(status: str, exc: Exception) -> None:
+        if forget is not None:
+            forget(str(exc))
+        else:
+            run.set_segment(idx, SegmentStatus.FAILED, status, error=str(exc), **FORGET_REQUEST)
+
     attempt = 0
     while True:
         run.check_cancel()
@@ -103,7 +117,7 @@ async def with_retries(
                 ) from None
             prompt = run.store.segment(run.job.id, idx).prompt
             excerpt = prompt[:80] + ("…" if len(prompt) > 80 else "")
-            run.set_segment(idx, SegmentStatus.FAILED, "content policy", error=str(exc), **FORGET_REQUEST)
+            forget_request("content policy", exc)
             raise JobFailed(
                 f'segment {idx} was refused by {run.spec.name}\'s content policy: {exc}. Prompt: "{excerpt}"',
                 code=Code.CONTENT_POLICY,
@@ -134,7 +148,7 @@ async def with_retries(
                 if segment:
                     # the request ended in an error (no video, failed render): a resume must not
                     # re-attach to it forever, so forget it; resuming submits again (logged with its cost)
-                    run.set_segment(idx, SegmentStatus.FAILED, str(exc), error=str(exc), **FORGET_REQUEST)
+                    forget_request(str(exc), exc)
                 code, context = code_of(exc)  # a coded provider error (local out of memory) keeps its facts
                 if code is None:
                     code = Code.RESUMABLE

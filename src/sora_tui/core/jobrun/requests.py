@@ -21,6 +21,7 @@ from ..providers.base import (
     Submission,
 )
 from ..retry import with_retries
+from ..takes import Take
 
 if TYPE_CHECKING:
     from ..slots import Slot
@@ -159,9 +160,11 @@ class RequestSteps(RunContext):
             return min(self.settings.poll_interval, 0.05 if provider.name == "preview" else 0.2)
         return self.settings.poll_interval
 
-    async def fetch_result(self, provider: Provider, sub: Submission, idx: int, cancelled: bool) -> RenderResult:
+    async def fetch_result(
+        self, provider: Provider, sub: Submission, idx: int, cancelled: bool, take: int = 1
+    ) -> RenderResult:
         return await self.retry(
-            lambda: _gone_if_cancelled(provider.result(sub), sub, cancelled), idx, "fetching the result"
+            lambda: _gone_if_cancelled(provider.result(sub), sub, cancelled), idx, "fetching the result", take=take
         )
 
     async def cancel_in_flight(self) -> None:
@@ -207,6 +210,22 @@ class RequestSteps(RunContext):
             index=idx,
         )
 
-    async def retry(self, call: Callable[[], Awaitable[T]], idx: int, what: str, segment: bool = True) -> T:
-        """A provider call under the retry policy (``retry.with_retries``)."""
-        return await with_retries(self, call, idx, what, segment)
+    async def retry(
+        self, call: Callable[[], Awaitable[T]], idx: int, what: str, segment: bool = True, take: int = 1
+    ) -> T:
+        """A provider call under the retry policy (``retry.with_retries``); for take 2..N of a shot a
+        request that ended in an error is forgotten in the take book, not on the segment's row (which
+        holds take 1's paid request)."""
+        forget = self.forget_take(idx, take) if take > 1 else None
+        return await with_retries(self, call, idx, what, segment, forget)
+
+    def forget_take(self, idx: int, take: int) -> Callable[[str], None]:
+        def forget(error: str) -> None:
+            book = self.takebook
+            rec = book.get(idx, take)
+            book.put(idx, Take(take, rec.seed if rec else 0, "failed", error=error))
+            book.save()
+            self.control.in_flight.pop((idx, take), None)
+            self.set_segment(idx, SegmentStatus.FAILED, f"take {take} failed", error=error)
+
+        return forget

@@ -106,7 +106,7 @@ class TakeSteps(SegmentSteps):
                 self.control.in_flight[(idx, take)] = sub
                 try:
                     await self.wait_take(provider, sub, idx, rec, cancelled)
-                    result = await self.fetch_result(provider, sub, idx, cancelled)
+                    result = await self.fetch_result(provider, sub, idx, cancelled, take)
                     break
                 except RequestNotFound as exc:
                     why = f"the provider no longer knows request {sub.request_id}"
@@ -126,7 +126,7 @@ class TakeSteps(SegmentSteps):
         finally:
             if slot is not None:
                 slot.release()
-        await self.retry(lambda: provider.download(result, dest, None), idx, f"downloading take {take}")
+        await self.retry(lambda: provider.download(result, dest, None), idx, f"downloading take {take}", take=take)
         self.control.in_flight.pop((idx, take), None)
         first, last = take_file(self.dir, idx, take, "_first.png"), take_file(self.dir, idx, take, "_last.png")
         await asyncio.to_thread(media.boundary_frames, dest, first, last)
@@ -156,7 +156,7 @@ class TakeSteps(SegmentSteps):
             self.store_critical(lambda: self.set_segment(idx, cost_usd=round(row.cost_usd + cost, 4)))
             return rec
 
-        rec = await self.retry(lambda: settled(submit_and_record()), idx, f"submitting take {take}")
+        rec = await self.retry(lambda: settled(submit_and_record()), idx, f"submitting take {take}", take=take)
         self.log(f"segment {idx} take {take} submitted to {rec.endpoint} (request {rec.request_id})", index=idx)
         self.emit_cost()
         return rec
@@ -167,7 +167,10 @@ class TakeSteps(SegmentSteps):
         while True:
             self.check_cancel()
             st = await self.retry(
-                lambda: _gone_if_cancelled(provider.status(sub), sub, cancelled), idx, f"checking take {rec.take}"
+                lambda: _gone_if_cancelled(provider.status(sub), sub, cancelled),
+                idx,
+                f"checking take {rec.take}",
+                take=rec.take,
             )
             if st.state == "completed":
                 return
