@@ -327,3 +327,17 @@ def test_split_and_merge_keep_the_shot_fields():
     m = merged.segments[0]
     assert m.cast == ["Mara", "Lamp"] and m.transition == "continue" and m.camera == "wide, slow push-in"
     assert m.takes == 3
+
+
+def test_a_per_shot_model_length_is_checked_against_that_model_not_the_plans():
+    """A 3 s Wan shot in a Veo plan (Veo makes 4, 6 or 8 s): Wan makes 3 s, so the plan is valid;
+    a 3 s shot left on Veo is refused naming Veo's lengths."""
+    segs = [{"prompt": "a wide harbour at dawn", "seconds": 4}, {"prompt": "a gull lands", "seconds": 3}]
+    data = {"version": 2, "prompt": "a harbour", "model": "veo3.1-fast", "resolution": "720p", "aspect": "16:9",
+            "mode": "chain", "segments": segs}  # fmt: skip
+    segs[1].update(model="wan-2.7", transition="cut")
+    assert validate_plan(Plan.from_dict(data), CATALOG).id == "veo3.1-fast"
+    del segs[1]["model"]
+    with pytest.raises(InputError) as info:
+        validate_plan(Plan.from_dict(data), CATALOG)
+    assert info.value.field == "plan.segments[2].seconds" and info.value.allowed == [4, 6, 8]

@@ -523,11 +523,21 @@ def fit_plan(plan: Plan, catalog: Catalog) -> Plan:
 
 
 def _check_segments(
-    spec: ModelSpec, mode: Mode, seconds: list[int], resolution: str, aspect: str, start_image: bool, plan: bool
+    spec: ModelSpec,
+    mode: Mode,
+    seconds: list[int],
+    resolution: str,
+    aspect: str,
+    start_image: bool,
+    plan: bool,
+    skip: set[int] | None = None,
 ) -> None:
-    """Every provider call the plan will make, checked against its endpoint before anything is paid for."""
+    """Every provider call the plan will make on ``spec``, checked against its endpoint before anything
+    is paid for (``skip``: the shots another model renders)."""
     checked: set[tuple[Kind, int]] = set()
     for i, sec in enumerate(seconds, 1):
+        if skip and i in skip:
+            continue
         kind = segment_kind(spec, mode, i, start_image)
         ks = spec.for_kind(kind)
         if (kind, sec) not in checked:
@@ -642,8 +652,11 @@ def validate_plan(plan: Plan, catalog: Catalog) -> ModelSpec:
         raise InputError("plan.resolution", f"{spec.name} does not offer {plan.resolution}", spec.resolutions)
     if plan.aspect not in spec.aspects:
         raise InputError("plan.aspect", f"{spec.name} does not offer {plan.aspect}", spec.aspects)
+    # a shot with its own model is checked against that model (in _check_shots), not the plan's
+    own = {i for i, s in enumerate(plan.segments, 1) if s.model and s.model != plan.model}
     for i, seg in enumerate(plan.segments, 1):
-        spec.validate_prompt(seg.prompt, f"plan.segments[{i}].prompt")
+        if i not in own:
+            spec.validate_prompt(seg.prompt, f"plan.segments[{i}].prompt")
     _check_segments(
         spec,
         plan.mode,
@@ -652,6 +665,7 @@ def validate_plan(plan: Plan, catalog: Catalog) -> ModelSpec:
         plan.aspect,
         plan.start_image is not None,
         plan=True,
+        skip=own,
     )
     if plan.mode is Mode.KEYFRAMES:
         if plan.keyframes and len(plan.keyframes) != len(plan.segments) + 1:
@@ -710,6 +724,7 @@ def _check_shots(plan: Plan, catalog: Catalog) -> None:
                 where, f"{shot.name} cannot make {what} (shot {i})", [m.id for m in catalog if able(m)] or None
             )
         spec_i = catalog.get(seg.model)
+        spec_i.validate_prompt(seg.prompt, f"plan.segments[{i}].prompt")
         kind = shot_kind(plan, spec_i, i)
         if not spec_i.supports(kind):
             kind = Kind.T2V
