@@ -6,6 +6,7 @@ import asyncio
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ TONE_HZ = 2500.0
 SR = 48000
 
 
-def make_engine(home: Path, **settings) -> Engine:
+def make_engine(home: Path, **settings: Any) -> Engine:
     env = {"SORA_TUI_HOME": str(home)}
     return Engine(env=env, settings=Settings(**settings) if settings else None)
 

@@ -68,8 +68,8 @@ def pan(then: Callable[[int, np.ndarray], np.ndarray] | None = None) -> Callable
 
 def drift(frame: np.ndarray, amount: float) -> np.ndarray:
     """What extension chains do to colour: warmer, more contrast, more saturation (amount ~ ΔE/5)."""
-    x = frame.astype(np.float32)
-    grey = x.mean(axis=2, keepdims=True)
+    x: np.ndarray = frame.astype(np.float32)
+    grey: np.ndarray = x.mean(axis=2, keepdims=True)
     x = grey + (x - grey) * (1 + 0.08 * amount)  # saturation
     x = 128 + (x - 128) * (1 + 0.05 * amount)  # contrast
     x += np.array([4.0, 1.0, -4.0], np.float32) * amount  # warmth
@@ -135,7 +135,7 @@ def chain(
         src = np.stack([look(i, f) for i, f in enumerate(src)])
     files: list[Path] = []
     sent: list[Path | None] = []
-    drifts = []
+    drifts: list[np.ndarray] = []
     pos = 0
     prev_last: np.ndarray | None = None
     run_start = 0
@@ -158,6 +158,7 @@ def chain(
         else:
             seg = body
         if j:
+            assert prev_last is not None
             png = folder / f"sent_{k + 1:02d}.png"
             cv2.imwrite(str(png), cv2.cvtColor(prev_last, cv2.COLOR_RGB2BGR))
             sent.append(png)
@@ -241,4 +242,5 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def lab_mean(frame: np.ndarray) -> np.ndarray:
     lab = cv2.cvtColor(frame.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
-    return lab.reshape(-1, 3).mean(0)
+    mean: np.ndarray = lab.reshape(-1, 3).mean(0)
+    return mean
