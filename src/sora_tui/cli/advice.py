@@ -93,3 +93,20 @@ def job_error(message: str | None, code: Code | str | None, context: dict[str, A
         return text
     hint = advice(known, context or {})
     return text if _already_said(hint, text) else text + hint
+
+
+# the commands that render a job: after Ctrl-C its finished segments stay and a resume carries on
+_RENDERING = frozenset({"generate", "render", "resume", "redo", "pick"})
+
+
+def interrupted(args: Any) -> str:
+    """What Ctrl-C left behind, for the command that was interrupted."""
+    command = getattr(args, "command", None)
+    if command in _RENDERING:
+        return "interrupted; finished segments are kept — `sora-tui resume last` continues"
+    if command == "cast" and getattr(args, "cast_command", None) == "generate":
+        return (
+            "interrupted; the pictures already asked for are kept — the same "
+            f"`sora-tui cast generate {getattr(args, 'name', 'NAME')}` carries on without paying for them again"
+        )
+    return "interrupted"

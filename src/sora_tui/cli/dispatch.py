@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .advice import cli_advice
+from .advice import cli_advice, interrupted
 from .common import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, CliError, _engine, _err
 from .jobs import cmd_generate, cmd_keyframes, cmd_plan, cmd_redo, cmd_render, cmd_resume
 from .keys import cmd_keys
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         _err(str(exc) + cli_advice(exc))
         return EXIT_INPUT
     except KeyboardInterrupt:
-        _err("interrupted; finished segments are kept — `sora-tui resume last` continues")
+        _err(interrupted(args))
         return EXIT_INTERRUPTED
     except Exception as exc:  # last resort: a clear line, never a traceback for users
         from ..core.errors import JobFailed, describe_os_error
