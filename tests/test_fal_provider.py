@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import fal_client.client as fal_impl
 import pytest
@@ -20,8 +22,11 @@ from sora_tui.core.providers.base import (
     ImageRequest,
     ModelUnavailable,
     ProviderError,
+    ProviderStatus,
     RenderRequest,
+    RenderResult,
     RequestNotFound,
+    Submission,
     TransientError,
 )
 from sora_tui.core.providers.fal import FalProvider
@@ -31,7 +36,7 @@ from sora_tui.core.settings import Settings
 CATALOG = load_catalog()
 
 
-def make_provider(fake: FalFake, key: str | None = None, **overrides) -> FalProvider:
+def make_provider(fake: FalFake, key: str | None = None, **overrides: Any) -> FalProvider:
     settings = Settings(
         fal_queue_url=fake.url,
         fal_rest_url=fake.url,
@@ -43,9 +48,9 @@ def make_provider(fake: FalFake, key: str | None = None, **overrides) -> FalProv
     return FalProvider(key or fake.key, settings)
 
 
-def request(kind: Kind = Kind.T2V, model: str = "veo3.1-fast", **kw) -> RenderRequest:
+def request(kind: Kind = Kind.T2V, model: str = "veo3.1-fast", **kw: Any) -> RenderRequest:
     spec = kw.pop("spec", None) or CATALOG.get(model)
-    base = dict(
+    base: dict[str, Any] = dict(
         model=spec, kind=kind, prompt="A red fox trots through fresh snow", seconds=4, resolution="720p",
         aspect="16:9", audio=False, width=1280, height=720, fps=24, label="segment 1 of 3",
     )  # fmt: skip
@@ -59,13 +64,13 @@ def image(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def provider(fal_fake: FalFake):
+async def provider(fal_fake: FalFake) -> AsyncIterator[FalProvider]:
     p = make_provider(fal_fake)
     yield p
     await p.aclose()
 
 
-async def finish(p: FalProvider, sub) -> list:
+async def finish(p: FalProvider, sub: Submission) -> list[ProviderStatus]:
     states = []
     for _ in range(500):
         st = await p.status(sub)
@@ -79,7 +84,7 @@ async def finish(p: FalProvider, sub) -> list:
 # --- happy paths ------------------------------------------------------------------------
 
 
-async def test_t2v_submit_body_urls_and_auth(fal_fake: FalFake, provider: FalProvider):
+async def test_t2v_submit_body_urls_and_auth(fal_fake: FalFake, provider: FalProvider) -> None:
     sub = await provider.submit(request())
     (rec,) = fal_fake.submits
     assert rec.path == "/fal-ai/veo3.1/fast"
@@ -101,8 +106,8 @@ async def test_t2v_submit_body_urls_and_auth(fal_fake: FalFake, provider: FalPro
 
 
 async def test_status_queue_running_completed_then_result_and_download(
-    fal_fake: FalFake, provider: FalProvider, tmp_path
-):
+    fal_fake: FalFake, provider: FalProvider, tmp_path: Path
+) -> None:
     fal_fake.queue_time, fal_fake.run_time = 0.15, 0.15
     sub = await provider.submit(request(audio=True))
     states = await finish(provider, sub)
@@ -126,7 +131,9 @@ async def test_status_queue_running_completed_then_result_and_download(
     assert all("authorization" not in r.headers for r in fal_fake.of("file"))
 
 
-async def test_i2v_uploads_the_start_frame_through_fal_storage(fal_fake: FalFake, provider: FalProvider, image: Path):
+async def test_i2v_uploads_the_start_frame_through_fal_storage(
+    fal_fake: FalFake, provider: FalProvider, image: Path
+) -> None:
     sub = await provider.submit(request(Kind.I2V, start_image=image))
     (token,) = fal_fake.of("token")
     assert token.query == {"storage_type": ["fal-cdn-v3"]}
@@ -143,7 +150,9 @@ async def test_i2v_uploads_the_start_frame_through_fal_storage(fal_fake: FalFake
     assert len(fal_fake.uploads) == 1 and len(fal_fake.of("token")) == 1
 
 
-async def test_i2v_video_starts_on_the_uploaded_image(fal_fake: FalFake, provider: FalProvider, image: Path, tmp_path):
+async def test_i2v_video_starts_on_the_uploaded_image(
+    fal_fake: FalFake, provider: FalProvider, image: Path, tmp_path: Path
+) -> None:
     sub = await provider.submit(request(Kind.I2V, start_image=image))
     await finish(provider, sub)
     dest = tmp_path / "v.mp4"
@@ -151,7 +160,9 @@ async def test_i2v_video_starts_on_the_uploaded_image(fal_fake: FalFake, provide
     assert media.psnr(image, media.read_first_frame(dest)) > 35
 
 
-async def test_flf2v_maps_fields_from_the_catalog(fal_fake: FalFake, provider: FalProvider, image: Path, tmp_path):
+async def test_flf2v_maps_fields_from_the_catalog(
+    fal_fake: FalFake, provider: FalProvider, image: Path, tmp_path: Path
+) -> None:
     end = render_image("an end frame", 128, 72, tmp_path / "end.png")
     await provider.submit(request(Kind.FLF2V, start_image=image, end_image=end))
     body = fal_fake.submits[0].json
@@ -168,7 +179,7 @@ async def test_flf2v_maps_fields_from_the_catalog(fal_fake: FalFake, provider: F
     assert fal_fake.uploads == [image.read_bytes(), end.read_bytes()]
 
 
-async def test_data_uri_only_where_the_catalog_says_so(fal_fake: FalFake, provider: FalProvider, image: Path):
+async def test_data_uri_only_where_the_catalog_says_so(fal_fake: FalFake, provider: FalProvider, image: Path) -> None:
     spec = dataclasses.replace(CATALOG.get("veo3.1-fast"), data_uri=True)
     await provider.submit(request(Kind.I2V, spec=spec, start_image=image))
     assert fal_fake.submits[0].json["image_url"].startswith("data:image/png;base64,")
@@ -177,14 +188,14 @@ async def test_data_uri_only_where_the_catalog_says_so(fal_fake: FalFake, provid
 
 async def test_kling_duration_is_a_string_and_silent_models_send_no_audio_field(
     fal_fake: FalFake, provider: FalProvider, image: Path
-):
+) -> None:
     kling = CATALOG.get("kling-2.5-turbo")
     await provider.submit(request(Kind.I2V, spec=kling, seconds=5, resolution="1080p", start_image=image))
     body = fal_fake.submits[0].json
     assert body["duration"] == "5" and "generate_audio" not in body and "resolution" not in body
 
 
-async def test_cancel(fal_fake: FalFake, provider: FalProvider):
+async def test_cancel(fal_fake: FalFake, provider: FalProvider) -> None:
     fal_fake.queue_time = 5
     sub = await provider.submit(request())
     await provider.cancel(sub)
@@ -195,7 +206,7 @@ async def test_cancel(fal_fake: FalFake, provider: FalProvider):
 # --- faults -------------------------------------------------------------------------------
 
 
-async def test_401_is_auth_error_without_the_key(fal_fake: FalFake):
+async def test_401_is_auth_error_without_the_key(fal_fake: FalFake) -> None:
     p = make_provider(fal_fake, key="wrong-fal-key-0123456789")
     with pytest.raises(AuthError) as err:
         await p.submit(request())
@@ -205,20 +216,20 @@ async def test_401_is_auth_error_without_the_key(fal_fake: FalFake):
     await p.aclose()
 
 
-async def test_401_on_upload_token(fal_fake: FalFake, provider: FalProvider, image: Path):
+async def test_401_on_upload_token(fal_fake: FalFake, provider: FalProvider, image: Path) -> None:
     fal_fake.reject_key = True
     with pytest.raises(AuthError):
         await provider.submit(request(Kind.I2V, start_image=image))
     assert fal_fake.submits == []
 
 
-async def test_404_on_submit_names_the_endpoint(fal_fake: FalFake, provider: FalProvider):
+async def test_404_on_submit_names_the_endpoint(fal_fake: FalFake, provider: FalProvider) -> None:
     fal_fake.unknown_endpoints = {"fal-ai/veo3.1/fast"}
     with pytest.raises(ModelUnavailable, match=r"fal-ai/veo3\.1/fast"):
         await provider.submit(request())
 
 
-async def test_content_policy_on_result(fal_fake: FalFake, provider: FalProvider):
+async def test_content_policy_on_result(fal_fake: FalFake, provider: FalProvider) -> None:
     fal_fake.content_policy = "FORBIDDEN"
     sub = await provider.submit(request(prompt="A FORBIDDEN scene"))
     await finish(provider, sub)
@@ -226,14 +237,14 @@ async def test_content_policy_on_result(fal_fake: FalFake, provider: FalProvider
         await provider.result(sub)
 
 
-async def test_content_policy_on_submit(fal_fake: FalFake, provider: FalProvider):
+async def test_content_policy_on_submit(fal_fake: FalFake, provider: FalProvider) -> None:
     fal_fake.content_policy, fal_fake.policy_on_submit = 1, True
     with pytest.raises(ContentPolicyError, match="content checker"):
         await provider.submit(request())
 
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503])
-async def test_retryable_statuses_are_transient(fal_fake: FalFake, provider: FalProvider, status: int):
+async def test_retryable_statuses_are_transient(fal_fake: FalFake, provider: FalProvider, status: int) -> None:
     fal_fake.fail_next("submit", status)
     with pytest.raises(TransientError) as err:
         await provider.submit(request())
@@ -243,21 +254,21 @@ async def test_retryable_statuses_are_transient(fal_fake: FalFake, provider: Fal
     assert len(fal_fake.submits) == 1
 
 
-async def test_other_4xx_is_a_provider_error_with_the_servers_message(fal_fake: FalFake, provider: FalProvider):
+async def test_other_4xx_is_a_provider_error_with_the_servers_message(fal_fake: FalFake, provider: FalProvider) -> None:
     fal_fake.fail_next("submit", 400, body={"detail": "Prompt is too long"})
     with pytest.raises(ProviderError, match="Prompt is too long") as err:
         await provider.submit(request())
     assert not err.value.retryable and not isinstance(err.value, (AuthError, ModelUnavailable, RequestNotFound))
 
 
-async def test_schema_validation_error_lists_the_field(fal_fake: FalFake, provider: FalProvider):
+async def test_schema_validation_error_lists_the_field(fal_fake: FalFake, provider: FalProvider) -> None:
     spec = dataclasses.replace(CATALOG.get("veo3.1-fast"), duration_format="int")  # veo wants "4s"
     with pytest.raises(ProviderError, match=r"duration: Input should be") as err:
         await provider.submit(request(spec=spec))
     assert err.value.status_code == 422 and not isinstance(err.value, ContentPolicyError)
 
 
-async def test_malformed_json_is_transient(fal_fake: FalFake, provider: FalProvider):
+async def test_malformed_json_is_transient(fal_fake: FalFake, provider: FalProvider) -> None:
     sub = await provider.submit(request())
     fal_fake.malformed_next("status")
     with pytest.raises(TransientError, match="malformed JSON"):
@@ -265,7 +276,7 @@ async def test_malformed_json_is_transient(fal_fake: FalFake, provider: FalProvi
     await finish(provider, sub)
 
 
-async def test_result_without_video_is_bad_result(fal_fake: FalFake, provider: FalProvider):
+async def test_result_without_video_is_bad_result(fal_fake: FalFake, provider: FalProvider) -> None:
     fal_fake.no_video = 1
     sub = await provider.submit(request())
     await finish(provider, sub)
@@ -273,14 +284,14 @@ async def test_result_without_video_is_bad_result(fal_fake: FalFake, provider: F
         await provider.result(sub)
 
 
-async def test_completed_with_error(fal_fake: FalFake, provider: FalProvider):
+async def test_completed_with_error(fal_fake: FalFake, provider: FalProvider) -> None:
     fal_fake.completed_error = 1
     sub = await provider.submit(request())
     with pytest.raises(ProviderError, match="failed: Internal error"):
         await finish(provider, sub)
 
 
-async def test_forgotten_request_is_request_not_found_only_on_404(fal_fake: FalFake, provider: FalProvider):
+async def test_forgotten_request_is_request_not_found_only_on_404(fal_fake: FalFake, provider: FalProvider) -> None:
     sub = await provider.submit(request())
     fal_fake.fail_next("status", 500)
     with pytest.raises(TransientError):
@@ -294,7 +305,7 @@ async def test_forgotten_request_is_request_not_found_only_on_404(fal_fake: FalF
         await provider.cancel(sub)
 
 
-async def test_connection_refused_and_timeouts_are_transient(fal_fake: FalFake):
+async def test_connection_refused_and_timeouts_are_transient(fal_fake: FalFake) -> None:
     p = make_provider(fal_fake, request_timeout=0.3)
     fal_fake.submit_delay = 1.0
     with pytest.raises(TransientError, match="timed out"):
@@ -312,13 +323,13 @@ async def test_connection_refused_and_timeouts_are_transient(fal_fake: FalFake):
 # --- downloads ------------------------------------------------------------------------------
 
 
-async def _completed(fal_fake: FalFake, provider: FalProvider):
+async def _completed(fal_fake: FalFake, provider: FalProvider) -> RenderResult:
     sub = await provider.submit(request())
     await finish(provider, sub)
     return await provider.result(sub)
 
 
-async def test_dropped_download_resumes_with_range(fal_fake: FalFake, provider: FalProvider, tmp_path):
+async def test_dropped_download_resumes_with_range(fal_fake: FalFake, provider: FalProvider, tmp_path: Path) -> None:
     result = await _completed(fal_fake, provider)
     fal_fake.drop_downloads = 1
     dest = tmp_path / "seg.mp4"
@@ -331,8 +342,8 @@ async def test_dropped_download_resumes_with_range(fal_fake: FalFake, provider: 
 
 
 async def test_download_that_keeps_failing_is_transient_then_resumes(
-    fal_fake: FalFake, provider: FalProvider, tmp_path
-):
+    fal_fake: FalFake, provider: FalProvider, tmp_path: Path
+) -> None:
     result = await _completed(fal_fake, provider)
     fal_fake.drop_downloads = 10
     dest = tmp_path / "seg.mp4"
@@ -345,7 +356,7 @@ async def test_download_that_keeps_failing_is_transient_then_resumes(
     assert media.probe(dest).duration > 3.5
 
 
-async def test_slow_download_reports_progress(fal_fake: FalFake, provider: FalProvider, tmp_path):
+async def test_slow_download_reports_progress(fal_fake: FalFake, provider: FalProvider, tmp_path: Path) -> None:
     result = await _completed(fal_fake, provider)
     fal_fake.chunk_size, fal_fake.download_delay = 4096, 0.002
     seen: list[tuple[int, int | None]] = []
@@ -353,7 +364,7 @@ async def test_slow_download_reports_progress(fal_fake: FalFake, provider: FalPr
     assert len(seen) > 3 and all(t == seen[-1][1] for _, t in seen) and seen[-1][0] == seen[-1][1]
 
 
-async def test_expired_video_url_is_bad_result(fal_fake: FalFake, provider: FalProvider, tmp_path):
+async def test_expired_video_url_is_bad_result(fal_fake: FalFake, provider: FalProvider, tmp_path: Path) -> None:
     result = await _completed(fal_fake, provider)
     fal_fake.files.clear()
     with pytest.raises(BadResult, match="expired"):
@@ -363,7 +374,7 @@ async def test_expired_video_url_is_bad_result(fal_fake: FalFake, provider: FalP
 # --- images (keyframes) -----------------------------------------------------------------------
 
 
-async def test_generate_image_t2i_and_edit(fal_fake: FalFake, provider: FalProvider, tmp_path):
+async def test_generate_image_t2i_and_edit(fal_fake: FalFake, provider: FalProvider, tmp_path: Path) -> None:
     first = tmp_path / "kf_00.png"
     await provider.generate_image(ImageRequest("fal-ai/nano-banana-2", "a lighthouse", 1280, 720, "16:9"), first)
     assert media.read_image(first).shape == (72, 128, 3)
@@ -379,7 +390,7 @@ async def test_generate_image_t2i_and_edit(fal_fake: FalFake, provider: FalProvi
     assert second.exists() and second.read_bytes() != first.read_bytes()
 
 
-async def test_generate_image_fails_fast(fal_fake: FalFake, tmp_path):
+async def test_generate_image_fails_fast(fal_fake: FalFake, tmp_path: Path) -> None:
     p = make_provider(fal_fake, key="bad-key-000000000000")
     with pytest.raises(AuthError):
         await asyncio.wait_for(
@@ -396,12 +407,12 @@ async def test_generate_image_fails_fast(fal_fake: FalFake, tmp_path):
     await p.aclose()
 
 
-async def test_provider_works_across_event_loops(fal_fake: FalFake):
+async def test_provider_works_across_event_loops(fal_fake: FalFake) -> None:
     """A provider reused on a new loop (a second asyncio.run) makes fresh clients."""
     p = make_provider(fal_fake)
     await p.submit(request())
     loop_clients = p._http
-    p._loop = object()  # as if another loop had been running
+    p._loop = object()  # type: ignore[assignment]  # as if another loop had been running
     await p.submit(request())
     assert p._http is not loop_clients and len(fal_fake.submits) == 2
     await p.aclose()

@@ -9,22 +9,37 @@ import numpy as np
 import pytest
 
 from sora_tui.core import media
-from sora_tui.core.catalog import frame_size, load_catalog
+from sora_tui.core.catalog import ModelSpec, frame_size, load_catalog
 from sora_tui.core.models import Kind
-from sora_tui.core.providers.base import ImageRequest, ProviderError, RenderRequest, RequestNotFound, Submission
+from sora_tui.core.providers.base import (
+    ImageRequest,
+    ProviderError,
+    ProviderStatus,
+    RenderRequest,
+    RequestNotFound,
+    Submission,
+)
 from sora_tui.core.providers.preview import PreviewProvider, render_image, render_video
 
 PROMPT = "A lighthouse on a cliff at dusk, waves below, the beam sweeping through light fog"
 
 
 @pytest.fixture(scope="module")
-def spec():
+def spec() -> ModelSpec:
     return load_catalog().get("preview")
 
 
 def _req(
-    spec, kind=Kind.T2V, seconds=1, res="180p", audio=True, start=None, end=None, prompt=PROMPT, label="segment 1"
-):
+    spec: ModelSpec,
+    kind: Kind = Kind.T2V,
+    seconds: int = 1,
+    res: str = "180p",
+    audio: bool = True,
+    start: Path | None = None,
+    end: Path | None = None,
+    prompt: str = PROMPT,
+    label: str = "segment 1",
+) -> RenderRequest:
     w, h = frame_size(res, "16:9")
     return RenderRequest(
         model=spec, kind=kind, prompt=prompt, seconds=seconds, resolution=res, aspect="16:9", audio=audio,
@@ -46,7 +61,7 @@ def _photo(path: Path, w: int, h: int, seed: int = 1) -> Path:
     return path
 
 
-def test_t2v_exact_length_and_audio(spec, tmp_path):
+def test_t2v_exact_length_and_audio(spec: ModelSpec, tmp_path: Path) -> None:
     seen: list[float] = []
     out = tmp_path / "seg_01.mp4"
     render_video(_req(spec, seconds=2), out, progress=seen.append)
@@ -62,14 +77,14 @@ def test_t2v_exact_length_and_audio(spec, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["seg_01.mp4"]
 
 
-def test_no_audio_when_not_asked(spec, tmp_path):
+def test_no_audio_when_not_asked(spec: ModelSpec, tmp_path: Path) -> None:
     out = tmp_path / "silent.mp4"
     render_video(_req(spec, seconds=1, audio=False), out)
     info = media.probe(out)
     assert not info.has_audio and info.frames == 24
 
 
-def test_deterministic(spec, tmp_path):
+def test_deterministic(spec: ModelSpec, tmp_path: Path) -> None:
     a, b, c = tmp_path / "a.mp4", tmp_path / "b.mp4", tmp_path / "c.mp4"
     render_video(_req(spec), a)
     render_video(_req(spec), b)
@@ -78,7 +93,7 @@ def test_deterministic(spec, tmp_path):
     assert a.read_bytes() != c.read_bytes()
 
 
-def test_i2v_starts_exactly_on_the_image(spec, tmp_path):
+def test_i2v_starts_exactly_on_the_image(spec: ModelSpec, tmp_path: Path) -> None:
     start = _photo(tmp_path / "start.png", 640, 360)
     out = tmp_path / "i2v.mp4"
     render_video(_req(spec, Kind.I2V, seconds=1, res="360p", start=start), out)
@@ -90,7 +105,7 @@ def test_i2v_starts_exactly_on_the_image(spec, tmp_path):
     assert media.probe(tmp_path / "fit.mp4").size == (320, 180)
 
 
-def test_flf2v_ends_exactly_on_the_end_image(spec, tmp_path):
+def test_flf2v_ends_exactly_on_the_end_image(spec: ModelSpec, tmp_path: Path) -> None:
     start = _photo(tmp_path / "k0.png", 640, 360, seed=1)
     end = _photo(tmp_path / "k1.png", 640, 360, seed=2)
     out = tmp_path / "flf.mp4"
@@ -100,7 +115,7 @@ def test_flf2v_ends_exactly_on_the_end_image(spec, tmp_path):
     assert media.probe(out).frames == 24
 
 
-def test_chain_of_i2v_stays_sharp(spec, tmp_path):
+def test_chain_of_i2v_stays_sharp(spec: ModelSpec, tmp_path: Path) -> None:
     """seg1 t2v, then three i2v from each last frame: every boundary matches and nothing blurs."""
     seg = tmp_path / "seg_01.mp4"
     render_video(_req(spec, seconds=1, res="360p"), seg)
@@ -126,7 +141,7 @@ def test_chain_of_i2v_stays_sharp(spec, tmp_path):
     assert media.psnr(media.read_image(prev_last), ideal) >= 40
 
 
-def test_render_image_t2i_and_edit(tmp_path):
+def test_render_image_t2i_and_edit(tmp_path: Path) -> None:
     t2i = render_image(PROMPT, 320, 180, tmp_path / "k0.png")
     img = media.read_image(t2i)
     assert img.shape == (180, 320, 3)
@@ -138,7 +153,7 @@ def test_render_image_t2i_and_edit(tmp_path):
     assert again.read_bytes() == t2i.read_bytes()
 
 
-def test_bad_inputs(spec, tmp_path):
+def test_bad_inputs(spec: ModelSpec, tmp_path: Path) -> None:
     with pytest.raises(ProviderError, match="needs a start image"):
         render_video(_req(spec, Kind.I2V), tmp_path / "x.mp4")
     bad = tmp_path / "bad.png"
@@ -151,7 +166,7 @@ def test_bad_inputs(spec, tmp_path):
 # --- the provider ---------------------------------------------------------------------
 
 
-async def _wait(provider: PreviewProvider, sub: Submission, timeout: float = 20.0):
+async def _wait(provider: PreviewProvider, sub: Submission, timeout: float = 20.0) -> list[ProviderStatus]:
     states = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -164,7 +179,7 @@ async def _wait(provider: PreviewProvider, sub: Submission, timeout: float = 20.
     raise AssertionError("preview render did not complete")
 
 
-async def test_provider_submit_status_result_download(spec, tmp_path):
+async def test_provider_submit_status_result_download(spec: ModelSpec, tmp_path: Path) -> None:
     provider = PreviewProvider(tmp_path / "cache", latency=0.4)
     sub = await provider.submit(_req(spec, seconds=1))
     assert len(sub.request_id) == 32 and sub.endpoint == "preview/text-to-video"
@@ -182,7 +197,7 @@ async def test_provider_submit_status_result_download(spec, tmp_path):
     await provider.aclose()
 
 
-async def test_provider_unknown_request_and_cancel(spec, tmp_path):
+async def test_provider_unknown_request_and_cancel(spec: ModelSpec, tmp_path: Path) -> None:
     provider = PreviewProvider(tmp_path / "cache", latency=5.0)
     with pytest.raises(RequestNotFound):
         await provider.status(Submission(request_id="f" * 32, endpoint="preview/text-to-video"))
@@ -196,7 +211,7 @@ async def test_provider_unknown_request_and_cancel(spec, tmp_path):
     await provider.aclose()
 
 
-async def test_provider_requests_survive_a_restart(spec, tmp_path):
+async def test_provider_requests_survive_a_restart(spec: ModelSpec, tmp_path: Path) -> None:
     """Like a hosted queue, a submitted request outlives the process that submitted it."""
     cache = tmp_path / "cache"
     first = PreviewProvider(cache, latency=0.2)
@@ -219,7 +234,7 @@ async def test_provider_requests_survive_a_restart(spec, tmp_path):
     await second.aclose()
 
 
-async def test_provider_render_error_surfaces_and_images(spec, tmp_path):
+async def test_provider_render_error_surfaces_and_images(spec: ModelSpec, tmp_path: Path) -> None:
     provider = PreviewProvider(tmp_path / "cache")
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"nope")
@@ -234,7 +249,7 @@ async def test_provider_render_error_surfaces_and_images(spec, tmp_path):
     await provider.aclose()
 
 
-async def test_provider_queues_renders_beyond_its_slots(spec, tmp_path):
+async def test_provider_queues_renders_beyond_its_slots(spec: ModelSpec, tmp_path: Path) -> None:
     """At most ``slots`` renders run at once; the others wait with a queue position."""
     provider = PreviewProvider(tmp_path / "cache", latency=0.2, slots=1)
     subs = [await provider.submit(_req(spec, seconds=1, prompt=f"{PROMPT} {i}")) for i in range(3)]
@@ -247,7 +262,7 @@ async def test_provider_queues_renders_beyond_its_slots(spec, tmp_path):
     await provider.aclose()
 
 
-def test_a_continued_reference_shot_draws_each_member_once(spec, tmp_path: Path):
+def test_a_continued_reference_shot_draws_each_member_once(spec: ModelSpec, tmp_path: Path) -> None:
     """A reference-to-video shot that starts on an earlier shot's last frame (its members' boxes in
     it) shows each of its members once: the old boxes are not carried along beside the new ones."""
     import cv2
