@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from fakes.fal_server import FalFake
+    from fakes.memkeyring import MemKeyring
+    from fakes.openai_server import OpenAIFake
 
 # Before anything imports keyring: no real OS keyring, no real keys, no real folders.
 os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
@@ -46,7 +53,7 @@ def sora_cmd() -> list[str]:
 
 
 @pytest.fixture
-def mem_keyring():
+def mem_keyring() -> Iterator[MemKeyring]:
     """Install an in-memory keyring backend for this test (restores the previous one)."""
     import keyring
 
@@ -62,7 +69,7 @@ def mem_keyring():
 
 
 @pytest.fixture
-def fal_fake():
+def fal_fake() -> Iterator[FalFake]:
     """A running fake fal.ai (queue + storage + CDN) on 127.0.0.1; see tests/fakes/fal_server.py."""
     from fakes.fal_server import FalFake
 
@@ -74,7 +81,7 @@ def fal_fake():
 
 
 @pytest.fixture
-def openai_fake():
+def openai_fake() -> Iterator[OpenAIFake]:
     """A running fake OpenAI chat-completions server; see tests/fakes/openai_server.py."""
     from fakes.openai_server import OpenAIFake
 

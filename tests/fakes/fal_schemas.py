@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "fal_schemas"
 
@@ -25,7 +28,8 @@ def load_schema(endpoint: str) -> dict[str, Any] | None:
     path = schema_path(endpoint)
     if not path.is_file():
         return None
-    return json.loads(path.read_text("utf-8"))
+    schema: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    return schema
 
 
 def recorded_endpoints() -> set[str]:
@@ -33,7 +37,7 @@ def recorded_endpoints() -> set[str]:
 
 
 @cache
-def _validator(endpoint: str):
+def _validator(endpoint: str) -> Draft202012Validator | None:
     from jsonschema import Draft202012Validator
 
     schema = load_schema(endpoint)
@@ -62,8 +66,8 @@ def errors(endpoint: str, body: Any) -> list[dict[str, Any]]:
             name = err.message.split("'")[1]
             out.append({"loc": [*loc, name], "msg": "Field required", "type": "missing"})
         elif err.validator == "enum":
-            allowed = ", ".join(repr(v) for v in err.validator_value)
-            out.append({"loc": loc, "msg": f"Input should be {allowed}", "type": "literal_error"})
+            choices = ", ".join(repr(v) for v in err.validator_value)
+            out.append({"loc": loc, "msg": f"Input should be {choices}", "type": "literal_error"})
         elif err.validator == "type":
             kind = _TYPE_NAMES.get(str(err.validator_value), "type_error")
             out.append({"loc": loc, "msg": f"Input should be a valid {err.validator_value}", "type": kind})

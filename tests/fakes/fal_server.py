@@ -44,10 +44,13 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from tempfile import mkdtemp
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import fal_schemas
+
+if TYPE_CHECKING:
+    from sora_tui.core.catalog import ModelSpec
 
 # Extend endpoints whose output is the source video followed by the extension (the rest
 # return the extension alone); ``FalFake.extend_echo`` changes it per instance.
@@ -227,6 +230,7 @@ class FalFake:
     def url(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)
         return f"http://{host}:{port}"
 
     def env(self) -> dict[str, str]:
@@ -290,7 +294,7 @@ class FalFake:
     def uploads(self) -> list[bytes]:
         return [r.body for r in self.of("upload") if 200 <= r.status < 300]
 
-    def wait_for(self, predicate, timeout: float = 30.0, interval: float = 0.02) -> bool:
+    def wait_for(self, predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.02) -> bool:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if predicate():
@@ -335,7 +339,7 @@ class FalFake:
             ahead = [r for r in self.requests.values() if r.number < req.number and self._state(r) == "IN_QUEUE"]
         return len(ahead)
 
-    def _spec_for(self, endpoint: str):
+    def _spec_for(self, endpoint: str) -> tuple[ModelSpec, str] | tuple[None, None]:
         from sora_tui.core.catalog import load_catalog
 
         for spec in load_catalog():
@@ -346,7 +350,7 @@ class FalFake:
                     return spec, kind
         return None, None
 
-    def _kind_for(self, spec: Any, endpoint: str, body: dict[str, Any]) -> str:
+    def _kind_for(self, spec: ModelSpec, endpoint: str, body: dict[str, Any]) -> str:
         """Which of the model's kinds a body addresses (one endpoint can serve i2v, flf2v and extend)."""
         kinds = [k for k, ep in spec.endpoints.items() if ep == endpoint]
         video = spec.fields.get("video")
@@ -712,7 +716,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _lookup(self, path: str) -> FakeRequest | None:
         m = _REQ_PATH.match(path)
         req = self.owner.requests.get(m.group("id")) if m else None
-        if req is None or app_id(req.endpoint) != m.group("app"):
+        if m is None or req is None or app_id(req.endpoint) != m.group("app"):
             self._send(404, {"detail": "Request not found"})
             return None
         return req

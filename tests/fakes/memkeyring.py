@@ -25,10 +25,10 @@ FILE_ENV = "SORA_TUI_TEST_KEYRING"
 class MemKeyring(KeyringBackend):
     """Passwords in a dict; never touches the OS."""
 
-    priority = 100  # type: ignore[assignment]
+    priority = 100
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # keyring's KeyringBackend.__init__ is unannotated
         self.data: dict[tuple[str, str], str] = {}
 
     def get_password(self, service: str, username: str) -> str | None:
@@ -72,7 +72,7 @@ class SlowKeyring(MemKeyring):
 class FileKeyring(KeyringBackend):
     """Passwords in the JSON file named by ``$SORA_TUI_TEST_KEYRING`` (shared with subprocesses)."""
 
-    priority = 100  # type: ignore[assignment]
+    priority = 100
 
     @property
     def path(self) -> Path:
@@ -83,7 +83,8 @@ class FileKeyring(KeyringBackend):
 
     def _load(self) -> dict[str, str]:
         try:
-            return json.loads(self.path.read_text("utf-8"))
+            data: dict[str, str] = json.loads(self.path.read_text("utf-8"))
+            return data
         except FileNotFoundError:
             return {}
 

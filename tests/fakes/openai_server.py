@@ -85,6 +85,7 @@ class OpenAIFake:
     def url(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)
         return f"http://{host}:{port}/v1"
 
     def env(self) -> dict[str, str]:
