@@ -41,7 +41,7 @@ def pics(tmp_path: Path) -> dict[str, Path]:
     return out
 
 
-def test_add_copies_pictures_as_png_and_survives_the_original_moving(tmp_path: Path, pics):
+def test_add_copies_pictures_as_png_and_survives_the_original_moving(tmp_path: Path, pics) -> None:
     lib = CastLibrary(tmp_path / "cast")
     m = lib.add("Mara", [pics["red"], pics["green"]], "character", " a courier in a red coat ")
     assert m.member.kind == "character" and m.member.description == "a courier in a red coat"
@@ -68,7 +68,7 @@ def test_add_copies_pictures_as_png_and_survives_the_original_moving(tmp_path: P
         (["missing"], "images[1]", "does not exist"),
     ],
 )
-def test_add_refuses_what_is_not_one_to_four_pictures(tmp_path: Path, pics, images, field, words):
+def test_add_refuses_what_is_not_one_to_four_pictures(tmp_path: Path, pics, images, field, words) -> None:
     lib = CastLibrary(tmp_path / "cast")
     paths = [pics.get(i, tmp_path / "missing.png") for i in images]
     with pytest.raises(InputError) as info:
@@ -77,7 +77,7 @@ def test_add_refuses_what_is_not_one_to_four_pictures(tmp_path: Path, pics, imag
     assert lib.members() == [] and not (tmp_path / "cast" / "kit").exists()
 
 
-def test_names_kinds_duplicates_replace_and_remove(tmp_path: Path, pics):
+def test_names_kinds_duplicates_replace_and_remove(tmp_path: Path, pics) -> None:
     lib = CastLibrary(tmp_path / "cast")
     with pytest.raises(InputError, match="not a usable member name"):
         lib.add("../etc", [pics["red"]])
@@ -102,7 +102,7 @@ def _plan(cast: list[CastMember], shots: list[list[str]]) -> Plan:
     return Plan(prompt="p", model="preview", resolution="180p", aspect="16:9", segments=segs, cast=cast)
 
 
-def test_resolve_library_and_inline_members_then_snapshot_into_the_job(tmp_path: Path, pics):
+def test_resolve_library_and_inline_members_then_snapshot_into_the_job(tmp_path: Path, pics) -> None:
     lib = CastLibrary(tmp_path / "cast")
     lib.add("Mara", [pics["red"], pics["green"]], description="courier")
     plan = _plan(
@@ -126,7 +126,7 @@ def test_resolve_library_and_inline_members_then_snapshot_into_the_job(tmp_path:
     assert data["members"][0]["name"] == "Mara"
 
 
-def test_resolve_names_the_bad_entry(tmp_path: Path, pics):
+def test_resolve_names_the_bad_entry(tmp_path: Path, pics) -> None:
     lib = CastLibrary(tmp_path / "cast")
     with pytest.raises(InputError) as info:
         resolve_cast(_plan([CastMember("Ghost")], [["Ghost"]]), lib)
@@ -139,7 +139,7 @@ def test_resolve_names_the_bad_entry(tmp_path: Path, pics):
 # --- the CLI --------------------------------------------------------------------------
 
 
-def test_cli_cast_add_list_show_rm(home: Path, pics, capsys):
+def test_cli_cast_add_list_show_rm(home: Path, pics, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cast", "add", "Mara", str(pics["red"]), str(pics["green"]), "-d", "a courier"]) == 0
     assert "added Mara (character) with 2 picture(s)" in capsys.readouterr().out
     assert main(["cast", "add", "Lamp", str(pics["blue"]), "--kind", "object"]) == 0
@@ -170,7 +170,9 @@ def test_cli_cast_add_list_show_rm(home: Path, pics, capsys):
         (["cast", "add", "a/b", "{red}"], "not a usable member name"),
     ],
 )
-def test_cli_cast_bad_input_exits_2_with_the_field(home: Path, pics, capsys, args, words):
+def test_cli_cast_bad_input_exits_2_with_the_field(
+    home: Path, pics, capsys: pytest.CaptureFixture[str], args, words
+) -> None:
     argv = [a.format(**{k: str(v) for k, v in pics.items()}) for a in args]
     assert main(argv) == 2
     err = capsys.readouterr().err

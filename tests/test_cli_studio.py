@@ -29,7 +29,9 @@ def make_jobs(home: Path, n: int) -> list[str]:
     return [engine.create_job(plan).id for _ in range(n)]
 
 
-def test_plan_with_a_hosted_model_needs_no_render_key(sora_cmd, cli_env, tmp_path):
+def test_plan_with_a_hosted_model_needs_no_render_key(
+    sora_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
+) -> None:
     res = run(sora_cmd, cli_env, "plan", PROMPT, "--model", "veo3.1-fast", "-n", "2", "--out", "p.json", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     plan = json.loads((tmp_path / "p.json").read_text())
@@ -40,7 +42,7 @@ def test_plan_with_a_hosted_model_needs_no_render_key(sora_cmd, cli_env, tmp_pat
     assert res.returncode == 2 and "keys set fal" in res.stderr and "--model preview" in res.stderr
 
 
-def test_start_image_must_decode(sora_cmd, cli_env, tmp_path):
+def test_start_image_must_decode(sora_cmd: list[str], cli_env: dict[str, str], tmp_path: Path) -> None:
     noise = tmp_path / "noise.png"
     noise.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))  # a PNG's signature, then noise
     res = run(sora_cmd, cli_env, "generate", PROMPT, "--start-image", str(noise), "--yes")
@@ -51,7 +53,9 @@ def test_start_image_must_decode(sora_cmd, cli_env, tmp_path):
     assert "Traceback" not in res.stderr
 
 
-def test_history_status_is_checked_ids_whole_when_piped_no_match(sora_cmd, cli_env, home):
+def test_history_status_is_checked_ids_whole_when_piped_no_match(
+    sora_cmd: list[str], cli_env: dict[str, str], home: Path
+) -> None:
     res = run(sora_cmd, cli_env, "history", "--status", "bogus")
     assert res.returncode == 2 and "completed" in res.stderr  # the allowed values
     ids = make_jobs(home, 2)
@@ -66,7 +70,7 @@ def test_history_status_is_checked_ids_whole_when_piped_no_match(sora_cmd, cli_e
     assert "no job matches" in res.stdout
 
 
-def test_ambiguous_prefix_names_the_jobs(sora_cmd, cli_env, home):
+def test_ambiguous_prefix_names_the_jobs(sora_cmd: list[str], cli_env: dict[str, str], home: Path) -> None:
     ids = make_jobs(home, 3)
     prefix = ids[0][:9]  # the same day
     res = run(sora_cmd, cli_env, "show", prefix)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -36,7 +37,7 @@ def kind_rate(model: str, kind: str, resolution: str) -> float:
     return float(table["per_second"][resolution])
 
 
-def test_ltx_text_to_video_is_priced_at_its_own_kind():
+def test_ltx_text_to_video_is_priced_at_its_own_kind() -> None:
     # chain mode with no start image: segment 1 is text-to-video, segment 2 image-to-video
     q = costs.quote(ltx_plan(), CATALOG)
     t2v, i2v = kind_rate("ltx-2.3", "t2v", "1080p"), kind_rate("ltx-2.3", "i2v", "1080p")
@@ -45,7 +46,7 @@ def test_ltx_text_to_video_is_priced_at_its_own_kind():
     assert q.total == estimate_cost(ltx_plan(), CATALOG) == pytest.approx(8 * (t2v + i2v))
 
 
-def test_redo_quote_is_what_the_run_charges(home):
+def test_redo_quote_is_what_the_run_charges(home: Path) -> None:
     """The redo quote is the sum the run's budget check charges at each submit (plan_segment_cost,
     each segment at its kind's price), not the model's main price for every segment."""
     engine = Engine(env={"SORA_TUI_HOME": str(home)})
@@ -60,7 +61,7 @@ def test_redo_quote_is_what_the_run_charges(home):
     assert cost != pytest.approx(blind)  # the old, kind-blind quote
 
 
-def test_redo_of_an_extension_is_priced_at_the_extend_price(home):
+def test_redo_of_an_extension_is_priced_at_the_extend_price(home: Path) -> None:
     engine = Engine(env={"SORA_TUI_HOME": str(home)})
     plan = Plan(
         prompt="a lighthouse",
@@ -79,7 +80,7 @@ def test_redo_of_an_extension_is_priced_at_the_extend_price(home):
     assert cost == pytest.approx(costs.quote(plan, CATALOG, [2]).total)
 
 
-def test_keyframe_images_are_n_plus_one_less_a_start_image(tmp_path):
+def test_keyframe_images_are_n_plus_one_less_a_start_image(tmp_path: Path) -> None:
     price = CATALOG.image_model_for(CATALOG.get("ltx-2.3")).price_per_image
     assert price > 0
     q = costs.quote(ltx_plan(Mode.KEYFRAMES, n=3), CATALOG)
@@ -90,7 +91,7 @@ def test_keyframe_images_are_n_plus_one_less_a_start_image(tmp_path):
     assert costs.quote(ltx_plan(Mode.KEYFRAMES, n=3), CATALOG, keyframes=False).images == 0
 
 
-def test_over_cap():
+def test_over_cap() -> None:
     assert not costs.over_cap(5.0, None)
     assert not costs.over_cap(1.0, 1.0)
     assert not costs.over_cap(0.1 + 0.2, 0.3)  # float sums that meet the cap are not over it
@@ -99,7 +100,7 @@ def test_over_cap():
     assert not costs.over_cap(0.5, 1.0, spent=0.5)
 
 
-def test_job_spent_counts_videos_images_and_speech(home):
+def test_job_spent_counts_videos_images_and_speech(home: Path) -> None:
     engine = Engine(env={"SORA_TUI_HOME": str(home)})
     job = engine.create_job(ltx_plan())
     engine.store.update_segment(job.id, 1, cost_usd=0.64)
@@ -108,7 +109,7 @@ def test_job_spent_counts_videos_images_and_speech(home):
     assert engine.cancel_quote(job.id).spent_usd == pytest.approx(0.72)
 
 
-def test_cli_plan_table_prices_each_segment_at_its_kind(home):
+def test_cli_plan_table_prices_each_segment_at_its_kind(home: Path) -> None:
     from rich.console import Console
 
     from sora_tui.cli import print_plan
@@ -121,7 +122,7 @@ def test_cli_plan_table_prices_each_segment_at_its_kind(home):
     assert f"${8 * t2v:.2f}" in text and f"${8 * i2v:.2f}" in text
 
 
-async def test_the_run_charges_the_quote_and_a_cap_stop_is_coded(home):
+async def test_the_run_charges_the_quote_and_a_cap_stop_is_coded(home: Path) -> None:
     """The run's submit checks the cap with what the quote says the segment costs; over it, the
     run stops with an OVER_BUDGET InputError carrying its facts, and no CLI flag in its words."""
     from sora_tui.core.errors import Code, InputError
@@ -153,7 +154,7 @@ def takes_plan() -> Plan:
     )  # fmt: skip
 
 
-def test_calls_to_pay_counts_each_take_not_stored():
+def test_calls_to_pay_counts_each_take_not_stored() -> None:
     assert costs.calls_to_pay(1, False) == 1 and costs.calls_to_pay(1, True) == 0
     assert costs.calls_to_pay(3, False) == 3
     assert costs.calls_to_pay(3, True) == 2  # take 1 is stored: takes 2 and 3 are still to pay
@@ -161,7 +162,7 @@ def test_calls_to_pay_counts_each_take_not_stored():
     assert costs.calls_to_pay(3, True, {2, 3}) == 0
 
 
-def test_a_resumed_job_with_takes_counts_each_unpaid_take_once(home):
+def test_a_resumed_job_with_takes_counts_each_unpaid_take_once(home: Path) -> None:
     """The budget check of a resumed job: takes already submitted (paid, fetched on resume) are not
     counted again, takes still to render are; the same rule with no job folder counts every take."""
     from sora_tui.core.takes import Take, TakeBook
@@ -195,7 +196,7 @@ def test_a_resumed_job_with_takes_counts_each_unpaid_take_once(home):
     assert left.total == pytest.approx(costs.quote(plan, CATALOG).total)
 
 
-async def test_a_resume_whose_cap_fits_what_is_left_is_not_refused(home):
+async def test_a_resume_whose_cap_fits_what_is_left_is_not_refused(home: Path) -> None:
     """The cap check of a resumed run counts a take stored before the stop as paid (no over-count)."""
     from sora_tui.core.run import JobRun
     from sora_tui.core.takes import Take, TakeBook

@@ -49,7 +49,7 @@ def start(home: Path, job_id: str, **extra: str) -> tuple[bool, int]:
     return False, os.WEXITSTATUS(status)
 
 
-def test_crash_loop_is_held_and_the_users_resume_runs_it(home: Path, cli_env: dict[str, str]):
+def test_crash_loop_is_held_and_the_users_resume_runs_it(home: Path, cli_env: dict[str, str]) -> None:
     engine, job_id = make_job(home)
     job_dir = engine.find_job(job_id).job_dir
     for death in (1, 2, 3):
@@ -83,7 +83,7 @@ def test_crash_loop_is_held_and_the_users_resume_runs_it(home: Path, cli_env: di
     assert rec.deaths == 0 and not rec.open
 
 
-def test_deaths_that_make_progress_are_not_a_loop(home: Path):
+def test_deaths_that_make_progress_are_not_a_loop(home: Path) -> None:
     """Killed right after each segment's download, three times: each run finished a segment the one
     before had not, so the fourth automatic start renders the rest instead of holding the job."""
     engine, job_id = make_job(home, segments=3)
@@ -97,7 +97,7 @@ def test_deaths_that_make_progress_are_not_a_loop(home: Path):
     assert [s.submits for s in engine.store.segments(job_id)] == [1, 1, 1]
 
 
-def test_the_limit_is_a_setting(home: Path):
+def test_the_limit_is_a_setting(home: Path) -> None:
     engine, job_id = make_job(home)
     killed, _ = start(home, job_id, SORA_TUI_TEST_KILL_AT="started:0")
     assert killed
@@ -107,7 +107,7 @@ def test_the_limit_is_a_setting(home: Path):
 
 
 @pytest.mark.parametrize("limit", [0])
-def test_a_limit_of_zero_never_holds(tmp_path: Path, limit: int):
+def test_a_limit_of_zero_never_holds(tmp_path: Path, limit: int) -> None:
     for _ in range(5):
         rec = runner.note_start(tmp_path, 0, "boom")
     assert rec.deaths == 4 and rec.last_error == "boom" and not rec.looping(limit) and rec.looping(4)

@@ -18,12 +18,14 @@ from sora_tui.core.providers.preview import _reap
 from sora_tui.core.run import JobRun
 
 
-def test_a_broken_listener_is_logged_with_its_traceback_and_the_run_goes_on(home, caplog):
+def test_a_broken_listener_is_logged_with_its_traceback_and_the_run_goes_on(
+    home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     engine = Engine(env={"SORA_TUI_HOME": str(home)})
     plan = Plan("boat", "preview", "180p", "16:9", [SegmentPlan("boat", 2)], audio=False)
     job = engine.create_job(plan)
 
-    def broken(event):
+    def broken(event) -> None:
         raise RuntimeError("listener bug")
 
     run = JobRun(engine, job, broken, None, None, False)
@@ -33,7 +35,7 @@ def test_a_broken_listener_is_logged_with_its_traceback_and_the_run_goes_on(home
     assert record.exc_info is not None and "listener bug" in str(record.exc_info[1])
 
 
-async def test_reap_eats_only_the_reaped_task_cancellation(caplog):
+async def test_reap_eats_only_the_reaped_task_cancellation(caplog: pytest.LogCaptureFixture) -> None:
     async def slow_to_stop() -> None:
         try:
             await asyncio.sleep(10)
@@ -128,7 +130,7 @@ def cli_words_in(path: Path, commands: set[str]) -> list[str]:
     return found
 
 
-def test_core_messages_name_no_flag_or_command():
+def test_core_messages_name_no_flag_or_command() -> None:
     commands = _commands()
     assert {"resume", "redo", "keys", "generate"} <= commands
     by_file: dict[str, list[str]] = {}
@@ -144,7 +146,7 @@ def test_core_messages_name_no_flag_or_command():
     assert {n: len(f) for n, f in by_file.items()} == {n: c for n, c in PENDING.items() if n in by_file}
 
 
-def test_the_scan_finds_what_it_must(tmp_path):
+def test_the_scan_finds_what_it_must(tmp_path: Path) -> None:
     """The scan is not fooled by f-strings, implicit concatenation or an odd flag, and skips docstrings."""
     src = tmp_path / "m.py"
     src.write_text(
@@ -162,7 +164,9 @@ def test_the_scan_finds_what_it_must(tmp_path):
     assert [f.split(":")[1] for f in found] == ["4", "5", "7"]
 
 
-async def test_a_failed_run_stores_its_code_and_each_front_end_words_it(home, monkeypatch):
+async def test_a_failed_run_stores_its_code_and_each_front_end_words_it(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The run records the failure's code and facts with the job (store migration 8); the studio and
     the CLI word what to do from them, and neither rewrites the stored message."""
     from sora_tui.cli.advice import job_error as cli_job_error
@@ -176,7 +180,7 @@ async def test_a_failed_run_stores_its_code_and_each_front_end_words_it(home, mo
     plan = Plan("boat", "preview", "180p", "16:9", [SegmentPlan("boat", 1), SegmentPlan("boat", 1)], audio=False)
     job = engine.create_job(plan)
 
-    def full(inputs, dest, *args, **kwargs):
+    def full(inputs, dest, *args, **kwargs) -> None:
         raise DiskFull(dest, free=0)
 
     monkeypatch.setattr(joiner, "join_segments", full)

@@ -61,7 +61,7 @@ frame=   48 fps=0.0 q=28.0 size=     256KiB time=00:00:01.92 bitrate=1092.3kbits
 """
 
 
-def test_parser_gives_the_telling_line_naming_the_file():
+def test_parser_gives_the_telling_line_naming_the_file() -> None:
     assert error_line(CORRUPT_INPUT) == "corrupt.mp4: moov atom not found"
     assert error_line(CORRUPT_INPUT, Path("x/corrupt.mp4")) == "moov atom not found"  # the caller names it
     assert error_line(MISSING_INPUT) == "missing.mp4: No such file or directory"
@@ -72,7 +72,7 @@ def test_parser_gives_the_telling_line_naming_the_file():
     assert "\n" not in error_line(CORRUPT_INPUT) and "@ 0x" not in error_line(DISK_FULL)
 
 
-def test_failure_is_a_disk_full_a_file_problem_or_a_media_error(tmp_path):
+def test_failure_is_a_disk_full_a_file_problem_or_a_media_error(tmp_path: Path) -> None:
     dest = tmp_path / "final.mp4"
     full = ffmpeg_failure(DISK_FULL, dest, "joining")
     assert isinstance(full, DiskFull) and full.path == dest
@@ -86,7 +86,7 @@ def test_failure_is_a_disk_full_a_file_problem_or_a_media_error(tmp_path):
     assert str(same) == "cutting corrupt.mp4 failed (ffmpeg: moov atom not found)"
 
 
-def test_parser_on_what_ffmpeg_writes_now(tmp_path):
+def test_parser_on_what_ffmpeg_writes_now(tmp_path: Path) -> None:
     bad = tmp_path / "seg_02.mp4"
     bad.write_bytes(bytes(range(256)) * 40)
     proc = media.run_ffmpeg(["-i", str(bad), "-f", "null", "-"], timeout=60)
@@ -99,7 +99,7 @@ def test_parser_on_what_ffmpeg_writes_now(tmp_path):
     assert error_line(proc.stderr.decode()) == "nope.mp4: No such file or directory"
 
 
-def test_no_ffmpeg_is_started_outside_the_runner():
+def test_no_ffmpeg_is_started_outside_the_runner() -> None:
     """Only media.py starts ffmpeg: no other core module calls subprocess or names the binary."""
     core = ROOT / "src" / "sora_tui" / "core"
     offenders = []
@@ -118,13 +118,13 @@ def test_no_ffmpeg_is_started_outside_the_runner():
 
 
 @pytest.fixture
-def corrupt(tmp_path) -> Path:
+def corrupt(tmp_path: Path) -> Path:
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(bytes(range(256)) * 40)
     return bad
 
 
-def test_join_names_the_corrupt_segment(tmp_path, corrupt):
+def test_join_names_the_corrupt_segment(tmp_path: Path, corrupt) -> None:
     good = tmp_path / "seg_01.mp4"
     subprocess.run(
         [
@@ -146,7 +146,7 @@ def test_join_names_the_corrupt_segment(tmp_path, corrupt):
     assert str(info.value) == "broken.mp4 is not a playable video (ffmpeg: moov atom not found)"
 
 
-def test_extend_names_the_file_it_cannot_decode(tmp_path, corrupt, monkeypatch):
+def test_extend_names_the_file_it_cannot_decode(tmp_path: Path, corrupt, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(MediaError) as info:
         _grey_frames(corrupt)
     assert str(info.value) == "cannot decode broken.mp4 to compare it with the source (ffmpeg: moov atom not found)"
@@ -174,7 +174,7 @@ def test_extend_names_the_file_it_cannot_decode(tmp_path, corrupt, monkeypatch):
     assert str(info.value) == "cutting the echoed source out of broken.mp4 failed (ffmpeg: moov atom not found)"
 
 
-def test_finish_and_export_runs_name_the_file(tmp_path, corrupt):
+def test_finish_and_export_runs_name_the_file(tmp_path: Path, corrupt) -> None:
     with pytest.raises(MediaError) as info:
         fin_ffmpeg.run(["-i", str(corrupt), str(tmp_path / "out.mp4")], what="export web")
     assert str(info.value) == "export web failed (ffmpeg: broken.mp4: moov atom not found)"
@@ -186,7 +186,7 @@ def test_finish_and_export_runs_name_the_file(tmp_path, corrupt):
 
 
 @pytest.fixture(scope="module")
-def spoiled_job(tmp_path_factory) -> tuple[Path, str]:
+def spoiled_job(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A completed preview job whose joined video was overwritten with garbage."""
     home = tmp_path_factory.mktemp("spoiled")
     engine = make_engine(home)
@@ -196,7 +196,7 @@ def spoiled_job(tmp_path_factory) -> tuple[Path, str]:
     return home, job_id
 
 
-def test_finish_of_a_corrupt_video_is_one_clear_error(spoiled_job):
+def test_finish_of_a_corrupt_video_is_one_clear_error(spoiled_job) -> None:
     home, job_id = spoiled_job
     engine = make_engine(home)
     with pytest.raises(FinishError) as info:
@@ -205,7 +205,7 @@ def test_finish_of_a_corrupt_video_is_one_clear_error(spoiled_job):
 
 
 @pytest.mark.parametrize("command", [["finish", "--no-narration"], ["export", "--preset", "web-720p"]])
-def test_cli_finish_and_export_of_a_corrupt_video_say_one_line(spoiled_job, command):
+def test_cli_finish_and_export_of_a_corrupt_video_say_one_line(spoiled_job, command) -> None:
     home, job_id = spoiled_job
     env = {**os.environ, "SORA_TUI_HOME": str(home), "PYTHONPATH": str(ROOT / "src")}
     res = subprocess.run(

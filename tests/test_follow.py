@@ -50,7 +50,7 @@ FINISHER = runner.Holder(4343, "box", W0, detached=True, task="finish")
 # --- whether the runner lives: one rule, one grace ----------------------------------------------------
 
 
-def test_a_runner_that_never_takes_the_lease_is_starting_for_the_grace_then_interrupted(tmp_path: Path):
+def test_a_runner_that_never_takes_the_lease_is_starting_for_the_grace_then_interrupted(tmp_path: Path) -> None:
     job = _job(tmp_path, updated_at=W0 - 5)  # a job that says it renders, its row changed 5 s ago
     watch = RunnerWatch()
     watch.begin(job, now=T0, wall=W0)
@@ -62,14 +62,14 @@ def test_a_runner_that_never_takes_the_lease_is_starting_for_the_grace_then_inte
     assert (alive.state, alive.running, alive.busy) == (runner.INTERRUPTED, False, False)
 
 
-def test_a_job_whose_row_is_older_than_the_grace_is_interrupted_at_once(tmp_path: Path):
+def test_a_job_whose_row_is_older_than_the_grace_is_interrupted_at_once(tmp_path: Path) -> None:
     job = _job(tmp_path, updated_at=W0 - RUNNER_GRACE - 1)
     watch = RunnerWatch()
     watch.begin(job, now=T0, wall=W0)
     assert watch.look(job, None, now=T0).state == runner.INTERRUPTED
 
 
-def test_a_runner_seen_holding_the_lease_and_gone_died_and_is_interrupted_at_once(tmp_path: Path):
+def test_a_runner_seen_holding_the_lease_and_gone_died_and_is_interrupted_at_once(tmp_path: Path) -> None:
     job = _job(tmp_path)
     watch = RunnerWatch()
     watch.expect(now=T0, wall=W0)  # this front end just started it: the grace runs
@@ -80,7 +80,7 @@ def test_a_runner_seen_holding_the_lease_and_gone_died_and_is_interrupted_at_onc
     assert (alive.state, alive.running) == (runner.INTERRUPTED, False)
 
 
-def test_a_status_from_before_the_start_says_nothing_about_the_new_runner(tmp_path: Path):
+def test_a_status_from_before_the_start_says_nothing_about_the_new_runner(tmp_path: Path) -> None:
     old = _job(tmp_path, JobStatus.COMPLETED, updated_at=W0 - 60)  # a redo: the row still says completed
     watch = RunnerWatch()
     watch.expect(now=T0, wall=W0)
@@ -91,7 +91,7 @@ def test_a_status_from_before_the_start_says_nothing_about_the_new_runner(tmp_pa
 
 
 @pytest.mark.parametrize("status", [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.AWAITING_REVIEW])
-def test_a_job_at_rest_ends_the_follow_with_its_state(tmp_path: Path, status: JobStatus):
+def test_a_job_at_rest_ends_the_follow_with_its_state(tmp_path: Path, status: JobStatus) -> None:
     job = _job(tmp_path, status, updated_at=W0 - 1)  # fresh, but not working: no grace
     watch = RunnerWatch()
     watch.begin(job, now=T0, wall=W0)
@@ -99,7 +99,7 @@ def test_a_job_at_rest_ends_the_follow_with_its_state(tmp_path: Path, status: Jo
     assert (alive.state, alive.busy) == (str(status), False)
 
 
-def test_a_job_waiting_in_the_queue_is_followed_on_and_never_interrupted(tmp_path: Path):
+def test_a_job_waiting_in_the_queue_is_followed_on_and_never_interrupted(tmp_path: Path) -> None:
     job = _job(tmp_path, JobStatus.QUEUED, updated_at=W0 - 3600)
     (job.job_dir / runner.QUEUED_FILE).write_text("1\n")
     watch = RunnerWatch()
@@ -110,7 +110,7 @@ def test_a_job_waiting_in_the_queue_is_followed_on_and_never_interrupted(tmp_pat
     assert watch.look(job, None, now=T0 + 3600).state == runner.INTERRUPTED
 
 
-def test_a_task_holds_the_job_without_rendering_it(tmp_path: Path):
+def test_a_task_holds_the_job_without_rendering_it(tmp_path: Path) -> None:
     job = _job(tmp_path, JobStatus.COMPLETED)
     alive = RunnerWatch().look(job, FINISHER, now=T0)
     assert (alive.running, alive.task, alive.busy, alive.state) == (False, "finish", True, "completed")
@@ -126,7 +126,7 @@ def _stored(tmp_path: Path, status: JobStatus) -> tuple[Store, Job]:
     return store, job
 
 
-def test_the_follower_reads_new_events_the_lease_and_the_final_state(tmp_path: Path):
+def test_the_follower_reads_new_events_the_lease_and_the_final_state(tmp_path: Path) -> None:
     store, job = _stored(tmp_path, JobStatus.GENERATING)
     log = runner.EventLog(job.job_dir)
     log.append(LogLine(job.id, "before the follow"))  # already in the rows: not read again
@@ -150,7 +150,7 @@ def test_the_follower_reads_new_events_the_lease_and_the_final_state(tmp_path: P
     store.close()
 
 
-def test_a_killed_runner_is_reported_interrupted_by_the_follower(tmp_path: Path):
+def test_a_killed_runner_is_reported_interrupted_by_the_follower(tmp_path: Path) -> None:
     store, job = _stored(tmp_path, JobStatus.GENERATING)
     follower = Follower.from_end(job.job_dir)
     watch = RunnerWatch()
@@ -169,7 +169,7 @@ def test_a_killed_runner_is_reported_interrupted_by_the_follower(tmp_path: Path)
 # --- the progress model ---------------------------------------------------------------------------------
 
 
-def test_progress_by_stage_segments_weighted_by_length_then_the_join(tmp_path: Path):
+def test_progress_by_stage_segments_weighted_by_length_then_the_join(tmp_path: Path) -> None:
     job = _job(tmp_path)
     live = LiveJob.from_rows(job, [Segment(job.id, 1, "a", 4), Segment(job.id, 2, "b", 12)], [], [])
     assert live.overall == 0.0 and live.segments[1].label == "pending"
@@ -193,7 +193,7 @@ def test_progress_by_stage_segments_weighted_by_length_then_the_join(tmp_path: P
     assert live.overall == 1.0 and live.join_fraction == 1.0
 
 
-def test_a_failed_segment_starts_again_from_nothing_and_its_eta_follows_its_progress(tmp_path: Path):
+def test_a_failed_segment_starts_again_from_nothing_and_its_eta_follows_its_progress(tmp_path: Path) -> None:
     job = _job(tmp_path)
     live = LiveJob.from_rows(job, [Segment(job.id, 1, "a", 4)], [], [])
     seg = live.segments[1]
@@ -208,7 +208,9 @@ def test_a_failed_segment_starts_again_from_nothing_and_its_eta_follows_its_prog
 # --- `sora-tui show --follow` uses the same rule -----------------------------------------------------------
 
 
-def test_show_follow_waits_with_a_queued_job_and_ends_with_its_outcome(home: Path, capsys: pytest.CaptureFixture[str]):
+def test_show_follow_waits_with_a_queued_job_and_ends_with_its_outcome(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A job in the queue waits for the scheduler: the follow goes on (it used to give up after 3 s and exit 1
     saying "queued"), and it ends when the job does."""
     import threading

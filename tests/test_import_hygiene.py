@@ -30,11 +30,11 @@ def _loaded_after(code: str) -> list[str]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_core_imports_nothing_heavy():
+def test_core_imports_nothing_heavy() -> None:
     assert _loaded_after("import sora_tui.core") == []
 
 
-def test_engine_modules_do_not_import_ui_or_heavy_media():
+def test_engine_modules_do_not_import_ui_or_heavy_media() -> None:
     loaded = _loaded_after(
         "import sora_tui.core.engine, sora_tui.core.store, sora_tui.core.catalog, "
         "sora_tui.core.settings, sora_tui.core.keys, sora_tui.core.planner.offline, "
@@ -43,7 +43,7 @@ def test_engine_modules_do_not_import_ui_or_heavy_media():
     assert loaded == []
 
 
-def test_no_core_module_imports_textual_or_rich():
+def test_no_core_module_imports_textual_or_rich() -> None:
     code = (
         "import importlib, pkgutil, sora_tui.core as c\n"
         "for m in pkgutil.walk_packages(c.__path__, 'sora_tui.core.'):\n"
@@ -53,7 +53,7 @@ def test_no_core_module_imports_textual_or_rich():
     assert "textual" not in loaded and "rich" not in loaded
 
 
-def test_cli_help_is_light():
+def test_cli_help_is_light() -> None:
     loaded = _loaded_after("import sora_tui.cli as c\ntry:\n    c.main(['--help'])\nexcept SystemExit:\n    pass")
     assert loaded == []
 
@@ -229,7 +229,7 @@ def test_make_lint_runs_every_check() -> None:
 LOCAL_EXTRA = ["torch", "diffusers", "transformers"]
 
 
-def test_studio_and_local_model_modules_leave_torch_unloaded():
+def test_studio_and_local_model_modules_leave_torch_unloaded() -> None:
     """The studio, the CLI's local commands and the local provider's module import nothing of the
     `local` extra: torch and diffusers load only when a local model renders or is checked for a device."""
     code = (

@@ -37,7 +37,7 @@ async def plan_job(engine: Engine, n: int = 3, start_image: str | None = None):
     return engine.create_job(plan)
 
 
-async def test_keyframe_job_matches_at_every_boundary(home):
+async def test_keyframe_job_matches_at_every_boundary(home: Path) -> None:
     engine = make_engine(home)
     job = await plan_job(engine, 3)
     events = []
@@ -57,7 +57,7 @@ async def test_keyframe_job_matches_at_every_boundary(home):
     await engine.aclose()
 
 
-async def test_review_replace_regenerate_then_render(home, tmp_path):
+async def test_review_replace_regenerate_then_render(home: Path, tmp_path: Path) -> None:
     engine = make_engine(home)
     job = await plan_job(engine, 2)
     paused = await engine.run(job.id, review_keyframes=True)
@@ -87,7 +87,7 @@ async def test_review_replace_regenerate_then_render(home, tmp_path):
     await engine.aclose()
 
 
-async def test_start_image_is_keyframe_zero(home, tmp_path):
+async def test_start_image_is_keyframe_zero(home: Path, tmp_path: Path) -> None:
     import cv2
 
     start = tmp_path / "start.png"
@@ -104,7 +104,7 @@ async def test_start_image_is_keyframe_zero(home, tmp_path):
     await engine.aclose()
 
 
-async def test_keyframe_costs_count_towards_the_budget(home):
+async def test_keyframe_costs_count_towards_the_budget(home: Path) -> None:
     (home / "config").mkdir()
     (home / "config" / "catalog.toml").write_text("[image_models.preview-image]\nprice_per_image = 0.25\n")
     engine = make_engine(home)
@@ -120,14 +120,14 @@ async def test_keyframe_costs_count_towards_the_budget(home):
     await engine.aclose()
 
 
-def test_keyframe_mode_needs_a_first_last_frame_model(home):
+def test_keyframe_mode_needs_a_first_last_frame_model(home: Path) -> None:
     engine = make_engine(home)
     with pytest.raises(InputError) as info:
         engine.resolve(Request(prompt=PROMPT, model="sora-2-pro", mode=Mode.KEYFRAMES))
     assert info.value.field == "model"
 
 
-def test_cli_review_keyframes(sora_cmd, cli_env, tmp_path):
+def test_cli_review_keyframes(sora_cmd: list[str], cli_env: dict[str, str], tmp_path: Path) -> None:
     base = [*sora_cmd, "generate", PROMPT, "-n", "2", "-s", "1", "-r", "180p", "--mode", "keyframes", "--yes"]
     res = subprocess.run([*base, "--review-keyframes", "--json"], env=cli_env, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr

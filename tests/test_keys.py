@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes.memkeyring import MemKeyring
 from sora_tui.cli.advice import cli_advice
 from sora_tui.core import keys
 from sora_tui.core.keys import KeyringUnavailable, delete_key, get_key, known_secrets, redact, set_key
@@ -18,7 +19,7 @@ from sora_tui.core.models import InputError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_env_wins_over_keyring(mem_keyring):
+def test_env_wins_over_keyring(mem_keyring: MemKeyring) -> None:
     set_key("fal", "keyring-fal-key-0000")
     info = get_key("fal", {"FAL_KEY": "env-fal-key-1111"})
     assert info.source == "env" and info.value == "env-fal-key-1111"
@@ -27,7 +28,7 @@ def test_env_wins_over_keyring(mem_keyring):
     assert "keyring-fal-key-0000" not in repr(info) and "0000" in info.masked
 
 
-def test_set_get_delete(mem_keyring):
+def test_set_get_delete(mem_keyring: MemKeyring) -> None:
     assert get_key("openai", {}).source == "none"
     set_key("openai", "  sk-stored-abcdef123456 \n")
     assert mem_keyring.data[(keys.SERVICE, "openai")] == "sk-stored-abcdef123456"
@@ -37,14 +38,14 @@ def test_set_get_delete(mem_keyring):
     assert get_key("openai", {}).present is False
 
 
-def test_bad_names_and_empty_values(mem_keyring):
+def test_bad_names_and_empty_values(mem_keyring: MemKeyring) -> None:
     with pytest.raises(InputError, match="unknown key"):
         get_key("stability", {})
     with pytest.raises(InputError, match="empty"):
         set_key("fal", "   ")
 
 
-def test_no_backend_gives_keyring_unavailable_with_the_env_var():
+def test_no_backend_gives_keyring_unavailable_with_the_env_var() -> None:
     import keyring
     from keyring.backends import fail
 
@@ -66,7 +67,7 @@ def test_no_backend_gives_keyring_unavailable_with_the_env_var():
         keyring.set_keyring(previous)
 
 
-def test_redact_and_known_secrets(mem_keyring):
+def test_redact_and_known_secrets(mem_keyring: MemKeyring) -> None:
     env = {"FAL_KEY": "fal-secret-abcdef", "OPENAI_API_KEY": "sk-secret-123456"}
     assert sorted(known_secrets(env)) == ["fal-secret-abcdef", "sk-secret-123456"]
     text = "url?key=fal-secret-abcdef and sk-secret-123456 twice sk-secret-123456"
@@ -75,7 +76,7 @@ def test_redact_and_known_secrets(mem_keyring):
     assert redact("nothing here", []) == "nothing here"
 
 
-def test_file_keyring_is_shared_with_a_subprocess(tmp_path: Path):
+def test_file_keyring_is_shared_with_a_subprocess(tmp_path: Path) -> None:
     """The file-backed test keyring works through PYTHON_KEYRING_BACKEND in a child process."""
     store = tmp_path / "keyring.json"
     env = {

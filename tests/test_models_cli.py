@@ -10,7 +10,7 @@ def run(cmd, env, *args):
     return subprocess.run([*cmd, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
-def test_models_json_lists_kinds_prices_and_modes(sora_cmd, cli_env):
+def test_models_json_lists_kinds_prices_and_modes(sora_cmd: list[str], cli_env: dict[str, str]) -> None:
     res = run(sora_cmd, cli_env, "models", "--json")
     assert res.returncode == 0, res.stderr
     models = {m["id"]: m for m in json.loads(res.stdout)}
@@ -40,14 +40,14 @@ def test_models_json_lists_kinds_prices_and_modes(sora_cmd, cli_env):
             assert m["provider"] in ("preview", "local") or k["price_source"] and k["price_checked"]
 
 
-def test_models_table(sora_cmd, cli_env):
+def test_models_table(sora_cmd: list[str], cli_env: dict[str, str]) -> None:
     res = run(sora_cmd, {**cli_env, "COLUMNS": "160"}, "models")
     assert res.returncode == 0, res.stderr
     assert "extend" in res.stdout and "flf" in res.stdout and "estimate" in res.stdout
     assert "t2v $0.08/s" in res.stdout and "i2v $0.06/s" in res.stdout
 
 
-def test_generate_offers_extend_mode(sora_cmd, cli_env):
+def test_generate_offers_extend_mode(sora_cmd: list[str], cli_env: dict[str, str]) -> None:
     res = run(sora_cmd, cli_env, "generate", "--help")
     assert "extend" in res.stdout
     res = run(sora_cmd, cli_env, "generate", "a boat", "--mode", "extend", "--yes")

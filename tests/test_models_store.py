@@ -23,7 +23,7 @@ def _plan() -> Plan:
     )
 
 
-def test_plan_round_trip():
+def test_plan_round_trip() -> None:
     plan = _plan()
     again = Plan.from_dict(plan.to_dict())
     assert again == plan
@@ -41,7 +41,7 @@ def test_plan_round_trip():
         (lambda d: d.update(model=""), "plan.model"),
     ],
 )
-def test_plan_schema_errors_name_the_field(mutate, field):
+def test_plan_schema_errors_name_the_field(mutate, field) -> None:
     data = _plan().to_dict()
     mutate(data)
     with pytest.raises(InputError) as info:
@@ -49,7 +49,7 @@ def test_plan_schema_errors_name_the_field(mutate, field):
     assert info.value.field == field
 
 
-def test_store_jobs_segments_logs(tmp_path: Path):
+def test_store_jobs_segments_logs(tmp_path: Path) -> None:
     store = Store(tmp_path / "db.sqlite3")
     assert store.schema_version == SCHEMA_VERSION
     job = Job(
@@ -84,7 +84,7 @@ def test_store_jobs_segments_logs(tmp_path: Path):
     assert store.get_job(job.id) is None and store.segments(job.id) == [] and store.logs(job.id) == []
 
 
-def test_store_migrates_old_schema_and_refuses_newer(tmp_path: Path):
+def test_store_migrates_old_schema_and_refuses_newer(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
     from sora_tui.core import store as store_mod
 
@@ -103,7 +103,7 @@ def test_store_migrates_old_schema_and_refuses_newer(tmp_path: Path):
         Store(path)
 
 
-def test_settings_file_and_env(tmp_path: Path):
+def test_settings_file_and_env(tmp_path: Path) -> None:
     env = {"SORA_TUI_HOME": str(tmp_path)}
     paths = get_paths(env)
     assert paths.data_dir == tmp_path / "data" and paths.config_dir == tmp_path / "config"
@@ -118,7 +118,7 @@ def test_settings_file_and_env(tmp_path: Path):
         load_settings(paths, env | {"SORA_TUI_MAX_RETRIES": "lots"})
 
 
-def test_migration_8_keeps_a_failed_jobs_code_and_facts(tmp_path: Path):
+def test_migration_8_keeps_a_failed_jobs_code_and_facts(tmp_path: Path) -> None:
     """A v7 history (jobs with errors as text only) gains error_code/error_context; a failure recorded
     with a code reads back as data, and a new error (or none) drops the old code."""
     from sora_tui.core import store as store_mod

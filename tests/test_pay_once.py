@@ -58,7 +58,7 @@ def held_request(fake: FalFake, rule) -> FakeRequest | None:
         return next((r for r in fake.requests.values() if rule(r)), None)
 
 
-async def test_stop_while_a_parallel_submit_is_on_the_wire_pays_once(fal_fake: FalFake, home: Path):
+async def test_stop_while_a_parallel_submit_is_on_the_wire_pays_once(fal_fake: FalFake, home: Path) -> None:
     engine = Engine(env=engine_env(fal_fake, home))
     plan = make_plan("parallel", ["a boat on a canal", "a bridge at dusk", "the open sea"])
     job = engine.create_job(plan)
@@ -85,7 +85,7 @@ async def test_stop_while_a_parallel_submit_is_on_the_wire_pays_once(fal_fake: F
     assert done.cost_usd == pytest.approx(engine.estimate(plan))
 
 
-async def test_a_failing_shot_while_a_cut_shot_is_on_the_wire_pays_once(fal_fake: FalFake, home: Path):
+async def test_a_failing_shot_while_a_cut_shot_is_on_the_wire_pays_once(fal_fake: FalFake, home: Path) -> None:
     """Chain mode: the runs split at a cut render at once; one fails while the other's submit waits."""
     engine = Engine(env=engine_env(fal_fake, home))
     plan = make_plan("chain", ["a boat on a canal", "the boat passes a bridge", "a lighthouse"], cut=3)
@@ -107,7 +107,7 @@ async def test_a_failing_shot_while_a_cut_shot_is_on_the_wire_pays_once(fal_fake
     assert fetched(fal_fake, held.id)
 
 
-async def test_a_failing_shot_while_a_take_is_on_the_wire_pays_once(fal_fake: FalFake, home: Path):
+async def test_a_failing_shot_while_a_take_is_on_the_wire_pays_once(fal_fake: FalFake, home: Path) -> None:
     engine = Engine(env=engine_env(fal_fake, home))
     plan = make_plan("parallel", ["a boat on a canal", "a bridge at dusk"], takes={2: 3})
     job = engine.create_job(plan)
@@ -130,7 +130,7 @@ async def test_a_failing_shot_while_a_take_is_on_the_wire_pays_once(fal_fake: Fa
     assert fetched(fal_fake, held.id)
 
 
-async def test_a_refused_take_forgets_only_its_own_request(fal_fake: FalFake, home: Path):
+async def test_a_refused_take_forgets_only_its_own_request(fal_fake: FalFake, home: Path) -> None:
     """Take 2 of a shot is refused by the content policy: the job fails, take 1's and take 3's requests
     stay stored (they are paid for) and only take 2 is asked again on resume."""
     engine = Engine(env=engine_env(fal_fake, home))
@@ -151,7 +151,7 @@ async def test_a_refused_take_forgets_only_its_own_request(fal_fake: FalFake, ho
     assert fetched(fal_fake, first_id)
 
 
-async def test_a_stop_cancels_every_take_at_fal(fal_fake: FalFake, home: Path):
+async def test_a_stop_cancels_every_take_at_fal(fal_fake: FalFake, home: Path) -> None:
     """Takes 2..N are requests in flight like take 1: a stop asks fal to cancel each of them."""
     engine = Engine(env=engine_env(fal_fake, home))
     plan = make_plan("chain", ["a bridge at dusk"], takes={1: 3})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -37,7 +38,7 @@ def prompts(plan: Plan) -> list[str]:
     return [s.prompt for s in plan.segments]
 
 
-def test_edits_return_a_new_plan_and_leave_the_old_one_alone():
+def test_edits_return_a_new_plan_and_leave_the_old_one_alone() -> None:
     plan = plan_of()
     before = copy.deepcopy(plan)
     moved = plans.move_segment(plan, 1, 1)
@@ -55,7 +56,7 @@ def test_edits_return_a_new_plan_and_leave_the_old_one_alone():
         plans.merge_segments(plan, 3, VEO)
 
 
-def test_split_then_merge_gives_back_the_segment_without_repeating_its_prompt():
+def test_split_then_merge_gives_back_the_segment_without_repeating_its_prompt() -> None:
     plan = plan_of(2)
     split, halves = plans.split_segment(plan, 1, VEO)
     assert halves == (4, 4) and [s.seconds for s in split.segments] == [4, 4, 8]
@@ -72,7 +73,7 @@ def test_split_then_merge_gives_back_the_segment_without_repeating_its_prompt():
     assert odd == (4, 4)  # no two allowed lengths make 6: the nearest pair, halves equal
 
 
-def test_keyframe_descriptions_travel_with_their_segments():
+def test_keyframe_descriptions_travel_with_their_segments() -> None:
     plan = plan_of(3, mode=Mode.KEYFRAMES, keyframes=["K0", "K1", "K2", "K3"])
     assert plans.move_segment(plan, 1, 1).keyframes == ["K0", "K2", "K1", "K3"]
     split, _ = plans.split_segment(plan, 2, VEO)
@@ -85,7 +86,7 @@ def test_keyframe_descriptions_travel_with_their_segments():
     assert added[:2] == ["K0", "K1"] and added[3:] == ["K2", "K3"] and len(added) == 5
 
 
-def test_request_for_a_plan_keeps_what_the_user_chose():
+def test_request_for_a_plan_keeps_what_the_user_chose() -> None:
     plan = plan_of(3, seconds=6)
     plan.segments[0].narration = "hello"
     plan.max_cost = 4.0
@@ -97,7 +98,7 @@ def test_request_for_a_plan_keeps_what_the_user_chose():
         plans.request_for(plan, 9)
 
 
-def test_planner_choice_and_replan_keep_lengths(home):
+def test_planner_choice_and_replan_keep_lengths(home: Path) -> None:
     assert isinstance(registry.planner_for("offline", None, {}), OfflinePlanner)
     with pytest.raises(InputError, match="unknown planner"):
         registry.planner_for("bogus", None, {})
@@ -111,7 +112,7 @@ def test_planner_choice_and_replan_keep_lengths(home):
     assert seg.seconds == 8 and seg.prompt
 
 
-def test_remaining_cost_counts_only_what_is_not_paid_for():
+def test_remaining_cost_counts_only_what_is_not_paid_for() -> None:
     plan = plan_of(3, seconds=4)
     each = estimate_cost(plan_of(1, seconds=4), CATALOG)
     segs = [
@@ -130,7 +131,7 @@ def test_remaining_cost_counts_only_what_is_not_paid_for():
     assert left.total == pytest.approx(estimate_cost(kplan, CATALOG) - price)
 
 
-def test_videos_started():
+def test_videos_started() -> None:
     pending = SimpleNamespace(status=SegmentStatus.PENDING, request_id=None, submits=0)
     assert not plans.videos_started([pending, pending])
     assert plans.videos_started([pending, SimpleNamespace(status=SegmentStatus.PENDING, request_id="x", submits=0)])
@@ -138,7 +139,7 @@ def test_videos_started():
     assert plans.videos_started([SimpleNamespace(status=SegmentStatus.PENDING, submits=1)])
 
 
-def test_plan_max_cost_round_trips_and_is_checked():
+def test_plan_max_cost_round_trips_and_is_checked() -> None:
     plan = plan_of(1)
     assert "max_cost" not in plan.to_dict()
     plan.max_cost = 3.5
@@ -149,7 +150,7 @@ def test_plan_max_cost_round_trips_and_is_checked():
         Plan.from_dict(plan.to_dict() | {"max_cost": -1})
 
 
-def test_engine_run_honours_the_plan_cap(home):
+def test_engine_run_honours_the_plan_cap(home: Path) -> None:
     # preview is free; a user catalog gives it a price so the cap bites
     (home / "config").mkdir()
     (home / "config" / "catalog.toml").write_text("[models.preview.price]\nper_second = { default = 0.5 }\n")
@@ -170,7 +171,7 @@ def test_engine_run_honours_the_plan_cap(home):
     assert "--max-cost" not in str(err.value)  # the advice is the front end's to word
 
 
-def test_render_key_is_needed_to_render_not_to_plan(home):
+def test_render_key_is_needed_to_render_not_to_plan(home: Path) -> None:
     engine = Engine(env={"SORA_TUI_HOME": str(home)})
     plan = asyncio.run(engine.plan(plans.request_for(plan_of(2, seconds=4))))
     assert engine.estimate(plan) > 0
@@ -183,7 +184,7 @@ def test_render_key_is_needed_to_render_not_to_plan(home):
     assert not engine.store.segments(job.id)[0].request_id  # nothing was sent
 
 
-def test_ambiguous_job_prefix_names_the_matches(home):
+def test_ambiguous_job_prefix_names_the_matches(home: Path) -> None:
     engine = Engine(env={"SORA_TUI_HOME": str(home)})
     plan = plan_of(1)
     plan.model, plan.resolution = "preview", "180p"

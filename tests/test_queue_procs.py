@@ -107,7 +107,7 @@ def describe(engine: Engine) -> str:
 # the processes few on a 2-core machine)
 
 
-async def test_jobs_at_once_the_next_starts_when_one_ends(fal_fake: FalFake, tmp_path: Path):
+async def test_jobs_at_once_the_next_starts_when_one_ends(fal_fake: FalFake, tmp_path: Path) -> None:
     env = env_for(fal_fake, tmp_path / "home", SORA_TUI_QUEUE_MAX_JOBS="2", SORA_TUI_FAL_SLOTS="8")
     engine = Engine(env=env)
     fal_fake.hold = True  # every request stays queued at fal until released
@@ -143,7 +143,7 @@ async def test_jobs_at_once_the_next_starts_when_one_ends(fal_fake: FalFake, tmp
 # --- hosted slots shared by every job ---------------------------------------------------------------
 
 
-async def test_fal_slots_hold_across_jobs(fal_fake: FalFake, tmp_path: Path):
+async def test_fal_slots_hold_across_jobs(fal_fake: FalFake, tmp_path: Path) -> None:
     env = env_for(fal_fake, tmp_path / "home", SORA_TUI_QUEUE_MAX_JOBS="2", SORA_TUI_FAL_SLOTS="2")
     engine = Engine(env=env)
     fal_fake.concurrency_limit = 2  # the account's own limit: one more would be a 429
@@ -166,7 +166,7 @@ async def test_fal_slots_hold_across_jobs(fal_fake: FalFake, tmp_path: Path):
 # --- pause, resume, move ------------------------------------------------------------------------------
 
 
-async def test_pause_move_resume_and_pause_a_running_job(fal_fake: FalFake, tmp_path: Path):
+async def test_pause_move_resume_and_pause_a_running_job(fal_fake: FalFake, tmp_path: Path) -> None:
     env = env_for(fal_fake, tmp_path / "home", SORA_TUI_QUEUE_MAX_JOBS="1")
     engine = Engine(env=env)
     fal_fake.hold = True
@@ -205,7 +205,9 @@ async def test_pause_move_resume_and_pause_a_running_job(fal_fake: FalFake, tmp_
 # --- the scheduler killed and started again ------------------------------------------------------------
 
 
-async def test_sigkill_of_the_scheduler_loses_nothing_and_starts_nothing_twice(fal_fake: FalFake, tmp_path: Path):
+async def test_sigkill_of_the_scheduler_loses_nothing_and_starts_nothing_twice(
+    fal_fake: FalFake, tmp_path: Path
+) -> None:
     env = env_for(fal_fake, tmp_path / "home", SORA_TUI_QUEUE_MAX_JOBS="1")
     engine = Engine(env=env)
     fal_fake.hold = True
@@ -249,7 +251,7 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*CMD, *args], env=env, capture_output=True, text=True, timeout=DEADLINE)
 
 
-def test_batch_cap_holds_the_job_that_would_cross_it(fal_fake: FalFake, tmp_path: Path):
+def test_batch_cap_holds_the_job_that_would_cross_it(fal_fake: FalFake, tmp_path: Path) -> None:
     env = env_for(fal_fake, tmp_path / "home")
     lines = [
         {

@@ -17,7 +17,7 @@ from sora_tui.core.plans import ResumeStep, default_request, resume_step
 from sora_tui.core.settings import Settings, choices, coerce_setting, field_type, load_settings
 
 
-def test_default_request_reads_the_settings():
+def test_default_request_reads_the_settings() -> None:
     s = Settings(default_resolution="1080p", default_mode="keyframes", default_planner="openai")
     req = default_request(s, "veo3.1-fast")
     assert (req.model, req.resolution, req.mode, req.planner) == ("veo3.1-fast", "1080p", Mode.KEYFRAMES, "openai")
@@ -25,7 +25,7 @@ def test_default_request_reads_the_settings():
     assert (plain.resolution, plain.mode, plain.planner) == (None, Mode.CHAIN, "offline")
 
 
-def test_a_bad_default_is_refused_when_the_settings_load_naming_the_setting(home):
+def test_a_bad_default_is_refused_when_the_settings_load_naming_the_setting(home: Path) -> None:
     (home / "config").mkdir()
     (home / "config" / "settings.toml").write_text('default_mode = "sideways"\n')
     with pytest.raises(InputError) as err:
@@ -37,7 +37,7 @@ def test_a_bad_default_is_refused_when_the_settings_load_naming_the_setting(home
         load_settings(env={"SORA_TUI_HOME": str(home), "SORA_TUI_DEFAULT_PLANNER": "x"})
 
 
-def test_planner_names_come_from_one_registry():
+def test_planner_names_come_from_one_registry() -> None:
     from sora_tui.cli import build_parser
     from sora_tui.core.planner.registry import get_planner
     from sora_tui.tui.widgets.request_form import PLANNERS as FORM_PLANNERS
@@ -53,14 +53,14 @@ def test_planner_names_come_from_one_registry():
     assert err.value.allowed == list(PLANNERS)
 
 
-def test_settings_types_come_from_the_schema():
+def test_settings_types_come_from_the_schema() -> None:
     assert field_type("loudness_lufs") is float and field_type("auto_clean_days") is int
     assert coerce_setting("loudness_lufs", "-14") == -14.0 and coerce_setting("auto_clean_days", "7") == 7
     with pytest.raises(InputError, match="auto_clean_days"):
         coerce_setting("auto_clean_days", "soon")
 
 
-def test_the_output_folder_setting_is_honoured_by_the_engine(home, tmp_path):
+def test_the_output_folder_setting_is_honoured_by_the_engine(home: Path, tmp_path: Path) -> None:
     """The engine applies output_dir, so the CLI, the runner and the studio all copy the video there."""
     out = tmp_path / "videos"
     out.mkdir()
@@ -76,7 +76,7 @@ def _job(status: JobStatus, mode: Mode, output: str | None = None) -> Job:
     return SimpleNamespace(status=status, mode=mode, output=output)  # type: ignore[return-value]
 
 
-def test_one_resume_decision(tmp_path):
+def test_one_resume_decision(tmp_path: Path) -> None:
     video = tmp_path / "final.mp4"
     video.write_bytes(b"x")
     pending = [SimpleNamespace(status=SegmentStatus.PENDING, request_id=None, submits=0)]
@@ -96,7 +96,7 @@ def test_one_resume_decision(tmp_path):
     assert resume_step(review, pending, done_kfs, review=False) is ResumeStep.RENDER
 
 
-def test_history_search_in_memory_matches_the_store_query(home):
+def test_history_search_in_memory_matches_the_store_query(home: Path) -> None:
     """The studio filters its cached history with plans.job_matches: the same jobs as Store.list_jobs."""
     from sora_tui.core.plans import job_matches
 
@@ -112,7 +112,7 @@ def test_history_search_in_memory_matches_the_store_query(home):
             assert [j.id for j in jobs if job_matches(j, search, status)] == want, (search, status)
 
 
-def test_settings_choices_are_the_ones_their_users_accept():
+def test_settings_choices_are_the_ones_their_users_accept() -> None:
     from sora_tui.core.finish.clean import KEEP_CHOICES
     from sora_tui.core.models import SeamSettings
 

@@ -52,7 +52,7 @@ def hold_in_child(job_dir: Path) -> subprocess.Popen:
     return proc
 
 
-def test_lease_is_exclusive_and_names_the_holder(tmp_path: Path):
+def test_lease_is_exclusive_and_names_the_holder(tmp_path: Path) -> None:
     assert runner.holder(tmp_path) is None
     with runner.Lease(tmp_path, "job-a") as lease:
         assert lease.held
@@ -69,7 +69,7 @@ def test_lease_is_exclusive_and_names_the_holder(tmp_path: Path):
         pass
 
 
-def test_sigkill_frees_the_lease(tmp_path: Path):
+def test_sigkill_frees_the_lease(tmp_path: Path) -> None:
     proc = hold_in_child(tmp_path)
     try:
         who = runner.holder(tmp_path)
@@ -86,7 +86,7 @@ def test_sigkill_frees_the_lease(tmp_path: Path):
         assert runner.holder(tmp_path).pid == os.getpid()
 
 
-def test_stop_request_goes_to_the_holder_only(tmp_path: Path):
+def test_stop_request_goes_to_the_holder_only(tmp_path: Path) -> None:
     assert runner.request_stop(tmp_path) is False  # nobody to ask
     assert not runner.stop_requested(tmp_path)
     with runner.Lease(tmp_path, "job-s"):
@@ -95,7 +95,7 @@ def test_stop_request_goes_to_the_holder_only(tmp_path: Path):
     assert not runner.stop_requested(tmp_path)  # cleared with the lease: the next run starts clean
 
 
-async def test_watch_stop_cancels_the_run(tmp_path: Path):
+async def test_watch_stop_cancels_the_run(tmp_path: Path) -> None:
     import asyncio
 
     from sora_tui.core.run import RunControl
@@ -110,7 +110,7 @@ async def test_watch_stop_cancels_the_run(tmp_path: Path):
     assert control.cancelled
 
 
-def test_events_round_trip_and_follow(tmp_path: Path):
+def test_events_round_trip_and_follow(tmp_path: Path) -> None:
     log = runner.EventLog(tmp_path)
     events = [
         JobStatusChanged("j", JobStatus.GENERATING, "go"),
@@ -144,7 +144,7 @@ def test_events_round_trip_and_follow(tmp_path: Path):
     assert log.read(offset3) == ([], 0)
 
 
-def test_event_dicts():
+def test_event_dicts() -> None:
     e = SegmentStatusChanged("j", 2, SegmentStatus.DONE, "4.0 s")
     d = event_to_dict(e, t=5.0)
     assert d == {
@@ -159,7 +159,7 @@ def test_event_dicts():
     assert event_from_dict({"type": "Nope"}) is None
 
 
-def test_display_status(tmp_path: Path):
+def test_display_status(tmp_path: Path) -> None:
     job = Job(id="j", prompt="p", model="preview", mode=Mode.CHAIN, status=JobStatus.GENERATING, folder=str(tmp_path))
     assert runner.display_status(job, None) == "interrupted"
     assert runner.live_status(job) == "interrupted"
@@ -175,7 +175,7 @@ def test_display_status(tmp_path: Path):
         assert runner.display_status(job, None) == str(status)
 
 
-def test_display_segment_status():
+def test_display_segment_status() -> None:
     from sora_tui.core.models import Segment
 
     seg = Segment(job_id="j", index=1, prompt="p", seconds=4)

@@ -47,7 +47,7 @@ def _end_drift(engine: Engine, job_id: str) -> float:
     return float(np.linalg.norm(lab_mean(frames[-1]) - lab_mean(seg1[-1])))
 
 
-async def test_colour_is_held_along_a_drifting_chain(tmp_path):
+async def test_colour_is_held_along_a_drifting_chain(tmp_path: Path) -> None:
     # every continuation drifts 2 ΔE (the preview's default, as hosted models do)
     engine, job_id = await _render(tmp_path / "a", _plan(4), drift="2")
     assert _end_drift(engine, job_id) <= 2.0
@@ -74,7 +74,7 @@ async def test_colour_is_held_along_a_drifting_chain(tmp_path):
             assert float(r.message.split(" ends ")[1].split(" ")[0]) <= 3.2, r.message
 
 
-def test_redo_only_re_renders_one_segment_with_a_fresh_seed_and_says_its_cost(tmp_path):
+def test_redo_only_re_renders_one_segment_with_a_fresh_seed_and_says_its_cost(tmp_path: Path) -> None:
     env = {"SORA_TUI_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
     cmd = [sys.executable, "-m", "sora_tui"]
     prompt = "a lighthouse on a cliff at dusk"

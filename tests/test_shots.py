@@ -77,7 +77,7 @@ def cast_library(home: Path, tmp_path: Path) -> Engine:
     return engine
 
 
-async def test_five_shot_story_on_the_fal_fake(cast_library, fal_fake: FalFake, home: Path, tmp_path: Path):
+async def test_five_shot_story_on_the_fal_fake(cast_library, fal_fake: FalFake, home: Path, tmp_path: Path) -> None:
     fal_fake.run_time = 0.6  # long enough to see the runs overlap
     engine = Engine(env=engine_env(fal_fake, home, SORA_TUI_CONCURRENCY="4"))
     plan = Plan.from_dict(story())
@@ -146,7 +146,7 @@ async def test_five_shot_story_on_the_fal_fake(cast_library, fal_fake: FalFake, 
     assert final.duration == pytest.approx(sum(media.probe(f).duration for f in files), abs=0.6)
 
 
-async def test_the_job_keeps_its_cast_when_the_library_changes(cast_library, home: Path, tmp_path: Path):
+async def test_the_job_keeps_its_cast_when_the_library_changes(cast_library, home: Path, tmp_path: Path) -> None:
     engine = Engine(env={"SORA_TUI_HOME": str(home)})
     data = story("preview", "preview", "180p")
     for seg in data["segments"]:
@@ -162,7 +162,7 @@ async def test_the_job_keeps_its_cast_when_the_library_changes(cast_library, hom
     assert shows(mid, RED) and not shows(mid, (30, 200, 40))  # the snapshot, not today's library
 
 
-async def test_version_1_plan_renders_as_before(home: Path):
+async def test_version_1_plan_renders_as_before(home: Path) -> None:
     engine = Engine(env={"SORA_TUI_HOME": str(home)})
     plan = Plan.from_dict(
         {
@@ -187,7 +187,7 @@ async def test_version_1_plan_renders_as_before(home: Path):
 
 async def test_a_model_without_references_gets_a_cast_keyframe(
     cast_library, fal_fake: FalFake, home: Path, tmp_path: Path
-):
+) -> None:
     """Veo 3.1 Fast has no reference endpoint: a cut with cast starts on a keyframe that the image
     model's edit endpoint makes from the member pictures (priced once, never made twice)."""
     engine = Engine(env=engine_env(fal_fake, home))
@@ -211,7 +211,7 @@ async def test_a_model_without_references_gets_a_cast_keyframe(
     assert done.cost_usd == pytest.approx(engine.estimate(plan)) and done.cost_usd > image
 
 
-async def test_keyframe_mode_makes_cast_keyframes_from_the_pictures(cast_library, home: Path, tmp_path: Path):
+async def test_keyframe_mode_makes_cast_keyframes_from_the_pictures(cast_library, home: Path, tmp_path: Path) -> None:
     engine = Engine(env={"SORA_TUI_HOME": str(home)})
     data = story("preview", "preview", "180p")
     data["mode"] = "keyframes"
@@ -228,7 +228,7 @@ async def test_keyframe_mode_makes_cast_keyframes_from_the_pictures(cast_library
     assert shows(media.read_image(engine.keyframe_path(done, 2)), BLUE)
 
 
-def test_a_cut_is_judged_by_black_or_flash_frames_and_the_sound_step():
+def test_a_cut_is_judged_by_black_or_flash_frames_and_the_sound_step() -> None:
     from sora_tui.core.seams import SeamReport, _cut_verdict
 
     def report(sound: float | None = None) -> SeamReport:

@@ -53,7 +53,9 @@ def frame_at(path: Path, index: int, tmp: Path, size: tuple[int, int] | None = N
     return img
 
 
-async def test_mixed_models_join_into_one_rate_size_and_sound_layout(fal_fake: FalFake, home: Path, tmp_path: Path):
+async def test_mixed_models_join_into_one_rate_size_and_sound_layout(
+    fal_fake: FalFake, home: Path, tmp_path: Path
+) -> None:
     fal_fake.render_modes = {"fal-ai/veo3.1": ((160, 90), 24), "fal-ai/wan": ((128, 72), 30)}
     engine = Engine(env=engine_env(fal_fake, home))
     try:

@@ -34,7 +34,7 @@ def plan(cut_after_2: bool = False) -> Plan:
     )  # fmt: skip
 
 
-def test_best_take_is_the_lowest_seam_figures_then_the_earliest():
+def test_best_take_is_the_lowest_seam_figures_then_the_earliest() -> None:
     takes = [
         Take(1, 1, "done", "a", score=[0, 3, 1.0]),
         Take(2, 2, "done", "b", score=[0, 0, 4.0]),
@@ -48,7 +48,9 @@ def test_best_take_is_the_lowest_seam_figures_then_the_earliest():
         best_take([Take(1, 1, "failed")])
 
 
-async def test_three_takes_then_pick_take_3(fal_fake: FalFake, home: Path, tmp_path: Path, monkeypatch, capsys):
+async def test_three_takes_then_pick_take_3(
+    fal_fake: FalFake, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     engine = Engine(env=engine_env(fal_fake, home))
     p = plan()
     job = engine.create_job(p)
@@ -107,7 +109,7 @@ async def test_three_takes_then_pick_take_3(fal_fake: FalFake, home: Path, tmp_p
     assert final.cost_usd == pytest.approx(done.cost_usd + price)  # the re-render, counted once
 
 
-async def test_pick_before_a_cut_renders_nothing_else(fal_fake: FalFake, home: Path):
+async def test_pick_before_a_cut_renders_nothing_else(fal_fake: FalFake, home: Path) -> None:
     engine = Engine(env=engine_env(fal_fake, home))
     job = engine.create_job(plan(cut_after_2=True))
     done = await engine.run(job.id)
@@ -124,7 +126,7 @@ async def test_pick_before_a_cut_renders_nothing_else(fal_fake: FalFake, home: P
     assert "no finished take 9" in str(info.value)
 
 
-def test_show_json_gives_each_segment_its_shot_fields(home: Path, capsys):
+def test_show_json_gives_each_segment_its_shot_fields(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = plan(cut_after_2=True).to_dict()
     data["model"], data["resolution"] = "preview", "180p"
     for seg in data["segments"]:
@@ -146,7 +148,7 @@ def test_show_json_gives_each_segment_its_shot_fields(home: Path, capsys):
     assert [t["take"] for t in json.loads(capsys.readouterr().out)] == [1, 2, 3]
 
 
-async def test_redo_of_a_shot_with_takes_renders_new_takes(home: Path):
+async def test_redo_of_a_shot_with_takes_renders_new_takes(home: Path) -> None:
     data = plan().to_dict()
     data["model"], data["resolution"] = "preview", "180p"
     for seg in data["segments"]:
@@ -166,7 +168,7 @@ async def test_redo_of_a_shot_with_takes_renders_new_takes(home: Path):
     assert sorted(after) == [1, 2, 3] and all(after[t] != before[t] for t in after)  # fresh seeds, new takes
 
 
-async def test_a_stopped_run_cancels_every_take_and_pays_nothing_twice(fal_fake: FalFake, home: Path):
+async def test_a_stopped_run_cancels_every_take_and_pays_nothing_twice(fal_fake: FalFake, home: Path) -> None:
     """A stop asks fal to cancel each take in flight (take 1 and takes 2..N): dropped from the queue
     they are not billed, so the resumed run submits them again and the job pays one call per take.
     (The stop that comes while a take's submit answer is on the wire: tests/test_pay_once.py.)"""
@@ -210,7 +212,7 @@ async def test_a_stopped_run_cancels_every_take_and_pays_nothing_twice(fal_fake:
     assert done.cost_usd == pytest.approx(engine.estimate(plan()))
 
 
-def test_review_takes_stops_for_a_choice_then_pick_goes_on(home: Path, capsys):
+def test_review_takes_stops_for_a_choice_then_pick_goes_on(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = plan().to_dict()
     data["model"], data["resolution"] = "preview", "180p"
     for seg in data["segments"]:
@@ -233,7 +235,7 @@ def test_review_takes_stops_for_a_choice_then_pick_goes_on(home: Path, capsys):
     assert next(r["take"] for r in engine.shot_takes(job.id, 2) if r["kept"]) == other
 
 
-async def test_takes_hold_the_shared_fal_slots(fal_fake: FalFake, home: Path):
+async def test_takes_hold_the_shared_fal_slots(fal_fake: FalFake, home: Path) -> None:
     """Every take in flight holds one of the provider's slots (core/slots.py), as a segment does:
     with two slots and the account's own limit at two, three takes never put a third request in flight."""
     env = engine_env(fal_fake, home) | {"SORA_TUI_FAL_SLOTS": "2"}

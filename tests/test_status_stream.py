@@ -31,7 +31,7 @@ async def run_job(eng: Engine, mode: Mode = Mode.CHAIN, segments: int = 2):
     return done
 
 
-async def test_completion_is_noticed_from_the_stream_not_the_next_poll(fal_fake: FalFake, home: Path):
+async def test_completion_is_noticed_from_the_stream_not_the_next_poll(fal_fake: FalFake, home: Path) -> None:
     fal_fake.run_time = 0.3
     poll = 60.0  # a completion noticed by polling would wait a minute
     done = await run_job(engine(fal_fake, home, poll))
@@ -48,7 +48,7 @@ async def test_completion_is_noticed_from_the_stream_not_the_next_poll(fal_fake:
         assert len(polls) <= 3
 
 
-async def test_servers_without_the_stream_are_polled(fal_fake: FalFake, home: Path):
+async def test_servers_without_the_stream_are_polled(fal_fake: FalFake, home: Path) -> None:
     fal_fake.sse = False
     fal_fake.run_time = 0.3
     done = await run_job(engine(fal_fake, home, 0.05))
@@ -58,7 +58,7 @@ async def test_servers_without_the_stream_are_polled(fal_fake: FalFake, home: Pa
     assert len(fal_fake.of("status")) > 4
 
 
-async def test_keyframe_images_use_the_stream_too(fal_fake: FalFake, home: Path):
+async def test_keyframe_images_use_the_stream_too(fal_fake: FalFake, home: Path) -> None:
     fal_fake.run_time = 0.2
     done = await run_job(engine(fal_fake, home, 60.0), Mode.KEYFRAMES, segments=1)
     assert done.status is JobStatus.COMPLETED, done.error

@@ -29,7 +29,7 @@ def fal_kinds() -> list[tuple[str, str, str, str | None]]:
 
 
 @pytest.mark.parametrize(("model", "kind", "endpoint", "seed_field"), fal_kinds())
-def test_seed_field_is_set_exactly_where_the_endpoint_takes_a_seed(model, kind, endpoint, seed_field):
+def test_seed_field_is_set_exactly_where_the_endpoint_takes_a_seed(model, kind, endpoint, seed_field) -> None:
     schema = fal_schemas.load_schema(endpoint)
     if schema is None:
         pytest.skip(f"{endpoint} has no recorded schema (test_fal_schemas names it)")
@@ -41,7 +41,7 @@ def test_seed_field_is_set_exactly_where_the_endpoint_takes_a_seed(model, kind, 
 
 
 @pytest.mark.parametrize("model", ["wan-2.7", "pixverse-v6"])
-async def test_three_takes_send_three_distinct_seeds(model: str, fal_fake: FalFake, home: Path):
+async def test_three_takes_send_three_distinct_seeds(model: str, fal_fake: FalFake, home: Path) -> None:
     spec = CATALOG.get(model)
     plan = Plan.from_dict(
         {"version": 2, "prompt": "a boat", "model": model, "resolution": "720p", "aspect": "16:9",

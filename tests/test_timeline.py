@@ -11,7 +11,7 @@ from sora_tui.core import media
 from sora_tui.core.timeline import Timeline, spans_from
 
 
-def test_spans_from_report_or_durations():
+def test_spans_from_report_or_durations() -> None:
     report = {"spans": [[0, 3.958333], [3.958333, 7.916667]]}
     assert spans_from(report, [4, 4]) == [(0.0, 3.958333), (3.958333, 7.916667)]
     # no report, a report without spans, or spans that do not match the segments: durations end to end
@@ -21,7 +21,7 @@ def test_spans_from_report_or_durations():
     assert spans_from({"spans": [[0, "x"]]}, [2]) == [(0.0, 2.0)]
 
 
-def test_stops_are_both_sides_of_each_seam():
+def test_stops_are_both_sides_of_each_seam() -> None:
     tl = Timeline.build(3.0, 8, [(0, 1.5), (1.5, 3.0)])
     assert tl.frames == 24
     assert [(s.frame, s.label) for s in tl.stops()] == [
@@ -41,7 +41,7 @@ def test_stops_are_both_sides_of_each_seam():
 
 
 @pytest.fixture(scope="module")
-def grey_ramp(tmp_path_factory):
+def grey_ramp(tmp_path_factory: pytest.TempPathFactory):
     """24 frames at 8 fps, frame k a flat grey of level 10·k, lossless H.264 with a keyframe every 12."""
     n, w, h = 24, 64, 36
     raw = b"".join(np.full((h, w, 3), 10 * k, np.uint8).tobytes() for k in range(n))
@@ -55,7 +55,7 @@ def grey_ramp(tmp_path_factory):
     return path
 
 
-def test_frame_at_returns_exactly_the_asked_frame(grey_ramp):
+def test_frame_at_returns_exactly_the_asked_frame(grey_ramp) -> None:
     info = media.probe(grey_ramp)
     tl = Timeline.build(info.duration, info.fps, [(0, 1.5), (1.5, 3.0)])
     levels = [int(media.frame_at(grey_ramp, tl.seek_time(k), 32, 32, info)[..., 0].mean().round()) for k in range(24)]
@@ -65,7 +65,7 @@ def test_frame_at_returns_exactly_the_asked_frame(grey_ramp):
     assert abs(int(left.mean()) - 110) <= 1 and abs(int(right.mean()) - 120) <= 1
 
 
-def test_frame_at_scales_to_fit_and_past_the_end_gives_the_last(grey_ramp):
+def test_frame_at_scales_to_fit_and_past_the_end_gives_the_last(grey_ramp) -> None:
     frame = media.frame_at(grey_ramp, 99.0, 40, 40)
     assert frame.shape == (22, 40, 3)  # 16:9 inside 40×40
     assert abs(int(frame.mean()) - 230) <= 1
