@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
 from sora_tui.core import reach
-from sora_tui.core.reach import fetch_commands, job_files, locate, open_problem, picture_box, picture_mode, save_copy
+from sora_tui.core.reach import (
+    Place,
+    fetch_commands,
+    job_files,
+    locate,
+    open_problem,
+    picture_box,
+    picture_mode,
+    save_copy,
+)
 
 SSH = {"SSH_CONNECTION": "198.51.100.7 53122 145.40.1.5 22", "SSH_TTY": "/dev/pts/3", "USER": "ana"}
 
 
-def here(env, web=False, opener="/usr/bin/xdg-open", platform="linux"):
+def here(
+    env: Mapping[str, str], web: bool = False, opener: str | None = "/usr/bin/xdg-open", platform: str = "linux"
+) -> Place:
     return locate(env, web=web, hostname="gpubox", opener=opener, platform=platform)
 
 
-def test_ssh_with_public_server_address_uses_it():
+def test_ssh_with_public_server_address_uses_it() -> None:
     place = here(SSH)
     assert place.ssh and not place.web and place.host == "145.40.1.5" and not place.host_guessed
     assert fetch_commands(place, "/data/jobs/j1/final.mp4") == [
@@ -25,7 +38,7 @@ def test_ssh_with_public_server_address_uses_it():
     ]
 
 
-def test_ssh_port_and_quoting():
+def test_ssh_port_and_quoting() -> None:
     env = {"SSH_CONNECTION": "198.51.100.7 53122 145.40.1.5 2222", "LOGNAME": "bo"}
     place = here(env)
     scp, rsync = fetch_commands(place, "/data/my jobs/final.mp4")
@@ -33,37 +46,37 @@ def test_ssh_port_and_quoting():
     assert shlex.split(rsync) == ["rsync", "-P", "-e", "ssh -p 2222", "bo@145.40.1.5:/data/my jobs/final.mp4", "."]
 
 
-def test_private_address_behind_nat_falls_back_to_hostname_and_says_so():
+def test_private_address_behind_nat_falls_back_to_hostname_and_says_so() -> None:
     env = {"SSH_CONNECTION": "198.51.100.7 53122 10.0.0.5 22", "USER": "ana"}
     place = here(env)
     assert place.host == "gpubox" and place.host_guessed
     assert fetch_commands(place, "/x/final.mp4")[0] == "scp ana@gpubox:/x/final.mp4 ."
 
 
-def test_user_named_host_wins():
+def test_user_named_host_wins() -> None:
     env = {**SSH, reach.SSH_HOST_ENV: "gpu.example.org"}
     place = here(env)
     assert place.host == "gpu.example.org" and not place.host_guessed
     assert fetch_commands(place, "/x/a.mp4")[0] == "scp ana@gpu.example.org:/x/a.mp4 ."
 
 
-def test_ipv6_host_in_brackets_and_no_user():
+def test_ipv6_host_in_brackets_and_no_user() -> None:
     env = {"SSH_CONNECTION": "2001:db8::1 5000 2a01:4f8::2 22"}
     assert fetch_commands(here(env), "/x/a.mp4")[0] == "scp '[2a01:4f8::2]:/x/a.mp4' ."
 
 
-def test_ssh_client_only_gives_port():
+def test_ssh_client_only_gives_port() -> None:
     place = here({"SSH_CLIENT": "198.51.100.7 53122 2200", "USER": "ana"})
     assert place.ssh and place.port == 2200 and place.host == "gpubox"
 
 
-def test_local_terminal_has_no_fetch_command():
+def test_local_terminal_has_no_fetch_command() -> None:
     place = here({"DISPLAY": ":0", "USER": "ana"})
     assert not place.ssh and fetch_commands(place, "/x/a.mp4") == []
     assert open_problem(place) is None
 
 
-def test_open_says_why_not():
+def test_open_says_why_not() -> None:
     # over SSH without X forwarding
     msg = open_problem(here(SSH))
     assert msg and "SSH session" in msg and "no display" in msg and "scp" in msg
@@ -99,17 +112,17 @@ def test_open_says_why_not():
         ({"TERM": "xterm", "SORA_TUI_GRAPHICS": "nonsense"}, "kitty", "kitty"),
     ],
 )
-def test_picture_mode(env, reported, mode):
+def test_picture_mode(env: dict[str, str], reported: str | None, mode: str) -> None:
     assert picture_mode(env, reported) == mode
 
 
-def test_picture_box():
+def test_picture_box() -> None:
     assert picture_box("halfblock", 100, 30) == (100, 60)
     assert picture_box("kitty", 100, 30, (9, 18)) == (900, 540)
     assert picture_box("sixel", 300, 100, (10, 20)) == reach.MAX_PICTURE_PX
 
 
-def test_job_files_and_names(tmp_path):
+def test_job_files_and_names(tmp_path: Path) -> None:
     folder = tmp_path / "jobs" / "j1"
     folder.mkdir(parents=True)
     (folder / "final.mp4").write_bytes(b"x" * 2500)
@@ -127,7 +140,7 @@ def test_job_files_and_names(tmp_path):
     assert job_files("j2", None, None, [(1, None)]) == []
 
 
-def test_save_copy_never_overwrites(tmp_path):
+def test_save_copy_never_overwrites(tmp_path: Path) -> None:
     src = tmp_path / "final.mp4"
     data = bytes(range(256)) * 5000
     src.write_bytes(data)
@@ -139,6 +152,6 @@ def test_save_copy_never_overwrites(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["sora-j1 (2).mp4", "sora-j1.mp4"]
 
 
-def test_human_size():
+def test_human_size() -> None:
     assert reach.human_size(999) == "999 B"
     assert reach.human_size(12_345_678) == "12.3 MB"
