@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
-from textual.widgets import DataTable, Input, Select, TextArea
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import DataTable, Input, Select, Tab, Tabs, TextArea
 
-from sora_tui.core.models import JobStatus, SegmentStatus
-from sora_tui.tui.screens.board import BoardScreen
+from sora_tui.core.models import Job, JobStatus, SegmentStatus
+from sora_tui.tui.app import SoraApp
+from sora_tui.tui.screens.board import BoardScreen, tab_id
 from sora_tui.tui.screens.found import FoundJobsModal
 from sora_tui.tui.screens.history import HistoryScreen
 from sora_tui.tui.screens.modals import AskModal, ConfirmModal
@@ -19,31 +25,75 @@ from sora_tui.tui.widgets.segment_editor import SegmentEditor
 
 from .conftest import SIZE, fill_prompt, focus_segment, on_board, settle, small_plan, wait_for, wait_jobs, workers_done
 
+MakeApp = Callable[..., SoraApp]  # the make_app fixture: make_app(mode="prompt", **env)
+ScreenT = TypeVar("ScreenT", bound="Screen[Any]")
 
-def error_text(screen, selector: str) -> str:
-    err = screen.query_one(selector, FieldError)
+
+def error_text(node: Widget, selector: str) -> str:
+    err = node.query_one(selector, FieldError)
     return str(err.render()) if err.has_class("-shown") else ""
 
 
-async def test_prompt_plan_edit_render_history(make_app):
+def job_of(app: SoraApp, job_id: str) -> Job:
+    job = app.engine.store.get_job(job_id)
+    assert job is not None, f"no job {job_id} in the store"
+    return job
+
+
+async def until_screen(
+    pilot: Pilot[int], kind: type[ScreenT], what: str, ready: Callable[[ScreenT], bool] | None = None
+) -> ScreenT:
+    """Wait until the app's screen is a ``kind`` (and ``ready`` says it is set up); returns it."""
+    app = pilot.app
+
+    def shown() -> bool:
+        screen = app.screen
+        return isinstance(screen, kind) and (ready is None or ready(screen))
+
+    await wait_for(pilot, shown, what=what)
+    screen = app.screen
+    assert isinstance(screen, kind)
+    return screen
+
+
+def plan_shown(screen: PlanScreen) -> bool:
+    """The plan screen has put its plan in the editor (on_mount's load_plan is done)."""
+    return screen.shown is not None
+
+
+def segments_mounted(editor: PlanEditor, n: int) -> bool:
+    """The editor shows ``n`` segments, each mounted (while it mounts new ones, to_plan cannot read them)."""
+    editors = editor.editors
+    return len(editors) == n and all(e.is_mounted for e in editors)
+
+
+def asking(modal: AskModal) -> bool:
+    """The modal's input has the cursor: Enter submits what it holds."""
+    return isinstance(modal.focused, Input)
+
+
+async def test_prompt_plan_edit_render_history(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await fill_prompt(pilot, "a paper boat drifting down a rainy street")
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen), what="the plan screen")
-        await pilot.pause()
-        editor = app.screen.query_one(PlanEditor)
+        plan_screen = await until_screen(pilot, PlanScreen, "the plan screen", plan_shown)
+        editor = plan_screen.query_one(PlanEditor)
         assert len(editor.editors) == 2
         # edit in place: a new title for segment 1
         editor.editors[0].query_one(".seg-title", Input).value = "Boat launch"
-        # add, then delete, a segment
+        # add, then delete, a segment (the new one, where the cursor goes)
         await pilot.press("ctrl+n")
-        await pilot.pause()
+        await wait_for(
+            pilot,
+            lambda: len(editor.editors) == 3 and editor.current_index() == 2,
+            what="the added segment, with the cursor in it",
+        )
         assert len(editor.editors) == 3
         await pilot.press("ctrl+delete")
-        await pilot.pause()
+        await wait_for(pilot, lambda: len(editor.editors) == 2, what="the segment deleted")
         assert len(editor.editors) == 2
-        plan = app.screen.to_plan()
+        plan = plan_screen.to_plan()
         assert plan.segments[0].title == "Boat launch"
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: isinstance(app.screen, BoardScreen), what="the board")
@@ -66,107 +116,112 @@ async def test_prompt_plan_edit_render_history(make_app):
         # the job appears in history
         await pilot.press("f4")
         await settle(pilot)  # History reads the jobs in a worker
-        table = app.screen.query_one(DataTable)
-        assert isinstance(app.screen, HistoryScreen)
+        history = app.screen
+        table = history.query_one(DataTable)
+        assert isinstance(history, HistoryScreen)
         assert table.row_count == 1
-        assert app.screen.selected_id() == job.id
+        assert history.selected_id() == job.id
 
 
-async def test_cancel_then_resume_from_history(make_app):
+async def test_cancel_then_resume_from_history(make_app: MakeApp) -> None:
     app = make_app(SORA_TUI_PREVIEW_LATENCY="1.5")
     async with app.run_test(size=SIZE) as pilot:
         job = app.engine.create_job(small_plan(3))
         app.start_job(job.id)
-        await wait_for(
-            pilot,
-            lambda: app.engine.store.get_job(job.id).status is JobStatus.GENERATING,
-            what="generating",
-        )
+        await wait_for(pilot, lambda: job_of(app, job.id).status is JobStatus.GENERATING, what="generating")
         await on_board(pilot, job.id)
         await pilot.press("c")  # asks first, saying what was spent and what is in flight
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the stop question")
-        assert "spent $" in str(app.screen.message)
+        question = await until_screen(pilot, ConfirmModal, "the stop question")
+        assert "spent $" in str(question.message)
         await pilot.press("y")
         await wait_jobs(pilot)
-        assert app.engine.store.get_job(job.id).status is JobStatus.CANCELLED
+        assert job_of(app, job.id).status is JobStatus.CANCELLED
         # resume from history, faster this time
         app.engine.settings.preview_latency = 0.0
         app.engine._providers.clear()
         await pilot.press("f4")
         await settle(pilot)  # History reads the jobs in a worker
-        assert app.screen.selected_id() == job.id
+        history = app.screen
+        assert isinstance(history, HistoryScreen) and history.selected_id() == job.id
         await pilot.press("r")
-        await pilot.pause()
+        await on_board(pilot, job.id)  # resuming queues the job and shows it on the board
         await wait_jobs(pilot)
-        done = app.engine.store.get_job(job.id)
+        done = job_of(app, job.id)
         assert done.status is JobStatus.COMPLETED, done.error
 
 
-async def test_resume_crashed_generating_job(make_app):
+async def test_resume_crashed_generating_job(make_app: MakeApp) -> None:
     app = make_app(mode=None)  # as `sora-tui` starts
     # a job left "generating" by a runner that died (no process holds its lease)
     job = app.engine.create_job(small_plan(2))
     app.engine.store.update_job(job.id, status="generating")
     async with app.run_test(size=SIZE) as pilot:
         # at start the app lists it as interrupted, never as running; one key resumes it
-        await wait_for(pilot, lambda: isinstance(app.screen, FoundJobsModal), what="the list of interrupted jobs")
-        assert [lj.id for lj in app.screen.interrupted] == [job.id]
+        found = await until_screen(pilot, FoundJobsModal, "the list of interrupted jobs")
+        assert [lj.id for lj in found.interrupted] == [job.id]
         assert app.jobs.live[job.id].state == "interrupted" and not app.jobs.live[job.id].running
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, BoardScreen), what="the board")
         await wait_jobs(pilot)
-        assert app.engine.store.get_job(job.id).status is JobStatus.COMPLETED
+        assert job_of(app, job.id).status is JobStatus.COMPLETED
 
 
-async def test_prompt_bad_input_messages(make_app):
+async def test_prompt_bad_input_messages(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
+
+        async def says(selector: str, words: str) -> None:
+            """Wait until the field's message says ``words`` (the form is checked on its Changed message)."""
+            await wait_for(pilot, lambda: words in error_text(screen, selector), what=f"{words!r} at {selector}")
+
         await pilot.press("ctrl+r")  # blank prompt
-        await pilot.pause()
+        await says("#err-prompt", "is empty")
         assert "is empty" in error_text(screen, "#err-prompt")
         assert not isinstance(app.screen, PlanScreen)
         await fill_prompt(pilot, "a fox in the snow", segments="0")
         await pilot.press("ctrl+r")
-        await pilot.pause()
+        await says("#err-segments", "out of range")
         assert "out of range" in error_text(screen, "#err-segments")
         assert "1-60" in error_text(screen, "#err-segments")
         screen.query_one("#segments", Input).value = "61"
-        await pilot.pause()
+        await says("#err-segments", "61 is out of range")
         assert "61 is out of range" in error_text(screen, "#err-segments")
         screen.query_one("#segments", Input).value = "2"
         screen.query_one("#model", Select).value = "sora-2"
-        await pilot.pause()
+        await says("#err-model", "retired")
         assert "retired" in error_text(screen, "#err-model")
         screen.query_one("#model", Select).value = "veo3.1-fast"
-        await pilot.pause()
+        await says("#err-model", "no fal key")
         assert "no fal key" in error_text(screen, "#err-model")
         # the durations offered follow the model
         options = [v for _, v in screen.query_one("#seconds", Select)._options if isinstance(v, int)]
         assert options == [4, 6, 8]
         screen.query_one("#model", Select).value = "preview"
         screen.query_one("#start_image", Input).value = "/nonexistent/picture.png"
-        await pilot.pause()
+        await says("#err-start_image", "does not exist")  # the file is checked in a worker
         assert "does not exist" in error_text(screen, "#err-start_image")
         assert len(app.engine.store.list_jobs()) == 0
 
 
-async def test_no_key_notice(make_app):
+async def test_no_key_notice(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        notice = str(app.screen.query_one("#key-notice").render())
+
+        def notice_text() -> str:
+            return str(app.screen.query_one("#key-notice").render()) if app.screen.query("#key-notice") else ""
+
+        await wait_for(pilot, lambda: bool(notice_text().strip()), what="the key notice")
+        notice = notice_text()
         assert "preview" in notice and "Settings (F5)" in notice and "FAL_KEY" in notice
         assert "sora-tui" not in notice  # the studio names its own ways, not CLI commands
 
 
-async def test_plan_bad_input_and_operations(make_app):
+async def test_plan_bad_input_and_operations(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         app.open_plan(small_plan(2, seconds=2))
-        await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen), what="plan screen")
-        await pilot.pause()
-        screen = app.screen
+        screen = await until_screen(pilot, PlanScreen, "plan screen", plan_shown)
         editor = screen.query_one(PlanEditor)
 
         def seconds() -> list[int]:
@@ -175,8 +230,8 @@ async def test_plan_bad_input_and_operations(make_app):
         # blank segment prompt: message next to segment 2, nothing created
         editor.editors[1].query_one(".seg-prompt", TextArea).load_text("   ")
         await pilot.press("ctrl+r")
-        await pilot.pause()
         seg_error = editor.editors[1].query_one(".seg-error", FieldError)
+        await wait_for(pilot, lambda: seg_error.has_class("-shown"), what="segment 2's message")  # checked in a worker
         assert seg_error.has_class("-shown") and "prompt" in str(seg_error.render())
         assert app.engine.store.list_jobs() == []
         editor.editors[1].query_one(".seg-prompt", TextArea).load_text("the boat sinks")
@@ -193,63 +248,69 @@ async def test_plan_bad_input_and_operations(make_app):
         await wait_for(pilot, lambda: screen.to_plan().segments[1].title == "Part 1", what="the move")
         # re-plan one segment with the offline planner
         await focus_segment(pilot, editor, 0)
+        first_prompt = screen.to_plan().segments[0].prompt
+
+        def replanned() -> bool:
+            return segments_mounted(editor, 2) and screen.to_plan().segments[0].prompt != first_prompt
+
         await pilot.press("ctrl+f")
-        await pilot.pause()
+        await wait_for(pilot, replanned, what="segment 1 re-planned")  # in the screen's worker
         await workers_done(app)
-        await pilot.pause()
         assert "Part 1 of 2" in screen.to_plan().segments[0].prompt
         # a plan with a length the model does not allow
         bad = small_plan(2)
         bad.segments[0].seconds = 7
         await screen.load(bad)
+
+        def length_error() -> str:
+            return str(screen.query_one(PlanEditor).editors[0].query_one(".seg-error", FieldError).render())
+
         await pilot.press("ctrl+r")
-        await pilot.pause()
+        await wait_for(pilot, lambda: "cannot render" in length_error(), what="segment 1's length message")
         err = screen.query_one(PlanEditor).editors[0].query_one(".seg-error", FieldError)
         assert "cannot render 7 s" in str(err.render())
         assert app.engine.store.list_jobs() == []
 
 
-async def test_save_and_load_plan(make_app, tmp_path):
+async def test_save_and_load_plan(make_app: MakeApp, tmp_path: Path) -> None:
     app = make_app()
     target = tmp_path / "my-plan.json"
     async with app.run_test(size=SIZE) as pilot:
         app.open_plan(small_plan(3))
-        await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen), what="plan screen")
-        await pilot.pause()
+        await until_screen(pilot, PlanScreen, "plan screen", plan_shown)
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        ask = await until_screen(pilot, AskModal, "the save path question", asking)
         assert isinstance(app.screen, AskModal)
-        app.screen.query_one(Input).value = str(target)
+        ask.query_one(Input).value = str(target)
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)  # the save worker writes the file in a thread
         assert target.exists()
         plan_screen = app.screen
         assert isinstance(plan_screen, PlanScreen)
         await plan_screen.load(small_plan(1))
-        await pilot.pause()
         await pilot.press("ctrl+l")
-        await pilot.pause()
-        app.screen.query_one(Input).value = str(target)
+        ask = await until_screen(pilot, AskModal, "the load path question", asking)
+        ask.query_one(Input).value = str(target)
         await pilot.press("enter")
-        await pilot.pause()
-        await pilot.pause()
+        await settle(pilot)  # the load worker reads the file in a thread, then shows the plan
         assert len(plan_screen.to_plan().segments) == 3
 
 
-async def test_delete_asks_first(make_app):
+async def test_delete_asks_first(make_app: MakeApp) -> None:
     app = make_app(mode="history")
     job = app.engine.create_job(small_plan(1))
+    assert job.folder is not None
     folder = Path(job.folder)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)  # History reads the jobs in a worker
         await pilot.press("delete")
-        await pilot.pause()
+        await until_screen(pilot, ConfirmModal, "the delete question")
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("n")
         await settle(pilot)
         assert folder.exists() and app.engine.store.get_job(job.id) is not None
         await pilot.press("delete")
-        await pilot.pause()
+        await until_screen(pilot, ConfirmModal, "the delete question")
         await pilot.press("y")
         await settle(pilot)  # the folder is removed in a worker, then History reads the jobs again
         await settle(pilot)
@@ -258,38 +319,38 @@ async def test_delete_asks_first(make_app):
         assert app.screen.query_one(DataTable).row_count == 0
 
 
-async def test_redo_from_k_and_duplicate(make_app):
+async def test_redo_from_k_and_duplicate(make_app: MakeApp) -> None:
     app = make_app(mode="history")
     job = app.engine.create_job(small_plan(2))
     async with app.run_test(size=SIZE) as pilot:
         app.start_job(job.id)
         await wait_jobs(pilot)
-        assert app.engine.store.get_job(job.id).status is JobStatus.COMPLETED
+        assert job_of(app, job.id).status is JobStatus.COMPLETED
         await pilot.press("f4")
         await settle(pilot)  # History reads the jobs in a worker
         await pilot.press("k")
-        await pilot.pause()
+        ask = await until_screen(pilot, AskModal, "the redo question", asking)
         assert isinstance(app.screen, AskModal)
-        app.screen.query_one(Input).value = "9"
+        ask.query_one(Input).value = "9"
         await pilot.press("enter")
-        await pilot.pause()
+        await wait_for(pilot, lambda: bool(error_text(ask, "#ask-error")), what="the index refused")
         assert isinstance(app.screen, AskModal)  # out of range: asks again
-        app.screen.query_one(Input).value = "2"
+        ask.query_one(Input).value = "2"
         await pilot.press("enter")
-        await pilot.pause()
+        await on_board(pilot, job.id)  # the redo resets segment 2.. in a worker, then queues the job
         await wait_jobs(pilot)
-        assert app.engine.store.get_job(job.id).status is JobStatus.COMPLETED
+        assert job_of(app, job.id).status is JobStatus.COMPLETED
         assert any("redo from segment 2" in r.message for r in app.engine.store.logs(job.id))
         # duplicate opens the plan screen with a copy
         await pilot.press("f4")
         await settle(pilot)  # History reads the jobs in a worker
         await pilot.press("u")
-        await pilot.pause()
+        copy = await until_screen(pilot, PlanScreen, "the plan screen with the copy", plan_shown)
         assert isinstance(app.screen, PlanScreen)
-        assert len(app.screen.query(SegmentEditor)) == 2
+        assert len(copy.query(SegmentEditor)) == 2
 
 
-async def test_board_shows_seams_and_re_renders_a_flagged_one(make_app):
+async def test_board_shows_seams_and_re_renders_a_flagged_one(make_app: MakeApp) -> None:
     from sora_tui.core.models import SeamSettings
     from sora_tui.core.seams import worst_flagged as worst_seam
 
@@ -298,11 +359,12 @@ async def test_board_shows_seams_and_re_renders_a_flagged_one(make_app):
         clean = app.engine.create_job(small_plan(3))
         app.start_job(clean.id)
         await wait_jobs(pilot)
-        assert app.engine.store.get_job(clean.id).status is JobStatus.COMPLETED
+        assert job_of(app, clean.id).status is JobStatus.COMPLETED
         cards = list(app.screen.query(SegmentCard))
         await wait_for(pilot, lambda: cards[1].text_lines()[3].startswith("✓ seam 1|2 clean"), what="seam lines")
         assert cards[2].text_lines()[3].startswith("✓ seam 2|3 clean")
-        assert app.engine.store.get_job(clean.id).seams["seams"][1]["repeat_cut"]
+        clean_seams = job_of(app, clean.id).seams
+        assert clean_seams is not None and clean_seams["seams"][1]["repeat_cut"]
         assert "all 2 seams clean" in str(app.screen.query_one("#output-line").render())
         assert app.screen.check_action("rerender", ()) is False  # nothing to re-render
 
@@ -312,13 +374,14 @@ async def test_board_shows_seams_and_re_renders_a_flagged_one(make_app):
         flagged = app.engine.create_job(plan)
         app.start_job(flagged.id)
         await wait_jobs(pilot)
-        report = app.engine.store.get_job(flagged.id).seams
+        report = job_of(app, flagged.id).seams
+        assert report is not None
         assert [s["verdict"] for s in report["seams"]] == ["bad", "bad"]
         line = str(app.screen.query_one("#output-line").render())
         assert "✗ seam" in line and "shown twice" in line and "r re-renders segment" in line
         await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the re-render question")
-        assert "Estimated cost: $0.00" in str(app.screen.query_one(".modal-body").render())
+        question = await until_screen(pilot, ConfirmModal, "the re-render question")
+        assert "Estimated cost: $0.00" in str(question.query_one(".modal-body").render())
         await pilot.press("y")
         # the answer's callback resets the segment and starts the runner before the modal is gone
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmModal), what="the question to close")
@@ -326,56 +389,76 @@ async def test_board_shows_seams_and_re_renders_a_flagged_one(make_app):
         await wait_jobs(pilot)
         segs = app.engine.store.segments(flagged.id)
         # the segment after the worst flagged seam was rendered again with a fresh seed; the others were kept
-        k = worst_seam(report)["index"] + 1
+        worst = worst_seam(report)
+        assert worst is not None
+        k = worst["index"] + 1
         assert [s.seed is not None for s in segs] == [i == k for i in (1, 2, 3)]
         assert all(s.submits == 1 and s.status is SegmentStatus.DONE for s in segs)
-        assert app.engine.store.get_job(flagged.id).status is JobStatus.COMPLETED
+        assert job_of(app, flagged.id).status is JobStatus.COMPLETED
         assert any("alone" in r.message for r in app.engine.store.logs(flagged.id))
 
 
-async def test_two_jobs_on_the_board(make_app):
+async def test_two_jobs_on_the_board(make_app: MakeApp) -> None:
     app = make_app(SORA_TUI_PREVIEW_LATENCY="0.3")
     async with app.run_test(size=SIZE) as pilot:
         a = app.engine.create_job(small_plan(1, prompt="first job"))
         b = app.engine.create_job(small_plan(1, prompt="second job"))
         app.start_job(a.id)
         app.start_job(b.id)
-        await pilot.pause()
+
+        def started(job: Job) -> bool:  # queued in a worker, then followed as running
+            live = app.jobs.live.get(job.id)
+            return live is not None and live.running
+
+        await wait_for(pilot, lambda: all(started(j) for j in (a, b)), what="a runner for each job")
         assert all(app.jobs.live[j.id].running for j in (a, b))  # each in its own runner
         assert not app.engine.controls  # none in the app's process
         board = app.screen
         assert isinstance(board, BoardScreen)
+
+        def tabs_settled() -> bool:  # a tab per job, the active one the job shown
+            tabs = board.query_one(Tabs)
+            return len(tabs.query(Tab)) == 2 and board.shown is not None and tabs.active == tab_id(board.shown)
+
+        await wait_for(pilot, tabs_settled, what="a tab for each job on the board")
+        before = board.shown
         await pilot.press("left_square_bracket")
-        await pilot.pause()
+        await wait_for(pilot, lambda: board.shown != before and tabs_settled(), what="the previous job shown")
         first = board.shown
         await pilot.press("right_square_bracket")
-        await pilot.pause()
+        await wait_for(pilot, lambda: board.shown != first and tabs_settled(), what="the next job shown")
         assert board.shown != first
         await wait_jobs(pilot)
         for j in (a, b):
-            assert app.engine.store.get_job(j.id).status is JobStatus.COMPLETED
+            assert job_of(app, j.id).status is JobStatus.COMPLETED
 
 
-async def test_settings_save_and_keyring_explanation(make_app, home):
+async def test_settings_save_and_keyring_explanation(make_app: MakeApp, home: Path) -> None:
+    from sora_tui.tui.screens.settings import SettingsScreen
+
     app = make_app(mode="settings")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        screen = await until_screen(pilot, SettingsScreen, "the settings screen", lambda s: s.is_mounted)
         # tests run with the "fail" keyring backend: the screen says so and disables storing
-        assert app.screen.query("#no-keyring")
-        app.screen.query_one("#default_planner", Select).value = "openai"
-        app.screen.query_one("#output_dir", Input).value = "/definitely/not/here"
+        assert screen.query("#no-keyring")
+        screen.query_one("#default_planner", Select).value = "openai"
+        screen.query_one("#output_dir", Input).value = "/definitely/not/here"
         await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert "not a folder" in error_text(app.screen, "#err-output_dir")
-        app.screen.query_one("#output_dir", Input).value = ""
+        await wait_for(  # the folder is checked in a worker
+            pilot, lambda: "not a folder" in error_text(screen, "#err-output_dir"), what="the folder refused"
+        )
+        assert "not a folder" in error_text(screen, "#err-output_dir")
+        screen.query_one("#output_dir", Input).value = ""
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await wait_for(  # written in a worker, then applied to the engine's settings
+            pilot, lambda: app.engine.settings.default_planner == "openai", what="the settings saved"
+        )
         text = (home / "config" / "settings.toml").read_text()
         assert 'default_planner = "openai"' in text
         assert app.engine.settings.default_planner == "openai"
 
 
-async def test_settings_queue_and_local_gpu(make_app, home, tmp_path):
+async def test_settings_queue_and_local_gpu(make_app: MakeApp, home: Path, tmp_path: Path) -> None:
     """The queue's limits and the local models' device and folder are set in the studio too; the
     queue and a local job read them from settings.toml."""
     from sora_tui.core.settings import load_settings
@@ -403,16 +486,20 @@ async def test_settings_queue_and_local_gpu(make_app, home, tmp_path):
     assert app.engine.settings.queue_max_jobs == 2
 
 
-async def test_help_and_palette_list_actions(make_app):
+async def test_help_and_palette_list_actions(make_app: MakeApp) -> None:
+    from sora_tui.tui.screens.help import HelpScreen
+
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f1")
-        await pilot.pause()
-        table = app.screen.query_one(DataTable)
+        help_screen = await until_screen(
+            pilot, HelpScreen, "the help", lambda s: s.is_mounted and s.query_one(DataTable).row_count > 0
+        )
+        table = help_screen.query_one(DataTable)
         actions = {str(table.get_row_at(i)[2]) for i in range(table.row_count)}
         assert {"Plan", "Render", "Stop", "Resume", "Delete", "Save", "Split", "Merge"} <= actions
         await pilot.press("escape")
-        await pilot.pause()
+        await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), what="the help closed")
         from sora_tui.tui.commands import SoraCommands
 
         provider = SoraCommands(app.screen)
@@ -421,7 +508,7 @@ async def test_help_and_palette_list_actions(make_app):
         assert any(label.startswith("History") for label in labels)
 
 
-async def test_keyframe_mode_review_regenerate_replace_render(make_app, tmp_path):
+async def test_keyframe_mode_review_regenerate_replace_render(make_app: MakeApp, tmp_path: Path) -> None:
     import cv2
     import numpy as np
 
@@ -436,26 +523,26 @@ async def test_keyframe_mode_review_regenerate_replace_render(make_app, tmp_path
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await fill_prompt(pilot, "a lighthouse in a storm")
-        app.screen.query_one("#mode", Select).value = "keyframes"
-        await pilot.pause()
+        app.screen.query_one("#mode", Select).value = "keyframes"  # Plan reads the form's values
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen), what="the plan screen")
-        await pilot.pause()
-        plan_screen = app.screen
+        plan_screen = await until_screen(pilot, PlanScreen, "the plan screen", plan_shown)
         assert len(plan_screen.query(KeyframeEditor)) == 3  # N+1 boundaries around 2 segments
         assert "Make keyframes" in {b.binding.description for b in plan_screen.active_bindings.values()}
         plan_screen.query(KeyframeEditor).first().query_one(TextArea).load_text("the lighthouse at dusk, calm sea")
-        await pilot.pause()
         await pilot.press("ctrl+r")  # makes the keyframes, stops for review
-        await wait_for(pilot, lambda: isinstance(app.screen, KeyframeScreen), what="the review")
+        review = await until_screen(pilot, KeyframeScreen, "the review")
         await wait_jobs(pilot)
-        review = app.screen
+        assert app.screen is review
         job = app.engine.store.list_jobs()[0]
         assert job.status is JobStatus.AWAITING_REVIEW
-        assert job.plan.keyframes[0] == "the lighthouse at dusk, calm sea"
+        assert job.plan is not None and job.plan.keyframes[0] == "the lighthouse at dusk, calm sea"
         assert all(s.status is SegmentStatus.PENDING for s in app.engine.store.segments(job.id))
         await wait_for(pilot, lambda: len(app.jobs.keyframe_thumbs) == 3, what="keyframe thumbnails")
-        await pilot.pause()
+        await wait_for(  # the review draws them on the next update of the job
+            pilot,
+            lambda: len(review.cards) == 3 and all(c.thumb_version is not None for c in review.cards),
+            what="the thumbnails on the cards",
+        )
         cards = list(review.query(KeyframeCard))
         assert [c.index for c in cards] == [0, 1, 2]
         assert all(c.thumb_version is not None for c in cards)
@@ -467,20 +554,26 @@ async def test_keyframe_mode_review_regenerate_replace_render(make_app, tmp_path
         await pilot.press("ctrl+g")  # a runner makes it; the review follows it
         await wait_for(pilot, lambda: review.busy == 1, what="the keyframe runner started")
         await wait_for(pilot, lambda: review.busy is None, timeout=60, what="the keyframe made again")
-        await pilot.pause()
+
+        def at_rest() -> bool:  # the runner gone: the review takes changes again (KeyframeScreen._can_change)
+            live = app.jobs.live.get(job.id)
+            return live is not None and not live.running and not live.task
+
+        await wait_for(pilot, at_rest, what="the keyframe runner to finish")
         kfs = app.engine.store.keyframes(job.id)
         assert kfs[1].prompt == "the lamp blazes, waves crash on the rocks" and kfs[1].status == "done"
-        assert app.engine.store.get_job(job.id).plan.keyframes[1] == kfs[1].prompt
+        replanned = job_of(app, job.id).plan
+        assert replanned is not None and replanned.keyframes[1] == kfs[1].prompt
         # replace keyframe 2 with the user's picture; a bad path is refused in the modal first
         await pilot.press("right")
         await pilot.press("ctrl+o")
-        await pilot.pause()
+        ask = await until_screen(pilot, AskModal, "the picture question", asking)
         assert isinstance(app.screen, AskModal)
-        app.screen.query_one(Input).value = str(tmp_path / "missing.png")
+        ask.query_one(Input).value = str(tmp_path / "missing.png")
         await pilot.press("enter")
-        await pilot.pause()
-        assert "does not exist" in error_text(app.screen, "#ask-error")
-        app.screen.query_one(Input).value = str(picture)
+        await wait_for(pilot, lambda: bool(error_text(ask, "#ask-error")), what="the path refused")
+        assert "does not exist" in error_text(ask, "#ask-error")
+        ask.query_one(Input).value = str(picture)
         await pilot.press("enter")
         await settle(pilot)  # the picture is decoded and fitted in a worker
         assert app.screen is review
@@ -489,21 +582,22 @@ async def test_keyframe_mode_review_regenerate_replace_render(make_app, tmp_path
         await wait_for(pilot, lambda: "your image" in str(review.cards[2]._state.render()), what="the card to say so")
         # render the videos: the estimate is shown first
         await pilot.press("ctrl+r")
-        await pilot.pause()
+        await until_screen(pilot, ConfirmModal, "the render question")
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, BoardScreen), what="the board")
         assert len(app.screen.query(KeyframeCard)) == 3  # the keyframe row above the segment cards
         await wait_jobs(pilot)
-        done = app.engine.store.get_job(job.id)
+        done = job_of(app, job.id)
         assert done.status is JobStatus.COMPLETED, done.error
         assert [s.status for s in app.engine.store.segments(job.id)] == [SegmentStatus.DONE] * 2
         await pilot.press("f4")
         await settle(pilot)  # History reads the jobs in a worker
-        assert isinstance(app.screen, HistoryScreen) and app.screen.selected_id() == job.id
+        history = app.screen
+        assert isinstance(history, HistoryScreen) and history.selected_id() == job.id
 
 
-async def test_keyframe_descriptions_follow_their_segments(make_app):
+async def test_keyframe_descriptions_follow_their_segments(make_app: MakeApp) -> None:
     from sora_tui.core.models import Mode
     from sora_tui.tui.widgets.keyframe_editor import KeyframeEditor
 
@@ -513,9 +607,7 @@ async def test_keyframe_descriptions_follow_their_segments(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         app.open_plan(plan)
-        await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen), what="plan screen")
-        await pilot.pause()
-        screen = app.screen
+        screen = await until_screen(pilot, PlanScreen, "plan screen", plan_shown)
         editor = screen.query_one(PlanEditor)
 
         async def do(key: str, segment: int) -> list[str]:
@@ -543,7 +635,11 @@ async def test_keyframe_descriptions_follow_their_segments(make_app):
         # a blank description is reported next to it; nothing is created
         screen.query(KeyframeEditor).first().query_one(TextArea).load_text("  ")
         await pilot.press("ctrl+r")
-        await pilot.pause()
+        await wait_for(  # checked in the screen's worker
+            pilot,
+            lambda: bool(error_text(screen.query(KeyframeEditor).first(), ".kf-error")),
+            what="keyframe 0's message",
+        )
         first = screen.query(KeyframeEditor).first()
         assert "describe this keyframe" in error_text(first, ".kf-error")
         assert app.engine.store.list_jobs() == []
