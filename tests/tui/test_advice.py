@@ -43,7 +43,7 @@ FACTS: dict[Code, dict[str, object]] = {
 }
 
 
-def test_each_front_end_words_the_same_error():
+def test_each_front_end_words_the_same_error() -> None:
     over = InputError("max_cost", "this job would cost $3.00, over the cap of $2.00", code=Code.OVER_BUDGET)
     key = InputError(
         "model",
@@ -64,7 +64,7 @@ def test_each_front_end_words_the_same_error():
 
 
 @pytest.mark.parametrize("code", list(FACTS))
-def test_every_actionable_code_is_worded_by_both_front_ends(code):
+def test_every_actionable_code_is_worded_by_both_front_ends(code: Code) -> None:
     from sora_tui.cli.advice import advice as cli_words
 
     cli, studio = cli_words(code, dict(FACTS[code])), words_for(code, dict(FACTS[code]))
@@ -73,7 +73,7 @@ def test_every_actionable_code_is_worded_by_both_front_ends(code):
     assert "--" in cli or "sora-tui" in cli or "PNG" in cli  # the command line's own words
 
 
-def test_coded_errors_of_planners_speech_keys_and_renderers():
+def test_coded_errors_of_planners_speech_keys_and_renderers() -> None:
     planner = PlannerError("cannot reach the planner at http://x (refused)")
     assert cli_advice(planner) == "; or plan without it: --planner offline"
     assert say(planner) == "cannot reach the planner at http://x (refused); or choose the offline planner"
@@ -96,7 +96,7 @@ def test_coded_errors_of_planners_speech_keys_and_renderers():
     assert cli_advice(JobFailed("plain")) == "" and say(JobFailed("plain")) == "plain"
 
 
-def test_a_stored_failure_is_worded_from_its_code_not_its_text():
+def test_a_stored_failure_is_worded_from_its_code_not_its_text() -> None:
     job = Job(
         "J",
         "p",
@@ -117,7 +117,7 @@ def test_a_stored_failure_is_worded_from_its_code_not_its_text():
     assert job_error(job) == "segment 2 failed"
 
 
-def test_labels_not_field_ids():
+def test_labels_not_field_ids() -> None:
     assert label("start_image") == "Start image"
     assert label("plan.segments[2].seconds") == "Segment 2 · Seconds per segment"
     assert label("plan.max_cost") == "Budget cap"
@@ -125,14 +125,14 @@ def test_labels_not_field_ids():
     assert explain(bad).startswith("Start image: ") and "start_image" not in explain(bad)
 
 
-def test_the_studio_rewrites_no_stored_text():
+def test_the_studio_rewrites_no_stored_text() -> None:
     """No regex rewriting of stored messages is left in the studio's wording."""
     import sora_tui.tui.advice as advice
 
     assert not hasattr(advice, "studio_words") and not hasattr(advice, "_COMMANDS")
 
 
-def test_the_cli_does_not_repeat_a_command_the_message_already_names():
+def test_the_cli_does_not_repeat_a_command_the_message_already_names() -> None:
     """While some core messages still name a command (issue 18: other modules convert theirs), the CLI's
     advice is not said twice."""
     from sora_tui.core.errors import DiskFull

@@ -14,9 +14,20 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
+
+if TYPE_CHECKING:  # playwright is imported where a test runs (it may be missing: the test then skips)
+    from playwright.sync_api import Browser, Download, Page
+
+    from fakes.fal_server import FalFake
+    from sora_tui.core.models import Job
+    from sora_tui.core.runner import Holder
+
+T = TypeVar("T")
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -52,7 +63,7 @@ ESCAPES = re.compile(
 )
 
 
-def _until(condition, timeout: float, what: str, page=None, interval: float = 0.2):
+def _until(condition: Callable[[], T], timeout: float, what: str, page: Page | None = None, interval: float = 0.2) -> T:
     """Poll ``condition`` until it is true (returns its value) or ``timeout`` runs out (fails naming ``what``).
     With a ``page``, Playwright's own wait pumps its events between polls."""
     deadline = time.monotonic() + timeout
@@ -72,7 +83,7 @@ class Terminal:
     """What a tab's terminal was sent: the app's output, as textual-serve streams it over the page's
     websocket (the canvas has no text to read). ``wait(text)`` waits for the app to draw ``text``."""
 
-    def __init__(self, page) -> None:
+    def __init__(self, page: Page) -> None:
         self.page = page
         self.sent = bytearray()
         page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
@@ -97,10 +108,11 @@ class Terminal:
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
-def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
+def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -113,7 +125,7 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
 
 
 @contextlib.contextmanager
-def _serving(env: dict[str, str], **options: object):
+def _serving(env: dict[str, str], **options: object) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """`serve()` in a subprocess on a free loopback port; yields the port, stops the server after."""
     port = _free_port()
     args = ", ".join(f"{k}={v!r}" for k, v in {"port": port, **options}.items())
@@ -136,7 +148,7 @@ def _serving(env: dict[str, str], **options: object):
             print(proc.stdout.read().decode("utf-8", "replace")[-4000:])
 
 
-def _jobs(home: Path) -> list:
+def _jobs(home: Path) -> list[Job]:
     from sora_tui.core.store import Store
 
     db = home / "data" / "history.sqlite3"
@@ -155,7 +167,7 @@ def _studio_env(home: Path) -> dict[str, str]:
     return env
 
 
-def _open_tab(browser, port: int) -> tuple:
+def _open_tab(browser: Browser, port: int) -> tuple[Page, Terminal]:
     """A new tab on the studio, once its terminal is on the page (the tab's app is still starting), and what
     its terminal is sent."""
     page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -165,7 +177,7 @@ def _open_tab(browser, port: int) -> tuple:
     return page, term
 
 
-def _app_processes(server: subprocess.Popen) -> list[int]:
+def _app_processes(server: subprocess.Popen[bytes]) -> list[int]:
     """The app processes textual-serve runs for its tabs (its children)."""
     try:
         return [int(p) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
@@ -173,7 +185,7 @@ def _app_processes(server: subprocess.Popen) -> list[int]:
         return []
 
 
-def test_render_in_browser(tmp_path):
+def test_render_in_browser(tmp_path: Path) -> None:
     _need_browser()
     from playwright.sync_api import sync_playwright
 
@@ -220,7 +232,7 @@ def test_render_in_browser(tmp_path):
         assert (tmp_path / "browser.png").stat().st_size > 0
 
 
-def test_download_in_browser(tmp_path):
+def test_download_in_browser(tmp_path: Path) -> None:
     """Through `serve` with a token: History → d → Enter streams final.mp4 to Chromium, byte for byte."""
     _need_browser()
     from playwright.sync_api import sync_playwright
@@ -238,17 +250,18 @@ def test_download_in_browser(tmp_path):
         timeout=120,
     )
     (job,) = _jobs(home)
-    assert str(job.status) == "completed"
-    final = Path(job.output).read_bytes()
+    assert str(job.status) == "completed" and job.output is not None
+    output = Path(job.output)
+    final = output.read_bytes()
     token = "browser-test-token-1234"
     with _serving(env, token=token) as (port, _server):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             try:
                 context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
-                downloads: list = []
+                downloads: list[Download] = []
 
-                def got(download) -> None:
+                def got(download: Download) -> None:
                     downloads.append(download)
 
                 context.on("page", lambda page: page.on("download", got))  # textual-serve opens a new tab
@@ -256,7 +269,8 @@ def test_download_in_browser(tmp_path):
                 term = Terminal(page)
                 page.on("download", got)
                 # without the token: refused before any app process starts
-                assert page.goto(f"http://127.0.0.1:{port}/").status == 401
+                bare = page.goto(f"http://127.0.0.1:{port}/")
+                assert bare is not None and bare.status == 401
                 page.goto(f"http://127.0.0.1:{port}/?token={token}", wait_until="domcontentloaded")
                 assert "token" not in page.url  # the token went into a cookie
                 page.wait_for_selector("canvas, .xterm-screen, #terminal", timeout=20_000)
@@ -294,17 +308,17 @@ def test_download_in_browser(tmp_path):
                 browser.close()
         assert download.suggested_filename == f"sora-{job.id}.mp4"
         assert saved.read_bytes() == final
-        assert Path(job.output).read_bytes() == final  # the source is untouched
+        assert output.read_bytes() == final  # the source is untouched
 
 
-def _live_jobs(home: Path) -> list:
+def _live_jobs(home: Path) -> list[tuple[Job, Holder | None]]:
     """The jobs and, for each, the process holding its lease (None when no runner holds it)."""
     from sora_tui.core import runner
 
     return [(job, runner.holder(job.job_dir)) for job in _jobs(home)]
 
 
-def test_closing_the_tab_leaves_the_job_rendering(tmp_path, fal_fake):
+def test_closing_the_tab_leaves_the_job_rendering(tmp_path: Path, fal_fake: FalFake) -> None:
     """Start a hosted job in a tab, close the tab mid-render, open a new one: the job goes on and finishes,
     one paid submit per segment (its runner is its own process, not the tab's app)."""
     _need_browser()

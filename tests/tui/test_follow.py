@@ -10,12 +10,15 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from fakes.fal_server import FalFake
 from sora_tui.core import runner
 from sora_tui.core.models import JobStatus, Mode, Request, SegmentStatus
+from sora_tui.tui.app import SoraApp
 from sora_tui.tui.screens.board import BoardScreen
 from sora_tui.tui.screens.found import FoundJobsModal
 from sora_tui.tui.widgets.segment_card import SegmentCard
@@ -26,7 +29,7 @@ PROMPT = "a paper boat drifts down a rainy street at dusk"
 
 
 @pytest.fixture
-def fal_env(fal_fake, tui_env: dict[str, str]) -> dict[str, str]:
+def fal_env(fal_fake: FalFake, tui_env: dict[str, str]) -> dict[str, str]:
     fal_fake.hold = True  # every request waits in the queue until release()
     return {
         **tui_env,
@@ -38,7 +41,7 @@ def fal_env(fal_fake, tui_env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture
-def reap(home: Path):
+def reap(home: Path) -> Iterator[None]:
     """Whatever a test leaves running: its runners are killed at the end."""
     yield
     for lock in (home / "data" / "jobs").glob("*/runner.lock"):
@@ -50,7 +53,7 @@ def reap(home: Path):
                 pass
 
 
-async def start_hosted_job(app, segments: int = 3) -> str:
+async def start_hosted_job(app: SoraApp, segments: int = 3) -> str:
     engine = app.engine
     req = Request(prompt=PROMPT, segments=segments, seconds=4, model="veo3.1-fast", mode=Mode.CHAIN, audio=False)
     plan = await engine.plan(engine.resolve(req))
@@ -59,7 +62,7 @@ async def start_hosted_job(app, segments: int = 3) -> str:
     return job.id
 
 
-def wait_until(predicate, timeout: float = 60.0, what: str = "condition") -> None:
+def wait_until(predicate: Callable[[], object], timeout: float = 60.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -68,7 +71,9 @@ def wait_until(predicate, timeout: float = 60.0, what: str = "condition") -> Non
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-async def test_quit_mid_render_then_a_new_app_follows_the_job_to_the_end(fal_fake, fal_env, reap):
+async def test_quit_mid_render_then_a_new_app_follows_the_job_to_the_end(
+    fal_fake: FalFake, fal_env: dict[str, str], reap: None
+) -> None:
     from sora_tui.tui.app import create_app
 
     first = create_app(fal_env, initial_mode="prompt")
@@ -88,23 +93,28 @@ async def test_quit_mid_render_then_a_new_app_follows_the_job_to_the_end(fal_fak
         await wait_for(pilot, lambda: isinstance(second.screen, BoardScreen), 30, "the board")
         await wait_for(pilot, lambda: any("Following" in str(n.message) for n in second._notifications), 30, "notice")
         board = second.screen
+        assert isinstance(board, BoardScreen)
         await wait_for(pilot, lambda: board.shown == job_id, 30, "the board on the running job")
         live = second.jobs.live[job_id]
         assert live.running and live.state == "generating" and str(who.pid) in live.runner
         await pilot.press("t")  # retry from this window: never a second run, it follows the one running
         await wait_for(pilot, lambda: any("Already running" in str(n.title) for n in second._notifications), 30)
-        assert runner.holder(job_dir).pid == who.pid and len(fal_fake.submits) == 1
+        still = runner.holder(job_dir)
+        assert still is not None and still.pid == who.pid and len(fal_fake.submits) == 1
         fal_fake.release()
         await wait_jobs(pilot, timeout=120)
         assert live.state == "completed"
         await wait_for(pilot, lambda: "3/3 segments done" in str(board.query_one("#overall-text").render()))
     job = second.engine.store.get_job(job_id)
+    assert job is not None
     assert job.status is JobStatus.COMPLETED, job.error
     assert len(fal_fake.submits) == 3  # one paid submit per segment
     assert all(s.submits == 1 and s.status is SegmentStatus.DONE for s in second.engine.store.segments(job_id))
 
 
-async def test_a_job_whose_runner_died_is_interrupted_and_one_key_resumes_it(fal_fake, fal_env, reap):
+async def test_a_job_whose_runner_died_is_interrupted_and_one_key_resumes_it(
+    fal_fake: FalFake, fal_env: dict[str, str], reap: None
+) -> None:
     from sora_tui.tui.app import create_app
 
     first = create_app(fal_env, initial_mode="prompt")
@@ -120,17 +130,21 @@ async def test_a_job_whose_runner_died_is_interrupted_and_one_key_resumes_it(fal
         card = next(iter(first.screen.query(SegmentCard)))  # the board: its segment says so too
         await wait_for(pilot, lambda: "interrupted" in card.text_lines()[1], 30, "the card saying interrupted")
         assert "Interrupted" in str(first.screen.query_one("#output-line").render())
-        assert first.engine.store.get_job(job_id).status is JobStatus.GENERATING  # what the store still says
+        stored = first.engine.store.get_job(job_id)
+        assert stored is not None and stored.status is JobStatus.GENERATING  # what the store still says
 
     second = create_app(fal_env)
     async with second.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(second.screen, FoundJobsModal), 30, "the interrupted jobs")
-        assert [lj.id for lj in second.screen.interrupted] == [job_id]
+        found = second.screen
+        assert isinstance(found, FoundJobsModal)
+        assert [lj.id for lj in found.interrupted] == [job_id]
         await pilot.press("r")  # one key
         await wait_for(pilot, lambda: isinstance(second.screen, BoardScreen), 30, "the board")
         await wait_for(pilot, lambda: second.jobs.live[job_id].state == "generating", 30, "generating again")
         fal_fake.release()
         await wait_jobs(pilot, timeout=120)
     job = second.engine.store.get_job(job_id)
+    assert job is not None
     assert job.status is JobStatus.COMPLETED, job.error
     assert len(fal_fake.submits) == 2  # the new runner re-attached to the request in flight: nothing paid twice

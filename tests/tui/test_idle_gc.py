@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 
 from sora_tui.tui import idle_gc
+from sora_tui.tui.app import SoraApp
 from sora_tui.tui.idle_gc import IdleCollector
 
 from .conftest import SIZE, wait_for
@@ -18,7 +20,7 @@ class Clock:
         return self.now
 
 
-def test_full_collections_wait_for_idle_time_and_settings_come_back():
+def test_full_collections_wait_for_idle_time_and_settings_come_back() -> None:
     before = gc.get_threshold()
     clock = Clock()
     collector = IdleCollector(clock)
@@ -50,7 +52,9 @@ def test_full_collections_wait_for_idle_time_and_settings_come_back():
     assert not collector.tick()  # and a stopped collector does nothing
 
 
-async def test_the_app_takes_full_collections_over_while_it_runs_and_gives_them_back(make_app):
+async def test_the_app_takes_full_collections_over_while_it_runs_and_gives_them_back(
+    make_app: Callable[..., SoraApp],
+) -> None:
     before = gc.get_threshold()
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -4,18 +4,20 @@ app's loop runs, and set/delete run in a worker; a slow keyring (200 ms a call) 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 from textual.widgets import Input, TextArea
+
+from fakes.memkeyring import SlowKeyring
+from sora_tui.tui.app import SoraApp
 
 from .conftest import SIZE, settle, wait_for
 
 
 @pytest.fixture
-def slow_keyring():
+def slow_keyring() -> Iterator[SlowKeyring]:
     import keyring
-
-    from fakes.memkeyring import SlowKeyring
 
     previous = keyring.get_keyring()
     backend = SlowKeyring(0.2)
@@ -26,7 +28,9 @@ def slow_keyring():
         keyring.set_keyring(previous)
 
 
-async def test_typing_in_the_prompt_never_reads_the_keyring(make_app, slow_keyring):
+async def test_typing_in_the_prompt_never_reads_the_keyring(
+    make_app: Callable[..., SoraApp], slow_keyring: SlowKeyring
+) -> None:
     slow_keyring.data[("sora-tui", "fal")] = "fal-key-0123456789"
     app = make_app()  # create_app reads the keys once, here (before the loop runs)
     assert app.engine.has_key("fal")
@@ -42,7 +46,9 @@ async def test_typing_in_the_prompt_never_reads_the_keyring(make_app, slow_keyri
     assert slow_keyring.calls[before:] == []  # every keystroke, estimate and notice used the cached key
 
 
-async def test_storing_a_key_runs_in_a_worker_and_the_panel_shows_it(make_app, slow_keyring):
+async def test_storing_a_key_runs_in_a_worker_and_the_panel_shows_it(
+    make_app: Callable[..., SoraApp], slow_keyring: SlowKeyring
+) -> None:
     app = make_app(mode="settings")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -68,5 +74,5 @@ async def test_storing_a_key_runs_in_a_worker_and_the_panel_shows_it(make_app, s
         assert not app.engine.has_key("fal") and "not set" in str(panel.query_one(".key-status").render())
 
 
-def _notes(app) -> str:
+def _notes(app: SoraApp) -> str:
     return " ".join(str(n.message) for n in app._notifications)

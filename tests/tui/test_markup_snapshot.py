@@ -4,7 +4,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable
 
 from .demo import SIZE, demo_app, demo_home, settle
 
@@ -16,18 +20,18 @@ OUTPUT = "/tmp/sora-tui-demo/[word]/final [v2].mp4"
 
 
 @pytest.fixture(autouse=True)
-def _fixed_keyring(monkeypatch):
+def _fixed_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
 
 
-def test_error_with_closing_tag_and_bracketed_path_render_as_text(snap_compare):
+def test_error_with_closing_tag_and_bracketed_path_render_as_text(snap_compare: Callable[..., bool]) -> None:
     app = demo_app(demo_home("markup"))
     app.engine.store.update_job(FAILED, error=ERROR, output=OUTPUT)
 
-    async def run_before(pilot) -> None:
+    async def run_before(pilot: Pilot[int]) -> None:
         await pilot.press("f4")
         await settle(pilot)
-        table = pilot.app.screen.query_one("#jobs")
+        table = pilot.app.screen.query_one("#jobs", DataTable)
         table.move_cursor(row=table.get_row_index(FAILED))
         pilot.app.notify(f"Job stopped: {ERROR} ({OUTPUT})", severity="error", timeout=60)
         await settle(pilot)

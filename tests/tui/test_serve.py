@@ -11,14 +11,16 @@ import time
 import urllib.error
 import urllib.request
 from http.cookiejar import CookieJar
+from pathlib import Path
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from sora_tui.tui.serve import _server_class, check_public_url, is_loopback, request_origin, serve
 
 
-def test_loopback_detection():
+def test_loopback_detection() -> None:
     assert is_loopback("127.0.0.1")
     assert is_loopback("::1")
     assert is_loopback("localhost")
@@ -26,13 +28,13 @@ def test_loopback_detection():
     assert not is_loopback("192.168.1.10")
 
 
-def test_refuses_public_address_without_flag(capsys):
+def test_refuses_public_address_without_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert serve(host="0.0.0.0", port=8765) == 2
     err = capsys.readouterr().err
     assert "refusing" in err and "--public" in err and "authentication" in err
 
 
-def test_rejects_bad_port(capsys):
+def test_rejects_bad_port(capsys: pytest.CaptureFixture[str]) -> None:
     assert serve(host="127.0.0.1", port=70000) == 2
     assert "out of range" in capsys.readouterr().err
 
@@ -43,14 +45,16 @@ def test_rejects_bad_port(capsys):
 TOKEN = "s3cret-token-for-tests"
 
 
-async def _client(public_url=None, token=None, port=8123):
+async def _client(
+    public_url: str | None = None, token: str | None = None, port: int = 8123
+) -> TestClient[web.Request, web.Application]:
     server = _server_class()("true", "127.0.0.1", port, public_url=public_url, token=token)
     client = TestClient(TestServer(await server._make_app()))
     await client.start_server()
     return client
 
 
-async def test_token_required_for_page_statics_websocket_and_downloads():
+async def test_token_required_for_page_statics_websocket_and_downloads() -> None:
     client = await _client(token=TOKEN)
     try:
         for path in ("/", "/static/js/textual.js", "/ws", "/download/abc", "/?token=wrong"):
@@ -71,7 +75,7 @@ async def test_token_required_for_page_statics_websocket_and_downloads():
         await client.close()
 
 
-async def test_no_token_no_check_on_loopback():
+async def test_no_token_no_check_on_loopback() -> None:
     client = await _client()
     try:
         assert (await client.get("/")).status == 200
@@ -79,7 +83,7 @@ async def test_no_token_no_check_on_loopback():
         await client.close()
 
 
-async def test_public_url_rewrites_statics_and_websocket():
+async def test_public_url_rewrites_statics_and_websocket() -> None:
     client = await _client(public_url=check_public_url("https://studio.example.org/sora/"))
     try:
         page = await (await client.get("/")).text()
@@ -96,7 +100,7 @@ async def test_public_url_rewrites_statics_and_websocket():
         await client.close()
 
 
-async def test_without_public_url_the_page_follows_the_address_the_browser_used():
+async def test_without_public_url_the_page_follows_the_address_the_browser_used() -> None:
     client = await _client()
     try:
         # an SSH port-forward from another local port: the browser's Host header says where it is
@@ -116,7 +120,7 @@ async def test_without_public_url_the_page_follows_the_address_the_browser_used(
         await client.close()
 
 
-def test_request_origin():
+def test_request_origin() -> None:
     assert request_origin({}, "http", "localhost:9001") == "http://localhost:9001"
     assert request_origin({"X-Forwarded-Proto": "https, http"}, "http", "a.example") == "https://a.example"
     assert request_origin({"X-Forwarded-Host": "evil.example/x"}, "http", "a") is None
@@ -125,12 +129,12 @@ def test_request_origin():
 
 
 @pytest.mark.parametrize("url", ["studio.example.org", "ftp://x", "https://x/?a=1", "https://"])
-def test_bad_public_url(url, capsys):
+def test_bad_public_url(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert serve(host="127.0.0.1", port=8765, public_url=url) == 2
     assert "--public-url" in capsys.readouterr().err
 
 
-def test_short_token_refused(capsys):
+def test_short_token_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert serve(host="127.0.0.1", port=8765, token="abc") == 2
     assert "at least" in capsys.readouterr().err
 
@@ -138,7 +142,8 @@ def test_short_token_refused(capsys):
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _listening(port: int) -> bool:
@@ -146,7 +151,7 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_public_serve_generates_and_prints_a_token(tmp_path):
+def test_public_serve_generates_and_prints_a_token(tmp_path: Path) -> None:
     """`sora-tui serve --public` end to end: the printed link opens the page, the bare address is refused."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "SORA_TUI_SERVE_TOKEN"}
@@ -158,6 +163,7 @@ def test_public_serve_generates_and_prints_a_token(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert proc.stdout is not None and proc.stderr is not None
     try:
         link = None
         deadline = time.monotonic() + 30

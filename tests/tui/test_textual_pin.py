@@ -17,7 +17,7 @@ from textual.screen import Screen
 CHECKED = "8.2.8"
 
 
-def test_textual_is_the_version_the_internals_were_checked_against():
+def test_textual_is_the_version_the_internals_were_checked_against() -> None:
     assert version("textual") == CHECKED, (
         f"textual {version('textual')} is installed; the studio's uses of Textual internals were checked "
         f"against {CHECKED}: re-check them (tui/jobs.py _closing, tui/screens/mode.py: Screen's "
@@ -25,7 +25,7 @@ def test_textual_is_the_version_the_internals_were_checked_against():
     )
 
 
-def test_the_internals_are_there():
+def test_the_internals_are_there() -> None:
     node = DOMNode()
     assert node._closing is False and node._closed is False  # tui/jobs.py: is a subscriber going away?
     # tui/screens/mode.py clears event.refresh_styles before Screen's own handler reads it
