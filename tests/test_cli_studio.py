@@ -12,7 +12,7 @@ from sora_tui.core.models import Plan, SegmentPlan
 PROMPT = "a paper boat drifts down a rainy street at dusk"
 
 
-def run(cmd: list[str], env: dict[str, str], *args: str, cwd: Path | None = None):
+def run(cmd: list[str], env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*cmd, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 

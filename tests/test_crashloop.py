@@ -17,7 +17,7 @@ import pytest
 
 from sora_tui.core import runner
 from sora_tui.core.engine import Engine
-from sora_tui.core.models import JobStatus, Request, SegmentStatus
+from sora_tui.core.models import Job, JobStatus, Request, SegmentStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "a kite over a windy beach"
@@ -30,6 +30,13 @@ def make_job(home: Path, segments: int = 2) -> tuple[Engine, str]:
     req = engine.resolve(Request(prompt=PROMPT, segments=segments, seconds=1, model="preview", resolution="180p"))
     plan = asyncio.run(engine.plan(req))
     return engine, engine.create_job(plan).id
+
+
+def stored_job(engine: Engine, job_id: str) -> Job:
+    """The job as the store has it now (the runners write it from their own processes)."""
+    job = engine.store.get_job(job_id)
+    assert job is not None, job_id
+    return job
 
 
 def start(home: Path, job_id: str, **extra: str) -> tuple[bool, int]:
@@ -55,11 +62,11 @@ def test_crash_loop_is_held_and_the_users_resume_runs_it(home: Path, cli_env: di
     for death in (1, 2, 3):
         killed, _ = start(home, job_id, SORA_TUI_TEST_KILL_AT="started:0")
         assert killed, f"runner {death} was not killed by the hook"
-        assert runner.live_status(engine.store.get_job(job_id)) == runner.INTERRUPTED
+        assert runner.live_status(stored_job(engine, job_id)) == runner.INTERRUPTED
     # the next automatic start finds three deaths in a row without progress: it holds the job
     killed, code = start(home, job_id, SORA_TUI_TEST_KILL_AT="started:0")
     assert not killed and code == runner.EXIT_FAILED
-    job = engine.store.get_job(job_id)
+    job = stored_job(engine, job_id)
     assert job.status is JobStatus.FAILED
     assert "died 3 times in a row without finishing a segment" in (job.error or "")
     assert "last error: " in (job.error or "") and f"resuming job {job_id}" in (job.error or "")
@@ -78,7 +85,7 @@ def test_crash_loop_is_held_and_the_users_resume_runs_it(home: Path, cli_env: di
         timeout=180,
     )
     assert res.returncode == 0, res.stderr
-    assert engine.store.get_job(job_id).status is JobStatus.COMPLETED
+    assert stored_job(engine, job_id).status is JobStatus.COMPLETED
     rec = runner.read_crashes(job_dir)
     assert rec.deaths == 0 and not rec.open
 
@@ -93,7 +100,7 @@ def test_deaths_that_make_progress_are_not_a_loop(home: Path) -> None:
         assert engine.store.segment(job_id, k).status is SegmentStatus.DOWNLOADED
     killed, code = start(home, job_id)
     assert not killed and code == runner.EXIT_OK
-    assert engine.store.get_job(job_id).status is JobStatus.COMPLETED
+    assert stored_job(engine, job_id).status is JobStatus.COMPLETED
     assert [s.submits for s in engine.store.segments(job_id)] == [1, 1, 1]
 
 
@@ -103,7 +110,7 @@ def test_the_limit_is_a_setting(home: Path) -> None:
     assert killed
     killed, code = start(home, job_id, SORA_TUI_TEST_KILL_AT="started:0", SORA_TUI_CRASH_LIMIT="1")
     assert not killed and code == runner.EXIT_FAILED
-    assert "died 1 time in a row" in (engine.store.get_job(job_id).error or "")
+    assert "died 1 time in a row" in (stored_job(engine, job_id).error or "")
 
 
 @pytest.mark.parametrize("limit", [0])

@@ -27,7 +27,8 @@ HIDE_HTTPX_CLI = "import sys\nsys.modules['click'] = None\n"
 def _loaded_after(code: str) -> list[str]:
     probe = HIDE_HTTPX_CLI + code + f"\nimport sys, json\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    loaded: list[str] = json.loads(out.stdout.strip().splitlines()[-1])
+    return loaded
 
 
 def test_core_imports_nothing_heavy() -> None:
@@ -167,7 +168,8 @@ def _import_cycles(tree: Path, package: str = "sora_tui.core") -> list[list[str]
     out = subprocess.run(
         [sys.executable, "-c", CYCLES, package], env=env, capture_output=True, text=True, check=True, timeout=120
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    cycles: list[list[str]] = json.loads(out.stdout.strip().splitlines()[-1])
+    return cycles
 
 
 def test_no_import_cycle_in_the_core() -> None:

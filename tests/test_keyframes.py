@@ -11,7 +11,7 @@ import pytest
 
 from sora_tui.core import media
 from sora_tui.core.engine import Engine
-from sora_tui.core.models import InputError, JobStatus, KeyframeReady, Mode, Request, SegmentStatus
+from sora_tui.core.models import Event, InputError, Job, JobStatus, KeyframeReady, Mode, Request, SegmentStatus
 
 PROMPT = "a lighthouse keeper climbs the spiral stairs at night"
 
@@ -20,7 +20,7 @@ def make_engine(home: Path) -> Engine:
     return Engine(env={"SORA_TUI_HOME": str(home)})
 
 
-async def plan_job(engine: Engine, n: int = 3, start_image: str | None = None):
+async def plan_job(engine: Engine, n: int = 3, start_image: str | None = None) -> Job:
     req = engine.resolve(
         Request(
             prompt=PROMPT,
@@ -40,7 +40,7 @@ async def plan_job(engine: Engine, n: int = 3, start_image: str | None = None):
 async def test_keyframe_job_matches_at_every_boundary(home: Path) -> None:
     engine = make_engine(home)
     job = await plan_job(engine, 3)
-    events = []
+    events: list[Event] = []
     final = await engine.run(job.id, on_event=events.append)
     assert final.status is JobStatus.COMPLETED, final.error
     assert [e.index for e in events if isinstance(e, KeyframeReady)] == [0, 1, 2, 3]
@@ -53,6 +53,7 @@ async def test_keyframe_job_matches_at_every_boundary(home: Path) -> None:
         assert media.psnr(seg.last_frame, kfs[seg.index].file) >= 35
     for a, b in zip(segs, segs[1:], strict=False):
         assert media.psnr(a.last_frame, b.first_frame) >= 30
+    assert final.output is not None
     assert abs(media.probe(final.output).duration - 3.0) < 0.1
     await engine.aclose()
 
@@ -72,10 +73,12 @@ async def test_review_replace_regenerate_then_render(home: Path, tmp_path: Path)
     img[:, :150] = (20, 200, 60)
     cv2.imwrite(str(own), img)
     engine.replace_keyframe(job.id, 2, own)
-    before = Path(engine.store.keyframes(job.id)[1].file).read_bytes()
+    kf1_before = engine.store.keyframes(job.id)[1].file
+    assert kf1_before is not None
+    before = Path(kf1_before).read_bytes()
     await engine.regenerate_keyframe(job.id, 1, "a brighter lighthouse lamp")
     kf1 = engine.store.keyframes(job.id)[1]
-    assert kf1.prompt == "a brighter lighthouse lamp" and Path(kf1.file).read_bytes() != before
+    assert kf1.prompt == "a brighter lighthouse lamp" and kf1.file is not None and Path(kf1.file).read_bytes() != before
 
     final = await engine.run(job.id)
     assert final.status is JobStatus.COMPLETED, final.error
@@ -115,7 +118,9 @@ async def test_keyframe_costs_count_towards_the_budget(home: Path) -> None:
     final = await engine.run(job.id, max_cost=1.0)
     assert final.status is JobStatus.COMPLETED and final.cost_usd == pytest.approx(1.0)
     # replacing a generated keyframe with the user's image keeps what it cost
-    engine.replace_keyframe(job.id, 1, engine.store.keyframes(job.id)[0].file)
+    kf0_file = engine.store.keyframes(job.id)[0].file
+    assert kf0_file is not None
+    engine.replace_keyframe(job.id, 1, kf0_file)
     assert sum(k.cost_usd for k in engine.store.keyframes(job.id)) == pytest.approx(1.0)
     await engine.aclose()
 

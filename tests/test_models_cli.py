@@ -6,7 +6,7 @@ import json
 import subprocess
 
 
-def run(cmd, env, *args):
+def run(cmd: list[str], env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*cmd, *args], env=env, capture_output=True, text=True, timeout=60)
 
 

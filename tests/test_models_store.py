@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,7 +43,7 @@ def test_plan_round_trip() -> None:
         (lambda d: d.update(model=""), "plan.model"),
     ],
 )
-def test_plan_schema_errors_name_the_field(mutate, field) -> None:
+def test_plan_schema_errors_name_the_field(mutate: Callable[[dict[str, Any]], object], field: str) -> None:
     data = _plan().to_dict()
     mutate(data)
     with pytest.raises(InputError) as info:
@@ -78,7 +80,8 @@ def test_store_jobs_segments_logs(tmp_path: Path) -> None:
     store.log(job.id, "second")
     assert [r.message for r in store.logs(job.id, tail=1)] == ["second"]
     assert store.keyframes(job.id)[0].file == "k0.png"
-    assert store.find_job("last").id == job.id
+    last = store.find_job("last")
+    assert last is not None and last.id == job.id
     assert [j.id for j in store.list_jobs(search="p", status="generating")] == [job.id]
     store.delete_job(job.id)
     assert store.get_job(job.id) is None and store.segments(job.id) == [] and store.logs(job.id) == []

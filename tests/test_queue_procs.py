@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ import pytest
 from fakes.fal_server import FalFake
 from sora_tui.core import queue, runner, scheduler
 from sora_tui.core.engine import Engine
-from sora_tui.core.models import JobStatus, Mode, Request
+from sora_tui.core.models import Job, JobStatus, Mode, Request
 
 CMD = [sys.executable, "-m", "sora_tui"]
 DEADLINE = 90.0
@@ -41,7 +42,7 @@ def env_for(fake: FalFake, home: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def wait_until(predicate, timeout: float = DEADLINE, interval: float = 0.05) -> bool:
+def wait_until(predicate: Callable[[], object], timeout: float = DEADLINE, interval: float = 0.05) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
@@ -50,7 +51,7 @@ def wait_until(predicate, timeout: float = DEADLINE, interval: float = 0.05) -> 
     return bool(predicate())
 
 
-async def make_job(engine: Engine, marker: str, segments: int = 1, mode: Mode = Mode.CHAIN):
+async def make_job(engine: Engine, marker: str, segments: int = 1, mode: Mode = Mode.CHAIN) -> Job:
     req = engine.resolve(
         Request(
             prompt=f"{marker} a paper boat on a rainy street",
@@ -247,7 +248,7 @@ async def test_sigkill_of_the_scheduler_loses_nothing_and_starts_nothing_twice(
 # --- batches ------------------------------------------------------------------------------------------
 
 
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CMD, *args], env=env, capture_output=True, text=True, timeout=DEADLINE)
 
 

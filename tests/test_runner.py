@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from sora_tui.core.models import (
     Job,
     JobStatus,
     JobStatusChanged,
+    JoinProgress,
     LogLine,
     Mode,
     SegmentProgress,
@@ -37,7 +39,7 @@ with Lease(sys.argv[1], "job-x"):
 """
 
 
-def wait_until(predicate, timeout: float = 60.0, interval: float = 0.02) -> bool:
+def wait_until(predicate: Callable[[], bool], timeout: float = 60.0, interval: float = 0.02) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
@@ -46,7 +48,7 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.02) -> bool
     return predicate()
 
 
-def hold_in_child(job_dir: Path) -> subprocess.Popen:
+def hold_in_child(job_dir: Path) -> subprocess.Popen[str]:
     proc = subprocess.Popen([sys.executable, "-c", HOLD, str(job_dir)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
     return proc
@@ -83,7 +85,8 @@ def test_sigkill_frees_the_lease(tmp_path: Path) -> None:
             proc.kill()
     assert wait_until(lambda: runner.holder(tmp_path) is None)
     with runner.Lease(tmp_path, "job-x"):
-        assert runner.holder(tmp_path).pid == os.getpid()
+        who = runner.holder(tmp_path)
+        assert who is not None and who.pid == os.getpid()
 
 
 def test_stop_request_goes_to_the_holder_only(tmp_path: Path) -> None:
@@ -130,11 +133,14 @@ def test_events_round_trip_and_follow(tmp_path: Path) -> None:
         fh.write(b'{"t": 1, "type": "JoinProg')
     got, offset2 = log.read(offset)
     assert got == events[1:]
-    assert isinstance(got[0].status, SegmentStatus) and isinstance(events[0].status, JobStatus)
+    first, job_change = got[0], events[0]
+    assert isinstance(first, SegmentStatusChanged) and isinstance(job_change, JobStatusChanged)
+    assert isinstance(first.status, SegmentStatus) and isinstance(job_change.status, JobStatus)
     with open(log.path, "ab") as fh:
         fh.write(b'ress", "job_id": "j", "fraction": 0.25}\n{"type": "FutureEvent", "job_id": "j"}\n')
     got, offset3 = log.read(offset2)
-    assert [type(e).__name__ for e in got] == ["JoinProgress"] and got[0].fraction == 0.25
+    assert [type(e).__name__ for e in got] == ["JoinProgress"]
+    assert isinstance(got[0], JoinProgress) and got[0].fraction == 0.25
     assert offset3 == log.path.stat().st_size
     log.close()
     rows, _ = log.read_dicts(0)

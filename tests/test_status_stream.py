@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fakes.fal_server import FalFake
 from sora_tui.core.engine import Engine
-from sora_tui.core.models import JobStatus, Mode, Request
+from sora_tui.core.models import Job, JobStatus, Mode, Request
 
 PROMPT = "A paper boat drifts down a rainy street at dusk"
 
@@ -23,7 +23,7 @@ def engine(fake: FalFake, home: Path, poll: float) -> Engine:
     )
 
 
-async def run_job(eng: Engine, mode: Mode = Mode.CHAIN, segments: int = 2):
+async def run_job(eng: Engine, mode: Mode = Mode.CHAIN, segments: int = 2) -> Job:
     req = eng.resolve(Request(prompt=PROMPT, segments=segments, seconds=4, model="veo3.1-fast", mode=mode, audio=False))
     job = eng.create_job(await eng.plan(req))
     done = await eng.run(job.id)

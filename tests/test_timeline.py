@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,7 +31,7 @@ def test_stops_are_both_sides_of_each_seam() -> None:
         (12, "segment 2 start · seam 1|2, after"),
         (23, "segment 2 end"),
     ]
-    assert tl.step(0, 1).frame == 11 and tl.step(11, 1).frame == 12 and tl.step(5, -1).frame == 0
+    assert [s.frame if s else None for s in (tl.step(0, 1), tl.step(11, 1), tl.step(5, -1))] == [11, 12, 0]
     assert tl.step(23, 1) is None and tl.step(0, -1) is None
     assert tl.segment_at(11) == 1 and tl.segment_at(12) == 2 and tl.segment_at(99) == 2
     assert tl.label(5) == "segment 1" and tl.label(12).startswith("segment 2 start")
@@ -41,7 +42,7 @@ def test_stops_are_both_sides_of_each_seam() -> None:
 
 
 @pytest.fixture(scope="module")
-def grey_ramp(tmp_path_factory: pytest.TempPathFactory):
+def grey_ramp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """24 frames at 8 fps, frame k a flat grey of level 10·k, lossless H.264 with a keyframe every 12."""
     n, w, h = 24, 64, 36
     raw = b"".join(np.full((h, w, 3), 10 * k, np.uint8).tobytes() for k in range(n))
@@ -55,7 +56,7 @@ def grey_ramp(tmp_path_factory: pytest.TempPathFactory):
     return path
 
 
-def test_frame_at_returns_exactly_the_asked_frame(grey_ramp) -> None:
+def test_frame_at_returns_exactly_the_asked_frame(grey_ramp: Path) -> None:
     info = media.probe(grey_ramp)
     tl = Timeline.build(info.duration, info.fps, [(0, 1.5), (1.5, 3.0)])
     levels = [int(media.frame_at(grey_ramp, tl.seek_time(k), 32, 32, info)[..., 0].mean().round()) for k in range(24)]
@@ -65,7 +66,7 @@ def test_frame_at_returns_exactly_the_asked_frame(grey_ramp) -> None:
     assert abs(int(left.mean()) - 110) <= 1 and abs(int(right.mean()) - 120) <= 1
 
 
-def test_frame_at_scales_to_fit_and_past_the_end_gives_the_last(grey_ramp) -> None:
+def test_frame_at_scales_to_fit_and_past_the_end_gives_the_last(grey_ramp: Path) -> None:
     frame = media.frame_at(grey_ramp, 99.0, 40, 40)
     assert frame.shape == (22, 40, 3)  # 16:9 inside 40×40
     assert abs(int(frame.mean()) - 230) <= 1

@@ -201,7 +201,7 @@ class _Parser:
             return self.object_()
         if kind != "ident":
             raise ValueError(f"unexpected {value!r} in {self.stack[-1]}")
-        simple = {
+        simple: dict[str, dict[str, Any]] = {
             "string": {"type": "string"},
             "number": {"type": "number"},
             "boolean": {"type": "boolean"},
@@ -284,7 +284,7 @@ def _union(parts: list[dict[str, Any]]) -> dict[str, Any]:
         return unique[0]
     consts = [p["const"] for p in unique if set(p) == {"const"}]
     rest = [p for p in unique if set(p) != {"const"}]
-    members = rest + ([{"enum": consts}] if consts else [])
+    members: list[dict[str, Any]] = rest + ([{"enum": consts}] if consts else [])
     if len(members) == 1:
         return members[0]
     return {"anyOf": members}
