@@ -11,15 +11,22 @@ joined video can be measured against the truth with anchoring on and off. In eve
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from fakes.fal_server import FalFake
 from seamclips import FPS, Chain, chain, decode_video, footage, lab_mean, pan, psnr
 from sora_tui.core import colour, join, seams
+from sora_tui.core.providers.base import RenderRequest
+from sora_tui.core.providers.preview import ProgressCallback
 from sora_tui.core.seams import VERDICT_ORDER, SeamOptions
+
+# seamclips.chain's ``look``: frame i's true picture, made from the footage frame
+Look = Callable[[int, np.ndarray], np.ndarray]
 
 DE_PER_DRIFT = 4.0  # seamclips.drift(frame, 1.0) moves the mean colour about 4 ΔE
 
@@ -58,10 +65,10 @@ def _judge(c: Chain, tmp: Path, cuts: frozenset[int] = frozenset(), reference: s
         if (k + 2) in cuts:
             continue
         decision = seams.handoff_decision(on.analyses[: k + 1], opts)
-        a = on.analyses[k]
+        seg = on.analyses[k]
         frames = decode_video(c.files[k])
-        last = frames[a.last_good]
-        sent = decision.grade.apply_rgb(last, a.matrix_obj)
+        last = frames[seg.last_good]
+        sent = decision.grade.apply_rgb(last, seg.matrix_obj)
         truth = c.footage[round(on.spans[k][1] * FPS) - 1]
         db = psnr(sent, last)
         before, after = _de(last, truth), _de(sent, truth)
@@ -92,7 +99,7 @@ def _flat(i: int, f: np.ndarray) -> np.ndarray:
     return out
 
 
-def test_a_flat_field_opening_is_never_graded_into_another_colour(tmp_path):
+def test_a_flat_field_opening_is_never_graded_into_another_colour(tmp_path: Path) -> None:
     c = chain(tmp_path / "c", n=3, frames=24, look=_flat)
     j = _judge(c, tmp_path)
     assert max(j.de_on) <= 2.0, max(j.de_on)  # the finished video keeps the opening colour
@@ -102,7 +109,7 @@ def test_a_flat_field_opening_is_never_graded_into_another_colour(tmp_path):
     assert ref is not None and colour.flat_or_dark(ref) == "flat"
 
 
-def _fade_in(frames: int):
+def _fade_in(frames: int) -> Look:
     def look(i: int, f: np.ndarray) -> np.ndarray:
         k = min(1.0, i / frames)
         return (f.astype(np.float32) * k).astype(np.uint8)
@@ -110,7 +117,7 @@ def _fade_in(frames: int):
     return look
 
 
-def test_a_fade_in_from_black_is_skipped_by_the_reference(tmp_path):
+def test_a_fade_in_from_black_is_skipped_by_the_reference(tmp_path: Path) -> None:
     c = chain(tmp_path / "c", n=4, frames=36, look=_fade_in(8), drift_per_segment=0.5)
     j = _judge(c, tmp_path)
     a1 = j.on.analyses[0]
@@ -129,7 +136,7 @@ def _night(i: int, f: np.ndarray) -> np.ndarray:
     return (f.astype(np.float32) * 0.16 + 2).astype(np.uint8)
 
 
-def test_a_dark_night_shot_is_graded_in_its_mean_colour_only_and_never_worse(tmp_path):
+def test_a_dark_night_shot_is_graded_in_its_mean_colour_only_and_never_worse(tmp_path: Path) -> None:
     c = chain(tmp_path / "c", n=4, frames=24, look=_night, drift_per_segment=0.3)
     j = _judge(c, tmp_path)
     ref = seams.anchor_stats(j.on.analyses, SeamOptions())
@@ -140,19 +147,20 @@ def test_a_dark_night_shot_is_graded_in_its_mean_colour_only_and_never_worse(tmp
     assert max(j.de_on) <= max(j.de_off) + 0.1
 
 
-def _sunset(total: int):
+def _sunset(total: int) -> Look:
     """The light dims and turns orange over the whole chain, by itself."""
 
     def look(i: int, f: np.ndarray) -> np.ndarray:
         t = i / total
         x = f.astype(np.float32) * (1.0 - 0.55 * t)
         x += np.array([18.0, 4.0, -16.0], np.float32) * t
-        return np.clip(x, 0, 255).astype(np.uint8)
+        out: np.ndarray = np.clip(x, 0, 255).astype(np.uint8)
+        return out
 
     return look
 
 
-def test_a_sunset_that_changes_by_itself_is_left_alone(tmp_path):
+def test_a_sunset_that_changes_by_itself_is_left_alone(tmp_path: Path) -> None:
     c = chain(tmp_path / "c", n=5, frames=24, look=_sunset(5 * 24))
     j = _judge(c, tmp_path)
     assert _de(c.footage[-1], c.footage[0]) > 15  # the light really changed
@@ -160,19 +168,20 @@ def test_a_sunset_that_changes_by_itself_is_left_alone(tmp_path):
     assert not any(p.graded for p in j.on.parts), [p.notes for p in j.on.parts]
 
 
-def _clouds(start: int, total: int):
+def _clouds(start: int, total: int) -> Look:
     """The footage's own light: from frame ``start`` a cloud passes (the picture dims by up to 20 % and
     turns cooler in its shade) and is gone again by frame ``total``."""
 
     def look(i: int, f: np.ndarray) -> np.ndarray:
         shade = np.sin(np.pi * min(1.0, max(0.0, (i - start) / (total - start)))) ** 2
         x = f.astype(np.float32) * (1.0 - 0.2 * shade) + np.array([-4.0, 0.0, 4.0], np.float32) * shade
-        return np.clip(x, 0, 255).astype(np.uint8)
+        out: np.ndarray = np.clip(x, 0, 255).astype(np.uint8)
+        return out
 
     return look
 
 
-def test_footage_whose_own_light_changes_while_every_continuation_drifts_warmer(tmp_path):
+def test_footage_whose_own_light_changes_while_every_continuation_drifts_warmer(tmp_path: Path) -> None:
     n, frames = 5, 48
     per = 2.0 / DE_PER_DRIFT  # 2 ΔE warmer per continuation
     c = chain(tmp_path / "c", n=n, frames=frames, look=pan(_clouds(frames, n * frames)), drift_per_segment=per)
@@ -184,7 +193,7 @@ def test_footage_whose_own_light_changes_while_every_continuation_drifts_warmer(
     assert max(j.de_on) <= 4.0, max(j.de_on)
 
 
-def _worlds(cut_frame: int):
+def _worlds(cut_frame: int) -> Look:
     """Day footage until the cut, then a blue night world."""
 
     def look(i: int, f: np.ndarray) -> np.ndarray:
@@ -196,7 +205,7 @@ def _worlds(cut_frame: int):
     return look
 
 
-def test_a_cut_starts_a_new_run_that_is_not_pulled_toward_the_first(tmp_path):
+def test_a_cut_starts_a_new_run_that_is_not_pulled_toward_the_first(tmp_path: Path) -> None:
     frames = 24
     cuts = frozenset({3})
     per = 2.0 / DE_PER_DRIFT
@@ -218,13 +227,13 @@ def test_a_cut_starts_a_new_run_that_is_not_pulled_toward_the_first(tmp_path):
     assert seams.plan_colour(j.on.analyses, SeamOptions(), cuts=cuts)[2].target_start is first3
 
 
-def test_runs_of_splits_at_cuts():
+def test_runs_of_splits_at_cuts() -> None:
     assert seams.runs_of(4) == [[0, 1, 2, 3]]
     assert seams.runs_of(4, {3}) == [[0, 1], [2, 3]]
     assert seams.runs_of(3, {1, 2, 3}) == [[0], [1], [2]]
 
 
-def test_a_grade_that_would_not_help_is_refused_and_says_why():
+def test_a_grade_that_would_not_help_is_refused_and_says_why() -> None:
     f = footage(1)[0]
     m = colour.Matrix()
     small = colour.rgb_to_ycc(f, m).round().astype(np.uint8)
@@ -238,7 +247,7 @@ def test_a_grade_that_would_not_help_is_refused_and_says_why():
 
 
 @pytest.mark.parametrize("flat", [True, False])
-def test_fit_grade_on_a_flat_or_dark_target_fits_the_mean_only(flat):
+def test_fit_grade_on_a_flat_or_dark_target_fits_the_mean_only(flat: bool) -> None:
     m = colour.Matrix()
     f = footage(1)[0]
     if flat:
@@ -255,7 +264,9 @@ def test_fit_grade_on_a_flat_or_dark_target_fits_the_mean_only(flat):
 # --- the run of the issue, end to end on the fal fake ------------------------------------------
 
 
-def _flat_server_render(req, dest, progress=None, drift=0.0) -> None:
+def _flat_server_render(
+    req: RenderRequest, dest: Path, progress: ProgressCallback | None = None, drift: float = 0.0
+) -> None:
     """What the server of the issue answered: text-to-video a flat red field with a moving box,
     image-to-video its start picture, held."""
     import cv2
@@ -279,7 +290,9 @@ def _flat_server_render(req, dest, progress=None, drift=0.0) -> None:
     ff(*args, "-movflags", "+faststart", str(dest), stdin=frames.tobytes())
 
 
-async def test_the_flat_field_run_of_the_issue_end_to_end_on_the_fal_fake(fal_fake, home, monkeypatch):
+async def test_the_flat_field_run_of_the_issue_end_to_end_on_the_fal_fake(
+    fal_fake: FalFake, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import json
 
     from sora_tui.core import media
@@ -311,13 +324,15 @@ async def test_the_flat_field_run_of_the_issue_end_to_end_on_the_fal_fake(fal_fa
     report = json.loads((folder / "seams.json").read_text())
     assert all(s["verdict"] != "bad" for s in report["seams"]), report["seams"]
     # the finished video keeps the opening colour, measured by decoding it
-    frames = decode_video(Path(engine.store.get_job(job.id).output))
+    finished = engine.store.get_job(job.id)
+    assert finished is not None and finished.output is not None
+    frames = decode_video(Path(finished.output))
     opening = frames[0]
     worst = max(_de(f, opening) for f in frames)
     assert worst <= 3.0, worst
 
 
-def test_footage_whose_content_swings_more_than_the_drift_is_never_made_worse(tmp_path):
+def test_footage_whose_content_swings_more_than_the_drift_is_never_made_worse(tmp_path: Path) -> None:
     # testsrc2's own mean colour swings by ±3 ΔE within a second: a 2 ΔE drift per continuation cannot be
     # told from it by frame statistics, so whatever is done must not make any frame or seam worse
     c = chain(tmp_path / "c", n=4, frames=48, drift_per_segment=2.0 / DE_PER_DRIFT)
@@ -325,7 +340,7 @@ def test_footage_whose_content_swings_more_than_the_drift_is_never_made_worse(tm
     assert j.de_on[-1] <= j.de_off[-1] + 0.5
 
 
-def test_a_reference_picture_holds_the_first_run_and_never_makes_it_worse(tmp_path):
+def test_a_reference_picture_holds_the_first_run_and_never_makes_it_worse(tmp_path: Path) -> None:
     import cv2
 
     # repeat=False: with a 1 px-per-frame pan, frame 1 can be as close to the picture sent as frame 0

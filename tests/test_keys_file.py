@@ -8,27 +8,34 @@ import os
 import stat
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from fakes.fal_server import FalFake
+from fakes.memkeyring import MemKeyring
 from sora_tui.core import keys
 from sora_tui.core.errors import Code
 from sora_tui.core.keys import get_key, key_dir, key_file, remove_key, set_key
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "fal-file-key-5f3a9c2e77"
 
 
 @pytest.fixture
-def no_keyring():
+def no_keyring() -> Iterator[None]:
     """The fail backend, as on a GPU box over SSH (no Secret Service)."""
     import keyring
     from keyring.backends import fail
 
     previous = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
+    keyring.set_keyring(fail.Keyring())  # type: ignore[no-untyped-call]  # keyring: __init__ unannotated
     try:
         yield
     finally:
@@ -39,7 +46,7 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_key_file_is_0600_in_a_0700_folder_even_with_a_zero_umask(home: Path, no_keyring):
+def test_key_file_is_0600_in_a_0700_folder_even_with_a_zero_umask(home: Path, no_keyring: None) -> None:
     old = os.umask(0)
     try:
         path = set_key("fal", f"  {SECRET}\n", to_file=True)
@@ -56,21 +63,22 @@ def test_key_file_is_0600_in_a_0700_folder_even_with_a_zero_umask(home: Path, no
     assert get_key("fal", {}).value == SECRET + "b"
 
 
-def test_key_file_is_created_exclusive_with_mode_0600(home: Path, monkeypatch: pytest.MonkeyPatch):
+def test_key_file_is_created_exclusive_with_mode_0600(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Never world-readable, not even for an instant: the first open creates it with 0600 (O_EXCL,
     O_NOFOLLOW), fchmod runs before a byte is written."""
-    calls: list[tuple[str, object]] = []
+    # ("open", (name, flags, mode)), ("fchmod", mode), ("write", byte count)
+    calls: list[tuple[str, tuple[str, int, int] | int]] = []
     real_open, real_fchmod, real_write = os.open, os.fchmod, os.write
 
-    def spy_open(path, flags, mode=0o777, *a, **k):
+    def spy_open(path: str | os.PathLike[str], flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
         calls.append(("open", (Path(path).name, flags, mode)))
-        return real_open(path, flags, mode, *a, **k)
+        return real_open(path, flags, mode, dir_fd=dir_fd)
 
-    def spy_fchmod(fd, m):
+    def spy_fchmod(fd: int, m: int) -> None:
         calls.append(("fchmod", m))
         return real_fchmod(fd, m)
 
-    def spy_write(fd, data):
+    def spy_write(fd: int, data: bytes) -> int:
         calls.append(("write", len(data)))
         return real_write(fd, data)
 
@@ -81,13 +89,15 @@ def test_key_file_is_created_exclusive_with_mode_0600(home: Path, monkeypatch: p
     monkeypatch.undo()
     kinds = [c[0] for c in calls]
     assert kinds == ["open", "fchmod", "write"]
-    name, flags, created = calls[0][1]  # type: ignore[misc]
+    opened = calls[0][1]
+    assert isinstance(opened, tuple)
+    name, flags, created = opened
     assert name.startswith(".openai.key.") and created == 0o600
     assert flags & os.O_CREAT and flags & os.O_EXCL and flags & os.O_NOFOLLOW
     assert calls[1][1] == 0o600
 
 
-def test_lookup_order_environment_keyring_file(home: Path, mem_keyring):
+def test_lookup_order_environment_keyring_file(home: Path, mem_keyring: MemKeyring) -> None:
     set_key("fal", "file-key-000011112222", to_file=True)
     assert get_key("fal", {}).source == "file"
     info = get_key("fal", {})
@@ -103,7 +113,7 @@ def test_lookup_order_environment_keyring_file(home: Path, mem_keyring):
     assert remove_key("fal") == []
 
 
-def test_failing_keyring_falls_back_to_the_file(home: Path, no_keyring):
+def test_failing_keyring_falls_back_to_the_file(home: Path, no_keyring: None) -> None:
     assert not keys.keyring_available()
     with pytest.raises(keys.KeyringUnavailable, match="key file") as err:
         set_key("openai", "sk-nokeyring-123456")
@@ -116,7 +126,7 @@ def test_failing_keyring_falls_back_to_the_file(home: Path, no_keyring):
     assert keys.delete_key("openai") is True and get_key("openai", {}).source == "none"
 
 
-def test_a_key_file_others_can_read_is_flagged(home: Path, no_keyring):
+def test_a_key_file_others_can_read_is_flagged(home: Path, no_keyring: None) -> None:
     path = set_key("fal", SECRET, to_file=True)
     assert path is not None
     os.chmod(path, 0o644)
@@ -131,7 +141,7 @@ def run_cli(cli_env: dict[str, str], *args: str, stdin: str = "") -> subprocess.
     )
 
 
-def test_cli_set_file_status_delete(cli_env: dict[str, str], home: Path):
+def test_cli_set_file_status_delete(cli_env: dict[str, str], home: Path) -> None:
     res = run_cli(cli_env, "keys", "set", "fal", "--file", stdin=SECRET + "\n")
     assert res.returncode == 2 and "--yes" in res.stderr and "unencrypted" in res.stderr
     assert not key_file("fal", cli_env).exists()
@@ -158,7 +168,7 @@ def test_cli_set_file_status_delete(cli_env: dict[str, str], home: Path):
     assert res.returncode == 2 and "FAL_KEY" in res.stderr and "--file" in res.stderr
 
 
-def test_the_cli_never_takes_a_key_from_argv(cli_env: dict[str, str]):
+def test_the_cli_never_takes_a_key_from_argv(cli_env: dict[str, str]) -> None:
     """A key typed on the command line (where the process list shows it) is refused, not stored."""
     res = run_cli(cli_env, "keys", "set", "fal", SECRET, "--file", "--yes")
     assert res.returncode == 2 and "unrecognized arguments" in res.stderr and "Traceback" not in res.stderr
@@ -166,8 +176,8 @@ def test_the_cli_never_takes_a_key_from_argv(cli_env: dict[str, str]):
 
 
 async def test_a_file_key_renders_and_never_lands_in_logs_history_or_plans(
-    fal_fake: FalFake, home: Path, no_keyring, monkeypatch: pytest.MonkeyPatch
-):
+    fal_fake: FalFake, home: Path, no_keyring: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from sora_tui.core.engine import Engine
     from sora_tui.core.models import JobStatus, Mode, Request
 
@@ -191,7 +201,17 @@ async def test_a_file_key_renders_and_never_lands_in_logs_history_or_plans(
         assert secret not in p.read_bytes(), p
 
 
-async def test_settings_screen_stores_a_key_in_a_file_without_a_keyring(home: Path, no_keyring):
+async def wait_for(pilot: Pilot[int], predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Let the app run until ``predicate`` holds (as tests/tui/conftest.py's wait_for)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+async def test_settings_screen_stores_a_key_in_a_file_without_a_keyring(home: Path, no_keyring: None) -> None:
     """Pilot: no keyring → the screen warns (unencrypted, who can read it) and offers "Store in file"."""
     from textual.widgets import Button, Input, Static
 
@@ -200,7 +220,7 @@ async def test_settings_screen_stores_a_key_in_a_file_without_a_keyring(home: Pa
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "OPENAI_"))}
     app = create_app({**env, "SORA_TUI_HOME": str(home)}, initial_mode="settings")
     async with app.run_test(size=(140, 50)) as pilot:
-        await pilot.pause()
+        await wait_for(pilot, lambda: bool(app.screen.query("#no-keyring")), "the settings screen's keyring warning")
         warning = str(app.screen.query_one("#no-keyring", Static).render())
         assert "unencrypted" in warning and "readable only by your user" in warning
         assert str(home / "config" / "keys") in warning
@@ -209,12 +229,15 @@ async def test_settings_screen_stores_a_key_in_a_file_without_a_keyring(home: Pa
         assert str(button.label) == "Store in file" and not button.disabled
         panel.query_one(".key-input", Input).value = SECRET
         await pilot.click(button)
-        await pilot.pause()
+
+        def status() -> str:
+            return str(panel.query_one(".key-status", Static).render())
+
+        await wait_for(pilot, lambda: "set in the file" in status(), "the fal panel to show the stored key")
         path = home / "config" / "keys" / "fal.key"
         assert path.read_text().strip() == SECRET and mode(path) == 0o600 and mode(path.parent) == 0o700
-        status = str(panel.query_one(".key-status", Static).render())
-        assert "set in the file" in status and SECRET not in status
+        assert "set in the file" in status() and SECRET not in status()
         assert app.engine.has_key("fal")
         await pilot.click(panel.query_one(".key-delete", Button))
-        await pilot.pause()
+        await wait_for(pilot, lambda: "fal: not set" in status(), "the fal panel to show the key deleted")
         assert not path.exists()

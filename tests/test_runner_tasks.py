@@ -42,7 +42,7 @@ def wait_exit(pid: int) -> int:
     raise AssertionError(f"runner {pid} still running")
 
 
-def test_task_events_round_trip():
+def test_task_events_round_trip() -> None:
     for event in (
         TaskStarted("j", "export", "web-720p"),
         TaskDone("j", "finish", "finish", "done", result="/x/finished_v1.mp4"),
@@ -54,10 +54,11 @@ def test_task_events_round_trip():
     assert FinishOptions.from_dict(FinishOptions().to_dict()) == FinishOptions()
 
 
-def test_finish_then_export_in_a_runner(home: Path):
+def test_finish_then_export_in_a_runner(home: Path) -> None:
     engine = make_engine(home)
     job_id = make_job(engine, segments=2, seconds=2)
     job = engine.store.get_job(job_id)
+    assert job is not None
     log = runner.EventLog(job.job_dir)
     start = log.end()
     env = {"SORA_TUI_HOME": str(home)}
@@ -73,7 +74,8 @@ def test_finish_then_export_in_a_runner(home: Path):
     assert isinstance(events[0], TaskStarted) and events[0].task == "finish"
     assert any(isinstance(e, FinishProgress) and e.stage == "mix" for e in events)
     done = events[-1]
-    assert isinstance(done, TaskDone) and done.outcome == "done" and done.result.endswith("finished_v1.mp4")
+    assert isinstance(done, TaskDone) and done.outcome == "done"
+    assert done.result is not None and done.result.endswith("finished_v1.mp4")
     finishes = [o for o in engine.store.outputs(job_id) if o.kind == "finish"]
     assert [Path(o.path).name for o in finishes] == ["finished_v1.mp4"] and Path(done.result).is_file()
     assert not (job.job_dir / runner.TASK_FILE).exists() and runner.holder(job.job_dir) is None
@@ -81,6 +83,7 @@ def test_finish_then_export_in_a_runner(home: Path):
     pid = runner.spawn(env, job_id, task=tasks.EXPORT, options={"preset": "gif-preview"})
     assert wait_exit(pid) == runner.EXIT_OK
     events, _ = log.read(offset)
+    assert isinstance(events[-1], TaskDone)
     assert events[-1] == TaskDone(job_id, "export", "gif-preview", "done", result=events[-1].result)
     assert [o.name for o in engine.store.outputs(job_id) if o.kind == "export"] == ["gif-preview"]
 
@@ -91,12 +94,13 @@ def test_finish_then_export_in_a_runner(home: Path):
     assert isinstance(last, TaskDone) and last.outcome == "failed" and "nope" in (last.error or "")
 
 
-def test_stop_request_cancels_a_finish(home: Path, tmp_path: Path):
+def test_stop_request_cancels_a_finish(home: Path, tmp_path: Path) -> None:
     from finishkit import tone_file
 
     engine = make_engine(home)
     job_id = make_job(engine, segments=2, seconds=2)
     job = engine.store.get_job(job_id)
+    assert job is not None
     start = runner.EventLog(job.job_dir).end()
     music = tone_file(tmp_path / "bed.wav", seconds=4.0)
     env = {"SORA_TUI_HOME": str(home)}
@@ -110,7 +114,7 @@ def test_stop_request_cancels_a_finish(home: Path, tmp_path: Path):
     assert not [o for o in engine.store.outputs(job_id) if o.kind == "finish"]
 
 
-async def test_keyframe_regeneration_in_a_runner_makes_one_image_call(fal_fake: FalFake, tmp_path: Path):
+async def test_keyframe_regeneration_in_a_runner_makes_one_image_call(fal_fake: FalFake, tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = engine_env(fal_fake, home)
     engine = Engine(env=env)
@@ -122,7 +126,9 @@ async def test_keyframe_regeneration_in_a_runner_makes_one_image_call(fal_fake: 
     assert paused.status is JobStatus.AWAITING_REVIEW, paused.error
     images = len(fal_fake.submits)
     assert images == 3
-    before = Path(engine.store.keyframes(job.id)[1].file).read_bytes()
+    kf1_file = engine.store.keyframes(job.id)[1].file
+    assert kf1_file is not None
+    before = Path(kf1_file).read_bytes()
     log = runner.EventLog(job.job_dir)
     start = log.end()
 
@@ -131,8 +137,11 @@ async def test_keyframe_regeneration_in_a_runner_makes_one_image_call(fal_fake: 
     assert len(fal_fake.submits) == images + 1  # exactly one image call
     assert fal_fake.submits[-1].path.startswith("/fal-ai/nano-banana-2")
     kf1 = engine.store.keyframes(job.id)[1]
-    assert kf1.prompt == "the lamp blazes" and kf1.status == "done" and Path(kf1.file).read_bytes() != before
-    assert engine.store.get_job(job.id).plan.keyframes[1] == "the lamp blazes"
+    assert kf1.prompt == "the lamp blazes" and kf1.status == "done" and kf1.file is not None
+    assert Path(kf1.file).read_bytes() != before
+    after = engine.store.get_job(job.id)
+    assert after is not None and after.plan is not None
+    assert after.plan.keyframes[1] == "the lamp blazes"
     events, _ = log.read(start)
     assert any(isinstance(e, KeyframeReady) and e.index == 1 for e in events)
     assert events[-1] == TaskDone(job.id, "keyframe", "keyframe 1", "done", result=kf1.file, index=1)
@@ -141,13 +150,16 @@ async def test_keyframe_regeneration_in_a_runner_makes_one_image_call(fal_fake: 
     await engine.aclose()
 
 
-def test_cli_export_detach_then_follow(home: Path, cli_env: dict[str, str], sora_cmd: list[str]):
+def test_cli_export_detach_then_follow(home: Path, cli_env: dict[str, str], sora_cmd: list[str]) -> None:
     import json
     import subprocess
 
     engine = make_engine(home)
     job_id = make_job(engine, segments=2, seconds=2)
-    run = lambda *a: subprocess.run([*sora_cmd, *a], env=cli_env, capture_output=True, text=True, timeout=DEADLINE)  # noqa: E731
+
+    def run(*a: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*sora_cmd, *a], env=cli_env, capture_output=True, text=True, timeout=DEADLINE)
+
     res = run("export", job_id, "-p", "webm", "-p", "hls", "--detach")
     assert res.returncode == 2 and "one preset at a time" in res.stderr
     res = run("export", job_id, "-p", "gif-preview", "--detach", "--json")
@@ -156,6 +168,7 @@ def test_cli_export_detach_then_follow(home: Path, cli_env: dict[str, str], sora
     assert data["task"] == "export" and data["runner_pid"] > 0
     res = run("show", "--follow", job_id)  # follows the runner until it lets go of the job
     assert res.returncode == 0, res.stderr
-    assert runner.holder(engine.store.get_job(job_id).job_dir) is None
+    job = engine.store.get_job(job_id)
+    assert job is not None and runner.holder(job.job_dir) is None
     assert [o.name for o in engine.store.outputs(job_id) if o.kind == "export"] == ["gif-preview"]
     assert "export gif-preview:" in res.stdout + res.stderr
