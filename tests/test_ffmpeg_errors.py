@@ -124,7 +124,7 @@ def corrupt(tmp_path: Path) -> Path:
     return bad
 
 
-def test_join_names_the_corrupt_segment(tmp_path: Path, corrupt) -> None:
+def test_join_names_the_corrupt_segment(tmp_path: Path, corrupt: Path) -> None:
     good = tmp_path / "seg_01.mp4"
     subprocess.run(
         [
@@ -146,7 +146,7 @@ def test_join_names_the_corrupt_segment(tmp_path: Path, corrupt) -> None:
     assert str(info.value) == "broken.mp4 is not a playable video (ffmpeg: moov atom not found)"
 
 
-def test_extend_names_the_file_it_cannot_decode(tmp_path: Path, corrupt, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_extend_names_the_file_it_cannot_decode(tmp_path: Path, corrupt: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(MediaError) as info:
         _grey_frames(corrupt)
     assert str(info.value) == "cannot decode broken.mp4 to compare it with the source (ffmpeg: moov atom not found)"
@@ -174,7 +174,7 @@ def test_extend_names_the_file_it_cannot_decode(tmp_path: Path, corrupt, monkeyp
     assert str(info.value) == "cutting the echoed source out of broken.mp4 failed (ffmpeg: moov atom not found)"
 
 
-def test_finish_and_export_runs_name_the_file(tmp_path: Path, corrupt) -> None:
+def test_finish_and_export_runs_name_the_file(tmp_path: Path, corrupt: Path) -> None:
     with pytest.raises(MediaError) as info:
         fin_ffmpeg.run(["-i", str(corrupt), str(tmp_path / "out.mp4")], what="export web")
     assert str(info.value) == "export web failed (ffmpeg: broken.mp4: moov atom not found)"
@@ -196,7 +196,7 @@ def spoiled_job(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return home, job_id
 
 
-def test_finish_of_a_corrupt_video_is_one_clear_error(spoiled_job) -> None:
+def test_finish_of_a_corrupt_video_is_one_clear_error(spoiled_job: tuple[Path, str]) -> None:
     home, job_id = spoiled_job
     engine = make_engine(home)
     with pytest.raises(FinishError) as info:
@@ -205,7 +205,9 @@ def test_finish_of_a_corrupt_video_is_one_clear_error(spoiled_job) -> None:
 
 
 @pytest.mark.parametrize("command", [["finish", "--no-narration"], ["export", "--preset", "web-720p"]])
-def test_cli_finish_and_export_of_a_corrupt_video_say_one_line(spoiled_job, command) -> None:
+def test_cli_finish_and_export_of_a_corrupt_video_say_one_line(
+    spoiled_job: tuple[Path, str], command: list[str]
+) -> None:
     home, job_id = spoiled_job
     env = {**os.environ, "SORA_TUI_HOME": str(home), "PYTHONPATH": str(ROOT / "src")}
     res = subprocess.run(

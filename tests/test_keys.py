@@ -50,7 +50,7 @@ def test_no_backend_gives_keyring_unavailable_with_the_env_var() -> None:
     from keyring.backends import fail
 
     previous = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
+    keyring.set_keyring(fail.Keyring())  # type: ignore[no-untyped-call]  # keyring's backends are unannotated
     try:
         with pytest.raises(KeyringUnavailable) as err:
             set_key("fal", "some-fal-key-123456")

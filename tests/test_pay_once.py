@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ def fetched(fake: FalFake, request_id: str) -> bool:
     return any(r.path.rstrip("/").endswith(f"/requests/{request_id}") for r in fake.of("result"))
 
 
-async def wait_until(predicate, timeout: float = 30.0) -> None:
+async def wait_until(predicate: Callable[[], object], timeout: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while not predicate():
@@ -53,7 +54,7 @@ async def wait_until(predicate, timeout: float = 30.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def held_request(fake: FalFake, rule) -> FakeRequest | None:
+def held_request(fake: FalFake, rule: Callable[[FakeRequest], bool]) -> FakeRequest | None:
     with fake._lock:
         return next((r for r in fake.requests.values() if rule(r)), None)
 

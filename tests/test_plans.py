@@ -17,6 +17,7 @@ from sora_tui.core.errors import Code, InputError
 from sora_tui.core.models import Mode, Plan, SegmentPlan, SegmentStatus
 from sora_tui.core.planner import registry
 from sora_tui.core.planner.offline import OfflinePlanner
+from sora_tui.core.settings import Settings
 
 CATALOG = load_catalog(None)
 VEO = CATALOG.get("veo3.1-fast")  # durations 4, 6, 8
@@ -99,9 +100,9 @@ def test_request_for_a_plan_keeps_what_the_user_chose() -> None:
 
 
 def test_planner_choice_and_replan_keep_lengths(home: Path) -> None:
-    assert isinstance(registry.planner_for("offline", None, {}), OfflinePlanner)
+    assert isinstance(registry.planner_for("offline", Settings(), {}), OfflinePlanner)
     with pytest.raises(InputError, match="unknown planner"):
-        registry.planner_for("bogus", None, {})
+        registry.planner_for("bogus", Settings(), {})
     engine = Engine(env={"SORA_TUI_HOME": str(home)})  # no fal key: planning needs none
     plan = plan_of(3, seconds=4)
     plan.segments[1].seconds = 8

@@ -39,11 +39,20 @@ async def _render(home: Path, plan: Plan, drift: str) -> tuple[Engine, str]:
     return engine, job.id
 
 
+def _job_dir(engine: Engine, job_id: str) -> Path:
+    job = engine.store.get_job(job_id)
+    assert job is not None, job_id
+    return job.job_dir
+
+
 def _end_drift(engine: Engine, job_id: str) -> float:
     """ΔE between the joined video's last frame and segment 1's last frame (both plain pans of one picture)."""
     job = engine.store.get_job(job_id)
+    assert job is not None and job.output is not None
+    seg1_file = engine.store.segment(job_id, 1).file
+    assert seg1_file is not None
     frames = decode_video(Path(job.output))
-    seg1 = decode_video(Path(engine.store.segment(job_id, 1).file))
+    seg1 = decode_video(Path(seg1_file))
     return float(np.linalg.norm(lab_mean(frames[-1]) - lab_mean(seg1[-1])))
 
 
@@ -53,7 +62,7 @@ async def test_colour_is_held_along_a_drifting_chain(tmp_path: Path) -> None:
     assert _end_drift(engine, job_id) <= 2.0
     logs = " ".join(r.message for r in engine.store.logs(job_id))
     assert "hand-off frame is corrected" in logs
-    job_dir = engine.store.get_job(job_id).job_dir
+    job_dir = _job_dir(engine, job_id)
     # one continuation is not yet evidence of a drift (issue 17); two are: the hand-off of segment 3 is corrected
     assert (job_dir / "seg_03_handoff.png").exists() and not (job_dir / "seg_04_handoff.png").exists()
     report = json.loads((job_dir / "seams.json").read_text())
@@ -63,7 +72,7 @@ async def test_colour_is_held_along_a_drifting_chain(tmp_path: Path) -> None:
     # the same chain without colour anchoring drifts: the check above can fail
     engine, job_id = await _render(tmp_path / "b", _plan(4, SeamSettings(colour_anchor=False)), drift="2")
     assert _end_drift(engine, job_id) > 4.0
-    assert not (engine.store.get_job(job_id).job_dir / "seg_03_handoff.png").exists()
+    assert not (_job_dir(engine, job_id) / "seg_03_handoff.png").exists()
 
     # a stronger drift (6 ΔE per continuation) is taken out by at most 3 ΔE per segment (issue 17: bounded,
     # never a fight with the picture's own light); it still ends far closer than the 15 ΔE it drifts

@@ -18,7 +18,7 @@ CATALOG = load_catalog(None)
 
 
 def fal_kinds() -> list[tuple[str, str, str, str | None]]:
-    rows = []
+    rows: list[tuple[str, str, str, str | None]] = []
     for spec in CATALOG:
         if spec.provider != "fal" or spec.retired:
             continue
@@ -29,7 +29,9 @@ def fal_kinds() -> list[tuple[str, str, str, str | None]]:
 
 
 @pytest.mark.parametrize(("model", "kind", "endpoint", "seed_field"), fal_kinds())
-def test_seed_field_is_set_exactly_where_the_endpoint_takes_a_seed(model, kind, endpoint, seed_field) -> None:
+def test_seed_field_is_set_exactly_where_the_endpoint_takes_a_seed(
+    model: str, kind: str, endpoint: str, seed_field: str | None
+) -> None:
     schema = fal_schemas.load_schema(endpoint)
     if schema is None:
         pytest.skip(f"{endpoint} has no recorded schema (test_fal_schemas names it)")
