@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from fakes.fal_server import FalFake
 from fakes.openai_server import OpenAIFake
 from sora_tui.cli import main
 from sora_tui.core.catalog import load_catalog, resolve_request
@@ -40,7 +43,7 @@ V1 = {
 }
 
 
-def v2(**over) -> dict:
+def v2(**over: Any) -> dict[str, Any]:
     data = copy.deepcopy(V1) | {"version": 2}
     data["cast"] = [{"name": "Mara", "kind": "character", "description": "courier"}, {"name": "Lamp", "kind": "object"}]
     data["segments"] = [
@@ -52,7 +55,7 @@ def v2(**over) -> dict:
     return data
 
 
-def test_version_1_plans_load_with_the_old_defaults():
+def test_version_1_plans_load_with_the_old_defaults() -> None:
     plan = Plan.from_dict(V1)
     assert [(s.cast, s.transition, s.model, s.camera, s.takes) for s in plan.segments] == [
         ([], "continue", None, "", 1)
@@ -64,7 +67,7 @@ def test_version_1_plans_load_with_the_old_defaults():
     validate_plan(plan, CATALOG)
 
 
-def test_version_2_fields_round_trip():
+def test_version_2_fields_round_trip() -> None:
     plan = Plan.from_dict(v2())
     a, b, c = plan.segments
     assert a.cast == ["Mara"] and a.camera == "wide, slow push-in" and a.transition == "continue"
@@ -91,7 +94,9 @@ def test_version_2_fields_round_trip():
         (lambda d: d.update(version=3), "plan.version", [1, 2]),
     ],
 )
-def test_bad_shot_fields_name_the_field_and_the_allowed_values(edit, field, allowed):
+def test_bad_shot_fields_name_the_field_and_the_allowed_values(
+    edit: Callable[[dict[str, Any]], None], field: str, allowed: list[object] | None
+) -> None:
     data = v2()
     edit(data)
     with pytest.raises(InputError) as info:
@@ -109,7 +114,7 @@ def test_bad_shot_fields_name_the_field_and_the_allowed_values(edit, field, allo
         ({"model": "nope"}, "plan.segments[2].model", "unknown model"),
     ],
 )
-def test_a_per_shot_model_is_validated_per_shot(change, field, words):
+def test_a_per_shot_model_is_validated_per_shot(change: dict[str, str], field: str, words: str) -> None:
     data = v2()
     data["segments"][1].update(change)
     plan = Plan.from_dict(data)
@@ -118,7 +123,7 @@ def test_a_per_shot_model_is_validated_per_shot(change, field, words):
     assert info.value.field == field and words in info.value.problem
 
 
-def test_cuts_are_refused_where_every_shot_continues():
+def test_cuts_are_refused_where_every_shot_continues() -> None:
     data = v2(mode="keyframes")
     plan = Plan.from_dict(data)
     with pytest.raises(InputError) as info:
@@ -129,7 +134,7 @@ def test_cuts_are_refused_where_every_shot_continues():
 # --- planners -------------------------------------------------------------------------
 
 
-def test_offline_planner_puts_the_named_cast_in_every_shot_and_continues():
+def test_offline_planner_puts_the_named_cast_in_every_shot_and_continues() -> None:
     cast = [CastMember("Mara", "character", "a courier in a red coat"), CastMember("Lamp", "object")]
     req = resolve_request(Request(prompt="a night market", segments=4, model="preview"), CATALOG)
     req.cast, req.takes = cast, 2
@@ -141,7 +146,7 @@ def test_offline_planner_puts_the_named_cast_in_every_shot_and_continues():
     Plan.from_dict(plan.to_dict())  # what it writes reads back
 
 
-async def test_openai_planner_fills_cast_and_transitions(openai_fake: OpenAIFake):
+async def test_openai_planner_fills_cast_and_transitions(openai_fake: OpenAIFake) -> None:
     req = resolve_request(
         Request(prompt="A courier crosses a market", segments=5, seconds=6, model="veo3.1-fast"), CATALOG
     )
@@ -179,7 +184,7 @@ def _shots_plan(model: str, resolution: str, seconds: int, transitions: list[str
     return Plan.from_dict(data)
 
 
-def test_routes_references_keyframe_previous():
+def test_routes_references_keyframe_previous() -> None:
     # Veo 3.1: reference-to-video takes no start picture: cuts use references, continuations the previous picture
     plan = _shots_plan("veo3.1", "720p", 8, ["continue", "continue", "cut"], [["Mara"], ["Mara"], ["Mara", "Lamp"]])
     routes = shot_routes(plan, CATALOG)
@@ -206,7 +211,7 @@ def test_routes_references_keyframe_previous():
     assert shot_route(plan, CATALOG, 2).route == "keyframe"
 
 
-def test_costs_count_each_take_once_and_the_cast_keyframe():
+def test_costs_count_each_take_once_and_the_cast_keyframe() -> None:
     plan = _shots_plan("veo3.1-fast", "720p", 8, ["continue", "cut"], [["Mara"], ["Mara"]])
     plan.segments[1].takes = 3
     spec = CATALOG.get("veo3.1-fast")
@@ -221,7 +226,7 @@ def test_costs_count_each_take_once_and_the_cast_keyframe():
     assert estimate_cost(plain, CATALOG) == pytest.approx(t2v + video)
 
 
-def test_a_shot_that_cannot_carry_its_cast_is_refused_naming_shot_limit_and_models(tmp_path: Path):
+def test_a_shot_that_cannot_carry_its_cast_is_refused_naming_shot_limit_and_models(tmp_path: Path) -> None:
     # four members of four pictures each: 16 pictures, more than any edit or reference call takes
     pics = [str(picture(tmp_path / f"p{k}.png", (10 * k, 50, 90))) for k in range(4)]
     data = {
@@ -246,12 +251,16 @@ def test_a_shot_that_cannot_carry_its_cast_is_refused_naming_shot_limit_and_mode
 
 
 def test_render_of_a_plan_that_cannot_carry_its_cast_exits_2_and_uploads_nothing(
-    home: Path, tmp_path: Path, fal_fake, monkeypatch, capsys
-):
+    home: Path,
+    tmp_path: Path,
+    fal_fake: FalFake,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     for k, v in fal_fake.env().items():
         monkeypatch.setenv(k, v)
     pics = [str(picture(tmp_path / f"p{k}.png", (10 * k, 50, 90))) for k in range(4)]
-    data = {
+    data: dict[str, Any] = {
         "version": 2,
         "prompt": "p",
         "model": "veo3.1",
@@ -274,7 +283,7 @@ def test_render_of_a_plan_that_cannot_carry_its_cast_exits_2_and_uploads_nothing
     )
 
 
-def test_generate_cast_offers_library_members(home: Path, tmp_path: Path, capsys):
+def test_generate_cast_offers_library_members(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     red = picture(tmp_path / "red.png", (220, 30, 30))
     assert main(["cast", "add", "Mara", str(red), "-d", "courier"]) == 0
     capsys.readouterr()
@@ -288,7 +297,9 @@ def test_generate_cast_offers_library_members(home: Path, tmp_path: Path, capsys
     assert "--takes: 7 is out of range (allowed: 1-4)" in capsys.readouterr().err
 
 
-async def test_openai_planner_repairs_a_shot_naming_someone_outside_the_cast(openai_fake: OpenAIFake, monkeypatch):
+async def test_openai_planner_repairs_a_shot_naming_someone_outside_the_cast(
+    openai_fake: OpenAIFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import fakes.openai_server as server
 
     req = resolve_request(Request(prompt="A market", segments=3, seconds=6, model="veo3.1-fast"), CATALOG)
@@ -296,7 +307,7 @@ async def test_openai_planner_repairs_a_shot_naming_someone_outside_the_cast(ope
     answers = iter([["Mara", "Ghost"]])
     original = server.OpenAIFake.answer
 
-    def answer(self, body):
+    def answer(self: OpenAIFake, body: dict[str, Any]) -> tuple[str, str, str | None]:
         content, reason, refusal = original(self, body)
         data = json.loads(content)
         bad = next(answers, None)
@@ -314,7 +325,7 @@ async def test_openai_planner_repairs_a_shot_naming_someone_outside_the_cast(ope
     assert "segment 2 names 'Ghost', who is not in the cast (allowed: Mara)" in repair
 
 
-def test_split_and_merge_keep_the_shot_fields():
+def test_split_and_merge_keep_the_shot_fields() -> None:
     from sora_tui.core import plans
 
     plan = Plan.from_dict(v2())
@@ -329,7 +340,7 @@ def test_split_and_merge_keep_the_shot_fields():
     assert m.takes == 3
 
 
-def test_a_per_shot_model_length_is_checked_against_that_model_not_the_plans():
+def test_a_per_shot_model_length_is_checked_against_that_model_not_the_plans() -> None:
     """A 3 s Wan shot in a Veo plan (Veo makes 4, 6 or 8 s): Wan makes 3 s, so the plan is valid;
     a 3 s shot left on Veo is refused naming Veo's lengths."""
     segs = [{"prompt": "a wide harbour at dawn", "seconds": 4}, {"prompt": "a gull lands", "seconds": 3}]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,14 +46,14 @@ def job(i: int, cost: float = 0.0, spent: float = 0.0) -> Job:
     )
 
 
-def entry(i: int, **kw) -> queue.Entry:
+def entry(i: int, **kw: Any) -> queue.Entry:
     return queue.Entry(job_id=f"j{i}", position=float(i), **kw)
 
 
 # --- the rule -------------------------------------------------------------------------------------
 
 
-def test_six_queued_five_start_the_sixth_waits_and_starts_when_one_ends():
+def test_six_queued_five_start_the_sixth_waits_and_starts_when_one_ends() -> None:
     rows = [entry(i) for i in range(6)]
     jobs = {f"j{i}": job(i) for i in range(6)}
     first = queue.assess(rows, jobs, set(), queue.Limits(5), False, {})
@@ -70,7 +71,7 @@ def test_six_queued_five_start_the_sixth_waits_and_starts_when_one_ends():
     assert "j2" not in [r.job_id for r in after]
 
 
-def test_paused_rows_and_a_paused_queue():
+def test_paused_rows_and_a_paused_queue() -> None:
     rows = [entry(0, paused=True), entry(1), entry(2)]
     jobs = {f"j{i}": job(i) for i in range(3)}
     out = queue.assess(rows, jobs, set(), queue.Limits(1), False, {})
@@ -81,7 +82,7 @@ def test_paused_rows_and_a_paused_queue():
     assert out[1].waits_for == queue.QUEUE_PAUSED == "the queue to resume"
 
 
-def test_batch_cap_holds_the_job_that_would_cross_it_and_lets_others_pass():
+def test_batch_cap_holds_the_job_that_would_cross_it_and_lets_others_pass() -> None:
     jobs = {f"j{i}": job(i, cost=0.4) for i in range(5)}
     jobs["j4"].estimated_cost_usd = 0.1
     batch = queue.Batch("b1", "night", 1.3, 0.0, ["j0", "j1", "j2", "j3", "j4"])
@@ -112,7 +113,7 @@ def test_batch_cap_holds_the_job_that_would_cross_it_and_lets_others_pass():
 # --- the store rows -------------------------------------------------------------------------------
 
 
-def test_add_move_pause_drop_and_honest_state(engine: Engine):
+def test_add_move_pause_drop_and_honest_state(engine: Engine) -> None:
     jobs = [engine.create_job(plan(f"p{i}")) for i in range(4)]
     for j in jobs:
         queue.add(engine.store, j)
@@ -129,6 +130,7 @@ def test_add_move_pause_drop_and_honest_state(engine: Engine):
         queue.move(engine.store, jobs[0].id, "sideways")
     # a queued job with no runner is "queued", not "interrupted"; out of the queue it is interrupted
     fresh = engine.store.get_job(jobs[2].id)
+    assert fresh is not None
     assert runner.live_status(fresh) == "queued"
     queue.drop(engine.store, fresh)
     assert runner.live_status(fresh) == runner.INTERRUPTED
@@ -143,19 +145,21 @@ def test_add_move_pause_drop_and_honest_state(engine: Engine):
     assert [r.state for r in snap.rows] == [queue.PAUSED] * 3
 
 
-def test_a_completed_job_is_not_queued(engine: Engine, tmp_path: Path):
+def test_a_completed_job_is_not_queued(engine: Engine, tmp_path: Path) -> None:
     j = engine.create_job(plan())
     out = tmp_path / "v.mp4"
     out.write_bytes(b"x")
     engine.store.update_job(j.id, status=JobStatus.COMPLETED, output=str(out))
+    done = engine.store.get_job(j.id)
+    assert done is not None
     with pytest.raises(InputError, match="already complete"):
-        queue.add(engine.store, engine.store.get_job(j.id))
+        queue.add(engine.store, done)
 
 
 # --- slots ----------------------------------------------------------------------------------------
 
 
-def test_slots_are_a_shared_semaphore(tmp_path: Path):
+def test_slots_are_a_shared_semaphore(tmp_path: Path) -> None:
     a = slots.try_take(tmp_path, "fal", 2)
     b = slots.try_take(tmp_path, "fal", 2)
     assert a is not None and b is not None and {a.index, b.index} == {0, 1}
@@ -173,13 +177,15 @@ def test_slots_are_a_shared_semaphore(tmp_path: Path):
 # --- batch files and the commands -------------------------------------------------------------------
 
 
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = cli.main(list(args))
     out = capsys.readouterr()
     return code, out.out, out.err
 
 
-def test_batch_refuses_every_bad_line_and_queues_nothing(engine: Engine, tmp_path: Path, capsys):
+def test_batch_refuses_every_bad_line_and_queues_nothing(
+    engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "night.jsonl"
     path.write_text(
         "\n".join(
@@ -223,7 +229,9 @@ def test_batch_refuses_every_bad_line_and_queues_nothing(engine: Engine, tmp_pat
     assert engine.store.list_jobs() == []
 
 
-def test_batch_plan_only_writes_plans_and_queues_nothing(engine: Engine, tmp_path: Path, capsys):
+def test_batch_plan_only_writes_plans_and_queues_nothing(
+    engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "two.csv"
     path.write_text("prompt,segments,seconds,model\na lighthouse,2,4,preview\na fox,1,4,preview\n")
     code, out, err = run_cli(capsys, "batch", str(path), "--plan-only")
@@ -242,7 +250,7 @@ def test_batch_plan_only_writes_plans_and_queues_nothing(engine: Engine, tmp_pat
     assert code == cli.EXIT_INPUT and "line 2, field plan:" in err and "gone.json does not exist" in err
 
 
-def test_queue_commands_name_what_to_fix(engine: Engine, capsys):
+def test_queue_commands_name_what_to_fix(engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(capsys, "queue", "--json")
     assert code == 0 and json.loads(out)["jobs"] == [] and json.loads(out)["max_jobs"] == 5
     j = engine.create_job(plan())
@@ -258,12 +266,13 @@ def test_queue_commands_name_what_to_fix(engine: Engine, capsys):
     assert code == cli.EXIT_INPUT and f"waits in the queue; `sora-tui queue rm {j.id}` takes it out" in err
     code, out, err = run_cli(capsys, "queue", "rm", j.id)
     assert code == 0 and "taken out of the queue" in out
-    assert queue.entries(engine.store) == [] and engine.store.get_job(j.id).status is JobStatus.CANCELLED
+    cancelled = engine.store.get_job(j.id)
+    assert queue.entries(engine.store) == [] and cancelled is not None and cancelled.status is JobStatus.CANCELLED
     code, out, err = run_cli(capsys, "batch", "status", "nope")
     assert code == cli.EXIT_INPUT and "'nope' is not a batch" in err
 
 
-def test_detach_queues_the_job_and_says_where_it_stands(engine: Engine, capsys):
+def test_detach_queues_the_job_and_says_where_it_stands(engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
     queue.set_paused(engine.store, True)  # the scheduler it starts finds nothing to do and leaves
     code, out, err = run_cli(
         capsys, "generate", "a paper boat", "--model", "preview", "-n", "1", "--yes", "--detach", "--json"
@@ -274,6 +283,7 @@ def test_detach_queues_the_job_and_says_where_it_stands(engine: Engine, capsys):
     assert shown["waits_for"] == "the queue to resume"
     job_id = shown["job_id"]
     assert [e.job_id for e in queue.entries(engine.store)] == [job_id]
-    assert runner.live_status(engine.store.get_job(job_id)) == "queued"
+    queued = engine.store.get_job(job_id)
+    assert queued is not None and runner.live_status(queued) == "queued"
     code, out, err = run_cli(capsys, "show", job_id, "--json")
     assert code == 0 and json.loads(out)["status"] == "queued"

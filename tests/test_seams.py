@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pytest
 
-from seamclips import FPS, chain, decode_audio, decode_video, ff, lab_mean, lag_ms, pan, psnr, stream_starts
+from seamclips import FPS, Chain, chain, decode_audio, decode_video, ff, lab_mean, lag_ms, pan, psnr, stream_starts
 from sora_tui.core import colour, join, media, seams
 from sora_tui.core.seams import SeamOptions
 
 
-def _inputs(c) -> list[join.SeamInput]:
+def _inputs(c: Chain) -> list[join.SeamInput]:
     return [join.SeamInput(f, s) for f, s in zip(c.files, c.sent, strict=True)]
 
 
@@ -35,7 +36,7 @@ def _lags(joined: Path, outcome: join.JoinOutcome | None, files: list[Path], fir
     return lags
 
 
-def test_sound_drifts_one_aac_frame_per_seam_with_a_stream_copy_but_not_after_the_join(tmp_path):
+def test_sound_drifts_one_aac_frame_per_seam_with_a_stream_copy_but_not_after_the_join(tmp_path: Path) -> None:
     c = chain(tmp_path / "c", n=5, frames=24, repeat=False)
     # today's join (the concat demuxer copying each file's AAC packets): the regression this guards
     lst = tmp_path / "list.txt"
@@ -58,7 +59,7 @@ def test_sound_drifts_one_aac_frame_per_seam_with_a_stream_copy_but_not_after_th
     assert abs(len(decode_audio(tmp_path / "new.mp4")) / 48000 - info.duration) <= 1 / FPS
 
 
-def test_repeated_conditioning_frames_are_cut_frame_exactly_with_a_smart_cut(tmp_path):
+def test_repeated_conditioning_frames_are_cut_frame_exactly_with_a_smart_cut(tmp_path: Path) -> None:
     c = chain(tmp_path / "c", n=4, frames=48, gop=12)
     dest = tmp_path / "joined.mp4"
     out = join.join_segments(_inputs(c), dest)
@@ -82,7 +83,7 @@ def test_repeated_conditioning_frames_are_cut_frame_exactly_with_a_smart_cut(tmp
     assert all(s["verdict"] == "clean" for s in report["seams"]), report["seams"]
 
 
-def test_long_gop_segments_are_re_encoded_whole_and_still_frame_exact(tmp_path):
+def test_long_gop_segments_are_re_encoded_whole_and_still_frame_exact(tmp_path: Path) -> None:
     c = chain(tmp_path / "c", n=3, frames=36, gop=9999, sound="tones")
     dest = tmp_path / "joined.mp4"
     out = join.join_segments(_inputs(c), dest)
@@ -92,7 +93,7 @@ def test_long_gop_segments_are_re_encoded_whole_and_still_frame_exact(tmp_path):
     assert out.stats.reencoded_frames == [0, 35, 35]
 
 
-def test_a_frame_that_is_not_a_repeat_is_never_cut(tmp_path):
+def test_a_frame_that_is_not_a_repeat_is_never_cut(tmp_path: Path) -> None:
     c = chain(tmp_path / "c", n=3, frames=24, repeat=False)
     # the continuations were "conditioned" on the previous last frame but did not echo it
     out = join.join_segments(_inputs(c), tmp_path / "j.mp4")
@@ -100,7 +101,7 @@ def test_a_frame_that_is_not_a_repeat_is_never_cut(tmp_path):
     assert len(decode_video(tmp_path / "j.mp4")) == len(c.footage)
 
 
-def test_sound_in_sync_across_rates_layouts_and_a_silent_segment(tmp_path):
+def test_sound_in_sync_across_rates_layouts_and_a_silent_segment(tmp_path: Path) -> None:
     c = chain(tmp_path / "c", n=5, frames=24, sound="mixed", rates=[48000, 44100], channels=[2, 6, 1])
     dest = tmp_path / "joined.mp4"
     out = join.join_segments(_inputs(c), dest)
@@ -130,7 +131,7 @@ def _click_ratio(track: np.ndarray, seam_times: list[float]) -> float:
     return worst / p999
 
 
-def test_no_clicks_at_seams_and_the_check_catches_a_hard_cut(tmp_path):
+def test_no_clicks_at_seams_and_the_check_catches_a_hard_cut(tmp_path: Path) -> None:
     c = chain(tmp_path / "c", n=4, frames=24, sound="tones")
     smooth = join.join_segments(_inputs(c), tmp_path / "smooth.mp4")
     times = [s.time_s for s in smooth.seams]
@@ -142,7 +143,7 @@ def test_no_clicks_at_seams_and_the_check_catches_a_hard_cut(tmp_path):
     assert abs(media.probe(tmp_path / "smooth.mp4").duration - media.probe(tmp_path / "hard.mp4").duration) < 1e-6
 
 
-def test_colour_drift_is_held_to_the_first_segment(tmp_path):
+def test_colour_drift_is_held_to_the_first_segment(tmp_path: Path) -> None:
     # every continuation drifts 2 ΔE warmer (more contrast, more saturation) than the picture it was sent
     # (issue 17: the drift a model adds is taken out, at most 3 ΔE per segment; the footage's own
     # colour is not forced onto segment 1's)
@@ -169,7 +170,7 @@ def test_colour_drift_is_held_to_the_first_segment(tmp_path):
     assert not any(p.graded for p in plain.parts)
 
 
-def test_fade_to_black_is_trimmed_and_reported(tmp_path):
+def test_fade_to_black_is_trimmed_and_reported(tmp_path: Path) -> None:
     c = chain(tmp_path / "c", n=3, frames=36, fade_last=8, gop=12)
     a = seams.analyze_segment(c.files[1], c.sent[1])
     assert a.fade_frames == 8 and a.fade_kind == "black"
@@ -182,7 +183,7 @@ def test_fade_to_black_is_trimmed_and_reported(tmp_path):
     assert out.seams[1].faded_tail_cut == 8 and "faded" in " ".join(out.seams[1].changes)
 
 
-def test_seams_off_keeps_every_frame_and_flags_the_repeats(tmp_path):
+def test_seams_off_keeps_every_frame_and_flags_the_repeats(tmp_path: Path) -> None:
     c = chain(tmp_path / "c", n=3, frames=24)
     out = join.join_segments(_inputs(c), tmp_path / "j.mp4", SeamOptions(enabled=False))
     assert len(decode_video(tmp_path / "j.mp4")) == len(c.footage) + 2
@@ -190,7 +191,7 @@ def test_seams_off_keeps_every_frame_and_flags_the_repeats(tmp_path):
     assert "shown twice" in out.seams[0].reasons[0]
 
 
-def test_report_is_json_and_names_every_figure(tmp_path):
+def test_report_is_json_and_names_every_figure(tmp_path: Path) -> None:
     c = chain(tmp_path / "c", n=3, frames=24)
     out = join.join_segments(_inputs(c), tmp_path / "j.mp4")
     report = json.loads(json.dumps(out.report(SeamOptions())))
@@ -202,22 +203,24 @@ def test_report_is_json_and_names_every_figure(tmp_path):
     assert report["spans"][0] == [0.0, 1.0] and report["worst"]["verdict"] == "clean"
 
 
-def test_analysis_is_cached_next_to_the_segment(tmp_path, monkeypatch):
+def test_analysis_is_cached_next_to_the_segment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     c = chain(tmp_path / "c", n=2, frames=24, sound="none")
     first = seams.analyze_segment(c.files[1], c.sent[1])
     assert seams.cache_path(c.files[1]).exists()
 
-    def boom(*a, **k):
+    def boom(*a: object, **k: object) -> NoReturn:
         raise AssertionError("decoded again")
 
     monkeypatch.setattr(seams, "_decode_windows", boom)
     again = seams.analyze_segment(c.files[1], c.sent[1])
     assert again.repeat == first.repeat
+    assert again.first_stats is not None and first.first_stats is not None
     assert again.first_stats.lab_mean == pytest.approx(first.first_stats.lab_mean, abs=1e-3)
+    assert again.last_small is not None and first.last_small is not None
     assert np.array_equal(again.last_small, first.last_small)
 
 
-def test_handoff_grade_pulls_a_drifted_frame_back_to_the_anchor(tmp_path):
+def test_handoff_grade_pulls_a_drifted_frame_back_to_the_anchor(tmp_path: Path) -> None:
     from seamclips import drift, footage
 
     f = footage(1)[0]
@@ -237,7 +240,7 @@ def test_handoff_grade_pulls_a_drifted_frame_back_to_the_anchor(tmp_path):
     assert np.abs(via_lut.astype(int) - np.floor(grade.apply_float(ycc) + 0.5).astype(int)).max() <= 1
 
 
-def test_the_ffmpeg_grade_is_exactly_the_lookup_tables():
+def test_the_ffmpeg_grade_is_exactly_the_lookup_tables() -> None:
     """The join applies grades with ffmpeg's lutyuv; the analysis and the report with the tables."""
     from sora_tui.core import media
 
@@ -262,7 +265,7 @@ def test_the_ffmpeg_grade_is_exactly_the_lookup_tables():
     assert np.array_equal(got, want)
 
 
-def test_sixty_seams_stay_in_sync(tmp_path):
+def test_sixty_seams_stay_in_sync(tmp_path: Path) -> None:
     c = chain(tmp_path / "c", n=60, frames=12, repeat=True)  # 60 half-second continuations
     dest = tmp_path / "joined.mp4"
     out = join.join_segments(_inputs(c), dest)
