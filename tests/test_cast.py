@@ -41,7 +41,7 @@ def pics(tmp_path: Path) -> dict[str, Path]:
     return out
 
 
-def test_add_copies_pictures_as_png_and_survives_the_original_moving(tmp_path: Path, pics) -> None:
+def test_add_copies_pictures_as_png_and_survives_the_original_moving(tmp_path: Path, pics: dict[str, Path]) -> None:
     lib = CastLibrary(tmp_path / "cast")
     m = lib.add("Mara", [pics["red"], pics["green"]], "character", " a courier in a red coat ")
     assert m.member.kind == "character" and m.member.description == "a courier in a red coat"
@@ -68,16 +68,18 @@ def test_add_copies_pictures_as_png_and_survives_the_original_moving(tmp_path: P
         (["missing"], "images[1]", "does not exist"),
     ],
 )
-def test_add_refuses_what_is_not_one_to_four_pictures(tmp_path: Path, pics, images, field, words) -> None:
+def test_add_refuses_what_is_not_one_to_four_pictures(
+    tmp_path: Path, pics: dict[str, Path], images: list[str], field: str, words: str
+) -> None:
     lib = CastLibrary(tmp_path / "cast")
-    paths = [pics.get(i, tmp_path / "missing.png") for i in images]
+    paths: list[str | Path] = [pics.get(i, tmp_path / "missing.png") for i in images]
     with pytest.raises(InputError) as info:
         lib.add("Kit", paths)
     assert info.value.field == field and words in info.value.problem
     assert lib.members() == [] and not (tmp_path / "cast" / "kit").exists()
 
 
-def test_names_kinds_duplicates_replace_and_remove(tmp_path: Path, pics) -> None:
+def test_names_kinds_duplicates_replace_and_remove(tmp_path: Path, pics: dict[str, Path]) -> None:
     lib = CastLibrary(tmp_path / "cast")
     with pytest.raises(InputError, match="not a usable member name"):
         lib.add("../etc", [pics["red"]])
@@ -102,7 +104,7 @@ def _plan(cast: list[CastMember], shots: list[list[str]]) -> Plan:
     return Plan(prompt="p", model="preview", resolution="180p", aspect="16:9", segments=segs, cast=cast)
 
 
-def test_resolve_library_and_inline_members_then_snapshot_into_the_job(tmp_path: Path, pics) -> None:
+def test_resolve_library_and_inline_members_then_snapshot_into_the_job(tmp_path: Path, pics: dict[str, Path]) -> None:
     lib = CastLibrary(tmp_path / "cast")
     lib.add("Mara", [pics["red"], pics["green"]], description="courier")
     plan = _plan(
@@ -126,7 +128,7 @@ def test_resolve_library_and_inline_members_then_snapshot_into_the_job(tmp_path:
     assert data["members"][0]["name"] == "Mara"
 
 
-def test_resolve_names_the_bad_entry(tmp_path: Path, pics) -> None:
+def test_resolve_names_the_bad_entry(tmp_path: Path, pics: dict[str, Path]) -> None:
     lib = CastLibrary(tmp_path / "cast")
     with pytest.raises(InputError) as info:
         resolve_cast(_plan([CastMember("Ghost")], [["Ghost"]]), lib)
@@ -139,7 +141,7 @@ def test_resolve_names_the_bad_entry(tmp_path: Path, pics) -> None:
 # --- the CLI --------------------------------------------------------------------------
 
 
-def test_cli_cast_add_list_show_rm(home: Path, pics, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_cast_add_list_show_rm(home: Path, pics: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cast", "add", "Mara", str(pics["red"]), str(pics["green"]), "-d", "a courier"]) == 0
     assert "added Mara (character) with 2 picture(s)" in capsys.readouterr().out
     assert main(["cast", "add", "Lamp", str(pics["blue"]), "--kind", "object"]) == 0
@@ -171,7 +173,7 @@ def test_cli_cast_add_list_show_rm(home: Path, pics, capsys: pytest.CaptureFixtu
     ],
 )
 def test_cli_cast_bad_input_exits_2_with_the_field(
-    home: Path, pics, capsys: pytest.CaptureFixture[str], args, words
+    home: Path, pics: dict[str, Path], capsys: pytest.CaptureFixture[str], args: list[str], words: str
 ) -> None:
     argv = [a.format(**{k: str(v) for k, v in pics.items()}) for a in args]
     assert main(argv) == 2

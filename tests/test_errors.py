@@ -7,13 +7,14 @@ import argparse
 import ast
 import asyncio
 import logging
+import os
 import re
 from pathlib import Path
 
 import pytest
 
 from sora_tui.core.engine import Engine
-from sora_tui.core.models import LogLine, Plan, SegmentPlan
+from sora_tui.core.models import Event, LogLine, Plan, SegmentPlan
 from sora_tui.core.providers.preview import _reap
 from sora_tui.core.run import JobRun
 
@@ -25,7 +26,7 @@ def test_a_broken_listener_is_logged_with_its_traceback_and_the_run_goes_on(
     plan = Plan("boat", "preview", "180p", "16:9", [SegmentPlan("boat", 2)], audio=False)
     job = engine.create_job(plan)
 
-    def broken(event) -> None:
+    def broken(event: Event) -> None:
         raise RuntimeError("listener bug")
 
     run = JobRun(engine, job, broken, None, None, False)
@@ -111,7 +112,7 @@ def _strings(path: Path) -> list[tuple[int, str]]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             out.append((node.lineno, node.value))
         elif isinstance(node, ast.JoinedStr):
-            text = "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+            text = "".join(str(v.value) if isinstance(v, ast.Constant) else "{}" for v in node.values)
             out.append((node.lineno, text))
     return out
 
@@ -180,7 +181,7 @@ async def test_a_failed_run_stores_its_code_and_each_front_end_words_it(
     plan = Plan("boat", "preview", "180p", "16:9", [SegmentPlan("boat", 1), SegmentPlan("boat", 1)], audio=False)
     job = engine.create_job(plan)
 
-    def full(inputs, dest, *args, **kwargs) -> None:
+    def full(inputs: object, dest: str | os.PathLike[str], *args: object, **kwargs: object) -> None:
         raise DiskFull(dest, free=0)
 
     monkeypatch.setattr(joiner, "join_segments", full)

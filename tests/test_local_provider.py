@@ -38,7 +38,7 @@ from sora_tui.cli.advice import job_error as cli_job_error  # noqa: E402
 from sora_tui.core import media  # noqa: E402
 from sora_tui.core.engine import Engine  # noqa: E402
 from sora_tui.core.errors import Code  # noqa: E402
-from sora_tui.core.localmodels import LocalModelError  # noqa: E402
+from sora_tui.core.localmodels import LocalModelError, LocalSpec  # noqa: E402
 from sora_tui.core.models import (  # noqa: E402
     InputError,
     JobStatus,
@@ -147,7 +147,7 @@ async def test_chain_of_three_hands_each_last_frame_on(local_home: Path, calls: 
         assert call["kwargs"]["num_frames"] == 9 and call["kwargs"]["num_inference_steps"] == 24
         info = media.probe(seg.file or "")
         assert (info.frames, round(info.fps), info.width, info.height, info.vcodec) == (9, 8, 32, 32, "h264")
-        assert (info.frames - 1) % 4 == 0
+        assert info.frames is not None and (info.frames - 1) % 4 == 0
     final_info = media.probe(final.output or "")
     assert final_info.frames and final_info.frames >= 3 * 9 - 6  # the seams may cut a repeated frame each
     # progress: denoising steps with an ETA; GPU seconds logged per segment at $0
@@ -162,7 +162,9 @@ async def test_chain_of_three_hands_each_last_frame_on(local_home: Path, calls: 
     assert all(g is not None and g > 0 for g in gpu), gpu
     from sora_tui.tui.job_detail import job_detail
 
-    shown = str(job_detail(engine.store.get_job(job.id), engine.store))
+    stored = engine.store.get_job(job.id)
+    assert stored is not None
+    shown = str(job_detail(stored, engine.store))
     assert shown.count("· GPU ") == 3, shown
     await engine.aclose()
 
@@ -202,7 +204,7 @@ async def test_ltx_conditions_at_frame_indices(local_home: Path, calls: list[dic
         assert _psnr(_picture(last.image, 32), _png(kfs[k].file or "", 32)) >= 30
     for seg in engine.store.segments(job.id):
         info = media.probe(seg.file or "")
-        assert (info.frames, round(info.fps)) == (17, 8) and (info.frames - 1) % 8 == 0
+        assert (info.frames, round(info.fps)) == (17, 8) and info.frames is not None and (info.frames - 1) % 8 == 0
     # chain: text first (no conditions), then the last frame as the condition at frame 0
     calls.clear()
     job = await _job(engine, "tiny-ltx", 2, Mode.CHAIN)
@@ -487,6 +489,6 @@ def test_placement_follows_free_memory(
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (int(free_gb * 2**30), 80 * 2**30))
     spec = engine.catalog.get("wan2.2-ti2v-5b")  # needs about 24 GB
     pipe = _StubPipe()
-    described = provider._place(pipe, local_mod.LocalSpec.of(spec), "cuda:0")
+    described = provider._place(pipe, LocalSpec.of(spec), "cuda:0")
     assert pipe.placed == placed and pipe.vae.calls == vae
     assert words in described

@@ -3,6 +3,7 @@ request from settings, planner names, the output folder, the resume decision, se
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,7 +31,7 @@ def test_a_bad_default_is_refused_when_the_settings_load_naming_the_setting(home
     (home / "config" / "settings.toml").write_text('default_mode = "sideways"\n')
     with pytest.raises(InputError) as err:
         load_settings(env={"SORA_TUI_HOME": str(home)})
-    assert err.value.field == "default_mode" and "chain" in err.value.allowed
+    assert err.value.field == "default_mode" and err.value.allowed is not None and "chain" in err.value.allowed
     (home / "config" / "settings.toml").write_text('default_mode = "keyframes"\n')
     assert load_settings(env={"SORA_TUI_HOME": str(home)}).default_mode == "keyframes"
     with pytest.raises(InputError, match="default_planner"):
@@ -45,9 +46,12 @@ def test_planner_names_come_from_one_registry() -> None:
     assert choices("default_planner") == list(PLANNERS)
     assert [value for _, value in FORM_PLANNERS] == list(PLANNERS)
     parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command").choices["generate"]  # noqa: SLF001
+    commands = next(a for a in parser._actions if a.dest == "command").choices  # noqa: SLF001
+    assert isinstance(commands, dict)
+    sub = commands["generate"]
+    assert isinstance(sub, argparse.ArgumentParser)
     planner = next(a for a in sub._actions if a.dest == "planner")  # noqa: SLF001
-    assert list(planner.choices) == list(PLANNERS)
+    assert planner.choices is not None and list(planner.choices) == list(PLANNERS)
     with pytest.raises(InputError) as err:
         get_planner("nope")
     assert err.value.allowed == list(PLANNERS)
@@ -68,7 +72,7 @@ def test_the_output_folder_setting_is_honoured_by_the_engine(home: Path, tmp_pat
     plan = Plan("boat", "preview", "180p", "16:9", [SegmentPlan("boat", 1)], audio=False)
     job = engine.create_job(plan)
     final = asyncio.run(engine.run(job.id))
-    assert final.status is JobStatus.COMPLETED
+    assert final.status is JobStatus.COMPLETED and final.output is not None
     assert Path(final.output) == (out / f"{job.id}.mp4").resolve() and Path(final.output).stat().st_size > 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from test_hosted_e2e import engine_env
 RED, BLUE = (220, 30, 30), (20, 40, 230)
 
 
-def story(model: str = "kling-o3-std", other: str = "veo3.1", resolution: str = "1080p") -> dict:
+def story(model: str = "kling-o3-std", other: str = "veo3.1", resolution: str = "1080p") -> dict[str, Any]:
     return {
         "version": 2,
         "prompt": "a courier and her lamp cross the city",
@@ -55,7 +56,8 @@ def box_colour(frame: np.ndarray, k: int) -> np.ndarray:
     h, w = frame.shape[:2]
     x, y, tw, th = reference_box(k, w, h)
     inner = frame[y + 1 : y + th // 4, x + 1 : x + tw - 1]
-    return inner.reshape(-1, 3).mean(axis=0)
+    mean: np.ndarray = inner.reshape(-1, 3).mean(axis=0)
+    return mean
 
 
 def shows(frame: np.ndarray, colour: tuple[int, int, int]) -> bool:
@@ -77,7 +79,9 @@ def cast_library(home: Path, tmp_path: Path) -> Engine:
     return engine
 
 
-async def test_five_shot_story_on_the_fal_fake(cast_library, fal_fake: FalFake, home: Path, tmp_path: Path) -> None:
+async def test_five_shot_story_on_the_fal_fake(
+    cast_library: Engine, fal_fake: FalFake, home: Path, tmp_path: Path
+) -> None:
     fal_fake.run_time = 0.6  # long enough to see the runs overlap
     engine = Engine(env=engine_env(fal_fake, home, SORA_TUI_CONCURRENCY="4"))
     plan = Plan.from_dict(story())
@@ -121,6 +125,7 @@ async def test_five_shot_story_on_the_fal_fake(cast_library, fal_fake: FalFake, 
     colours = {"Mara": RED, "Lamp": BLUE}
     for k, (f, who) in enumerate(zip(files, members, strict=True), 1):
         info = media.probe(f)
+        assert info.frames is not None
         mid = decoded(f, info.frames // 2, tmp_path)
         for name in who:  # each shot shows its cast (measured in the decoded frames)
             assert shows(mid, colours[name]), f"shot {k} does not show {name}"
@@ -146,7 +151,9 @@ async def test_five_shot_story_on_the_fal_fake(cast_library, fal_fake: FalFake, 
     assert final.duration == pytest.approx(sum(media.probe(f).duration for f in files), abs=0.6)
 
 
-async def test_the_job_keeps_its_cast_when_the_library_changes(cast_library, home: Path, tmp_path: Path) -> None:
+async def test_the_job_keeps_its_cast_when_the_library_changes(
+    cast_library: Engine, home: Path, tmp_path: Path
+) -> None:
     engine = Engine(env={"SORA_TUI_HOME": str(home)})
     data = story("preview", "preview", "180p")
     for seg in data["segments"]:
@@ -186,7 +193,7 @@ async def test_version_1_plan_renders_as_before(home: Path) -> None:
 
 
 async def test_a_model_without_references_gets_a_cast_keyframe(
-    cast_library, fal_fake: FalFake, home: Path, tmp_path: Path
+    cast_library: Engine, fal_fake: FalFake, home: Path, tmp_path: Path
 ) -> None:
     """Veo 3.1 Fast has no reference endpoint: a cut with cast starts on a keyframe that the image
     model's edit endpoint makes from the member pictures (priced once, never made twice)."""
@@ -211,7 +218,9 @@ async def test_a_model_without_references_gets_a_cast_keyframe(
     assert done.cost_usd == pytest.approx(engine.estimate(plan)) and done.cost_usd > image
 
 
-async def test_keyframe_mode_makes_cast_keyframes_from_the_pictures(cast_library, home: Path, tmp_path: Path) -> None:
+async def test_keyframe_mode_makes_cast_keyframes_from_the_pictures(
+    cast_library: Engine, home: Path, tmp_path: Path
+) -> None:
     engine = Engine(env={"SORA_TUI_HOME": str(home)})
     data = story("preview", "preview", "180p")
     data["mode"] = "keyframes"
