@@ -8,7 +8,9 @@ import signal
 import sqlite3
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 
@@ -17,11 +19,13 @@ from sora_tui.core import media
 PROMPT = "a paper boat drifts down a rainy street at dusk"
 
 
-def run(cmd: list[str], env: dict[str, str], *args: str, cwd: Path | None = None, timeout: float = 120):
+def run(
+    cmd: list[str], env: dict[str, str], *args: str, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*cmd, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
-def db_rows(home: Path, sql: str, *params):
+def db_rows(home: Path, sql: str, *params: str) -> list[Any]:
     db = sqlite3.connect(home / "data" / "history.sqlite3")
     try:
         return db.execute(sql, params).fetchall()
@@ -29,7 +33,7 @@ def db_rows(home: Path, sql: str, *params):
         db.close()
 
 
-def test_generate_preview_video(sora_cmd, cli_env, home, tmp_path):
+def test_generate_preview_video(sora_cmd: list[str], cli_env: dict[str, str], home: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
     res = run(
         sora_cmd,
@@ -75,7 +79,7 @@ def test_generate_preview_video(sora_cmd, cli_env, home, tmp_path):
     assert json.loads(shown.stdout)["plan"]["segments"][0]["seconds"] == 4
 
 
-def test_plan_edit_render(sora_cmd, cli_env, tmp_path):
+def test_plan_edit_render(sora_cmd: list[str], cli_env: dict[str, str], tmp_path: Path) -> None:
     plan_file = tmp_path / "plan.json"
     res = run(sora_cmd, cli_env, "plan", PROMPT, "-n", "2", "-s", "2", "-r", "180p", "--out", str(plan_file))
     assert res.returncode == 0, res.stderr
@@ -90,7 +94,7 @@ def test_plan_edit_render(sora_cmd, cli_env, tmp_path):
     assert abs(summary["duration_s"] - 3.0) < 0.1
 
 
-def test_sigkill_then_resume_keeps_done_segments(sora_cmd, cli_env, home):
+def test_sigkill_then_resume_keeps_done_segments(sora_cmd: list[str], cli_env: dict[str, str], home: Path) -> None:
     env = cli_env | {"SORA_TUI_PREVIEW_LATENCY": "1.5"}
     proc = subprocess.Popen(
         [*sora_cmd, "generate", PROMPT, "-n", "3", "-s", "2", "-r", "180p", "--yes", "--json"],
@@ -153,7 +157,7 @@ def renders_for(home: Path) -> list[int]:
     return pids
 
 
-def test_redo_from_segment_keeps_earlier(sora_cmd, cli_env, home):
+def test_redo_from_segment_keeps_earlier(sora_cmd: list[str], cli_env: dict[str, str], home: Path) -> None:
     res = run(sora_cmd, cli_env, "generate", PROMPT, "-n", "3", "-s", "1", "-r", "180p", "--yes", "--json")
     job = json.loads(res.stdout)
     job_dir = Path(job["folder"])
@@ -189,14 +193,16 @@ def test_redo_from_segment_keeps_earlier(sora_cmd, cli_env, home):
         (["resume", "no-such-job"], "job"),
     ],
 )
-def test_bad_input_exits_2_naming_the_field(sora_cmd, cli_env, args, field):
+def test_bad_input_exits_2_naming_the_field(
+    sora_cmd: list[str], cli_env: dict[str, str], args: list[str], field: str
+) -> None:
     res = run(sora_cmd, cli_env, *args)
     assert res.returncode == 2, (res.stdout, res.stderr)
     assert field in res.stderr
     assert "Traceback" not in res.stderr
 
 
-def test_bad_plan_files(sora_cmd, cli_env, tmp_path):
+def test_bad_plan_files(sora_cmd: list[str], cli_env: dict[str, str], tmp_path: Path) -> None:
     bad_json = tmp_path / "bad.json"
     bad_json.write_text("{not json")
     res = run(sora_cmd, cli_env, "render", str(bad_json), "--yes")
@@ -207,7 +213,7 @@ def test_bad_plan_files(sora_cmd, cli_env, tmp_path):
     assert res.returncode == 2 and "plan.version" in res.stderr
 
 
-def test_read_only_output_folder(tmp_path, monkeypatch):
+def test_read_only_output_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sora_tui.core.jobfiles import check_output_path
     from sora_tui.core.models import InputError
 
@@ -224,7 +230,7 @@ def test_read_only_output_folder(tmp_path, monkeypatch):
         check_output_path(tmp_path / "x.gif")
 
 
-def test_corrupt_segment_file_is_reported_not_deleted(sora_cmd, cli_env, home):
+def test_corrupt_segment_file_is_reported_not_deleted(sora_cmd: list[str], cli_env: dict[str, str], home: Path) -> None:
     res = run(sora_cmd, cli_env, "generate", PROMPT, "-n", "2", "-s", "1", "-r", "180p", "--yes", "--json")
     job = json.loads(res.stdout)
     seg2 = Path(job["segments"][1]["file"])
@@ -240,7 +246,7 @@ def test_corrupt_segment_file_is_reported_not_deleted(sora_cmd, cli_env, home):
     assert Path(job["segments"][0]["file"]).exists()
 
 
-def test_max_cost_refuses_to_start(sora_cmd, cli_env, home):
+def test_max_cost_refuses_to_start(sora_cmd: list[str], cli_env: dict[str, str], home: Path) -> None:
     # preview is free; a user catalog gives it a price so the cap bites
     (home / "config").mkdir()
     (home / "config" / "catalog.toml").write_text("[models.preview.price]\nper_second = { default = 0.5 }\n")
@@ -248,7 +254,7 @@ def test_max_cost_refuses_to_start(sora_cmd, cli_env, home):
     assert res.returncode == 2 and "max_cost" in res.stderr and "$3.00" in res.stderr
 
 
-def test_models_and_keys(sora_cmd, cli_env):
+def test_models_and_keys(sora_cmd: list[str], cli_env: dict[str, str]) -> None:
     res = run(sora_cmd, cli_env, "models", "--json")
     models = {m["id"]: m for m in json.loads(res.stdout)}
     assert models["sora-2"]["status"] == "retired" and models["veo3.1-fast"]["status"] == "current"
@@ -258,14 +264,16 @@ def test_models_and_keys(sora_cmd, cli_env):
     assert res.returncode == 2 and "FAL_KEY" in res.stderr and "Traceback" not in res.stderr
 
 
-def test_help_lists_commands(sora_cmd, cli_env):
+def test_help_lists_commands(sora_cmd: list[str], cli_env: dict[str, str]) -> None:
     res = run(sora_cmd, cli_env, "--help")
     assert res.returncode == 0
     for cmd in ("generate", "plan", "render", "history", "show", "resume", "redo", "models", "keys", "serve"):
         assert cmd in res.stdout
 
 
-async def test_full_disk_during_join_is_input_error_and_keeps_segments(home, monkeypatch):
+async def test_full_disk_during_join_is_input_error_and_keeps_segments(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from sora_tui.core.engine import Engine
     from sora_tui.core.models import InputError, JobStatus, Request
 
@@ -273,9 +281,14 @@ async def test_full_disk_during_join_is_input_error_and_keeps_segments(home, mon
     plan = await engine.plan(engine.resolve(Request(prompt=PROMPT, segments=2, seconds=1, resolution="180p")))
     job = engine.create_job(plan)
 
-    from sora_tui.core import join
+    from sora_tui.core import join, seams
 
-    def full(inputs, dest, opts=None, progress=None):
+    def full(
+        inputs: Sequence[join.SeamInput],
+        dest: str | os.PathLike[str],
+        opts: seams.SeamOptions | None = None,
+        progress: media.JoinProgressCallback | None = None,
+    ) -> NoReturn:
         raise media.MediaError(f"No space left on device: cannot write {Path(dest).name} in {Path(dest).parent}.")
 
     monkeypatch.setattr(join, "join_segments", full)
@@ -288,8 +301,8 @@ async def test_full_disk_during_join_is_input_error_and_keeps_segments(home, mon
     )
     failed = engine.find_job(job.id)
     assert failed.status is JobStatus.FAILED
-    files = [Path(s.file) for s in engine.store.segments(job.id)]
-    assert all(f.is_file() for f in files)
+    segments = engine.store.segments(job.id)
+    assert all(s.file is not None and Path(s.file).is_file() for s in segments)
     monkeypatch.undo()
     done = await engine.run(job.id)  # space freed: resume joins without rendering again
     assert done.status is JobStatus.COMPLETED
@@ -297,7 +310,7 @@ async def test_full_disk_during_join_is_input_error_and_keeps_segments(home, mon
     await engine.aclose()
 
 
-def test_only_a_paid_render_asks_first(sora_cmd, cli_env, home):
+def test_only_a_paid_render_asks_first(sora_cmd: list[str], cli_env: dict[str, str], home: Path) -> None:
     """A free preview render starts without --yes even with no terminal to ask on; a paid one asks
     (and without a terminal says to pass --yes, paying nothing and keeping the plan as a draft)."""
     common = ["generate", PROMPT, "--segments", "2", "--seconds", "4"]

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from fakes.openai_server import OpenAIFake
 from sora_tui.cli.advice import cli_advice
-from sora_tui.core.catalog import load_catalog, resolve_request
+from sora_tui.core.catalog import ModelSpec, load_catalog, resolve_request
 from sora_tui.core.errors import Code
 from sora_tui.core.models import Mode, Request
 from sora_tui.core.planner.base import PlannerError
+from sora_tui.core.planner.openai import OpenAIPlanner
 from sora_tui.core.planner.registry import get_planner
 from sora_tui.core.settings import Settings
 
 
-def _setup(fake: OpenAIFake, mode: Mode = Mode.CHAIN, segments: int = 3, **settings):
+def _setup(
+    fake: OpenAIFake, mode: Mode = Mode.CHAIN, segments: int = 3, **settings: Any
+) -> tuple[OpenAIPlanner, Request, ModelSpec]:
     catalog = load_catalog()
     req = resolve_request(
         Request(
@@ -24,10 +30,11 @@ def _setup(fake: OpenAIFake, mode: Mode = Mode.CHAIN, segments: int = 3, **setti
     )
     s = Settings(openai_base_url=fake.url, openai_model="gpt-test", openai_max_retries=0, **settings)
     planner = get_planner("openai", settings=s, env={"OPENAI_API_KEY": fake.key})
+    assert isinstance(planner, OpenAIPlanner)
     return planner, req, catalog.get("veo3.1-fast")
 
 
-async def test_plan_has_n_segments_and_the_request_is_structured(openai_fake: OpenAIFake):
+async def test_plan_has_n_segments_and_the_request_is_structured(openai_fake: OpenAIFake) -> None:
     planner, req, spec = _setup(openai_fake, segments=4)
     plan = await planner.plan(req, spec)
     assert len(plan.segments) == 4
@@ -44,14 +51,14 @@ async def test_plan_has_n_segments_and_the_request_is_structured(openai_fake: Op
     assert "self-contained" in rec.json["messages"][0]["content"]
 
 
-async def test_keyframe_mode_asks_for_n_plus_one_keyframes(openai_fake: OpenAIFake):
+async def test_keyframe_mode_asks_for_n_plus_one_keyframes(openai_fake: OpenAIFake) -> None:
     planner, req, spec = _setup(openai_fake, mode=Mode.KEYFRAMES, segments=3)
     plan = await planner.plan(req, spec)
     assert len(plan.segments) == 3 and len(plan.keyframes) == 4
     assert plan.mode is Mode.KEYFRAMES
 
 
-async def test_wrong_count_is_repaired_once(openai_fake: OpenAIFake):
+async def test_wrong_count_is_repaired_once(openai_fake: OpenAIFake) -> None:
     openai_fake.wrong_count = 1
     planner, req, spec = _setup(openai_fake)
     plan = await planner.plan(req, spec)
@@ -62,7 +69,7 @@ async def test_wrong_count_is_repaired_once(openai_fake: OpenAIFake):
     assert "there are 2 segments; exactly 3 are needed" in repair[-1]["content"]
 
 
-async def test_wrong_twice_is_a_planner_error(openai_fake: OpenAIFake):
+async def test_wrong_twice_is_a_planner_error(openai_fake: OpenAIFake) -> None:
     openai_fake.wrong_seconds = 2
     planner, req, spec = _setup(openai_fake)
     with pytest.raises(PlannerError, match=r"unusable plan twice.*must last exactly 6 s") as err:
@@ -72,7 +79,7 @@ async def test_wrong_twice_is_a_planner_error(openai_fake: OpenAIFake):
     assert len(openai_fake.completions) == 2
 
 
-async def test_no_key_names_the_command_and_variable(openai_fake: OpenAIFake):
+async def test_no_key_names_the_command_and_variable(openai_fake: OpenAIFake) -> None:
     planner, req, spec = _setup(openai_fake)
     planner.env = {}
     with pytest.raises(PlannerError) as err:
@@ -84,7 +91,7 @@ async def test_no_key_names_the_command_and_variable(openai_fake: OpenAIFake):
     assert openai_fake.records == []
 
 
-async def test_401_is_clear_and_never_shows_the_key(openai_fake: OpenAIFake):
+async def test_401_is_clear_and_never_shows_the_key(openai_fake: OpenAIFake) -> None:
     planner, req, spec = _setup(openai_fake)
     planner.env = {"OPENAI_API_KEY": "sk-wrong-key-1234567890"}
     with pytest.raises(PlannerError) as err:
@@ -96,7 +103,7 @@ async def test_401_is_clear_and_never_shows_the_key(openai_fake: OpenAIFake):
     assert "sk-wrong-key-1234567890" not in text
 
 
-async def test_429_after_the_sdk_retries(openai_fake: OpenAIFake):
+async def test_429_after_the_sdk_retries(openai_fake: OpenAIFake) -> None:
     openai_fake.fail_next(429, 5)
     planner, req, spec = _setup(openai_fake)
     planner.settings.openai_max_retries = 2
@@ -107,7 +114,7 @@ async def test_429_after_the_sdk_retries(openai_fake: OpenAIFake):
     assert len(openai_fake.completions) == 3  # 1 + 2 SDK retries
 
 
-async def test_a_short_429_burst_is_absorbed_by_the_sdk(openai_fake: OpenAIFake):
+async def test_a_short_429_burst_is_absorbed_by_the_sdk(openai_fake: OpenAIFake) -> None:
     openai_fake.fail_next(429, 2)
     planner, req, spec = _setup(openai_fake)
     planner.settings.openai_max_retries = 2
@@ -115,7 +122,7 @@ async def test_a_short_429_burst_is_absorbed_by_the_sdk(openai_fake: OpenAIFake)
     assert len(plan.segments) == 3
 
 
-async def test_refusal(openai_fake: OpenAIFake):
+async def test_refusal(openai_fake: OpenAIFake) -> None:
     openai_fake.refusal = "I can't help with that."
     planner, req, spec = _setup(openai_fake)
     with pytest.raises(PlannerError, match=r"refused to plan this video: I can't help with that\.") as err:
@@ -125,7 +132,7 @@ async def test_refusal(openai_fake: OpenAIFake):
 
 
 @pytest.mark.parametrize(("reason", "words"), [("length", "cut off"), ("content_filter", "content filter")])
-async def test_finish_reasons(openai_fake: OpenAIFake, reason: str, words: str):
+async def test_finish_reasons(openai_fake: OpenAIFake, reason: str, words: str) -> None:
     openai_fake.finish_reason = reason
     planner, req, spec = _setup(openai_fake)
     with pytest.raises(PlannerError, match=words) as err:
@@ -133,14 +140,14 @@ async def test_finish_reasons(openai_fake: OpenAIFake, reason: str, words: str):
     assert "--planner offline" in cli_advice(err.value) and "--" not in str(err.value)
 
 
-async def test_malformed_json_once_is_repaired(openai_fake: OpenAIFake):
+async def test_malformed_json_once_is_repaired(openai_fake: OpenAIFake) -> None:
     openai_fake.malformed = 1
     planner, req, spec = _setup(openai_fake)
     plan = await planner.plan(req, spec)
     assert len(plan.segments) == 3 and len(openai_fake.completions) == 2
 
 
-async def test_malformed_json_twice_is_a_planner_error(openai_fake: OpenAIFake):
+async def test_malformed_json_twice_is_a_planner_error(openai_fake: OpenAIFake) -> None:
     openai_fake.malformed = 2
     planner, req, spec = _setup(openai_fake)
     with pytest.raises(PlannerError, match=r"not return valid JSON") as err:
@@ -149,7 +156,7 @@ async def test_malformed_json_twice_is_a_planner_error(openai_fake: OpenAIFake):
     assert "--" not in str(err.value) and err.value.code is Code.PLANNER_FAILED
 
 
-async def test_unreachable_server(openai_fake: OpenAIFake):
+async def test_unreachable_server(openai_fake: OpenAIFake) -> None:
     planner, req, spec = _setup(openai_fake)
     url = openai_fake.url
     openai_fake.stop()
@@ -160,7 +167,7 @@ async def test_unreachable_server(openai_fake: OpenAIFake):
     assert "--" not in str(err.value) and err.value.code is Code.PLANNER_FAILED
 
 
-async def test_engine_plan_uses_settings_and_env(openai_fake: OpenAIFake, tmp_path):
+async def test_engine_plan_uses_settings_and_env(openai_fake: OpenAIFake, tmp_path: Path) -> None:
     from sora_tui.core.engine import Engine
 
     env = {"SORA_TUI_HOME": str(tmp_path), **openai_fake.env(), "SORA_TUI_OPENAI_MAX_RETRIES": "0"}
@@ -171,7 +178,13 @@ async def test_engine_plan_uses_settings_and_env(openai_fake: OpenAIFake, tmp_pa
     assert openai_fake.completions[0].json["model"] == engine.settings.openai_model
 
 
-def test_planned_from_the_users_cast_through_the_cli(openai_fake: OpenAIFake, home, tmp_path, monkeypatch, capsys):
+def test_planned_from_the_users_cast_through_the_cli(
+    openai_fake: OpenAIFake,
+    home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """``sora-tui plan --planner openai --cast Mara,Lamp``: the members offered are the library's (with
     their descriptions), and the plan comes back version 2 with every shot's cast and transition
     filled from the answer; a member not offered is not in the plan."""
