@@ -36,7 +36,7 @@ def render(dest: Path, seconds: int, start: Path | None = None, seed: int = 1, a
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory) -> tuple[Path, Path, Path]:
+def clips(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     d = tmp_path_factory.mktemp("extend")
     source = render(d / "source.mp4", 3, seed=1)
     last = media.last_frame(source, d / "last.png")
@@ -45,7 +45,7 @@ def clips(tmp_path_factory) -> tuple[Path, Path, Path]:
     return source, extension, echoed
 
 
-def test_echo_is_cut_frame_exactly(clips, tmp_path: Path):
+def test_echo_is_cut_frame_exactly(clips: tuple[Path, Path, Path], tmp_path: Path) -> None:
     source, extension, echoed = clips
     returned = tmp_path / "returned.mp4"
     shutil.copy(echoed, returned)
@@ -62,7 +62,7 @@ def test_echo_is_cut_frame_exactly(clips, tmp_path: Path):
     assert not returned.exists()
 
 
-def test_extension_alone_is_kept_as_returned(clips, tmp_path: Path):
+def test_extension_alone_is_kept_as_returned(clips: tuple[Path, Path, Path], tmp_path: Path) -> None:
     source, extension, _ = clips
     returned = tmp_path / "returned.mp4"
     shutil.copy(extension, returned)
@@ -73,7 +73,7 @@ def test_extension_alone_is_kept_as_returned(clips, tmp_path: Path):
     assert "extension alone" in result.describe()
 
 
-def test_a_long_unrelated_video_is_not_taken_for_an_echo(clips, tmp_path: Path):
+def test_a_long_unrelated_video_is_not_taken_for_an_echo(clips: tuple[Path, Path, Path], tmp_path: Path) -> None:
     source, _, _ = clips
     other = render(tmp_path / "other.mp4", 5, seed=9)
     result = split_extension(other, source, tmp_path / "seg.mp4")
@@ -92,7 +92,7 @@ def engine_for(fake: FalFake, home: Path) -> Engine:
 
 
 @pytest.mark.parametrize("echo", [True, False], ids=["echoes-source", "extension-only"])
-async def test_extend_mode_end_to_end(fal_fake: FalFake, home: Path, echo: bool):
+async def test_extend_mode_end_to_end(fal_fake: FalFake, home: Path, echo: bool) -> None:
     if not echo:
         fal_fake.extend_echo = set()
     engine = engine_for(fal_fake, home)
@@ -118,7 +118,9 @@ async def test_extend_mode_end_to_end(fal_fake: FalFake, home: Path, echo: bool)
     durations = [media.probe(folder / f"seg_0{i}.mp4").duration for i in (1, 2, 3)]
     assert durations == pytest.approx([4, 7, 7], abs=0.01)
     # an extension that begins on its source's last picture shows it twice: the join cuts that one frame
-    report = engine.store.get_job(job.id).seams
+    finished = engine.store.get_job(job.id)
+    assert finished is not None and finished.seams is not None
+    report = finished.seams
     assert [s["repeat_cut"] for s in report["seams"]] == [not echo, not echo]
     fps = media.probe(folder / "seg_01.mp4").fps
     assert media.probe(folder / "final.mp4").duration == pytest.approx(18 - (0 if echo else 2 / fps), abs=1e-3)
@@ -131,7 +133,7 @@ async def test_extend_mode_end_to_end(fal_fake: FalFake, home: Path, echo: bool)
     assert not list(folder.glob("*.returned.mp4"))
 
 
-async def test_extend_mode_on_a_model_with_video_continuation(fal_fake: FalFake, home: Path):
+async def test_extend_mode_on_a_model_with_video_continuation(fal_fake: FalFake, home: Path) -> None:
     engine = engine_for(fal_fake, home)
     req = engine.resolve(Request(prompt=PROMPT, segments=2, seconds=3, model="wan-2.7", mode=Mode.EXTEND))
     job = engine.create_job(await engine.plan(req))
@@ -143,22 +145,22 @@ async def test_extend_mode_on_a_model_with_video_continuation(fal_fake: FalFake,
     assert "video_url" in body and "image_url" not in body and "aspect_ratio" not in body
 
 
-def test_extend_only_constraints_are_checked_up_front(home: Path):
+def test_extend_only_constraints_are_checked_up_front(home: Path) -> None:
     engine = Engine(env={"SORA_TUI_HOME": str(home), "FAL_KEY": "k"})
     with pytest.raises(InputError) as info:
         engine.resolve(
-            Request(prompt=PROMPT, segments=2, seconds=4, model="veo3.1-fast", mode="extend", resolution="1080p")
+            Request(prompt=PROMPT, segments=2, seconds=4, model="veo3.1-fast", mode=Mode.EXTEND, resolution="1080p")
         )
     assert info.value.field == "resolution" and "720p" in str(info.value)
     with pytest.raises(InputError) as info:
-        engine.resolve(Request(prompt=PROMPT, segments=2, seconds=12, model="wan-2.7", mode="extend"))
+        engine.resolve(Request(prompt=PROMPT, segments=2, seconds=12, model="wan-2.7", mode=Mode.EXTEND))
     assert "2-10 s" in str(info.value)
     with pytest.raises(InputError) as info:
-        engine.resolve(Request(prompt=PROMPT, segments=2, model="kling-3-pro", mode="extend"))
+        engine.resolve(Request(prompt=PROMPT, segments=2, model="kling-3-pro", mode=Mode.EXTEND))
     assert info.value.field == "mode" and "veo3.1-fast" in str(info.value)
 
 
-async def test_fake_refuses_fields_the_endpoint_does_not_take(fal_fake: FalFake, tmp_path: Path):
+async def test_fake_refuses_fields_the_endpoint_does_not_take(fal_fake: FalFake, tmp_path: Path) -> None:
     from sora_tui.core.providers.base import ProviderError
     from sora_tui.core.providers.fal import FalProvider
     from sora_tui.core.settings import Settings
@@ -176,7 +178,7 @@ async def test_fake_refuses_fields_the_endpoint_does_not_take(fal_fake: FalFake,
     assert rec.status == 422
 
 
-async def test_extend_job_resumes_by_reattaching_to_the_paid_extension(fal_fake: FalFake, home: Path):
+async def test_extend_job_resumes_by_reattaching_to_the_paid_extension(fal_fake: FalFake, home: Path) -> None:
     engine = engine_for(fal_fake, home)
     req = engine.resolve(Request(prompt=PROMPT, segments=3, seconds=4, model="veo3.1-fast", mode=Mode.EXTEND))
     job = engine.create_job(await engine.plan(req))

@@ -64,7 +64,7 @@ def _digest(path: Path) -> str:
 # --- probe ----------------------------------------------------------------------------
 
 
-def test_probe_fields(clips):
+def test_probe_fields(clips: dict[str, Path]) -> None:
     info = media.probe(clips["a"])
     assert (info.width, info.height) == (320, 180)
     assert info.fps == pytest.approx(24.0)
@@ -76,7 +76,7 @@ def test_probe_fields(clips):
     assert info.copy_key() == media.probe(clips["a"]).copy_key()
 
 
-def test_probe_without_audio_and_mkv(clips):
+def test_probe_without_audio_and_mkv(clips: dict[str, Path]) -> None:
     info = media.probe(clips["b"])
     assert not info.has_audio and info.acodec is None and info.audio_rate is None
     assert info.frames == 24 and info.duration == pytest.approx(1.0)
@@ -84,7 +84,7 @@ def test_probe_without_audio_and_mkv(clips):
     assert mkv.frames == 48 and mkv.duration == pytest.approx(2.0)
 
 
-def test_probe_errors_name_the_file(tmp_path, clips):
+def test_probe_errors_name_the_file(tmp_path: Path, clips: dict[str, Path]) -> None:
     with pytest.raises(MediaError, match="does not exist"):
         media.probe(tmp_path / "nope.mp4")
     empty = tmp_path / "seg_01.mp4"
@@ -109,7 +109,7 @@ def test_probe_errors_name_the_file(tmp_path, clips):
 
 
 @pytest.mark.parametrize("name", ["a", "mkv"])
-def test_last_frame_is_the_true_last_frame(clips, tmp_path, name):
+def test_last_frame_is_the_true_last_frame(clips: dict[str, Path], tmp_path: Path, name: str) -> None:
     path = clips[name]
     frames = _all_frames_cv2(path)
     assert len(frames) == 48
@@ -130,7 +130,7 @@ def test_last_frame_is_the_true_last_frame(clips, tmp_path, name):
     assert not list(tmp_path.glob(".*tmp*"))
 
 
-def test_last_frame_when_container_frame_count_is_wrong(clips):
+def test_last_frame_when_container_frame_count_is_wrong(clips: dict[str, Path]) -> None:
     cap = cv2.VideoCapture(str(clips["mkv"]))
     reported = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     cap.release()
@@ -142,7 +142,7 @@ def test_last_frame_when_container_frame_count_is_wrong(clips):
     assert decoded == 48 and reported in (47, 48, 49)
 
 
-def test_first_frame_and_thumbnail(clips, tmp_path):
+def test_first_frame_and_thumbnail(clips: dict[str, Path], tmp_path: Path) -> None:
     png = media.first_frame(clips["a"], tmp_path / "first.png")
     frames = _all_frames_cv2(clips["a"])
     scores = [media.psnr(png, f) for f in frames[:5]]
@@ -154,12 +154,19 @@ def test_first_frame_and_thumbnail(clips, tmp_path):
     assert media.thumbnail(png, 320, 180).shape == (180, 320, 3)
 
 
-def _boundary_matches_separate_calls(path: Path, tmp_path: Path, monkeypatch, fallback: bool) -> media.VideoInfo:
+def _boundary_matches_separate_calls(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fallback: bool
+) -> media.VideoInfo:
     first, last = tmp_path / "f.png", tmp_path / "l.png"
     probes: list[Path] = []
     real_probe = media.probe
+
+    def spy(p: str | os.PathLike[str], count_frames: bool = True) -> media.VideoInfo:
+        probes.append(Path(p))
+        return real_probe(p, count_frames)
+
     with monkeypatch.context() as m:
-        m.setattr(media, "probe", lambda p, *a, **k: probes.append(p) or real_probe(p, *a, **k))
+        m.setattr(media, "probe", spy)
         info = media.boundary_frames(path, first, last)
     assert bool(probes) == fallback  # the one-process run answered, or the separate calls did
     ref = media.probe(path)
@@ -171,11 +178,15 @@ def _boundary_matches_separate_calls(path: Path, tmp_path: Path, monkeypatch, fa
 
 
 @pytest.mark.parametrize("name", ["a", "b", "mkv"])
-def test_boundary_frames_is_probe_plus_first_and_last_frame(clips, tmp_path, monkeypatch, name):
+def test_boundary_frames_is_probe_plus_first_and_last_frame(
+    clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
     _boundary_matches_separate_calls(clips[name], tmp_path, monkeypatch, fallback=False)
 
 
-def test_boundary_frames_falls_back_where_the_fast_run_cannot_answer(tmp_path, monkeypatch):
+def test_boundary_frames_falls_back_where_the_fast_run_cannot_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # sound runs 2 s past the picture: the -sseof window of the fast run holds no video frame
     long_audio = tmp_path / "long_audio.mp4"
     _ff(
@@ -192,7 +203,7 @@ def test_boundary_frames_falls_back_where_the_fast_run_cannot_answer(tmp_path, m
     assert not (tmp_path / "f.png").exists() or (tmp_path / "f.png").stat().st_size > 0
 
 
-def test_psnr():
+def test_psnr() -> None:
     a = np.zeros((8, 8, 3), np.uint8)
     assert media.psnr(a, a) == float("inf")
     b = a.copy()
@@ -202,7 +213,7 @@ def test_psnr():
         media.psnr(a, np.zeros((4, 4, 3), np.uint8))
 
 
-def test_atomic_helpers(tmp_path):
+def test_atomic_helpers(tmp_path: Path) -> None:
     dest = tmp_path / "sub" / "x.bin"
     media.write_atomic(dest, b"hello")
     assert dest.read_bytes() == b"hello"
@@ -217,7 +228,7 @@ def test_atomic_helpers(tmp_path):
 # --- join -----------------------------------------------------------------------------
 
 
-def test_join_stream_copy(clips, tmp_path):
+def test_join_stream_copy(clips: dict[str, Path], tmp_path: Path) -> None:
     odd = tmp_path / 'it\'s a "seg" 02.mp4'  # quotes must survive the concat list
     odd.write_bytes(clips["a"].read_bytes())
     seen: list[float] = []
@@ -236,7 +247,7 @@ def test_join_stream_copy(clips, tmp_path):
     assert head.find(b"moov") != -1 and (head.find(b"mdat") == -1 or head.find(b"moov") < head.find(b"mdat"))
 
 
-def test_join_reencode_mixed_sizes_and_audio(clips, tmp_path):
+def test_join_reencode_mixed_sizes_and_audio(clips: dict[str, Path], tmp_path: Path) -> None:
     seen: list[float] = []
     res = join.join_files([clips["a"], clips["c"], clips["b"]], tmp_path / "final.mp4", progress=seen.append)
     assert res.method == "reencode" and "differs" in res.reason
@@ -249,7 +260,7 @@ def test_join_reencode_mixed_sizes_and_audio(clips, tmp_path):
     assert info.container_duration == pytest.approx(4.0, abs=0.06)
 
 
-def test_join_rejects_bad_inputs(clips, tmp_path):
+def test_join_rejects_bad_inputs(clips: dict[str, Path], tmp_path: Path) -> None:
     bad = tmp_path / "seg_02.mp4"
     bad.write_bytes(b"not a video at all")
     with pytest.raises(MediaError, match="seg_02.mp4"):
@@ -262,7 +273,9 @@ def test_join_rejects_bad_inputs(clips, tmp_path):
 
 
 @pytest.mark.parametrize("inputs", [["a", "a"], ["a", "c"]])
-def test_join_disk_full_is_clear_and_keeps_inputs(clips, tmp_path, monkeypatch, inputs):
+def test_join_disk_full_is_clear_and_keeps_inputs(
+    clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inputs: list[str]
+) -> None:
     """A wire-level fake: probing runs the real ffmpeg, the join's ffmpeg writes a bit and dies with ENOSPC."""
     real = media.ffmpeg_exe()
     fake = tmp_path / "ffmpeg"
