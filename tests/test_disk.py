@@ -35,7 +35,7 @@ from sora_tui.core.errors import (
     is_space_error,
     os_failure,
 )
-from sora_tui.core.models import InputError, JobStatus, Mode, Request, SegmentStatus
+from sora_tui.core.models import InputError, Job, JobStatus, Mode, Request, SegmentStatus
 from sora_tui.core.providers import fal as fal_mod
 
 PROMPT = "A paper boat drifts down a rainy street at dusk"
@@ -59,14 +59,14 @@ def fal_engine(fake: FalFake, home: Path) -> Engine:
     )
 
 
-async def fal_job(engine: Engine, segments: int = 3):
+async def fal_job(engine: Engine, segments: int = 3) -> Job:
     req = engine.resolve(
         Request(prompt=PROMPT, segments=segments, seconds=4, model="veo3.1-fast", mode=Mode.CHAIN, audio=False)
     )
     return engine.create_job(await engine.plan(req))
 
 
-async def preview_job(engine: Engine, segments: int = 3, seconds: int = 1):
+async def preview_job(engine: Engine, segments: int = 3, seconds: int = 1) -> Job:
     req = engine.resolve(Request(prompt=PROMPT, segments=segments, seconds=seconds, model="preview", resolution="180p"))
     return engine.create_job(await engine.plan(req))
 
@@ -97,7 +97,7 @@ def kept(engine: Engine, job_id: str) -> list[int]:
 # --- error mapping ------------------------------------------------------------------------
 
 
-def test_os_errors_the_project_can_name(tmp_path: Path):
+def test_os_errors_the_project_can_name(tmp_path: Path) -> None:
     full = os_failure(_enospc(tmp_path / "seg_01.mp4"))
     assert isinstance(full, DiskFull) and full.path == tmp_path / "seg_01.mp4"
     assert str(full).startswith(f"disk full at {tmp_path / 'seg_01.mp4'}: ") and str(full).endswith(" free")
@@ -119,7 +119,7 @@ def test_os_errors_the_project_can_name(tmp_path: Path):
     assert not is_space_error(sqlite3.OperationalError("database is locked"))
 
 
-def test_disk_full_names_what_is_free(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_disk_full_names_what_is_free(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 1234567, 1234567))
     assert (
         str(DiskFull(tmp_path / "nope" / "deeper" / "x.mp4"))
@@ -127,7 +127,7 @@ def test_disk_full_names_what_is_free(tmp_path: Path, monkeypatch: pytest.Monkey
     )
 
 
-def test_store_names_a_full_disk(tmp_path: Path):
+def test_store_names_a_full_disk(tmp_path: Path) -> None:
     from sora_tui.core.store import Store
 
     store = Store(tmp_path / "h.sqlite")
@@ -154,12 +154,14 @@ def test_store_names_a_full_disk(tmp_path: Path):
 # --- the estimate and the pre-flight check -------------------------------------------------
 
 
-async def test_estimate_covers_a_real_preview_job_and_grows_with_the_job(home: Path):
+async def test_estimate_covers_a_real_preview_job_and_grows_with_the_job(home: Path) -> None:
     """The estimate is at least what a finished preview job wrote (measured), and not absurdly more."""
     engine = Engine(env={"SORA_TUI_HOME": str(home)})
     job = await preview_job(engine, segments=3, seconds=2)
-    spec = engine.catalog.get(job.plan.model)
-    need = disk.disk_need(job.plan, spec)
+    plan = job.plan
+    assert plan is not None
+    spec = engine.catalog.get(plan.model)
+    need = disk.disk_need(plan, spec)
     done = await engine.run(job.id)
     await engine.aclose()
     assert done.status is JobStatus.COMPLETED, done.error
@@ -167,21 +169,23 @@ async def test_estimate_covers_a_real_preview_job_and_grows_with_the_job(home: P
     assert need.total >= written, (need.describe(), written)
     assert need.total <= 40 * written + disk.STORE_BYTES, (need.describe(), written)
     # a finished job needs nothing for its segments any more; a longer or sharper one needs more
-    left = disk.disk_need(job.plan, spec, engine.store.segments(job.id))
+    left = disk.disk_need(plan, spec, engine.store.segments(job.id))
     assert left.segments == 0 and left.seam_caches == 0 and left.total < need.total
-    longer = job.plan.__class__.from_dict({**job.plan.to_dict(), "resolution": "720p"})
+    longer = plan.__class__.from_dict({**plan.to_dict(), "resolution": "720p"})
     assert disk.disk_need(longer, spec).total > need.total
-    extend = job.plan.__class__.from_dict({**job.plan.to_dict(), "mode": "extend"})
+    extend = plan.__class__.from_dict({**plan.to_dict(), "mode": "extend"})
     assert disk.disk_need(extend, spec).segments > need.segments
 
 
 async def test_preflight_refuses_a_job_that_does_not_fit_before_any_submit(
     fal_fake: FalFake, home: Path, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     engine = fal_engine(fal_fake, home)
     job = await fal_job(engine)
-    spec = engine.catalog.get(job.plan.model)
-    need = disk.measure(job.plan, spec, job.job_dir).required
+    plan = job.plan
+    assert plan is not None
+    spec = engine.catalog.get(plan.model)
+    need = disk.measure(plan, spec, job.job_dir).required
     free = need - 1
     monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**12, 10**12 - free, free))
     with pytest.raises(InputError) as info:
@@ -197,9 +201,9 @@ async def test_preflight_refuses_a_job_that_does_not_fit_before_any_submit(
     assert failed.status is JobStatus.FAILED and "not enough free space" in (failed.error or "")
     assert fal_fake.submits == []  # nothing paid
     # a hook a scheduler can hold a job on, without an error
-    assert disk.measure(job.plan, spec, job.job_dir).fits is False
+    assert disk.measure(plan, spec, job.job_dir).fits is False
     monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**12, 10**12 - need, need))
-    assert disk.measure(job.plan, spec, job.job_dir).fits is True
+    assert disk.measure(plan, spec, job.job_dir).fits is True
     await engine.aclose()
 
 
@@ -208,7 +212,7 @@ async def test_preflight_refuses_a_job_that_does_not_fit_before_any_submit(
 
 async def test_download_runs_out_of_space_then_resume_pays_nothing_twice(
     fal_fake: FalFake, home: Path, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     """Segment 2's download meets a full disk after 1000 bytes: failed, disk named, segment 1 kept,
     the request kept; with space again the resume downloads it without submitting again."""
     real_open = open
@@ -249,10 +253,10 @@ async def test_download_runs_out_of_space_then_resume_pays_nothing_twice(
     assert done.status is JobStatus.COMPLETED, done.error
     assert len(fal_fake.submits) == 3  # segment 3 only: segment 2's request was re-attached to
     assert [s.submits for s in engine.store.segments(job.id)] == [1, 1, 1]
-    assert media.probe(done.output).duration > 11
+    assert done.output is not None and media.probe(done.output).duration > 11
 
 
-async def test_seam_cache_runs_out_of_space(home: Path, monkeypatch: pytest.MonkeyPatch):
+async def test_seam_cache_runs_out_of_space(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_open = open
 
     def full_open(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
@@ -276,7 +280,7 @@ async def test_seam_cache_runs_out_of_space(home: Path, monkeypatch: pytest.Monk
     assert seams.cache_path(Path(engine.store.segment(job.id, 2).file or "")).is_file()
 
 
-async def test_join_runs_out_of_space(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+async def test_join_runs_out_of_space(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The join's ffmpeg dies with ENOSPC writing the final video (a wrapper around the real ffmpeg)."""
     real = media.ffmpeg_exe()
     fake = tmp_path / "ffmpeg"
@@ -302,7 +306,7 @@ async def test_join_runs_out_of_space(home: Path, tmp_path: Path, monkeypatch: p
     assert [s.submits for s in engine.store.segments(job.id)] == [1, 1, 1]
 
 
-async def test_history_runs_out_of_space_in_emit_cost(fal_fake: FalFake, home: Path):
+async def test_history_runs_out_of_space_in_emit_cost(fal_fake: FalFake, home: Path) -> None:
     """The write the issue saw fail: the cost update after segment 2's submit. Its request id was
     committed just before: the resume re-attaches to it (no second submit on the fal fake)."""
     engine = fal_engine(fal_fake, home)
@@ -370,7 +374,9 @@ sys.exit(cli.main(sys.argv[2:]))
         ("eacces", "permission denied: /srv/data/jobs"),
     ],
 )
-def test_cli_words_disk_faults_without_a_traceback(cli_env, tmp_path: Path, fault: str, words: str):
+def test_cli_words_disk_faults_without_a_traceback(
+    cli_env: dict[str, str], tmp_path: Path, fault: str, words: str
+) -> None:
     driver = tmp_path / "driver.py"
     driver.write_text(textwrap.dedent(DRIVER))
     args = ["generate", PROMPT, "--model", "preview", "--segments", "3", "--seconds", "1", "--yes"]
@@ -389,7 +395,9 @@ def test_cli_words_disk_faults_without_a_traceback(cli_env, tmp_path: Path, faul
         assert "free some space" in res.stderr
 
 
-async def test_a_full_disk_keeps_the_paid_request_and_says_why_through_the_reserve(fal_fake: FalFake, home: Path):
+async def test_a_full_disk_keeps_the_paid_request_and_says_why_through_the_reserve(
+    fal_fake: FalFake, home: Path
+) -> None:
     """From segment 2's submit on, the disk is full: every history write fails, except a few once the
     space reserve next to the database is freed. The paid request's id and the failure still land in
     history; the resume re-attaches to the request and the reserve is made again."""
@@ -429,7 +437,7 @@ async def test_a_full_disk_keeps_the_paid_request_and_says_why_through_the_reser
     assert reserve.stat().st_size == disk.RESERVE_BYTES
 
 
-async def test_preview_render_runs_out_of_space(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+async def test_preview_render_runs_out_of_space(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The issue's case: the offline renderer's ffmpeg (a child process) meets a full disk writing
     segment 2. Failed naming the disk, segment 1 kept; the resume renders segment 2 on the same request."""
     real = media.ffmpeg_exe()

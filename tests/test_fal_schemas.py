@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fakes import fal_schemas
-from sora_tui.core.catalog import load_catalog
+from fakes.fal_server import FalFake
+from sora_tui.core.catalog import KindSpec, load_catalog
 from sora_tui.core.models import Kind
 from sora_tui.core.providers.base import ProviderError, RenderRequest
 from sora_tui.core.providers.fal import FalProvider
@@ -31,12 +33,12 @@ def catalog_endpoints() -> set[str]:
     return out
 
 
-def test_every_catalog_endpoint_has_a_recorded_schema():
+def test_every_catalog_endpoint_has_a_recorded_schema() -> None:
     missing = sorted(ep for ep in catalog_endpoints() if fal_schemas.load_schema(ep) is None)
     assert not missing, f"no recorded fal input schema for {missing}; run tests/fal_schemas/extract.py"
 
 
-def test_a_catalog_entry_without_schema_is_caught(tmp_path: Path):
+def test_a_catalog_entry_without_schema_is_caught(tmp_path: Path) -> None:
     user = tmp_path / "catalog.toml"
     user.write_text('[models."veo3.1-fast".endpoints]\nextend = "fal-ai/veo3.1/fast/extend-video-v9"\n')
     cat = load_catalog(user)
@@ -45,7 +47,7 @@ def test_a_catalog_entry_without_schema_is_caught(tmp_path: Path):
     assert fal_schemas.load_schema("fal-ai/veo3.1/fast/extend-video-v9") is None
 
 
-def test_schemas_name_their_source_commit():
+def test_schemas_name_their_source_commit() -> None:
     for path in fal_schemas.SCHEMA_DIR.glob("*.json"):
         data = json.loads(path.read_text())
         assert "fal-ai/fal-js" in data["$comment"] and (
@@ -60,12 +62,12 @@ class _Offline(FalProvider):
     async def upload_bytes(self, data: bytes, content_type: str, file_name: str | None = None) -> str:
         return f"https://v3b.fal.media/files/test/{file_name or 'upload'}"
 
-    def _check_extend_source(self, ks, path, label) -> None:  # input length: tested on the wire fake
-        return None
+    def _check_extend_source(self, ks: KindSpec, path: Path, label: str) -> None:
+        return None  # input length: tested on the wire fake
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory) -> tuple[Path, Path, Path]:
+def images(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     d = tmp_path_factory.mktemp("media")
     a, b, v = d / "a.png", d / "b.png", d / "v.mp4"
     a.write_bytes(b"\x89PNG fake")
@@ -74,7 +76,7 @@ def images(tmp_path_factory) -> tuple[Path, Path, Path]:
     return a, b, v
 
 
-async def test_every_buildable_request_matches_fals_schema(images):
+async def test_every_buildable_request_matches_fals_schema(images: tuple[Path, Path, Path]) -> None:
     a, b, v = images
     provider = _Offline("fal-test-key", Settings())
     validated = refused = 0
@@ -114,12 +116,12 @@ async def test_every_buildable_request_matches_fals_schema(images):
     assert validated > 1000
 
 
-async def test_refusals_name_field_allowed_values_and_why(images):
+async def test_refusals_name_field_allowed_values_and_why(images: tuple[Path, Path, Path]) -> None:
     a, _, _ = images
     provider = _Offline("fal-test-key", Settings())
-    base = dict(prompt="p", audio=True, width=1920, height=1080, fps=25, label="segment 1")
+    base: dict[str, Any] = dict(prompt="p", audio=True, width=1920, height=1080, fps=25, label="segment 1")
 
-    async def refused(model: str, kind: Kind, **kw) -> str:
+    async def refused(model: str, kind: Kind, **kw: Any) -> str:
         spec = CATALOG.get(model)
         req = RenderRequest(model=spec, kind=kind, start_image=a, **(base | kw))
         with pytest.raises(ProviderError) as info:
@@ -145,7 +147,9 @@ async def test_refusals_name_field_allowed_values_and_why(images):
         ("wan-2.7", Kind.T2V, "generate_audio"),
     ],
 )
-async def test_fields_an_endpoint_lacks_are_not_sent(images, model, kind, absent):
+async def test_fields_an_endpoint_lacks_are_not_sent(
+    images: tuple[Path, Path, Path], model: str, kind: Kind, absent: str
+) -> None:
     a, b, v = images
     spec = CATALOG.get(model)
     ks = spec.for_kind(kind)
@@ -160,7 +164,7 @@ async def test_fields_an_endpoint_lacks_are_not_sent(images, model, kind, absent
     assert fal_schemas.errors(ks.endpoint, body | {absent: "16:9"})[0]["type"] in ("extra_forbidden", "literal_error")
 
 
-async def test_every_model_and_kind_is_accepted_on_the_wire(fal_fake, tmp_path: Path):
+async def test_every_model_and_kind_is_accepted_on_the_wire(fal_fake: FalFake, tmp_path: Path) -> None:
     """Each fal model × kind, submitted through the real provider to the fake, which checks the body
     against the endpoint's recorded schema and that every file it names can be downloaded."""
     from sora_tui.core.providers.preview import render_image
