@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,16 +23,22 @@ from sora_tui.core.models import InputError
 from sora_tui.core.settings import Settings
 
 
-def openai_engine(home: Path, fake: OpenAIFake, **extra) -> Engine:
-    values = {"tts_provider": "openai", "tts_model": "tts-1", "tts_voice": "nova", "openai_base_url": fake.url}
+def openai_engine(home: Path, fake: OpenAIFake, **extra: Any) -> Engine:
+    values: dict[str, Any] = {
+        "tts_provider": "openai",
+        "tts_model": "tts-1",
+        "tts_voice": "nova",
+        "openai_base_url": fake.url,
+    }
     settings = Settings(openai_max_retries=0, **(values | extra))
     return Engine(env={"SORA_TUI_HOME": str(home), "OPENAI_API_KEY": fake.key}, settings=settings)
 
 
-def test_openai_speech_is_requested_once_per_line_and_costed(tmp_path, openai_fake: OpenAIFake):
+def test_openai_speech_is_requested_once_per_line_and_costed(tmp_path: Path, openai_fake: OpenAIFake) -> None:
     engine = openai_engine(tmp_path, openai_fake)
     job_id = make_job(engine, segments=3, seconds=4, audio=True)
     job = engine.find_job(job_id)
+    assert job.plan is not None
     lines = [s.narration for s in job.plan.segments]
     expected = round(sum(tts_price("tts-1", t) for t in lines), 6)
     assert engine.estimate(job.plan) == pytest.approx(expected, abs=1e-4)  # speech joins the estimate
@@ -45,9 +52,10 @@ def test_openai_speech_is_requested_once_per_line_and_costed(tmp_path, openai_fa
     assert result.speech_cost_usd == pytest.approx(expected, abs=1e-6)
     assert engine.find_job(job_id).cost_usd == job_spent(engine.store, job_id) == pytest.approx(expected, abs=1e-4)
     # the fake speaks 2.5 words a second: each clip keeps that length (trimmed silence only)
-    for rec in engine.store.narration(job_id):
-        words = len(rec.text.split())
-        assert abs(rec.seconds - (words / WORDS_PER_SECOND - 0.1)) < 0.05
+    for narr in engine.store.narration(job_id):
+        words = len(narr.text.split())
+        assert narr.seconds is not None
+        assert abs(narr.seconds - (words / WORDS_PER_SECOND - 0.1)) < 0.05
     # finishing again pays for nothing, even after a clean-up (paid speech is kept)
     cleaned = apply_clean(engine, plan_clean(engine, 0, "finals"))
     assert cleaned.items and not [i for i in cleaned.items if i.path.parent.name == "narration"]
@@ -56,7 +64,7 @@ def test_openai_speech_is_requested_once_per_line_and_costed(tmp_path, openai_fa
     assert engine.find_job(job_id).cost_usd == pytest.approx(expected, abs=1e-4)
 
 
-def test_budget_cap_refuses_speech_before_any_request(tmp_path, openai_fake: OpenAIFake):
+def test_budget_cap_refuses_speech_before_any_request(tmp_path: Path, openai_fake: OpenAIFake) -> None:
     engine = openai_engine(tmp_path, openai_fake)
     job_id = make_job(engine, segments=2, seconds=4, audio=True)
     with pytest.raises(InputError, match=r"max_cost: narration would cost \$0\.000\d+ on top of \$0\.00 spent"):
@@ -64,7 +72,7 @@ def test_budget_cap_refuses_speech_before_any_request(tmp_path, openai_fake: Ope
     assert openai_fake.speeches == []
 
 
-def test_speech_errors_name_what_to_fix(tmp_path, openai_fake: OpenAIFake):
+def test_speech_errors_name_what_to_fix(tmp_path: Path, openai_fake: OpenAIFake) -> None:
     from sora_tui.core.finish.stage import FinishError
 
     engine = openai_engine(tmp_path, openai_fake)
@@ -79,7 +87,7 @@ def test_speech_errors_name_what_to_fix(tmp_path, openai_fake: OpenAIFake):
     assert engine.store.outputs(job_id) == []
 
 
-def test_placeholder_voice_has_the_narration_timing(tmp_path):
+def test_placeholder_voice_has_the_narration_timing(tmp_path: Path) -> None:
     tts = get_tts("placeholder", Settings())
     assert tts.placeholder and "placeholder voice" in PlaceholderTTS.LABEL
     text = "one two three four five six seven eight nine ten"
@@ -87,7 +95,7 @@ def test_placeholder_voice_has_the_narration_timing(tmp_path):
     assert abs(audio_seconds(tmp_path / "p.wav") - (10 / WORDS_PER_SECOND - 0.1)) < 0.02
 
 
-def test_offline_voice_speaks(tmp_path):
+def test_offline_voice_speaks(tmp_path: Path) -> None:
     tts = get_tts("offline", Settings())
     if tts.placeholder:
         pytest.skip("espeak-ng is not installed (test_offline_voice_is_a_real_engine_in_ci fails under CI)")
@@ -95,7 +103,7 @@ def test_offline_voice_speaks(tmp_path):
     assert 1.0 < audio_seconds(tmp_path / "e.wav") < 4.0
 
 
-def test_parse_age():
+def test_parse_age() -> None:
     assert parse_age("7d") == 7 * 86400 and parse_age("24h") == 86400 and parse_age("0") == 0
     with pytest.raises(InputError, match="older-than"):
         parse_age("soon")
@@ -105,7 +113,7 @@ def _files(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
 
 
-def test_clean_never_removes_a_final(tmp_path):
+def test_clean_never_removes_a_final(tmp_path: Path) -> None:
     engine = make_engine(tmp_path)
     job_id = make_job(engine, segments=2, seconds=2, audio=True)
     finisher = Finisher(engine)
@@ -133,7 +141,9 @@ def test_clean_never_removes_a_final(tmp_path):
     done = apply_clean(engine, dry)
     assert done.freed_bytes == dry.freed_bytes > 0
     assert _files(folder) == before - listed and finals <= _files(folder)
-    joined = engine.store.get_job(job_id).seams["frames"]  # every frame of the join (repeats at seams cut)
+    stored = engine.store.get_job(job_id)
+    assert stored is not None and stored.seams is not None
+    joined = stored.seams["frames"]  # every frame of the join (repeats at seams cut)
     assert decode_frames(folder / "finished_v2.mp4") == joined and decode_frames(folder / "final.mp4") == joined
     log = [r.message for r in engine.store.logs(job_id)]
     assert any(m.startswith(f"clean-up removed {len(listed)} files") for m in log)
@@ -142,12 +152,15 @@ def test_clean_never_removes_a_final(tmp_path):
     assert engine.find_job(job_id) is not None and plan_clean(engine, 0, "finals").items == []
 
 
-def test_cli_finish_export_clean(sora_cmd, cli_env, home, tmp_path):
+def test_cli_finish_export_clean(sora_cmd: list[str], cli_env: dict[str, str], home: Path, tmp_path: Path) -> None:
     """The user's path: generate with narration and music → finished MP4 + SRT, WebM and HLS; clean --dry-run."""
     from finishkit import tone_file
 
     music = tone_file(tmp_path / "music.wav")
-    run = lambda *a: subprocess.run([*sora_cmd, *a], env=cli_env, capture_output=True, text=True, timeout=300)  # noqa: E731
+
+    def run(*a: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*sora_cmd, *a], env=cli_env, capture_output=True, text=True, timeout=300)
+
     res = run(
         "generate",
         "a fox in the snow",
@@ -179,7 +192,7 @@ def test_cli_finish_export_clean(sora_cmd, cli_env, home, tmp_path):
     assert res.returncode == 2 and "music:" in res.stderr
 
 
-async def test_openai_planner_writes_narration_within_the_budget_and_metadata(openai_fake: OpenAIFake):
+async def test_openai_planner_writes_narration_within_the_budget_and_metadata(openai_fake: OpenAIFake) -> None:
     from sora_tui.core.catalog import load_catalog, resolve_request
     from sora_tui.core.finish.narration import check_plan
     from sora_tui.core.models import Request
@@ -202,7 +215,7 @@ async def test_openai_planner_writes_narration_within_the_budget_and_metadata(op
     assert {"title", "description", "hashtags"} <= set(schema["properties"])
 
 
-def test_offline_planner_narration_fits_and_metadata():
+def test_offline_planner_narration_fits_and_metadata() -> None:
     from sora_tui.core.finish.narration import check_plan
     from sora_tui.core.models import Request
     from sora_tui.core.planner.offline import offline_plan
@@ -214,16 +227,18 @@ def test_offline_planner_narration_fits_and_metadata():
     assert plan.metadata.title == "A paper boat drifts down a rainy street" and "#aivideo" in plan.metadata.hashtags
 
 
-def test_auto_clean_at_start_follows_the_setting(tmp_path):
+def test_auto_clean_at_start_follows_the_setting(tmp_path: Path) -> None:
     from sora_tui.core.finish.clean import auto_clean
 
     engine = make_engine(tmp_path, auto_clean_days=3, auto_clean_keep="all")
     job_id = make_job(engine, segments=1, seconds=1, narration=False)
     folder = engine.find_job(job_id).job_dir
-    assert auto_clean(engine).items == []  # finished just now
+    fresh = auto_clean(engine)
+    assert fresh is not None and fresh.items == []  # finished just now
     with engine.store._lock:  # four days ago
         engine.store._db.execute("UPDATE jobs SET updated_at=updated_at-4*86400 WHERE id=?", (job_id,))
     report = auto_clean(engine)
+    assert report is not None
     assert {i.path.name for i in report.items} == {"seg_01_first.png", "seg_01_last.png"}
     assert (folder / "seg_01.mp4").is_file() and (folder / "final.mp4").is_file()
     assert auto_clean(make_engine(tmp_path)) is None  # off by default

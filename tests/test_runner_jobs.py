@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ import pytest
 from fakes.fal_server import FalFake
 from sora_tui.core import runner
 from sora_tui.core.engine import Engine
-from sora_tui.core.models import InputError, JobStatus, Mode, Request, SegmentStatus
+from sora_tui.core.models import InputError, Job, JobStatus, Mode, Request, SegmentStatus
 
 PROMPT = "A paper boat drifts down a rainy street at dusk"
 CMD = [sys.executable, "-m", "sora_tui"]
@@ -49,7 +50,7 @@ def proc_env(fake: FalFake | None, home: Path, **extra: str) -> dict[str, str]:
     return env | engine_env(fake, home, **extra) | {"PYTHONUNBUFFERED": "1"}
 
 
-def wait_until(predicate, timeout: float = DEADLINE, interval: float = 0.05) -> bool:
+def wait_until(predicate: Callable[[], object], timeout: float = DEADLINE, interval: float = 0.05) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
@@ -58,7 +59,7 @@ def wait_until(predicate, timeout: float = DEADLINE, interval: float = 0.05) -> 
     return bool(predicate())
 
 
-async def await_until(predicate, timeout: float = DEADLINE, interval: float = 0.02) -> bool:
+async def await_until(predicate: Callable[[], object], timeout: float = DEADLINE, interval: float = 0.02) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
@@ -67,14 +68,14 @@ async def await_until(predicate, timeout: float = DEADLINE, interval: float = 0.
     return bool(predicate())
 
 
-async def fal_job(engine: Engine, segments: int = 3, mode: Mode = Mode.CHAIN):
+async def fal_job(engine: Engine, segments: int = 3, mode: Mode = Mode.CHAIN) -> Job:
     req = engine.resolve(
         Request(prompt=PROMPT, segments=segments, seconds=4, model="veo3.1-fast", mode=mode, audio=False)
     )
     return engine.create_job(await engine.plan(req))
 
 
-def cli(env: dict[str, str], *args: str, timeout: float = DEADLINE) -> subprocess.CompletedProcess:
+def cli(env: dict[str, str], *args: str, timeout: float = DEADLINE) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CMD, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -110,7 +111,7 @@ def db_logs(home: Path, job_id: str) -> list[str]:
 # --- the lease: one runner per job; SIGKILL frees it; a new runner re-attaches ---------------------
 
 
-async def test_two_runners_one_runs_then_sigkill_and_takeover_reattaches(fal_fake: FalFake, tmp_path: Path):
+async def test_two_runners_one_runs_then_sigkill_and_takeover_reattaches(fal_fake: FalFake, tmp_path: Path) -> None:
     home = tmp_path / "home"
     engine = Engine(env=engine_env(fal_fake, home))
     job = await fal_job(engine)
@@ -179,7 +180,7 @@ async def test_two_runners_one_runs_then_sigkill_and_takeover_reattaches(fal_fak
     await engine.aclose()
 
 
-def start_following(env: dict[str, str], job_id: str, *extra: str) -> subprocess.Popen:
+def start_following(env: dict[str, str], job_id: str, *extra: str) -> subprocess.Popen[str]:
     """`show --follow JOB` in a child process, returned once it has said it follows (its first line)."""
     proc = subprocess.Popen(
         [*CMD, "show", "--follow", job_id, *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -190,7 +191,7 @@ def start_following(env: dict[str, str], job_id: str, *extra: str) -> subprocess
     return proc
 
 
-def test_detached_generate_and_follow_to_the_end(fal_fake: FalFake, tmp_path: Path):
+def test_detached_generate_and_follow_to_the_end(fal_fake: FalFake, tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = proc_env(fal_fake, home)
     fal_fake.hold = True  # the job waits at fal until the follower is attached
@@ -219,19 +220,23 @@ def test_detached_generate_and_follow_to_the_end(fal_fake: FalFake, tmp_path: Pa
     assert again.returncode == 0 and json.loads(again.stdout)["status"] == "completed"
 
 
-def test_stop_cancels_a_detached_job_and_resume_pays_nothing_twice(fal_fake: FalFake, tmp_path: Path):
+def test_stop_cancels_a_detached_job_and_resume_pays_nothing_twice(fal_fake: FalFake, tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = proc_env(fal_fake, home)
     fal_fake.hold = True
     res = cli(env, "generate", PROMPT, "--model", "veo3.1-fast", "-n", "2", "-s", "4", "--yes", "--detach", "--now")
     assert res.returncode == 0, res.stderr
-    job_id = re.search(r"^job (\S+) is rendering in the background", res.stdout, re.M).group(1)
+    started = re.search(r"^job (\S+) is rendering in the background", res.stdout, re.M)
+    assert started is not None, res.stdout
+    job_id = started.group(1)
     assert f"sora-tui stop {job_id}" in res.stdout
     try:
         assert wait_until(lambda: any(r.polls >= 1 for r in fal_fake.requests.values()))
         stop = cli(env | {"COLUMNS": "300"}, "stop", job_id, "--wait")
         assert stop.returncode == 0, stop.stderr
-        cost = re.search(r"spent \$(\d+\.\d\d)", stop.stdout).group(1)
+        spent = re.search(r"spent \$(\d+\.\d\d)", stop.stdout)
+        assert spent is not None, stop.stdout
+        cost = spent.group(1)
         assert f"including ${cost} for 1 request in flight (segment 1)" in stop.stdout
         assert "are dropped and not billed" in stop.stdout
     finally:
@@ -258,7 +263,7 @@ def test_stop_cancels_a_detached_job_and_resume_pays_nothing_twice(fal_fake: Fal
 # --- pre-flight failures end `failed` --------------------------------------------------------------
 
 
-async def test_no_fal_key_ends_failed_in_process_and_in_a_runner(fal_fake: FalFake, tmp_path: Path):
+async def test_no_fal_key_ends_failed_in_process_and_in_a_runner(fal_fake: FalFake, tmp_path: Path) -> None:
     home = tmp_path / "home"
     with_key = Engine(env=engine_env(fal_fake, home))
     job = await fal_job(with_key)
@@ -267,6 +272,7 @@ async def test_no_fal_key_ends_failed_in_process_and_in_a_runner(fal_fake: FalFa
     with pytest.raises(InputError, match="fal key"):
         await without.run(job.id)
     failed = without.store.get_job(job.id)
+    assert failed is not None
     assert failed.status is JobStatus.FAILED and "fal key" in (failed.error or "")
     assert any("fal key" in m for m in db_logs(home, job.id))
     assert runner.live_status(failed) == "failed"
@@ -277,13 +283,14 @@ async def test_no_fal_key_ends_failed_in_process_and_in_a_runner(fal_fake: FalFa
     finally:
         kill(pid)
     failed2 = without.store.get_job(job2.id)
+    assert failed2 is not None
     assert failed2.status is JobStatus.FAILED and "fal key" in (failed2.error or "")
     assert "fal key" in (job2.job_dir / runner.LOG_FILE).read_text()
     assert fal_fake.submits == []
     await with_key.aclose()
 
 
-async def test_read_only_output_folder_ends_failed(home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+async def test_read_only_output_folder_ends_failed(home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     engine = Engine()
     req = engine.resolve(Request(prompt=PROMPT, segments=1, seconds=1, model="preview", resolution="180p"))
     job = engine.create_job(await engine.plan(req))
@@ -293,6 +300,7 @@ async def test_read_only_output_folder_ends_failed(home: Path, monkeypatch: pyte
     with pytest.raises(InputError, match="read-only"):
         await engine.run(job.id, output=ro / "x.mp4")
     failed = engine.store.get_job(job.id)
+    assert failed is not None
     assert failed.status is JobStatus.FAILED and "read-only" in (failed.error or "")
     assert engine.store.logs(job.id)[-1].level == "error"
     assert runner.holder(job.job_dir) is None  # the lease went with the run
@@ -302,7 +310,7 @@ async def test_read_only_output_folder_ends_failed(home: Path, monkeypatch: pyte
 # --- cancel keeps request ids: a retry re-attaches ---------------------------------------------------
 
 
-async def _cancel_while_rendering(fal_fake: FalFake, engine: Engine, job) -> str:
+async def _cancel_while_rendering(fal_fake: FalFake, engine: Engine, job: Job) -> str:
     fal_fake.run_time = 3600.0  # segment 1 renders until the test says otherwise
     task = asyncio.create_task(engine.run(job.id))
     running = lambda: engine.store.segment(job.id, 1).status is SegmentStatus.RUNNING  # noqa: E731
@@ -325,7 +333,7 @@ async def _cancel_while_rendering(fal_fake: FalFake, engine: Engine, job) -> str
     return flying.request_id
 
 
-async def test_cancel_then_retry_reattaches_and_pays_nothing_twice(fal_fake: FalFake, tmp_path: Path):
+async def test_cancel_then_retry_reattaches_and_pays_nothing_twice(fal_fake: FalFake, tmp_path: Path) -> None:
     fal_fake.running_ignores_cancel = True  # the app goes on rendering (fal: "the model app decides")
     engine = Engine(env=engine_env(fal_fake, tmp_path / "home"))
     job = await fal_job(engine, segments=2)
@@ -339,7 +347,7 @@ async def test_cancel_then_retry_reattaches_and_pays_nothing_twice(fal_fake: Fal
     await engine.aclose()
 
 
-async def test_cancel_honoured_then_retry_submits_again_with_its_cost(fal_fake: FalFake, tmp_path: Path):
+async def test_cancel_honoured_then_retry_submits_again_with_its_cost(fal_fake: FalFake, tmp_path: Path) -> None:
     engine = Engine(env=engine_env(fal_fake, tmp_path / "home"))
     job = await fal_job(engine, segments=2)
     rid = await _cancel_while_rendering(fal_fake, engine, job)
@@ -355,7 +363,7 @@ async def test_cancel_honoured_then_retry_submits_again_with_its_cost(fal_fake: 
 # --- SIGKILL between a segment's download and its "done" --------------------------------------------
 
 
-def test_sigkill_after_download_then_resume_fetches_nothing(fal_fake: FalFake, tmp_path: Path):
+def test_sigkill_after_download_then_resume_fetches_nothing(fal_fake: FalFake, tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = proc_env(fal_fake, home, SORA_TUI_TEST_KILL_AT="downloaded:2")
     args = ["generate", PROMPT, "--model", "veo3.1-fast", "-n", "3", "-s", "4", "--yes", "--json"]
@@ -364,6 +372,7 @@ def test_sigkill_after_download_then_resume_fetches_nothing(fal_fake: FalFake, t
     probe = Engine(env=engine_env(fal_fake, home))
     (job,) = probe.store.list_jobs()
     seg2 = probe.store.segment(job.id, 2)
+    assert seg2.file is not None and seg2.request_id is not None
     assert seg2.status is SegmentStatus.DOWNLOADED and Path(seg2.file).is_file()
     assert runner.live_status(job) == "interrupted"
     shown = cli(proc_env(fal_fake, home) | {"COLUMNS": "200"}, "show", job.id)
@@ -385,23 +394,26 @@ def test_sigkill_after_download_then_resume_fetches_nothing(fal_fake: FalFake, t
     assert "submitting again" not in text
 
 
-def test_sigkill_after_download_on_preview_is_not_rendered_again(cli_env: dict[str, str], home: Path):
+def test_sigkill_after_download_on_preview_is_not_rendered_again(cli_env: dict[str, str], home: Path) -> None:
     env = cli_env | {"SORA_TUI_TEST_KILL_AT": "downloaded:2"}
     res = cli(env, "generate", PROMPT, "-n", "3", "-s", "1", "-r", "180p", "--yes", "--json")
     assert res.returncode == -signal.SIGKILL, res.stderr
     engine = Engine()
     (job,) = engine.store.list_jobs()
-    stamp = Path(engine.store.segment(job.id, 2).file).stat().st_mtime_ns
+    file2 = engine.store.segment(job.id, 2).file
+    assert file2 is not None
+    stamp = Path(file2).stat().st_mtime_ns
     res = cli(cli_env, "resume", job.id, "--json")
     assert res.returncode == 0, res.stderr
     seg2 = engine.store.segment(job.id, 2)
     assert seg2.status is SegmentStatus.DONE and seg2.submits == 1
+    assert seg2.file is not None
     assert Path(seg2.file).stat().st_mtime_ns == stamp
     text = "\n".join(db_logs(home, job.id))
     assert "no longer knows request" not in text and "submitting again" not in text
 
 
-async def test_runner_survives_sighup_and_turns_sigterm_into_a_cancel(fal_fake: FalFake, tmp_path: Path):
+async def test_runner_survives_sighup_and_turns_sigterm_into_a_cancel(fal_fake: FalFake, tmp_path: Path) -> None:
     home = tmp_path / "home"
     engine = Engine(env=engine_env(fal_fake, home))
     job = await fal_job(engine, segments=2)
@@ -417,6 +429,7 @@ async def test_runner_survives_sighup_and_turns_sigterm_into_a_cancel(fal_fake: 
     finally:
         kill(pid)
     done = engine.store.get_job(job.id)
+    assert done is not None
     log = (job.job_dir / runner.LOG_FILE).read_text()
     assert done.status is JobStatus.CANCELLED, log
     assert "SIGTERM received" in log and "SIGHUP" not in log
@@ -426,7 +439,7 @@ async def test_runner_survives_sighup_and_turns_sigterm_into_a_cancel(fal_fake: 
     await engine.aclose()
 
 
-def test_follow_a_foreground_run_from_another_shell(fal_fake: FalFake, tmp_path: Path):
+def test_follow_a_foreground_run_from_another_shell(fal_fake: FalFake, tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = proc_env(fal_fake, home)
     fal_fake.hold = True
@@ -438,7 +451,8 @@ def test_follow_a_foreground_run_from_another_shell(fal_fake: FalFake, tmp_path:
         held = lambda: jobs.is_dir() and any(runner.holder(d) for d in jobs.iterdir())  # noqa: E731
         assert wait_until(held)
         (job_dir,) = list(jobs.iterdir())
-        assert runner.holder(job_dir).pid == fg.pid and not runner.holder(job_dir).detached
+        who = runner.holder(job_dir)
+        assert who is not None and who.pid == fg.pid and not who.detached
         follower = start_following(env, job_dir.name)
         fal_fake.release()
         _, err = fg.communicate(timeout=DEADLINE)
