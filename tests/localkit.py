@@ -13,7 +13,9 @@ local_files_only=True)``).
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 TINY_CATALOG = """
@@ -108,9 +110,17 @@ def catalog_text(fps: int = 8, max_frames: int = 17, size: int = 32) -> str:
     return TINY_CATALOG.format(fps=fps, max_frames=max_frames, size=size)
 
 
+def _untyped(name: str) -> ModuleType:
+    """``diffusers`` or ``transformers`` as a plain module: their classes are built through it (each
+    attribute is ``Any`` to mypy), as the local provider does, since their constructors carry no
+    annotations and a pipeline's ``save_pretrained`` is not visible to a type checker."""
+    return importlib.import_module(name)
+
+
 def _tokenizer(words: int = 64) -> Any:
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
+
+    transformers = _untyped("transformers")
 
     vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2}
     for i in range(words):
@@ -118,13 +128,14 @@ def _tokenizer(words: int = 64) -> Any:
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
 
 
 def _text_encoder(vocab: int, d_model: int = 32) -> Any:
-    from transformers import UMT5Config, UMT5EncoderModel
-
-    cfg = UMT5Config(
+    transformers = _untyped("transformers")
+    cfg = transformers.UMT5Config(
         vocab_size=vocab,
         d_model=d_model,
         d_kv=8,
@@ -133,13 +144,11 @@ def _text_encoder(vocab: int, d_model: int = 32) -> Any:
         num_heads=4,
         relative_attention_num_buckets=8,
     )
-    return UMT5EncoderModel(cfg).eval()
+    return transformers.UMT5EncoderModel(cfg).eval()
 
 
 def _transformer(in_channels: int, out_channels: int, layers: int = 2) -> Any:
-    from diffusers import WanTransformer3DModel
-
-    return WanTransformer3DModel(
+    return _untyped("diffusers").WanTransformer3DModel(
         patch_size=(1, 2, 2),
         num_attention_heads=2,
         attention_head_dim=12,
@@ -156,17 +165,17 @@ def _transformer(in_channels: int, out_channels: int, layers: int = 2) -> Any:
 
 
 def _scheduler() -> Any:
-    from diffusers import UniPCMultistepScheduler
-
-    return UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
+    return _untyped("diffusers").UniPCMultistepScheduler(
+        prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
+    )
 
 
 def build_ti2v(dest: Path, seed: int = 0, layers: int = 2) -> Path:
     import torch
-    from diffusers import AutoencoderKLWan, WanPipeline
 
+    diffusers = _untyped("diffusers")
     torch.manual_seed(seed)
-    vae = AutoencoderKLWan(
+    vae = diffusers.AutoencoderKLWan(
         base_dim=3,
         z_dim=48,
         in_channels=12,
@@ -182,7 +191,7 @@ def build_ti2v(dest: Path, seed: int = 0, layers: int = 2) -> Path:
         temperal_downsample=[False, True, True],
     )
     tok = _tokenizer()
-    pipe = WanPipeline(
+    pipe = diffusers.WanPipeline(
         tokenizer=tok,
         text_encoder=_text_encoder(len(tok)),
         vae=vae,
@@ -196,14 +205,14 @@ def build_ti2v(dest: Path, seed: int = 0, layers: int = 2) -> Path:
 
 def build_flf2v(dest: Path, seed: int = 0, layers: int = 2) -> Path:
     import torch
-    from diffusers import AutoencoderKLWan, WanImageToVideoPipeline
 
+    diffusers = _untyped("diffusers")
     torch.manual_seed(seed)
-    vae = AutoencoderKLWan(
+    vae = diffusers.AutoencoderKLWan(
         base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
     )
     tok = _tokenizer()
-    pipe = WanImageToVideoPipeline(
+    pipe = diffusers.WanImageToVideoPipeline(
         tokenizer=tok,
         text_encoder=_text_encoder(len(tok)),
         vae=vae,
@@ -220,12 +229,10 @@ def build_ltx(dest: Path, seed: int = 0) -> Path:
     """An LTX-Video-shaped ``LTXConditionPipeline`` (conditions at frame indices; after diffusers'
     tests/pipelines/ltx/test_ltx_condition.py, with a T5 encoder and tokenizer made here)."""
     import torch
-    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXConditionPipeline
-    from diffusers.models import LTXVideoTransformer3DModel
-    from transformers import T5Config, T5EncoderModel
 
+    diffusers, transformers = _untyped("diffusers"), _untyped("transformers")
     torch.manual_seed(seed)
-    transformer = LTXVideoTransformer3DModel(
+    transformer = _untyped("diffusers.models").LTXVideoTransformer3DModel(
         in_channels=8,
         out_channels=8,
         patch_size=1,
@@ -236,7 +243,7 @@ def build_ltx(dest: Path, seed: int = 0) -> Path:
         num_layers=1,
         caption_channels=32,
     )
-    vae = AutoencoderKLLTXVideo(
+    vae = diffusers.AutoencoderKLLTXVideo(
         in_channels=3,
         out_channels=3,
         latent_channels=8,
@@ -256,13 +263,13 @@ def build_ltx(dest: Path, seed: int = 0) -> Path:
         decoder_causal=False,
     )
     tok = _tokenizer()
-    cfg = T5Config(
+    cfg = transformers.T5Config(
         vocab_size=len(tok), d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4, relative_attention_num_buckets=8
     )
-    pipe = LTXConditionPipeline(
-        scheduler=FlowMatchEulerDiscreteScheduler(),
+    pipe = diffusers.LTXConditionPipeline(
+        scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
         vae=vae,
-        text_encoder=T5EncoderModel(cfg).eval(),
+        text_encoder=transformers.T5EncoderModel(cfg).eval(),
         tokenizer=tok,
         transformer=transformer,
     )

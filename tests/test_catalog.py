@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from sora_tui.core.catalog import frame_size, load_catalog, resolve_request
+from sora_tui.core.catalog import Catalog, frame_size, load_catalog, resolve_request
 from sora_tui.core.costs import estimate_cost
 from sora_tui.core.models import InputError, Kind, Mode, Plan, Request, SegmentPlan
 from sora_tui.core.shots import validate_plan
@@ -23,11 +24,11 @@ IDS = [
 
 
 @pytest.fixture(scope="module")
-def catalog():
+def catalog() -> Catalog:
     return load_catalog()
 
 
-def test_ships_the_models(catalog):
+def test_ships_the_models(catalog: Catalog) -> None:
     assert set(IDS) <= set(catalog.ids())
     assert catalog.get("sora-2").retired and catalog.get("sora-2-pro").retired
     assert not catalog.get("veo3.1-fast").retired
@@ -35,7 +36,7 @@ def test_ships_the_models(catalog):
     assert catalog.default_model(has_fal_key=False) == "preview"
 
 
-def test_field_mapping_lives_in_data(catalog):
+def test_field_mapping_lives_in_data(catalog: Catalog) -> None:
     veo = catalog.get("veo3.1-fast")
     assert veo.encode_duration(8) == "8s"
     assert veo.endpoint(Kind.I2V) == "fal-ai/veo3.1/fast/image-to-video"
@@ -47,7 +48,7 @@ def test_field_mapping_lives_in_data(catalog):
     assert catalog.get("ltx-2.3").fields["last_frame"] == "end_image_url"
 
 
-def test_prices(catalog):
+def test_prices(catalog: Catalog) -> None:
     veo = catalog.get("veo3.1-fast")
     assert veo.segment_cost(8, "720p", audio=False) == pytest.approx(0.80)
     assert veo.segment_cost(8, "720p", audio=True) == pytest.approx(1.20)
@@ -57,14 +58,14 @@ def test_prices(catalog):
     assert catalog.get("preview").segment_cost(20, "1080p", True) == 0
 
 
-def test_frame_size():
+def test_frame_size() -> None:
     assert frame_size("360p", "16:9") == (640, 360)
     assert frame_size("720p", "9:16") == (720, 1280)
     assert frame_size("180p", "1:1") == (180, 180)
     assert frame_size("1080p", "auto") == (1920, 1080)
 
 
-def test_resolve_fills_defaults(catalog):
+def test_resolve_fills_defaults(catalog: Catalog) -> None:
     req = resolve_request(Request(prompt="  a boat  ", model="veo3.1-fast"), catalog)
     assert (req.prompt, req.seconds, req.resolution, req.aspect, req.audio) == ("a boat", 8, "720p", "16:9", True)
 
@@ -86,8 +87,10 @@ def test_resolve_fills_defaults(catalog):
         ({"model": "sora-2-pro", "mode": Mode.KEYFRAMES}, "model", None),
     ],
 )
-def test_bad_requests_name_field_and_allowed(catalog, changes, field, allowed_hint):
-    base = {"prompt": "a paper boat", "model": "veo3.1-fast"}
+def test_bad_requests_name_field_and_allowed(
+    catalog: Catalog, changes: dict[str, Any], field: str, allowed_hint: str | None
+) -> None:
+    base: dict[str, Any] = {"prompt": "a paper boat", "model": "veo3.1-fast"}
     with pytest.raises(InputError) as info:
         resolve_request(Request(**(base | changes)), catalog)
     assert info.value.field == field
@@ -95,12 +98,12 @@ def test_bad_requests_name_field_and_allowed(catalog, changes, field, allowed_hi
         assert allowed_hint in str(info.value)
 
 
-def test_retired_model_message(catalog):
+def test_retired_model_message(catalog: Catalog) -> None:
     with pytest.raises(InputError, match="retired"):
         resolve_request(Request(prompt="x", model="sora-2"), catalog)
 
 
-def test_plan_validation_and_cost(catalog):
+def test_plan_validation_and_cost(catalog: Catalog) -> None:
     plan = Plan(
         prompt="p",
         model="veo3.1-fast",
@@ -117,7 +120,7 @@ def test_plan_validation_and_cost(catalog):
     assert info.value.field == "plan.segments[2].seconds"
 
 
-def test_user_catalog_extends_and_overrides(tmp_path: Path):
+def test_user_catalog_extends_and_overrides(tmp_path: Path) -> None:
     user = tmp_path / "catalog.toml"
     user.write_text(
         '[models."veo3.1-fast".price]\nper_second = { default = 0.5 }\n'
@@ -133,7 +136,7 @@ def test_user_catalog_extends_and_overrides(tmp_path: Path):
 # --- the seven facts of the catalog issue, each against fal's recorded input types or pages ---------
 
 
-def test_ltx_text_to_video_has_no_auto_aspect(catalog, tmp_path):
+def test_ltx_text_to_video_has_no_auto_aspect(catalog: Catalog, tmp_path: Path) -> None:
     picture = tmp_path / "start.png"
     picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(32))  # resolve checks the signature (the CLI decodes it)
     for model in ("ltx-2.3", "ltx-2.3-fast"):
@@ -146,7 +149,7 @@ def test_ltx_text_to_video_has_no_auto_aspect(catalog, tmp_path):
         resolve_request(Request(prompt="p", model=model, aspect="auto", start_image=str(picture)), catalog)
 
 
-def test_ltx_fast_over_10_s_needs_1080p(catalog):
+def test_ltx_fast_over_10_s_needs_1080p(catalog: Catalog) -> None:
     ks = catalog.get("ltx-2.3-fast").for_kind(Kind.T2V)
     assert ks.allowed_durations("1440p", "16:9") == [6, 8, 10]
     assert ks.allowed_durations("1080p", "16:9") == [6, 8, 10, 12, 14, 16, 18, 20]
@@ -155,7 +158,7 @@ def test_ltx_fast_over_10_s_needs_1080p(catalog):
         resolve_request(Request(prompt="p", model="ltx-2.3-fast", seconds=14, resolution="2160p"), catalog)
 
 
-def test_veo_4k_and_ltx_text_to_video_prices(catalog):
+def test_veo_4k_and_ltx_text_to_video_prices(catalog: Catalog) -> None:
     veo = catalog.get("veo3.1")
     assert veo.segment_cost(8, "4k", False) == pytest.approx(3.20)
     assert veo.segment_cost(8, "4k", True) == pytest.approx(4.80)
@@ -166,13 +169,13 @@ def test_veo_4k_and_ltx_text_to_video_prices(catalog):
     assert estimate_cost(chain, catalog) == pytest.approx(0.8 + 0.6 + 0.6)  # segment 1 from text
 
 
-def test_wan_text_to_video_makes_music(catalog):
+def test_wan_text_to_video_makes_music(catalog: Catalog) -> None:
     wan = catalog.get("wan-2.7")
     assert wan.for_kind(Kind.T2V).audio == "always"
     assert wan.for_kind(Kind.T2V).audio_field is None  # no switch: music unless an audio_url is given
 
 
-def test_extend_inputs(catalog):
+def test_extend_inputs(catalog: Catalog) -> None:
     veo = catalog.get("veo3.1-fast").for_kind(Kind.EXTEND)
     assert veo.durations == [7] and veo.encode_duration(7) == "7s"
     assert veo.resolutions == ["720p"] and veo.max_input_seconds == 8 and veo.fields["video"] == "video_url"
@@ -181,7 +184,7 @@ def test_extend_inputs(catalog):
     assert ltx.extra == {"mode": "end"} and ltx.resolution_field is None and ltx.aspect_field is None
 
 
-def test_every_price_names_its_source(catalog):
+def test_every_price_names_its_source(catalog: Catalog) -> None:
     for spec in catalog:
         tables = [spec.price] + [o["price"] for o in spec.kind.values() if "price" in o]
         for table in tables:
