@@ -4,18 +4,34 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pytest
+from textual.app import App
+from textual.pilot import Pilot
+from textual.screen import Screen
 
 from sora_tui.core.models import Mode, Plan, SegmentPlan
 
+if TYPE_CHECKING:
+    from sora_tui.tui.app import SoraApp
+    from sora_tui.tui.widgets.plan_editor import PlanEditor
+
 SIZE = (120, 40)
+
+ScreenT = TypeVar("ScreenT", bound="Screen[Any]")
+
+
+class MakeApp(Protocol):
+    """The ``make_app`` fixture: ``make_app(mode="prompt", **env)`` builds the studio app."""
+
+    def __call__(self, mode: str = "prompt", **env: str) -> SoraApp: ...
 
 
 @pytest.fixture
-def demo_home_lock():
+def demo_home_lock() -> Iterator[None]:
     """Each snapshot test draws the fixed demo history in its own /tmp/sora-tui-demo-NAME (the path
     is in the pictures): two test runs on one machine take turns instead of rebuilding it under each other."""
     import fcntl
@@ -33,10 +49,10 @@ def tui_env(home: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def make_app(tui_env: dict[str, str]):
+def make_app(tui_env: dict[str, str]) -> MakeApp:
     from sora_tui.tui.app import create_app
 
-    def make(mode: str = "prompt", **env: str):
+    def make(mode: str = "prompt", **env: str) -> SoraApp:
         return create_app({**tui_env, **env}, initial_mode=mode)
 
     return make
@@ -56,7 +72,18 @@ def small_plan(n: int = 2, seconds: int = 1, prompt: str = "a paper boat on a ra
     )
 
 
-async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+def studio(pilot: Pilot[int]) -> SoraApp:
+    """The studio app the pilot drives (``pilot.app`` is typed as Textual's App)."""
+    from sora_tui.tui.app import SoraApp
+
+    app = pilot.app
+    assert isinstance(app, SoraApp)
+    return app
+
+
+async def wait_for(
+    pilot: Pilot[int], predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -65,7 +92,33 @@ async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 30.0, 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-async def workers_done(app, rounds: int = 50) -> None:
+async def on_screen(
+    pilot: Pilot[int],
+    kind: type[ScreenT],
+    ready: Callable[[ScreenT], bool] | None = None,
+    timeout: float = 30.0,
+    what: str | None = None,
+) -> ScreenT:
+    """Wait until the app shows a ``kind`` screen, mounted (composed and its on_mount done) and, if given,
+    ``ready(screen)``; return it."""
+    app = pilot.app
+
+    def shown() -> bool:
+        screen = app.screen
+        return isinstance(screen, kind) and screen.is_mounted and (ready is None or ready(screen))
+
+    await wait_for(pilot, shown, timeout, what or f"the {kind.__name__}")
+    screen = app.screen
+    assert isinstance(screen, kind)
+    return screen
+
+
+def notes(app: App[int]) -> list[str]:
+    """The texts of the toasts the app has shown (a Notify message is handled on a later turn of the loop)."""
+    return [str(n.message) for n in app._notifications]
+
+
+async def workers_done(app: App[int], rounds: int = 50) -> None:
     """Wait until no worker of the app runs (an exclusive worker cancelled by a newer one is not a
     failure: wait for the newer one); a worker that starts another is waited for too."""
     from textual.worker import WorkerCancelled
@@ -80,7 +133,7 @@ async def workers_done(app, rounds: int = 50) -> None:
     raise AssertionError("the app's workers kept running")
 
 
-async def settle(pilot) -> None:
+async def settle(pilot: Pilot[int]) -> None:
     """Wait for what the last key or call started: the app's workers, then its queued messages and
     animations (no fixed delay), then the workers those messages started."""
     await workers_done(pilot.app)
@@ -89,7 +142,7 @@ async def settle(pilot) -> None:
     await pilot.wait_for_scheduled_animations()
 
 
-async def on_board(pilot, job_id: str, timeout: float = 30.0) -> None:
+async def on_board(pilot: Pilot[int], job_id: str, timeout: float = 30.0) -> None:
     """Wait until the board is the screen and shows ``job_id``."""
     from sora_tui.tui.screens.board import BoardScreen
 
@@ -103,26 +156,33 @@ async def on_board(pilot, job_id: str, timeout: float = 30.0) -> None:
     await settle(pilot)
 
 
-async def wait_jobs(pilot, timeout: float = 240.0) -> None:
+async def wait_jobs(pilot: Pilot[int], timeout: float = 240.0) -> None:
     """Wait until no job the app follows runs (each renders in its own runner process), then for the messages."""
-    app = pilot.app
+    app = studio(pilot)
     await settle(pilot)  # what started them (queueing, a spawn) runs in the app's workers
     await wait_for(pilot, lambda: not any(lj.running for lj in app.jobs.live.values()), timeout, "the jobs to rest")
     await settle(pilot)
 
 
-async def fill_prompt(pilot, prompt: str, segments: str = "2", seconds: int = 1, resolution: str = "180p") -> None:
-    from textual.widgets import Input, Select, TextArea
+async def fill_prompt(
+    pilot: Pilot[int], prompt: str, segments: str = "2", seconds: int = 1, resolution: str = "180p"
+) -> None:
+    from textual.widgets import Input, Select, Static, TextArea
 
     screen = pilot.app.screen
     screen.query_one("#prompt", TextArea).load_text(prompt)
     screen.query_one("#segments", Input).value = segments
     screen.query_one("#seconds", Select).value = seconds
     screen.query_one("#resolution", Select).value = resolution
-    await pilot.pause()
+
+    def estimated() -> bool:  # the form's Changed messages handled: the estimate is of these values
+        text = str(screen.query_one("#estimate", Static).render())
+        return "Fix the field" in text or (f"{segments} × {seconds} s" in text and f" {resolution} " in text)
+
+    await wait_for(pilot, estimated, what=f"the estimate of {segments} × {seconds} s at {resolution}")
 
 
-async def focus_segment(pilot, editor, index: int, timeout: float = 30.0) -> None:
+async def focus_segment(pilot: Pilot[int], editor: PlanEditor, index: int, timeout: float = 30.0) -> None:
     """Put the cursor in segment ``index``'s prompt (0-based) and wait until it is there.
 
     ``focus()`` takes effect on a later turn of the loop (a key sent before goes elsewhere), and
