@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from fakes import fal_schemas
-from fakes.fal_server import FalFake
+from fakes.fal_server import FalFake, Recorded
 from sora_tui.cli import main
 from sora_tui.core import media
-from sora_tui.core.cast import SHEET_DIR, SHEET_FILE, library_for
+from sora_tui.core.cast import SHEET_DIR, SHEET_FILE, CastLibrary, library_for
 from sora_tui.core.colour import psnr
 from sora_tui.core.engine import Engine
-from sora_tui.core.models import JobStatus, Plan
+from sora_tui.core.models import Job, JobStatus, Plan
 from sora_tui.core.providers.preview import _fit_cover, _load_image, reference_box
 
 T2I = "fal-ai/nano-banana-2"
@@ -39,11 +39,11 @@ def on_fake(fal_fake: FalFake, home: Path, monkeypatch: pytest.MonkeyPatch) -> F
     return fal_fake
 
 
-def image_submits(fake: FalFake) -> list:
+def image_submits(fake: FalFake) -> list[Recorded]:
     return [s for s in fake.submits if s.path.strip("/") == T2I]
 
 
-def library(home: Path):
+def library(home: Path) -> CastLibrary:
     return library_for(home / "data")
 
 
@@ -56,7 +56,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 # --- on the fal fake ---------------------------------------------------------------------------
 
 
-def test_a_sheet_on_fal_is_priced_confirmed_validated_and_stored(on_fake: FalFake, home: Path, capsys):
+def test_a_sheet_on_fal_is_priced_confirmed_validated_and_stored(
+    on_fake: FalFake, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # not a terminal and no --yes: refused naming --yes, nothing asked of fal
     rc, _, err = run(capsys, "cast", "generate", "Mara", "--description", "a courier in a red coat")
     assert rc == 2 and "--yes" in err and "$0.16" in err
@@ -108,13 +110,17 @@ def test_a_sheet_on_fal_is_priced_confirmed_validated_and_stored(on_fake: FalFak
         (["K!t?", "-d", "a fox"], "name: 'K!t?' is not a usable member name"),
     ],
 )
-def test_bad_input_names_the_field_and_pays_nothing(on_fake: FalFake, home: Path, capsys, argv, words):
+def test_bad_input_names_the_field_and_pays_nothing(
+    on_fake: FalFake, home: Path, capsys: pytest.CaptureFixture[str], argv: list[str], words: str
+) -> None:
     rc, _, err = run(capsys, "cast", "generate", *argv, "--yes")
     assert rc == 2 and words in err
     assert on_fake.records == [] and library(home).members() == []
 
 
-def test_a_failure_after_paying_keeps_what_was_delivered_and_never_pays_twice(on_fake: FalFake, home: Path, capsys):
+def test_a_failure_after_paying_keeps_what_was_delivered_and_never_pays_twice(
+    on_fake: FalFake, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     on_fake.fail_next("result", 500, count=20, submit_no=2)  # the second picture cannot be fetched
     rc, _, err = run(capsys, "cast", "generate", "Kit", "-d", "a lamp of green glass", "-k", "object", "--yes")
     assert (
@@ -140,7 +146,9 @@ def test_a_failure_after_paying_keeps_what_was_delivered_and_never_pays_twice(on
     assert len(library(home).get("Kit").member.images) == 2
 
 
-def test_a_request_fal_reports_failed_is_asked_again_alone(on_fake: FalFake, home: Path, capsys):
+def test_a_request_fal_reports_failed_is_asked_again_alone(
+    on_fake: FalFake, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     on_fake.completed_error = 2  # fal says the second request failed (not billed)
     rc, _, err = run(capsys, "cast", "generate", "Kit", "-d", "a lamp of green glass", "-k", "object", "--yes")
     assert rc == 1 and "1 of 2" in err
@@ -152,7 +160,7 @@ def test_a_request_fal_reports_failed_is_asked_again_alone(on_fake: FalFake, hom
     assert len(subs) == 3 and "Three-quarter" in subs[2].json["prompt"]
 
 
-def test_cast_rm_drops_an_unfinished_sheet(on_fake: FalFake, home: Path, capsys):
+def test_cast_rm_drops_an_unfinished_sheet(on_fake: FalFake, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     on_fake.fail_next("result", 500, count=20)
     rc, _, _ = run(capsys, "cast", "generate", "Town", "-d", "a harbour at dusk", "-k", "place", "--yes")
     assert rc == 1 and (home / "data" / "cast" / SHEET_DIR / "town").is_dir()
@@ -161,7 +169,7 @@ def test_cast_rm_drops_an_unfinished_sheet(on_fake: FalFake, home: Path, capsys)
     assert not (home / "data" / "cast" / SHEET_DIR / "town").exists()
 
 
-def test_fal_without_a_key_names_the_key(home: Path, capsys):
+def test_fal_without_a_key_names_the_key(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc, _, err = run(capsys, "cast", "generate", "Kit", "-d", "a fox", "--model", "nano-banana-2", "--yes")
     assert rc == 2 and "no fal key is set" in err and "--model preview" in err
 
@@ -169,7 +177,9 @@ def test_fal_without_a_key_names_the_key(home: Path, capsys):
 # --- offline ----------------------------------------------------------------------------------
 
 
-def test_offline_sheet_is_free_deterministic_and_renders_in_a_shot(home: Path, tmp_path: Path, capsys, monkeypatch):
+def test_offline_sheet_is_free_deterministic_and_renders_in_a_shot(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     rc, _, err = run(
         capsys, "cast", "generate", "Mara", "-d", "a courier in a red coat"
     )  # no key: preview, no question
@@ -209,6 +219,7 @@ def test_offline_sheet_is_free_deterministic_and_renders_in_a_shot(home: Path, t
     assert done.status is JobStatus.COMPLETED, done.error
     seg = engine.store.segments(job.id)[0]
     info = media.probe(seg.file or "")
+    assert info.frames is not None
     media.frame_png(seg.file or "", info.frames // 2, tmp_path / "mid.png")
     frame = media.read_image(tmp_path / "mid.png")
     fh, fw = frame.shape[:2]
@@ -223,10 +234,10 @@ def test_offline_sheet_is_free_deterministic_and_renders_in_a_shot(home: Path, t
     assert psnr(got, drawn(found.member.images[1])) < 20  # not the three-quarter view: the first picture
 
 
-def await_run(engine: Engine, job_id: str):
+def await_run(engine: Engine, job_id: str) -> Job:
     import asyncio
 
-    async def go():
+    async def go() -> Job:
         try:
             return await engine.run(job_id)
         finally:
@@ -235,7 +246,7 @@ def await_run(engine: Engine, job_id: str):
     return asyncio.run(go())
 
 
-async def test_a_member_made_on_fal_renders_in_a_reference_shot(on_fake: FalFake, home: Path, tmp_path: Path):
+async def test_a_member_made_on_fal_renders_in_a_reference_shot(on_fake: FalFake, home: Path, tmp_path: Path) -> None:
     """The sheet made on the fal fake, then a Kling O3 reference-to-video shot naming the member:
     the member's front view is the frontal picture sent, and it shows in the decoded frames."""
     import asyncio
@@ -267,6 +278,7 @@ async def test_a_member_made_on_fal_renders_in_a_reference_shot(on_fake: FalFake
     assert fal_schemas.errors(video.path.strip("/"), video.json) == []
     seg = engine.store.segments(job.id)[0]
     info = media.probe(seg.file or "")
+    assert info.frames is not None
     frame = media.read_image(media.frame_png(seg.file or "", info.frames // 2, tmp_path / "mid.png"))
     fh, fw = frame.shape[:2]
     x, y, w, h = reference_box(0, fw, fh)
@@ -276,7 +288,9 @@ async def test_a_member_made_on_fal_renders_in_a_reference_shot(on_fake: FalFake
     assert psnr(got, front) > 25 and psnr(got, side) < psnr(got, front)
 
 
-def test_a_picture_that_cannot_be_downloaded_is_fetched_again_not_paid_again(on_fake: FalFake, home: Path, capsys):
+def test_a_picture_that_cannot_be_downloaded_is_fetched_again_not_paid_again(
+    on_fake: FalFake, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     on_fake.fail_next("file", 404, count=1)  # the delivered picture's URL answers 404 once
     rc, _, err = run(capsys, "cast", "generate", "Town", "-d", "a harbour at dusk", "-k", "place", "--yes")
     assert rc == 1 and "0 of 1 picture(s) delivered" in err and len(on_fake.submits) == 1
@@ -285,7 +299,9 @@ def test_a_picture_that_cannot_be_downloaded_is_fetched_again_not_paid_again(on_
     assert len(on_fake.submits) == 1 and len(library(home).get("Town").member.images) == 1
 
 
-def test_the_installed_command_asks_for_yes_off_a_terminal(fal_fake: FalFake, cli_env, sora_cmd, home: Path):
+def test_the_installed_command_asks_for_yes_off_a_terminal(
+    fal_fake: FalFake, cli_env: dict[str, str], sora_cmd: list[str], home: Path
+) -> None:
     """As a user's shell runs it (a subprocess, stdin not a terminal)."""
     import subprocess
 

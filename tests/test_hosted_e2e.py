@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ import pytest
 from fakes.fal_server import FalFake
 from sora_tui.core import media
 from sora_tui.core.engine import Engine
-from sora_tui.core.models import InputError, JobStatus, LogLine, Mode, Request, SegmentStatus
+from sora_tui.core.models import Event, InputError, Job, JobStatus, LogLine, Mode, Plan, Request, SegmentStatus
 
 PROMPT = "A paper boat drifts down a rainy street at dusk"
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +43,7 @@ def make_engine(fake: FalFake, home: Path, **extra: str) -> Engine:
     return Engine(env=engine_env(fake, home, **extra))
 
 
-async def new_job(engine: Engine, segments: int = 3, edit=None):
+async def new_job(engine: Engine, segments: int = 3, edit: Callable[[Plan], None] | None = None) -> Job:
     req = engine.resolve(
         Request(prompt=PROMPT, segments=segments, seconds=4, model="veo3.1-fast", mode=Mode.CHAIN, audio=False)
     )
@@ -56,10 +57,10 @@ def logs(engine: Engine, job_id: str) -> list[str]:
     return [r.message for r in engine.store.logs(job_id)]
 
 
-async def test_chain_of_three_submits_three_times_and_chains_last_frames(fal_fake: FalFake, home: Path):
+async def test_chain_of_three_submits_three_times_and_chains_last_frames(fal_fake: FalFake, home: Path) -> None:
     engine = make_engine(fal_fake, home)
     job = await new_job(engine)
-    events = []
+    events: list[Event] = []
     done = await engine.run(job.id, events.append)
     await engine.aclose()
     assert done.status is JobStatus.COMPLETED, done.error
@@ -80,11 +81,12 @@ async def test_chain_of_three_submits_three_times_and_chains_last_frames(fal_fak
     segs = engine.store.segments(job.id)
     assert [s.submits for s in segs] == [1, 1, 1] and all(s.status is SegmentStatus.DONE for s in segs)
     assert done.cost_usd == pytest.approx(3 * 4 * 0.10)
+    assert done.output is not None
     assert abs(media.probe(Path(done.output)).duration - 12) < 0.5
     assert any(isinstance(e, LogLine) and e.message == "Starting generation" for e in events)
 
 
-async def test_429_and_500_bursts_are_retried_and_logged(fal_fake: FalFake, home: Path):
+async def test_429_and_500_bursts_are_retried_and_logged(fal_fake: FalFake, home: Path) -> None:
     engine = make_engine(fal_fake, home)
     job = await new_job(engine)
     fal_fake.fail_next("submit", 429, 2)
@@ -102,10 +104,10 @@ async def test_429_and_500_bursts_are_retried_and_logged(fal_fake: FalFake, home
     assert "fetching the result failed (fal answered HTTP 503" in text
 
 
-async def test_content_policy_on_segment_2_then_edit_and_redo(fal_fake: FalFake, home: Path):
+async def test_content_policy_on_segment_2_then_edit_and_redo(fal_fake: FalFake, home: Path) -> None:
     fal_fake.content_policy = "FORBIDDEN"
 
-    def edit(plan):
+    def edit(plan: Plan) -> None:
         plan.segments[1].prompt = "FORBIDDEN scene: " + plan.segments[1].prompt
 
     engine = make_engine(fal_fake, home)
@@ -135,13 +137,13 @@ async def test_content_policy_on_segment_2_then_edit_and_redo(fal_fake: FalFake,
     assert fal_fake.uploads[-2] == (done.job_dir / "seg_01_last.png").read_bytes()
 
 
-async def test_retries_exhausted_then_resume_reattaches(fal_fake: FalFake, home: Path):
+async def test_retries_exhausted_then_resume_reattaches(fal_fake: FalFake, home: Path) -> None:
     engine = make_engine(fal_fake, home)
     job = await new_job(engine)
     fal_fake.fail_next("status", 500, 10, submit_no=2)  # more than max_retries (3) + 1
     failed = await engine.run(job.id)
     await engine.aclose()
-    assert failed.status is JobStatus.FAILED
+    assert failed.status is JobStatus.FAILED and failed.error is not None
     assert "segment 2: checking status failed 4 times" in failed.error and "a resume continues it" in failed.error
     seg2 = engine.store.segment(job.id, 2)
     assert seg2.request_id and seg2.status_url  # kept: the paid request is not cancelled nor forgotten
@@ -159,7 +161,7 @@ async def test_retries_exhausted_then_resume_reattaches(fal_fake: FalFake, home:
     assert [s.submits for s in again.store.segments(job.id)] == [1, 1, 1]
 
 
-async def test_request_not_found_on_resume_is_resubmitted_once_with_its_cost(fal_fake: FalFake, home: Path):
+async def test_request_not_found_on_resume_is_resubmitted_once_with_its_cost(fal_fake: FalFake, home: Path) -> None:
     engine = make_engine(fal_fake, home)
     job = await new_job(engine)
     fal_fake.fail_next("status", 503, 10, submit_no=2)
@@ -180,43 +182,43 @@ async def test_request_not_found_on_resume_is_resubmitted_once_with_its_cost(fal
     assert again.store.segment(job.id, 2).submits == 2
 
 
-async def test_401_is_a_clear_message(fal_fake: FalFake, home: Path):
+async def test_401_is_a_clear_message(fal_fake: FalFake, home: Path) -> None:
     fal_fake.reject_key = True
     engine = make_engine(fal_fake, home)
     job = await new_job(engine)
     failed = await engine.run(job.id)
     await engine.aclose()
-    assert failed.status is JobStatus.FAILED
+    assert failed.status is JobStatus.FAILED and failed.error is not None
     # the run's words name no command (the front ends word the advice); the provider's own line is the provider's
     assert "fal key was rejected" in failed.error and "sora-tui resume" not in failed.error
     assert fal_fake.key not in failed.error
     assert fal_fake.submits == []
 
 
-async def test_404_names_the_model(fal_fake: FalFake, home: Path):
+async def test_404_names_the_model(fal_fake: FalFake, home: Path) -> None:
     fal_fake.unknown_endpoints = {"fal-ai/veo3.1/fast"}
     engine = make_engine(fal_fake, home)
     job = await new_job(engine)
     failed = await engine.run(job.id)
     await engine.aclose()
-    assert failed.status is JobStatus.FAILED
+    assert failed.status is JobStatus.FAILED and failed.error is not None
     assert "veo3.1-fast is not available on fal" in failed.error and "fal-ai/veo3.1/fast" in failed.error
 
 
-async def test_result_without_video_keeps_nothing_as_done(fal_fake: FalFake, home: Path):
+async def test_result_without_video_keeps_nothing_as_done(fal_fake: FalFake, home: Path) -> None:
     fal_fake.no_video = 1
     engine = make_engine(fal_fake, home)
     job = await new_job(engine)
     failed = await engine.run(job.id)
     await engine.aclose()
-    assert failed.status is JobStatus.FAILED
+    assert failed.status is JobStatus.FAILED and failed.error is not None
     assert "segment 1" in failed.error and "no video URL in the result" in failed.error
     seg = engine.store.segment(job.id, 1)
     assert seg.status is SegmentStatus.FAILED and seg.file is None
     assert not (failed.job_dir / "seg_01.mp4").exists()
 
 
-async def test_dropped_download_is_retried(fal_fake: FalFake, home: Path):
+async def test_dropped_download_is_retried(fal_fake: FalFake, home: Path) -> None:
     fal_fake.drop_downloads = 2
     engine = make_engine(fal_fake, home)
     job = await new_job(engine)
@@ -227,11 +229,11 @@ async def test_dropped_download_is_retried(fal_fake: FalFake, home: Path):
     assert sum(1 for r in fal_fake.of("file") if r.status == 206) == 2
 
 
-async def test_the_key_is_nowhere(fal_fake: FalFake, home: Path):
+async def test_the_key_is_nowhere(fal_fake: FalFake, home: Path) -> None:
     """Scan the database (and its WAL), job files, logs, events and messages for the key."""
     engine = make_engine(fal_fake, home)
     job = await new_job(engine)
-    events = []
+    events: list[Event] = []
     done = await engine.run(job.id, events.append)
     fal_fake.reject_key = True
     job2 = await new_job(engine)
@@ -247,7 +249,7 @@ async def test_the_key_is_nowhere(fal_fake: FalFake, home: Path):
     assert fal_fake.key not in blob
 
 
-def test_default_model_and_retired_sora(fal_fake: FalFake, home: Path):
+def test_default_model_and_retired_sora(fal_fake: FalFake, home: Path) -> None:
     with_key = make_engine(fal_fake, home)
     assert with_key.default_model() == "veo3.1-fast"
     without = Engine(env={"SORA_TUI_HOME": str(home)})
@@ -261,13 +263,14 @@ def test_default_model_and_retired_sora(fal_fake: FalFake, home: Path):
 # --- the CLI: SIGKILL while a request is in flight, then resume ----------------------------
 
 
-def test_cli_sigkill_then_resume_reattaches(fal_fake: FalFake, tmp_path: Path):
+def test_cli_sigkill_then_resume_reattaches(fal_fake: FalFake, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "OPENAI_", "SORA_TUI_"))}
     env.update(engine_env(fal_fake, tmp_path / "home"), PYTHONUNBUFFERED="1")
     fal_fake.hold = 2  # segment 2 stays in the queue until released
     cmd = [sys.executable, "-m", "sora_tui"]
     args = ["generate", PROMPT, "--model", "veo3.1-fast", "--segments", "3", "--seconds", "4", "--yes", "--json"]
     proc = subprocess.Popen(cmd + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    assert proc.stderr is not None
     try:
         held = lambda: any(r.number == 2 and r.polls >= 2 for r in fal_fake.requests.values())  # noqa: E731
         assert fal_fake.wait_for(held, timeout=60), proc.stderr.read().decode() if proc.poll() is not None else ""
@@ -290,7 +293,7 @@ def test_cli_sigkill_then_resume_reattaches(fal_fake: FalFake, tmp_path: Path):
     assert fal_fake.key not in out.stdout + out.stderr
 
 
-async def test_keyframe_mode_on_fal_images_and_first_last_frames(fal_fake: FalFake, home: Path):
+async def test_keyframe_mode_on_fal_images_and_first_last_frames(fal_fake: FalFake, home: Path) -> None:
     engine = make_engine(fal_fake, home)
     req = engine.resolve(
         Request(prompt=PROMPT, segments=2, seconds=4, model="veo3.1-fast", mode=Mode.KEYFRAMES, audio=False)
@@ -306,7 +309,7 @@ async def test_keyframe_mode_on_fal_images_and_first_last_frames(fal_fake: FalFa
     assert all(b["first_frame_url"] != b["last_frame_url"] for b in flf)
 
 
-async def test_parallel_mode_submits_each_segment_once(fal_fake: FalFake, home: Path):
+async def test_parallel_mode_submits_each_segment_once(fal_fake: FalFake, home: Path) -> None:
     fal_fake.fail_next("status", 429, 3)
     engine = make_engine(fal_fake, home)
     req = engine.resolve(
