@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
-from textual.pilot import Pilot
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Select, Tab, Tabs, TextArea
 
@@ -23,10 +20,19 @@ from sora_tui.tui.widgets.request_form import FieldError
 from sora_tui.tui.widgets.segment_card import SegmentCard
 from sora_tui.tui.widgets.segment_editor import SegmentEditor
 
-from .conftest import SIZE, fill_prompt, focus_segment, on_board, settle, small_plan, wait_for, wait_jobs, workers_done
-
-MakeApp = Callable[..., SoraApp]  # the make_app fixture: make_app(mode="prompt", **env)
-ScreenT = TypeVar("ScreenT", bound="Screen[Any]")
+from .conftest import (
+    SIZE,
+    MakeApp,
+    fill_prompt,
+    focus_segment,
+    on_board,
+    on_screen,
+    settle,
+    small_plan,
+    wait_for,
+    wait_jobs,
+    workers_done,
+)
 
 
 def error_text(node: Widget, selector: str) -> str:
@@ -38,22 +44,6 @@ def job_of(app: SoraApp, job_id: str) -> Job:
     job = app.engine.store.get_job(job_id)
     assert job is not None, f"no job {job_id} in the store"
     return job
-
-
-async def until_screen(
-    pilot: Pilot[int], kind: type[ScreenT], what: str, ready: Callable[[ScreenT], bool] | None = None
-) -> ScreenT:
-    """Wait until the app's screen is a ``kind`` (and ``ready`` says it is set up); returns it."""
-    app = pilot.app
-
-    def shown() -> bool:
-        screen = app.screen
-        return isinstance(screen, kind) and (ready is None or ready(screen))
-
-    await wait_for(pilot, shown, what=what)
-    screen = app.screen
-    assert isinstance(screen, kind)
-    return screen
 
 
 def plan_shown(screen: PlanScreen) -> bool:
@@ -77,7 +67,7 @@ async def test_prompt_plan_edit_render_history(make_app: MakeApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await fill_prompt(pilot, "a paper boat drifting down a rainy street")
         await pilot.press("ctrl+r")
-        plan_screen = await until_screen(pilot, PlanScreen, "the plan screen", plan_shown)
+        plan_screen = await on_screen(pilot, PlanScreen, plan_shown, what="the plan screen")
         editor = plan_screen.query_one(PlanEditor)
         assert len(editor.editors) == 2
         # edit in place: a new title for segment 1
@@ -131,7 +121,7 @@ async def test_cancel_then_resume_from_history(make_app: MakeApp) -> None:
         await wait_for(pilot, lambda: job_of(app, job.id).status is JobStatus.GENERATING, what="generating")
         await on_board(pilot, job.id)
         await pilot.press("c")  # asks first, saying what was spent and what is in flight
-        question = await until_screen(pilot, ConfirmModal, "the stop question")
+        question = await on_screen(pilot, ConfirmModal, what="the stop question")
         assert "spent $" in str(question.message)
         await pilot.press("y")
         await wait_jobs(pilot)
@@ -150,14 +140,16 @@ async def test_cancel_then_resume_from_history(make_app: MakeApp) -> None:
         assert done.status is JobStatus.COMPLETED, done.error
 
 
-async def test_resume_crashed_generating_job(make_app: MakeApp) -> None:
+# make_app(mode=None) starts the app as `sora-tui` does (create_app's initial_mode is str | None; conftest's
+# MakeApp types mode as str), so this test takes the fixture as the callable it is
+async def test_resume_crashed_generating_job(make_app: Callable[..., SoraApp]) -> None:
     app = make_app(mode=None)  # as `sora-tui` starts
     # a job left "generating" by a runner that died (no process holds its lease)
     job = app.engine.create_job(small_plan(2))
     app.engine.store.update_job(job.id, status="generating")
     async with app.run_test(size=SIZE) as pilot:
         # at start the app lists it as interrupted, never as running; one key resumes it
-        found = await until_screen(pilot, FoundJobsModal, "the list of interrupted jobs")
+        found = await on_screen(pilot, FoundJobsModal, what="the list of interrupted jobs")
         assert [lj.id for lj in found.interrupted] == [job.id]
         assert app.jobs.live[job.id].state == "interrupted" and not app.jobs.live[job.id].running
         await pilot.press("r")
@@ -221,7 +213,7 @@ async def test_plan_bad_input_and_operations(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         app.open_plan(small_plan(2, seconds=2))
-        screen = await until_screen(pilot, PlanScreen, "plan screen", plan_shown)
+        screen = await on_screen(pilot, PlanScreen, plan_shown, what="plan screen")
         editor = screen.query_one(PlanEditor)
 
         def seconds() -> list[int]:
@@ -277,9 +269,9 @@ async def test_save_and_load_plan(make_app: MakeApp, tmp_path: Path) -> None:
     target = tmp_path / "my-plan.json"
     async with app.run_test(size=SIZE) as pilot:
         app.open_plan(small_plan(3))
-        await until_screen(pilot, PlanScreen, "plan screen", plan_shown)
+        await on_screen(pilot, PlanScreen, plan_shown, what="plan screen")
         await pilot.press("ctrl+s")
-        ask = await until_screen(pilot, AskModal, "the save path question", asking)
+        ask = await on_screen(pilot, AskModal, asking, what="the save path question")
         assert isinstance(app.screen, AskModal)
         ask.query_one(Input).value = str(target)
         await pilot.press("enter")
@@ -289,7 +281,7 @@ async def test_save_and_load_plan(make_app: MakeApp, tmp_path: Path) -> None:
         assert isinstance(plan_screen, PlanScreen)
         await plan_screen.load(small_plan(1))
         await pilot.press("ctrl+l")
-        ask = await until_screen(pilot, AskModal, "the load path question", asking)
+        ask = await on_screen(pilot, AskModal, asking, what="the load path question")
         ask.query_one(Input).value = str(target)
         await pilot.press("enter")
         await settle(pilot)  # the load worker reads the file in a thread, then shows the plan
@@ -304,13 +296,13 @@ async def test_delete_asks_first(make_app: MakeApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)  # History reads the jobs in a worker
         await pilot.press("delete")
-        await until_screen(pilot, ConfirmModal, "the delete question")
+        await on_screen(pilot, ConfirmModal, what="the delete question")
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("n")
         await settle(pilot)
         assert folder.exists() and app.engine.store.get_job(job.id) is not None
         await pilot.press("delete")
-        await until_screen(pilot, ConfirmModal, "the delete question")
+        await on_screen(pilot, ConfirmModal, what="the delete question")
         await pilot.press("y")
         await settle(pilot)  # the folder is removed in a worker, then History reads the jobs again
         await settle(pilot)
@@ -329,7 +321,7 @@ async def test_redo_from_k_and_duplicate(make_app: MakeApp) -> None:
         await pilot.press("f4")
         await settle(pilot)  # History reads the jobs in a worker
         await pilot.press("k")
-        ask = await until_screen(pilot, AskModal, "the redo question", asking)
+        ask = await on_screen(pilot, AskModal, asking, what="the redo question")
         assert isinstance(app.screen, AskModal)
         ask.query_one(Input).value = "9"
         await pilot.press("enter")
@@ -345,7 +337,7 @@ async def test_redo_from_k_and_duplicate(make_app: MakeApp) -> None:
         await pilot.press("f4")
         await settle(pilot)  # History reads the jobs in a worker
         await pilot.press("u")
-        copy = await until_screen(pilot, PlanScreen, "the plan screen with the copy", plan_shown)
+        copy = await on_screen(pilot, PlanScreen, plan_shown, what="the plan screen with the copy")
         assert isinstance(app.screen, PlanScreen)
         assert len(copy.query(SegmentEditor)) == 2
 
@@ -380,7 +372,7 @@ async def test_board_shows_seams_and_re_renders_a_flagged_one(make_app: MakeApp)
         line = str(app.screen.query_one("#output-line").render())
         assert "✗ seam" in line and "shown twice" in line and "r re-renders segment" in line
         await pilot.press("r")
-        question = await until_screen(pilot, ConfirmModal, "the re-render question")
+        question = await on_screen(pilot, ConfirmModal, what="the re-render question")
         assert "Estimated cost: $0.00" in str(question.query_one(".modal-body").render())
         await pilot.press("y")
         # the answer's callback resets the segment and starts the runner before the modal is gone
@@ -438,7 +430,7 @@ async def test_settings_save_and_keyring_explanation(make_app: MakeApp, home: Pa
 
     app = make_app(mode="settings")
     async with app.run_test(size=SIZE) as pilot:
-        screen = await until_screen(pilot, SettingsScreen, "the settings screen", lambda s: s.is_mounted)
+        screen = await on_screen(pilot, SettingsScreen, what="the settings screen")
         # tests run with the "fail" keyring backend: the screen says so and disables storing
         assert screen.query("#no-keyring")
         screen.query_one("#default_planner", Select).value = "openai"
@@ -492,8 +484,8 @@ async def test_help_and_palette_list_actions(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f1")
-        help_screen = await until_screen(
-            pilot, HelpScreen, "the help", lambda s: s.is_mounted and s.query_one(DataTable).row_count > 0
+        help_screen = await on_screen(
+            pilot, HelpScreen, lambda s: s.query_one(DataTable).row_count > 0, what="the help"
         )
         table = help_screen.query_one(DataTable)
         actions = {str(table.get_row_at(i)[2]) for i in range(table.row_count)}
@@ -525,12 +517,12 @@ async def test_keyframe_mode_review_regenerate_replace_render(make_app: MakeApp,
         await fill_prompt(pilot, "a lighthouse in a storm")
         app.screen.query_one("#mode", Select).value = "keyframes"  # Plan reads the form's values
         await pilot.press("ctrl+r")
-        plan_screen = await until_screen(pilot, PlanScreen, "the plan screen", plan_shown)
+        plan_screen = await on_screen(pilot, PlanScreen, plan_shown, what="the plan screen")
         assert len(plan_screen.query(KeyframeEditor)) == 3  # N+1 boundaries around 2 segments
         assert "Make keyframes" in {b.binding.description for b in plan_screen.active_bindings.values()}
         plan_screen.query(KeyframeEditor).first().query_one(TextArea).load_text("the lighthouse at dusk, calm sea")
         await pilot.press("ctrl+r")  # makes the keyframes, stops for review
-        review = await until_screen(pilot, KeyframeScreen, "the review")
+        review = await on_screen(pilot, KeyframeScreen, what="the review")
         await wait_jobs(pilot)
         assert app.screen is review
         job = app.engine.store.list_jobs()[0]
@@ -567,7 +559,7 @@ async def test_keyframe_mode_review_regenerate_replace_render(make_app: MakeApp,
         # replace keyframe 2 with the user's picture; a bad path is refused in the modal first
         await pilot.press("right")
         await pilot.press("ctrl+o")
-        ask = await until_screen(pilot, AskModal, "the picture question", asking)
+        ask = await on_screen(pilot, AskModal, asking, what="the picture question")
         assert isinstance(app.screen, AskModal)
         ask.query_one(Input).value = str(tmp_path / "missing.png")
         await pilot.press("enter")
@@ -582,7 +574,7 @@ async def test_keyframe_mode_review_regenerate_replace_render(make_app: MakeApp,
         await wait_for(pilot, lambda: "your image" in str(review.cards[2]._state.render()), what="the card to say so")
         # render the videos: the estimate is shown first
         await pilot.press("ctrl+r")
-        await until_screen(pilot, ConfirmModal, "the render question")
+        await on_screen(pilot, ConfirmModal, what="the render question")
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, BoardScreen), what="the board")
@@ -607,7 +599,7 @@ async def test_keyframe_descriptions_follow_their_segments(make_app: MakeApp) ->
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         app.open_plan(plan)
-        screen = await until_screen(pilot, PlanScreen, "plan screen", plan_shown)
+        screen = await on_screen(pilot, PlanScreen, plan_shown, what="plan screen")
         editor = screen.query_one(PlanEditor)
 
         async def do(key: str, segment: int) -> list[str]:
