@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any
 
 import grimp
 import pytest
 from textual.app import App
 
 import sora_tui.tui
+
+from .conftest import MakeApp
 
 TUI = Path(sora_tui.tui.__file__).parent
 TEXTUAL_APP = set(dir(App)) | set(vars(App()))  # its methods and the attributes an instance has (console, …)
@@ -26,7 +29,7 @@ def _sources() -> list[Path]:
 
 def app_calls(source: str) -> list[tuple[int, str]]:
     """``self.app.NAME`` uses where NAME is not an attribute of Textual's ``App`` (line, name)."""
-    found = []
+    found: list[tuple[int, str]] = []
     for node in ast.walk(ast.parse(source)):
         if (
             isinstance(node, ast.Attribute)
@@ -69,17 +72,19 @@ def test_jobs_and_messages_import_one_way(graph: grimp.ImportGraph) -> None:
     assert graph.find_shortest_chain(importer="sora_tui.tui.messages", imported="sora_tui.tui.jobs") is None
 
 
-async def test_a_mode_screen_coming_back_is_restyled_only_for_a_new_theme(make_app, monkeypatch) -> None:
+async def test_a_mode_screen_coming_back_is_restyled_only_for_a_new_theme(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """ModeScreen's public ScreenResume handler runs before Screen's own and spares the full style pass
     (no private Textual method overridden); a theme change still restyles."""
     from textual.screen import Screen
 
-    from .conftest import SIZE, wait_for
+    from .conftest import SIZE, settle, wait_for
 
     restyled: list[str] = []
     original = Screen.update_node_styles
 
-    def spy(self, animate: bool = True) -> None:
+    def spy(self: Screen[Any], animate: bool = True) -> None:
         restyled.append(type(self).__name__)
         original(self, animate)
 
@@ -90,14 +95,14 @@ async def test_a_mode_screen_coming_back_is_restyled_only_for_a_new_theme(make_a
         await wait_for(pilot, lambda: app.current_mode == "history", what="history")
         await pilot.press("f2")
         await wait_for(pilot, lambda: app.current_mode == "prompt", what="back to the prompt")
-        await pilot.pause()
+        await settle(pilot)  # the ScreenResume the switch posted (where the restyle happens) handled
         restyled.clear()
         await pilot.press("f4")
         await wait_for(pilot, lambda: app.current_mode == "history", what="history again")
-        await pilot.pause()
+        await settle(pilot)  # the ScreenResume the switch posted handled
         assert "HistoryScreen" not in restyled  # same theme: no full pass
         app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
         await pilot.press("f2")
         await wait_for(pilot, lambda: app.current_mode == "prompt", what="the prompt, new theme")
-        await pilot.pause()
+        await settle(pilot)  # the ScreenResume the switch posted handled
         assert "PromptScreen" in restyled  # the theme changed since it was last styled

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from textual.dom import DOMNode
+from textual.pilot import Pilot
 from textual.screen import Screen
 
 from sora_tui.tui.screens.board import BoardScreen
 from sora_tui.tui.screens.history import HistoryScreen
 
-from .conftest import SIZE, wait_for
+from .conftest import SIZE, MakeApp, on_screen, settle
+
+ScreenT = TypeVar("ScreenT", bound="Screen[Any]")
 
 
-async def _switch(pilot, key: str, screen_type: type[Screen]) -> Screen:
+async def _switch(pilot: Pilot[int], key: str, screen_type: type[ScreenT]) -> ScreenT:
     await pilot.press(key)
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, screen_type), what=screen_type.__name__)
-    await pilot.pause()
-    return pilot.app.screen
+    screen = await on_screen(pilot, screen_type)
+    await settle(pilot)  # the ScreenResume (and ScreenSuspend) the switch posted handled
+    return screen
 
 
-async def test_mode_switch_restyles_only_after_a_theme_change(make_app):
+async def test_mode_switch_restyles_only_after_a_theme_change(make_app: MakeApp) -> None:
     app = make_app("board")
     async with app.run_test(size=SIZE) as pilot:
         for _ in range(2):  # each screen's first visits (Textual records its CSS generation on the second)
@@ -28,7 +35,7 @@ async def test_mode_switch_restyles_only_after_a_theme_change(make_app):
         restyled: list[int] = []
         update_nodes = app.stylesheet.update_nodes
 
-        def counting(nodes, animate=False):
+        def counting(nodes: Iterable[DOMNode], animate: bool = False) -> None:
             nodes = list(nodes)
             restyled.append(len(nodes))
             return update_nodes(nodes, animate=animate)
