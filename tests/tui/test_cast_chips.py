@@ -5,24 +5,27 @@ nothing is planned; a chip is taken off with Enter. A snapshot of the chips (own
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Input
 
+from sora_tui.core.engine import Engine
 from sora_tui.tui.widgets.cast_chips import CastChips
 from test_cast import picture
 
-from .conftest import SIZE, fill_prompt, wait_for
+from .conftest import SIZE, MakeApp, fill_prompt, on_screen, wait_for, workers_done
 
 
-def library(engine, folder: Path) -> None:
+def library(engine: Engine, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     engine.cast_library.add("Mara", [picture(folder / "mara.png", (220, 30, 30))], "character", "a courier")
     engine.cast_library.add("Lamp", [picture(folder / "lamp.png", (30, 30, 220))], "object", "a brass lamp")
 
 
-async def chips_ready(pilot) -> CastChips:
+async def chips_ready(pilot: Pilot[int]) -> CastChips:
     app = pilot.app
     await wait_for(pilot, lambda: bool(app.screen.query(CastChips)), what="the cast chips")
     chips = app.screen.query_one(CastChips)
@@ -30,12 +33,15 @@ async def chips_ready(pilot) -> CastChips:
     return chips
 
 
-async def type_name(pilot, chips: CastChips, name: str) -> None:
+async def type_name(pilot: Pilot[int], chips: CastChips, name: str) -> None:
+    """Type ``name`` and Enter; wait until the chips have taken it (the line is emptied) or said why not
+    (the line under the chips changed)."""
     box = chips.query_one("#cast-name", Input)
     box.focus()
     box.value = name
+    before = problem_text(chips)
     await pilot.press("enter")
-    await pilot.pause()
+    await wait_for(pilot, lambda: box.value == "" or problem_text(chips) != before, what=f"{name!r} taken or refused")
 
 
 def problem_text(chips: CastChips) -> str:
@@ -43,7 +49,7 @@ def problem_text(chips: CastChips) -> str:
     return str(line.render()) if line.display else ""
 
 
-async def test_two_members_reach_the_plan_and_unknown_names_are_named(make_app, tmp_path: Path):
+async def test_two_members_reach_the_plan_and_unknown_names_are_named(make_app: MakeApp, tmp_path: Path) -> None:
     from sora_tui.tui.screens.plan import PlanScreen
 
     app = make_app("prompt")
@@ -66,15 +72,14 @@ async def test_two_members_reach_the_plan_and_unknown_names_are_named(make_app, 
 
         await fill_prompt(pilot, "a courier carries a lamp through the night market")
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen), what="the plan")
-        plan = app.screen.to_plan()
+        plan = (await on_screen(pilot, PlanScreen, what="the plan")).to_plan()
         # the same members `generate --cast Mara,Lamp` offers (Engine.cast_members)
         assert plan.cast == app.engine.cast_members(["Mara", "Lamp"])
         assert [c.name for c in plan.cast] == ["Mara", "Lamp"] and plan.cast[1].kind == "object"
         assert all(s.cast == ["Mara", "Lamp"] for s in plan.segments)  # the offline planner: every shot
 
 
-async def test_a_deleted_member_is_named_and_nothing_is_planned(make_app, tmp_path: Path):
+async def test_a_deleted_member_is_named_and_nothing_is_planned(make_app: MakeApp, tmp_path: Path) -> None:
     from sora_tui.tui.screens.prompt import PromptScreen
 
     app = make_app("prompt")
@@ -89,7 +94,7 @@ async def test_a_deleted_member_is_named_and_nothing_is_planned(make_app, tmp_pa
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: "Mara" in problem_text(chips), what="the missing member named")
         assert "no member 'Mara' in the cast library" in problem_text(chips)
-        await pilot.pause(0.2)
+        await workers_done(app)  # the plan action (a worker) is over
         assert isinstance(app.screen, PromptScreen)  # nothing planned
         # read again (as when the Cast screen closes): the chip says it is gone
         chips.reload()
@@ -102,7 +107,7 @@ async def test_a_deleted_member_is_named_and_nothing_is_planned(make_app, tmp_pa
         assert problem_text(chips) == ""
 
 
-async def test_an_empty_library_says_where_to_add_members(make_app):
+async def test_an_empty_library_says_where_to_add_members(make_app: MakeApp) -> None:
     app = make_app("prompt")
     async with app.run_test(size=SIZE) as pilot:
         chips = await chips_ready(pilot)
@@ -116,12 +121,12 @@ async def test_an_empty_library_says_where_to_add_members(make_app):
 
 
 @pytest.fixture
-def _fixed_keyring(monkeypatch):
+def _fixed_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
 
 
 @pytest.mark.usefixtures("demo_home_lock", "_fixed_keyring")
-def test_cast_chips_snapshot(snap_compare):
+def test_cast_chips_snapshot(snap_compare: Callable[..., bool]) -> None:
     from .demo import DEMO_PROMPT, demo_app, demo_home, settle
     from .demo import SIZE as DEMO_SIZE
 
@@ -129,7 +134,7 @@ def test_cast_chips_snapshot(snap_compare):
     app = demo_app(home)
     library(app.engine, home / "pictures")
 
-    async def run_before(pilot) -> None:
+    async def run_before(pilot: Pilot[int]) -> None:
         from textual.widgets import TextArea
 
         app.screen.query_one("#prompt", TextArea).load_text(DEMO_PROMPT)

@@ -3,21 +3,28 @@ pause a job and the queue, take a job out; a batch shown with its spend against 
 
 from __future__ import annotations
 
-from textual.widgets import DataTable, Static
+from textual.command import CommandPalette
+from textual.widgets import DataTable, Input, Static
 
 from sora_tui.core import queue, scheduler
 from sora_tui.core.models import JobStatus
+from sora_tui.tui.app import SoraApp
 from sora_tui.tui.screens.board import BoardScreen
 from sora_tui.tui.screens.queue import QueueScreen
 
-from .conftest import SIZE, small_plan, wait_for
+from .conftest import SIZE, MakeApp, on_screen, small_plan, wait_for
 
 
-def order(app) -> list[str]:
+def order(app: SoraApp) -> list[str]:
     return [e.job_id for e in queue.entries(app.engine.store)]
 
 
-async def test_queue_screen_reorders_pauses_and_removes(make_app):
+def job_paused(app: SoraApp, job_id: str) -> bool:
+    entry = queue.entry(app.engine.store, job_id)
+    return entry is not None and entry.paused
+
+
+async def test_queue_screen_reorders_pauses_and_removes(make_app: MakeApp) -> None:
     app = make_app("board")
     engine = app.engine
     jobs = [engine.create_job(small_plan(1, prompt=f"queued job {i}")) for i in range(3)]
@@ -27,7 +34,7 @@ async def test_queue_screen_reorders_pauses_and_removes(make_app):
     async with app.run_test(size=SIZE) as pilot:
         # the palette opens it (every app binding is a command)
         await pilot.press("ctrl+p")
-        await pilot.pause()
+        await on_screen(pilot, CommandPalette, lambda p: isinstance(p.focused, Input), what="the palette's search line")
         await pilot.press(*"Queue")
 
         def offered() -> str:  # the palette's highlighted command, once its search has answered
@@ -41,8 +48,7 @@ async def test_queue_screen_reorders_pauses_and_removes(make_app):
 
         await wait_for(pilot, lambda: offered().startswith("Queue"), what="the palette offering Queue")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, QueueScreen), what="the queue screen")
-        screen = app.screen
+        screen = await on_screen(pilot, QueueScreen, what="the queue screen")
         table = screen.query_one(DataTable)
         await wait_for(pilot, lambda: table.row_count == 3, what="three rows")
         head = str(screen.query_one("#queue-head", Static).render())
@@ -66,19 +72,20 @@ async def test_queue_screen_reorders_pauses_and_removes(make_app):
 
         # pause that job, then take the first one out
         await pilot.press("p")
-        await wait_for(pilot, lambda: queue.entry(engine.store, jobs[2].id).paused, what="the job paused")
+        await wait_for(pilot, lambda: job_paused(app, jobs[2].id), what="the job paused")
         table.move_cursor(row=0)
         await pilot.press("x")
         await wait_for(pilot, lambda: order(app) == [jobs[2].id, jobs[1].id], what="the job taken out")
-        assert engine.store.get_job(jobs[0].id).status is JobStatus.CANCELLED
+        taken_out = engine.store.get_job(jobs[0].id)
+        assert taken_out is not None and taken_out.status is JobStatus.CANCELLED
         await wait_for(pilot, lambda: table.row_count == 2, what="two rows")
         note = str(screen.query_one("#queue-note", Static).render())
         assert f"{jobs[0].id} taken out of the queue" in note
         # Enter shows the job on the board, whose header says where it stands and what it waits for
         table.move_cursor(row=1)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, BoardScreen), what="the board")
-        summary = app.screen.query_one("#job-summary", Static)
+        board = await on_screen(pilot, BoardScreen, what="the board")
+        summary = board.query_one("#job-summary", Static)
         await wait_for(
             pilot,
             lambda: "queued #2 · waits for the queue to resume" in str(summary.render()),

@@ -7,20 +7,36 @@ the same panel. A snapshot of the strip on a fixed takes job, with its own folde
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from textual.message import Message
+from textual.pilot import Pilot
 
 from sora_tui.core import media
 from sora_tui.core.colour import psnr
 from sora_tui.core.engine import Engine
 from sora_tui.core.models import JobStatus
 
-from .conftest import SIZE, small_plan, wait_for
+from .conftest import SIZE, MakeApp, notes, on_screen, small_plan, wait_for
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from sora_tui.tui.app import SoraApp
 
 
 def kept_take(engine: Engine, job_id: str, shot: int) -> int:
-    return next(r["take"] for r in engine.shot_takes(job_id, shot) if r["kept"])
+    take: int = next(r["take"] for r in engine.shot_takes(job_id, shot) if r["kept"])
+    return take
+
+
+def job_status(engine: Engine, job_id: str) -> JobStatus:
+    job = engine.store.get_job(job_id)
+    assert job is not None, job_id
+    return job.status
 
 
 def shot_frame(video: str | Path, spans: list[list[float]], shot: int, dest: Path, offset: float | None = None) -> Path:
@@ -40,7 +56,9 @@ async def rendered_job(home: Path) -> tuple[Engine, str]:
     return engine, job.id
 
 
-async def test_takes_strip_keeps_take_3_and_the_joined_video_changes(make_app, home: Path, tmp_path: Path):
+async def test_takes_strip_keeps_take_3_and_the_joined_video_changes(
+    make_app: MakeApp, home: Path, tmp_path: Path
+) -> None:
     from sora_tui.tui.screens.board import BoardScreen
     from sora_tui.tui.screens.takes import KeepTakeModal
     from sora_tui.tui.widgets.takes_strip import TakesPanel
@@ -55,8 +73,8 @@ async def test_takes_strip_keeps_take_3_and_the_joined_video_changes(make_app, h
     app = make_app("board")
     async with app.run_test(size=(160, 48)) as pilot:
         app.show_on_board(job_id)
-        await wait_for(pilot, lambda: isinstance(app.screen, BoardScreen) and app.screen.shown == job_id)
-        panel = app.screen.query_one(TakesPanel)
+        board = await on_screen(pilot, BoardScreen, lambda s: s.shown == job_id)
+        panel = board.query_one(TakesPanel)
         await wait_for(pilot, lambda: len(panel.strips) == 1, what="the takes strip")
         strip = panel.strips[0]
         await wait_for(pilot, lambda: len(strip.cards) == 3, what="three take cards")
@@ -69,7 +87,8 @@ async def test_takes_strip_keeps_take_3_and_the_joined_video_changes(make_app, h
         seeds = {c.view.seed for c in cards}
         assert len(seeds) == 3  # each take its own seed
         # the pictures differ: the takes are different renders
-        assert cards[0].view.pixels.tobytes() != cards[1].view.pixels.tobytes()
+        first, second = cards[0].view.pixels, cards[1].view.pixels
+        assert first is not None and second is not None and first.tobytes() != second.tobytes()
 
         await pilot.press("k")  # the board's Takes key puts the focus on the strip
         await wait_for(pilot, lambda: app.focused is strip, what="the strip focused")
@@ -77,8 +96,7 @@ async def test_takes_strip_keeps_take_3_and_the_joined_video_changes(make_app, h
         await pilot.press(*(["left"] * 3), *(["right"] * (target - 1)))
         assert strip.highlighted == target - 1
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, KeepTakeModal), what="the question")
-        modal = app.screen
+        modal = await on_screen(pilot, KeepTakeModal, what="the question")
         await wait_for(pilot, lambda: modal.quote is not None, what="what keeping it renders again")
         assert modal.quote == (0.0, [2])  # shot 2 continues from shot 1 (free on the preview model)
         body = str(modal.query_one("#keep-body").render())
@@ -87,13 +105,11 @@ async def test_takes_strip_keeps_take_3_and_the_joined_video_changes(make_app, h
         await wait_for(pilot, lambda: not isinstance(app.screen, KeepTakeModal), what="the question answered")
         await wait_for(
             pilot,
-            lambda: (
-                engine.store.get_job(job_id).status is JobStatus.COMPLETED and kept_take(engine, job_id, 1) == target
-            ),
+            lambda: job_status(engine, job_id) is JobStatus.COMPLETED and kept_take(engine, job_id, 1) == target,
             timeout=90,
             what="shot 2 rendered again and the video joined again",
         )
-        await wait_for(pilot, lambda: panel.shots and panel.shots[0].kept == target, what="the strip redrawn")
+        await wait_for(pilot, lambda: bool(panel.shots) and panel.shots[0].kept == target, what="the strip redrawn")
         assert [c.view.kept for c in panel.strips[0].cards] == [t == target for t in (1, 2, 3)]
 
     job = engine.find_job(job_id)
@@ -105,10 +121,13 @@ async def test_takes_strip_keeps_take_3_and_the_joined_video_changes(make_app, h
     a, b, t = media.read_image(after), media.read_image(before), media.read_image(own)
     assert psnr(a, t) > 26  # the joined video shows the kept take (re-encoded)
     assert psnr(a, t) > psnr(b, t) + 3  # and it did not before
-    assert engine.store.segment(job_id, 1).file == take_video
+    segment = engine.store.segment(job_id, 1)
+    assert segment is not None and segment.file == take_video
 
 
-async def test_a_cancelled_question_keeps_everything_and_the_palette_screen_shows_the_panel(make_app, home: Path):
+async def test_a_cancelled_question_keeps_everything_and_the_palette_screen_shows_the_panel(
+    make_app: MakeApp, home: Path
+) -> None:
     from sora_tui.tui.screens.takes import KeepTakeModal, TakesScreen
     from sora_tui.tui.widgets.takes_strip import TakesPanel
 
@@ -118,57 +137,60 @@ async def test_a_cancelled_question_keeps_everything_and_the_palette_screen_show
     app = make_app("board")
     async with app.run_test(size=SIZE) as pilot:
         app.open_takes(job_id)
-        await wait_for(pilot, lambda: isinstance(app.screen, TakesScreen), what="the takes screen")
-        screen = app.screen
+        screen = await on_screen(pilot, TakesScreen, what="the takes screen")
         await wait_for(pilot, lambda: bool(screen.query(TakesPanel)), what="the panel")
         panel = screen.query_one(TakesPanel)
         await wait_for(pilot, lambda: len(panel.strips) == 1 and app.focused is panel.strips[0], what="focused")
         strip = panel.strips[0]
         await pilot.press("enter")  # on the kept take: nothing to ask
-        await pilot.pause()
+        await wait_for(pilot, lambda: f"keeps take {kept} already" in "\n".join(notes(app)), what="the answer")
         assert isinstance(app.screen, TakesScreen)
         await pilot.press("right" if kept < 3 else "left", "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, KeepTakeModal), what="the question")
+        modal = await on_screen(pilot, KeepTakeModal, what="the question")
         assert not isinstance(app.screen_stack[-2], TakesScreen)  # the palette screen stepped aside
-        await wait_for(pilot, lambda: app.screen.quote is not None, what="the quote")
+        await wait_for(pilot, lambda: modal.quote is not None, what="the quote")
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, KeepTakeModal), what="cancelled")
         assert strip.highlighted != kept - 1
     assert kept_take(engine, job_id, 1) == kept
     assert [(s.file, s.status) for s in engine.store.segments(job_id)] == segments
-    assert engine.store.get_job(job_id).status is JobStatus.COMPLETED
+    assert job_status(engine, job_id) is JobStatus.COMPLETED
 
 
-async def test_a_job_without_takes_has_no_strip(make_app, home: Path):
+async def test_a_job_without_takes_has_no_strip(make_app: MakeApp, home: Path) -> None:
     from sora_tui.tui.screens.board import BoardScreen
     from sora_tui.tui.widgets.takes_strip import TakesPanel
 
     engine = Engine(env={"SORA_TUI_HOME": str(home)})
     job = engine.create_job(small_plan(2))
     app = make_app("board")
-    async with app.run_test(size=SIZE) as pilot:
+    loaded: list[str] = []  # the jobs whose takes the panel has read and drawn (TakesPanel.Loaded)
+
+    def hook(message: Message) -> None:
+        if isinstance(message, TakesPanel.Loaded):
+            loaded.append(message.job_id)
+
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
         app.show_on_board(job.id)
-        await wait_for(pilot, lambda: isinstance(app.screen, BoardScreen) and app.screen.shown == job.id)
-        panel = app.screen.query_one(TakesPanel)
-        await pilot.pause(0.3)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        board = await on_screen(pilot, BoardScreen, lambda s: s.shown == job.id)
+        panel = board.query_one(TakesPanel)
+        await wait_for(pilot, lambda: job.id in loaded, what="the panel's reading of the job's takes")
         assert panel.strips == [] and not panel.display
-        assert app.screen.check_action("takes", ()) is False
+        assert board.check_action("takes", ()) is False
 
 
 # --- snapshot ----------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def _fixed_keyring(monkeypatch):
+def _fixed_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
 
 
 TAKES_JOB = "20260921-120000-7a8b9c"
 
 
-def _encode(frames: list, dest: Path, fps: int = 4) -> None:
+def _encode(frames: list[np.ndarray], dest: Path, fps: int = 4) -> None:
     import subprocess
 
     h, w = frames[0].shape[:2]
@@ -180,7 +202,7 @@ def _encode(frames: list, dest: Path, fps: int = 4) -> None:
     )
 
 
-def takes_demo_app(home: Path):
+def takes_demo_app(home: Path) -> SoraApp:
     """A fixed finished job whose shot 1 has three takes (take 2 kept), its own folder, frozen clock."""
     import shutil
 
@@ -203,7 +225,7 @@ def takes_demo_app(home: Path):
     folder = job.job_dir
     created = FROZEN_TIME - 3600
     book = TakeBook(folder)
-    every = []
+    every: list[np.ndarray] = []
     scores = {1: [0.0, 2.0, 3.1], 2: [0.0, 0.0, 0.8], 3: [0.0, 0.0, 1.9]}
     for t, seed in ((1, 21), (2, 22), (3, 23)):
         frames = [_picture(seed, 128, 72, light=0.1 + 0.8 * k / 15 * (1 + t) / 4) for k in range(16)]
@@ -238,7 +260,7 @@ def takes_demo_app(home: Path):
 
 
 @pytest.mark.usefixtures("demo_home_lock", "_fixed_keyring")
-def test_takes_strip_snapshot(snap_compare):
+def test_takes_strip_snapshot(snap_compare: Callable[..., bool]) -> None:
     from sora_tui.tui.widgets.takes_strip import TakesPanel
 
     from .demo import SIZE as DEMO_SIZE
@@ -246,7 +268,7 @@ def test_takes_strip_snapshot(snap_compare):
 
     app = takes_demo_app(demo_home("takes-strip"))
 
-    async def run_before(pilot) -> None:
+    async def run_before(pilot: Pilot[int]) -> None:
         app.show_on_board(TAKES_JOB)
         await until(pilot, lambda: getattr(app.screen, "shown", None) == TAKES_JOB, "the board showing the job")
 
