@@ -16,7 +16,15 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    from textual.app import App
+    from textual.pilot import Pilot
+
+    from sora_tui.core.engine import Engine
+    from sora_tui.tui.app import SoraApp
 
 DEMO_HOME = Path("/tmp/sora-tui-demo")  # the README's screenshots; each snapshot test has its own (demo_home)
 FROZEN_TIME = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC
@@ -95,7 +103,7 @@ KEYFRAME_JOB = _JOBS[4]["id"]
 FINISHED_JOB = _JOBS[0]["id"]
 
 
-def _picture(seed: int, width: int = 64, height: int = 36, light: float | None = None) -> Any:
+def _picture(seed: int, width: int = 64, height: int = 36, light: float | None = None) -> np.ndarray:
     """A small deterministic gradient picture (sky, sea, a light) as an RGB array."""
     import cv2
     import numpy as np
@@ -173,7 +181,7 @@ def _videos(folder: Path, seeds: list[int], seconds: list[int], fps: int = 4) ->
 
     from sora_tui.core import media
 
-    def encode(frames: list[Any], dest: Path) -> None:
+    def encode(frames: list[np.ndarray], dest: Path) -> None:
         h, w = frames[0].shape[:2]
         subprocess.run(
             [media.ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}"]
@@ -182,7 +190,7 @@ def _videos(folder: Path, seeds: list[int], seconds: list[int], fps: int = 4) ->
             check=True,
         )
 
-    every: list[Any] = []
+    every: list[np.ndarray] = []
     for i, (seed, secs) in enumerate(zip(seeds, seconds, strict=True), 1):
         n = secs * fps
         frames = [_picture(seed, 128, 72, light=0.1 + 0.8 * k / (n - 1)) for k in range(n)]
@@ -197,7 +205,7 @@ def demo_env(home: Path = DEMO_HOME) -> dict[str, str]:
     return env
 
 
-def build_demo(home: Path = DEMO_HOME) -> Any:
+def build_demo(home: Path = DEMO_HOME) -> Engine:
     """A fresh demo history under ``home``; returns its Engine."""
     from sora_tui.core.engine import Engine
     from sora_tui.core.models import JobStatus, Mode, Plan, SegmentPlan, SegmentStatus
@@ -288,11 +296,12 @@ def build_demo(home: Path = DEMO_HOME) -> Any:
     return engine
 
 
-def _demo_finishing(engine: Any, job_id: str, folder: Path) -> None:
+def _demo_finishing(engine: Engine, job_id: str, folder: Path) -> None:
     """A finished version and two exports (fixed sizes) and metadata, for the history and export screens."""
     from sora_tui.core.models import Metadata
 
     job = engine.store.get_job(job_id)
+    assert job is not None and job.plan is not None
     job.plan.metadata = Metadata(
         "Lighthouse at dawn", "A lighthouse keeper climbs the stairs as the storm clears.", ["#lighthouse", "#dawn"]
     )
@@ -302,7 +311,7 @@ def _demo_finishing(engine: Any, job_id: str, folder: Path) -> None:
     engine.store.add_output(job_id, "export", "hls", str(folder / "exports/hls/master.m3u8"), 14_200_000, 12.0)
 
 
-def demo_app(home: Path = DEMO_HOME, mode: str = "prompt") -> Any:
+def demo_app(home: Path = DEMO_HOME, mode: str = "prompt") -> SoraApp:
     from sora_tui.tui.app import create_app
 
     engine = build_demo(home)
@@ -312,17 +321,26 @@ def demo_app(home: Path = DEMO_HOME, mode: str = "prompt") -> Any:
 # --- per-screen set-up (shared with the snapshot tests) ------------------------------------
 
 
-async def settle(pilot: Any) -> None:
+def _studio(pilot: Pilot[int]) -> SoraApp:
+    """The studio app the pilot drives (``pilot.app`` is typed as Textual's App)."""
+    from sora_tui.tui.app import SoraApp
+
+    app = pilot.app
+    assert isinstance(app, SoraApp)
+    return app
+
+
+async def settle(pilot: Pilot[int]) -> None:
     """Wait for the workers, then for the messages and animations they queued; freeze the cursor."""
     await _workers_done(pilot.app)
     await pilot.wait_for_scheduled_animations()
     await _workers_done(pilot.app)  # a message handled above may have started another
     await pilot.wait_for_scheduled_animations()
-    pilot.app.freeze()
-    await pilot.pause()
+    _studio(pilot).freeze()
+    await pilot.wait_for_scheduled_animations()  # the repaint the cursors' change queued
 
 
-async def _workers_done(app: Any) -> None:
+async def _workers_done(app: App[int]) -> None:
     from textual.worker import WorkerCancelled
 
     for _ in range(50):
@@ -334,7 +352,7 @@ async def _workers_done(app: Any) -> None:
             return
 
 
-async def until(pilot: Any, ready: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+async def until(pilot: Pilot[int], ready: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
     """Wait (turn by turn of the app's loop, to a deadline) until ``ready()``."""
     deadline = time.monotonic() + timeout
     while not ready():
@@ -344,7 +362,7 @@ async def until(pilot: Any, ready: Callable[[], bool], what: str, timeout: float
         await pilot.pause()
 
 
-async def to_prompt(pilot: Any) -> None:
+async def to_prompt(pilot: Pilot[int]) -> None:
     from textual.widgets import Input, TextArea
 
     app = pilot.app
@@ -353,17 +371,18 @@ async def to_prompt(pilot: Any) -> None:
     await settle(pilot)
 
 
-async def to_prompt_errors(pilot: Any) -> None:
-    from textual.widgets import Input
+async def to_prompt_errors(pilot: Pilot[int]) -> None:
+    from textual.widgets import Input, Static
 
     app = pilot.app
     app.screen.query_one("#segments", Input).value = "0"
-    await pilot.pause()
+    estimate = app.screen.query_one("#estimate", Static)
+    await until(pilot, lambda: "Fix the field" in str(estimate.render()), "the form checked (Input.Changed)")
     await pilot.press("ctrl+r")
     await settle(pilot)
 
 
-async def to_plan(pilot: Any) -> None:
+async def to_plan(pilot: Pilot[int]) -> None:
     await to_prompt(pilot)
     await pilot.press("ctrl+r")
     await until(pilot, lambda: type(pilot.app.screen).__name__ == "PlanScreen", "the plan screen")
@@ -373,29 +392,32 @@ async def to_plan(pilot: Any) -> None:
     await settle(pilot)
 
 
-async def to_board(pilot: Any) -> None:
+async def to_board(pilot: Pilot[int]) -> None:
     job_id = _JOBS[0]["id"]
-    pilot.app.show_on_board(job_id)
+    _studio(pilot).show_on_board(job_id)
     await until(pilot, lambda: getattr(pilot.app.screen, "shown", None) == job_id, "the board showing the job")
     await settle(pilot)
 
 
-async def to_keyframes(pilot: Any) -> None:
-    pilot.app.open_review(KEYFRAME_JOB)
+async def to_keyframes(pilot: Pilot[int]) -> None:
+    _studio(pilot).open_review(KEYFRAME_JOB)
     await settle(pilot)
     await pilot.press("right")
     await settle(pilot)
 
 
-async def to_preview(pilot: Any) -> None:
-    pilot.app.open_preview(_JOBS[0]["id"])
+async def to_preview(pilot: Pilot[int]) -> None:
+    from sora_tui.tui.screens.preview import PreviewScreen
+
+    _studio(pilot).open_preview(_JOBS[0]["id"])
 
     def loaded() -> bool:
         screen = pilot.app.screen
-        return type(screen).__name__ == "PreviewScreen" and getattr(screen, "timeline", None) is not None
+        return isinstance(screen, PreviewScreen) and screen.timeline is not None
 
     def drawn() -> bool:  # the wanted frame decoded and shown (PreviewScreen.request's own test)
         screen = pilot.app.screen
+        assert isinstance(screen, PreviewScreen)
         return not screen._busy and screen._shown == (screen.source, screen.frame, screen.box())
 
     await until(pilot, loaded, "the preview's timeline")
@@ -404,27 +426,27 @@ async def to_preview(pilot: Any) -> None:
     await settle(pilot)
 
 
-async def to_history(pilot: Any) -> None:
+async def to_history(pilot: Pilot[int]) -> None:
     await pilot.press("f4")
     await settle(pilot)
 
 
-async def to_settings(pilot: Any) -> None:
+async def to_settings(pilot: Pilot[int]) -> None:
     await pilot.press("f5")
     await settle(pilot)
 
 
-async def to_export(pilot: Any) -> None:
-    pilot.app.open_export(FINISHED_JOB)
+async def to_export(pilot: Pilot[int]) -> None:
+    _studio(pilot).open_export(FINISHED_JOB)
     await settle(pilot)
 
 
-async def to_help(pilot: Any) -> None:
+async def to_help(pilot: Pilot[int]) -> None:
     await pilot.press("f1")
     await settle(pilot)
 
 
-SCREENS: dict[str, Callable[[Any], Awaitable[None]]] = {
+SCREENS: dict[str, Callable[[Pilot[int]], Awaitable[None]]] = {
     "prompt": to_prompt,
     "prompt-errors": to_prompt_errors,
     "plan": to_plan,
@@ -438,10 +460,12 @@ SCREENS: dict[str, Callable[[Any], Awaitable[None]]] = {
 }
 
 
-async def _shoot(name: str, setup: Callable[[Any], Awaitable[None]], out: Path) -> Path:
+async def _shoot(name: str, setup: Callable[[Pilot[int]], Awaitable[None]], out: Path) -> Path:
+    from sora_tui.tui.screens.prompt import PromptScreen
+
     app = demo_app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await until(pilot, lambda: isinstance(app.screen, PromptScreen) and app.screen.is_mounted, "the prompt")
         await setup(pilot)
         path = out / f"{name}.svg"
         app.save_screenshot(str(path))
