@@ -22,8 +22,8 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	$(BIN)/mypy --strict -p sora_tui.core
-	$(BIN)/mypy -p sora_tui
+	$(BIN)/mypy --strict -p sora_tui
+	$(BIN)/mypy --strict tests
 	$(BIN)/lint-imports
 
 bench: $(STAMP)

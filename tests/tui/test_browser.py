@@ -291,7 +291,7 @@ def test_download_in_browser(tmp_path: Path) -> None:
                     downloads.clear()
                     at = term.mark()
                     page.keyboard.press("Enter")  # the final video, through the browser
-                    _until(lambda: downloads, 30, "the browser's download", page)
+                    _until(lambda: downloads, 90, "the browser's download", page)  # a loaded 2-core box is slow
                     download = downloads[0]
                     try:
                         download.save_as(saved)
