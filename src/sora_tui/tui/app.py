@@ -36,7 +36,7 @@ from .commands import SoraCommands
 from .context import Studio
 from .format import money, plural
 from .idle_gc import IdleCollector
-from .jobs import JobWatch, read_job
+from .jobs import JobWatch, Reading, read_job
 from .live import LiveJob
 from .screens.board import BoardScreen
 from .screens.files import FilesModal
@@ -156,20 +156,31 @@ class SoraApp(App[int]):
         theme = self.engine.settings.theme
         if theme in self.available_themes:
             self.theme = theme
-        running, interrupted = self.jobs.scan()
-        self.jobs.select(running[0].id if running else self.jobs.newest())
         self.jobs.start()
+        self._find_jobs()  # a thread: the store and the runners' leases are read off the loop
         if self.initial_mode is not None:  # the caller chose what to show (tests, screenshots)
             self.switch_mode(self.initial_mode)
-        else:  # as `sora-tui` starts: the board when a job renders; what was found, and what was interrupted
-            self.switch_mode("board" if running else "prompt")
-            if running or interrupted:
-                self.call_after_refresh(self.report_found, running, interrupted)
         # full garbage collections only while the user is idle (see idle_gc)
         self.idle_gc.start()
         self.set_interval(1.0, self.idle_gc.tick)
         if self.engine.settings.auto_clean_days > 0:
             self.auto_clean()
+
+    @work(thread=True, exit_on_error=False, group="start")
+    def _find_jobs(self) -> None:
+        """At start: the jobs the store calls active (running elsewhere, or interrupted) and the newest job."""
+        readings = self.jobs.read_active()
+        newest = self.engine.store.list_jobs(limit=1)
+        self.call_from_thread(self._found_jobs, readings, newest[0].id if newest else None)
+
+    def _found_jobs(self, readings: list[Reading], newest: str | None) -> None:
+        running, interrupted = self.jobs.scan(readings)
+        if running or self.jobs.current is None:
+            self.jobs.select(running[0].id if running else self.jobs.newest(newest))
+        if self.initial_mode is None:  # as `sora-tui` starts: the board when a job renders, else the prompt
+            self.switch_mode("board" if running else "prompt")
+            if running or interrupted:  # what was found, and what was interrupted
+                self.call_after_refresh(self.report_found, running, interrupted)
 
     def report_found(self, running: list[LiveJob], interrupted: list[LiveJob]) -> None:
         """At start: jobs that run elsewhere (followed on the board) and jobs whose runner died (resume?)."""

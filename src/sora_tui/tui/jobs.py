@@ -143,24 +143,32 @@ class JobWatch:
             self.select(self.newest())
         self._publish(lambda: msg.JobStateChanged(job_id))
 
-    def scan(self) -> tuple[list[LiveJob], list[LiveJob]]:
-        """Follow every job the store calls active; returns (running elsewhere, interrupted), newest first."""
-        for job in self._active_jobs(self.engine.store):
-            if job.id not in self.live:
-                reading = read_job(self.engine.store, job.id, first=True)
-                if reading is not None:
-                    self._add(reading)
+    def read_active(self) -> list[Reading]:
+        """The jobs the store calls active, read now (a thread: store reads and lease probes)."""
+        store = self.engine.store
+        readings = (read_job(store, job.id, first=True) for job in self._active_jobs(store))
+        return [r for r in readings if r is not None]
+
+    def scan(self, readings: list[Reading]) -> tuple[list[LiveJob], list[LiveJob]]:
+        """Follow every job the store called active (``read_active``, UI loop); returns (running elsewhere,
+        interrupted), newest first."""
+        for reading in readings:
+            if reading.job.id not in self.live:
+                self._add(reading)
         mine = {j for j, watch in self._wanted.items() if watch.expecting}
         live = sorted(self.live.values(), key=lambda lj: lj.job.created_at, reverse=True)
         running = [lj for lj in live if lj.running and lj.id not in mine]
         interrupted = [lj for lj in live if lj.state == "interrupted"]
         return running, interrupted
 
-    def newest(self) -> str | None:
-        """The job a board with nothing chosen shows: the newest running one, else the newest job."""
+    def newest(self, newest_stored: str | None = None) -> str | None:
+        """The job a board with nothing chosen shows: the newest running one, else the newest job
+        (``newest_stored``: read already, off the loop)."""
         running = [lj for lj in self.live.values() if lj.running]
         if running:
             return max(running, key=lambda lj: lj.job.created_at).id
+        if newest_stored is not None:
+            return newest_stored
         jobs = self.engine.store.list_jobs(limit=1)
         return jobs[0].id if jobs else None
 
