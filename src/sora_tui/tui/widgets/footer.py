@@ -42,6 +42,10 @@ class Footer(TextualFooter):
 
     def bindings_changed(self, screen: Screen[Any]) -> None:
         if self._ready() and self.is_attached and screen is self.screen:
-            if _shown_keys(screen) == self._composed_for:
+            keys = _shown_keys(screen)
+            if keys == self._composed_for:
                 return
+            # a rebuild is queued for these keys: the signals that follow before it runs (a screen
+            # opening sends several) with the same keys queue no other
+            self._composed_for = keys
         super().bindings_changed(screen)

@@ -1,4 +1,5 @@
-"""One planned segment, editable in place: title, seconds (the model's choices), prompt and narration."""
+"""One planned segment, editable in place: title, seconds (the model's choices), prompt and narration; and,
+as a shot, how it begins (continue or cut), its takes, its camera and its cast."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from textual.widgets import Input, Label, Select, Static, TextArea
 
 from ...core.catalog import ModelSpec
 from ...core.finish.narration import WORDS_PER_SECOND, word_budget, word_count
-from ...core.models import Kind, SegmentPlan
+from ...core.models import MAX_TAKES, TRANSITIONS, Kind, SegmentPlan
 from ..format import money
 from .request_form import FieldError
 
@@ -36,6 +37,10 @@ class SegmentEditor(Vertical):
     SegmentEditor .seg-narration { background: $boost 60%; }
     SegmentEditor .seg-chips { height: 1; color: $text-muted; }
     SegmentEditor .seg-cast { background: $boost 60%; }
+    SegmentEditor .seg-shot { height: 1; }
+    SegmentEditor .seg-transition { width: 16; }
+    SegmentEditor .seg-takes { width: 12; margin-left: 1; }
+    SegmentEditor .seg-camera { width: 1fr; margin-left: 1; background: $boost 60%; }
     """
 
     class Changed(Message):
@@ -83,6 +88,20 @@ class SegmentEditor(Vertical):
             classes="seg-narration",
             compact=True,
         )
+        with Horizontal(classes="seg-shot"):
+            if self.index > 1:  # how the shot begins: on the previous last frame, or a cut to a new picture
+                begins = [("continues", "continue"), ("cut", "cut")]
+                yield Select(
+                    begins, value=self.segment.transition, allow_blank=False, classes="seg-transition", compact=True
+                )
+            takes = [(f"{n} take{'s' if n > 1 else ''}", n) for n in range(1, MAX_TAKES + 1)]
+            yield Select(takes, value=self.segment.takes, allow_blank=False, classes="seg-takes", compact=True)
+            yield Input(
+                self.segment.camera,
+                placeholder="camera (optional): shot size and movement, e.g. close-up, slow push-in",
+                classes="seg-camera",
+                compact=True,
+            )
         if self.cast_names is not None or self._shot_fields():
             yield Static(self._chips(self.segment.cast), classes="seg-chips")
         if self.cast_names is not None:
@@ -98,13 +117,13 @@ class SegmentEditor(Vertical):
         s = self.segment
         return bool(s.cast or s.is_cut or s.model or s.camera or s.takes > 1)
 
-    def _chips(self, cast: list[str]) -> Text:
+    def _chips(self, cast: list[str], shot: SegmentPlan | None = None) -> Text:
         """The shot at a glance: each member as a chip, then how it begins, its model, camera, takes."""
         text = Text()
         for name in cast:
             text.append(f" {name} ", "reverse bold")
             text.append(" ")
-        s = self.segment
+        s = shot or self.segment
         bits = ["cut" if self.index > 1 and s.is_cut else "continue" if self.index > 1 else "first shot"]
         if s.model:
             bits.append(s.model)
@@ -143,16 +162,22 @@ class SegmentEditor(Vertical):
 
     def to_segment(self) -> SegmentPlan:
         value = self.query_one(".seg-seconds", Select).value
+        transition = self.segment.transition
+        if self.index > 1:
+            chosen = self.query_one(".seg-transition", Select).value
+            transition = str(chosen) if chosen in TRANSITIONS else transition
+        takes = self.query_one(".seg-takes", Select).value
+        camera = self.query_one(".seg-camera", Input).value.strip()
         return SegmentPlan(
             prompt=self.query_one(".seg-prompt", TextArea).text.strip(),
             seconds=int(value),  # type: ignore[arg-type]  # allow_blank=False: never Select.BLANK
             title=self.query_one(".seg-title", Input).value.strip(),
             narration=self.query_one(".seg-narration", Input).value.strip(),
             cast=self.cast_value(),
-            transition=self.segment.transition,
+            transition=transition,
             model=self.segment.model,
-            camera=self.segment.camera,
-            takes=self.segment.takes,
+            camera=camera,
+            takes=takes if isinstance(takes, int) else self.segment.takes,
         )
 
     def show_error(self, message: str) -> None:
@@ -163,18 +188,24 @@ class SegmentEditor(Vertical):
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
-        seconds = event.value
-        assert isinstance(seconds, int), "the Select has allow_blank=False and holds durations in seconds"
-        self.query_one(".seg-cost", Static).update(self._cost_text(seconds))
-        self.check_narration()
+        if event.select.has_class("seg-seconds"):
+            seconds = event.value
+            assert isinstance(seconds, int), "the Select has allow_blank=False and holds durations in seconds"
+            self.query_one(".seg-cost", Static).update(self._cost_text(seconds))
+            self.check_narration()
+        self._update_chips()
         self.post_message(self.Changed(self))
+
+    def _update_chips(self) -> None:
+        for chips in self.query(".seg-chips").results(Static):
+            chips.update(self._chips(self.cast_value(), self.to_segment()))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
         if event.input.has_class("seg-narration"):
             self.check_narration()
-        if event.input.has_class("seg-cast"):
-            self.query_one(".seg-chips", Static).update(self._chips(self.cast_value()))
+        if event.input.has_class("seg-cast") or event.input.has_class("seg-camera"):
+            self._update_chips()
         self.post_message(self.Changed(self))
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
