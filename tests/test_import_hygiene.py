@@ -219,8 +219,8 @@ def test_make_lint_runs_every_check() -> None:
     for step in (
         "ruff check",
         "ruff format --check",
-        "mypy --strict -p sora_tui.core",
-        "mypy -p sora_tui",
+        "mypy --strict -p sora_tui",
+        "mypy --strict tests",
         "lint-imports",
     ):
         assert step in dry, f"make lint no longer runs {step!r}:\n{dry}"
