@@ -13,11 +13,9 @@ from typing import Any
 from . import runner
 from .costs import over_cap, remaining_cost
 from .errors import Code, DiskFull, FileProblem, JobCancelled, JobFailed, code_of, os_failure
-from .jobrun.base import TEST_HOOK_ENV as TEST_HOOK_ENV
 from .jobrun.base import EventSink as EventSink
 from .jobrun.base import RunControl as RunControl
 from .jobrun.base import RunHost as RunHost
-from .jobrun.base import _test_hook
 from .jobrun.base import settled as settled
 from .jobrun.joining import JoinStep
 from .jobrun.modes import ModeSteps
@@ -25,6 +23,7 @@ from .jobrun.requests import RequestCancelled as RequestCancelled
 from .jobrun.takes import TakesToReview as TakesToReview
 from .models import InputError, Job, JobStatus, JobStatusChanged, LogLine, Mode, SegmentStatus
 from .providers.base import ProviderError
+from .testhooks import kill_at
 
 
 class JobRun(ModeSteps, JoinStep):
@@ -39,7 +38,7 @@ class JobRun(ModeSteps, JoinStep):
             self.record_failure(looping)
             return self.engine.find_job(job_id)
         try:
-            _test_hook(self.engine.env, "started", 0)
+            kill_at(self.engine.env, "started", 0)
             await self.preflight()
             self.set_job_status(JobStatus.GENERATING, error=None)
             self.log(f"rendering {len(self.plan.segments)} segments on {self.spec.id} ({self.plan.mode} mode)")

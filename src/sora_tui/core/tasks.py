@@ -23,7 +23,6 @@ import copy
 import json
 import os
 import signal
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,9 +33,9 @@ from .finish.stage import Finisher, FinishError, FinishOptions
 from .models import Event, InputError, LogLine, TaskDone, TaskStarted
 from .plans import videos_started
 from .services import EngineServices
+from .testhooks import task_gate
 
 FINISH, EXPORT, KEYFRAME = "finish", "export", "keyframe"
-GATE_LIMIT = 300.0  # seconds the test gate waits at most
 TASKS = (FINISH, EXPORT, KEYFRAME)
 
 
@@ -108,7 +107,7 @@ async def run_task(engine: EngineServices, job_ref: str, task: str, say: Callabl
     say(f"runner {os.getpid()} on {runner.this_host()}: {what} of job {job.id}")
     emit(TaskStarted(job.id, task, what, index))
     try:
-        await _test_gate()
+        await task_gate()
         result = await _do(engine, job.id, task, options, emit)
     except InputError as exc:
         failed = TaskDone(job.id, task, what, "failed", error=engine.redact(str(exc)), index=index, **_coded_kw(exc))
@@ -130,16 +129,6 @@ async def run_task(engine: EngineServices, job_ref: str, task: str, say: Callabl
         with contextlib.suppress(OSError):
             (job.job_dir / runner.TASK_FILE).unlink()
     return _end(emit, say, TaskDone(job.id, task, what, "done", result=result, index=index), runner.EXIT_OK)
-
-
-async def _test_gate() -> None:
-    """Test hook: with ``SORA_TUI_TEST_TASK_GATE=PATH`` the task waits until PATH exists (a test
-    quits a window while the task is surely running). A test that fails before it opens the gate
-    leaves no runner behind: the wait gives up after ``GATE_LIMIT`` seconds."""
-    gate = os.environ.get("SORA_TUI_TEST_TASK_GATE")
-    deadline = time.monotonic() + GATE_LIMIT
-    while gate and not os.path.exists(gate) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
 
 
 def _coded_kw(exc: BaseException) -> dict[str, Any]:

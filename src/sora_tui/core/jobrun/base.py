@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +45,6 @@ T = TypeVar("T")
 
 PROGRESS_EVERY = 0.2  # seconds: the most often one segment's render progress is reported
 SLOT_POLL = 0.1  # seconds between looks for a free provider slot (or the end of a pause)
-TEST_HOOK_ENV = "SORA_TUI_TEST_KILL_AT"  # tests only: "downloaded:K" SIGKILLs the run right after that commit
 
 
 class RunHost(Protocol):
@@ -229,14 +227,6 @@ class RunContext:
         if self._takebook is None:
             self._takebook = TakeBook(self.dir)
         return self._takebook
-
-
-def _test_hook(env: dict[str, str], stage: str, index: int) -> None:
-    """Kill this process at a named point (tests of crash windows); inert unless the variable is set."""
-    if env.get(TEST_HOOK_ENV) == f"{stage}:{index}":
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 async def settled(step: Awaitable[T]) -> T:

@@ -13,7 +13,8 @@ from ..jobfiles import fit_image, seg_name
 from ..models import Kind, Mode, Segment, SegmentProgress, SegmentStatus
 from ..providers.base import BadResult, ImageRequest, RenderRequest, RequestNotFound, Submission
 from ..retry import FORGET_REQUEST
-from .base import PROGRESS_EVERY, _test_hook, settled
+from ..testhooks import kill_at
+from .base import PROGRESS_EVERY, settled
 from .handoff import HandoffSteps
 from .requests import RequestCancelled, RequestSteps
 
@@ -183,7 +184,7 @@ class SegmentSteps(RequestSteps, HandoffSteps):
         await self.retry(lambda: provider.download(result, dest, on_bytes), idx, "downloading")
         self.control.in_flight.pop((idx, 1), None)
         self.set_segment(idx, SegmentStatus.DOWNLOADED, file=str(dest), cancelled_at=None, cancelled_while=None)
-        _test_hook(self.engine.env, "downloaded", idx)
+        kill_at(self.engine.env, "downloaded", idx)
         return await self.finish_delivered(seg, dest, req, source)
 
     async def finish_downloaded(self, seg: Segment, req: RenderRequest, source: Path | None) -> Segment | None:
