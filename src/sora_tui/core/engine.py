@@ -514,7 +514,13 @@ class Engine:
         rows = [fresh.get(i) or old[i] for i in sorted(old)]
         self.store.replace_segments(job.id, rows)
         self.store.update_job(job.id, status=JobStatus.QUEUED, error=None, output=None, duration_s=None)
-        again = f"; shots {', '.join(map(str, redo))} continue from it and render again" if redo else ""
+        again = ""
+        if redo:
+            again = (
+                f"; shot {redo[0]} continues from it and renders again"
+                if len(redo) == 1
+                else f"; shots {', '.join(map(str, redo))} continue from it and render again"
+            )
         self.store.log(job.id, f"kept take {take} of shot {index}{again}")
         return self._job(job.id), redo
 
