@@ -411,6 +411,8 @@ def main() -> int:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": __import__("os").cpu_count(),
+            # join and seam rows move with the ffmpeg build (imageio-ffmpeg's binary): say which one measured
+            "ffmpeg": __import__("imageio_ffmpeg").get_ffmpeg_version(),
         },
         "date": time.strftime("%Y-%m-%d"),
         "rows": rows,
