@@ -409,7 +409,10 @@ async def test_two_jobs_on_the_board(make_app: MakeApp) -> None:
         assert isinstance(board, BoardScreen)
 
         def tabs_settled() -> bool:  # a tab per job, the active one the job shown
-            tabs = board.query_one(Tabs)
+            found = board.query(Tabs)  # the board may still be composing when the jobs already run
+            if not found:
+                return False
+            tabs = found.first()
             return len(tabs.query(Tab)) == 2 and board.shown is not None and tabs.active == tab_id(board.shown)
 
         await wait_for(pilot, tabs_settled, what="a tab for each job on the board")
