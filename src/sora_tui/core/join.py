@@ -29,6 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -548,6 +549,10 @@ def join_parts(
     dest.parent.mkdir(parents=True, exist_ok=True)
     work_dir = dest.with_name(f".{dest.stem}.join-{uuid.uuid4().hex[:8]}")
     work_dir.mkdir()
+    # the sound is decoded (one ffmpeg) while the pictures are cut and graded: it needs only the inputs
+    fmt = _audio_format(infos)
+    sound_pool = ThreadPoolExecutor(1, thread_name_prefix="join-sound") if fmt is not None else None
+    sound_job = sound_pool.submit(decode_sounds, infos, fmt[0], fmt[1], work_dir) if sound_pool and fmt else None
     try:
         packet_lists: dict[int, Packets] = {}
         plan = _piece_plan(parts, infos, copy_ok, packet_lists)
@@ -600,15 +605,14 @@ def join_parts(
         write_atomic(list_file, ("ffconcat version 1.0\n" + "".join(entries)).encode("utf-8"))
 
         # sound on the joined timeline: segment k fills [T_k, T_k+1) from its first shown picture on
-        fmt = _audio_format(infos)
         sound_parts: list[_SoundPart] = []
         t2 = time.perf_counter()
-        if fmt is not None:
+        if fmt is not None and sound_job is not None:
             rate, channels = fmt
             stats.audio = f"{rate} Hz, {channels} ch"
             t_out = 0.0
-            sounds = decode_sounds(infos, rate, channels, work_dir)
-            stats.timings["sound_decode_s"] = time.perf_counter() - t2
+            sounds = sound_job.result()
+            stats.timings["sound_decode_s"] = time.perf_counter() - t2  # the wait left after the pictures
             for part, info, d, snd in zip(parts, infos, durations, sounds, strict=True):
                 s0 = round(t_out * rate)
                 t_out += d
@@ -627,6 +631,8 @@ def join_parts(
                 raise MediaError(f"the join gave {out_time:.2f} s instead of {total:.2f} s")
         stats.timings["mux_s"] = time.perf_counter() - t2
     finally:
+        if sound_pool is not None:
+            sound_pool.shutdown(wait=True)  # its ffmpeg writes into work_dir: done before that goes
         shutil.rmtree(work_dir, ignore_errors=True)
     if progress:
         progress(1.0)
@@ -838,14 +844,12 @@ def join_segments(
     ``cuts`` are the 1-based segments that begin with a cut: a hard cut, where no repeated frame
     is searched for and colour is never pulled across (each run of continued shots is planned on
     its own, toward its own first picture); the sound keeps its short crossfade."""
-    from concurrent.futures import ThreadPoolExecutor as Pool
-
     opts = opts or seams.SeamOptions()
     t0 = time.perf_counter()
     paths = [Path(i.path) for i in inputs]
     if not paths:
         raise MediaError("nothing to join: no segment files")
-    with Pool(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:
         analyses = list(pool.map(lambda i: seams.analyze_segment(i.path, i.sent), inputs))
     if all(a.header for a in analyses):  # measured on arrival: no need to open the files again
         known = set(VideoInfo.__dataclass_fields__)  # a cache written by another version may hold more or less
