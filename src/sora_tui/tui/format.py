@@ -49,7 +49,13 @@ SEAM_ICON = {"clean": "✓", "warn": "!", "bad": "✗"}
 
 
 def seam_label(seam: dict[str, Any], repeat: bool = True) -> str:
-    """One seam in a few words: where, verdict, picture and colour figures (and a cut repeat)."""
+    """One seam in a few words: where, verdict, picture and colour figures (and a cut repeat). A cut
+    is judged by what matters there (the seam report's verdict: a black or flash frame, a sound
+    jump): its picture figures compare two different shots and say nothing, so the sound step shows."""
+    if seam.get("kind") == "cut":
+        where = f"{SEAM_ICON.get(seam['verdict'], '')} cut {seam['index']}|{seam['index'] + 1} {seam['verdict']}"
+        step = seam.get("sound_step_db")
+        return where + (f" · sound {step:+.1f} dB" if step is not None else "")
     text = (
         f"{SEAM_ICON.get(seam['verdict'], '')} seam {seam['index']}|{seam['index'] + 1} {seam['verdict']}"
         f" · {seam['psnr_db']:.0f} dB · ΔE {seam['delta_e_after']:.1f}"
