@@ -50,7 +50,7 @@ from .screens.preview import PreviewScreen
 from .screens.prompt import PromptScreen
 from .screens.queue import QueueScreen
 from .screens.settings import SettingsScreen
-from .workers import report_failure
+from .workers import failure_text, report_failure
 
 if TYPE_CHECKING:
     from ..core.engine import Engine
@@ -168,15 +168,22 @@ class SoraApp(App[int]):
 
     @work(thread=True, exit_on_error=False, group="start")
     def _find_jobs(self) -> None:
-        """At start: the jobs the store calls active (running elsewhere, or interrupted) and the newest job."""
-        readings = self.jobs.read_active()
-        newest = self.engine.store.list_jobs(limit=1)
+        """At start: the jobs the store calls active (running elsewhere, or interrupted) and the newest job.
+        A failed read still opens the studio (on the prompt; the follower keeps looking) and says why."""
+        try:
+            readings = self.jobs.read_active()
+            newest = self.engine.store.list_jobs(limit=1)
+        except Exception as exc:
+            self.call_from_thread(
+                self.notify, failure_text(exc), severity="error", title="Could not read the history", timeout=15
+            )
+            readings, newest = [], []
         self.call_from_thread(self._found_jobs, readings, newest[0].id if newest else None)
 
     def _found_jobs(self, readings: list[Reading], newest: str | None) -> None:
         running, interrupted = self.jobs.scan(readings)
         if running or self.jobs.current is None:
-            self.jobs.select(running[0].id if running else self.jobs.newest(newest))
+            self.jobs.select(running[0].id if running else newest)  # the newest running job, else the newest
         if self.initial_mode is None:  # as `sora-tui` starts: the board when a job renders, else the prompt
             self.switch_mode("board" if running else "prompt")
             if running or interrupted:  # what was found, and what was interrupted

@@ -161,14 +161,11 @@ class JobWatch:
         interrupted = [lj for lj in live if lj.state == "interrupted"]
         return running, interrupted
 
-    def newest(self, newest_stored: str | None = None) -> str | None:
-        """The job a board with nothing chosen shows: the newest running one, else the newest job
-        (``newest_stored``: read already, off the loop)."""
+    def newest(self) -> str | None:
+        """The job a board with nothing chosen shows: the newest running one, else the newest job."""
         running = [lj for lj in self.live.values() if lj.running]
         if running:
             return max(running, key=lambda lj: lj.job.created_at).id
-        if newest_stored is not None:
-            return newest_stored
         jobs = self.engine.store.list_jobs(limit=1)
         return jobs[0].id if jobs else None
 
