@@ -8,8 +8,7 @@ import os
 import stat
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,12 +16,13 @@ import pytest
 
 from fakes.fal_server import FalFake
 from fakes.memkeyring import MemKeyring
+from pilotkit import wait_for
 from sora_tui.core import keys
 from sora_tui.core.errors import Code
 from sora_tui.core.keys import get_key, key_dir, key_file, remove_key, set_key
 
 if TYPE_CHECKING:
-    from textual.pilot import Pilot
+    pass
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "fal-file-key-5f3a9c2e77"
@@ -201,16 +201,6 @@ async def test_a_file_key_renders_and_never_lands_in_logs_history_or_plans(
         assert secret not in p.read_bytes(), p
 
 
-async def wait_for(pilot: Pilot[int], predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Let the app run until ``predicate`` holds (as tests/tui/conftest.py's wait_for)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 async def test_settings_screen_stores_a_key_in_a_file_without_a_keyring(home: Path, no_keyring: None) -> None:
     """Pilot: no keyring → the screen warns (unencrypted, who can read it) and offers "Store in file"."""
     from textual.widgets import Button, Input, Static
@@ -220,7 +210,9 @@ async def test_settings_screen_stores_a_key_in_a_file_without_a_keyring(home: Pa
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "OPENAI_"))}
     app = create_app({**env, "SORA_TUI_HOME": str(home)}, initial_mode="settings")
     async with app.run_test(size=(140, 50)) as pilot:
-        await wait_for(pilot, lambda: bool(app.screen.query("#no-keyring")), "the settings screen's keyring warning")
+        await wait_for(
+            pilot, lambda: bool(app.screen.query("#no-keyring")), what="the settings screen's keyring warning"
+        )
         warning = str(app.screen.query_one("#no-keyring", Static).render())
         assert "unencrypted" in warning and "readable only by your user" in warning
         assert str(home / "config" / "keys") in warning
@@ -233,11 +225,11 @@ async def test_settings_screen_stores_a_key_in_a_file_without_a_keyring(home: Pa
         def status() -> str:
             return str(panel.query_one(".key-status", Static).render())
 
-        await wait_for(pilot, lambda: "set in the file" in status(), "the fal panel to show the stored key")
+        await wait_for(pilot, lambda: "set in the file" in status(), what="the fal panel to show the stored key")
         path = home / "config" / "keys" / "fal.key"
         assert path.read_text().strip() == SECRET and mode(path) == 0o600 and mode(path.parent) == 0o700
         assert "set in the file" in status() and SECRET not in status()
         assert app.engine.has_key("fal")
         await pilot.click(panel.query_one(".key-delete", Button))
-        await wait_for(pilot, lambda: "fal: not set" in status(), "the fal panel to show the key deleted")
+        await wait_for(pilot, lambda: "fal: not set" in status(), what="the fal panel to show the key deleted")
         assert not path.exists()

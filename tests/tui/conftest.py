@@ -13,6 +13,7 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.screen import Screen
 
+from pilotkit import wait_for as wait_for  # re-exported: the tests import it from here
 from sora_tui.core.models import Mode, Plan, SegmentPlan
 
 if TYPE_CHECKING:
@@ -79,17 +80,6 @@ def studio(pilot: Pilot[int]) -> SoraApp:
     app = pilot.app
     assert isinstance(app, SoraApp)
     return app
-
-
-async def wait_for(
-    pilot: Pilot[int], predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition"
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 async def on_screen(

@@ -175,20 +175,26 @@ def _demo_seams(seconds: list[int], fps: int = 24) -> dict[str, Any]:
     }
 
 
-def _videos(folder: Path, seeds: list[int], seconds: list[int], fps: int = 4) -> None:
-    """Small lossless MP4s for a completed demo job: each segment's light crosses the sky, and final.mp4."""
+def encode_frames(frames: list[np.ndarray], dest: Path, fps: int = 4) -> None:
+    """RGB frames → a lossless H.264 MP4 (yuv444p, qp 0): pictures a test can measure exactly."""
     import subprocess
 
     from sora_tui.core import media
 
+    h, w = frames[0].shape[:2]
+    subprocess.run(
+        [media.ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}"]
+        + ["-r", str(fps), "-i", "-", "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", str(dest)],
+        input=b"".join(f.tobytes() for f in frames),
+        check=True,
+    )
+
+
+def _videos(folder: Path, seeds: list[int], seconds: list[int], fps: int = 4) -> None:
+    """Small lossless MP4s for a completed demo job: each segment's light crosses the sky, and final.mp4."""
+
     def encode(frames: list[np.ndarray], dest: Path) -> None:
-        h, w = frames[0].shape[:2]
-        subprocess.run(
-            [media.ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}"]
-            + ["-r", str(fps), "-i", "-", "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", str(dest)],
-            input=b"".join(f.tobytes() for f in frames),
-            check=True,
-        )
+        encode_frames(frames, dest, fps)
 
     every: list[np.ndarray] = []
     for i, (seed, secs) in enumerate(zip(seeds, seconds, strict=True), 1):

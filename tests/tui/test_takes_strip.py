@@ -190,18 +190,6 @@ def _fixed_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
 TAKES_JOB = "20260921-120000-7a8b9c"
 
 
-def _encode(frames: list[np.ndarray], dest: Path, fps: int = 4) -> None:
-    import subprocess
-
-    h, w = frames[0].shape[:2]
-    subprocess.run(
-        [media.ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}"]
-        + ["-r", str(fps), "-i", "-", "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", str(dest)],
-        input=b"".join(f.tobytes() for f in frames),
-        check=True,
-    )
-
-
 def takes_demo_app(home: Path) -> SoraApp:
     """A fixed finished job whose shot 1 has three takes (take 2 kept), its own folder, frozen clock."""
     import shutil
@@ -210,7 +198,7 @@ def takes_demo_app(home: Path) -> SoraApp:
     from sora_tui.core.takes import Take, TakeBook, take_file
     from sora_tui.tui.app import create_app
 
-    from .demo import DEMO_TZ, FROZEN_TIME, _demo_seams, _picture, demo_env
+    from .demo import DEMO_TZ, FROZEN_TIME, _demo_seams, _picture, demo_env, encode_frames
 
     if home.exists():
         shutil.rmtree(home)
@@ -230,16 +218,16 @@ def takes_demo_app(home: Path) -> SoraApp:
     for t, seed in ((1, 21), (2, 22), (3, 23)):
         frames = [_picture(seed, 128, 72, light=0.1 + 0.8 * k / 15 * (1 + t) / 4) for k in range(16)]
         dest = take_file(folder, 1, t)
-        _encode(frames, dest)
+        encode_frames(frames, dest)
         book.put(1, Take(t, 1000 + 7919 * (t - 1), "done", str(dest), cost_usd=0.4, score=scores[t]))
         if t == 2:
             every += frames
     book.kept[1] = 2
     book.save()
     frames = [_picture(31, 128, 72, light=0.2 + 0.6 * k / 15) for k in range(16)]
-    _encode(frames, folder / "seg_02.mp4")
+    encode_frames(frames, folder / "seg_02.mp4")
     every += frames
-    _encode(every, folder / "final.mp4")
+    encode_frames(every, folder / "final.mp4")
     for i, (file, seed) in enumerate(((take_file(folder, 1, 2), 22), (folder / "seg_02.mp4", 31)), 1):
         last = folder / f"seg_{i:02d}_last.png"
         media.write_png(_picture(seed, 64, 36, light=0.9), last)
