@@ -121,6 +121,10 @@ async def test_a_job_whose_runner_died_is_interrupted_and_one_key_resumes_it(
     async with first.run_test(size=SIZE) as pilot:
         job_id = await start_hosted_job(first, segments=2)
         await wait_for(pilot, lambda: len(fal_fake.submits) == 1, 60, "the first segment's submit")
+        # the runner has stored the request's id (a kill between the POST and that write loses the
+        # request: the one window no client can close)
+        store = first.engine.store
+        await wait_for(pilot, lambda: store.segment(job_id, 1).request_id is not None, 60, "the request id stored")
         job_dir = first.engine.find_job(job_id).job_dir
         who = runner.holder(job_dir)
         assert who is not None
