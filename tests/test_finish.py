@@ -41,7 +41,8 @@ from sora_tui.core.models import InputError
 FRAME = 1 / 24  # the preview renders 24 fps
 
 SilentJob = tuple[Engine, str, FinishResult]  # the engine, the job's id, its finished version
-SoundJob = tuple[Engine, str, FinishResult, dict[str, ExportResult]]  # ... and every export by preset
+SoundJob = tuple[Engine, str, FinishResult]  # a job with the model's own sound, finished
+ExportJob = tuple[Engine, str, FinishResult, dict[str, ExportResult]]  # ... and every export by preset
 
 
 def test_bundled_ffmpeg_has_every_feature_the_finishing_stage_uses() -> None:
@@ -70,10 +71,21 @@ def silent_job(tmp_path_factory: pytest.TempPathFactory) -> SilentJob:
 
 @pytest.fixture(scope="module")
 def sound_job(tmp_path_factory: pytest.TempPathFactory) -> SoundJob:
-    """A 4 × 3 s preview job with the model's own sound, narration and music; then every export."""
+    """A 4 × 3 s preview job with the model's own sound, narration and music."""
     home = tmp_path_factory.mktemp("finish-sound")
     engine = make_engine(home)
     job_id = make_job(engine, audio=True)
+    music = tone_file(home / "tone.wav")
+    return engine, job_id, asyncio.run(Finisher(engine).finish(job_id, FinishOptions(music=music)))
+
+
+@pytest.fixture(scope="module")
+def export_job(tmp_path_factory: pytest.TempPathFactory) -> ExportJob:
+    """A 2 × 2 s preview job with sound, narration and music, finished; then every export (1080p and VP9
+    encodes: a short job keeps them quick)."""
+    home = tmp_path_factory.mktemp("finish-export")
+    engine = make_engine(home)
+    job_id = make_job(engine, segments=2, seconds=2, audio=True)
     music = tone_file(home / "tone.wav")
     finisher = Finisher(engine)
     result = asyncio.run(finisher.finish(job_id, FinishOptions(music=music)))
@@ -130,7 +142,7 @@ def test_music_is_ducked_under_speech_by_at_least_6_db(silent_job: SilentJob) ->
 
 
 def test_picture_is_stream_copied_and_loudness_meets_the_target(silent_job: SilentJob, sound_job: SoundJob) -> None:
-    for engine, job_id, result, *_ in (silent_job, sound_job):
+    for engine, job_id, result in (silent_job, sound_job):
         job = engine.find_job(job_id)
         assert video_md5(result.path) == video_md5(job.job_dir / "final.mp4")
         loud = measure_loudness(result.path)
@@ -141,7 +153,7 @@ def test_picture_is_stream_copied_and_loudness_meets_the_target(silent_job: Sile
 
 def test_models_sound_stays_in_the_mix(sound_job: SoundJob) -> None:
     """The preview's chord (its model sound) is still there under the narration and the music."""
-    engine, job_id, result, _ = sound_job
+    engine, job_id, result = sound_job
     job = engine.find_job(job_id)
     original = decode_audio(job.job_dir / "final.mp4")
     finished = decode_audio(result.path)
@@ -156,8 +168,8 @@ def test_models_sound_stays_in_the_mix(sound_job: SoundJob) -> None:
     assert tone_level_db(finished, 1.8, 2.8, hz) > tone_level_db(finished, 1.8, 2.8, hz * 1.37) + 20
 
 
-def test_every_export_decodes_with_the_expected_size_codec_and_duration(sound_job: SoundJob) -> None:
-    engine, job_id, result, exports = sound_job
+def test_every_export_decodes_with_the_expected_size_codec_and_duration(export_job: ExportJob) -> None:
+    engine, job_id, result, exports = export_job
     duration = probe(result.path).duration
     expected = {"web-720p": ((1280, 720), "h264"), "web-1080p": ((1920, 1080), "h264"), "webm": ((320, 180), "vp9")}
     for preset, (size, codec) in expected.items():
@@ -184,8 +196,8 @@ def test_every_export_decodes_with_the_expected_size_codec_and_duration(sound_jo
     assert exports["web-720p"].path.with_suffix(".srt").read_text() == result.srt.read_text()
 
 
-def test_hls_lists_every_rendition_and_segment_and_each_variant_decodes(sound_job: SoundJob) -> None:
-    engine, job_id, result, exports = sound_job
+def test_hls_lists_every_rendition_and_segment_and_each_variant_decodes(export_job: ExportJob) -> None:
+    engine, job_id, result, exports = export_job
     master = exports["hls"].path
     text = master.read_text()
     variants = re.findall(r"#EXT-X-STREAM-INF:.*RESOLUTION=(\d+)x(\d+).*\n(\S+)", text)
@@ -201,18 +213,18 @@ def test_hls_lists_every_rendition_and_segment_and_each_variant_decodes(sound_jo
         assert decode_frames(playlist) == probe(result.path).frames  # every frame once
 
 
-def test_poster_is_a_well_exposed_frame(sound_job: SoundJob) -> None:
+def test_poster_is_a_well_exposed_frame(export_job: ExportJob) -> None:
     import cv2
 
-    engine, job_id, *_ = sound_job
+    engine, job_id, *_ = export_job
     job = engine.find_job(job_id)
     img = cv2.imread(str(job.job_dir / "exports" / "poster.jpg"))
     assert img is not None and img.shape[:2] == (180, 320)
     assert 40 < img.mean() < 215
 
 
-def test_history_lists_versions_and_exports_with_sizes(sound_job: SoundJob) -> None:
-    engine, job_id, _, exports = sound_job
+def test_history_lists_versions_and_exports_with_sizes(export_job: ExportJob) -> None:
+    engine, job_id, _, exports = export_job
     from sora_tui.core.finish.stage import describe_outputs
     from sora_tui.core.reach import human_size
 

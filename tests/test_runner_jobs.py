@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from fakes.fal_server import FalFake
-from sora_tui.core import runner
+from sora_tui.core import follow, runner
 from sora_tui.core.engine import Engine
 from sora_tui.core.models import InputError, Job, JobStatus, Mode, Request, SegmentStatus
 
@@ -377,8 +377,10 @@ def test_sigkill_after_download_then_resume_fetches_nothing(fal_fake: FalFake, t
     assert runner.live_status(job) == "interrupted"
     shown = cli(proc_env(fal_fake, home) | {"COLUMNS": "200"}, "show", job.id)
     assert f"job {job.id} — interrupted —" in shown.stdout
-    follow = cli(proc_env(fal_fake, home), "show", "--follow", job.id)
-    assert follow.returncode == 1 and f"`sora-tui resume {job.id}` continues it" in follow.stderr
+    # the runner died a while ago (a job changed within the grace may still have a runner taking its lease)
+    probe.store._db.execute("UPDATE jobs SET updated_at=updated_at-?", (follow.RUNNER_GRACE,))
+    followed = cli(proc_env(fal_fake, home), "show", "--follow", job.id)
+    assert followed.returncode == 1 and f"`sora-tui resume {job.id}` continues it" in followed.stderr
     submits, results, files = len(fal_fake.submits), len(fal_fake.of("result")), len(fal_fake.of("file"))
 
     res = cli(proc_env(fal_fake, home), "resume", job.id, "--json")
