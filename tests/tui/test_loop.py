@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from textual.widgets import Input, TextArea
 
 from fakes.memkeyring import SlowKeyring
 from sora_tui.tui.app import SoraApp
+from sora_tui.tui.screens.board import BoardScreen
+from sora_tui.tui.screens.history import HistoryScreen
+from sora_tui.tui.screens.modals import ConfirmModal
 
-from .conftest import SIZE, settle, wait_for
+from .conftest import SIZE, notes, on_board, on_screen, settle, small_plan, wait_for
 
 
 @pytest.fixture
@@ -76,3 +80,53 @@ async def test_storing_a_key_runs_in_a_worker_and_the_panel_shows_it(
 
 def _notes(app: SoraApp) -> str:
     return " ".join(str(n.message) for n in app._notifications)
+
+
+class _Watched:
+    """The store's SQLite connection, noting the thread of every use."""
+
+    def __init__(self, db: Any, threads: list[str]) -> None:
+        self._db, self._threads = db, threads
+
+    def __getattr__(self, name: str) -> Any:
+        self._threads.append(threading.current_thread().name)
+        return getattr(self._db, name)
+
+
+async def test_the_studio_never_reads_the_store_on_the_loop(make_app: Callable[..., SoraApp]) -> None:
+    """Start-up, the board, History (open, search, cursor, show a job it does not hold), stop, delete:
+    every store read runs in a thread (the app's workers, JobWatch's reader and follower)."""
+    app = make_app()
+    jobs = {
+        word: app.engine.create_job(small_plan(1, prompt=f"a {word} at dusk")).id for word in ("harbour", "lighthouse")
+    }
+    threads: list[str] = []
+    store = app.engine.store
+    store._db = _Watched(store._db, threads)  # type: ignore[assignment]
+    loop = threading.current_thread().name  # the pilot runs the app's loop on this thread
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")  # the board shows the newest job, read by the start-up worker
+        await wait_for(pilot, lambda: isinstance(app.screen, BoardScreen) and app.screen.shown in jobs.values())
+        assert isinstance(app.screen, BoardScreen)
+        held = app.screen.shown
+        assert held is not None
+        word, other = next((w, j) for w, j in jobs.items() if j != held)
+        await pilot.press("f4")
+        history = await on_screen(pilot, HistoryScreen, lambda h: h.selected_id() is not None)
+        await pilot.press("slash", *word)
+        await wait_for(pilot, lambda: history.selected_id() == other, what=f"the search to find {word}")
+        await pilot.press(
+            "enter", "enter"
+        )  # the table, then the board: a job this window did not hold (read in a thread)
+        await on_board(pilot, other)
+        app.cancel_job(other)  # stop: it is not running (its live state is read off the loop too)
+        await wait_for(pilot, lambda: any("not running" in n for n in notes(app)), what="the not-running note")
+        app.ask_delete(other)
+        await on_screen(pilot, ConfirmModal, what="the delete question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: any("Deleted job" in n for n in notes(app)), what="the deleted note")
+        await on_board(pilot, held)  # the board went back to the job it held
+    assert threads, "the store was never read: the test watched nothing"
+    on_loop = [t for t in threads if t == loop]
+    assert not on_loop, f"{len(on_loop)} of {len(threads)} store uses ran on the UI loop"

@@ -173,17 +173,21 @@ class SoraApp(App[int]):
         try:
             readings = self.jobs.read_active()
             newest = self.engine.store.list_jobs(limit=1)
+            # the newest job is held too: the board shows it without a read on the loop
+            first = read_job(self.engine.store, newest[0].id, first=True) if newest else None
         except Exception as exc:
             self.call_from_thread(
                 self.notify, failure_text(exc), severity="error", title="Could not read the history", timeout=15
             )
-            readings, newest = [], []
-        self.call_from_thread(self._found_jobs, readings, newest[0].id if newest else None)
+            readings, first = [], None
+        self.call_from_thread(self._found_jobs, readings, first)
 
-    def _found_jobs(self, readings: list[Reading], newest: str | None) -> None:
-        running, interrupted = self.jobs.scan(readings)
+    def _found_jobs(self, readings: list[Reading], newest: Reading | None) -> None:
+        running, interrupted = self.jobs.scan(readings + ([newest] if newest is not None else []))
         if running or self.jobs.current is None:
-            self.jobs.select(running[0].id if running else newest)  # the newest running job, else the newest
+            self.jobs.select(
+                running[0].id if running else self.jobs.newest()
+            )  # the newest running job, else the newest
         if self.initial_mode is None:  # as `sora-tui` starts: the board when a job renders, else the prompt
             self.switch_mode("board" if running else "prompt")
             if running or interrupted:  # what was found, and what was interrupted
@@ -304,25 +308,33 @@ class SoraApp(App[int]):
         self.push_screen(PlanScreen(self.studio, plan, job_id), accepted)
 
     def show_on_board(self, job_id: str) -> None:
-        if self.jobs.get(job_id) is None:
-            self.notify(f"No job {job_id} in the history.", severity="error")
-            return
-        self.jobs.show(job_id)
-        if self.current_mode != "board":
-            self.switch_mode("board")
+        """Show a job on the board (read in JobWatch's reader thread first when this window does not hold it)."""
+
+        def held(live: LiveJob | None) -> None:
+            if live is None:
+                self.notify(f"No job {job_id} in the history.", severity="error")
+                return
+            self.jobs.show(job_id)
+            if self.current_mode != "board":
+                self.switch_mode("board")
+
+        self.jobs.load(job_id, held)
 
     def open_review(self, job_id: str) -> None:
         """Show the keyframe review of a keyframe-mode job (on top of the current screen); when the user
         accepts the keyframes (the screen dismisses with True) the videos render."""
-        if self.jobs.get(job_id) is None:
-            self.notify(f"No job {job_id} in the history.", severity="error")
-            return
 
         def accepted(render: bool | None) -> None:
             if render:
                 self.start_job(job_id)
 
-        self.push_screen(KeyframeScreen(self.studio, job_id), accepted)
+        def held(live: LiveJob | None) -> None:
+            if live is None:
+                self.notify(f"No job {job_id} in the history.", severity="error")
+            else:
+                self.push_screen(KeyframeScreen(self.studio, job_id), accepted)
+
+        self.jobs.load(job_id, held)
 
     # --- jobs -------------------------------------------------------------------------
 
@@ -370,16 +382,23 @@ class SoraApp(App[int]):
                 self.call_from_thread(self.notify, explain(exc), severity="error", title="Not started")
                 return
             # a runner holds it already (another window, a browser tab, the CLI): follow that one
-            self.call_from_thread(self._queued, job_id, False, show, f"{job_id} is rendering in {who.describe()}")
+            reading = read_job(self.engine.store, job_id, first=True)
+            self.call_from_thread(
+                self._queued, job_id, False, show, f"{job_id} is rendering in {who.describe()}", reading
+            )
             return
         except OSError as exc:
             self.call_from_thread(
                 self.notify, f"Could not start a runner for {job_id}: {exc}", severity="error", title="Not started"
             )
             return
-        self.call_from_thread(self._queued, job_id, review, show, None)
+        self.call_from_thread(self._queued, job_id, review, show, None, read_job(self.engine.store, job_id, first=True))
 
-    def _queued(self, job_id: str, review: bool, show: bool, elsewhere: str | None) -> None:
+    def _queued(
+        self, job_id: str, review: bool, show: bool, elsewhere: str | None, reading: Reading | None = None
+    ) -> None:
+        if reading is not None:  # read in the worker: the board shows it at once
+            self.jobs.hold(reading)
         if elsewhere is not None:
             self.notify(f"{elsewhere}; following it.", title="Already running")
         self.jobs.follow(job_id, started=elsewhere is None)
@@ -392,8 +411,9 @@ class SoraApp(App[int]):
             self.show_on_board(job_id)
 
     def _held(self, job_id: str, doing: str) -> bool:
-        """True (and says so) when a runner holds the job: ``doing`` would change it under that runner."""
-        live = self.jobs.get(job_id)
+        """True (and says so) when this window sees a runner holding the job: ``doing`` would change it under
+        that runner. Only what the window holds (no read here): the engine refuses a held job in the worker too."""
+        live = self.jobs.live.get(job_id)
         if live is None or not live.running:
             return False
         who = f" ({live.runner})" if live.runner else ""
@@ -456,11 +476,14 @@ class SoraApp(App[int]):
     def cancel_job(self, job_id: str) -> None:
         """Stop a job as core.jobactions.stop_step says (a task, the queue, a render); a render is asked first,
         saying what has been paid and what a stopped request may still cost."""
-        live = self.jobs.get(job_id)
-        if live is None:
-            self.notify("This job is not running.", severity="warning")
-            return
-        self._stop(live.job, live.task, live.running, live.state)
+
+        def held(live: LiveJob | None) -> None:
+            if live is None:
+                self.notify("This job is not running.", severity="warning")
+            else:
+                self._stop(live.job, live.task, live.running, live.state)
+
+        self.jobs.load(job_id, held)
 
     @work(thread=True, exit_on_error=False, group="stop")
     def _stop(self, job: Job, task: str | None, running: bool, state: str) -> None:
@@ -835,6 +858,9 @@ class SoraApp(App[int]):
 
     def on_thumbnail_ready(self, message: msg.ThumbnailReady) -> None:
         self.jobs.thumbnail_ready(message)
+
+    def on_job_loaded(self, message: msg.JobLoaded) -> None:
+        self.jobs.loaded(message)
 
     def on_jobs_changed(self, message: msg.JobsChanged) -> None:
         self.jobs.changed(message.job_id)

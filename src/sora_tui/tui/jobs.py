@@ -71,6 +71,10 @@ class JobWatch:
         self._wanted: dict[str, RunnerWatch] = {}  # jobs this window follows -> whether their runner lives
         self._since: dict[str, int] = {}  # event log offset to start following a job from (a task it started)
         self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sora-tui-thumbs")
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sora-tui-read")  # one-off job reads
+        self._loading: set[str] = set()  # jobs the reader thread is reading
+        self._missing: set[str] = set()  # jobs it found no row for
+        self._then: dict[str, list[Callable[[LiveJob | None], None]]] = {}  # who waits for a job's reading
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -87,44 +91,72 @@ class JobWatch:
                 node.post_message(make())
 
     def get(self, job_id: str | None) -> LiveJob | None:
-        """The live state of a job: loaded from the store the first time (and followed while it runs)."""
+        """The live state of a job this window holds. A job it does not hold yet is read in the reader thread
+        (never on the UI loop): None now, and the subscribers hear ``JobStateChanged`` once it is held."""
         if job_id is None:
             return None
         live = self.live.get(job_id)
-        if live is None:
-            reading = read_job(self.engine.store, job_id, first=True)
-            if reading is None:
-                return None
-            live = self._add(reading)
+        if live is None and job_id not in self._missing:
+            self.load(job_id)
         return live
+
+    def load(self, job_id: str, then: Callable[[LiveJob | None], None] | None = None) -> None:
+        """Hold ``job_id``: read it in the reader thread when it is not held (UI loop). ``then`` gets its live
+        state on the UI loop (None: the history has no such job)."""
+        live = self.live.get(job_id)
+        if live is not None:
+            if then is not None:
+                then(live)
+            return
+        if then is not None:
+            self._then.setdefault(job_id, []).append(then)
+        if job_id not in self._loading:
+            self._loading.add(job_id)
+            self._reader.submit(self._read, job_id)
+
+    def _read(self, job_id: str) -> None:
+        """The reader thread: one job's rows, handed to the UI loop (``JobLoaded``: the app passes it to loaded)."""
+        try:
+            reading = read_job(self.engine.store, job_id, first=True)
+        except Exception:  # an unreadable store: told as "no such job" (the start-up worker says why)
+            log.exception("reading job %s", job_id)
+            reading = None
+        self.app.post_message(msg.JobLoaded(job_id, reading))  # thread-safe
+
+    def loaded(self, message: msg.JobLoaded) -> None:
+        """A job the reader thread read (UI loop): hold it, answer who waited for it."""
+        job_id, reading = message.job_id, message.reading
+        self._loading.discard(job_id)
+        if self.app._closing or self.app._closed:  # quitting: no screen to show it on
+            return
+        live = self.live.get(job_id)
+        if live is None and reading is not None:
+            self._missing.discard(job_id)
+            live = self._add(reading)
+        elif live is None:
+            self._missing.add(job_id)  # get() does not ask again (load() does)
+            if self.current == job_id:  # deleted elsewhere: the board shows another job
+                self.select(self.newest())
+                self._publish(lambda: msg.JobStateChanged(job_id))
+        for then in self._then.pop(job_id, []):
+            then(live)
 
     def follow(self, job_id: str, started: bool = False, since: int | None = None) -> LiveJob | None:
         """Follow a job (``started``: a runner was just spawned for it; until it takes the lease it is "starting";
-        ``since``: read its event log from there, when it is not followed yet — a task started here)."""
-        live = self.get(job_id)
-        if live is None:
-            return None
+        ``since``: read its event log from there, when it is not followed yet — a task started here).
+        Returns its live state when this window holds it already (else the follower reads it)."""
         if since is not None:
             self._since.setdefault(job_id, since)
         watch = self._wanted.setdefault(job_id, RunnerWatch())
+        self._missing.discard(job_id)
+        live = self.get(job_id)
         if started:
             watch.expect()
-            live.running, live.state = True, STARTING
-            self._publish(lambda: msg.JobUpdated(job_id, header=True))
+            if live is not None:
+                live.running, live.state = True, STARTING
+                self._publish(lambda: msg.JobUpdated(job_id, header=True))
         self._wake.set()
         return live
-
-    def reload(self, job_id: str) -> None:
-        """Re-read a job now (after this window changed it: a redo, a new keyframe)."""
-        reading = read_job(self.engine.store, job_id)
-        if reading is None:
-            self.live.pop(job_id, None)
-            self._publish(lambda: msg.JobStateChanged(job_id))
-            return
-        if job_id not in self.live:
-            self._add(reading)
-        else:
-            self.apply({job_id: reading})
 
     def changed(self, job_id: str | None) -> None:
         """Someone changed the history (the app passes on its JobsChanged): tell the subscribers."""
@@ -153,21 +185,23 @@ class JobWatch:
         """Follow every job the store called active (``read_active``, UI loop); returns (running elsewhere,
         interrupted), newest first."""
         for reading in readings:
-            if reading.job.id not in self.live:
-                self._add(reading)
+            self.hold(reading)
         mine = {j for j, watch in self._wanted.items() if watch.expecting}
         live = sorted(self.live.values(), key=lambda lj: lj.job.created_at, reverse=True)
         running = [lj for lj in live if lj.running and lj.id not in mine]
         interrupted = [lj for lj in live if lj.state == "interrupted"]
         return running, interrupted
 
+    def hold(self, reading: Reading) -> LiveJob:
+        """Hold a job a worker has read (UI loop): its live state (the one held already, if any)."""
+        live = self.live.get(reading.job.id)
+        return live if live is not None else self._add(reading)
+
     def newest(self) -> str | None:
-        """The job a board with nothing chosen shows: the newest running one, else the newest job."""
-        running = [lj for lj in self.live.values() if lj.running]
-        if running:
-            return max(running, key=lambda lj: lj.job.created_at).id
-        jobs = self.engine.store.list_jobs(limit=1)
-        return jobs[0].id if jobs else None
+        """The job a board with nothing chosen shows: the newest running one, else the newest this window holds
+        (the start-up worker read the history's newest; no store read here)."""
+        held = [lj for lj in self.live.values() if lj.running] or list(self.live.values())
+        return max(held, key=lambda lj: lj.job.created_at).id if held else None
 
     def _add(self, reading: Reading) -> LiveJob:
         job = reading.job
@@ -283,6 +317,7 @@ class JobWatch:
 
     def stop(self) -> None:
         self._pictures.shutdown(wait=False, cancel_futures=True)
+        self._reader.shutdown(wait=False, cancel_futures=True)
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

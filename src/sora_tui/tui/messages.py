@@ -86,6 +86,15 @@ class JobStateChanged(Message, bubble=False):
 
 
 @dataclass
+class JobLoaded(Message, bubble=False):
+    """From JobWatch's reader thread: one job's rows, read because the window asked for a job it did not hold
+    (``reading`` None: the history has no such job)."""
+
+    job_id: str
+    reading: Reading | None
+
+
+@dataclass
 class JobReadings(Message, bubble=False):
     """The follower thread's readings of one pass, for JobWatch.apply on the UI loop."""
 

@@ -83,9 +83,9 @@ class BoardScreen(ModeScreen):
     async def sync_tabs(self) -> None:
         """One tab per live job; show the watch's current job (the newest running one, else the newest)."""
         jobs = self.studio.jobs
-        if jobs.current is None or jobs.get(jobs.current) is None:
+        if jobs.current is None:
             jobs.select(jobs.newest())
-        jobs.get(jobs.current)
+        jobs.get(jobs.current)  # a job the window does not hold yet is read in a thread: JobStateChanged follows
         tabs = self.query_one(Tabs)
         if not tabs.query("#tabs-list"):  # shown before the Tabs composed their row: once they have
             self.call_after_refresh(self.sync_tabs)
