@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Collection, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -333,35 +333,28 @@ def _run_counting(args: list[str], work: _Work) -> tuple[int, str, int]:
 # --- sound ------------------------------------------------------------------------------
 
 
-def decode_sounds(infos: Sequence[VideoInfo], rate: int, channels: int, folder: Path) -> list[Path | None]:
-    """Every segment's sound as raw float32 (``rate``, ``channels``) files, sample 0 at its video's time 0.
+def decode_sound(info: VideoInfo, rate: int, channels: int, dest: Path) -> Path:
+    """A segment's sound as raw float32 (``rate``, ``channels``), sample 0 at its video's time 0.
 
-    ONE ffmpeg process decodes them all (starting ffmpeg costs more than decoding 8 s of
-    AAC); the decoder drops each file's encoder priming and padding (edit list), and
-    ``first_pts=0`` puts silence before a sound that starts after its picture.
-    """
-    args: list[str] = []
-    outs: list[Path | None] = []
-    for k, info in enumerate(infos):
-        if not info.has_audio:
-            outs.append(None)
-            continue
-        args += ["-vn", "-dn", "-sn", "-i", str(info.path.absolute())]
-        outs.append(folder / f"a{k:03d}.f32")
-    maps: list[str] = []
-    n = 0
-    for dest in outs:
-        if dest is None:
-            continue
-        maps += ["-map", f"{n}:a:0", "-af", f"aresample={rate}:first_pts=0", "-ac", str(channels)]
-        maps += ["-f", "f32le", "-y", str(dest)]
-        n += 1
-    if n:
-        proc = run_ffmpeg(["-loglevel", "error", *args, *maps], timeout=900)
-        if proc.returncode != 0:
-            err = proc.stderr.decode("utf-8", "replace")
-            raise _fail(err, folder, "decoding the segments' sound")
-    return outs
+    The decoder drops the file's encoder priming and padding (edit list), and ``first_pts=0``
+    puts silence before a sound that starts after its picture."""
+    args = ["-loglevel", "error", "-vn", "-dn", "-sn", "-i", str(info.path.absolute()), "-map", "0:a:0"]
+    args += ["-af", f"aresample={rate}:first_pts=0", "-ac", str(channels), "-f", "f32le", "-y", str(dest)]
+    proc = run_ffmpeg(args, timeout=900)
+    if proc.returncode != 0:
+        raise _fail(proc.stderr.decode("utf-8", "replace"), dest.parent, f"decoding the sound of {info.path.name}")
+    return dest
+
+
+def decode_sounds(
+    infos: Sequence[VideoInfo], rate: int, channels: int, folder: Path, pool: ThreadPoolExecutor
+) -> list[Future[Path] | None]:
+    """Every segment's sound (:func:`decode_sound`), decoded in order in ``pool`` while the join goes on: the
+    mux takes segment 1's sound as soon as it is there, while the next ones are decoded."""
+    return [
+        pool.submit(decode_sound, info, rate, channels, folder / f"a{k:03d}.f32") if info.has_audio else None
+        for k, info in enumerate(infos)
+    ]
 
 
 def _load_sound(path: Path | None, channels: int) -> np.ndarray | None:
@@ -419,21 +412,25 @@ def _rms_db(x: np.ndarray) -> float | None:
 
 @dataclass
 class _SoundPart:
-    sound: Path | None  # the decoded sound (raw float32), None for a segment without
+    sound: Future[Path] | None  # the decoded sound (raw float32) once decoded, None for a segment without
     start: int  # first sample of the segment's own sound that is shown
     length: int  # samples it fills on the joined timeline
 
 
 def _sound_chunks(
-    parts: list[_SoundPart], rate: int, channels: int, crossfade: int, steps: list[float | None]
+    parts: list[_SoundPart], rate: int, channels: int, crossfade: int, steps: list[float | None], waited: list[float]
 ) -> Iterator[np.ndarray]:
     """The joined sound, segment by segment, each seam crossfaded (equal power for unrelated
-    sound, equal gain where both sides carry the same sound), never moving the timeline."""
+    sound, equal gain where both sides carry the same sound), never moving the timeline.
+    ``waited[0]`` adds up the time spent waiting for a segment's sound to be decoded."""
 
     half = crossfade // 2
     prev: np.ndarray | None = None  # the previous segment's span, with `half` samples beyond each end
     for part in parts:
-        cur = _padded(_load_sound(part.sound, channels), part.start, part.length, half, rate, channels)
+        t = time.perf_counter()
+        sound = _load_sound(part.sound.result() if part.sound else None, channels)
+        waited[0] += time.perf_counter() - t
+        cur = _padded(sound, part.start, part.length, half, rate, channels)
         if prev is not None:
             w = int(0.2 * rate)
             a_db = _rms_db(prev[len(prev) - half - w : len(prev) - half])
@@ -549,10 +546,10 @@ def join_parts(
     dest.parent.mkdir(parents=True, exist_ok=True)
     work_dir = dest.with_name(f".{dest.stem}.join-{uuid.uuid4().hex[:8]}")
     work_dir.mkdir()
-    # the sound is decoded (one ffmpeg) while the pictures are cut and graded: it needs only the inputs
+    # the sound is decoded while the pictures are cut and graded and the mux runs: it needs only the inputs
     fmt = _audio_format(infos)
     sound_pool = ThreadPoolExecutor(1, thread_name_prefix="join-sound") if fmt is not None else None
-    sound_job = sound_pool.submit(decode_sounds, infos, fmt[0], fmt[1], work_dir) if sound_pool and fmt else None
+    sounds = decode_sounds(infos, fmt[0], fmt[1], work_dir, sound_pool) if sound_pool and fmt else []
     try:
         packet_lists: dict[int, Packets] = {}
         plan = _piece_plan(parts, infos, copy_ok, packet_lists)
@@ -607,12 +604,10 @@ def join_parts(
         # sound on the joined timeline: segment k fills [T_k, T_k+1) from its first shown picture on
         sound_parts: list[_SoundPart] = []
         t2 = time.perf_counter()
-        if fmt is not None and sound_job is not None:
+        if fmt is not None:
             rate, channels = fmt
             stats.audio = f"{rate} Hz, {channels} ch"
             t_out = 0.0
-            sounds = sound_job.result()
-            stats.timings["sound_decode_s"] = time.perf_counter() - t2  # the wait left after the pictures
             for part, info, d, snd in zip(parts, infos, durations, sounds, strict=True):
                 s0 = round(t_out * rate)
                 t_out += d
@@ -631,8 +626,8 @@ def join_parts(
                 raise MediaError(f"the join gave {out_time:.2f} s instead of {total:.2f} s")
         stats.timings["mux_s"] = time.perf_counter() - t2
     finally:
-        if sound_pool is not None:
-            sound_pool.shutdown(wait=True)  # its ffmpeg writes into work_dir: done before that goes
+        if sound_pool is not None:  # its ffmpeg writes into work_dir: done (or never started) before that goes
+            sound_pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(work_dir, ignore_errors=True)
     if progress:
         progress(1.0)
@@ -732,10 +727,12 @@ def _mux(
         rate, channels = fmt
         crossfade = int(round(crossfade_ms / 1000 * rate))
 
+        waited = [0.0]
+
         def feed() -> None:
             assert proc.stdin is not None
             try:
-                for chunk in _sound_chunks(sound_parts, rate, channels, crossfade, stats.sound_steps):
+                for chunk in _sound_chunks(sound_parts, rate, channels, crossfade, stats.sound_steps, waited):
                     proc.stdin.write(chunk.astype("<f4", copy=False).tobytes())
             except BrokenPipeError:
                 pass
@@ -757,6 +754,7 @@ def _mux(
     finally:
         if writer is not None:
             writer.join(timeout=30)
+            stats.timings["sound_decode_s"] = waited[0]  # the mux's waits for a segment's sound
         t_err.join(timeout=5)
     if writer_error:
         err = writer_error[0]
