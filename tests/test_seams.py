@@ -279,3 +279,49 @@ def test_sixty_seams_stay_in_sync(tmp_path: Path) -> None:
     v0, a0 = stream_starts(dest)
     assert abs(v0 - a0) <= 0.001
     assert abs(len(track) / 48000 - out.spans[-1][1]) <= 1 / FPS
+
+
+def test_sounds_are_decoded_in_doubling_batches_segment_one_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mux takes segment 1's sound as soon as one small ffmpeg has decoded it; the rest follow in
+    batches of 2, 4, … (each an ffmpeg); a segment without sound is skipped; each file is its own sound."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    c = chain(tmp_path / "c", n=5, frames=12, repeat=False, sound="mixed")  # segment 3 has no sound
+    infos = [media.probe(f) for f in c.files]
+    runs: list[int] = []
+    real = media.run_ffmpeg  # what the join calls
+
+    def counting(args: list[str], **kw: object) -> object:
+        runs.append(args.count("-i"))
+        return real(args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(join, "run_ffmpeg", counting)
+    with ThreadPoolExecutor(1) as pool:
+        futures = join.decode_sounds(infos, 48000, 1, tmp_path, pool)
+        paths = [f.result(timeout=60) if f is not None else None for f in futures]
+    assert runs == [1, 2, 1]  # segments 1 | 2, 4 | 5
+    assert paths[2] is None and all(p is not None for k, p in enumerate(paths) if k != 2)
+    for k, p in enumerate(paths):
+        if p is None:
+            continue
+        got = np.fromfile(p, dtype="<f4")
+        want = decode_audio(c.files[k], channels=1)
+        n = min(len(got), len(want))
+        assert n >= 0.45 * 48000 and np.allclose(got[:n], want[:n], atol=1e-4), k
+
+
+def test_a_sound_that_cannot_be_decoded_is_named(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    c = chain(tmp_path / "c", n=2, frames=12, repeat=False)
+    infos = [media.probe(f) for f in c.files]
+    broken = tmp_path / "c" / "seg_02.mp4"
+    broken.write_bytes(b"\0" * 4096)  # overwritten after it was probed (a disk that lost it)
+    with ThreadPoolExecutor(1) as pool:
+        futures = join.decode_sounds(infos, 48000, 2, tmp_path, pool)
+        assert futures[0] is not None and futures[0].result(timeout=60).is_file()
+        assert futures[1] is not None
+        with pytest.raises(media.MediaError, match=r"decoding the sound of seg_02\.mp4"):
+            futures[1].result(timeout=60)

@@ -333,28 +333,49 @@ def _run_counting(args: list[str], work: _Work) -> tuple[int, str, int]:
 # --- sound ------------------------------------------------------------------------------
 
 
-def decode_sound(info: VideoInfo, rate: int, channels: int, dest: Path) -> Path:
-    """A segment's sound as raw float32 (``rate``, ``channels``), sample 0 at its video's time 0.
+def decode_batch(infos: Sequence[VideoInfo], rate: int, channels: int, dests: Sequence[Path]) -> None:
+    """Segments' sounds as raw float32 files (``rate``, ``channels``), sample 0 at each video's time 0, in ONE
+    ffmpeg (starting one costs more than decoding a few seconds of AAC).
 
-    The decoder drops the file's encoder priming and padding (edit list), and ``first_pts=0``
+    The decoder drops each file's encoder priming and padding (edit list), and ``first_pts=0``
     puts silence before a sound that starts after its picture."""
-    args = ["-loglevel", "error", "-vn", "-dn", "-sn", "-i", str(info.path.absolute()), "-map", "0:a:0"]
-    args += ["-af", f"aresample={rate}:first_pts=0", "-ac", str(channels), "-f", "f32le", "-y", str(dest)]
+    args = ["-loglevel", "error"]
+    for info in infos:
+        args += ["-vn", "-dn", "-sn", "-i", str(info.path.absolute())]
+    for n, dest in enumerate(dests):
+        args += ["-map", f"{n}:a:0", "-af", f"aresample={rate}:first_pts=0", "-ac", str(channels)]
+        args += ["-f", "f32le", "-y", str(dest)]
     proc = run_ffmpeg(args, timeout=900)
     if proc.returncode != 0:
-        raise _fail(proc.stderr.decode("utf-8", "replace"), dest.parent, f"decoding the sound of {info.path.name}")
-    return dest
+        names = ", ".join(i.path.name for i in infos)
+        raise _fail(proc.stderr.decode("utf-8", "replace"), dests[0].parent, f"decoding the sound of {names}")
 
 
 def decode_sounds(
     infos: Sequence[VideoInfo], rate: int, channels: int, folder: Path, pool: ThreadPoolExecutor
 ) -> list[Future[Path] | None]:
-    """Every segment's sound (:func:`decode_sound`), decoded in order in ``pool`` while the join goes on: the
-    mux takes segment 1's sound as soon as it is there, while the next ones are decoded."""
-    return [
-        pool.submit(decode_sound, info, rate, channels, folder / f"a{k:03d}.f32") if info.has_audio else None
-        for k, info in enumerate(infos)
-    ]
+    """Every segment's sound (:func:`decode_batch`), decoded in ``pool`` while the join goes on, in batches
+    that double (1, 2, 4, … segments): the mux takes segment 1's sound at once, and the next batch is
+    decoded while it encodes the ones before."""
+    futures: list[Future[Path] | None] = [Future() if info.has_audio else None for info in infos]
+    todo = [k for k, f in enumerate(futures) if f is not None]
+    size = 1
+    while todo:
+        batch, todo = todo[:size], todo[size:]
+        size *= 2
+        dests = [folder / f"a{k:03d}.f32" for k in batch]
+        mine = [f for k in batch if (f := futures[k]) is not None]
+
+        def tell(done: Future[None], mine: list[Future[Path]] = mine, dests: list[Path] = dests) -> None:
+            exc = MediaError("the join stopped before the sound was decoded") if done.cancelled() else done.exception()
+            for fut, dest in zip(mine, dests, strict=True):
+                if exc is not None:
+                    fut.set_exception(exc)
+                else:
+                    fut.set_result(dest)
+
+        pool.submit(decode_batch, [infos[k] for k in batch], rate, channels, dests).add_done_callback(tell)
+    return futures
 
 
 def _load_sound(path: Path | None, channels: int) -> np.ndarray | None:
@@ -549,10 +570,18 @@ def join_parts(
     # the sound is decoded while the pictures are cut and graded and the mux runs: it needs only the inputs
     fmt = _audio_format(infos)
     sound_pool = ThreadPoolExecutor(1, thread_name_prefix="join-sound") if fmt is not None else None
+    side_pool = ThreadPoolExecutor(1, thread_name_prefix="join-start")
     sounds = decode_sounds(infos, fmt[0], fmt[1], work_dir, sound_pool) if sound_pool and fmt else []
     try:
         packet_lists: dict[int, Packets] = {}
         plan = _piece_plan(parts, infos, copy_ok, packet_lists)
+        # the concat input's start time comes from its first file: when that is a segment file as it is, it is
+        # read now, beside the picture work, instead of just before the mux
+        early_start = None
+        if plan[0][0][0] == "whole":
+            first_list = work_dir / "first.ffconcat"
+            write_atomic(first_list, ("ffconcat version 1.0\n" + _concat_entry(infos[0].path, 1.0)).encode("utf-8"))
+            early_start = side_pool.submit(_concat_start, first_list)
         enc_frames = sum(e - s for k, pl in enumerate(plan) for kind, s, e in pl if kind == "encode")
         total_s = sum(p.kept / i.fps for p, i in zip(parts, infos, strict=True))
         work = _Work(progress, enc_frames, total_s)
@@ -617,7 +646,15 @@ def join_parts(
         total = sum(durations)
         with atomic_path(dest) as tmp:
             rc, err, out_time = _mux(
-                list_file, _concat_start(list_file), tmp, fmt, sound_parts, crossfade_ms, total, work, stats
+                list_file,
+                early_start.result() if early_start is not None else _concat_start(list_file),
+                tmp,
+                fmt,
+                sound_parts,
+                crossfade_ms,
+                total,
+                work,
+                stats,
             )
             if rc != 0:
                 raise _fail(err, dest, "joining")
@@ -628,6 +665,7 @@ def join_parts(
     finally:
         if sound_pool is not None:  # its ffmpeg writes into work_dir: done (or never started) before that goes
             sound_pool.shutdown(wait=True, cancel_futures=True)
+        side_pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(work_dir, ignore_errors=True)
     if progress:
         progress(1.0)
