@@ -110,7 +110,7 @@ class JobWatch:
             return
         if then is not None:
             self._then.setdefault(job_id, []).append(then)
-        if job_id not in self._loading:
+        if job_id not in self._loading and not self._stop.is_set():  # stopped: the app is quitting
             self._loading.add(job_id)
             self._reader.submit(self._read, job_id)
 
@@ -316,9 +316,9 @@ class JobWatch:
         self._thread.start()
 
     def stop(self) -> None:
+        self._stop.set()
         self._pictures.shutdown(wait=False, cancel_futures=True)
         self._reader.shutdown(wait=False, cancel_futures=True)
-        self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(2.0)
