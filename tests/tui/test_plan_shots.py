@@ -48,3 +48,29 @@ async def test_transition_takes_and_camera_are_edited_per_shot(make_app: MakeApp
         chips = second.query_one(".seg-chips", Static) if second.query(".seg-chips") else None
         assert chips is None or "3 takes" in str(chips.render())
         assert screen.check() is not None  # a valid plan: ctrl+r would render it
+
+
+async def test_a_shots_route_follows_its_transition(make_app: MakeApp) -> None:
+    """Switching a shot with cast from "continues" to "cut" changes how its cast reaches the model (it can no
+    longer lean on the previous picture): the chips say the new route and its price (core.shots)."""
+    from sora_tui.core.models import CastMember
+    from sora_tui.tui.widgets.plan_editor import shot_lines
+
+    plan = hosted_plan()
+    plan.cast = [CastMember("Mara", "character", "a courier in a red coat")]
+    for seg in plan.segments:
+        seg.cast = ["Mara"]
+    app = make_app("prompt")
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_plan(plan)
+        screen = await on_screen(pilot, PlanScreen, lambda s: s.shown is not None, what="the plan screen")
+        second = list(screen.query(SegmentEditor).results(SegmentEditor))[1]
+        chips = second.query_one(".seg-chips", Static)
+        before = shot_lines(screen.to_plan(), app.engine.catalog)[2]
+        assert before and before in str(chips.render())
+        second.query_one(".seg-transition", Select).value = "cut"
+        await wait_for(pilot, lambda: screen.to_plan().segments[1].is_cut, what="the cut chosen")
+        after = shot_lines(screen.to_plan(), app.engine.catalog)[2]
+        assert after != before  # the test means something: the route changes with the cut
+        await wait_for(pilot, lambda: after in str(chips.render()), what="the chips saying the new route")
+        assert before not in str(chips.render())

@@ -194,6 +194,11 @@ class PlanEditor(VerticalScroll):
 
     def on_segment_editor_changed(self, event: SegmentEditor.Changed) -> None:
         event.stop()
+        plan = self.to_plan()
+        if plan.uses_shots:  # a cut, a cast or a model changes how each shot's cast reaches its model
+            routes = shot_lines(plan, self.catalog)
+            for i, editor in enumerate(self.editors, 1):
+                editor.set_route(routes.get(i, ""))
         self.post_message(self.Changed(self))
 
     def on_keyframe_editor_changed(self, event: KeyframeEditor.Changed) -> None:

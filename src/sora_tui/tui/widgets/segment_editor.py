@@ -196,6 +196,12 @@ class SegmentEditor(Vertical):
         self._update_chips()
         self.post_message(self.Changed(self))
 
+    def set_route(self, route: str) -> None:
+        """How the shot's cast reaches its model now (the plan editor works it out again after an edit)."""
+        if route != self.route:
+            self.route = route
+            self._update_chips()
+
     def _update_chips(self) -> None:
         for chips in self.query(".seg-chips").results(Static):
             chips.update(self._chips(self.cast_value(), self.to_segment()))
