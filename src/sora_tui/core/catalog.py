@@ -653,7 +653,7 @@ def validate_plan(plan: Plan, catalog: Catalog) -> ModelSpec:
     if plan.aspect not in spec.aspects:
         raise InputError("plan.aspect", f"{spec.name} does not offer {plan.aspect}", spec.aspects)
     # a shot with its own model is checked against that model (in _check_shots), not the plan's
-    own = {i for i, s in enumerate(plan.segments, 1) if s.model and s.model != plan.model}
+    own = {i for i in range(1, len(plan.segments) + 1) if plan.own_model(i)}
     for i, seg in enumerate(plan.segments, 1):
         if i not in own:
             spec.validate_prompt(seg.prompt, f"plan.segments[{i}].prompt")
@@ -693,7 +693,7 @@ def _check_shots(plan: Plan, catalog: Catalog) -> None:
             ["continue"],
         )
     for i, seg in enumerate(plan.segments, 1):
-        if not seg.model or seg.model == plan.model:
+        if not plan.own_model(i):
             continue
         where = f"plan.segments[{i}].model"
         if plan.mode in (Mode.KEYFRAMES, Mode.EXTEND):

@@ -311,6 +311,10 @@ class Plan:
         """The model that renders shot ``index`` (1-based): its own or the plan's."""
         return self.segments[index - 1].model or self.model
 
+    def own_model(self, index: int) -> bool:
+        """Whether shot ``index`` (1-based) names a model other than the plan's (checked and priced against it)."""
+        return self.shot_model(index) != self.model
+
     @property
     def has_narration(self) -> bool:
         return any(s.narration.strip() for s in self.segments)
