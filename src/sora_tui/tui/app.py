@@ -456,16 +456,19 @@ class SoraApp(App[int]):
         if job is None:
             self.call_from_thread(self._task_refused, job_id, task, f"No job {job_id} in the history.")
             return
-        since = runner.EventLog(job.job_dir).end()
+        # its events are read from here on, however late the follower begins to follow the job
+        self.jobs.read_from(job_id, runner.EventLog(job.job_dir).end())
         try:
             runner.spawn(self.engine.env, job_id, task=task, options=options)
         except InputError as exc:
+            self.jobs.read_from(job_id, None)
             self.call_from_thread(self._task_refused, job_id, task, explain(exc))
             return
         except OSError as exc:
+            self.jobs.read_from(job_id, None)
             self.call_from_thread(self._task_refused, job_id, task, f"Could not start a runner for {job_id}: {exc}")
             return
-        self.call_from_thread(self.jobs.follow, job_id, False, since)
+        self.call_from_thread(self.jobs.follow, job_id)
 
     def _task_refused(self, job_id: str, task: str, reason: str) -> None:
         self.notify(reason, severity="warning", title="Not started")

@@ -141,12 +141,18 @@ class JobWatch:
         for then in self._then.pop(job_id, []):
             then(live)
 
-    def follow(self, job_id: str, started: bool = False, since: int | None = None) -> LiveJob | None:
-        """Follow a job (``started``: a runner was just spawned for it; until it takes the lease it is "starting";
-        ``since``: read its event log from there, when it is not followed yet — a task started here).
+    def read_from(self, job_id: str, since: int | None) -> None:
+        """A task is about to start on ``job_id`` (thread-safe: called before its runner is spawned): if the
+        follower is not reading the job's event log yet, it begins at ``since`` (the log's end before the spawn),
+        so none of the task's events is missed however late the following begins. None: the task did not start."""
+        if since is None:
+            self._since.pop(job_id, None)
+        else:
+            self._since[job_id] = since
+
+    def follow(self, job_id: str, started: bool = False) -> LiveJob | None:
+        """Follow a job (``started``: a runner was just spawned for it; until it takes the lease it is "starting").
         Returns its live state when this window holds it already (else the follower reads it)."""
-        if since is not None:
-            self._since.setdefault(job_id, since)
         watch = self._wanted.setdefault(job_id, RunnerWatch())
         self._missing.discard(job_id)
         live = self.get(job_id)
@@ -343,13 +349,13 @@ class JobWatch:
                     readings: dict[str, Reading] = {}
                     for job_id in wanted:
                         state = followed.get(job_id)
+                        since = self._since.pop(job_id, None)  # read_from: only where following begins
                         if state is None:
                             job = store.get_job(job_id)
                             if job is None:
                                 continue
                             # events before this window looked are already in the rows: read from the end
                             # (or from where a task this window started began)
-                            since = self._since.pop(job_id, None)
                             state = followed[job_id] = Follower.from_end(job.job_dir, since)
                         watch = self._wanted.get(job_id)
                         reading = state.read(
