@@ -323,7 +323,7 @@ def bench_seams(workdir: Path) -> list[Row]:
             "×",
             "≤ 1.3",
             r["repeats_ratio_vs_reencode_floor"] <= 1.3,
-            f"join {r['repeats_join_s']:.2f} s vs floor {r['repeats_floor_s']:.2f} s (concat copy + ffmpeg encoding "
+            f"join {r['repeats_join_s']:.2f} s vs floor {r['repeats_floor_s']:.2f} s (video copy + one sound encode + ffmpeg encoding "
             f"exactly the re-encoded frames at the join's settings); verdicts {set(r['repeats_verdicts'])}",
         ),
         row(
