@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input, Label, ProgressBar, Select, Static
 
 from sora_tui.core.models import Job, JobStatus
@@ -241,3 +242,45 @@ async def _board_stops_the_finish(app: SoraApp, job: Job, gate: Path) -> None:
         assert stop.exists()
         gate.touch()
         await wait_for(pilot, lambda: runner.holder(job.job_dir) is None, timeout=60, what="the runner to stop")
+
+
+async def test_a_task_that_starts_while_following_begins_is_shown(
+    make_app: MakeApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export screen follows its job from the event log's end; when the follower begins that late (after
+    the finish runner already said it started), the task's events are still read: the stage says "started"."""
+    import threading
+
+    from sora_tui.core import follow, runner
+
+    gate = tmp_path / "gate"
+    app = make_app("history", SORA_TUI_TEST_TASK_GATE=str(gate))
+    job = app.engine.create_job(small_plan(n=2, seconds=2))
+    assert (await app.engine.run(job.id)).status is JobStatus.COMPLETED
+    beginning, go_on = threading.Event(), threading.Event()
+    real = follow.Follower.from_end.__func__  # type: ignore[attr-defined]
+
+    def late(cls: type[follow.Follower], job_dir: Path, since: int | None = None) -> follow.Follower:
+        if Path(job_dir) == job.job_dir and not go_on.is_set():
+            beginning.set()  # the follower is about to begin following the job: held here a while
+            go_on.wait(120)
+        return real(cls, job_dir, since)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(follow.Follower, "from_end", classmethod(late))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            app.open_export(job.id)
+            await wait_for(pilot, beginning.is_set, what="the follower beginning to follow the job")
+            stage = app.screen.query_one("#stage", Label)
+            await pilot.press("f6")  # the finish runner starts and writes TaskStarted, the follower still held
+            log = runner.EventLog(job.job_dir)
+            await wait_for(
+                pilot, lambda: any(type(e).__name__ == "TaskStarted" for e in log.read(0)[0]), 90, "TaskStarted"
+            )
+            go_on.set()
+            await wait_for(pilot, lambda: str(stage.render()) == "finish: started", 30, "the stage saying started")
+            gate.touch()
+            await wait_for(pilot, lambda: str(stage.render()) == "finish: done", 90, "the finish done")
+    finally:
+        go_on.set()
+        gate.touch()

@@ -357,6 +357,11 @@ class JobWatch:
                             # events before this window looked are already in the rows: read from the end
                             # (or from where a task this window started began)
                             state = followed[job_id] = Follower.from_end(job.job_dir, since)
+                            # a task that started while following began (read_from after the pop above):
+                            # this new follower has told nothing yet, so it may begin where the task began
+                            late = self._since.pop(job_id, None)
+                            if late is not None and late < state.offset:
+                                state.offset = late
                         watch = self._wanted.get(job_id)
                         reading = state.read(
                             store,
