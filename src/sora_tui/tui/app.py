@@ -184,10 +184,8 @@ class SoraApp(App[int]):
 
     def _found_jobs(self, readings: list[Reading], newest: Reading | None) -> None:
         running, interrupted = self.jobs.scan(readings + ([newest] if newest is not None else []))
-        if running or self.jobs.current is None:
-            self.jobs.select(
-                running[0].id if running else self.jobs.newest()
-            )  # the newest running job, else the newest
+        if running or self.jobs.current is None:  # the newest running job, else the newest
+            self.jobs.select(running[0].id if running else self.jobs.newest())
         if self.initial_mode is None:  # as `sora-tui` starts: the board when a job renders, else the prompt
             self.switch_mode("board" if running else "prompt")
             if running or interrupted:  # what was found, and what was interrupted
