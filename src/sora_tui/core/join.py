@@ -570,7 +570,7 @@ def join_parts(
     # the sound is decoded while the pictures are cut and graded and the mux runs: it needs only the inputs
     fmt = _audio_format(infos)
     sound_pool = ThreadPoolExecutor(1, thread_name_prefix="join-sound") if fmt is not None else None
-    side_pool = ThreadPoolExecutor(1, thread_name_prefix="join-start")
+    side_pool: ThreadPoolExecutor | None = None  # reads the concat start early (see below)
     sounds = decode_sounds(infos, fmt[0], fmt[1], work_dir, sound_pool) if sound_pool and fmt else []
     try:
         packet_lists: dict[int, Packets] = {}
@@ -581,6 +581,7 @@ def join_parts(
         if plan[0][0][0] == "whole":
             first_list = work_dir / "first.ffconcat"
             write_atomic(first_list, ("ffconcat version 1.0\n" + _concat_entry(infos[0].path, 1.0)).encode("utf-8"))
+            side_pool = ThreadPoolExecutor(1, thread_name_prefix="join-start")
             early_start = side_pool.submit(_concat_start, first_list)
         enc_frames = sum(e - s for k, pl in enumerate(plan) for kind, s, e in pl if kind == "encode")
         total_s = sum(p.kept / i.fps for p, i in zip(parts, infos, strict=True))
@@ -665,7 +666,8 @@ def join_parts(
     finally:
         if sound_pool is not None:  # its ffmpeg writes into work_dir: done (or never started) before that goes
             sound_pool.shutdown(wait=True, cancel_futures=True)
-        side_pool.shutdown(wait=True, cancel_futures=True)
+        if side_pool is not None:
+            side_pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(work_dir, ignore_errors=True)
     if progress:
         progress(1.0)

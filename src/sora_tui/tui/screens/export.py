@@ -22,6 +22,7 @@ from textual.worker import Worker
 from ...core.finish.export import PRESETS
 from ...core.finish.stage import Finisher, FinishOptions, describe_outputs
 from ...core.models import FinishProgress, InputError, Job, TaskDone, TaskStarted
+from ...core.progress import LiveJob
 from ...core.tasks import EXPORT, FINISH
 from .. import messages as msg
 from ..advice import coded_words
@@ -107,10 +108,13 @@ class ExportScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = "Finish & export"
         self.studio.jobs.subscribe(self)
-        live = self.studio.jobs.follow(self.job_id)  # a finish or export started elsewhere shows here too
-        if live is not None and live.task in (FINISH, EXPORT):
-            self.query_one("#stage", Label).update(f"{live.task}: running in {live.runner}")
+        self.studio.jobs.follow(self.job_id)  # a finish or export started elsewhere shows here too
+        self.studio.jobs.load(self.job_id, self._running_elsewhere)  # at once when held, else once read
         self.show_outputs()
+
+    def _running_elsewhere(self, live: LiveJob | None) -> None:
+        if live is not None and live.task in (FINISH, EXPORT) and self.is_attached:  # not after it is closed
+            self.query_one("#stage", Label).update(f"{live.task}: running in {live.runner}")
 
     # --- state --------------------------------------------------------------------------
 

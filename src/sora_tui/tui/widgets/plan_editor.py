@@ -194,8 +194,8 @@ class PlanEditor(VerticalScroll):
 
     def on_segment_editor_changed(self, event: SegmentEditor.Changed) -> None:
         event.stop()
-        plan = self.to_plan()
-        if plan.uses_shots:  # a cut, a cast or a model changes how each shot's cast reaches its model
+        plan = self.to_plan() if event.shot else None  # a keystroke in a prompt changes no route
+        if plan is not None and plan.uses_shots:  # a cut, a cast, the seconds change how the cast gets there
             routes = shot_lines(plan, self.catalog)
             for i, editor in enumerate(self.editors, 1):
                 editor.set_route(routes.get(i, ""))

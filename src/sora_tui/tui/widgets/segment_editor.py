@@ -44,9 +44,10 @@ class SegmentEditor(Vertical):
     """
 
     class Changed(Message):
-        def __init__(self, editor: SegmentEditor) -> None:
+        def __init__(self, editor: SegmentEditor, shot: bool = False) -> None:
             super().__init__()
             self.editor = editor
+            self.shot = shot  # a field that can change how the shot's cast reaches its model (or its price)
 
     def __init__(
         self,
@@ -194,7 +195,7 @@ class SegmentEditor(Vertical):
             self.query_one(".seg-cost", Static).update(self._cost_text(seconds))
             self.check_narration()
         self._update_chips()
-        self.post_message(self.Changed(self))
+        self.post_message(self.Changed(self, shot=True))
 
     def set_route(self, route: str) -> None:
         """How the shot's cast reaches its model now (the plan editor works it out again after an edit)."""
@@ -210,9 +211,10 @@ class SegmentEditor(Vertical):
         event.stop()
         if event.input.has_class("seg-narration"):
             self.check_narration()
-        if event.input.has_class("seg-cast") or event.input.has_class("seg-camera"):
+        shot = event.input.has_class("seg-cast") or event.input.has_class("seg-camera")
+        if shot:
             self._update_chips()
-        self.post_message(self.Changed(self))
+        self.post_message(self.Changed(self, shot=shot))
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         event.stop()
