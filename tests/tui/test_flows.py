@@ -8,6 +8,7 @@ from pathlib import Path
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Select, Tab, Tabs, TextArea
 
+from sora_tui.core.follow import Reading
 from sora_tui.core.models import Job, JobStatus, SegmentStatus
 from sora_tui.tui.app import SoraApp
 from sora_tui.tui.screens.board import BoardScreen, tab_id
@@ -25,6 +26,7 @@ from .conftest import (
     MakeApp,
     fill_prompt,
     focus_segment,
+    notes,
     on_board,
     on_screen,
     settle,
@@ -426,6 +428,50 @@ async def test_two_jobs_on_the_board(make_app: MakeApp) -> None:
         await wait_jobs(pilot)
         for j in (a, b):
             assert job_of(app, j.id).status is JobStatus.COMPLETED
+
+
+async def test_a_late_start_up_read_keeps_what_the_user_chose(tui_env: dict[str, str]) -> None:
+    """The start-up read (active jobs, the newest job) can end after the user has already started a job and
+    chosen another one and another screen (a slow disk): it must change neither, nor call the window's own
+    job "found rendering"."""
+    import threading
+
+    from sora_tui.core.follow import STARTING
+    from sora_tui.tui.app import create_app
+
+    app = create_app({**tui_env, "SORA_TUI_PREVIEW_LATENCY": "0.5"})  # no initial mode: as `sora-tui` starts
+    go = threading.Event()
+    read_active = app.jobs.read_active
+
+    def slow_read() -> list[Reading]:
+        assert go.wait(60), "the test never let the start-up read go"
+        return read_active()
+
+    app.jobs.read_active = slow_read  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        a = app.engine.create_job(small_plan(2, prompt="first job"))
+        b = app.engine.create_job(small_plan(1, prompt="second job"))
+        app.start_job(a.id)
+
+        def holds_lease(job: Job) -> bool:  # its runner took the lease: no longer "starting"
+            live = app.jobs.live.get(job.id)
+            return live is not None and live.running and live.state != STARTING
+
+        await wait_for(pilot, lambda: holds_lease(a), what="the first job's runner holding its lease")
+        app.show_on_board(b.id)
+        # (not on_board: it waits for the app's workers, the start-up read among them)
+        await wait_for(pilot, lambda: getattr(app.screen, "shown", None) == b.id, what="the second job on the board")
+        board = app.screen
+        assert isinstance(board, BoardScreen)
+        await pilot.press("f4")
+        await on_screen(pilot, HistoryScreen, what="history")
+        go.set()
+        await workers_done(app)
+        await pilot.pause()
+        assert app.jobs.current == b.id and board.shown == b.id  # the user's choice stands
+        assert isinstance(app.screen, HistoryScreen)  # and so does the screen
+        assert not [n for n in notes(app) if "Following" in n], notes(app)  # its own job is no news
+        await wait_jobs(pilot)
 
 
 async def test_settings_save_and_keyring_explanation(make_app: MakeApp, home: Path) -> None:

@@ -38,18 +38,7 @@ from .format import money, plural
 from .idle_gc import IdleCollector
 from .jobs import JobWatch, Reading, read_job
 from .live import LiveJob
-from .screens.board import BoardScreen
-from .screens.files import FilesModal
-from .screens.found import FoundJobsModal
-from .screens.help import HelpScreen
-from .screens.history import HistoryScreen
-from .screens.keyframes import KeyframeScreen
 from .screens.modals import AskModal, ConfirmModal
-from .screens.plan import PlanScreen
-from .screens.preview import PreviewScreen
-from .screens.prompt import PromptScreen
-from .screens.queue import QueueScreen
-from .screens.settings import SettingsScreen
 from .workers import failure_text, report_failure
 
 if TYPE_CHECKING:
@@ -57,6 +46,9 @@ if TYPE_CHECKING:
 
 UI_SWITCH_INTERVAL = 0.001  # seconds (CPython's default is 0.005)
 SWITCH_PAUSE = 0.005  # seconds: updates held back while a kept screen comes back (its resume handler runs)
+# seconds after the first screen is up when the other screens' modules are imported, in a thread: late
+# enough not to slow the first paint (the import shares the GIL with it), early enough for a first F-key
+IMPORT_SCREENS_AFTER = 0.5
 DELIVERY = "sora-tui:"  # prefix of the names of our browser deliveries (Textual's screenshots use others)
 
 
@@ -64,13 +56,15 @@ class SoraApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "sora-tui"
     SUB_TITLE = "one prompt, one long video"
-    # the mode screens (made with the studio context in __init__: add_mode)
-    MODE_SCREENS: dict[str, Callable[[Studio], Screen[Any]]] = {
-        "prompt": PromptScreen,
-        "board": BoardScreen,
-        "history": HistoryScreen,
-        "settings": SettingsScreen,
-        "queue": QueueScreen,
+    # the mode screens (made with the studio context in __init__: add_mode). Only the prompt screen is
+    # imported with the app: each other screen's module is imported when it is first shown, so the first
+    # paint does not wait for them (about 0.1 s of imports on a 2-core box)
+    MODE_SCREENS: dict[str, str] = {
+        "prompt": "prompt:PromptScreen",
+        "board": "board:BoardScreen",
+        "history": "history:HistoryScreen",
+        "settings": "settings:SettingsScreen",
+        "queue": "queue:QueueScreen",
     }
     COMMANDS = App.COMMANDS | {SoraCommands}
     # F-keys are priority bindings: no widget uses them, and the app answers them at once instead
@@ -124,8 +118,8 @@ class SoraApp(App[int]):
         self.jobs = JobWatch(engine, self)  # the live jobs: followed from the store and their runners
         # what screens are handed when they are made (they never reach into the app)
         self.studio = Studio(engine, self.jobs, clock, tz, picture_mode)
-        for mode, make in self.MODE_SCREENS.items():
-            self.add_mode(mode, lambda make=make: make(self.studio))  # type: ignore[misc]
+        for mode, where in self.MODE_SCREENS.items():
+            self.add_mode(mode, lambda where=where: _screen_class(where)(self.studio))  # type: ignore[misc]
 
         self.exit_code = 0
         self._mounted_mode = False  # switching to a mode whose screen exists already
@@ -184,16 +178,29 @@ class SoraApp(App[int]):
 
     def _found_jobs(self, readings: list[Reading], newest: Reading | None) -> None:
         running, interrupted = self.jobs.scan(readings + ([newest] if newest is not None else []))
-        if running or self.jobs.current is None:  # the newest running job, else the newest
+        # the read can end after the user already chose a job or a screen (a slow disk): never undo that
+        if self.jobs.current is None:  # the newest running job, else the newest
             self.jobs.select(running[0].id if running else self.jobs.newest())
-        if self.initial_mode is None:  # as `sora-tui` starts: the board when a job renders, else the prompt
+        if self.initial_mode is None and self.current_mode == self.DEFAULT_MODE:
+            # as `sora-tui` starts: the board when a job renders, else the prompt
             self.switch_mode("board" if running else "prompt")
             if running or interrupted:  # what was found, and what was interrupted
                 self.call_after_refresh(self.report_found, running, interrupted)
+        self.set_timer(IMPORT_SCREENS_AFTER, self._import_screens)
+
+    @work(thread=True, exit_on_error=False, group="start")
+    def _import_screens(self) -> None:
+        """After the first screen is up, the other screens' modules are imported here, off the loop:
+        the first F3, F4, … does not wait for an import."""
+        for where in self.MODE_SCREENS.values():
+            _screen_class(where)
+        from .screens import files, found, help, keyframes, plan, preview  # noqa: F401
 
     def report_found(self, running: list[LiveJob], interrupted: list[LiveJob]) -> None:
         """At start: jobs that run elsewhere (followed on the board) and jobs whose runner died (resume?)."""
         if interrupted:
+            from .screens.found import FoundJobsModal
+
             self.push_screen(FoundJobsModal(running, interrupted), self._post_request)
         elif running:
             names = ", ".join(f"{lj.id} ({lj.runner})" for lj in running[:3])
@@ -269,6 +276,8 @@ class SoraApp(App[int]):
         self.push_screen(screen, lambda _: self._open.discard(name))
 
     def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
         self._push_once("help", HelpScreen())
 
     @on(msg.CastRequested)
@@ -303,6 +312,8 @@ class SoraApp(App[int]):
             if chosen is not None:
                 self.post_message(msg.RenderRequested(chosen, job_id))
 
+        from .screens.plan import PlanScreen
+
         self.push_screen(PlanScreen(self.studio, plan, job_id), accepted)
 
     def show_on_board(self, job_id: str) -> None:
@@ -330,6 +341,8 @@ class SoraApp(App[int]):
             if live is None:
                 self.notify(f"No job {job_id} in the history.", severity="error")
             else:
+                from .screens.keyframes import KeyframeScreen
+
                 self.push_screen(KeyframeScreen(self.studio, job_id), accepted)
 
         self.jobs.load(job_id, held)
@@ -760,6 +773,8 @@ class SoraApp(App[int]):
             if file is not None:
                 self.open_preview(job_id, file)
 
+        from .screens.files import FilesModal  # imported here, in the worker: never on the loop
+
         self.call_from_thread(self.push_screen, FilesModal(job_id, files, place), chosen)
 
     @on(msg.FileRequested)
@@ -825,6 +840,8 @@ class SoraApp(App[int]):
             )
             return
         start = videos.index(file) if file in videos else 0
+        from .screens.preview import PreviewScreen  # imported here, in the worker: never on the loop
+
         self.call_from_thread(self.push_screen, PreviewScreen(self.studio, job_id, videos, start))
 
     @on(msg.JobRequested)
@@ -938,6 +955,15 @@ class SoraApp(App[int]):
             self.call_from_thread(self.notify, explain(exc), severity="error", title="Take not kept")
             return
         self.call_from_thread(self.start_job, job_id)
+
+
+def _screen_class(where: str) -> Callable[[Studio], Screen[Any]]:
+    """A mode screen's class from "module:Class" under tui/screens, imported when first needed."""
+    import importlib
+
+    module, name = where.split(":")
+    made: Callable[[Studio], Screen[Any]] = getattr(importlib.import_module(f".screens.{module}", __package__), name)
+    return made
 
 
 def create_app(

@@ -69,6 +69,7 @@ class JobWatch:
         self.keyframe_thumbs: dict[tuple[str, int], tuple[Any, object]] = {}  # (job, k) -> (pixels, version)
         self._subscribers: weakref.WeakSet[MessagePump] = weakref.WeakSet()
         self._wanted: dict[str, RunnerWatch] = {}  # jobs this window follows -> whether their runner lives
+        self._started: set[str] = set()  # jobs this window started a runner for (never "found running elsewhere")
         self._since: dict[str, int] = {}  # event log offset to start following a job from (a task it started)
         self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sora-tui-thumbs")
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sora-tui-read")  # one-off job reads
@@ -157,6 +158,7 @@ class JobWatch:
         self._missing.discard(job_id)
         live = self.get(job_id)
         if started:
+            self._started.add(job_id)
             watch.expect()
             if live is not None:
                 live.running, live.state = True, STARTING
@@ -192,9 +194,9 @@ class JobWatch:
         interrupted), newest first."""
         for reading in readings:
             self.hold(reading)
-        mine = {j for j, watch in self._wanted.items() if watch.expecting}
         live = sorted(self.live.values(), key=lambda lj: lj.job.created_at, reverse=True)
-        running = [lj for lj in live if lj.running and lj.id not in mine]
+        # a slow start-up read can come after this window started jobs itself: those are not news
+        running = [lj for lj in live if lj.running and lj.id not in self._started]
         interrupted = [lj for lj in live if lj.state == "interrupted"]
         return running, interrupted
 
@@ -345,35 +347,7 @@ class JobWatch:
                     now = time.monotonic()
                     if now - discovered >= DISCOVER:
                         discovered, found = now, {job.id for job in self._active_jobs(store)}
-                    wanted = set(self._wanted) | found
-                    readings: dict[str, Reading] = {}
-                    for job_id in wanted:
-                        state = followed.get(job_id)
-                        since = self._since.pop(job_id, None)  # read_from: only where following begins
-                        if state is None:
-                            job = store.get_job(job_id)
-                            if job is None:
-                                continue
-                            # events before this window looked are already in the rows: read from the end
-                            # (or from where a task this window started began)
-                            state = followed[job_id] = Follower.from_end(job.job_dir, since)
-                            # a task that started while following began (read_from after the pop above):
-                            # this new follower has told nothing yet, so it may begin where the task began
-                            late = self._since.pop(job_id, None)
-                            if late is not None and late < state.offset:
-                                state.offset = late
-                        watch = self._wanted.get(job_id)
-                        reading = state.read(
-                            store,
-                            job_id,
-                            now,
-                            starting=watch is not None and watch.expecting,
-                            max_jobs=self.engine.settings.queue_max_jobs,
-                        )
-                        if reading is not None:
-                            readings[job_id] = reading
-                    for job_id in set(followed) - wanted:
-                        followed.pop(job_id)
+                    readings = self._pass(store, followed, found, now)
                     if readings and not self._stop.is_set():
                         self.app.post_message(msg.JobReadings(readings))  # thread-safe; the app hands them on
                 except Exception:  # a pass that failed (a file vanishing mid-read): log it, try again
@@ -382,3 +356,41 @@ class JobWatch:
                 self._wake.clear()
         finally:
             store.close()
+
+    def _pass(self, store: Store, followed: dict[str, Follower], found: set[str], now: float) -> dict[str, Reading]:
+        """One pass of the follower (its thread): what changed in each followed job since the last pass."""
+        wanted = set(self._wanted) | found
+        readings: dict[str, Reading] = {}
+        for job_id in wanted:
+            state = followed.get(job_id)
+            since = self._since.get(job_id)  # read_from: where a task this window started began
+            if state is None:
+                job = store.get_job(job_id)
+                if job is None:
+                    continue
+                # events before this window looked are already in the rows: read from the end
+                # (or from where a task this window started began)
+                state = followed[job_id] = Follower.from_end(job.job_dir, since)
+                # a task that started while following began (read_from after the get above):
+                # this new follower has told nothing yet, so it may begin where the task began
+                late = self._since.pop(job_id, None)
+                if late is not None and late < state.offset:
+                    state.offset = late
+            elif since is not None and state.offset > since:
+                # this follower has read on past where the task began: it told the task's first events. Until
+                # then the offset is kept: a follower dropped meanwhile (the job rested between two tasks) is
+                # begun again from it, not from the log's end
+                self._since.pop(job_id, None)
+            watch = self._wanted.get(job_id)
+            reading = state.read(
+                store,
+                job_id,
+                now,
+                starting=watch is not None and watch.expecting,
+                max_jobs=self.engine.settings.queue_max_jobs,
+            )
+            if reading is not None:
+                readings[job_id] = reading
+        for job_id in set(followed) - wanted:
+            followed.pop(job_id)
+        return readings

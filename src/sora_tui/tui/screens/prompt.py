@@ -28,6 +28,8 @@ WIDE = 160  # columns from which the prompt and its settings sit side by side
 
 
 class PromptScreen(ModeScreen):
+    # focus lands on the prompt at once: focusing the scrolling body first would restyle its 90 widgets twice
+    AUTO_FOCUS = "#prompt"
     BINDINGS = [
         Binding("ctrl+r", "plan", "Plan", id="prompt.plan", tooltip="Check the request and plan the segments"),
         Binding("ctrl+l", "load_plan", "Load plan", id="prompt.load", tooltip="Open a saved plan JSON file"),
