@@ -10,8 +10,8 @@ noise and a tone per segment), with 1 s GOPs:
   re-encode (``concatenate_videoclips`` + ``write_videofile(libx264, aac, preset="medium")``).
 
 The join runs as the pipeline runs it: each segment was analysed when it arrived
-(``seams.analyze_segment``, timed apart as "analysis per segment"), the join reuses
-that. Every measurement runs in a fresh interpreter so that peak memory covers the
+(``seams.analyze_segment``) and its sound decoded and kept (``join.keep_sound``), both
+timed apart as "analysis per segment"; the join reuses them. Every measurement runs in a fresh interpreter so that peak memory covers the
 join's own process and its ffmpeg children.
 """
 
@@ -78,12 +78,14 @@ def make_set(folder: Path, repeats: bool, drift: float = 0.0, audio: bool = True
 
 
 def analyse(inputs: list[tuple[Path, Path | None]]) -> float:
-    """Analyse every segment as the pipeline does on arrival; seconds per segment."""
-    from sora_tui.core import seams
+    """What the pipeline does with every segment as it arrives (its seam analysis, its sound decoded and
+    kept for the join: jobrun/segment.py); seconds per segment."""
+    from sora_tui.core import join, seams
 
     t = time.perf_counter()
     for f, sent in inputs:
         seams.analyze_segment(f, sent, cache=True)
+        join.keep_sound(media.probe_headers([f])[0])
     return (time.perf_counter() - t) / len(inputs)
 
 

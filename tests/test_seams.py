@@ -325,3 +325,70 @@ def test_a_sound_that_cannot_be_decoded_is_named(tmp_path: Path) -> None:
         assert futures[1] is not None
         with pytest.raises(media.MediaError, match=r"decoding the sound of seg_02\.mp4"):
             futures[1].result(timeout=60)
+
+
+def test_a_list_whose_stream_ids_are_unknown_is_placed_the_same(tmp_path: Path) -> None:
+    """The join reads its list as the video stream alone when every file names that stream's id (its
+    picture then starts at 0); a file without one (an analysis cached by an older version) makes it ask
+    ffmpeg where the list starts instead. Both give the same picture and sound, starting together."""
+    c = chain(tmp_path / "c", n=3, frames=24, repeat=False)
+    outs = []
+    for known in (True, False):
+        infos = [media.probe(f) for f in c.files]  # frames counted: plain_parts keeps every frame
+        assert all(i.video_id == "0x1" for i in infos)  # ffmpeg's MP4 muxer: the video is track 1
+        if not known:
+            infos[1].video_id = None
+        dest = tmp_path / f"known_{known}.mp4"
+        result, _ = join.join_parts(join.plain_parts(c.files, infos), dest, infos=infos)
+        assert result.method == "copy" and result.duration == 3.0
+        v0, a0 = stream_starts(dest)
+        assert abs(v0 - a0) <= 0.001, (known, v0, a0)
+        outs.append(dest)
+    assert np.array_equal(decode_audio(outs[0]), decode_audio(outs[1]))
+    assert np.array_equal(decode_video(outs[0]), decode_video(outs[1]))
+
+
+def test_the_sound_kept_as_a_segment_arrived_is_joined_as_the_decoded_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """keep_sound (the pipeline's, as each segment arrives) decodes what the join would: the join then runs
+    no decode at all and writes the same sound. A segment rendered again is another file: its old sound is
+    never used, and keeping the new one removes the old."""
+    c = chain(tmp_path / "c", n=3, frames=24, repeat=False)
+    infos = [media.probe(f) for f in c.files]  # frames counted: plain_parts keeps every frame
+    decoded = tmp_path / "decoded.mp4"
+    join.join_parts(join.plain_parts(c.files, infos), decoded, infos=infos)
+
+    kept = [p for info in infos if (p := join.keep_sound(info)) is not None]
+    assert len(kept) == 3 and all(p.is_file() for p in kept)
+    real = join.decode_batch
+
+    def no_decode(*args: object) -> NoReturn:
+        raise AssertionError("the join decoded a sound that was kept")
+
+    monkeypatch.setattr(join, "decode_batch", no_decode)
+    reused = tmp_path / "reused.mp4"
+    join.join_parts(join.plain_parts(c.files, infos), reused, infos=infos)
+    sound = decode_audio(decoded)
+    assert len(sound) == 3 * 48000 and np.array_equal(sound, decode_audio(reused))
+    v0, a0 = stream_starts(reused)
+    assert abs(v0 - a0) <= 0.001, (v0, a0)
+
+    # segment 2 rendered again (here: its file rewritten): its kept sound no longer matches it
+    monkeypatch.setattr(join, "decode_batch", real)
+    again = c.files[1]
+    ff("-i", str(c.files[2]), "-c", "copy", str(tmp_path / "again.mp4"))
+    (tmp_path / "again.mp4").replace(again)
+    info2 = media.probe_headers([again])[0]
+    assert not join.kept_sound(again, 48000, 2).exists()
+    new = join.keep_sound(info2)
+    assert new is not None and new.is_file() and not kept[1].exists()  # kept[1] was the old render's
+    got = np.fromfile(new, dtype="<f4")
+    assert np.array_equal(got, np.fromfile(kept[2], dtype="<f4"))  # it is now segment 3's sound
+
+
+def test_a_silent_segment_keeps_no_sound(tmp_path: Path) -> None:
+    c = chain(tmp_path / "c", n=3, frames=12, repeat=False, sound="mixed")  # segment 3 has no sound
+    info = media.probe_headers([c.files[2]])[0]
+    assert not info.has_audio and join.keep_sound(info) is None
+    assert not list((tmp_path / "c").glob(".*.sound-*.f32"))

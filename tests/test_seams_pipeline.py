@@ -97,6 +97,11 @@ def test_redo_only_re_renders_one_segment_with_a_fresh_seed_and_says_its_cost(tm
     assert "redo segment 2 of job" in redo.stderr and "estimated $0.00" in redo.stderr
     after = [f.stat().st_mtime_ns for f in files]
     assert after[0] == before[0] and after[2] == before[2] and after[1] != before[1]
+    # each segment's sound was decoded and kept as it arrived (the join reused it); the redone one's is new
+    from sora_tui.core import join
+
+    kept = [sorted(f.parent.glob(f".{f.stem}.sound-*.f32")) for f in files]
+    assert kept == [[join.kept_sound(f, 48000, 2)] for f in files], kept
     out = json.loads(redo.stdout)
     assert out["status"] == "completed" and len(out["seams"]) == 2
     shown = subprocess.run(cmd + ["show", summary["job_id"]], env=env, capture_output=True, text=True, timeout=60)

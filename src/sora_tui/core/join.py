@@ -20,6 +20,7 @@ Python only when a colour grade is applied (three lookup tables per frame).
 from __future__ import annotations
 
 import contextlib
+import glob
 import math
 import os
 import re
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import media, seams
+from .errors import DiskFull
 from .media import (
     JoinProgressCallback,
     JoinResult,
@@ -351,14 +353,53 @@ def decode_batch(infos: Sequence[VideoInfo], rate: int, channels: int, dests: Se
         raise _fail(proc.stderr.decode("utf-8", "replace"), dests[0].parent, f"decoding the sound of {names}")
 
 
+def sound_format(info: VideoInfo) -> tuple[int, int]:
+    """The rate and channels a file's sound is decoded at when it is joined with files like it."""
+    return info.audio_rate or 48000, min(8, info.audio_channels or 2)
+
+
+def kept_sound(path: Path, rate: int, channels: int) -> Path:
+    """Where :func:`keep_sound` keeps a segment's decoded sound: beside it, named by its rate, its channels
+    and the file it came from (its size and time: a segment rendered again is another file)."""
+    st = path.stat()
+    return path.with_name(f".{path.stem}.sound-{rate}-{channels}-{st.st_size}-{st.st_mtime_ns}.f32")
+
+
+def keep_sound(info: VideoInfo) -> Path | None:
+    """Decode a segment's sound as it arrives (the pipeline calls this beside its seam analysis, while the
+    next segments render), so that the join finds it decoded. Returns the file, None for a silent video.
+    A failure keeps nothing (the join decodes the sound itself), except a full disk, which is raised."""
+    if not info.has_audio:
+        return None
+    rate, channels = sound_format(info)
+    dest = kept_sound(info.path, rate, channels)
+    if dest.exists():
+        return dest
+    for old in info.path.parent.glob(f".{glob.escape(info.path.stem)}.sound-*.f32"):  # an older render's
+        old.unlink(missing_ok=True)
+    try:
+        with atomic_path(dest) as tmp:
+            decode_batch([info], rate, channels, [tmp])
+    except DiskFull:
+        raise
+    except Exception:  # noqa: BLE001 - a cache: the join decodes the sound itself
+        return None
+    return dest
+
+
 def decode_sounds(
     infos: Sequence[VideoInfo], rate: int, channels: int, folder: Path, pool: ThreadPoolExecutor
 ) -> list[Future[Path] | None]:
-    """Every segment's sound (:func:`decode_batch`), decoded in ``pool`` while the join goes on, in batches
-    that double (1, 2, 4, … segments): the mux takes segment 1's sound at once, and the next batch is
-    decoded while it encodes the ones before."""
+    """Every segment's sound at ``rate`` and ``channels``: the one :func:`keep_sound` kept as the segment
+    arrived, else decoded (:func:`decode_batch`) in ``pool`` while the join goes on, in batches that double
+    (1, 2, 4, … segments): the mux takes segment 1's sound at once, and the next batch is decoded while it
+    encodes the ones before."""
     futures: list[Future[Path] | None] = [Future() if info.has_audio else None for info in infos]
-    todo = [k for k, f in enumerate(futures) if f is not None]
+    for info, fut in zip(infos, futures, strict=True):
+        with contextlib.suppress(OSError):
+            if fut is not None and (kept := kept_sound(info.path, rate, channels)).exists():
+                fut.set_result(kept)
+    todo = [k for k, f in enumerate(futures) if f is not None and not f.done()]
     size = 1
     while todo:
         batch, todo = todo[:size], todo[size:]
@@ -490,6 +531,9 @@ def _crossfade(a: np.ndarray, b: np.ndarray) -> None:
 # --- the join -------------------------------------------------------------------------
 
 
+PIECE_VIDEO_ID = "0x1"  # a piece the join writes holds one stream, the video: the MP4 muxer numbers it track 1
+
+
 def _concat_entry(path: Path, duration: float) -> str:
     """One file of the concat list: its picture starts at its slot (``inpoint 0``: whatever time its
     sound starts at) and lasts exactly ``duration`` (the next file starts there)."""
@@ -513,13 +557,12 @@ def _can_copy(infos: list[VideoInfo]) -> tuple[bool, str]:
 
 
 def _audio_format(infos: list[VideoInfo]) -> tuple[int, int] | None:
-    with_audio = [i for i in infos if i.has_audio]
+    with_audio = [sound_format(i) for i in infos if i.has_audio]
     if not with_audio:
         return None
-    rates = [i.audio_rate or 48000 for i in with_audio]
+    rates = [rate for rate, _ in with_audio]
     rate = max(set(rates), key=lambda r: (rates.count(r), r))
-    channels = min(8, max(i.audio_channels or 2 for i in with_audio))
-    return rate, channels
+    return rate, max(channels for _, channels in with_audio)
 
 
 def join_parts(
@@ -569,20 +612,11 @@ def join_parts(
     work_dir.mkdir()
     # the sound is decoded while the pictures are cut and graded and the mux runs: it needs only the inputs
     fmt = _audio_format(infos)
-    sound_pool = ThreadPoolExecutor(1, thread_name_prefix="join-sound") if fmt is not None else None
-    side_pool: ThreadPoolExecutor | None = None  # reads the concat start early (see below)
+    sound_pool = ThreadPoolExecutor(2, thread_name_prefix="join-sound") if fmt is not None else None
     sounds = decode_sounds(infos, fmt[0], fmt[1], work_dir, sound_pool) if sound_pool and fmt else []
     try:
         packet_lists: dict[int, Packets] = {}
         plan = _piece_plan(parts, infos, copy_ok, packet_lists)
-        # the concat input's start time comes from its first file: when that is a segment file as it is, it is
-        # read now, beside the picture work, instead of just before the mux
-        early_start = None
-        if plan[0][0][0] == "whole":
-            first_list = work_dir / "first.ffconcat"
-            write_atomic(first_list, ("ffconcat version 1.0\n" + _concat_entry(infos[0].path, 1.0)).encode("utf-8"))
-            side_pool = ThreadPoolExecutor(1, thread_name_prefix="join-start")
-            early_start = side_pool.submit(_concat_start, first_list)
         enc_frames = sum(e - s for k, pl in enumerate(plan) for kind, s, e in pl if kind == "encode")
         total_s = sum(p.kept / i.fps for p, i in zip(parts, infos, strict=True))
         work = _Work(progress, enc_frames, total_s)
@@ -592,6 +626,7 @@ def join_parts(
         ]  # fmt: skip
         t1 = time.perf_counter()
         entries: list[str] = []
+        ids: set[str | None] = set()  # the video stream ids of the files in the list
         durations: list[float] = []
         out_fps = (scale and _fps_value(scale[2])) or ref.fps
         copies = {
@@ -614,6 +649,7 @@ def join_parts(
             for j, (kind, s, e) in enumerate(pl):
                 if kind == "whole":
                     entries.append(_concat_entry(info.path, (e - s) / info.fps))
+                    ids.add(info.video_id)
                     frames_out += e - s
                     continue
                 piece_path = work_dir / f"p{k:03d}_{j}.mp4"
@@ -623,13 +659,18 @@ def join_parts(
                     piece = _encode_piece(part, info, s, e, piece_path, enc_args, work, scale)
                 reenc += piece.frames if piece.reencoded else 0
                 entries.append(_concat_entry(piece.path, piece.frames / out_fps))
+                ids.add(PIECE_VIDEO_ID)
                 frames_out += piece.frames
             stats.reencoded_frames.append(reenc)
             durations.append(frames_out / out_fps)
         stats.total_frames = sum(round(d * out_fps) for d in durations)
         stats.timings["pieces_s"] = time.perf_counter() - t1
         list_file = work_dir / "list.ffconcat"
-        write_atomic(list_file, ("ffconcat version 1.0\n" + "".join(entries)).encode("utf-8"))
+        (video_id,) = ids if len(ids) == 1 else (None,)
+        # one video stream in every file, named by its id: the list is read as that stream alone, and its
+        # picture starts at 0 (see _mux). Else ffmpeg is asked where the list starts
+        only_video = f"stream\nexact_stream_id {video_id}\n" if video_id else ""
+        write_atomic(list_file, ("ffconcat version 1.0\n" + "".join(entries) + only_video).encode("utf-8"))
 
         # sound on the joined timeline: segment k fills [T_k, T_k+1) from its first shown picture on
         sound_parts: list[_SoundPart] = []
@@ -648,7 +689,7 @@ def join_parts(
         with atomic_path(dest) as tmp:
             rc, err, out_time = _mux(
                 list_file,
-                early_start.result() if early_start is not None else _concat_start(list_file),
+                0.0 if video_id else _concat_start(list_file),
                 tmp,
                 fmt,
                 sound_parts,
@@ -666,8 +707,6 @@ def join_parts(
     finally:
         if sound_pool is not None:  # its ffmpeg writes into work_dir: done (or never started) before that goes
             sound_pool.shutdown(wait=True, cancel_futures=True)
-        if side_pool is not None:
-            side_pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(work_dir, ignore_errors=True)
     if progress:
         progress(1.0)
@@ -741,9 +780,10 @@ def _mux(
     stats: JoinStats,
 ) -> tuple[int, str, float]:
     """One ffmpeg: the concat list's video (copied) + the joined sound from a pipe (encoded once)."""
-    # ffmpeg shifts an input so that its earliest stream starts at 0; for the concat list that is
-    # the first file's sound (AAC priming starts 1024 samples early), not its picture: -itsoffset
-    # undoes it, so the picture starts at 0 like the new sound (else it would sit ~21 ms after it)
+    # ffmpeg shifts an input so that its earliest stream starts at 0; for a concat list that gives every
+    # stream of its files that is its first file's sound (AAC priming starts 1024 samples early), not its
+    # picture: -itsoffset undoes it, so the picture starts at 0 like the new sound (else it would sit ~21 ms
+    # after it). A list read as its video stream alone starts with its picture: ``start_time`` is then 0
     args = ["-nostats", "-progress", "pipe:1", "-itsoffset", f"{start_time:.6f}"]
     args += ["-f", "concat", "-safe", "0", "-i", str(list_file.absolute())]
     if fmt is not None:
@@ -909,12 +949,17 @@ def join_segments(
     else:
         parts = seams.plan_join(analyses, opts)
     t_an = time.perf_counter() - t0
-    result, stats = join_parts(
-        parts, dest, progress, crossfade_ms=opts.crossfade_ms if opts.enabled else 0.0, infos=infos
-    )
-    stats.timings["analysis_s"] = t_an
-    t1 = time.perf_counter()
-    reports = seams.build_report(analyses, parts, opts, stats.sound_steps, stats.reencoded_frames, cut_set)
+    with ThreadPoolExecutor(1, thread_name_prefix="join-report") as pool:
+        # the seams' pictures are measured beside the join (they need only the analyses and the plan)
+        pictures = pool.submit(seams.measure_seams, analyses, parts)
+        result, stats = join_parts(
+            parts, dest, progress, crossfade_ms=opts.crossfade_ms if opts.enabled else 0.0, infos=infos
+        )
+        stats.timings["analysis_s"] = t_an
+        t1 = time.perf_counter()
+        reports = seams.build_report(
+            analyses, parts, opts, stats.sound_steps, stats.reencoded_frames, cut_set, pictures.result()
+        )
     stats.timings["report_s"] = time.perf_counter() - t1
     return JoinOutcome(result, stats, analyses, parts, reports, seams.spans(parts, analyses))
 

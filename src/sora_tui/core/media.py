@@ -268,6 +268,7 @@ class VideoInfo:
     container_duration: float | None = None
     bitrate_kbps: int | None = None
     colour_desc: str = ""  # what ffmpeg prints after the pixel format, e.g. "tv, bt709, progressive"
+    video_id: str | None = None  # the video stream's id in its container ("0x1": an MP4 track id), if shown
 
     @property
     def has_audio(self) -> bool:
@@ -325,15 +326,15 @@ _CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "4.0": 4, "5.0": 5, "5
 
 
 def _parse_header(stderr: str, path: Path) -> VideoInfo:
-    video = audio = None
+    video = audio = video_id = None
     for line in stderr.splitlines():
-        m = re.match(r"\s*Stream #0:\d+.*?: (Video|Audio): (.*)$", line)
+        m = re.match(r"\s*Stream #0:\d+(?:\[(0x[0-9a-fA-F]+)\])?.*?: (Video|Audio): (.*)$", line)
         if not m:
             continue
-        if m.group(1) == "Video" and video is None and "attached pic" not in m.group(2):
-            video = m.group(2)
-        elif m.group(1) == "Audio" and audio is None:
-            audio = m.group(2)
+        if m.group(2) == "Video" and video is None and "attached pic" not in m.group(3):
+            video, video_id = m.group(3), m.group(1)
+        elif m.group(2) == "Audio" and audio is None:
+            audio = m.group(3)
     if video is None:
         raise MediaError(f"{path.name} has no video stream")
     fields = _split_top(video)
@@ -404,6 +405,7 @@ def _parse_header(stderr: str, path: Path) -> VideoInfo:
         container_duration=duration,
         bitrate_kbps=bitrate,
         colour_desc=cd.group(1) if cd else "",
+        video_id=video_id,
     )
 
 

@@ -837,6 +837,57 @@ def _cut_verdict(r: SeamReport, luma_out: float | None, luma_in: float | None) -
     r.verdict = "bad" if bad else "warn" if warn else "clean"
 
 
+@dataclass
+class SeamPicture:
+    """What the pictures on either side of one seam measure, as the join will show them (graded)."""
+
+    psnr: float = 0.0
+    ssim: float = 0.0
+    de_before: float = 0.0
+    de_after: float = 0.0
+    luma_step: float = 0.0
+    motion: float = 0.0
+    luma_out: float | None = None  # the mean level of the last picture before the seam
+    luma_in: float | None = None  # ... and of the first one after it
+
+
+def measure_seams(analyses: list[SegmentAnalysis], parts: list[PartPlan]) -> list[SeamPicture]:
+    """The pictures of every seam (from the analyses and the planned grades; nothing is decoded): the join
+    runs this beside its mux, and :func:`build_report` adds what the join measured."""
+    out = []
+    for k in range(len(parts) - 1):
+        a, b = analyses[k], analyses[k + 1]
+        pa, pb = parts[k], parts[k + 1]
+        m = a.matrix_obj
+        la = pa.grade_end.apply_float(a.last_small) if a.last_small is not None else None
+        fb = pb.grade_start.apply_float(b.first_small) if b.first_small is not None else None
+        # the picture shown after the seam: frame 0 when nothing was cut
+        r = SeamPicture(
+            luma_out=float(la[..., 0].mean()) if la is not None else None,
+            luma_in=float(fb[..., 0].mean()) if fb is not None else None,
+        )
+        if la is not None and fb is not None and la.shape == fb.shape:
+            ra = colour.rgb_float_to_uint8(colour.ycc_to_rgb(la, m))
+            rb = colour.rgb_float_to_uint8(colour.ycc_to_rgb(fb, m))
+            r.psnr = min(99.0, colour.psnr(ra, rb))
+            r.ssim = colour.ssim_luma(la[..., 0], fb[..., 0])
+            if a.last_stats and b.first_stats:
+                r.de_before = a.last_stats.delta_e(b.first_stats)
+            # ungraded ends keep the statistics measured on arrival
+            sa = a.last_stats if pa.grade_end.identity and a.last_stats else colour.stats_of_ycc(la, m)
+            sb = b.first_stats if pb.grade_start.identity and b.first_stats else colour.stats_of_ycc(fb, m)
+            r.de_after = sa.delta_e(sb)
+            typical = max(0.5, statistics.median([a.tail_motion, b.head_motion]))
+            jump = float(abs(la[..., 0] - fb[..., 0]).mean())
+            r.motion = jump / typical
+            luma_step = float(fb[..., 0].mean() - la[..., 0].mean())
+            if abs(luma_step) <= 2 * typical:
+                luma_step = 0.0 if abs(luma_step) < 0.05 else luma_step
+            r.luma_step = luma_step
+        out.append(r)
+    return out
+
+
 def build_report(
     analyses: list[SegmentAnalysis],
     parts: list[PartPlan],
@@ -844,39 +895,20 @@ def build_report(
     sound_steps: list[float | None] | None = None,
     reencoded: list[int] | None = None,
     cuts: Collection[int] = (),
+    pictures: list[SeamPicture] | None = None,
 ) -> list[SeamReport]:
-    """Describe every boundary of the joined video; ``cuts`` are the 1-based segments that begin
-    with a cut (kind ``cut``: no repeated-frame search, judged as a cut)."""
-    """Describe every seam of the joined video from the analyses and what the join did."""
+    """Describe every seam of the joined video from the analyses and what the join did; ``cuts`` are the
+    1-based segments that begin with a cut (kind ``cut``: no repeated-frame search, judged as a cut);
+    ``pictures``: :func:`measure_seams` of the same analyses and parts, when it was run already."""
+    if pictures is None:
+        pictures = measure_seams(analyses, parts)
     reports = []
     t = 0.0
     for k in range(len(parts) - 1):
         a, b = analyses[k], analyses[k + 1]
         pa, pb = parts[k], parts[k + 1]
         t += pa.kept / a.fps
-        m = a.matrix_obj
-        la = pa.grade_end.apply_float(a.last_small) if a.last_small is not None else None
-        fb = pb.grade_start.apply_float(b.first_small) if b.first_small is not None else None
-        # the picture shown after the seam: frame 0 when nothing was cut
-        psnr = ssim = 0.0
-        de_before = de_after = luma_step = motion = 0.0
-        if la is not None and fb is not None and la.shape == fb.shape:
-            ra = colour.rgb_float_to_uint8(colour.ycc_to_rgb(la, m))
-            rb = colour.rgb_float_to_uint8(colour.ycc_to_rgb(fb, m))
-            psnr = min(99.0, colour.psnr(ra, rb))
-            ssim = colour.ssim_luma(la[..., 0], fb[..., 0])
-            if a.last_stats and b.first_stats:
-                de_before = a.last_stats.delta_e(b.first_stats)
-            # ungraded ends keep the statistics measured on arrival
-            sa = a.last_stats if pa.grade_end.identity and a.last_stats else colour.stats_of_ycc(la, m)
-            sb = b.first_stats if pb.grade_start.identity and b.first_stats else colour.stats_of_ycc(fb, m)
-            de_after = sa.delta_e(sb)
-            typical = max(0.5, statistics.median([a.tail_motion, b.head_motion]))
-            jump = float(abs(la[..., 0] - fb[..., 0]).mean())
-            motion = jump / typical
-            luma_step = float(fb[..., 0].mean() - la[..., 0].mean())
-            if abs(luma_step) <= 2 * typical:
-                luma_step = 0.0 if abs(luma_step) < 0.05 else luma_step
+        pic = pictures[k]
         repeat_left = b.repeat and pb.first == 0
         sound_step = sound_steps[k] if sound_steps else None
         changes = []
@@ -901,14 +933,14 @@ def build_report(
         r = SeamReport(
             index=k + 1,
             time_s=round(t, 4),
-            psnr_db=round(psnr, 2),
-            ssim=round(ssim, 4),
+            psnr_db=round(pic.psnr, 2),
+            ssim=round(pic.ssim, 4),
             repeat_cut=pb.first > 0,
             repeat_psnr_db=b.repeat_psnr,
-            delta_e_before=round(de_before, 2),
-            delta_e_after=round(de_after, 2),
-            luma_step=round(luma_step, 2),
-            motion_ratio=round(motion, 2),
+            delta_e_before=round(pic.de_before, 2),
+            delta_e_after=round(pic.de_after, 2),
+            luma_step=round(pic.luma_step, 2),
+            motion_ratio=round(pic.motion, 2),
             sound_step_db=None if sound_step is None else round(sound_step, 2),
             faded_tail_cut=(a.frames - 1 - pa.last),
             reencoded_frames=(reencoded[k + 1] if reencoded else 0),
@@ -918,9 +950,7 @@ def build_report(
         if k + 2 in cuts:
             r.kind = "cut"
             r.changes = [c for c in changes if not c.startswith("cut the repeated")] + ["hard cut: a new shot"]
-            y_out = float(la[..., 0].mean()) if la is not None else None
-            y_in = float(fb[..., 0].mean()) if fb is not None else None
-            _cut_verdict(r, y_out, y_in)
+            _cut_verdict(r, pic.luma_out, pic.luma_in)
         else:
             _verdict(r, repeat_left)
         reports.append(r)

@@ -233,7 +233,7 @@ class SegmentSteps(RequestSteps, HandoffSteps):
         if abs(info.duration - seg.seconds) > 0.5:
             self.log(f"segment {idx} is {info.duration:.2f} s long (planned {seg.seconds} s)", "warning", idx)
         # measured once, as it arrives: the join reuses it; the next chained segment needs its hand-off
-        from .. import seams
+        from .. import join, seams
 
         try:
             analysis = await asyncio.to_thread(seams.analyze_segment, dest, sent, info)
@@ -243,6 +243,8 @@ class SegmentSteps(RequestSteps, HandoffSteps):
             self.log(
                 f"segment {idx}: seam analysis failed ({exc}); its last frame is handed on as it is", "warning", idx
             )
+        # its sound decoded now, while the next segments render: the join does not wait for a decode
+        await asyncio.to_thread(join.keep_sound, info)
         self.set_segment(
             idx,
             SegmentStatus.DONE,
