@@ -1,10 +1,11 @@
 """Disk space a job needs, checked before anything is paid for.
 
 ``disk_need(plan, spec, segments)`` estimates the bytes a render still writes: the segment videos
-at the model's bitrate, their boundary pictures and seam caches, the join (the final video and its
-intermediates) and, when the plan is narrated, a finished version. ``check_disk`` compares it with
-the free space of the job's folder plus a margin and raises ``InputError`` (code ``disk_space``)
-naming both figures; a scheduler may instead hold the job (``DiskCheck.fits`` is False).
+at the model's bitrate, their boundary pictures and seam caches (the seam analysis, the sound kept
+for the join), the join (the final video and its intermediates) and, when the plan is narrated, a
+finished version. ``check_disk`` compares it with the free space of the job's folder plus a margin
+and raises ``InputError`` (code ``disk_space``) naming both figures; a scheduler may instead hold
+the job (``DiskCheck.fits`` is False).
 
 The figures are deliberately generous (a hosted model's H.264 at 0.35 bits per pixel per frame is
 above what Veo, LTX, Wan and Kling return): a render that passes the check may still meet a full
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 BITS_PER_PIXEL = {"preview": 0.25}
 HOSTED_BITS_PER_PIXEL = 0.35
 AUDIO_BYTES_PER_S = 192_000 // 8  # AAC at 192 kb/s
-PCM_BYTES_PER_S = 48_000 * 2 * 2  # the join decodes all sound once (48 kHz, stereo, 16-bit)
+PCM_BYTES_PER_S = 48_000 * 2 * 4  # a segment's sound, decoded as it arrives and kept for the join (float32)
 PNG_BYTES_PER_PIXEL = 1.0  # a boundary PNG at compression level 1 (measured: about 0.33 × 3 bytes)
 SEAM_CACHE_BYTES_PER_PIXEL = 1.0  # a segment's .seam.npz (measured: 227 kB at 640×360)
 JOIN_FACTOR = 2.5  # the joined file (≈ 1.3 × the segments) plus the re-encoded pieces kept while joining
@@ -91,17 +92,18 @@ def disk_need(plan: Plan, spec: ModelSpec, segments: Iterable[Segment] | None = 
     pictures = 0.0
     caches = 0.0
     before = 0.0  # seconds of video before a segment (extend mode returns the source with the extension)
+    sound = PCM_BYTES_PER_S if spec.has_audio(plan.audio) else 0
     for k, seg in enumerate(plan.segments, 1):
         if k not in done:
             returned = (before + seg.seconds) if plan.mode is Mode.EXTEND and k > 1 else seg.seconds
             seg_bytes += rate * returned
             pictures += 3 * pixels * PNG_BYTES_PER_PIXEL  # first, last, hand-off
-            caches += pixels * SEAM_CACHE_BYTES_PER_PIXEL
+            caches += pixels * SEAM_CACHE_BYTES_PER_PIXEL + sound * seg.seconds
         before += seg.seconds
     if plan.mode is Mode.KEYFRAMES:
         pictures += (len(plan.segments) + 1) * pixels * PNG_BYTES_PER_PIXEL * 2  # image and its fitted copy
     total_s = plan.total_seconds
-    join = rate * total_s * JOIN_FACTOR + PCM_BYTES_PER_S * total_s
+    join = rate * total_s * JOIN_FACTOR
     finishing = rate * total_s * 1.5 if plan.has_narration else 0.0
     return DiskNeed(int(seg_bytes), int(pictures), int(caches), int(join), int(finishing))
 

@@ -612,7 +612,7 @@ def join_parts(
     work_dir.mkdir()
     # the sound is decoded while the pictures are cut and graded and the mux runs: it needs only the inputs
     fmt = _audio_format(infos)
-    sound_pool = ThreadPoolExecutor(2, thread_name_prefix="join-sound") if fmt is not None else None
+    sound_pool = ThreadPoolExecutor(1, thread_name_prefix="join-sound") if fmt is not None else None
     sounds = decode_sounds(infos, fmt[0], fmt[1], work_dir, sound_pool) if sound_pool and fmt else []
     try:
         packet_lists: dict[int, Packets] = {}
