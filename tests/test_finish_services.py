@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -133,10 +134,13 @@ def test_clean_never_removes_a_final(tmp_path: Path) -> None:
     listed = {str(i.path.relative_to(folder)) for i in dry.items}
     assert listed and not (listed & finals)
     assert {"seg_01_first.png", "seg_02_last.png", "seg_01.mp4", "finished_v1.mp4", ".seg_01.tmp-abc.mp4"} <= listed
+    caches = {f for f in before if re.fullmatch(r"\.seg_0[12]\.(seam\.npz|sound-[\d-]+\.f32)", f)}
+    assert len(caches) == 4 and caches <= listed  # each segment's seam analysis and its kept sound
     assert "exports/web-720p/old-title.mp4" in listed and "narration/narr_01.wav" in listed
     assert _files(folder) == before  # a dry run removes nothing
     keep_all = {str(i.path.relative_to(folder)) for i in plan_clean(engine, 0, "all").items}
     assert "seg_01.mp4" not in keep_all and "finished_v1.mp4" not in keep_all and "seg_01_first.png" in keep_all
+    assert caches <= keep_all
 
     done = apply_clean(engine, dry)
     assert done.freed_bytes == dry.freed_bytes > 0

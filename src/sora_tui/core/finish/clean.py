@@ -3,8 +3,9 @@
 Only completed jobs whose last change is older than the cut-off are touched, and never one
 that is being finished or exported (its lock is held). What is removed, by ``keep``:
 
-- both: hand-off PNGs (``seg_NN_first.png``, ``seg_NN_last.png``), files kept for inspection
-  (``*.bad.mp4``), temporary files (hidden ``.*.tmp*`` / ``.*.part``), the finishing stage's work
+- both: hand-off PNGs (``seg_NN_first.png``, ``seg_NN_last.png``), the join's caches of each segment
+  (its seam analysis ``.seg_NN.seam.npz`` and its decoded sound ``.seg_NN.sound-*.f32``), files kept
+  for inspection (``*.bad.mp4``), temporary files (hidden ``.*.tmp*`` / ``.*.part``), the finishing stage's work
   folders, and files in ``exports/`` that no kept export owns (replaced or unfinished exports);
 - ``finals`` (the default) also: segment videos, keyframe images, narration clips that cost nothing
   to make again (paid speech stays) and superseded finished versions, so that a job keeps only ``plan.json``, the joined video, its newest finished
@@ -130,6 +131,8 @@ def _job_items(engine: Engine, job_id: str, folder: Path, keep: str) -> list[Cle
             add(path, "bad download kept for inspection")
         elif name.startswith(".") and (".tmp" in name or name.endswith(".part")):
             add(path, "temporary file")
+        elif re.fullmatch(r"\.seg_\d+\.(seam\.npz|sound-[\d-]+\.f32)", name):
+            add(path, "join cache (made again from its segment if it is joined again)")
         elif keep == "finals":
             if re.fullmatch(r"seg_\d+\.mp4", name):
                 add(path, "segment video")
