@@ -243,6 +243,6 @@ def test_auto_clean_at_start_follows_the_setting(tmp_path: Path) -> None:
         engine.store._db.execute("UPDATE jobs SET updated_at=updated_at-4*86400 WHERE id=?", (job_id,))
     report = auto_clean(engine)
     assert report is not None
-    assert {i.path.name for i in report.items} == {"seg_01_first.png", "seg_01_last.png"}
+    assert {i.path.name for i in report.items} == {"seg_01_first.png", "seg_01_last.png", ".seg_01.seam.npz"}
     assert (folder / "seg_01.mp4").is_file() and (folder / "final.mp4").is_file()
     assert auto_clean(make_engine(tmp_path)) is None  # off by default
