@@ -21,6 +21,11 @@ for _var in ("FAL_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
     os.environ.pop(_var, None)
 for _var in [v for v in os.environ if v.startswith("SORA_TUI_") and v != "SORA_TUI_REQUIRE_BROWSER"]:
     os.environ.pop(_var, None)
+# The runners, renders and ffmpeg runs the tests start run at the tests' own priority. By default they run
+# 10 steps nicer, in their own scheduling group (a studio's keys come first): beside another pytest worker's
+# CPU-heavy tests such a runner got about a tenth of the CPU, and a task test that takes 7 s alone took
+# 197 s (measured under four busy loops), past its waits. tests/test_media.py tests the lowering itself.
+os.environ["SORA_TUI_BACKGROUND_NICE"] = "0"
 
 ROOT = Path(__file__).resolve().parents[1]
 

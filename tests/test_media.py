@@ -302,3 +302,22 @@ def test_join_disk_full_is_clear_and_keeps_inputs(
     )
     assert list(out_dir.iterdir()) == []  # no temp file, no list file, no partial output
     assert {p: _digest(p) for p in files} == before
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="process priorities are a Unix call")
+def test_background_work_runs_nicer_by_default_and_as_asked() -> None:
+    """Children (ffmpeg, renders, runners) run BACKGROUND_NICE steps nicer than what starts them; a box that
+    only renders can ask for 0 (SORA_TUI_BACKGROUND_NICE; the test session itself runs with 0)."""
+    assert media.background_nice({}) == media.BACKGROUND_NICE == 10
+    assert media.background_nice({"SORA_TUI_BACKGROUND_NICE": "0"}) == 0
+    assert media.background_nice({"SORA_TUI_BACKGROUND_NICE": "25"}) == 19
+    assert media.background_nice({"SORA_TUI_BACKGROUND_NICE": "fast"}) == 10  # not a number: the default
+    assert media.background_nice() == 0  # tests/conftest.py
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    for steps, want in ((None, own), (0, own), (3, min(19, own + 3)), (media.background_nice({}), min(19, own + 10))):
+        with subprocess.Popen(["sleep", "5"]) as child:
+            try:
+                media.lower_priority(child.pid, steps)
+                assert os.getpriority(os.PRIO_PROCESS, child.pid) == want, steps
+            finally:
+                child.kill()

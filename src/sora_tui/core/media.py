@@ -18,7 +18,7 @@ import subprocess
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -194,14 +194,28 @@ def check_ffmpeg(proc: subprocess.CompletedProcess[bytes], dest: Path, what: str
         raise ffmpeg_failure(proc.stderr.decode("utf-8", "replace"), dest, what)
 
 
-def lower_priority(pid: int) -> None:
-    """Run child ``pid`` BACKGROUND_NICE steps nicer than this process (best effort; not on Windows).
+BACKGROUND_NICE_VAR = "SORA_TUI_BACKGROUND_NICE"
+
+
+def background_nice(env: Mapping[str, str] | None = None) -> int:
+    """How many steps nicer background work runs: ``$SORA_TUI_BACKGROUND_NICE`` (0-19; 0 runs it at the
+    priority of what starts it, for a box that only renders), else BACKGROUND_NICE."""
+    text = (os.environ if env is None else env).get(BACKGROUND_NICE_VAR, "").strip()
+    return min(19, int(text)) if text.isdigit() else BACKGROUND_NICE
+
+
+def lower_priority(pid: int, steps: int | None = None) -> None:
+    """Run child ``pid`` ``steps`` (default :func:`background_nice`) nicer than this process (best effort;
+    not on Windows).
 
     Media work and renders run beside a studio whose keys must stay quick; on an idle machine
     the priority changes nothing.
     """
+    steps = background_nice() if steps is None else steps
+    if steps <= 0:
+        return
     with contextlib.suppress(OSError, AttributeError):  # no such call, or the child already ended
-        os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + BACKGROUND_NICE))
+        os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + steps))
 
 
 def spawn_ffmpeg(args: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:

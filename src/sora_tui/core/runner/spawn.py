@@ -83,9 +83,11 @@ def spawn(
         # a runner is background work, like the renders and ffmpeg runs it starts (media.lower_priority):
         # the keys of the windows that follow it come first. On Linux a new session is also its own
         # scheduling group (autogroup), shared fairly with the app's whatever the nice value: lower it too.
-        media.lower_priority(proc.pid)
+        steps = media.background_nice(env)
+        media.lower_priority(proc.pid, steps)
         with contextlib.suppress(OSError):
-            Path(f"/proc/{proc.pid}/autogroup").write_text(f"{media.BACKGROUND_NICE}\n")
+            if steps > 0:
+                Path(f"/proc/{proc.pid}/autogroup").write_text(f"{steps}\n")
         write_info(job_dir, Holder(proc.pid, this_host(), time.time(), detached=True, task=task))
     finally:
         os.close(fd)  # the child keeps the lock through its copy of the descriptor
