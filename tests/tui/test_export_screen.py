@@ -260,11 +260,11 @@ async def test_a_task_that_starts_while_following_begins_is_shown(
     beginning, go_on = threading.Event(), threading.Event()
     real = follow.Follower.from_end.__func__  # type: ignore[attr-defined]
 
-    def late(cls: type[follow.Follower], job_dir: Path, since: int | None = None) -> follow.Follower:
+    def late(cls: type[follow.Follower], job_dir: Path) -> follow.Follower:
         if Path(job_dir) == job.job_dir and not go_on.is_set():
             beginning.set()  # the follower is about to begin following the job: held here a while
             go_on.wait(120)
-        return real(cls, job_dir, since)  # type: ignore[no-any-return]
+        return real(cls, job_dir)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(follow.Follower, "from_end", classmethod(late))
     try:

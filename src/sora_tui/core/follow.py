@@ -128,9 +128,9 @@ class Follower:
     first: bool = True
 
     @classmethod
-    def from_end(cls, job_dir: Path, since: int | None = None) -> Follower:
-        """Events before the follow began are already in the rows: read the log from its end (or from ``since``)."""
-        return cls(job_dir, EventLog(job_dir).end() if since is None else since)
+    def from_end(cls, job_dir: Path) -> Follower:
+        """Events before the follow began are already in the rows: read the log from its end."""
+        return cls(job_dir, EventLog(job_dir).end())
 
     def read(
         self,

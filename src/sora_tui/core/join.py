@@ -780,10 +780,10 @@ def _mux(
     stats: JoinStats,
 ) -> tuple[int, str, float]:
     """One ffmpeg: the concat list's video (copied) + the joined sound from a pipe (encoded once)."""
-    # ffmpeg shifts an input so that its earliest stream starts at 0; for a concat list that gives every
-    # stream of its files that is its first file's sound (AAC priming starts 1024 samples early), not its
-    # picture: -itsoffset undoes it, so the picture starts at 0 like the new sound (else it would sit ~21 ms
-    # after it). A list read as its video stream alone starts with its picture: ``start_time`` is then 0
+    # ffmpeg shifts an input so that its earliest stream starts at 0. A concat list read with all its streams
+    # starts with its first file's sound (AAC priming starts 1024 samples early), not its picture:
+    # ``start_time`` (negative) undoes that, so the picture starts at 0 like the new sound (else ~21 ms after
+    # it). A list read as its video stream alone starts with its picture: ``start_time`` is 0
     args = ["-nostats", "-progress", "pipe:1", "-itsoffset", f"{start_time:.6f}"]
     args += ["-f", "concat", "-safe", "0", "-i", str(list_file.absolute())]
     if fmt is not None:

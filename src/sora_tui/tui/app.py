@@ -42,6 +42,8 @@ from .screens.modals import AskModal, ConfirmModal
 from .workers import failure_text, report_failure
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
     from ..core.engine import Engine
 
 UI_SWITCH_INTERVAL = 0.001  # seconds (CPython's default is 0.005)
@@ -319,13 +321,28 @@ class SoraApp(App[int]):
     def show_on_board(self, job_id: str) -> None:
         """Show a job on the board (read in JobWatch's reader thread first when this window does not hold it)."""
 
-        def held(live: LiveJob | None) -> None:
-            if live is None:
-                self.notify(f"No job {job_id} in the history.", severity="error")
-                return
+        def held(live: LiveJob) -> None:
             self.jobs.show(job_id)
             if self.current_mode != "board":
                 self.switch_mode("board")
+
+        self._when_held(job_id, held)
+
+    def _when_held(
+        self,
+        job_id: str,
+        then: Callable[[LiveJob], object],
+        missing: tuple[str, SeverityLevel] | None = None,
+    ) -> None:
+        """``then`` with the job's live state once this window holds it (read off the loop when it does not);
+        ``missing`` is said when the history has no such job."""
+
+        def held(live: LiveJob | None) -> None:
+            if live is not None:
+                then(live)
+            else:
+                text, severity = missing or (f"No job {job_id} in the history.", "error")
+                self.notify(text, severity=severity)
 
         self.jobs.load(job_id, held)
 
@@ -337,15 +354,12 @@ class SoraApp(App[int]):
             if render:
                 self.start_job(job_id)
 
-        def held(live: LiveJob | None) -> None:
-            if live is None:
-                self.notify(f"No job {job_id} in the history.", severity="error")
-            else:
-                from .screens.keyframes import KeyframeScreen
+        def held(live: LiveJob) -> None:
+            from .screens.keyframes import KeyframeScreen
 
-                self.push_screen(KeyframeScreen(self.studio, job_id), accepted)
+            self.push_screen(KeyframeScreen(self.studio, job_id), accepted)
 
-        self.jobs.load(job_id, held)
+        self._when_held(job_id, held)
 
     # --- jobs -------------------------------------------------------------------------
 
@@ -491,13 +505,11 @@ class SoraApp(App[int]):
         """Stop a job as core.jobactions.stop_step says (a task, the queue, a render); a render is asked first,
         saying what has been paid and what a stopped request may still cost."""
 
-        def held(live: LiveJob | None) -> None:
-            if live is None:
-                self.notify("This job is not running.", severity="warning")
-            else:
-                self._stop(live.job, live.task, live.running, live.state)
-
-        self.jobs.load(job_id, held)
+        self._when_held(
+            job_id,
+            lambda live: self._stop(live.job, live.task, live.running, live.state),
+            missing=("This job is not running.", "warning"),
+        )
 
     @work(thread=True, exit_on_error=False, group="stop")
     def _stop(self, job: Job, task: str | None, running: bool, state: str) -> None:

@@ -363,20 +363,18 @@ class JobWatch:
         readings: dict[str, Reading] = {}
         for job_id in wanted:
             state = followed.get(job_id)
-            since = self._since.get(job_id)  # read_from: where a task this window started began
             if state is None:
                 job = store.get_job(job_id)
                 if job is None:
                     continue
-                # events before this window looked are already in the rows: read from the end
-                # (or from where a task this window started began)
-                state = followed[job_id] = Follower.from_end(job.job_dir, since)
-                # a task that started while following began (read_from after the get above):
-                # this new follower has told nothing yet, so it may begin where the task began
-                late = self._since.pop(job_id, None)
-                if late is not None and late < state.offset:
-                    state.offset = late
-            elif since is not None and state.offset > since:
+                # events before this window looked are already in the rows: read from the end, or from where
+                # a task this window started began (read_from; taken after the end is read, so a task that
+                # starts just now counts too)
+                state = followed[job_id] = Follower.from_end(job.job_dir)
+                since = self._since.pop(job_id, None)
+                if since is not None:
+                    state.offset = min(state.offset, since)
+            elif (since := self._since.get(job_id)) is not None and state.offset > since:
                 # this follower has read on past where the task began: it told the task's first events. Until
                 # then the offset is kept: a follower dropped meanwhile (the job rested between two tasks) is
                 # begun again from it, not from the log's end

@@ -243,8 +243,6 @@ class SegmentSteps(RequestSteps, HandoffSteps):
             self.log(
                 f"segment {idx}: seam analysis failed ({exc}); its last frame is handed on as it is", "warning", idx
             )
-        # its sound decoded now, while the next segments render: the join does not wait for a decode
-        await asyncio.to_thread(join.keep_sound, info)
         self.set_segment(
             idx,
             SegmentStatus.DONE,
@@ -256,6 +254,9 @@ class SegmentSteps(RequestSteps, HandoffSteps):
             finished_at=time.time(),
         )
         self.log(f"segment {idx} done ({info.duration:.2f} s, {info.width}×{info.height})", index=idx)
+        # its sound decoded now, while the next segments render, so the join does not wait for a decode
+        # (after the segment is recorded done: a full disk here loses nothing paid for)
+        await asyncio.to_thread(join.keep_sound, info)
         return self.store.segment(self.job.id, idx)
 
     async def keep_extension(self, seg: Segment, returned: Path, source: Path) -> Path:
