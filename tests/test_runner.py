@@ -196,3 +196,28 @@ def test_display_segment_status() -> None:
         seg.status = status
         assert runner.display_segment_status(seg, "interrupted") == shown
         assert runner.display_segment_status(seg, "generating") == str(status)
+
+
+def test_a_starting_runner_is_never_read_as_the_jobs_last_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From the moment spawn takes the lease, the holder says what the new runner is for. runner.json still
+    described the job's last run (here: a render) while the child was being started, so a window that looked
+    then saw the job rendering, then saw a finish, and stopped following it (its TaskStarted was never read)."""
+    from sora_tui.core.runner.lease import read_info, write_info
+    from sora_tui.core.settings import get_paths
+
+    env = {"SORA_TUI_HOME": str(tmp_path / "home")}
+    job_dir = get_paths(env).jobs_dir / "job-f"
+    job_dir.mkdir(parents=True)
+    write_info(job_dir, runner.Holder(os.getpid(), runner.this_host(), time.time(), detached=False, task=""))
+    seen: list[runner.Holder | None] = []
+    real = subprocess.Popen
+
+    def starting(cmd: list[str], **kw: object) -> subprocess.Popen[bytes]:
+        seen.append(runner.holder(job_dir))  # what a window reads while the child starts
+        return real([sys.executable, "-c", "pass"], **kw)  # type: ignore[call-overload,no-any-return]
+
+    monkeypatch.setattr(subprocess, "Popen", starting)
+    pid = runner.spawn(env, "job-f", task="finish", options={})
+    assert len(seen) == 1 and seen[0] is not None and seen[0].task == "finish", seen
+    after = read_info(job_dir)
+    assert after is not None and after.pid == pid and after.task == "finish"

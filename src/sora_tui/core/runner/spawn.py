@@ -55,6 +55,10 @@ def spawn(
     if fd is None:
         raise refusal(job_id, holder(job_dir) or read_info(job_dir))
     try:
+        # the lease is held from here on: say now what for. Until the child's own line below, the
+        # runner.json of the job's last run would be read as the holder (a render by a process that may even
+        # be this one): a window would see the job rendering, then not, and stop following it
+        write_info(job_dir, Holder(os.getpid(), this_host(), time.time(), detached=True, task=task))
         clear_stop(job_dir)
         cmd = [sys.executable, "-m", "sora_tui.core.runner", job_id, "--lock-fd", str(fd)]
         if task != RENDER:
