@@ -108,14 +108,16 @@ async def test_t2v_submit_body_urls_and_auth(fal_fake: FalFake, provider: FalPro
 async def test_status_queue_running_completed_then_result_and_download(
     fal_fake: FalFake, provider: FalProvider, tmp_path: Path
 ) -> None:
-    fal_fake.queue_time, fal_fake.run_time = 0.15, 0.15
+    fal_fake.hold = True  # queued until the test lets it run, rendering until the test says it is done
     sub = await provider.submit(request(audio=True))
-    states = await finish(provider, sub)
-    kinds = [s.state for s in states]
-    assert kinds[0] == "queued" and states[0].queue_position == 0
-    assert "running" in kinds and kinds[-1] == "completed"
-    running = next(s for s in states if s.state == "running")
-    assert running.logs == ["Starting generation"]
+    queued = await provider.status(sub)
+    assert queued.state == "queued" and queued.queue_position == 0
+    fal_fake.requests[sub.request_id].run_time = 3600.0
+    fal_fake.release()
+    running = await provider.status(sub)
+    assert running.state == "running" and running.logs == ["Starting generation"]
+    fal_fake.requests[sub.request_id].run_time = 0.0
+    assert [s.state for s in await finish(provider, sub)] == ["completed"]
     status_calls = fal_fake.of("status")
     assert all(r.query.get("logs") == ["1"] for r in status_calls)
     result = await provider.result(sub)

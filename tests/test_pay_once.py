@@ -91,10 +91,14 @@ async def test_a_failing_shot_while_a_cut_shot_is_on_the_wire_pays_once(fal_fake
     engine = Engine(env=engine_env(fal_fake, home))
     plan = make_plan("chain", ["a boat on a canal", "the boat passes a bridge", "a lighthouse"], cut=3)
     job = engine.create_job(plan)
-    fal_fake.run_time = 0.5
+    fal_fake.run_time = 0.1
     fal_fake.content_policy = "a boat on a canal"  # shot 1's result is refused after it rendered
+    fal_fake.hold = "a boat on a canal"  # ... once shot 3's submit is on the wire
     fal_fake.hold_reply, fal_fake.hold_reply_s = "a lighthouse", 3.0
-    failed = await engine.run(job.id)
+    running = asyncio.create_task(engine.run(job.id))
+    await wait_until(lambda: held_request(fal_fake, lambda r: "lighthouse" in r.prompt))
+    fal_fake.release()
+    failed = await running
     assert failed.status is JobStatus.FAILED and "content policy" in (failed.error or "")
     held = held_request(fal_fake, lambda r: "lighthouse" in r.prompt)
     assert held is not None and engine.store.segment(job.id, 3).request_id == held.id
@@ -113,10 +117,14 @@ async def test_a_failing_shot_while_a_take_is_on_the_wire_pays_once(fal_fake: Fa
     plan = make_plan("parallel", ["a boat on a canal", "a bridge at dusk"], takes={2: 3})
     job = engine.create_job(plan)
     third = take_seed(2, 3)  # shot 2's take 3 (the shot's seed is its index)
-    fal_fake.run_time = 0.5
-    fal_fake.content_policy = "a boat on a canal"
+    fal_fake.run_time = 0.1
+    fal_fake.content_policy = "a boat on a canal"  # refused once the third take's submit is on the wire
+    fal_fake.hold = "a boat on a canal"
     fal_fake.hold_reply, fal_fake.hold_reply_s = (lambda r: r.body.get("seed") == third), 3.0
-    failed = await engine.run(job.id)
+    running = asyncio.create_task(engine.run(job.id))
+    await wait_until(lambda: held_request(fal_fake, lambda r: r.body.get("seed") == third))
+    fal_fake.release()
+    failed = await running
     assert failed.status is JobStatus.FAILED
     held = held_request(fal_fake, lambda r: r.body.get("seed") == third)
     assert held is not None
