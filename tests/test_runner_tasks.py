@@ -162,11 +162,26 @@ def test_cli_export_detach_then_follow(home: Path, cli_env: dict[str, str], sora
 
     res = run("export", job_id, "-p", "webm", "-p", "hls", "--detach")
     assert res.returncode == 2 and "one preset at a time" in res.stderr
-    res = run("export", job_id, "-p", "gif-preview", "--detach", "--json")
+    gate = home / "gate"  # the export waits there (SORA_TUI_TEST_TASK_GATE) until the follower is attached
+    gated = {**cli_env, "SORA_TUI_TEST_TASK_GATE": str(gate)}
+    res = subprocess.run(
+        [*sora_cmd, "export", job_id, "-p", "gif-preview", "--detach", "--json"],
+        env=gated, capture_output=True, text=True, timeout=DEADLINE,
+    )  # fmt: skip
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["task"] == "export" and data["runner_pid"] > 0
-    res = run("show", "--follow", job_id)  # follows the runner until it lets go of the job
+    # follows the runner until it lets go of the job
+    with subprocess.Popen([*sora_cmd, "show", "--follow", job_id], env=cli_env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as follow:  # fmt: skip
+        assert follow.stderr is not None
+        try:
+            said = follow.stderr.readline()
+        finally:
+            gate.touch()
+        out, err = follow.communicate(timeout=DEADLINE)
+    assert f"following job {job_id} (completed in process {data['runner_pid']} " in said, said
+    res = subprocess.CompletedProcess(follow.args, follow.returncode, out, said + err)
     assert res.returncode == 0, res.stderr
     job = engine.store.get_job(job_id)
     assert job is not None and runner.holder(job.job_dir) is None
