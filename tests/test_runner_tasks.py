@@ -180,7 +180,7 @@ def test_cli_export_detach_then_follow(home: Path, cli_env: dict[str, str], sora
         finally:
             gate.touch()
         out, err = follow.communicate(timeout=DEADLINE)
-    assert f"following job {job_id} (completed in process {data['runner_pid']} " in said, said
+    assert f"following job {job_id} (completed, export running in process {data['runner_pid']} " in said, said
     res = subprocess.CompletedProcess(follow.args, follow.returncode, out, said + err)
     assert res.returncode == 0, res.stderr
     job = engine.store.get_job(job_id)

@@ -141,7 +141,8 @@ def follow_job(engine: Engine, job: Job, args: argparse.Namespace) -> int:
     current = first.job if first is not None else job
     alive = watch.look(current, first.holder if first is not None else None)
     where = f" in {alive.runner}" if alive.runner else ""
-    _err(f"following job {job.id} ({alive.state}{where}); Ctrl-C stops following, not the job")
+    doing = f", {alive.task} running" if alive.task else ""  # a finished job's export: "completed, export running"
+    _err(f"following job {job.id} ({alive.state}{doing}{where}); Ctrl-C stops following, not the job")
     waits = ""
     try:
         with ProgressView(engine, current, quiet=args.json) as view:
