@@ -5,8 +5,8 @@ runner task, each inert unless its environment variable is set.
   run: ``started:0`` as the run begins, ``downloaded:K`` right after segment K's download is committed
   (tests/test_crashloop.py, tests/test_runner_jobs.py: a crash there loses nothing and pays nothing twice).
 - ``SORA_TUI_TEST_TASK_GATE=PATH``: ``task_gate()`` holds a runner task (finish, export, keyframe) until
-  PATH exists, so a test can quit a window while the task is surely running
-  (tests/tui/test_export_screen.py). It gives up after ``GATE_LIMIT`` seconds, so a test that fails
+  PATH exists, so a test can quit a window or attach a follower while the task is surely running
+  (tests/tui/test_export_screen.py, tests/test_runner_tasks.py). It gives up after ``GATE_LIMIT`` seconds, so a test that fails
   before it opens the gate leaves no runner behind.
 """
 
