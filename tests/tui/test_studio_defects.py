@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import DataTable, Input, Select, Static, TextArea
+from textual.widgets import DataTable, Input, Select, Static
 from textual.widgets._footer import FooterKey
 
 from sora_tui.core.models import Plan, SegmentPlan
@@ -21,6 +22,7 @@ from sora_tui.tui.screens.prompt import PromptScreen
 from sora_tui.tui.screens.settings import SettingsScreen
 from sora_tui.tui.widgets.plan_options import PlanOptions
 from sora_tui.tui.widgets.request_form import FieldError
+from sora_tui.tui.widgets.text_area import TextArea
 
 from .conftest import SIZE, MakeApp, notes, on_screen, settle, small_plan, wait_for, workers_done
 
@@ -309,3 +311,34 @@ async def test_keyframe_start_says_only_the_images_are_paid_now(make_app: MakeAp
         await pilot.press("n")
         await wait_for(pilot, lambda: app.screen is screen, what="the plan again")
         assert app.engine.store.list_jobs() == []
+
+
+async def test_a_removed_prompt_field_draws_blank_instead_of_ending_the_app(make_app: MakeApp) -> None:
+    """Loading a plan replaces every segment editor; under load the compositor may draw a removed one once
+    more from its old map. Textual's TextArea then raises KeyError, which ended the app (CI, test_flows'
+    save-and-load; Textualize/textual#6528). The studio's TextArea draws blank lines instead."""
+    import textual.widgets
+    from textual.app import App, ComposeResult
+    from textual.geometry import Region
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_plan(small_plan(3))
+        screen = await on_screen(pilot, PlanScreen, lambda s: s.shown is not None, what="plan screen")
+        old = list(screen.query(".seg-prompt").results(TextArea))
+        assert len(old) == 3
+        await screen.load(small_plan(1))
+        assert all(not area.is_attached for area in old)
+        lines = old[0].render_lines(Region(0, 0, 20, 2))
+        assert [line.cell_length for line in lines] == [20, 20] and not "".join(line.text for line in lines).strip()
+
+    class Stock(App[None]):
+        def compose(self) -> ComposeResult:
+            yield textual.widgets.TextArea("a prompt")
+
+    stock = Stock()
+    async with stock.run_test():
+        area = stock.query_one(textual.widgets.TextArea)
+        await area.remove()
+        with pytest.raises(KeyError, match="text-area--gutter"):  # Textual's bug is still there: keep the guard
+            area.render_lines(Region(0, 0, 20, 2))

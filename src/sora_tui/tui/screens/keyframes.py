@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Header, Label, Static, TextArea
+from textual.widgets import Header, Label, Static
 from textual.worker import Worker
 
 from ...core.jobfiles import image_problem
@@ -30,6 +30,7 @@ from ..live import LiveJob
 from ..widgets.footer import Footer
 from ..widgets.keyframe_card import KeyframeCard
 from ..widgets.request_form import FieldError
+from ..widgets.text_area import TextArea
 from ..workers import report_failure
 from .modals import AskModal, ConfirmModal
 

@@ -7,9 +7,10 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Label, TextArea
+from textual.widgets import Label
 
 from .request_form import FieldError
+from .text_area import TextArea
 
 
 def boundary_label(index: int, segments: int) -> str:

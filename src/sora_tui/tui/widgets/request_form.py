@@ -12,12 +12,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Input, Label, Select, Static, TextArea
+from textual.widgets import Input, Label, Select, Static
 
 from ...core.catalog import Catalog, ModelSpec, form_choices
 from ...core.models import MAX_SEGMENTS, MIN_SEGMENTS, InputError, Mode, Request
 from ...core.planner import PLANNERS as planner_registry
 from ..advice import explain, problem
+from .text_area import TextArea
 
 FIELDS = ("prompt", "segments", "seconds", "model", "resolution", "aspect", "mode", "planner", "start_image")
 PLANNERS = [(f"{name} ({needs})", name) for name, needs in planner_registry.items()]

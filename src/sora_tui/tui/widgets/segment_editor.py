@@ -9,13 +9,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Input, Label, Select, Static, TextArea
+from textual.widgets import Input, Label, Select, Static
 
 from ...core.catalog import ModelSpec
 from ...core.finish.narration import WORDS_PER_SECOND, word_budget, word_count
 from ...core.models import MAX_TAKES, TRANSITIONS, Kind, SegmentPlan
 from ..format import money
 from .request_form import FieldError
+from .text_area import TextArea
 
 
 class SegmentEditor(Vertical):
